@@ -1,0 +1,168 @@
+import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
+import type { Version } from '../schemas/version.schema.js';
+import { RegistryError, notFound } from './errors.js';
+import type { RegistryDeps, VersionRef } from './ports.js';
+
+/**
+ * The validation job lifecycle, as conditional writes on the version itself:
+ * claim (UPLOADED → VALIDATING with a lease), heartbeat (extend the lease), complete
+ * (VALIDATING → VERIFIED | FAILED, only by the lease owner), and recovery of leases whose worker died
+ * (retried with backoff up to maxValidationAttempts, then FAILED with TIMEOUT).
+ */
+
+const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
+
+/** Exponential backoff between attempts: 1 s, 2 s, 4 s … capped at 60 s. */
+export const retryBackoffMs = (attempts: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
+
+export async function claimValidation(deps: RegistryDeps, version: Version, worker: string): Promise<Version | null> {
+  const now = deps.clock.now();
+  if (version.validation.notBefore && Date.parse(version.validation.notBefore) > now.getTime()) return null;
+  try {
+    return await deps.metadata.updateVersion(
+      version,
+      { status: ['UPLOADED'] },
+      {
+        status: 'VALIDATING',
+        updatedAt: now.toISOString(),
+        validation: {
+          attempts: version.validation.attempts + 1,
+          leaseOwner: worker,
+          leaseExpiresAt: new Date(now.getTime() + deps.settings.leaseMs).toISOString(),
+        },
+      },
+    );
+  } catch (e) {
+    if (isConflict(e)) return null; // another worker won the race
+    throw e;
+  }
+}
+
+/** Claims the oldest claimable UPLOADED version, if any. `accept` lets a pool skip jobs it cannot fit now. */
+export async function claimNext(
+  deps: RegistryDeps,
+  worker: string,
+  accept: (v: Version) => boolean = () => true,
+): Promise<Version | null> {
+  let cursor: string | undefined;
+  do {
+    const page = await deps.metadata.listVersionsByStatus('UPLOADED', { limit: 25, cursor });
+    for (const candidate of page.items) {
+      if (!accept(candidate)) continue;
+      const claimed = await claimValidation(deps, candidate, worker);
+      if (claimed) return claimed;
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return null;
+}
+
+export async function heartbeat(deps: RegistryDeps, ref: VersionRef, worker: string): Promise<boolean> {
+  const current = await deps.metadata.getVersion(ref);
+  if (!current) return false;
+  try {
+    await deps.metadata.updateVersion(
+      ref,
+      { status: ['VALIDATING'], leaseOwner: worker },
+      {
+        validation: {
+          ...current.validation,
+          leaseExpiresAt: new Date(deps.clock.now().getTime() + deps.settings.leaseMs).toISOString(),
+        },
+      },
+    );
+    return true;
+  } catch (e) {
+    if (isConflict(e)) return false; // the lease was lost: the job belongs to someone else now
+    throw e;
+  }
+}
+
+/** Records the report and settles the version. Only the lease owner may complete. */
+export async function completeValidation(
+  deps: RegistryDeps,
+  ref: VersionRef,
+  worker: string,
+  report: ValidationReport,
+): Promise<Version> {
+  const current = await deps.metadata.getVersion(ref);
+  if (!current) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
+  const passed = report.outcome === 'passed';
+  const updated = await deps.metadata.updateVersion(
+    ref,
+    { status: ['VALIDATING'], leaseOwner: worker },
+    {
+      status: passed ? 'VERIFIED' : 'FAILED',
+      report,
+      ...(passed ? { statusReason: undefined } : { statusReason: report.error }),
+      updatedAt: deps.clock.now().toISOString(),
+      validation: { attempts: current.validation.attempts },
+    },
+  );
+  await deps.metadata.appendReport(ref, report);
+  return updated;
+}
+
+/**
+ * Finds VALIDATING versions whose lease has expired (or that `orphaned` says no live worker holds) and
+ * either requeues them with backoff or, past the attempt limit, fails them with TIMEOUT.
+ * Returns the versions it changed.
+ */
+export async function recoverExpiredLeases(
+  deps: RegistryDeps,
+  orphaned: (v: Version) => boolean = () => false,
+): Promise<Version[]> {
+  const now = deps.clock.now();
+  const changed: Version[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.metadata.listVersionsByStatus('VALIDATING', { limit: 100, cursor });
+    for (const v of page.items) {
+      const expired = !v.validation.leaseExpiresAt || Date.parse(v.validation.leaseExpiresAt) <= now.getTime();
+      if (!expired && !orphaned(v)) continue;
+      const exhausted = v.validation.attempts >= deps.settings.maxValidationAttempts;
+      const reason: LoadError = {
+        code: 'TIMEOUT',
+        message: `validation did not finish after ${v.validation.attempts} attempt(s): the worker died or its lease expired`,
+      };
+      try {
+        const updated = await deps.metadata.updateVersion(
+          v,
+          { status: ['VALIDATING'], ...(v.validation.leaseOwner ? { leaseOwner: v.validation.leaseOwner } : {}) },
+          exhausted
+            ? { status: 'FAILED', statusReason: reason, updatedAt: now.toISOString(), validation: { attempts: v.validation.attempts } }
+            : {
+                status: 'UPLOADED',
+                updatedAt: now.toISOString(),
+                validation: {
+                  attempts: v.validation.attempts,
+                  notBefore: new Date(now.getTime() + retryBackoffMs(v.validation.attempts)).toISOString(),
+                },
+              },
+        );
+        changed.push(updated);
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+      }
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return changed;
+}
+
+/** Queues a VERIFIED or FAILED version for a new validation (new runtime, new node class). History is kept. */
+export async function requestRevalidation(deps: RegistryDeps, ref: VersionRef): Promise<Version> {
+  const current = await deps.metadata.getVersion(ref);
+  if (!current) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
+  if (current.status !== 'VERIFIED' && current.status !== 'FAILED')
+    throw new RegistryError('CONFLICT', `${ref.model}@${ref.version} is ${current.status}: only VERIFIED or FAILED versions can be re-validated`, {
+      status: current.status,
+    });
+  const updated = await deps.metadata.updateVersion(
+    ref,
+    { status: [current.status] },
+    { status: 'UPLOADED', updatedAt: deps.clock.now().toISOString(), validation: { attempts: 0 } },
+  );
+  await deps.queue.enqueue(ref);
+  return updated;
+}

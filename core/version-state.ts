@@ -1,0 +1,29 @@
+import type { VersionStatus } from '../schemas/version.schema.js';
+
+/**
+ * DESIGN.md's version state machine. A transition not listed here is refused, whoever asks:
+ * PENDING_UPLOAD → UPLOADED → VALIDATING → VERIFIED | FAILED; VALIDATING → UPLOADED when a lease
+ * expires and the job is retried; VERIFIED ⇄ QUARANTINED; VERIFIED | FAILED → UPLOADED for a
+ * re-validation; any → DEPRECATED.
+ */
+const TRANSITIONS: Readonly<Record<VersionStatus, readonly VersionStatus[]>> = {
+  PENDING_UPLOAD: ['UPLOADED', 'DEPRECATED'],
+  UPLOADED: ['VALIDATING', 'DEPRECATED'],
+  VALIDATING: ['VERIFIED', 'FAILED', 'UPLOADED', 'DEPRECATED'],
+  VERIFIED: ['QUARANTINED', 'UPLOADED', 'DEPRECATED'],
+  FAILED: ['UPLOADED', 'DEPRECATED'],
+  QUARANTINED: ['VERIFIED', 'DEPRECATED'],
+  DEPRECATED: [],
+};
+
+export function canTransition(from: VersionStatus, to: VersionStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** The states from which `to` may be reached: the condition of a conditional write. */
+export function sourcesOf(to: VersionStatus): VersionStatus[] {
+  return (Object.keys(TRANSITIONS) as VersionStatus[]).filter((from) => TRANSITIONS[from].includes(to));
+}
+
+/** Only a VERIFIED version may be downloaded or aliased. */
+export const isServable = (status: VersionStatus): boolean => status === 'VERIFIED';

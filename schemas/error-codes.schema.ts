@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/**
+ * The runbook's MODEL_LOAD_ERROR root causes, made precise (DESIGN.md "Error codes").
+ * Every failed validation or field load carries exactly one of these.
+ */
+export const LoadErrorCode = z.enum([
+  'FILE_MISSING',
+  'CHECKSUM_MISMATCH',
+  'MODEL_CORRUPTED',
+  'UNSUPPORTED_MODEL',
+  'INSUFFICIENT_MEMORY',
+  'INSUFFICIENT_DISK',
+  'GPU_UNAVAILABLE',
+  'DEPENDENCY_MISSING',
+  'PERMISSION_DENIED',
+  'CONFIG_INVALID',
+  'INFERENCE_FAILED',
+  'TIMEOUT',
+]);
+export type LoadErrorCode = z.infer<typeof LoadErrorCode>;
+
+/** The family every load error belongs to, as the runbook's metrics and logs name it. */
+export const LOAD_ERROR_FAMILY = 'MODEL_LOAD_ERROR';
+
+/** Errors of the registry API itself (requests, state, access). */
+export const ApiErrorCode = z.enum([
+  'INVALID_REQUEST',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'CONFLICT',
+  'BLOBS_MISSING',
+  'NOT_VERIFIED',
+  'PROVIDER_DISABLED',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'PAYLOAD_TOO_LARGE',
+  'UNAVAILABLE',
+  'INTERNAL',
+]);
+export type ApiErrorCode = z.infer<typeof ApiErrorCode>;
+
+export const ErrorCode = z.union([ApiErrorCode, LoadErrorCode]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const ErrorEnvelope = z.object({
+  error: z.object({
+    code: ErrorCode,
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type ErrorEnvelope = z.infer<typeof ErrorEnvelope>;

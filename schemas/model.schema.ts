@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { ModelName, ProviderName } from './names.schema.js';
+
+export const Model = z.object({
+  name: ModelName,
+  provider: ProviderName,
+  description: z.string().max(2000),
+  tags: z.array(z.string().min(1).max(64)).max(50),
+  createdAt: z.string(),
+});
+export type Model = z.infer<typeof Model>;
+
+export const CreateModelRequest = z.object({
+  name: ModelName,
+  provider: ProviderName.default('default'),
+  description: z.string().max(2000).default(''),
+  tags: z.array(z.string().min(1).max(64)).max(50).default([]),
+});
+export type CreateModelRequest = z.infer<typeof CreateModelRequest>;

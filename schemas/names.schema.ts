@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+// DESIGN.md "Domain": the exact grammars. They exclude '/', '..' as a whole name, control characters and
+// whitespace, so a name is always safe as a path segment, a DynamoDB key part and a Prometheus label.
+export const ModelName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'must match ^[a-z0-9][a-z0-9._-]{0,99}$ (lower-case letters, digits, . _ -)');
+export const ProviderName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must match ^[a-z0-9][a-z0-9._-]{0,63}$');
+export const VersionString = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, 'must match ^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$');
+/** `latest` is implicit (the highest-sequence VERIFIED version) and cannot be set. */
+export const AliasName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,63}$/, 'must match ^[a-z][a-z0-9_-]{0,63}$')
+  .refine((s) => s !== 'latest', 'latest is implicit and cannot be set');
+export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits');
+export const Md5Hex = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
+
+/** Files the fetch command writes next to the model files: a manifest may not contain them. */
+export const RESERVED_TOP_LEVEL_FILES = ['checksums.txt', 'SHA256SUMS', '.modelgate.json'] as const;
+
+/**
+ * A file's path inside a version: relative, POSIX separators, no empty, '.' or '..' segment,
+ * no control characters or backslashes. It becomes a path on every node that fetches the version.
+ */
+export const FilePath = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine((p) => !/[\u0000-\u001f\u007f\\]/.test(p), 'must not contain control characters or backslashes')
+  .refine((p) => !p.startsWith('/'), 'must be relative')
+  .refine(
+    (p) => p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'),
+    "must not contain empty, '.' or '..' segments",
+  )
+  .refine(
+    (p) => !(RESERVED_TOP_LEVEL_FILES as readonly string[]).includes(p),
+    `must not be one of ${RESERVED_TOP_LEVEL_FILES.join(', ')} (written by fetch)`,
+  );
