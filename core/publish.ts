@@ -7,6 +7,7 @@ import type {
 } from '../schemas/version.schema.js';
 import { RegistryError, invalid, notFound } from './errors.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
+import { transitionCondition } from './version-state.js';
 
 export const formatOf = (path: string): FileFormat => (path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'other');
 
@@ -96,7 +97,7 @@ export async function commitVersion(deps: RegistryDeps, ref: VersionRef): Promis
   }
   const committed = await deps.metadata.updateVersion(
     ref,
-    { status: ['PENDING_UPLOAD'] },
+    transitionCondition(['PENDING_UPLOAD'], 'UPLOADED'),
     { status: 'UPLOADED', updatedAt: deps.clock.now().toISOString() },
   );
   await deps.queue.enqueue(ref);

@@ -2,6 +2,7 @@ import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { RegistryError, notFound } from './errors.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
+import { transitionCondition } from './version-state.js';
 
 /**
  * The validation job lifecycle, as conditional writes on the version itself:
@@ -21,7 +22,7 @@ export async function claimValidation(deps: RegistryDeps, version: Version, work
   try {
     return await deps.metadata.updateVersion(
       version,
-      { status: ['UPLOADED'] },
+      transitionCondition(['UPLOADED'], 'VALIDATING'),
       {
         status: 'VALIDATING',
         updatedAt: now.toISOString(),
@@ -90,7 +91,7 @@ export async function completeValidation(
   const passed = report.outcome === 'passed';
   const updated = await deps.metadata.updateVersion(
     ref,
-    { status: ['VALIDATING'], leaseOwner: worker },
+    transitionCondition(['VALIDATING'], passed ? 'VERIFIED' : 'FAILED', worker),
     {
       status: passed ? 'VERIFIED' : 'FAILED',
       report,
@@ -104,46 +105,56 @@ export async function completeValidation(
 }
 
 /**
+ * Gives up a job after an attempt that did not finish (its worker died, or hit an infrastructure error):
+ * back to UPLOADED with exponential backoff, or FAILED with TIMEOUT once the attempts are spent.
+ * Conditional on the lease owner, so a job that another worker already took over is left alone.
+ */
+export async function retryOrFail(deps: RegistryDeps, v: Version, why: string): Promise<Version | null> {
+  const now = deps.clock.now();
+  const exhausted = v.validation.attempts >= deps.settings.maxValidationAttempts;
+  const reason: LoadError = {
+    code: 'TIMEOUT',
+    message: `validation did not finish after ${v.validation.attempts} attempt(s): ${why}`,
+  };
+  try {
+    return await deps.metadata.updateVersion(
+      v,
+      transitionCondition(['VALIDATING'], exhausted ? 'FAILED' : 'UPLOADED', v.validation.leaseOwner),
+      exhausted
+        ? { status: 'FAILED', statusReason: reason, updatedAt: now.toISOString(), validation: { attempts: v.validation.attempts } }
+        : {
+            status: 'UPLOADED',
+            updatedAt: now.toISOString(),
+            validation: {
+              attempts: v.validation.attempts,
+              notBefore: new Date(now.getTime() + retryBackoffMs(v.validation.attempts)).toISOString(),
+            },
+          },
+    );
+  } catch (e) {
+    if (isConflict(e)) return null;
+    throw e;
+  }
+}
+
+/**
  * Finds VALIDATING versions whose lease has expired (or that `orphaned` says no live worker holds) and
- * either requeues them with backoff or, past the attempt limit, fails them with TIMEOUT.
- * Returns the versions it changed.
+ * retries or fails them (retryOrFail). Returns the versions it changed.
  */
 export async function recoverExpiredLeases(
   deps: RegistryDeps,
   orphaned: (v: Version) => boolean = () => false,
 ): Promise<Version[]> {
-  const now = deps.clock.now();
+  const now = deps.clock.now().getTime();
   const changed: Version[] = [];
   let cursor: string | undefined;
   do {
     const page = await deps.metadata.listVersionsByStatus('VALIDATING', { limit: 100, cursor });
     for (const v of page.items) {
-      const expired = !v.validation.leaseExpiresAt || Date.parse(v.validation.leaseExpiresAt) <= now.getTime();
+      const expired = !v.validation.leaseExpiresAt || Date.parse(v.validation.leaseExpiresAt) <= now;
       if (!expired && !orphaned(v)) continue;
-      const exhausted = v.validation.attempts >= deps.settings.maxValidationAttempts;
-      const reason: LoadError = {
-        code: 'TIMEOUT',
-        message: `validation did not finish after ${v.validation.attempts} attempt(s): the worker died or its lease expired`,
-      };
-      try {
-        const updated = await deps.metadata.updateVersion(
-          v,
-          { status: ['VALIDATING'], ...(v.validation.leaseOwner ? { leaseOwner: v.validation.leaseOwner } : {}) },
-          exhausted
-            ? { status: 'FAILED', statusReason: reason, updatedAt: now.toISOString(), validation: { attempts: v.validation.attempts } }
-            : {
-                status: 'UPLOADED',
-                updatedAt: now.toISOString(),
-                validation: {
-                  attempts: v.validation.attempts,
-                  notBefore: new Date(now.getTime() + retryBackoffMs(v.validation.attempts)).toISOString(),
-                },
-              },
-        );
-        changed.push(updated);
-      } catch (e) {
-        if (!isConflict(e)) throw e;
-      }
+      const updated = await retryOrFail(deps, v, 'the worker died or its lease expired');
+      if (updated) changed.push(updated);
     }
     cursor = page.nextCursor;
   } while (cursor);
@@ -160,7 +171,7 @@ export async function requestRevalidation(deps: RegistryDeps, ref: VersionRef): 
     });
   const updated = await deps.metadata.updateVersion(
     ref,
-    { status: [current.status] },
+    transitionCondition([current.status], 'UPLOADED'),
     { status: 'UPLOADED', updatedAt: deps.clock.now().toISOString(), validation: { attempts: 0 } },
   );
   await deps.queue.enqueue(ref);

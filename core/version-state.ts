@@ -27,3 +27,16 @@ export function sourcesOf(to: VersionStatus): VersionStatus[] {
 
 /** Only a VERIFIED version may be downloaded or aliased. */
 export const isServable = (status: VersionStatus): boolean => status === 'VERIFIED';
+
+/**
+ * The condition of a conditional write that moves a version from one of `from` to `to`. Throws on a
+ * transition the machine does not allow: that is a bug in the caller, never a race.
+ */
+export function transitionCondition(
+  from: readonly VersionStatus[],
+  to: VersionStatus,
+  leaseOwner?: string,
+): { status: VersionStatus[]; leaseOwner?: string } {
+  for (const f of from) if (f !== to && !canTransition(f, to)) throw new Error(`illegal transition ${f} → ${to}`);
+  return { status: [...from], ...(leaseOwner === undefined ? {} : { leaseOwner }) };
+}

@@ -1,0 +1,143 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../../core/errors.js';
+import type { BlobInfo, BlobStore, Clock } from '../../core/ports.js';
+import type { TransferTarget } from '../../schemas/version.schema.js';
+import type { UrlSigner } from './url-signer.js';
+
+export interface FsBlobStoreOptions {
+  /** The folder holding `sha256/ab/<hex>` and `tmp/`. */
+  readonly root: string;
+  readonly signer: UrlSigner;
+  /** Base URL of the server's blob endpoint, e.g. http://127.0.0.1:8080 (known only once it listens). */
+  readonly publicUrl: () => string;
+  readonly clock: Clock;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Content-addressed blob folder. A blob is written to `tmp/`, hashed as it streams, fsynced and only
+ * then renamed to its final name, so a crash never leaves a partial blob under a sha256 it does not have.
+ */
+export class FsBlobStore implements BlobStore {
+  constructor(private readonly options: FsBlobStoreOptions) {}
+
+  /** Creates the folders and removes temp files a crashed upload left behind. */
+  async init(): Promise<void> {
+    await mkdir(join(this.options.root, 'sha256'), { recursive: true });
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+  }
+
+  private get tmpDir(): string {
+    return join(this.options.root, 'tmp');
+  }
+
+  pathOf(sha256: string): string {
+    if (!HEX64.test(sha256)) throw new RegistryError('INVALID_REQUEST', 'sha256: must be 64 lower-case hex digits', { field: 'sha256' });
+    return join(this.options.root, 'sha256', sha256.slice(0, 2), sha256);
+  }
+
+  async stat(sha256: string): Promise<{ size: number } | null> {
+    try {
+      return { size: (await stat(this.pathOf(sha256))).size };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async uploadTarget(blob: BlobInfo, ttlSeconds: number): Promise<TransferTarget> {
+    return this.target('PUT', blob, ttlSeconds);
+  }
+
+  async downloadTarget(blob: BlobInfo, ttlSeconds: number): Promise<TransferTarget> {
+    return this.target('GET', blob, ttlSeconds);
+  }
+
+  private target(method: 'PUT' | 'GET', blob: BlobInfo, ttlSeconds: number): TransferTarget {
+    const expires = Math.floor(this.options.clock.now().getTime() / 1000) + ttlSeconds;
+    const sig = this.options.signer.sign({ method, sha256: blob.sha256, size: blob.size, expires });
+    const url = `${this.options.publicUrl()}/blobs/sha256/${blob.sha256}?size=${blob.size}&expires=${expires}&sig=${sig}`;
+    const headers: Record<string, string> =
+      method === 'PUT' ? { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) } : {};
+    return { url, method, headers, expiresAt: new Date(expires * 1000).toISOString() };
+  }
+
+  async materialize(blob: BlobInfo, destPath: string): Promise<void> {
+    await mkdir(dirname(destPath), { recursive: true });
+    try {
+      await link(this.pathOf(blob.sha256), destPath);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new RegistryError('FILE_MISSING', `blob ${blob.sha256} is not stored`, { sha256: blob.sha256 });
+      if (code !== 'EXDEV' && code !== 'EPERM') throw e;
+      await copyFile(this.pathOf(blob.sha256), destPath); // another file system: a hard link is impossible
+    }
+  }
+
+  openRead(sha256: string): Readable {
+    return createReadStream(this.pathOf(sha256), { highWaterMark: 1024 * 1024 });
+  }
+
+  /**
+   * Streams `body` into the store under `sha256`, hashing as it writes. Bytes that differ from the
+   * declared hash or size are refused with CHECKSUM_MISMATCH and nothing is stored under that hash.
+   */
+  async write(sha256: string, size: number, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const final = this.pathOf(sha256);
+    const existing = await this.stat(sha256);
+    if (existing?.size === size) {
+      for await (const _ of body); // already stored and verified: drain so the client sees a clean 200
+      return;
+    }
+    const tmp = join(this.tmpDir, `${sha256}.${randomBytes(6).toString('hex')}`);
+    const file = await open(tmp, 'wx', 0o644);
+    const hash = createHash('sha256');
+    let written = 0;
+    try {
+      for await (const chunk of body) {
+        written += chunk.length;
+        if (written > size) throw mismatch(sha256, `more than the declared ${size} bytes`);
+        hash.update(chunk);
+        await file.write(chunk);
+      }
+      if (written !== size) throw mismatch(sha256, `${written} bytes instead of the declared ${size}`);
+      const actual = hash.digest('hex');
+      if (actual !== sha256) throw mismatch(sha256, `the bytes hash to ${actual}`);
+      await file.sync();
+      await file.close();
+      await mkdir(dirname(final), { recursive: true });
+      await rename(tmp, final);
+      await syncDir(dirname(final));
+    } catch (e) {
+      await file.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Every stored blob's sha256 (for integrity sweeps). */
+  async *list(): AsyncIterable<string> {
+    const top = join(this.options.root, 'sha256');
+    for (const prefix of await readdir(top).catch(() => [] as string[]))
+      for (const name of await readdir(join(top, prefix))) if (HEX64.test(name)) yield name;
+  }
+}
+
+const mismatch = (sha256: string, what: string) =>
+  new RegistryError('CHECKSUM_MISMATCH', `upload for sha256 ${sha256} rejected: ${what}`, { sha256 });
+
+/** fsync a directory so the rename that put a blob in it survives a power loss. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

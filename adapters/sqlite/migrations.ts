@@ -1,0 +1,45 @@
+/**
+ * Numbered migrations, applied in order at start inside one transaction each. Never edit a shipped
+ * migration: add the next number. Documents are stored as JSON next to the columns that are indexed
+ * or used in conditions, so the schema of a document can grow without a migration.
+ */
+export const MIGRATIONS: readonly { readonly id: number; readonly sql: string }[] = [
+  {
+    id: 1,
+    sql: `
+      CREATE TABLE models (
+        name       TEXT PRIMARY KEY,
+        doc        TEXT NOT NULL,
+        next_seq   INTEGER NOT NULL DEFAULT 1
+      );
+      CREATE TABLE versions (
+        model       TEXT NOT NULL REFERENCES models(name),
+        version     TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        status      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        lease_owner TEXT,
+        doc         TEXT NOT NULL,
+        PRIMARY KEY (model, version),
+        UNIQUE (model, seq)
+      );
+      CREATE INDEX versions_by_status ON versions (status, updated_at, model, version);
+      CREATE TABLE aliases (
+        model      TEXT NOT NULL,
+        alias      TEXT NOT NULL,
+        version    TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (model, alias),
+        FOREIGN KEY (model, version) REFERENCES versions (model, version)
+      );
+      CREATE TABLE reports (
+        model   TEXT NOT NULL,
+        version TEXT NOT NULL,
+        n       INTEGER NOT NULL,
+        doc     TEXT NOT NULL,
+        PRIMARY KEY (model, version, n),
+        FOREIGN KEY (model, version) REFERENCES versions (model, version)
+      );
+    `,
+  },
+];

@@ -1,0 +1,56 @@
+import type { Alias } from '../../schemas/version.schema.js';
+import { AliasName, ModelName, VersionString } from '../../schemas/names.schema.js';
+import { parse } from '../args.js';
+import { CliError } from '../cli-error.js';
+import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, printJson } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { encode } from '../registry-client.js';
+
+const HELP = `Usage:
+  modelgate alias set NAME ALIAS VERSION   point ALIAS (e.g. production) at a VERIFIED version
+  modelgate alias list NAME                list a model's aliases
+  modelgate alias rm NAME ALIAS            remove an alias
+
+Options:
+  --json          print the result as one JSON document
+${REGISTRY_HELP}
+
+Exit codes: 0 done, 2 usage, 4 refused (version not VERIFIED, unknown model/version/alias), 1 unexpected.`;
+
+function check(schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } }, what: string, value: string | undefined): string {
+  if (value === undefined) throw CliError.usage(`missing ${what}`, 'alias');
+  const r = schema.safeParse(value);
+  if (!r.success) throw CliError.usage(`${what} "${value}" ${r.error?.issues[0]?.message}`, 'alias');
+  return value;
+}
+
+export const aliasCommand: Command = {
+  name: 'alias',
+  summary: 'set, list or remove aliases (production, staging, ...)',
+  help: HELP,
+  async run(argv, io) {
+    const { values, positionals } = parse('alias', argv, { ...REGISTRY_OPTION, json: { type: 'boolean' } });
+    if (values.help) return io.out(HELP), EXIT.OK;
+    const client = clientFor(io, values.registry);
+    const [action, rawName, rawAlias, rawVersion] = positionals;
+    const name = check(ModelName, 'NAME', rawName);
+    const base = `api/v1/models/${encode(name)}/aliases`;
+    if (action === 'set') {
+      const alias = check(AliasName, 'ALIAS', rawAlias);
+      const version = check(VersionString, 'VERSION', rawVersion);
+      const result = await client.put<Alias>(`${base}/${encode(alias)}`, { version });
+      if (values.json) printJson(io, result);
+      else io.out(`${name}@${alias} -> ${version}`);
+    } else if (action === 'list') {
+      const { items } = await client.get<{ items: Alias[] }>(base);
+      if (values.json) printJson(io, { items });
+      else for (const a of items) io.out(`${a.alias}\t${a.version}\t${a.updatedAt}`);
+    } else if (action === 'rm') {
+      const alias = check(AliasName, 'ALIAS', rawAlias);
+      await client.request('DELETE', `${base}/${encode(alias)}`);
+      if (values.json) printJson(io, { deleted: true });
+      else io.out(`removed ${name}@${alias}`);
+    } else throw CliError.usage(`unknown alias action "${action ?? ''}": use set, list or rm`, 'alias');
+    return EXIT.OK;
+  },
+};

@@ -1,0 +1,69 @@
+import { RegistryError } from '../../core/errors.js';
+import type { DownloadPlan } from '../../schemas/version.schema.js';
+import { parse, parseRef } from '../args.js';
+import { CliError } from '../cli-error.js';
+import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson, progressBar } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { installVersion } from '../files/install-dir.js';
+import { encode } from '../registry-client.js';
+
+const HELP = `Usage: modelgate fetch NAME@VERSION|ALIAS --dest DIR [--json]
+
+Downloads a VERIFIED version into DIR: every file is hashed as it is written and checked against the
+manifest; checksums.txt (md5sum -c), SHA256SUMS (sha256sum -c) and .modelgate.json are written; files
+are 0644 and folders 0755. DIR is then switched to the new content atomically (DIR becomes a symlink
+to a content folder beside it). A failed fetch leaves DIR exactly as it was.
+
+Options:
+  --dest DIR      where the model files must appear (e.g. /app/models/paddle)
+  --json          print the result as one JSON document
+${REGISTRY_HELP}
+
+Exit codes: 0 fetched, 2 usage, 4 refused (not VERIFIED, unknown, provider disabled),
+6 integrity failure (checksum mismatch), 1 unexpected (including disk full: INSUFFICIENT_DISK).`;
+
+export const fetchCommand: Command = {
+  name: 'fetch',
+  summary: 'download a VERIFIED version into a folder, verified and switched atomically',
+  help: HELP,
+  async run(argv, io) {
+    const { values, positionals } = parse('fetch', argv, {
+      ...REGISTRY_OPTION,
+      dest: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) return io.out(HELP), EXIT.OK;
+    const { name, ref } = parseRef('fetch', positionals[0], 'NAME@VERSION|ALIAS');
+    if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
+    const client = clientFor(io, values.registry);
+    const plan = await client.get<DownloadPlan>(`api/v1/models/${encode(name)}/download/${encode(ref)}`);
+    const total = plan.files.reduce((s, f) => s + f.size, 0);
+    const bar = progressBar(io, 'fetching ', total);
+    let result: Awaited<ReturnType<typeof installVersion>>;
+    try {
+      result = await installVersion({
+        dest: values.dest,
+        version: plan.version,
+        files: plan.files,
+        onProgress: (done) => bar.update(done),
+      });
+    } catch (e) {
+      if (e instanceof RegistryError) throw CliError.fromApi(e.code, e.message, e.details);
+      throw e;
+    }
+    bar.finish();
+    const summary = {
+      model: plan.version.model,
+      version: plan.version.version,
+      seq: plan.version.seq,
+      provider: plan.version.provider,
+      dest: result.dest,
+      contentDir: result.contentDir,
+      files: plan.files.length,
+      bytes: result.bytes,
+    };
+    if (values.json) printJson(io, summary);
+    else io.out(`fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}`);
+    return EXIT.OK;
+  },
+};

@@ -1,0 +1,60 @@
+import type { Model } from '../../schemas/model.schema.js';
+import { ModelName } from '../../schemas/names.schema.js';
+import { type Version, VersionStatus } from '../../schemas/version.schema.js';
+import { parse } from '../args.js';
+import { CliError } from '../cli-error.js';
+import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { encode } from '../registry-client.js';
+
+const HELP = `Usage: modelgate list [NAME] [--status S] [--limit N] [--json]
+
+Without NAME, lists models. With NAME, lists its versions, newest first.
+
+Options:
+  --status S      only versions in state S (PENDING_UPLOAD, UPLOADED, VALIDATING, VERIFIED, FAILED,
+                  QUARANTINED, DEPRECATED)
+  --limit N       at most N entries (default: all, fetched page by page)
+  --json          print {"items": [...]} as one JSON document
+${REGISTRY_HELP}
+
+Exit codes: 0 listed, 2 usage, 4 unknown model, 1 unexpected.`;
+
+export const listCommand: Command = {
+  name: 'list',
+  summary: 'list models, or the versions of a model',
+  help: HELP,
+  async run(argv, io) {
+    const { values, positionals } = parse('list', argv, {
+      ...REGISTRY_OPTION,
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) return io.out(HELP), EXIT.OK;
+    const limit = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
+    if (!(limit >= 1)) throw CliError.usage('--limit expects a positive number', 'list');
+    if (values.status !== undefined && !VersionStatus.safeParse(values.status).success)
+      throw CliError.usage(`--status must be one of ${VersionStatus.options.join(', ')}`, 'list');
+    const client = clientFor(io, values.registry);
+    const name = positionals[0];
+    if (name !== undefined && !ModelName.safeParse(name).success) throw CliError.usage(`"${name}" is not a model name`, 'list');
+    const base = name === undefined ? 'api/v1/models' : `api/v1/models/${encode(name)}/versions`;
+    const items: unknown[] = [];
+    let cursor: string | undefined;
+    do {
+      const query = new URLSearchParams({ limit: String(Math.min(1000, limit - items.length)) });
+      if (values.status) query.set('status', values.status);
+      if (cursor) query.set('cursor', cursor);
+      const page = await client.get<{ items: unknown[]; nextCursor?: string }>(`${base}?${query}`);
+      items.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor && items.length < limit);
+    if (values.json) printJson(io, { items });
+    else if (name === undefined) for (const m of items as Model[]) io.out(`${m.name}\t${m.provider}\t${m.createdAt}`);
+    else
+      for (const v of items as Version[])
+        io.out(`${v.version}\t${v.status}\tseq ${v.seq}\t${formatBytes(v.totalSize)}\t${v.createdAt}${v.statusReason ? `\t${v.statusReason.code}` : ''}`);
+    return EXIT.OK;
+  },
+};

@@ -1,0 +1,158 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ProviderName, VersionString } from '../../schemas/names.schema.js';
+import type { Model } from '../../schemas/model.schema.js';
+import type { InputShapes, StartVersionResponse, Version } from '../../schemas/version.schema.js';
+import { parse, parseBytes, parseRef } from '../args.js';
+import { CliError } from '../cli-error.js';
+import { collectFiles } from '../collect-files.js';
+import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson, progressBar } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { hashForPublish } from '../files/hash-file.js';
+import type { RegistryClient } from '../registry-client.js';
+import { encode } from '../registry-client.js';
+import { uploadFile } from '../upload.js';
+import { describeFailure } from './status.command.js';
+
+const HELP = `Usage: modelgate publish NAME@VERSION PATH... [options]
+
+Publishes a new version: hashes every file (sha256 and md5) in one pass, uploads only the files the
+registry does not hold yet, commits, and queues the version for validation. A folder publishes every
+file below it, under its relative path.
+
+Options:
+  --provider P          provider of a new model (default: default); must match an existing model's
+  --input-shape N=D,..  shape an input is served at, e.g. x=1,3,640,640 (repeatable); symbolic dims
+                        of that input take these values in validation and memory profiling
+  --memory-budget B     memory budget of the validation (e.g. 2GiB); default: the server's
+  --wait                wait until the version is VERIFIED or FAILED (exit 3 if FAILED)
+  --timeout SECONDS     with --wait, give up after this long (default 3600)
+  --json                print the final version as one JSON document
+${REGISTRY_HELP}
+
+Exit codes: 0 published (and VERIFIED with --wait), 2 usage, 3 FAILED validation, 4 refused
+(e.g. the version exists), 6 a file changed while uploading, 1 unexpected.`;
+
+export const publishCommand: Command = {
+  name: 'publish',
+  summary: 'publish a new version of a model (one or many files)',
+  help: HELP,
+  async run(argv, io) {
+    const { values, positionals } = parse('publish', argv, {
+      ...REGISTRY_OPTION,
+      provider: { type: 'string' },
+      'input-shape': { type: 'string', multiple: true },
+      'memory-budget': { type: 'string' },
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) return io.out(HELP), EXIT.OK;
+    const { name, ref: version } = parseRef('publish', positionals[0]);
+    const versionCheck = VersionString.safeParse(version);
+    if (!versionCheck.success) throw CliError.usage(`version "${version}" ${versionCheck.error.issues[0]?.message}`, 'publish');
+    if (values.provider !== undefined && !ProviderName.safeParse(values.provider).success)
+      throw CliError.usage(`--provider "${values.provider}" must match ^[a-z0-9][a-z0-9._-]{0,63}$`, 'publish');
+    if (positionals.length < 2) throw CliError.usage('give at least one file or folder to publish', 'publish');
+    const inputShapes = parseInputShapes(values['input-shape'] ?? []);
+    const memoryBudgetBytes = values['memory-budget'] ? parseBytes('publish', 'memory-budget', values['memory-budget']) : undefined;
+    const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3600_000;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw CliError.usage('--timeout expects seconds', 'publish');
+
+    const client = clientFor(io, values.registry);
+    const files = await collectFiles('publish', positionals.slice(1));
+    const total = files.reduce((s, f) => s + f.size, 0);
+    const hashing = progressBar(io, 'hashing  ', total);
+    let hashed = 0;
+    const manifest = [];
+    for (const f of files) {
+      const base = hashed;
+      const h = await hashForPublish(f.localPath, (b) => hashing.update(base + b));
+      if (h.size !== f.size) throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
+      hashed += h.size;
+      manifest.push({ path: f.path, size: h.size, sha256: h.sha256, md5: h.md5 });
+    }
+    hashing.finish();
+
+    await ensureModel(client, name, values.provider);
+    const started = await client.post<StartVersionResponse>(`api/v1/models/${encode(name)}/versions`, {
+      version,
+      files: manifest,
+      inputShapes,
+      ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
+      publisher: io.env.USER ?? 'unknown',
+    });
+    const uploadTotal = started.uploads.reduce((s, u) => s + u.size, 0);
+    const uploading = progressBar(io, 'uploading', uploadTotal);
+    let uploaded = 0;
+    for (const u of started.uploads) {
+      const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
+      const base = uploaded;
+      await uploadFile(local.localPath, u, (b) => uploading.update(base + b));
+      uploaded += u.size;
+    }
+    uploading.finish();
+    let result = await client.post<Version>(`api/v1/models/${encode(name)}/versions/${encode(version)}/commit`);
+    if (!values.json)
+      io.err(
+        `published ${name}@${version}: ${files.length} file(s), ${formatBytes(total)}; uploaded ${started.uploads.length} new blob(s) (${formatBytes(uploadTotal)}), ${files.length - started.uploads.length} already stored`,
+      );
+    if (values.wait) result = await waitForVerdict(client, name, version, timeoutMs, (s) => !values.json && io.err(s));
+    if (values.json) printJson(io, result);
+    else io.out(`${name}@${version} ${result.status}`);
+    if (result.status === 'FAILED') {
+      io.err(describeFailure(result));
+      return EXIT.VALIDATION_FAILED;
+    }
+    return EXIT.OK;
+  },
+};
+
+function parseInputShapes(specs: readonly string[]): InputShapes {
+  const shapes: InputShapes = {};
+  for (const spec of specs) {
+    const m = /^([^=]+)=(\d+(?:,\d+)*)$/.exec(spec);
+    if (!m) throw CliError.usage(`--input-shape expects NAME=D1,D2,... with positive integers, got "${spec}"`, 'publish');
+    const dims = m[2]!.split(',').map(Number);
+    if (dims.some((d) => d < 1)) throw CliError.usage(`--input-shape ${spec}: every dimension must be ≥ 1`, 'publish');
+    shapes[m[1]!] = dims;
+  }
+  return shapes;
+}
+
+async function ensureModel(client: RegistryClient, name: string, provider: string | undefined): Promise<void> {
+  try {
+    const model = await client.get<Model>(`api/v1/models/${encode(name)}`);
+    if (provider !== undefined && model.provider !== provider)
+      throw CliError.usage(`model ${name} belongs to provider ${model.provider}, not ${provider}`, 'publish');
+  } catch (e) {
+    if (!(e instanceof CliError) || e.code !== 'NOT_FOUND') throw e;
+    try {
+      await client.post<Model>('api/v1/models', { name, ...(provider ? { provider } : {}) });
+    } catch (createError) {
+      // Another publisher created it in between: that is fine.
+      if (!(createError instanceof CliError) || createError.code !== 'ALREADY_EXISTS') throw createError;
+    }
+  }
+}
+
+const SETTLED = new Set(['VERIFIED', 'FAILED', 'QUARANTINED', 'DEPRECATED']);
+
+export async function waitForVerdict(
+  client: RegistryClient,
+  name: string,
+  version: string,
+  timeoutMs: number,
+  note: (line: string) => void,
+): Promise<Version> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (let delay = 100; ; delay = Math.min(2000, delay * 1.5)) {
+    const v = await client.get<Version>(`api/v1/models/${encode(name)}/versions/${encode(version)}`);
+    if (v.status !== last) note(`${name}@${version}: ${v.status}`);
+    last = v.status;
+    if (SETTLED.has(v.status)) return v;
+    if (Date.now() > deadline)
+      throw new CliError('TIMEOUT', `${name}@${version} is still ${v.status} after ${timeoutMs / 1000} s`, EXIT.UNEXPECTED);
+    await sleep(delay);
+  }
+}

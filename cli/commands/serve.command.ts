@@ -1,0 +1,63 @@
+import { parseLocalServerConfig } from '../../schemas/config.schema.js';
+import { startLocalServer } from '../../local/server.js';
+import { parse, parseBytes } from '../args.js';
+import { CliError } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+
+const HELP = `Usage: modelgate serve [--data-dir D] [--port N] [--host H] [--workers N] [--memory-budget B]
+
+Runs the registry on this machine: SQLite metadata and a blob folder under the data folder, the HTTP
+API under /api/v1, signed blob URLs, and validation workers. Flags override environment variables.
+
+Options:
+  --data-dir D        data folder (MODELGATE_DATA_DIR, default ./.modelgate)
+  --port N            port (MODELGATE_PORT, default 8080; 0 picks a free one)
+  --host H            address (MODELGATE_HOST, default 127.0.0.1; any other needs MODELGATE_TOKENS)
+  --workers N         validation workers (MODELGATE_WORKERS, default 1)
+  --memory-budget B   default memory budget of a validation, e.g. 4GiB (MODELGATE_MEMORY_BUDGET)`;
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the registry on this machine',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parse('serve', argv, {
+      'data-dir': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      workers: { type: 'string' },
+      'memory-budget': { type: 'string' },
+    });
+    if (values.help) return io.out(HELP), EXIT.OK;
+    const flags: Record<string, string | undefined> = {
+      MODELGATE_DATA_DIR: values['data-dir'],
+      MODELGATE_PORT: values.port,
+      MODELGATE_HOST: values.host,
+      MODELGATE_WORKERS: values.workers,
+      MODELGATE_MEMORY_BUDGET: values['memory-budget'] && String(parseBytes('serve', 'memory-budget', values['memory-budget'])),
+    };
+    const env = { ...io.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
+    let config: ReturnType<typeof parseLocalServerConfig>;
+    try {
+      config = parseLocalServerConfig(env);
+    } catch (e) {
+      throw CliError.usage((e as Error).message, 'serve');
+    }
+    const server = await startLocalServer(config).catch((e: NodeJS.ErrnoException) => {
+      const why =
+        e.code === 'EADDRINUSE'
+          ? `port ${config.MODELGATE_PORT} on ${config.MODELGATE_HOST} is in use: choose another with --port`
+          : e.message;
+      throw new CliError('UNAVAILABLE', why, EXIT.UNEXPECTED);
+    });
+    io.err(`modelgate registry listening on ${server.url} (data in ${config.MODELGATE_DATA_DIR})`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close();
+    return EXIT.OK;
+  },
+};

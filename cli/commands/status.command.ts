@@ -1,0 +1,61 @@
+import { FAILURE_EXPLANATIONS } from '../../core/failure-explanations.js';
+import type { Version } from '../../schemas/version.schema.js';
+import { parse, parseRef } from '../args.js';
+import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { encode } from '../registry-client.js';
+
+const HELP = `Usage: modelgate status NAME@VERSION|ALIAS [--json]
+
+Shows a version's state, its files and its latest validation report (load time, peak memory,
+smoke inference, and the cause of a failure with the runbook step that fixes it).
+
+Options:
+  --json          print the version as one JSON document
+${REGISTRY_HELP}
+
+Exit codes: 0 shown, 2 usage, 4 unknown model/version/alias, 1 unexpected.`;
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show a version, its validation report and why it failed',
+  help: HELP,
+  async run(argv, io) {
+    const { values, positionals } = parse('status', argv, { ...REGISTRY_OPTION, json: { type: 'boolean' } });
+    if (values.help) return io.out(HELP), EXIT.OK;
+    const { name, ref } = parseRef('status', positionals[0], 'NAME@VERSION|ALIAS');
+    const v = await clientFor(io, values.registry).get<Version>(`api/v1/models/${encode(name)}/resolve/${encode(ref)}`);
+    if (values.json) printJson(io, v);
+    else io.out(describeVersion(v));
+    return EXIT.OK;
+  },
+};
+
+export function describeVersion(v: Version): string {
+  const lines = [
+    `${v.model}@${v.version}  ${v.status}`,
+    `  provider ${v.provider}, seq ${v.seq}, ${v.files.length} file(s), ${formatBytes(v.totalSize)}, published ${v.createdAt} by ${v.publisher}`,
+  ];
+  for (const f of v.files) lines.push(`  ${f.sha256.slice(0, 12)}  ${formatBytes(f.size).padStart(10)}  ${f.path}`);
+  const r = v.report;
+  if (r) {
+    lines.push(
+      `  validation: ${r.outcome} on ${r.runtime.name} ${r.runtime.version} (${r.executionProvider}), ${Math.round(r.durationMs)} ms, peak RSS ${formatBytes(r.totals.peakRssBytes)}, budget ${formatBytes(r.memoryBudgetBytes)}`,
+    );
+    for (const f of r.files) {
+      const timing = f.check === 'loaded' ? `load ${f.loadMs?.toFixed(0)} ms, run ${f.inferenceMs?.toFixed(1)} ms, peak ${formatBytes(f.peakRssBytes ?? 0)}` : 'integrity checked';
+      lines.push(`    ${f.ok ? 'ok  ' : 'FAIL'} ${f.path}: ${f.error ? `${f.error.code}: ${f.error.message}` : timing}`);
+    }
+    for (const c of r.nodeClasses) lines.push(`    node class ${c.nodeClass}: ${c.fits ? 'fits' : 'does not fit'} (${c.reason})`);
+  }
+  if (v.status === 'FAILED') lines.push(describeFailure(v));
+  return lines.join('\n');
+}
+
+/** One line: the failure code, the runtime's message, and what to do (the runbook step). */
+export function describeFailure(v: Version): string {
+  const e = v.statusReason ?? v.report?.error;
+  if (!e) return `${v.model}@${v.version} FAILED`;
+  const x = FAILURE_EXPLANATIONS[e.code];
+  return `error ${e.code}: ${e.message}${e.file ? ` (${e.file})` : ''}: ${x.cause}; fix: ${x.fix} [runbook: ${x.runbookStep}]`;
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+import { aliasCommand } from './commands/alias.command.js';
+import { fetchCommand } from './commands/fetch.command.js';
+import { listCommand } from './commands/list.command.js';
+import { publishCommand } from './commands/publish.command.js';
+import { serveCommand } from './commands/serve.command.js';
+import { statusCommand } from './commands/status.command.js';
+import { validateCommand } from './commands/validate.command.js';
+import { verifyCommand } from './commands/verify.command.js';
+import { CliError } from './cli-error.js';
+import type { Command, Io } from './command.js';
+import { EXIT } from './exit-codes.js';
+
+const COMMANDS: readonly Command[] = [
+  publishCommand,
+  statusCommand,
+  listCommand,
+  aliasCommand,
+  fetchCommand,
+  verifyCommand,
+  validateCommand,
+  serveCommand,
+];
+
+const usage = () =>
+  [
+    'Usage: modelgate COMMAND [options]   (modelgate COMMAND --help for details)',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'Environment: MODELGATE_REGISTRY (default http://127.0.0.1:8080), MODELGATE_TOKEN (bearer token)',
+  ].join('\n');
+
+async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage());
+    return name ? EXIT.OK : EXIT.USAGE;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`error USAGE: unknown command "${name}" (see \`modelgate --help\`)`);
+    return EXIT.USAGE;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (e) {
+    if (e instanceof CliError) {
+      io.err(`error ${e.code}: ${e.message}`);
+      return e.exitCode;
+    }
+    io.err(`error INTERNAL: ${(e as Error)?.stack ?? String(e)}`);
+    return EXIT.UNEXPECTED;
+  }
+}
+
+const io: Io = {
+  env: process.env,
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  interactive: Boolean(process.stderr.isTTY),
+};
+
+main(process.argv.slice(2), io).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,86 @@
+import { commitVersion, startVersion } from '../../core/publish.js';
+import { resolveVersion } from '../../core/resolve.js';
+import { requestRevalidation } from '../../core/validation-jobs.js';
+import { getVersion, listReports, listVersions } from '../../core/versions.js';
+import { ModelName, VersionString } from '../../schemas/names.schema.js';
+import { ValidationReport } from '../../schemas/report.schema.js';
+import {
+  ListQuery,
+  ListVersionsQuery,
+  Page,
+  StartVersionRequest,
+  StartVersionResponse,
+  Version,
+} from '../../schemas/version.schema.js';
+import { z } from 'zod';
+import { defineRoute } from '../http/define-route.js';
+
+const Ref = z.string().min(1).max(128);
+const versionParams = { name: ModelName, version: VersionString };
+
+export const versionRoutes = [
+  defineRoute({
+    method: 'GET',
+    path: '/api/v1/models/{name}/versions',
+    summary: 'List versions, newest first, optionally by status',
+    params: { name: ModelName },
+    query: ListVersionsQuery,
+    response: Page(Version),
+    run: ({ deps, param, query }) => listVersions(deps, param('name', ModelName), query),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions',
+    summary: 'Start a version: declare its manifest and get upload targets for the blobs the registry lacks',
+    params: { name: ModelName },
+    body: StartVersionRequest,
+    response: StartVersionResponse,
+    status: 201,
+    run: ({ deps, param, body }) => startVersion(deps, param('name', ModelName), body),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/api/v1/models/{name}/versions/{version}',
+    summary: 'Get a version with its status and latest validation report',
+    params: versionParams,
+    response: Version,
+    run: ({ deps, param }) => getVersion(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/commit',
+    summary: 'Commit an uploaded version: every blob must be stored; queues it for validation',
+    params: versionParams,
+    response: Version,
+    run: ({ deps, param }) =>
+      commitVersion(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/validate',
+    summary: 'Queue a VERIFIED or FAILED version for validation again; the report history is kept',
+    params: versionParams,
+    response: Version,
+    status: 202,
+    run: ({ deps, param }) =>
+      requestRevalidation(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/api/v1/models/{name}/versions/{version}/reports',
+    summary: 'Validation report history, newest first',
+    params: versionParams,
+    query: ListQuery,
+    response: Page(ValidationReport),
+    run: ({ deps, param, query }) =>
+      listReports(deps, { model: param('name', ModelName), version: param('version', VersionString) }, query),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/api/v1/models/{name}/resolve/{ref}',
+    summary: 'Resolve a version string, an alias or latest to a version',
+    params: { name: ModelName, ref: Ref },
+    response: Version,
+    run: ({ deps, param }) => resolveVersion(deps, param('name', ModelName), param('ref', Ref)),
+  }),
+];

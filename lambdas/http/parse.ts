@@ -1,0 +1,39 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { type ZodType, z } from 'zod';
+import { RegistryError } from '../../core/errors.js';
+
+/** The first schema issue as `path: message`, with the path as the field at fault. */
+function invalid(where: string, error: z.ZodError): RegistryError {
+  const issue = error.issues[0];
+  const field = [where, ...(issue?.path ?? []).map(String)].filter(Boolean).join('.');
+  return new RegistryError('INVALID_REQUEST', `${field || where}: ${issue?.message ?? 'invalid'}`, {
+    field: field || where,
+    issues: error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message })),
+  });
+}
+
+export function parseWith<T extends ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalid(where, result.error);
+  return result.data;
+}
+
+export function parseBody<T extends ZodType>(schema: T, event: APIGatewayProxyEventV2): z.output<T> {
+  if (!event.body) throw new RegistryError('INVALID_REQUEST', 'body: a JSON body is required', { field: 'body' });
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new RegistryError('INVALID_REQUEST', `body: not valid JSON (${(e as Error).message})`, { field: 'body' });
+  }
+  return parseWith(schema, json, 'body');
+}
+
+export function parseQuery<T extends ZodType>(schema: T, event: APIGatewayProxyEventV2): z.output<T> {
+  return parseWith(schema, event.queryStringParameters ?? {}, 'query');
+}
+
+export function pathParam<T extends ZodType>(event: APIGatewayProxyEventV2, name: string, schema: T): z.output<T> {
+  return parseWith(schema, event.pathParameters?.[name], name);
+}

@@ -1,0 +1,34 @@
+/**
+ * The API's routes, in one table. API Gateway (cdk/) creates one route per entry and sends it to the
+ * Lambda of its group; the local server (local/) matches requests against the same table and calls
+ * the same handler. Path parameters use API Gateway's `{name}` syntax.
+ */
+export const ROUTE_GROUPS = ['models', 'versions', 'aliases', 'downloads', 'operations'] as const;
+export type RouteGroup = (typeof ROUTE_GROUPS)[number];
+
+export interface Route {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly path: string;
+  readonly group: RouteGroup;
+  /** Who may call it on AWS (the IAM managed policy that grants it). */
+  readonly role: 'reader' | 'publisher' | 'admin';
+}
+
+export const ROUTES: readonly Route[] = [
+  { method: 'GET', path: '/api/v1/models', group: 'models', role: 'reader' },
+  { method: 'POST', path: '/api/v1/models', group: 'models', role: 'publisher' },
+  { method: 'GET', path: '/api/v1/models/{name}', group: 'models', role: 'reader' },
+  { method: 'GET', path: '/api/v1/models/{name}/versions', group: 'versions', role: 'reader' },
+  { method: 'POST', path: '/api/v1/models/{name}/versions', group: 'versions', role: 'publisher' },
+  { method: 'GET', path: '/api/v1/models/{name}/versions/{version}', group: 'versions', role: 'reader' },
+  { method: 'POST', path: '/api/v1/models/{name}/versions/{version}/commit', group: 'versions', role: 'publisher' },
+  { method: 'POST', path: '/api/v1/models/{name}/versions/{version}/validate', group: 'versions', role: 'admin' },
+  { method: 'GET', path: '/api/v1/models/{name}/versions/{version}/reports', group: 'versions', role: 'reader' },
+  { method: 'GET', path: '/api/v1/models/{name}/resolve/{ref}', group: 'versions', role: 'reader' },
+  { method: 'GET', path: '/api/v1/models/{name}/aliases', group: 'aliases', role: 'reader' },
+  { method: 'PUT', path: '/api/v1/models/{name}/aliases/{alias}', group: 'aliases', role: 'admin' },
+  { method: 'DELETE', path: '/api/v1/models/{name}/aliases/{alias}', group: 'aliases', role: 'admin' },
+  { method: 'GET', path: '/api/v1/models/{name}/download/{ref}', group: 'downloads', role: 'reader' },
+];
+
+export const routeKey = (r: Pick<Route, 'method' | 'path'>): string => `${r.method} ${r.path}`;

@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { RegistryError } from '../core/errors.js';
+import type { Clock } from '../core/ports.js';
+import type { FsBlobStore } from '../adapters/fs-blobs/fs-blob-store.js';
+import type { UrlSigner } from '../adapters/fs-blobs/url-signer.js';
+
+const BLOB_PATH = /^\/blobs\/sha256\/([0-9a-f]{64})$/;
+
+export const isBlobPath = (path: string): boolean => BLOB_PATH.test(path);
+
+/**
+ * The local counterpart of S3 presigned URLs: PUT streams the body straight into the blob folder,
+ * hashing as it writes; GET streams a blob out. Both require an unexpired signature over method,
+ * blob and size, so a URL cannot be reused for other bytes.
+ */
+export async function handleBlobRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  deps: { store: FsBlobStore; signer: UrlSigner; clock: Clock },
+): Promise<void> {
+  const sha256 = BLOB_PATH.exec(url.pathname)![1]!;
+  const method = req.method === 'PUT' ? 'PUT' : req.method === 'GET' || req.method === 'HEAD' ? 'GET' : null;
+  if (!method) throw new RegistryError('NOT_FOUND', `${req.method} is not allowed on blobs`, { method: req.method });
+  const size = Number(url.searchParams.get('size'));
+  const expires = Number(url.searchParams.get('expires'));
+  const verdict = deps.signer.verify(
+    { method, sha256, size, expires },
+    url.searchParams.get('sig') ?? '',
+    Math.floor(deps.clock.now().getTime() / 1000),
+  );
+  if (verdict === 'bad-signature') throw new RegistryError('FORBIDDEN', 'blob URL signature is not valid for this request');
+  if (verdict === 'expired') throw new RegistryError('FORBIDDEN', 'blob URL has expired: ask the API for a new one');
+
+  if (method === 'PUT') {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) !== size)
+      throw new RegistryError('CHECKSUM_MISMATCH', `content-length ${declared} differs from the declared size ${size}`, {
+        sha256,
+      });
+    await deps.store.write(sha256, size, req);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sha256, size }));
+    return;
+  }
+  const stored = await deps.store.stat(sha256);
+  if (!stored) throw new RegistryError('NOT_FOUND', `blob ${sha256} is not stored`, { sha256 });
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(stored.size) });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  await pipeline(deps.store.openRead(sha256), res);
+}

@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { FsBlobStore } from '../adapters/fs-blobs/fs-blob-store.js';
+import { UrlSigner } from '../adapters/fs-blobs/url-signer.js';
+import { LocalValidationQueue } from '../adapters/local-queue/local-validation-queue.js';
+import { openDatabase } from '../adapters/sqlite/database.js';
+import { SqliteMetadataStore } from '../adapters/sqlite/sqlite-metadata-store.js';
+import { RegistryError } from '../core/errors.js';
+import { type RegistryDeps, type RegistrySettings, defaultSettings, systemClock } from '../core/ports.js';
+import { runValidation } from '../gpu-validator/run-validation.js';
+import { WorkerPool } from '../gpu-validator/worker-pool.js';
+import { errorResponse } from '../lambdas/http/errors-middleware.js';
+import { type ApiHandler, makeRouteGroupHandler } from '../lambdas/http/make-handler.js';
+import { buildOpenApiDocument } from '../lambdas/http/openapi.js';
+import { ROUTE_GROUPS, type RouteGroup } from '../lambdas/routes.js';
+import type { LocalServerConfig } from '../schemas/config.schema.js';
+import { type Authorizer, makeAuthorizer } from './auth.js';
+import { handleBlobRequest, isBlobPath } from './blob-endpoint.js';
+import { acquireLock, signingSecret } from './data-dir.js';
+import { matchRoute, toApiGatewayEvent } from './http-event.js';
+import { type Logger, jsonLogger } from './log.js';
+import { PACKAGE_VERSION } from './package-info.js';
+
+const MAX_JSON_BODY = 16 * 1024 * 1024;
+
+export interface RunningServer {
+  readonly url: string;
+  readonly deps: RegistryDeps;
+  readonly pool: WorkerPool;
+  close(): Promise<void>;
+}
+
+/** Wires the embedded adapters (SQLite, blob folder, in-process queue) to the very same handlers as Lambda. */
+export async function startLocalServer(config: LocalServerConfig, log: Logger = jsonLogger()): Promise<RunningServer> {
+  const dataDir = config.MODELGATE_DATA_DIR;
+  const releaseLock = acquireLock(dataDir);
+  const authorize = makeAuthorizer(config);
+  const db = openDatabase(join(dataDir, 'registry.db'));
+  const signer = new UrlSigner(signingSecret(dataDir));
+  let publicUrl = config.MODELGATE_PUBLIC_URL ?? '';
+  const blobs = new FsBlobStore({ root: join(dataDir, 'blobs'), signer, publicUrl: () => publicUrl, clock: systemClock });
+  await blobs.init();
+  const queue = new LocalValidationQueue();
+  const settings: RegistrySettings = {
+    ...defaultSettings,
+    urlTtlSeconds: config.MODELGATE_URL_TTL_SECONDS,
+    leaseMs: config.MODELGATE_LEASE_MS,
+    maxValidationAttempts: config.MODELGATE_MAX_ATTEMPTS,
+    defaultMemoryBudgetBytes: config.MODELGATE_MEMORY_BUDGET ?? defaultSettings.defaultMemoryBudgetBytes,
+  };
+  const deps: RegistryDeps = { metadata: new SqliteMetadataStore(db), blobs, queue, clock: systemClock, settings };
+  const handlers = new Map<RouteGroup, ApiHandler>(
+    ROUTE_GROUPS.map((g) => [
+      g,
+      makeRouteGroupHandler(g, deps, ({ message, error, routeKey }) =>
+        log('http_error', { level: 'error', message, routeKey, error: String((error as Error)?.stack ?? error) }),
+      ),
+    ]),
+  );
+  const pool = new WorkerPool(deps, {
+    workers: config.MODELGATE_WORKERS,
+    id: `local-${process.pid}-${randomBytes(3).toString('hex')}`,
+    validate: (version, worker) =>
+      runValidation(version, {
+        blobs,
+        scratchDir: join(dataDir, 'scratch'),
+        worker,
+        memoryBudgetBytes: settings.defaultMemoryBudgetBytes,
+        timeoutMs: config.MODELGATE_VALIDATION_TIMEOUT_MS,
+      }),
+    log,
+  });
+  const unsubscribe = queue.onEnqueue(() => pool.wake());
+  const openapi = buildOpenApiDocument(PACKAGE_VERSION);
+  let ready = false;
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
+        log('http_error', { level: 'error', path: req.url, error: String((error as Error)?.stack ?? error) });
+      sendResult(res, errorResponse(error));
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://local');
+    if (url.pathname === '/health' && req.method === 'GET') {
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ok' : 'starting', version: PACKAGE_VERSION });
+      return;
+    }
+    if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') {
+      sendJson(res, 200, openapi);
+      return;
+    }
+    if (isBlobPath(url.pathname)) {
+      await handleBlobRequest(req, res, url, { store: blobs, signer, clock: systemClock });
+      return;
+    }
+    const match = matchRoute(req.method ?? 'GET', url.pathname);
+    if (!match) throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`, { path: url.pathname });
+    authorize(req, match.route.role);
+    const body = await readBody(req);
+    const event = toApiGatewayEvent(req, url, body, match);
+    const result = await handlers.get(match.route.group)!(event, lambdaContext(event.requestContext.requestId));
+    sendResult(res, result);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.MODELGATE_PORT, config.MODELGATE_HOST, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  publicUrl ||= `http://${host}:${address.port}`;
+  await pool.start();
+  ready = true;
+  log('server_started', { url: publicUrl, dataDir, workers: config.MODELGATE_WORKERS });
+
+  return {
+    url: `http://${host}:${address.port}`,
+    deps,
+    pool,
+    async close() {
+      ready = false;
+      unsubscribe();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await pool.stop();
+      db.close();
+      releaseLock();
+    },
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_JSON_BODY)
+      throw new RegistryError('PAYLOAD_TOO_LARGE', `body: larger than ${MAX_JSON_BODY} bytes`, { field: 'body' });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+function sendResult(res: ServerResponse, result: { statusCode?: number; headers?: Record<string, unknown>; body?: string }): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  // An error answered before the request body was read: close the connection rather than read the rest.
+  if ((result.statusCode ?? 200) >= 400) headers.connection = 'close';
+  res.writeHead(result.statusCode ?? 200, headers).end(result.body ?? '');
+}
+
+/** The parts of a Lambda context the handlers may read. */
+function lambdaContext(requestId: string) {
+  return {
+    awsRequestId: requestId,
+    functionName: 'modelgate-local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:modelgate-local',
+    memoryLimitInMB: '0',
+    logGroupName: 'local',
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+export type { Authorizer };

@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setAlias } from '../../core/aliases.js';
+import { planDownload } from '../../core/download.js';
+import { RegistryError } from '../../core/errors.js';
+import { createModel } from '../../core/models.js';
+import { commitVersion, startVersion } from '../../core/publish.js';
+import { resolveVersion } from '../../core/resolve.js';
+import { claimValidation, completeValidation } from '../../core/validation-jobs.js';
+import type { ValidationReport } from '../../schemas/report.schema.js';
+import { StartVersionRequest } from '../../schemas/version.schema.js';
+import { type TestDeps, localTestDeps } from '../helpers/local-deps.js';
+
+const blob = (text: string) => {
+  const bytes = Buffer.from(text);
+  return {
+    bytes,
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    md5: createHash('md5').update(bytes).digest('hex'),
+  };
+};
+
+const request = (version: string, files: { path: string; text: string }[]) =>
+  StartVersionRequest.parse({
+    version,
+    files: files.map((f) => {
+      const { bytes: _b, ...rest } = blob(f.text);
+      return { path: f.path, ...rest };
+    }),
+  });
+
+const passedReport = (worker: string): ValidationReport => ({
+  outcome: 'passed',
+  runtime: { name: 'onnxruntime-node', version: 'test' },
+  executionProvider: 'cpu',
+  worker,
+  attempt: 1,
+  startedAt: new Date().toISOString(),
+  finishedAt: new Date().toISOString(),
+  durationMs: 1,
+  memoryBudgetBytes: 1024,
+  files: [],
+  totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
+  nodeClasses: [],
+});
+
+const expectCode = async (p: Promise<unknown>, code: string) => {
+  const error = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(RegistryError);
+  expect((error as RegistryError).code).toBe(code);
+  return error as RegistryError;
+};
+
+describe('publish → commit → validate → fetch plan (use cases over SQLite and a blob folder)', () => {
+  let deps: TestDeps;
+  beforeEach(async () => {
+    deps = await localTestDeps();
+    await createModel(deps, { name: 'ocr-det', provider: 'paddle', description: '', tags: [] });
+  });
+  afterEach(() => deps.cleanup());
+
+  async function store(text: string) {
+    const b = blob(text);
+    await deps.blobs.write(b.sha256, b.size, [b.bytes]);
+  }
+
+  it('asks only for blobs the registry lacks, once per distinct blob', async () => {
+    await store('weights');
+    const res = await startVersion(
+      deps,
+      'ocr-det',
+      request('1.0.0', [
+        { path: 'det.onnx', text: 'weights' },
+        { path: 'vocab.txt', text: 'abc' },
+        { path: 'copy/vocab.txt', text: 'abc' },
+      ]),
+    );
+    expect(res.version.status).toBe('PENDING_UPLOAD');
+    expect(res.version.seq).toBe(1);
+    expect(res.uploads.map((u) => u.sha256)).toEqual([blob('abc').sha256]);
+    expect(res.uploads[0]!.url).toContain(`/blobs/sha256/${blob('abc').sha256}`);
+    expect(res.version.files.map((f) => f.format)).toEqual(['onnx', 'other', 'other']);
+  });
+
+  it('refuses a commit until every blob is stored, naming the missing files', async () => {
+    await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'A' }, { path: 'b.txt', text: 'B' }]));
+    await store('A');
+    const e = await expectCode(commitVersion(deps, { model: 'ocr-det', version: '1.0.0' }), 'BLOBS_MISSING');
+    expect(e.details?.missing).toEqual([{ path: 'b.txt', sha256: blob('B').sha256 }]);
+    expect(deps.enqueued).toEqual([]);
+    await store('B');
+    const committed = await commitVersion(deps, { model: 'ocr-det', version: '1.0.0' });
+    expect(committed.status).toBe('UPLOADED');
+    expect(deps.enqueued).toEqual(['ocr-det@1.0.0']);
+    // a retried commit is harmless
+    expect((await commitVersion(deps, { model: 'ocr-det', version: '1.0.0' })).status).toBe('UPLOADED');
+    expect(deps.enqueued).toHaveLength(1);
+  });
+
+  it('refuses to publish a version twice and leaves the stored one untouched', async () => {
+    const first = await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'A' }]));
+    await expectCode(startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'other' }])), 'ALREADY_EXISTS');
+    const stored = await deps.metadata.getVersion({ model: 'ocr-det', version: '1.0.0' });
+    expect(stored).toEqual(first.version);
+  });
+
+  it('refuses manifests a node could not lay out', async () => {
+    const dup = await expectCode(
+      startVersion(deps, 'ocr-det', request('1', [{ path: 'a', text: 'x' }, { path: 'a', text: 'y' }])),
+      'INVALID_REQUEST',
+    );
+    expect(dup.details?.field).toBe('files[1].path');
+    await expectCode(
+      startVersion(deps, 'ocr-det', request('2', [{ path: 'a', text: 'x' }, { path: 'a/b', text: 'y' }])),
+      'INVALID_REQUEST',
+    );
+    expect(await deps.metadata.getVersion({ model: 'ocr-det', version: '1' })).toBeNull();
+  });
+
+  it('serves and aliases only VERIFIED versions', async () => {
+    await store('A');
+    await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'A' }]));
+    const ref = { model: 'ocr-det', version: '1.0.0' };
+    await commitVersion(deps, ref);
+    await expectCode(planDownload(deps, 'ocr-det', '1.0.0'), 'NOT_VERIFIED');
+    await expectCode(setAlias(deps, 'ocr-det', 'production', '1.0.0'), 'NOT_VERIFIED');
+    await expectCode(planDownload(deps, 'ocr-det', 'latest'), 'NOT_FOUND');
+
+    const claimed = await claimValidation(deps, (await deps.metadata.getVersion(ref))!, 'w1');
+    expect(claimed?.status).toBe('VALIDATING');
+    await completeValidation(deps, ref, 'w1', passedReport('w1'));
+
+    await setAlias(deps, 'ocr-det', 'production', '1.0.0');
+    const plan = await planDownload(deps, 'ocr-det', 'production');
+    expect(plan.version.version).toBe('1.0.0');
+    expect(plan.files[0]!.download.method).toBe('GET');
+    expect((await resolveVersion(deps, 'ocr-det', 'latest')).version).toBe('1.0.0');
+    await expectCode(resolveVersion(deps, 'ocr-det', 'nope'), 'NOT_FOUND');
+    await expectCode(setAlias(deps, 'ocr-det', 'production', '9.9.9'), 'NOT_FOUND');
+  });
+});
