@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMlpModel, truncate } from '../fixtures/onnx-writer.js';
+import { type ServerHandle, api, cli, removeDir, startServer, tempDir } from './harness.js';
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
+
+/** Every bad input of the issue: a clear error with a code and the field at fault, and nothing lost. */
+describe('bad input gets a clear error and loses nothing', () => {
+  let server: ServerHandle;
+  let work: string;
+  const run = (...args: string[]) => cli(args, server.env, work);
+  const model = buildMlpModel({ layers: 2, dim: 16 });
+
+  beforeAll(async () => {
+    server = await startServer();
+    work = tempDir();
+    writeFileSync(join(work, 'good.onnx'), model);
+    writeFileSync(join(work, 'truncated.onnx'), truncate(model, Math.floor(model.length / 2)));
+    writeFileSync(join(work, 'not-onnx.onnx'), 'this is a text file, not a model\n');
+    writeFileSync(join(work, 'vocab.txt'), 'a\nb\n');
+    const published = await run('publish', 'good@1.0.0', 'good.onnx', '--wait');
+    expect(published.code).toBe(0);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    removeDir(work);
+    removeDir(server?.dataDir);
+  });
+
+  it.each([
+    ['../x@1.0.0', 'path traversal'],
+    ['@1.0.0', 'empty name'],
+    [`${'a'.repeat(101)}@1`, 'too long'],
+    ['bad\u0007name@1', 'control character'],
+    ['ok@../1', 'traversal in version'],
+    ['ok@', 'empty version'],
+  ])('refuses %s (%s) before any request, exit 2', async (ref) => {
+    const r = await run('publish', ref, 'good.onnx');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error USAGE: .+--help/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('answers a body that is not JSON with 400 naming the body', async () => {
+    const r = await api(server, 'POST', '/api/v1/models', '{"name": ');
+    expect(r.status).toBe(400);
+    expect(r.json?.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'body' } });
+  });
+
+  it('answers a schema violation with 400 naming the field', async () => {
+    const r = await api(server, 'POST', '/api/v1/models', { name: '../etc', provider: 'p' });
+    expect(r.status).toBe(400);
+    expect(r.json?.error.details.field).toBe('body.name');
+    const v = await api(server, 'POST', '/api/v1/models/good/versions', {
+      version: '2.0.0',
+      files: [{ path: '../escape.onnx', size: 1, sha256: 'a'.repeat(64), md5: 'b'.repeat(32) }],
+    });
+    expect(v.status).toBe(400);
+    expect(v.json?.error.details.field).toBe('body.files.0.path');
+    const p = await api(server, 'GET', '/api/v1/models/BAD NAME');
+    expect(p.status).toBe(400);
+    expect(p.json?.error.details.field).toBe('name');
+  });
+
+  it('refuses to publish an existing version (exit 4) and keeps the stored one', async () => {
+    const before = JSON.parse((await run('status', 'good@1.0.0', '--json')).stdout);
+    writeFileSync(join(work, 'other.onnx'), buildMlpModel({ layers: 1, dim: 8 }));
+    const r = await run('publish', 'good@1.0.0', 'other.onnx');
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('error ALREADY_EXISTS');
+    const after = JSON.parse((await run('status', 'good@1.0.0', '--json')).stdout);
+    expect(after).toEqual(before);
+  });
+
+  it('rejects bytes that differ from the declared sha256 and stores nothing under that hash', async () => {
+    await api(server, 'POST', '/api/v1/models', { name: 'mismatch' });
+    const real = Buffer.from('the real bytes');
+    const start = await api(server, 'POST', '/api/v1/models/mismatch/versions', {
+      version: '1',
+      files: [{ path: 'f.bin', size: real.length, sha256: sha256(real), md5: md5(real) }],
+    });
+    expect(start.status).toBe(201);
+    const upload = start.json!.uploads[0];
+    const forged = Buffer.from('the fake bytes');
+    const put = await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: forged });
+    expect(put.status).toBe(422);
+    expect((await put.json()).error.code).toBe('CHECKSUM_MISMATCH');
+    expect(existsSync(join(server.dataDir, 'blobs', 'sha256', sha256(real).slice(0, 2), sha256(real)))).toBe(false);
+    expect(readdirSync(join(server.dataDir, 'blobs', 'tmp'))).toEqual([]);
+
+    const commit = await api(server, 'POST', '/api/v1/models/mismatch/versions/1/commit');
+    expect(commit.status).toBe(409);
+    expect(commit.json?.error).toMatchObject({ code: 'BLOBS_MISSING', details: { missing: [{ path: 'f.bin' }] } });
+
+    const good = await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: real });
+    expect(good.status).toBe(200);
+    expect((await api(server, 'POST', '/api/v1/models/mismatch/versions/1/commit')).json?.status).toBe('UPLOADED');
+  });
+
+  it('refuses a blob URL used for other bytes or after tampering', async () => {
+    await api(server, 'POST', '/api/v1/models', { name: 'sig' });
+    const real = Buffer.from('signed');
+    const start = await api(server, 'POST', '/api/v1/models/sig/versions', {
+      version: '1',
+      files: [{ path: 'f.bin', size: real.length, sha256: sha256(real), md5: md5(real) }],
+    });
+    const url = new URL(start.json!.uploads[0].url);
+    url.searchParams.set('size', '7');
+    const r = await fetch(url, { method: 'PUT', body: Buffer.from('signed!') });
+    expect(r.status).toBe(403);
+  });
+
+  it('fails a truncated .onnx and a text file named .onnx as MODEL_CORRUPTED (exit 3)', async () => {
+    for (const [name, file] of [
+      ['trunc', 'truncated.onnx'],
+      ['notonnx', 'not-onnx.onnx'],
+    ]) {
+      const r = await run('publish', `${name}@1`, file!, '--wait');
+      expect(r.code).toBe(3);
+      expect(r.stdout.trim()).toBe(`${name}@1 FAILED`);
+      expect(r.stderr).toContain('error MODEL_CORRUPTED');
+      expect(r.stderr).toContain('runbook');
+    }
+  });
+
+  it('checks files of other formats for integrity only', async () => {
+    const r = await run('publish', 'vocab@1', 'vocab.txt', '--wait', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).report.files[0].check).toBe('integrity-only');
+  });
+
+  it('refuses to fetch a FAILED or unknown version (exit 4) and leaves DIR untouched', async () => {
+    const dest = join(work, 'dest');
+    mkdirSync(dest);
+    writeFileSync(join(dest, 'keep.txt'), 'precious');
+    for (const ref of ['trunc@1', 'good@9.9.9', 'nosuchmodel@1', 'good@production']) {
+      const r = await run('fetch', ref, '--dest', dest);
+      expect(r.code, ref).toBe(4);
+      expect(r.stderr).toMatch(/^error (NOT_VERIFIED|NOT_FOUND): /);
+    }
+    expect(readdirSync(dest)).toEqual(['keep.txt']);
+    expect(readFileSync(join(dest, 'keep.txt'), 'utf8')).toBe('precious');
+  });
+
+  it('refuses an alias to a missing or unverified version (exit 4)', async () => {
+    expect((await run('alias', 'set', 'good', 'production', '7.7.7')).code).toBe(4);
+    const failed = await run('alias', 'set', 'trunc', 'production', '1');
+    expect(failed.code).toBe(4);
+    expect(failed.stderr).toContain('NOT_VERIFIED');
+    expect((await run('alias', 'list', 'good', '--json')).stdout).toContain('"items": []');
+  });
+
+  it('tells how to start a registry that does not answer (one line)', async () => {
+    const r = await cli(['list'], { MODELGATE_REGISTRY: 'http://127.0.0.1:9' }, work);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('modelgate serve');
+  });
+
+  it('answers usage errors with exit 2 and help', async () => {
+    expect((await run('fetch', 'good@1.0.0')).code).toBe(2); // no --dest
+    expect((await run('nope')).code).toBe(2);
+    const help = await run('publish', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: modelgate publish');
+  });
+});
