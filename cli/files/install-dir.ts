@@ -1,0 +1,299 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, statfs, symlink } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { RegistryError } from '../../core/errors.js';
+import { FilePath } from '../../schemas/names.schema.js';
+import type { ManifestFile, Version } from '../../schemas/version.schema.js';
+import { type DownloadableFile, downloadVerified, FILE_MODE } from './download-file.js';
+import { fsRegistryError, rethrowFsError } from './fs-errors.js';
+import {
+  checksumLines,
+  installedMetadata,
+  MD5_SUMS_FILE,
+  METADATA_FILE,
+  SHA256_SUMS_FILE,
+} from './metadata.js';
+
+export interface InstallOptions {
+  dest: string;
+  version: Version;
+  /** Every file of the version with where to GET its bytes (DownloadPlan.files). */
+  files: DownloadableFile[];
+  fetchImpl?: typeof fetch;
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+}
+
+export interface InstallResult {
+  dest: string;
+  contentDir: string;
+  bytes: number;
+}
+
+const DIR_MODE = 0o755;
+/** Downloads in flight at once: several S3 streams beat one, more only thrash a node's disk. */
+const DOWNLOAD_CONCURRENCY = 4;
+/** Headroom over the model bytes: sidecar files, directory blocks, and a file system never run to 0. */
+const DISK_MARGIN_BYTES = 16 * 1024 * 1024;
+const PER_FILE_MARGIN_BYTES = 4096;
+/** A staging folder this old was left by a killed fetch; a younger one may belong to a running fetch. */
+const STALE_STAGING_MS = 24 * 60 * 60 * 1000;
+const STAGING_PREFIX = '.staging-';
+
+/**
+ * Where things live, all next to DEST so every rename stays on one file system (and so is atomic):
+ *   <parent>/<name>                      → symlink to the current content folder
+ *   <parent>/.<name>.modelgate/<v>-<id>/  content folders (current and one previous, for rollback)
+ *   <parent>/.<name>.modelgate/.staging-… a fetch in progress
+ */
+interface Layout {
+  dest: string;
+  parent: string;
+  name: string;
+  store: string;
+}
+
+type DestState = { kind: 'absent' } | { kind: 'symlink'; target: string } | { kind: 'directory' };
+
+const randomId = () => randomBytes(6).toString('hex');
+
+function layoutFor(dest: string): Layout {
+  const abs = resolve(dest);
+  const name = basename(abs);
+  const parent = dirname(abs);
+  return { dest: abs, parent, name, store: join(parent, `.${name}.modelgate`) };
+}
+
+/** Manifest paths become paths on this node: re-check them here, whatever the server sent. */
+function assertSafePaths(files: readonly ManifestFile[]): void {
+  const seen = new Set<string>();
+  for (const { path } of files) {
+    const parsed = FilePath.safeParse(path);
+    if (!parsed.success || seen.has(path))
+      throw new RegistryError(
+        'INVALID_REQUEST',
+        `unsafe or duplicate file path in manifest: ${JSON.stringify(path)}`,
+        {
+          path,
+        },
+      );
+    seen.add(path);
+  }
+}
+
+async function inspectDest(dest: string): Promise<DestState> {
+  try {
+    const stats = await lstat(dest);
+    if (stats.isSymbolicLink())
+      return { kind: 'symlink', target: resolve(dirname(dest), await readlink(dest)) };
+    if (stats.isDirectory()) return { kind: 'directory' };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
+    return rethrowFsError(err, `cannot inspect ${dest}`);
+  }
+  throw new RegistryError('CONFIG_INVALID', `${dest} exists and is neither a directory nor a symlink`, {
+    dest,
+  });
+}
+
+async function assertFreeDisk(dir: string, files: readonly ManifestFile[], bytes: number): Promise<void> {
+  const fsStats = await statfs(dir);
+  const available = fsStats.bavail * fsStats.bsize;
+  const needed = bytes + DISK_MARGIN_BYTES + files.length * PER_FILE_MARGIN_BYTES;
+  if (available < needed)
+    throw new RegistryError(
+      'INSUFFICIENT_DISK',
+      `${dir} has ${available} bytes free, the version needs ${needed} (${bytes} of files plus margin)`,
+      { dir, available, needed },
+    );
+}
+
+/** mkdir + explicit chmod: the mode given to mkdir is filtered by the umask, the runbook wants rwxr-xr-x. */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path, { mode: DIR_MODE });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  await chmod(path, DIR_MODE);
+}
+
+/** Creates the sub-folders the manifest's nested paths need, before any download starts. */
+async function makeSubDirs(root: string, files: readonly ManifestFile[]): Promise<string[]> {
+  const dirs = new Set<string>();
+  for (const { path } of files) {
+    const segments = path.split('/').slice(0, -1);
+    for (let i = 1; i <= segments.length; i++) dirs.add(segments.slice(0, i).join('/'));
+  }
+  const sorted = [...dirs].sort((a, b) => a.length - b.length);
+  for (const dir of sorted) await makeDir(join(root, dir));
+  return sorted.map((dir) => join(root, dir));
+}
+
+/** fsync a folder so the entries (new files, renames) in it survive a crash, not only their data. */
+async function syncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeSyncedFile(path: string, content: string): Promise<void> {
+  const fh = await open(path, 'wx', FILE_MODE);
+  try {
+    await fh.writeFile(content);
+    await fh.chmod(FILE_MODE);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeSidecars(dir: string, version: Version, files: readonly ManifestFile[]): Promise<void> {
+  await writeSyncedFile(join(dir, MD5_SUMS_FILE), checksumLines(files, 'md5'));
+  await writeSyncedFile(join(dir, SHA256_SUMS_FILE), checksumLines(files, 'sha256'));
+  const metadata = installedMetadata(version, files, new Date());
+  await writeSyncedFile(join(dir, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
+}
+
+/**
+ * Runs `task` over `items`, `limit` at a time. The first failure aborts the others (through the signal)
+ * and stops new ones; it is rethrown only once every task has settled, so that nothing still writes
+ * into the staging folder when the caller removes it.
+ */
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const controller = new AbortController();
+  const errors: unknown[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length && !controller.signal.aborted) {
+      const item = items[next++] as T;
+      try {
+        await task(item, controller.signal);
+      } catch (err) {
+        errors.push(err);
+        controller.abort();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (errors.length > 0) throw errors[0];
+}
+
+async function downloadAll(staging: string, opts: InstallOptions, total: number): Promise<void> {
+  const fetchImpl = opts.fetchImpl ?? globalThis.fetch;
+  let done = 0;
+  const onBytes = (bytes: number) => {
+    done += bytes;
+    opts.onProgress?.(done, total);
+  };
+  await forEachLimited(opts.files, DOWNLOAD_CONCURRENCY, (file, signal) =>
+    downloadVerified(file, join(staging, file.path), fetchImpl, onBytes, signal),
+  );
+}
+
+/** Downloads, verifies and seals a complete content folder; returns its final path. */
+async function buildContentDir(layout: Layout, opts: InstallOptions, total: number): Promise<string> {
+  const id = `${opts.version.version}-${randomId()}`;
+  const staging = join(layout.store, `${STAGING_PREFIX}${id}`);
+  const contentDir = join(layout.store, id);
+  try {
+    await makeDir(staging);
+    const subDirs = await makeSubDirs(staging, opts.files);
+    await downloadAll(staging, opts, total);
+    await writeSidecars(staging, opts.version, opts.files);
+    for (const dir of [...subDirs, staging]) await syncDir(dir);
+    // Only complete, verified folders ever carry a name without the staging prefix.
+    await rename(staging, contentDir);
+    await syncDir(layout.store);
+    return contentDir;
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Points DEST at `contentDir` atomically: a new symlink is made next to DEST and renamed over it, so a
+ * reader sees the old content or the new, never a mix. A real directory at DEST (a hand-made install)
+ * is first moved into the store and kept as the previous content: between those two renames, DEST is
+ * absent for a few microseconds; if the second rename fails the directory is moved back.
+ * Returns the previous content folder, if any.
+ */
+async function switchDest(layout: Layout, contentDir: string, state: DestState): Promise<string | undefined> {
+  const tmpLink = join(layout.parent, `.${layout.name}.link-${randomId()}`);
+  await symlink(relative(layout.parent, contentDir), tmpLink);
+  try {
+    if (state.kind !== 'directory') {
+      await rename(tmpLink, layout.dest);
+      return state.kind === 'symlink' ? state.target : undefined;
+    }
+    const adopted = join(layout.store, `adopted-${randomId()}`);
+    await rename(layout.dest, adopted);
+    try {
+      await rename(tmpLink, layout.dest);
+    } catch (err) {
+      await rename(adopted, layout.dest);
+      throw err;
+    }
+    return adopted;
+  } catch (err) {
+    await rm(tmpLink, { force: true });
+    throw err;
+  }
+}
+
+async function isStaleStaging(path: string): Promise<boolean> {
+  const stats = await lstat(path);
+  return Date.now() - stats.mtimeMs > STALE_STAGING_MS;
+}
+
+/** Keeps the current and the previous content folder; removes older ones and stale staging folders. */
+async function pruneStore(store: string, keep: ReadonlySet<string>): Promise<void> {
+  for (const entry of await readdir(store)) {
+    const path = join(store, entry);
+    if (keep.has(path)) continue;
+    if (entry.startsWith(STAGING_PREFIX) && !(await isStaleStaging(path))) continue;
+    await rm(path, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Installs every file of `version` at `dest` (DESIGN.md "Fetch"): free disk checked first; each file
+ * downloaded into a hidden staging folder in one pass that hashes as it writes, size and sha256
+ * verified, fsynced, 0644 in 0755 folders; `checksums.txt` (md5sum -c), `SHA256SUMS` (sha256sum -c) and
+ * `.modelgate.json` written; then `dest` switched to the new content atomically. A failure at any step
+ * before the switch leaves `dest` exactly as it was and removes the staging folder.
+ * One fetch per `dest` at a time: concurrent fetches to the same `dest` are not coordinated.
+ */
+export async function installVersion(opts: InstallOptions): Promise<InstallResult> {
+  const layout = layoutFor(opts.dest);
+  assertSafePaths(opts.files);
+  const total = opts.files.reduce((sum, file) => sum + file.size, 0);
+  try {
+    const state = await inspectDest(layout.dest);
+    await mkdir(layout.parent, { recursive: true, mode: DIR_MODE });
+    await assertFreeDisk(layout.parent, opts.files, total);
+    await makeDir(layout.store);
+    const contentDir = await buildContentDir(layout, opts, total);
+    let previous: string | undefined;
+    try {
+      previous = await switchDest(layout, contentDir, state);
+    } catch (err) {
+      await rm(contentDir, { recursive: true, force: true });
+      throw err;
+    }
+    // From here on the install has happened: neither step may undo it or report it as failed.
+    await syncDir(layout.parent).catch(() => {});
+    // Best effort: a folder left behind is harmless and goes with the next fetch.
+    await pruneStore(layout.store, new Set([contentDir, ...(previous ? [previous] : [])])).catch(() => {});
+    return { dest: layout.dest, contentDir, bytes: total };
+  } catch (err) {
+    throw fsRegistryError(err, `cannot install into ${layout.dest}`) ?? err;
+  }
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { ModelName, ProviderName, VersionString } from '../../schemas/names.schema.js';
+import { ManifestFile, type Version } from '../../schemas/version.schema.js';
+
+/** The files `modelgate fetch` writes next to the model files (schemas reserve these names). */
+export const METADATA_FILE = '.modelgate.json';
+export const MD5_SUMS_FILE = 'checksums.txt';
+export const SHA256_SUMS_FILE = 'SHA256SUMS';
+export const SIDECAR_FILES: readonly string[] = [METADATA_FILE, MD5_SUMS_FILE, SHA256_SUMS_FILE];
+
+/** What `.modelgate.json` holds: enough for `verifyDir` and an operator to know what is installed. */
+export const InstalledMetadata = z.object({
+  model: ModelName,
+  version: VersionString,
+  seq: z.number().int().positive(),
+  provider: ProviderName,
+  files: z.array(ManifestFile),
+  fetchedAt: z.string(),
+});
+export type InstalledMetadata = z.infer<typeof InstalledMetadata>;
+
+export function installedMetadata(
+  version: Version,
+  files: readonly ManifestFile[],
+  now: Date,
+): InstalledMetadata {
+  return {
+    model: version.model,
+    version: version.version,
+    seq: version.seq,
+    provider: version.provider,
+    files: files.map(({ path, size, sha256, md5, format }) => ({ path, size, sha256, md5, format })),
+    fetchedAt: now.toISOString(),
+  };
+}
+
+/**
+ * `md5sum -c` / `sha256sum -c` text format: "<hex>  <path>" (two spaces = text mode). Paths can hold
+ * neither newlines nor backslashes (FilePath), so no escaping is ever needed.
+ */
+export function checksumLines(files: readonly ManifestFile[], digest: 'md5' | 'sha256'): string {
+  return files.map((file) => `${file[digest]}  ${file.path}\n`).join('');
+}

@@ -1,0 +1,95 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RegistryError } from '../../core/errors.js';
+import type { ManifestFile } from '../../schemas/version.schema.js';
+import { rethrowFsError } from './fs-errors.js';
+import { sha256File } from './hash-file.js';
+import { InstalledMetadata, METADATA_FILE, SIDECAR_FILES } from './metadata.js';
+
+export type ProblemKind = 'missing' | 'mismatch' | 'size' | 'extra';
+
+export interface VerifyProblem {
+  path: string;
+  kind: ProblemKind;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  model: string;
+  version: string;
+  problems: VerifyProblem[];
+}
+
+async function readMetadata(dir: string): Promise<InstalledMetadata> {
+  const path = join(dir, METADATA_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new RegistryError(
+        'FILE_MISSING',
+        `${dir} has no ${METADATA_FILE}: it was not written by \`modelgate fetch\` (or the file was removed)`,
+        { dir },
+      );
+    return rethrowFsError(err, `cannot read ${path}`);
+  }
+  const parsed = InstalledMetadata.safeParse(safeJson(text));
+  if (!parsed.success)
+    throw new RegistryError(
+      'CONFIG_INVALID',
+      `${path} is not a valid ${METADATA_FILE}: ${parsed.error.message}`,
+      {
+        path,
+      },
+    );
+  return parsed.data;
+}
+
+const safeJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/** Size first (cheap), then the full sha256; a path that is not a regular file counts as missing. */
+async function checkFile(dir: string, file: ManifestFile): Promise<ProblemKind | undefined> {
+  const path = join(dir, file.path);
+  const stats = await lstat(path).catch(() => undefined);
+  if (!stats?.isFile()) return 'missing';
+  if (stats.size !== file.size) return 'size';
+  const { sha256 } = await sha256File(path);
+  return sha256 === file.sha256 ? undefined : 'mismatch';
+}
+
+/** Every non-directory entry under `dir`, as manifest-style relative paths ('a/b.onnx'). */
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listFiles(dir, rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * Re-checks an installed folder against its `.modelgate.json`: every manifest file present with the
+ * right size and sha256, and nothing else besides the files fetch writes itself. It names precisely
+ * what the runbook's "Check file integrity" step looks for: missing, truncated, corrupted, foreign.
+ */
+export async function verifyDir(dir: string): Promise<VerifyResult> {
+  const metadata = await readMetadata(dir);
+  const problems: VerifyProblem[] = [];
+  for (const file of metadata.files) {
+    const kind = await checkFile(dir, file);
+    if (kind) problems.push({ path: file.path, kind });
+  }
+  const known = new Set([...metadata.files.map((file) => file.path), ...SIDECAR_FILES]);
+  for (const path of await listFiles(dir)) {
+    if (!known.has(path)) problems.push({ path, kind: 'extra' });
+  }
+  return { ok: problems.length === 0, model: metadata.model, version: metadata.version, problems };
+}

@@ -1,0 +1,271 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DownloadableFile } from '../../cli/files/download-file.js';
+import { type InstallOptions, installVersion } from '../../cli/files/install-dir.js';
+import type { Version } from '../../schemas/version.schema.js';
+
+const run = promisify(execFile);
+
+/** How the test server answers for one blob: its bytes, one byte flipped, cut off mid-body, or 404. */
+type Behaviour = 'ok' | 'flip' | 'cut' | 'missing';
+
+let server: Server;
+let baseUrl: string;
+const blobs = new Map<string, { data: Buffer; behaviour: Behaviour }>();
+let requests = 0;
+
+function serveBlob(data: Buffer, behaviour: Behaviour, res: import('node:http').ServerResponse): void {
+  if (behaviour === 'missing') {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { 'content-length': data.length });
+  if (behaviour === 'cut') {
+    res.write(data.subarray(0, data.length >> 1));
+    setTimeout(() => res.destroy(), 20);
+    return;
+  }
+  const body = Buffer.from(data);
+  if (behaviour === 'flip' && body.length > 0) body[body.length >> 1]! ^= 0xff;
+  res.end(body);
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    requests++;
+    const blob = blobs.get(req.url ?? '');
+    if (!blob) res.writeHead(404).end();
+    else serveBlob(blob.data, blob.behaviour, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+let root: string;
+let dest: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'files-install-'));
+  dest = join(root, 'models', 'paddle');
+  blobs.clear();
+  requests = 0;
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const hex = (algorithm: string, data: Buffer) => createHash(algorithm).update(data).digest('hex');
+
+/** A manifest file whose bytes the server holds, at a URL named after its sha256. */
+function serverFile(path: string, data: Buffer, behaviour: Behaviour = 'ok'): DownloadableFile {
+  const sha256 = hex('sha256', data);
+  blobs.set(`/blobs/${sha256}`, { data, behaviour });
+  return {
+    path,
+    size: data.length,
+    sha256,
+    md5: hex('md5', data),
+    format: path.endsWith('.onnx') ? 'onnx' : 'other',
+    download: {
+      url: `${baseUrl}/blobs/${sha256}`,
+      method: 'GET',
+      headers: {},
+      expiresAt: '2100-01-01T00:00:00Z',
+    },
+  };
+}
+
+function versionOf(version: string, files: readonly DownloadableFile[]): Version {
+  return {
+    model: 'ocr-det',
+    version,
+    seq: Number(version.replace(/\D/g, '')) || 1,
+    provider: 'paddle',
+    status: 'VERIFIED',
+    files: files.map(({ download: _download, ...file }) => file),
+    totalSize: files.reduce((sum, file) => sum + file.size, 0),
+    inputShapes: {},
+    publisher: 'test',
+    createdAt: '2024-01-20T00:00:00Z',
+    updatedAt: '2024-01-20T00:00:00Z',
+    validation: { attempts: 1 },
+  };
+}
+
+const options = (
+  version: string,
+  files: DownloadableFile[],
+  extra: Partial<InstallOptions> = {},
+): InstallOptions => ({
+  dest,
+  version: versionOf(version, files),
+  files,
+  ...extra,
+});
+
+/** A typical version: an odd-sized model, a nested file and an empty one. */
+function sampleFiles(): DownloadableFile[] {
+  return [
+    serverFile('det.onnx', randomBytes(300_001)),
+    serverFile('dict/keys.txt', randomBytes(1234)),
+    serverFile('empty.bin', Buffer.alloc(0)),
+  ];
+}
+
+async function snapshot(
+  path: string,
+): Promise<{ link: string; entries: string[]; files: Record<string, string> }> {
+  const link = await readlink(path);
+  const entries = (await readdir(path, { recursive: true })).sort();
+  const files: Record<string, string> = {};
+  for (const entry of entries) {
+    const full = join(path, entry);
+    if ((await stat(full)).isFile()) files[entry] = hex('sha256', await readFile(full));
+  }
+  return { link, entries, files };
+}
+
+const storeEntries = async () => (await readdir(join(root, 'models', '.paddle.modelgate'))).sort();
+
+describe('installVersion', () => {
+  it('downloads every file over HTTP into a content folder and points DEST at it', async () => {
+    const files = sampleFiles();
+    const progress: Array<[number, number]> = [];
+    const result = await installVersion(
+      options('v1', files, { onProgress: (done, total) => progress.push([done, total]) }),
+    );
+
+    expect((await lstat(dest)).isSymbolicLink()).toBe(true);
+    expect(await realpath(dest)).toBe(await realpath(result.contentDir));
+    expect(result.bytes).toBe(301_235);
+    for (const file of files) expect(hex('sha256', await readFile(join(dest, file.path)))).toBe(file.sha256);
+    expect(progress.at(-1)).toEqual([301_235, 301_235]);
+    const metadata = JSON.parse(await readFile(join(dest, '.modelgate.json'), 'utf8'));
+    expect(metadata).toMatchObject({ model: 'ocr-det', version: 'v1', seq: 1, provider: 'paddle' });
+    expect(metadata.files.map((f: { path: string }) => f.path)).toEqual([
+      'det.onnx',
+      'dict/keys.txt',
+      'empty.bin',
+    ]);
+  });
+
+  it('writes checksums.txt and SHA256SUMS that the real md5sum -c and sha256sum -c accept', async () => {
+    await installVersion(options('v1', sampleFiles()));
+    const md5 = await run('md5sum', ['-c', 'checksums.txt'], { cwd: dest });
+    const sha = await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dest });
+    expect(md5.stdout).toBe('det.onnx: OK\ndict/keys.txt: OK\nempty.bin: OK\n');
+    expect(sha.stdout).toBe('det.onnx: OK\ndict/keys.txt: OK\nempty.bin: OK\n');
+  });
+
+  it('makes files 0644 and folders 0755 whatever the umask', async () => {
+    const previous = process.umask(0o077);
+    try {
+      await installVersion(options('v1', sampleFiles()));
+    } finally {
+      process.umask(previous);
+    }
+    const modeOf = async (path: string) => (await stat(join(dest, path))).mode & 0o777;
+    for (const path of [
+      'det.onnx',
+      'dict/keys.txt',
+      'empty.bin',
+      'checksums.txt',
+      'SHA256SUMS',
+      '.modelgate.json',
+    ])
+      expect([path, await modeOf(path)]).toEqual([path, 0o644]);
+    expect(await modeOf('.')).toBe(0o755);
+    expect(await modeOf('dict')).toBe(0o755);
+  });
+
+  it('switches DEST to a second version and keeps exactly one previous content folder', async () => {
+    const first = await installVersion(options('v1', sampleFiles()));
+    const second = await installVersion(options('v2', [serverFile('det.onnx', randomBytes(5000))]));
+    expect(await realpath(dest)).toBe(await realpath(second.contentDir));
+    expect(await readdir(dest)).not.toContain('dict');
+    expect((await storeEntries()).length).toBe(2);
+
+    const third = await installVersion(options('v3', [serverFile('det.onnx', randomBytes(6000))]));
+    const kept = await storeEntries();
+    expect(kept).toHaveLength(2);
+    expect(kept).toContain(third.contentDir.split('/').at(-1));
+    expect(kept).toContain(second.contentDir.split('/').at(-1));
+    await expect(stat(first.contentDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it.each([
+    ['a checksum mismatch', 'flip', 'CHECKSUM_MISMATCH'],
+    ['a connection cut mid-body', 'cut', 'UNAVAILABLE'],
+    ['a blob the server does not have', 'missing', 'FILE_MISSING'],
+  ] as const)('leaves DEST exactly as it was after %s', async (_what, behaviour, code) => {
+    await installVersion(options('v1', sampleFiles()));
+    const before = await snapshot(dest);
+    const storeBefore = await storeEntries();
+
+    const files = [
+      serverFile('det.onnx', randomBytes(200_000)),
+      serverFile('bad.onnx', randomBytes(300_000), behaviour),
+    ];
+    const failure = installVersion(options('v2', files));
+    await expect(failure).rejects.toMatchObject({ code, details: { path: 'bad.onnx' } });
+    await expect(failure).rejects.toThrow(/bad\.onnx/);
+
+    expect(await snapshot(dest)).toEqual(before);
+    expect(await storeEntries()).toEqual(storeBefore);
+  });
+
+  it('refuses a version larger than the free disk before downloading anything', async () => {
+    const file = { ...serverFile('huge.onnx', randomBytes(10)), size: 2 ** 52 };
+    await expect(installVersion(options('v1', [file]))).rejects.toMatchObject({ code: 'INSUFFICIENT_DISK' });
+    expect(requests).toBe(0);
+    await expect(lstat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('takes over a hand-made DEST directory, keeping it as the previous content', async () => {
+    await mkdir(dest, { recursive: true });
+    await writeFile(join(dest, 'old-model.bin'), 'hand copied');
+    const result = await installVersion(options('v1', sampleFiles()));
+
+    expect((await lstat(dest)).isSymbolicLink()).toBe(true);
+    expect(await realpath(dest)).toBe(await realpath(result.contentDir));
+    const adopted = (await storeEntries()).filter((entry) => entry.startsWith('adopted-'));
+    expect(adopted).toHaveLength(1);
+    const kept = join(root, 'models', '.paddle.modelgate', adopted[0]!, 'old-model.bin');
+    expect(await readFile(kept, 'utf8')).toBe('hand copied');
+  });
+
+  it('refuses a DEST that is a regular file, and leaves it alone', async () => {
+    await mkdir(join(root, 'models'));
+    await writeFile(dest, 'not a folder');
+    await expect(installVersion(options('v1', sampleFiles()))).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+    });
+    expect(await readFile(dest, 'utf8')).toBe('not a folder');
+  });
+
+  it('refuses a manifest path that escapes the folder', async () => {
+    const file = serverFile('../escape.bin', randomBytes(10));
+    await expect(installVersion(options('v1', [file]))).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    expect(requests).toBe(0);
+  });
+});
