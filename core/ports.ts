@@ -1,4 +1,5 @@
 import type { Model } from '../schemas/model.schema.js';
+import type { NodeClass } from '../schemas/node-class.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Alias, TransferTarget, Version, VersionStatus } from '../schemas/version.schema.js';
 
@@ -103,8 +104,10 @@ export interface RegistrySettings {
   readonly leaseMs: number;
   /** Attempts before a version whose validations keep dying is FAILED with TIMEOUT. */
   readonly maxValidationAttempts: number;
-  /** Default memory budget for a validation when the version names none. */
+  /** Default memory budget for a validation when the version names none and no node class is configured. */
   readonly defaultMemoryBudgetBytes: number;
+  /** The serving node classes every report is judged against (memory-fit.ts). */
+  readonly nodeClasses: readonly NodeClass[];
 }
 
 export const defaultSettings: RegistrySettings = {
@@ -112,4 +115,5 @@ export const defaultSettings: RegistrySettings = {
   leaseMs: 30_000,
   maxValidationAttempts: 3,
   defaultMemoryBudgetBytes: 4 * 1024 ** 3,
+  nodeClasses: [],
 };

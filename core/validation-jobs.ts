@@ -2,6 +2,7 @@ import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { RegistryError, notFound } from './errors.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
+import { fitNodeClasses } from './memory-fit.js';
 import { transitionCondition } from './version-state.js';
 
 /**
@@ -89,6 +90,8 @@ export async function completeValidation(
   const current = await deps.metadata.getVersion(ref);
   if (!current) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
   const passed = report.outcome === 'passed';
+  // The fit per node class is the registry's rule, applied here so every validator (local or ECS) gets it.
+  report = { ...report, nodeClasses: fitNodeClasses(report, deps.settings.nodeClasses) };
   const updated = await deps.metadata.updateVersion(
     ref,
     transitionCondition(['VALIDATING'], passed ? 'VERIFIED' : 'FAILED', worker),

@@ -8,6 +8,7 @@ import { LocalValidationQueue } from '../adapters/local-queue/local-validation-q
 import { openDatabase } from '../adapters/sqlite/database.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite-metadata-store.js';
 import { RegistryError } from '../core/errors.js';
+import { defaultMemoryBudget } from '../core/memory-fit.js';
 import { type RegistryDeps, type RegistrySettings, defaultSettings, systemClock } from '../core/ports.js';
 import { runValidation } from '../gpu-validator/run-validation.js';
 import { WorkerPool } from '../gpu-validator/worker-pool.js';
@@ -48,7 +49,9 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
     urlTtlSeconds: config.MODELGATE_URL_TTL_SECONDS,
     leaseMs: config.MODELGATE_LEASE_MS,
     maxValidationAttempts: config.MODELGATE_MAX_ATTEMPTS,
-    defaultMemoryBudgetBytes: config.MODELGATE_MEMORY_BUDGET ?? defaultSettings.defaultMemoryBudgetBytes,
+    defaultMemoryBudgetBytes:
+      config.MODELGATE_MEMORY_BUDGET ?? defaultMemoryBudget(config.MODELGATE_NODE_CLASSES, defaultSettings.defaultMemoryBudgetBytes),
+    nodeClasses: config.MODELGATE_NODE_CLASSES,
   };
   const deps: RegistryDeps = { metadata: new SqliteMetadataStore(db), blobs, queue, clock: systemClock, settings };
   const handlers = new Map<RouteGroup, ApiHandler>(

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NodeClasses } from './node-class.schema.js';
 
 const Bytes = z.coerce.number().int().positive();
 
@@ -29,6 +30,19 @@ export const LocalServerConfig = z.object({
   MODELGATE_WORKERS: z.coerce.number().int().min(0).max(64).default(1),
   /** Memory budget of one validation, in bytes: the child is killed past it. */
   MODELGATE_MEMORY_BUDGET: Bytes.optional(),
+  /** JSON array of node classes, e.g. [{"name":"cpu-small","memoryBytes":2147483648}]. */
+  MODELGATE_NODE_CLASSES: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON array of node classes' });
+        return z.NEVER;
+      }
+    })
+    .pipe(NodeClasses)
+    .default([]),
   /** Per-file load + smoke inference limit. */
   MODELGATE_VALIDATION_TIMEOUT_MS: z.coerce.number().int().positive().default(10 * 60_000),
   MODELGATE_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),

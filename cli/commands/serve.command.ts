@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseLocalServerConfig } from '../../schemas/config.schema.js';
 import { startLocalServer } from '../../local/server.js';
 import { parse, parseBytes } from '../args.js';
@@ -15,7 +16,21 @@ Options:
   --port N            port (MODELGATE_PORT, default 8080; 0 picks a free one)
   --host H            address (MODELGATE_HOST, default 127.0.0.1; any other needs MODELGATE_TOKENS)
   --workers N         validation workers (MODELGATE_WORKERS, default 1)
-  --memory-budget B   default memory budget of a validation, e.g. 4GiB (MODELGATE_MEMORY_BUDGET)`;
+  --memory-budget B   default memory budget of a validation, e.g. 4GiB (MODELGATE_MEMORY_BUDGET;
+                      default: the smallest node class, else 4GiB)
+  --node-classes FILE JSON array of node classes every report is judged against
+                      (MODELGATE_NODE_CLASSES), e.g.
+                      [{"name":"cpu-small","memoryBytes":2147483648},
+                       {"name":"gpu-a10g","memoryBytes":17179869184,"gpuMemoryBytes":25769803776,
+                        "executionProviders":["cuda","cpu"]}]`;
+
+function readNodeClasses(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw CliError.usage(`--node-classes ${path}: ${(e as Error).message}`, 'serve');
+  }
+}
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -28,6 +43,7 @@ export const serveCommand: Command = {
       host: { type: 'string' },
       workers: { type: 'string' },
       'memory-budget': { type: 'string' },
+      'node-classes': { type: 'string' },
     });
     if (values.help) return io.out(HELP), EXIT.OK;
     const flags: Record<string, string | undefined> = {
@@ -36,6 +52,7 @@ export const serveCommand: Command = {
       MODELGATE_HOST: values.host,
       MODELGATE_WORKERS: values.workers,
       MODELGATE_MEMORY_BUDGET: values['memory-budget'] && String(parseBytes('serve', 'memory-budget', values['memory-budget'])),
+      MODELGATE_NODE_CLASSES: values['node-classes'] && readNodeClasses(values['node-classes']),
     };
     const env = { ...io.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
     let config: ReturnType<typeof parseLocalServerConfig>;

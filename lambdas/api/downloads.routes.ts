@@ -5,6 +5,8 @@ import { DownloadPlan } from '../../schemas/version.schema.js';
 import { defineRoute } from '../http/define-route.js';
 
 const Ref = z.string().min(1).max(128);
+/** A node may say how much memory it has free: a version that would not fit is refused before any byte moves. */
+const DownloadQuery = z.object({ freeMemoryBytes: z.coerce.number().int().nonnegative().optional() });
 
 export const downloadRoutes = [
   defineRoute({
@@ -12,7 +14,8 @@ export const downloadRoutes = [
     path: '/api/v1/models/{name}/download/{ref}',
     summary: 'Manifest and download URLs of a VERIFIED version (by version, alias or latest)',
     params: { name: ModelName, ref: Ref },
+    query: DownloadQuery,
     response: DownloadPlan,
-    run: ({ deps, param }) => planDownload(deps, param('name', ModelName), param('ref', Ref)),
+    run: ({ deps, param, query }) => planDownload(deps, param('name', ModelName), param('ref', Ref), query),
   }),
 ];

@@ -1,0 +1,12 @@
+import { z } from 'zod';
+
+/** A kind of serving node: how much memory it has and which execution providers it runs. */
+export const NodeClass = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+  memoryBytes: z.number().int().positive(),
+  gpuMemoryBytes: z.number().int().positive().optional(),
+  executionProviders: z.array(z.string().min(1)).min(1).default(['cpu']),
+});
+export type NodeClass = z.infer<typeof NodeClass>;
+
+export const NodeClasses = z.array(NodeClass).max(100);
