@@ -10,6 +10,12 @@ export interface WorkerPoolOptions {
   /** How often an idle worker looks for work it was not woken for (retries whose backoff ended). */
   readonly pollMs?: number;
   readonly validate: (version: Version, worker: string) => Promise<ValidationReport>;
+  /**
+   * Memory the pool may hand out to validations at once, and each job's share (core's
+   * estimateValidationBytes). A job starts only when its share fits what is left; a single job
+   * always may, since its child is held to its own budget anyway.
+   */
+  readonly memory?: { readonly capacityBytes: number; readonly estimateBytes: (v: Version) => number };
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -23,7 +29,9 @@ export class WorkerPool {
   private readonly wakers = new Set<() => void>();
   private readonly loops: Promise<void>[] = [];
   private recoveryTimer: NodeJS.Timeout | undefined;
-  private readonly busy = new Set<string>();
+  private readonly busy = new Map<string, number>();
+  /** Memory shares of the jobs running or being claimed right now. */
+  private reservedBytes = 0;
 
   constructor(
     private readonly deps: RegistryDeps,
@@ -63,14 +71,34 @@ export class WorkerPool {
   private async loop(worker: string): Promise<void> {
     while (!this.stopped) {
       let job: Version | null = null;
+      // The share is reserved when a candidate is accepted, before the (async) claim, so two workers
+      // cannot both take the last share; a candidate another worker wins gives its share back.
+      let share = 0;
+      const accept = (v: Version) => {
+        this.reservedBytes -= share;
+        share = 0;
+        if (!this.fits(v)) return false;
+        share = this.options.memory?.estimateBytes(v) ?? 0;
+        this.reservedBytes += share;
+        return true;
+      };
       try {
-        job = await claimNext(this.deps, worker);
+        job = await claimNext(this.deps, worker, accept);
       } catch (e) {
         this.log('validation_claim_error', { level: 'error', worker, error: String(e) });
       }
-      if (job) await this.run(job, worker);
-      else await this.idle();
+      if (job) await this.run(job, worker, share);
+      else {
+        this.reservedBytes -= share;
+        await this.idle();
+      }
     }
+  }
+
+  private fits(v: Version): boolean {
+    const memory = this.options.memory;
+    if (!memory || this.reservedBytes === 0) return true;
+    return this.reservedBytes + memory.estimateBytes(v) <= memory.capacityBytes;
   }
 
   private idle(): Promise<void> {
@@ -85,9 +113,9 @@ export class WorkerPool {
     });
   }
 
-  private async run(job: Version, worker: string): Promise<void> {
+  private async run(job: Version, worker: string, share: number): Promise<void> {
     const key = `${job.model}@${job.version}`;
-    this.busy.add(key);
+    this.busy.set(key, share);
     this.log('validation_started', { model: job.model, version: job.version, provider: job.provider, worker, attempt: job.validation.attempts });
     const beat = setInterval(() => {
       heartbeat(this.deps, job, worker).catch(() => {});
@@ -111,6 +139,7 @@ export class WorkerPool {
     } finally {
       clearInterval(beat);
       this.busy.delete(key);
+      this.reservedBytes -= share;
     }
   }
 

@@ -1,6 +1,7 @@
 import { RegistryError } from '../../core/errors.js';
 import type { DownloadPlan } from '../../schemas/version.schema.js';
-import { parse, parseRef } from '../args.js';
+import { freemem } from 'node:os';
+import { parse, parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson, progressBar } from '../command.js';
 import { EXIT } from '../exit-codes.js';
@@ -16,11 +17,14 @@ to a content folder beside it). A failed fetch leaves DIR exactly as it was.
 
 Options:
   --dest DIR      where the model files must appear (e.g. /app/models/paddle)
+  --free-memory B|auto
+                  refuse (exit 5) before downloading a byte if the version's profiled peak × 1.5 exceeds
+                  B bytes (e.g. 6GiB); auto reads MemAvailable from /proc/meminfo
   --json          print the result as one JSON document
 ${REGISTRY_HELP}
 
 Exit codes: 0 fetched, 2 usage, 4 refused (not VERIFIED, unknown, provider disabled),
-6 integrity failure (checksum mismatch), 1 unexpected (including disk full: INSUFFICIENT_DISK).`;
+5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure (checksum mismatch), 1 unexpected (including disk full: INSUFFICIENT_DISK).`;
 
 export const fetchCommand: Command = {
   name: 'fetch',
@@ -30,13 +34,16 @@ export const fetchCommand: Command = {
     const { values, positionals } = parse('fetch', argv, {
       ...REGISTRY_OPTION,
       dest: { type: 'string' },
+      'free-memory': { type: 'string' },
       json: { type: 'boolean' },
     });
     if (values.help) return io.out(HELP), EXIT.OK;
     const { name, ref } = parseRef('fetch', positionals[0], 'NAME@VERSION|ALIAS');
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
+    const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const client = clientFor(io, values.registry);
-    const plan = await client.get<DownloadPlan>(`api/v1/models/${encode(name)}/download/${encode(ref)}`);
+    const query = freeMemory === undefined ? '' : `?freeMemoryBytes=${freeMemory}`;
+    const plan = await client.get<DownloadPlan>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`);
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = progressBar(io, 'fetching ', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
@@ -67,3 +74,8 @@ export const fetchCommand: Command = {
     return EXIT.OK;
   },
 };
+
+/** `auto` is MemAvailable (what libuv's freemem reads on Linux), the figure the runbook's rule compares. */
+function freeMemoryOf(text: string): number {
+  return text === 'auto' ? freemem() : parseBytes('fetch', 'free-memory', text);
+}
