@@ -11,6 +11,7 @@ import { randomFillSync } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { measureCli } from './lib/cli-peak-rss.js';
 import { build } from 'esbuild';
 import { hashForPublish, sha256File } from '../cli/files/hash-file.js';
 import { serveFile } from './lib/blob-server.js';
@@ -151,6 +152,8 @@ async function main(): Promise<void> {
       t.opensslMd5.value,
     );
 
+    const realCli = await measureCli(path, dir);
+
     console.log(`1 GiB random file in ${tmpdir()}, best of ${ROUNDS}, page cache warm\n`);
     console.log(row('openssl dgst -sha256', t.opensslSha256.ms));
     console.log(row('sha256File', t.sha256File.ms));
@@ -170,6 +173,9 @@ async function main(): Promise<void> {
         `peak RSS ${(installChild.vmHwmKiB / 1024).toFixed(1)} MiB`,
       ),
     );
+
+    console.log(row('modelgate publish --wait (real CLI + server)', realCli.publish.ms, `max RSS ${(realCli.publish.maxRssKiB / 1024).toFixed(1)} MiB`));
+    console.log(row('modelgate fetch (real CLI + server)', realCli.fetch.ms, `max RSS ${(realCli.fetch.maxRssKiB / 1024).toFixed(1)} MiB`));
 
     const verifyRatio = t.opensslSha256.ms / t.sha256File.ms;
     const publishRatio = t.publish.ms / t.opensslMd5.ms;
@@ -197,6 +203,18 @@ async function main(): Promise<void> {
         installChild.vmHwmKiB / 1024,
         `< ${TARGETS.peakRssMiB}`,
         installChild.vmHwmKiB / 1024 < TARGETS.peakRssMiB,
+      ],
+      [
+        '(e) max RSS, `modelgate publish` process (MiB)',
+        realCli.publish.maxRssKiB / 1024,
+        `< ${TARGETS.peakRssMiB}`,
+        realCli.publish.maxRssKiB / 1024 < TARGETS.peakRssMiB,
+      ],
+      [
+        '(f) max RSS, `modelgate fetch` process (MiB)',
+        realCli.fetch.maxRssKiB / 1024,
+        `< ${TARGETS.peakRssMiB}`,
+        realCli.fetch.maxRssKiB / 1024 < TARGETS.peakRssMiB,
       ],
     ] as const;
     console.log('');
