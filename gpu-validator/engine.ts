@@ -1,0 +1,230 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { posix } from 'node:path';
+import { type FileReport, type LoadError, ValidationReport } from '../schemas/report.schema.js';
+import type { InputShapes, ManifestFile } from '../schemas/version.schema.js';
+import { runtimeBaseline } from './baseline.js';
+import { checkCompatibility, limitsFor } from './compat.js';
+import { verifyIntegrity } from './file-integrity.js';
+import { type IsolatedLoadResult, isolatedLoad } from './isolated-load.js';
+import { LoadFailure } from './load-failure.js';
+import { inspectOnnx, type OnnxInspection } from './onnx-inspect.js';
+
+/**
+ * The validation engine (DESIGN.md "Validation"): for every file of a version, integrity first, then for
+ * ONNX files inspection, a compatibility pre-check, and an isolated load with a smoke run. The worker
+ * pool (local) and the ECS task call this same function.
+ */
+
+export interface ValidationInput {
+  /** Laid out under `dir` by manifest path, so external-data references resolve as on a node. */
+  files: Array<ManifestFile & { localPath: string }>;
+  dir: string;
+  /** Input name → dims, applied to every ONNX file having that input. */
+  inputShapes: InputShapes;
+  memoryBudgetBytes: number;
+  /** Per file: session creation plus the smoke run. */
+  timeoutMs: number;
+  /** Default ['cpu']. */
+  executionProviders?: string[];
+  worker: string;
+  attempt: number;
+}
+
+const RUNTIME_NAME = 'onnxruntime-node';
+
+/** The installed runtime's version, read from its package.json: the parent never loads the runtime itself. */
+export function installedRuntimeVersion(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    const pkg = JSON.parse(readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'not installed';
+  }
+}
+
+interface FileOutcome {
+  report: FileReport;
+  runtimeVersion?: string;
+}
+
+function baseReport(file: ManifestFile): FileReport {
+  return {
+    path: file.path,
+    sha256: file.sha256,
+    size: file.size,
+    format: file.format,
+    check: file.format === 'onnx' ? 'loaded' : 'integrity-only',
+    ok: false,
+    inputs: [],
+    outputs: [],
+  };
+}
+
+function failed(report: FileReport, error: unknown): FileReport {
+  const failure =
+    error instanceof LoadFailure
+      ? error
+      : new LoadFailure(
+          'INFERENCE_FAILED',
+          `validator error: ${error instanceof Error ? error.message : String(error)}`,
+        );
+  return { ...report, ok: false, error: { code: failure.code, message: failure.message, file: report.path } };
+}
+
+/**
+ * External data must travel with the model: each reference must name a file of the same version (the
+ * location is relative to the model's folder) and lie within it.
+ */
+export function checkExternalData(
+  modelPath: string,
+  inspection: Pick<OnnxInspection, 'externalData'>,
+  files: readonly ManifestFile[],
+): LoadFailure | undefined {
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  for (const ref of inspection.externalData) {
+    const resolved = posix.normalize(posix.join(posix.dirname(modelPath), ref.location));
+    const target = byPath.get(resolved);
+    if (!ref.location || resolved.startsWith('..') || posix.isAbsolute(ref.location) || !target) {
+      return new LoadFailure(
+        'FILE_MISSING',
+        `${modelPath}: tensor "${ref.tensor}" keeps its data in "${ref.location}", which is not a file of this version`,
+        { tensor: ref.tensor, location: ref.location },
+      );
+    }
+    const end = (ref.offset ?? 0) + (ref.length ?? 0);
+    if (end > target.size) {
+      return new LoadFailure(
+        'MODEL_CORRUPTED',
+        `${modelPath}: tensor "${ref.tensor}" reads bytes up to ${end} of ${resolved}, which has ${target.size}`,
+        { tensor: ref.tensor, location: ref.location },
+      );
+    }
+  }
+  return undefined;
+}
+
+function loadedReport(
+  report: FileReport,
+  result: IsolatedLoadResult,
+  inspection: OnnxInspection,
+): FileReport {
+  const facts: Partial<FileReport> = {
+    loadMs: result.loadMs,
+    inferenceMs: result.inferenceMs,
+    peakRssBytes: result.peakRssBytes,
+    gpuBytes: result.gpuBytes,
+    executionProvider: result.executionProvider,
+    inputs: result.inputs ?? inspection.inputs,
+    outputs: result.outputs ?? inspection.outputs,
+    inputShapes: result.inputShapes,
+  };
+  const merged = { ...report, ...dropUndefined(facts) } as FileReport;
+  if (result.ok) return { ...merged, ok: true };
+  return { ...merged, ok: false, error: { code: result.code, message: result.message, file: report.path } };
+}
+
+function dropUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+async function validateOnnx(
+  file: ManifestFile & { localPath: string },
+  input: ValidationInput,
+  report: FileReport,
+  runtimeVersion: string,
+): Promise<FileOutcome> {
+  const inspection = inspectOnnx(file.localPath);
+  const withInspection: FileReport = {
+    ...report,
+    inspection: { ...inspection },
+    inputs: inspection.inputs,
+    outputs: inspection.outputs,
+  };
+  const limits = limitsFor(runtimeVersion);
+  const refusal =
+    checkExternalData(file.path, inspection, input.files) ??
+    (limits && checkCompatibility(inspection, limits));
+  if (refusal) return { report: failed(withInspection, refusal) };
+  const result = await isolatedLoad({
+    modelPath: file.localPath,
+    memoryBudgetBytes: input.memoryBudgetBytes,
+    timeoutMs: input.timeoutMs,
+    executionProviders: input.executionProviders ?? ['cpu'],
+    inputShapes: input.inputShapes,
+  });
+  return {
+    report: loadedReport(withInspection, result, inspection),
+    ...(result.runtimeVersion ? { runtimeVersion: result.runtimeVersion } : {}),
+  };
+}
+
+async function validateFile(
+  file: ManifestFile & { localPath: string },
+  input: ValidationInput,
+  runtimeVersion: string,
+): Promise<FileOutcome> {
+  const report = baseReport(file);
+  try {
+    await verifyIntegrity(file, file.localPath);
+    if (file.format !== 'onnx') return { report: { ...report, ok: true } };
+    return await validateOnnx(file, input, report, runtimeVersion);
+  } catch (error) {
+    return { report: failed(report, error) };
+  }
+}
+
+function totals(files: FileReport[]): ValidationReport['totals'] {
+  const gpu = files.flatMap((f) => (f.gpuBytes === undefined ? [] : [f.gpuBytes]));
+  return {
+    loadMs: files.reduce((a, f) => a + (f.loadMs ?? 0), 0),
+    inferenceMs: files.reduce((a, f) => a + (f.inferenceMs ?? 0), 0),
+    peakRssBytes: files.reduce((a, f) => Math.max(a, f.peakRssBytes ?? 0), 0),
+    ...(gpu.length > 0 ? { gpuBytes: Math.max(...gpu) } : {}),
+  };
+}
+
+/** The runtime's own memory, so a reader can tell the model's share; absent if it cannot be measured. */
+async function baselineBytes(): Promise<number | undefined> {
+  try {
+    return (await runtimeBaseline()).vmHwmBytes;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Validates every file of a version, one at a time (each load gets the whole memory budget). */
+export async function validateFiles(input: ValidationInput): Promise<ValidationReport> {
+  const started = new Date();
+  const startedMs = performance.now();
+  let runtimeVersion = installedRuntimeVersion();
+  const files: FileReport[] = [];
+  for (const file of input.files) {
+    const outcome = await validateFile(file, input, runtimeVersion);
+    if (outcome.runtimeVersion) runtimeVersion = outcome.runtimeVersion;
+    files.push(outcome.report);
+  }
+  const loaded = files.filter((f) => f.peakRssBytes !== undefined);
+  const baseline = loaded.length > 0 ? await baselineBytes() : undefined;
+  if (baseline !== undefined) for (const f of loaded) f.baselineRssBytes = baseline;
+  const firstError: LoadError | undefined = files.find((f) => f.error)?.error;
+  const requested = input.executionProviders ?? ['cpu'];
+  return ValidationReport.parse({
+    outcome: files.every((f) => f.ok) ? 'passed' : 'failed',
+    ...(firstError ? { error: firstError } : {}),
+    runtime: { name: RUNTIME_NAME, version: runtimeVersion },
+    executionProvider: files.find((f) => f.executionProvider)?.executionProvider ?? requested[0] ?? 'cpu',
+    worker: input.worker,
+    attempt: input.attempt,
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationMs: performance.now() - startedMs,
+    memoryBudgetBytes: input.memoryBudgetBytes,
+    files,
+    totals: totals(files),
+    nodeClasses: [],
+  });
+}

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { ManifestFile } from '../schemas/version.schema.js';
+import { LoadFailure } from './load-failure.js';
+
+/**
+ * DESIGN.md Validation step 1: the bytes on disk are the bytes the publisher declared. Both digests are
+ * computed in one streaming pass (md5 is what nodes check with `md5sum -c`, so it must be right too).
+ */
+
+const READ_CHUNK = 1 << 20;
+
+export function fileAccessFailure(path: string, error: NodeJS.ErrnoException): LoadFailure {
+  if (error.code === 'EACCES' || error.code === 'EPERM') {
+    return new LoadFailure('PERMISSION_DENIED', `${path} is not readable (${error.code})`);
+  }
+  if (error.code === 'ENOENT') return new LoadFailure('FILE_MISSING', `${path} is missing`);
+  return new LoadFailure('FILE_MISSING', `${path} cannot be read: ${error.message}`);
+}
+
+export async function hashFile(localPath: string): Promise<{ sha256: string; md5: string; size: number }> {
+  const sha256 = createHash('sha256');
+  const md5 = createHash('md5');
+  let size = 0;
+  for await (const chunk of createReadStream(localPath, { highWaterMark: READ_CHUNK })) {
+    sha256.update(chunk as Buffer);
+    md5.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: sha256.digest('hex'), md5: md5.digest('hex'), size };
+}
+
+/** Throws the LoadFailure that names what is wrong with the file, or returns when it is intact. */
+export async function verifyIntegrity(file: ManifestFile, localPath: string): Promise<void> {
+  let actual: { sha256: string; md5: string; size: number };
+  try {
+    const info = await stat(localPath);
+    if (!info.isFile()) throw new LoadFailure('FILE_MISSING', `${file.path} is not a regular file`);
+    if (info.size !== file.size) {
+      throw new LoadFailure(
+        'FILE_MISSING',
+        `${file.path} is ${info.size} bytes; the manifest says ${file.size}`,
+      );
+    }
+    actual = await hashFile(localPath);
+  } catch (error) {
+    if (error instanceof LoadFailure) throw error;
+    throw fileAccessFailure(file.path, error as NodeJS.ErrnoException);
+  }
+  if (actual.size !== file.size) {
+    throw new LoadFailure('FILE_MISSING', `${file.path} changed size while being hashed`);
+  }
+  if (actual.sha256 !== file.sha256) {
+    throw new LoadFailure(
+      'CHECKSUM_MISMATCH',
+      `${file.path}: sha256 is ${actual.sha256}; the manifest says ${file.sha256}`,
+    );
+  }
+  if (actual.md5 !== file.md5) {
+    throw new LoadFailure(
+      'CHECKSUM_MISMATCH',
+      `${file.path}: md5 is ${actual.md5}; the manifest says ${file.md5}`,
+    );
+  }
+}
