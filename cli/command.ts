@@ -1,4 +1,5 @@
 import { RegistryClient } from './registry-client.js';
+import { executeApiRegion, sigv4Signer } from './sigv4.js';
 
 export interface Command {
   readonly name: string;
@@ -19,9 +20,15 @@ export interface Io {
 export const REGISTRY_OPTION = { registry: { type: 'string' } } as const;
 export const REGISTRY_HELP = `  --registry URL    registry to talk to (default: $MODELGATE_REGISTRY or http://127.0.0.1:8080)`;
 
+/** A client of the chosen registry; one on API Gateway gets its requests signed with SigV4. */
 export function clientFor(io: Io, registryFlag: string | undefined): RegistryClient {
   const registry = registryFlag ?? io.env.MODELGATE_REGISTRY ?? 'http://127.0.0.1:8080';
-  return new RegistryClient({ registry, token: io.env.MODELGATE_TOKEN });
+  const region = io.env.MODELGATE_AWS_REGION ?? executeApiRegion(registry);
+  return new RegistryClient({
+    registry,
+    token: io.env.MODELGATE_TOKEN,
+    sign: region ? sigv4Signer(region) : undefined,
+  });
 }
 
 export const printJson = (io: Io, value: unknown) => io.out(JSON.stringify(value, null, 2));
