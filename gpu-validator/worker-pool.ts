@@ -46,7 +46,9 @@ export class WorkerPool {
     for (let n = 0; n < this.options.workers; n++) this.loops.push(this.loop(`${this.options.id}/${n}`));
     this.recoveryTimer = setInterval(() => {
       recoverExpiredLeases(this.deps)
-        .then((changed) => changed.forEach((v) => this.log('validation_lease_expired', { model: v.model, version: v.version, status: v.status })))
+        .then((changed) => {
+          for (const v of changed) this.log('validation_lease_expired', { model: v.model, version: v.version, status: v.status });
+        })
         .catch((e) => this.log('validation_recovery_error', { level: 'error', error: String(e) }));
     }, Math.max(1000, this.deps.settings.leaseMs / 2));
     this.recoveryTimer.unref();

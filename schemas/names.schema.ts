@@ -30,7 +30,7 @@ export const FilePath = z
   .string()
   .min(1)
   .max(512)
-  .refine((p) => !/[\u0000-\u001f\u007f\\]/.test(p), 'must not contain control characters or backslashes')
+  .refine((p) => ![...p].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || c === '\\'), 'must not contain control characters or backslashes')
   .refine((p) => !p.startsWith('/'), 'must be relative')
   .refine(
     (p) => p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'),

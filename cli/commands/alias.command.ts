@@ -30,7 +30,10 @@ export const aliasCommand: Command = {
   help: HELP,
   async run(argv, io) {
     const { values, positionals } = parse('alias', argv, { ...REGISTRY_OPTION, json: { type: 'boolean' } });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const client = clientFor(io, values.registry);
     const [action, rawName, rawAlias, rawVersion] = positionals;
     const name = check(ModelName, 'NAME', rawName);

@@ -37,7 +37,10 @@ export const fetchCommand: Command = {
       'free-memory': { type: 'string' },
       json: { type: 'boolean' },
     });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const { name, ref } = parseRef('fetch', positionals[0], 'NAME@VERSION|ALIAS');
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);

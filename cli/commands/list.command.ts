@@ -31,7 +31,10 @@ export const listCommand: Command = {
       limit: { type: 'string' },
       json: { type: 'boolean' },
     });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const limit = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
     if (!(limit >= 1)) throw CliError.usage('--limit expects a positive number', 'list');
     if (values.status !== undefined && !VersionStatus.safeParse(values.status).success)

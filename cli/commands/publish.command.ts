@@ -46,7 +46,10 @@ export const publishCommand: Command = {
       timeout: { type: 'string' },
       json: { type: 'boolean' },
     });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const { name, ref: version } = parseRef('publish', positionals[0]);
     const versionCheck = VersionString.safeParse(version);
     if (!versionCheck.success) throw CliError.usage(`version "${version}" ${versionCheck.error.issues[0]?.message}`, 'publish');

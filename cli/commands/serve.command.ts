@@ -45,7 +45,10 @@ export const serveCommand: Command = {
       'memory-budget': { type: 'string' },
       'node-classes': { type: 'string' },
     });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const flags: Record<string, string | undefined> = {
       MODELGATE_DATA_DIR: values['data-dir'],
       MODELGATE_PORT: values.port,

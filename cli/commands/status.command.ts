@@ -22,7 +22,10 @@ export const statusCommand: Command = {
   help: HELP,
   async run(argv, io) {
     const { values, positionals } = parse('status', argv, { ...REGISTRY_OPTION, json: { type: 'boolean' } });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const { name, ref } = parseRef('status', positionals[0], 'NAME@VERSION|ALIAS');
     const v = await clientFor(io, values.registry).get<Version>(`api/v1/models/${encode(name)}/resolve/${encode(ref)}`);
     if (values.json) printJson(io, v);

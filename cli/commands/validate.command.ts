@@ -24,7 +24,10 @@ export const validateCommand: Command = {
   help: HELP,
   async run(argv, io) {
     const { values, positionals } = parse('validate', argv, { ...REGISTRY_OPTION, wait: { type: 'boolean' }, json: { type: 'boolean' } });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const { name, ref } = parseRef('validate', positionals[0]);
     if (!VersionString.safeParse(ref).success) throw CliError.usage(`"${ref}" is not a version string`, 'validate');
     const client = clientFor(io, values.registry);

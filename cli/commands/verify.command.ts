@@ -18,7 +18,10 @@ export const verifyCommand: Command = {
   help: HELP,
   async run(argv, io) {
     const { values, positionals } = parse('verify', argv, { json: { type: 'boolean' } });
-    if (values.help) return io.out(HELP), EXIT.OK;
+    if (values.help) {
+      io.out(HELP);
+      return EXIT.OK;
+    }
     const dir = positionals[0];
     if (!dir) throw CliError.usage('missing DIR', 'verify');
     let result: Awaited<ReturnType<typeof verifyDir>>;

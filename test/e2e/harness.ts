@@ -91,6 +91,9 @@ export function tempDir(prefix = 'modelgate-e2e-'): string {
 
 export const removeDir = (dir: string) => rmSync(dir, { recursive: true, force: true });
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response fields and assert on them
+type ApiJson = Record<string, any>;
+
 export async function api(server: ServerHandle, method: string, path: string, body?: unknown) {
   const res = await fetch(`${server.url}${path}`, {
     method,
@@ -98,5 +101,5 @@ export async function api(server: ServerHandle, method: string, path: string, bo
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, any>) : undefined };
+  return { status: res.status, json: text ? (JSON.parse(text) as ApiJson) : undefined };
 }
