@@ -4,6 +4,7 @@
  * Table (metadataTableDefinition; the CDK storage construct must create exactly this):
  *   partition key `pk` (S), sort key `sk` (S), on-demand billing,
  *   GSI `gsi1`: partition key `gsi1pk` (S), sort key `gsi1sk` (S), projection ALL.
+ *   GSI `gsi2`: partition key `gsi2pk` (S), sort key `gsi2sk` (S), projection ALL.
  *
  * Items, all in the model's partition `pk = MODEL#<model>`:
  *   sk = MODEL                      the model.             gsi1pk = MODELS, gsi1sk = <model>  (listModels)
@@ -14,6 +15,12 @@
  *                                   also `reportCount`, the last report number handed out.
  *   sk = ALIAS#<alias>              an alias
  *   sk = REPORT#<version>#<n, 10 digits>  one validation report of the history
+ *   sk = LOAD#<version>#<at ISO>#<id>      one load report (field or validation).
+ *                                   gsi2pk = LOADS#<provider>, gsi2sk = <at ISO>#<id>   (by provider, by time)
+ * The model item also carries gsi2pk = PROVIDER#<provider>, gsi2sk = <model>           (models of a provider)
+ * Providers live in their own partition `pk = PROVIDER#<name>`, sk = PROVIDER,
+ *                                   gsi1pk = PROVIDERS, gsi1sk = <name>                  (listProviders)
+ *   with a `revision` that every update is conditional on.
  *
  * Why versions are keyed by seq and not by name: listVersions must be newest-first by seq, a query on the
  * zero-padded sort key; the VNAME item turns a version string into that key (one extra GetItem, cached
@@ -27,6 +34,7 @@
  * Reads are strongly consistent (GetItem, Query on the table); GSI queries are eventually consistent on
  * AWS, which the validation queue tolerates because every claim is a conditional write.
  */
+import { randomUUID } from 'node:crypto';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
@@ -41,6 +49,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { invalid, notFound, RegistryError } from '../../core/errors.js';
 import type {
+  LoadReportScope,
   MetadataStore,
   Page,
   PageRequest,
@@ -48,7 +57,9 @@ import type {
   VersionPatch,
   VersionRef,
 } from '../../core/ports.js';
+import type { LoadReport } from '../../schemas/load-report.schema.js';
 import type { Model } from '../../schemas/model.schema.js';
+import type { ProviderRecord } from '../../schemas/provider.schema.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Alias, Version, VersionStatus } from '../../schemas/version.schema.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -65,6 +76,7 @@ export const METADATA_TABLE_KEYS = {
   partitionKey: 'pk',
   sortKey: 'sk',
   gsi1: { indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  gsi2: { indexName: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
 } as const;
 
 export function metadataTableDefinition(tableName: string): CreateTableCommandInput {
@@ -72,7 +84,14 @@ export function metadataTableDefinition(tableName: string): CreateTableCommandIn
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [k.partitionKey, k.sortKey, k.gsi1.partitionKey, k.gsi1.sortKey].map((name) => ({
+    AttributeDefinitions: [
+      k.partitionKey,
+      k.sortKey,
+      k.gsi1.partitionKey,
+      k.gsi1.sortKey,
+      k.gsi2.partitionKey,
+      k.gsi2.sortKey,
+    ].map((name) => ({
       AttributeName: name,
       AttributeType: 'S',
     })),
@@ -88,6 +107,14 @@ export function metadataTableDefinition(tableName: string): CreateTableCommandIn
           { AttributeName: k.gsi1.sortKey, KeyType: 'RANGE' },
         ],
         // ALL: listVersionsByStatus answers full versions without a second read per item.
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: k.gsi2.indexName,
+        KeySchema: [
+          { AttributeName: k.gsi2.partitionKey, KeyType: 'HASH' },
+          { AttributeName: k.gsi2.sortKey, KeyType: 'RANGE' },
+        ],
         Projection: { ProjectionType: 'ALL' },
       },
     ],
@@ -113,7 +140,12 @@ const statusGsiSk = (updatedAt: string, ref: VersionRef) => `${updatedAt}#${ref.
 const TABLE_KEY_ATTRS = ['pk', 'sk'] as const;
 const GSI_KEY_ATTRS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'] as const;
 /** Bookkeeping attributes that are not part of the domain objects. */
-const STORAGE_ATTRS = new Set(['pk', 'sk', 'gsi1pk', 'gsi1sk', 'reportCount']);
+const STORAGE_ATTRS = new Set(['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'reportCount']);
+const GSI2_KEY_ATTRS = ['pk', 'sk', 'gsi2pk', 'gsi2sk'] as const;
+const PROVIDERS_GSI_PK = 'PROVIDERS';
+const providerKey = (name: string) => ({ pk: `PROVIDER#${name}`, sk: 'PROVIDER' });
+const providerModelsPk = (provider: string) => `PROVIDER#${provider}`;
+const providerLoadsPk = (provider: string) => `LOADS#${provider}`;
 
 /** Patchable fields (core/ports.ts VersionPatch) and those of them a patch may not remove. */
 const PATCHABLE = [
@@ -140,7 +172,14 @@ export class DynamoDbMetadataStore implements MetadataStore {
   ) {}
 
   async createModel(model: Model): Promise<void> {
-    const item = { ...key.model(model.name), gsi1pk: MODELS_GSI_PK, gsi1sk: model.name, ...clean(model) };
+    const item = {
+      ...key.model(model.name),
+      gsi1pk: MODELS_GSI_PK,
+      gsi1sk: model.name,
+      gsi2pk: providerModelsPk(model.provider),
+      gsi2sk: model.name,
+      ...clean(model),
+    };
     try {
       await this.client.send(
         new PutCommand({
@@ -467,6 +506,144 @@ export class DynamoDbMetadataStore implements MetadataStore {
       { keyAttrs: TABLE_KEY_ATTRS, partitionAttr: 'pk', partition: modelPk(ref.model), sortPrefix: prefix },
     );
     return { ...result, items: result.items.map((i) => i.report as ValidationReport) };
+  }
+
+  // ---- operations (issue 5): providers and load reports ----
+
+  async listModelsByProvider(provider: string, page: PageRequest): Promise<Page<Model>> {
+    const result = await this.queryPage(
+      {
+        IndexName: METADATA_TABLE_KEYS.gsi2.indexName,
+        KeyConditionExpression: 'gsi2pk = :p',
+        ExpressionAttributeValues: { ':p': providerModelsPk(provider) },
+      },
+      page,
+      { keyAttrs: GSI2_KEY_ATTRS, partitionAttr: 'gsi2pk', partition: providerModelsPk(provider) },
+    );
+    return { ...result, items: result.items.map((i) => strip(i) as Model) };
+  }
+
+  async createProviderIfAbsent(record: ProviderRecord): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...providerKey(record.name), gsi1pk: PROVIDERS_GSI_PK, gsi1sk: record.name, ...clean(record) },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailed(e)) return false;
+      throw mapSdkError(e);
+    }
+  }
+
+  async getProvider(name: string): Promise<ProviderRecord | null> {
+    const item = await this.get(providerKey(name));
+    return item ? (strip(item) as ProviderRecord) : null;
+  }
+
+  async listProviders(): Promise<ProviderRecord[]> {
+    const providers: ProviderRecord[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.query({
+        IndexName: METADATA_TABLE_KEYS.gsi1.indexName,
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': PROVIDERS_GSI_PK },
+        ExclusiveStartKey: start,
+      });
+      providers.push(...(out.Items ?? []).map((i) => strip(i) as ProviderRecord));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return providers;
+  }
+
+  async updateProvider(record: ProviderRecord, expectedRevision: number): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...providerKey(record.name), gsi1pk: PROVIDERS_GSI_PK, gsi1sk: record.name, ...clean(record) },
+          ConditionExpression: 'attribute_exists(pk) AND #revision = :expected',
+          ExpressionAttributeNames: { '#revision': 'revision' },
+          ExpressionAttributeValues: { ':expected': expectedRevision },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailed(e)) throw mapSdkError(e);
+      const old = (e as { Item?: Item }).Item;
+      if (!old) throw notFound(`provider ${record.name}`, { provider: record.name });
+      throw new RegistryError('CONFLICT', `provider ${record.name} changed concurrently`, {
+        provider: record.name,
+        revision: old.revision,
+      });
+    }
+  }
+
+  async appendLoadReport(report: LoadReport): Promise<void> {
+    const id = randomUUID();
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: modelPk(report.model),
+            sk: `LOAD#${report.version}#${report.at}#${id}`,
+            gsi2pk: providerLoadsPk(report.provider),
+            gsi2sk: `${report.at}#${id}`,
+            report: clean(report),
+          },
+        }),
+      );
+    } catch (e) {
+      throw mapSdkError(e);
+    }
+  }
+
+  async listLoadReports(
+    scope: LoadReportScope,
+    options: { readonly since?: string | undefined; readonly limit: number },
+  ): Promise<LoadReport[]> {
+    const limit = checkLimit(options.limit);
+    if ('all' in scope) {
+      // Every provider's newest `limit`, merged: providers are few, and each query is by index.
+      const perProvider = await Promise.all(
+        (await this.listProviders()).map((p) => this.listLoadReports({ provider: p.name }, options)),
+      );
+      return perProvider
+        .flat()
+        .sort((a, b) => b.at.localeCompare(a.at))
+        .slice(0, limit);
+    }
+    const since = options.since ?? '';
+    const input: Omit<QueryCommandInput, 'TableName'> =
+      'ref' in scope
+        ? {
+            KeyConditionExpression: 'pk = :p AND sk BETWEEN :from AND :to',
+            ExpressionAttributeValues: {
+              ':p': modelPk(scope.ref.model),
+              ':from': `LOAD#${scope.ref.version}#${since}`,
+              ':to': `LOAD#${scope.ref.version}#\uffff`,
+            },
+            ConsistentRead: true,
+          }
+        : {
+            IndexName: METADATA_TABLE_KEYS.gsi2.indexName,
+            // DynamoDB refuses an empty string as a key value: no lower bound without `since`.
+            KeyConditionExpression: since ? 'gsi2pk = :p AND gsi2sk >= :from' : 'gsi2pk = :p',
+            ExpressionAttributeValues: { ':p': providerLoadsPk(scope.provider), ...(since ? { ':from': since } : {}) },
+          };
+    const reports: LoadReport[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.query({ ...input, ScanIndexForward: false, Limit: limit - reports.length, ExclusiveStartKey: start });
+      reports.push(...(out.Items ?? []).map((i) => i.report as LoadReport));
+      start = out.LastEvaluatedKey;
+    } while (start && reports.length < limit);
+    return reports;
   }
 
   // ---- helpers ----

@@ -6,6 +6,7 @@ import {
 import type { RegistryError } from '../../core/errors.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
+import { describeOperationsStoreContract } from './operations-store.contract.js';
 
 // One DynamoDB Local (a JVM: seconds to start) for the whole file; each test gets its own fresh table.
 let local: DynamoDbLocal | undefined;
@@ -29,6 +30,13 @@ describeMetadataStoreContract('dynamodb (DynamoDB Local)', async () => {
   };
 });
 
+describeOperationsStoreContract('dynamodb (DynamoDB Local)', async () => {
+  if (!local) throw new Error('DynamoDB Local did not start: see the beforeAll error');
+  const server = local;
+  const table = await server.createMetadataTable();
+  return { store: new DynamoDbMetadataStore(server.doc, table), cleanup: () => server.deleteTable(table) };
+});
+
 describe('DynamoDbMetadataStore specifics', () => {
   it('creates the documented key schema', () => {
     const def = metadataTableDefinition('t');
@@ -45,6 +53,14 @@ describe('DynamoDbMetadataStore specifics', () => {
         [
           { AttributeName: 'gsi1pk', KeyType: 'HASH' },
           { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+        ],
+        'ALL',
+      ],
+      [
+        'gsi2',
+        [
+          { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+          { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
         ],
         'ALL',
       ],
