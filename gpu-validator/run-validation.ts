@@ -1,9 +1,11 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RegistryError } from '../core/errors.js';
 import type { BlobStore } from '../core/ports.js';
+import { LoadErrorCode } from '../schemas/error-codes.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
-import type { Version } from '../schemas/version.schema.js';
-import { validateFiles } from './engine.js';
+import type { ManifestFile, Version } from '../schemas/version.schema.js';
+import { installedRuntimeVersion, validateFiles } from './engine.js';
 
 export interface RunValidationOptions {
   readonly blobs: BlobStore;
@@ -20,18 +22,38 @@ export interface RunValidationOptions {
  * (so external-data references resolve as on a node), then runs the engine, which re-hashes every
  * file before loading it. Used by the local worker pool and by the ECS task alike.
  */
-export async function runValidation(version: Version, options: RunValidationOptions): Promise<ValidationReport> {
-  const dir = join(options.scratchDir, `${version.model}@${version.version}.${version.validation.attempts}.${process.pid}`);
+export async function runValidation(
+  version: Version,
+  options: RunValidationOptions,
+): Promise<ValidationReport> {
+  const dir = join(
+    options.scratchDir,
+    `${version.model}@${version.version}.${version.validation.attempts}.${process.pid}`,
+  );
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
+  const startedAt = new Date();
   try {
-    const files = await Promise.all(
-      version.files.map(async (f) => {
-        const localPath = join(dir, ...f.path.split('/'));
+    const files = [];
+    for (const f of version.files) {
+      const localPath = join(dir, ...f.path.split('/'));
+      try {
         await options.blobs.materialize(f, localPath);
-        return { ...f, localPath };
-      }),
-    );
+      } catch (e) {
+        // Bytes the store cannot hand over intact (a download that re-hashes wrong, a blob gone) are the
+        // version's failure, not the worker's: report it rather than retry it.
+        const code = e instanceof RegistryError ? LoadErrorCode.safeParse(e.code) : undefined;
+        if (!code?.success) throw e;
+        return fetchFailureReport(
+          version,
+          options,
+          f,
+          { code: code.data, message: (e as Error).message },
+          startedAt,
+        );
+      }
+      files.push({ ...f, localPath });
+    }
     return await validateFiles({
       files,
       dir,
@@ -45,4 +67,43 @@ export async function runValidation(version: Version, options: RunValidationOpti
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The report of a version whose files could not be fetched intact into scratch space. */
+function fetchFailureReport(
+  version: Version,
+  options: RunValidationOptions,
+  file: ManifestFile,
+  error: { code: LoadErrorCode; message: string },
+  startedAt: Date,
+): ValidationReport {
+  const finishedAt = new Date();
+  const loadError = { ...error, file: file.path };
+  return {
+    outcome: 'failed',
+    error: loadError,
+    runtime: { name: 'onnxruntime-node', version: installedRuntimeVersion() },
+    executionProvider: options.executionProviders?.[0] ?? 'cpu',
+    worker: options.worker,
+    attempt: Math.max(1, version.validation.attempts),
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    memoryBudgetBytes: version.memoryBudgetBytes ?? options.memoryBudgetBytes,
+    files: [
+      {
+        path: file.path,
+        sha256: file.sha256,
+        size: file.size,
+        format: file.format,
+        check: file.format === 'onnx' ? 'loaded' : 'integrity-only',
+        ok: false,
+        error: loadError,
+        inputs: [],
+        outputs: [],
+      },
+    ],
+    totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
+    nodeClasses: [],
+  };
 }

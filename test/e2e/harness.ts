@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startDynamoDbLocal, startS3rver } from '../helpers/aws-local.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -37,14 +38,45 @@ export interface ServerHandle {
   kill9(): Promise<void>;
 }
 
+/** The two wirings of the same server: embedded (SQLite + blob folder) and aws (DynamoDB + S3). */
+export type Backend = 'embedded' | 'aws';
+export const BACKENDS: readonly Backend[] = ['embedded', 'aws'];
+
+/**
+ * The aws wiring on this machine: DynamoDB Local and s3rver on loopback, a fresh table, and the env that
+ * points `modelgate serve` at them (DynamoDB Local runs with -sharedDb; s3rver knows only its own key).
+ */
+async function awsEnvironment(): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+  const dynamo = await startDynamoDbLocal();
+  const s3 = await startS3rver();
+  const table = await dynamo.createMetadataTable();
+  return {
+    env: {
+      MODELGATE_BACKEND: 'aws',
+      MODELGATE_TABLE_NAME: table,
+      MODELGATE_BUCKET_NAME: s3.bucket,
+      MODELGATE_DYNAMODB_ENDPOINT: dynamo.endpoint,
+      MODELGATE_S3_ENDPOINT: s3.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    },
+    async stop() {
+      await s3.stop();
+      await dynamo.stop();
+    },
+  };
+}
+
 /** Starts `modelgate serve` on a free loopback port with its own data folder, and waits until /health answers. */
 export async function startServer(
-  options: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {},
+  options: { dataDir?: string; args?: string[]; env?: Record<string, string>; backend?: Backend } = {},
 ): Promise<ServerHandle> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'modelgate-e2e-'));
+  const aws = options.backend === 'aws' ? await awsEnvironment() : undefined;
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...aws?.env, ...options.env },
     stdio: 'pipe',
   });
   const logs: string[] = [];
@@ -64,6 +96,10 @@ export async function startServer(
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}: ${stderr}`));
     });
+  }).catch(async (e: unknown) => {
+    child.kill('SIGKILL');
+    await aws?.stop();
+    throw e;
   });
   const health = await fetch(`${url}/health`);
   if (health.status !== 200) throw new Error(`health answered ${health.status}`);
@@ -77,10 +113,12 @@ export async function startServer(
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
+      await aws?.stop();
     },
     async kill9() {
       child.kill('SIGKILL');
       await exited;
+      await aws?.stop();
     },
   };
 }

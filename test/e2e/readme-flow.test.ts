@@ -3,16 +3,16 @@ import { mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
-import { type ServerHandle, cli, removeDir, startServer, tempDir } from './harness.js';
+import { BACKENDS, type ServerHandle, cli, removeDir, startServer, tempDir } from './harness.js';
 
 /** The README's flow, as a new user runs it: a real server, real files, real onnxruntime-node. */
-describe('README flow: publish, validate, alias, fetch, verify', () => {
+describe.each(BACKENDS)('README flow on the %s backend: publish, validate, alias, fetch, verify', (backend) => {
   let server: ServerHandle;
   let work: string;
   const run = (...args: string[]) => cli(args, server.env, work);
 
   beforeAll(async () => {
-    server = await startServer();
+    server = await startServer({ backend });
     work = tempDir();
     mkdirSync(join(work, 'models'));
     writeFileSync(join(work, 'models', 'det.onnx'), buildMlpModel({ layers: 3, dim: 64 }));

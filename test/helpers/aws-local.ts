@@ -71,6 +71,8 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
       '-jar',
       join(dir, 'DynamoDBLocal.jar'),
       '-inMemory',
+      // One database whatever the caller's access key: a server under test signs with its own.
+      '-sharedDb',
       '-disableTelemetry', // no network here, and tests must not phone home
       '-port',
       String(port),
