@@ -1,0 +1,243 @@
+import { Duration } from 'aws-cdk-lib';
+import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IAlarm,
+  MathExpression,
+  PeriodOverride,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { DIMENSION, METRIC } from '../../lambdas/aws/metric-names.js';
+
+/**
+ * The dashboard's title, exactly as runbooks name it. CloudWatch dashboard *names* may only contain
+ * letters, digits, `-` and `_` (PutDashboard rejects spaces), so the name is the title with each run
+ * of other characters made one `-`, and the exact title is the dashboard's heading.
+ */
+export const DASHBOARD_TITLE = 'CAD ML Platform - Observability';
+export const DASHBOARD_NAME = DASHBOARD_TITLE.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+/g, '-');
+export const PROVIDER_HEALTH_PANEL = 'Provider Health Score';
+
+export interface ObservabilityProps {
+  /** Namespace of the registry's EMF metrics (lambdas/aws/metric-names.ts), `ocr` by default. */
+  readonly metricsNamespace: string;
+  readonly functions: ReadonlyMap<string, IFunction>;
+  readonly stateMachine: IStateMachine;
+  readonly failedExecutions: IQueue;
+  readonly api: IHttpApi;
+  /** Validation failures (any code) per hour that raise the alarm. */
+  readonly validationFailureThreshold: number;
+  readonly alarmEmail?: string | undefined;
+}
+
+/**
+ * Alarms and the operators' dashboard. Every alarm notifies one SNS topic (encrypted with a key that
+ * CloudWatch may use, which the AWS-managed SNS key does not allow).
+ */
+export class Observability extends Construct {
+  readonly alarms: IAlarm[] = [];
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    const key = new Key(this, 'AlarmTopicKey', {
+      enableKeyRotation: true,
+      description: 'modelgate alarm topic: lets CloudWatch publish to the encrypted topic',
+    });
+    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    const topic = new Topic(this, 'AlarmTopic', {
+      masterKey: key,
+      enforceSSL: true,
+      displayName: 'modelgate alarms',
+    });
+    if (props.alarmEmail) topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    const action = new SnsAction(topic);
+    const ns = JSON.stringify(props.metricsNamespace);
+
+    const alarm = (
+      id: string,
+      description: string,
+      a: Omit<ConstructorParameters<typeof Alarm>[2], 'alarmDescription'>,
+    ) => {
+      const created = new Alarm(this, id, {
+        alarmDescription: description,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        ...a,
+      });
+      created.addAlarmAction(action);
+      this.alarms.push(created);
+      return created;
+    };
+
+    // --- validation pipeline ---
+    const period = Duration.minutes(5);
+    alarm(
+      'ValidationExecutionsFailed',
+      'A validation execution failed, timed out or was aborted (infrastructure: capacity, image, task). See the failed-executions queue.',
+      {
+        metric: new MathExpression({
+          expression: 'failed + timedOut + aborted',
+          usingMetrics: {
+            failed: props.stateMachine.metricFailed({ period }),
+            timedOut: props.stateMachine.metricTimedOut({ period }),
+            aborted: props.stateMachine.metricAborted({ period }),
+          },
+          period,
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
+    );
+    alarm(
+      'ValidationFailures',
+      `At least ${props.validationFailureThreshold} versions failed validation within an hour (any error code): a broken runtime image or node class is likelier than that many bad models.`,
+      {
+        // Metrics Insights sums over every `code` without listing the codes (a math alarm takes at most 10 metrics).
+        metric: new MathExpression({
+          expression: `SELECT SUM(${METRIC.validationFailures}) FROM SCHEMA(${ns}, ${DIMENSION.code})`,
+          period: Duration.hours(1),
+          label: 'validation failures',
+        }),
+        threshold: props.validationFailureThreshold,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
+    );
+    alarm(
+      'FailedExecutionsQueueNotEmpty',
+      'Failed validation executions are waiting in the dead-letter queue.',
+      {
+        metric: props.failedExecutions.metricApproximateNumberOfMessagesVisible({
+          period,
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
+    );
+
+    // --- field reports: the runbook's MODEL_LOAD_ERROR ---
+    alarm(
+      'ModelLoadErrors',
+      'Nodes reported MODEL_LOAD_ERROR (metric `errors`, any `code`): follow RUNBOOK-MODEL_LOAD_ERROR.',
+      {
+        metric: new MathExpression({
+          expression: `SELECT SUM(${METRIC.fieldErrors}) FROM SCHEMA(${ns}, ${DIMENSION.code})`,
+          period,
+          label: 'MODEL_LOAD_ERROR reports',
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
+    );
+
+    // --- Lambdas and API ---
+    for (const [name, fn] of props.functions) {
+      alarm(`${name}Errors`, `The ${name} Lambda threw (unhandled errors, timeouts or out-of-memory).`, {
+        metric: fn.metricErrors({ period }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      });
+    }
+    alarm('Api5xx', 'The registry API answered 5xx repeatedly.', {
+      metric: props.api.metricServerError({ period }),
+      threshold: 5,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+
+    // --- dashboard ---
+    const search = (metric: string, dimension: string, stat: string, label: string) =>
+      new MathExpression({
+        expression: `SEARCH('{${ns},${dimension}} MetricName="${metric}"', '${stat}', 300)`,
+        label,
+        period,
+      });
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: DASHBOARD_NAME,
+      periodOverride: PeriodOverride.AUTO,
+    });
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: `# ${DASHBOARD_TITLE}\nmodelgate: registry API, validation pipeline and MODEL_LOAD_ERROR field reports. Metric names: \`lambdas/aws/metric-names.ts\`.`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: PROVIDER_HEALTH_PANEL,
+        left: [search(METRIC.providerHealthScore, DIMENSION.provider, 'Minimum', '')],
+        leftYAxis: { min: 0, max: 100, label: 'score' },
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'MODEL_LOAD_ERROR field reports by code',
+        left: [search(METRIC.fieldErrors, DIMENSION.code, 'Sum', '')],
+        width: 12,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Validation failures by code',
+        left: [search(METRIC.validationFailures, DIMENSION.code, 'Sum', '')],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Validation executions',
+        left: [
+          props.stateMachine.metricSucceeded({ period }),
+          props.stateMachine.metricFailed({ period }),
+          props.stateMachine.metricTimedOut({ period }),
+        ],
+        right: [
+          props.failedExecutions.metricApproximateNumberOfMessagesVisible({ period, label: 'DLQ depth' }),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'API requests and errors',
+        left: [
+          props.api.metricCount({ period }),
+          props.api.metricClientError({ period }),
+          props.api.metricServerError({ period }),
+        ],
+        right: [props.api.metricLatency({ period, statistic: 'p99' })],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Lambda errors',
+        left: [...props.functions].map(([name, fn]) => fn.metricErrors({ period, label: name })),
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Lambda duration p99',
+        left: [...props.functions].map(([name, fn]) =>
+          fn.metricDuration({ period, statistic: 'p99', label: name }),
+        ),
+        width: 12,
+      }),
+    );
+    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 }));
+  }
+}

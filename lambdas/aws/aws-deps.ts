@@ -1,0 +1,135 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { DynamoDbMetadataStore } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
+import { S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
+import { SfnValidationQueue } from '../../adapters/sfn-queue/sfn-validation-queue.js';
+import type { RegistryDeps, ValidationQueue } from '../../core/ports.js';
+import { systemClock } from '../../core/ports.js';
+import { makeRouteGroupHandler } from '../http/make-handler.js';
+import type { RouteGroup } from '../routes.js';
+import { type AwsConfig, loadAwsConfig, type OptionalAwsVar } from './config.js';
+import { emfEvents } from './emf-events.js';
+import { GROUP_ACCESS } from './group-access.js';
+
+/**
+ * The AWS wiring shared by every Lambda entry point (lambdas/aws/*.lambda.ts), so each entry stays a
+ * one-liner. Everything here runs once per cold start: config parsing, SDK clients (with their
+ * connection pools) and adapters are reused by every invocation of the warm container.
+ */
+
+export interface Observability {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly tracer: Tracer;
+}
+
+export interface AwsRuntime<R extends OptionalAwsVar = never> extends Observability {
+  readonly config: AwsConfig<R>;
+  readonly deps: RegistryDeps;
+}
+
+/** A queue for functions that never enqueue: calling it is a wiring bug, and says so. */
+const noQueue: ValidationQueue = {
+  enqueue: async () => {
+    throw new Error('this function has no STATE_MACHINE_ARN: it may not start validations');
+  },
+};
+
+export function createAwsRuntime<R extends OptionalAwsVar = never>(
+  required: readonly R[] = [],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): AwsRuntime<R> {
+  const config = loadAwsConfig(env, required);
+  const logger = new Logger({ serviceName: config.POWERTOOLS_SERVICE_NAME });
+  const metrics = new Metrics({
+    namespace: config.METRICS_NAMESPACE,
+    serviceName: config.POWERTOOLS_SERVICE_NAME,
+  });
+  const tracer = new Tracer({ serviceName: config.POWERTOOLS_SERVICE_NAME });
+
+  // Region and credentials come from the Lambda environment. Tracing the clients puts every
+  // DynamoDB/S3/Step Functions call on the X-Ray trace of the request that made it.
+  const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
+  // Optional fields of a version (statusReason, report, …) are `undefined` when absent; they are
+  // left out of the item rather than rejected.
+  const docClient = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  // WHEN_REQUIRED: with the SDK's default, presigned PUT URLs carry the CRC32 of an empty body and
+  // S3 rejects the real upload (see shared/STACK.md). Integrity comes from the manifest's SHA-256.
+  const s3 = tracer.captureAWSv3Client(
+    new S3Client({
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+  );
+  const stateMachineArn = config.STATE_MACHINE_ARN;
+  const queue = stateMachineArn
+    ? new SfnValidationQueue(tracer.captureAWSv3Client(new SFNClient({})), stateMachineArn)
+    : noQueue;
+
+  const deps: RegistryDeps = {
+    metadata: new DynamoDbMetadataStore(docClient, config.TABLE_NAME),
+    blobs: new S3BlobStore(s3, config.BUCKET_NAME),
+    queue,
+    clock: systemClock,
+    // Domain events (field reports, validation outcomes) become the EMF metrics the alarms watch.
+    events: emfEvents(metrics),
+    settings: {
+      urlTtlSeconds: config.URL_TTL_SECONDS,
+      leaseMs: config.LEASE_MS,
+      maxValidationAttempts: config.MAX_VALIDATION_ATTEMPTS,
+      defaultMemoryBudgetBytes: config.DEFAULT_MEMORY_BUDGET_BYTES,
+      nodeClasses: config.NODE_CLASSES,
+    },
+  };
+  return { config, deps, logger, metrics, tracer };
+}
+
+/**
+ * Wraps an inner handler with the Powertools middlewares, outermost so that they see everything the
+ * inner handler does (including its error mapping): the X-Ray segment, the Lambda context (request id,
+ * cold start) on every log line, and one EMF blob of metrics flushed per invocation.
+ */
+export function withObservability<TEvent, TResult>(
+  obs: Observability,
+  inner: (event: TEvent, context: Context) => Promise<TResult>,
+  extra: MiddlewareObj<TEvent, TResult>[] = [],
+) {
+  let wrapped = middy<TEvent, TResult>()
+    .use(captureLambdaHandler(obs.tracer))
+    .use(injectLambdaContext(obs.logger, { resetKeys: true }))
+    .use(logMetrics(obs.metrics, { captureColdStartMetric: true }));
+  for (const m of extra) wrapped = wrapped.use(m);
+  return wrapped.handler((event, context) => inner(event, context));
+}
+
+/** Puts API Gateway's request id on every log line, so a client's `x-amzn-requestid` finds its logs. */
+const apiRequestId = (
+  logger: Logger,
+): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> => ({
+  before: (request) => {
+    logger.setCorrelationId(request.event.requestContext?.requestId);
+  },
+});
+
+/** The Lambda handler of one route group of lambdas/routes.ts, with the access GROUP_ACCESS gives it. */
+export function routeGroupHandler(group: RouteGroup) {
+  const runtime = createAwsRuntime(GROUP_ACCESS[group].startsValidation ? ['STATE_MACHINE_ARN'] : []);
+  // Errors the route handlers map to 4xx/5xx go through the Powertools logger, so they carry the
+  // Lambda and API Gateway request ids like every other line.
+  const inner = makeRouteGroupHandler(group, runtime.deps, ({ level, message, error, routeKey }) =>
+    runtime.logger[level](message, { routeKey, error: error instanceof Error ? error : String(error) }),
+  );
+  return withObservability<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(runtime, inner, [
+    apiRequestId(runtime.logger),
+  ]);
+}

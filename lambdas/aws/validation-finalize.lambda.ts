@@ -1,0 +1,26 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { createAwsRuntime, withObservability } from './aws-deps.js';
+import { DIMENSION, METRIC } from './metric-names.js';
+import { finalizeValidation } from './validation-steps.js';
+import { FinalizeInput } from './validation-task.js';
+
+/**
+ * Last task of the validation state machine, after the ECS task or after its retries ran out: fails a
+ * version the validator never settled with TIMEOUT, naming the infrastructure failure.
+ */
+const runtime = createAwsRuntime();
+const { deps, logger, metrics } = runtime;
+
+async function finalize(event: unknown): Promise<{ failed: boolean }> {
+  const input = FinalizeInput.parse(event);
+  logger.appendKeys({ model: input.model, version: input.version, executionId: input.executionId });
+  const { failed, message } = await finalizeValidation(deps, input);
+  if (failed) {
+    logger.error('validation infrastructure failure', { message, failure: input.failure?.Error });
+    metrics.addDimension(DIMENSION.code, 'TIMEOUT');
+    metrics.addMetric(METRIC.validationFailures, MetricUnit.Count, 1);
+  }
+  return { failed };
+}
+
+export const handler = withObservability(runtime, finalize);

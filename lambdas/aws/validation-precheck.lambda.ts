@@ -1,0 +1,31 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { createAwsRuntime, withObservability } from './aws-deps.js';
+import { DIMENSION, METRIC } from './metric-names.js';
+import { precheckValidation } from './validation-steps.js';
+import { type PrecheckResult, TaskInput } from './validation-task.js';
+
+/**
+ * First task of the validation state machine (cdk/constructs/validation-pipeline.ts): claims the
+ * version for this execution and refuses, before a GPU instance starts for nothing, a version whose
+ * files exceed the task's scratch disk or whose memory budget exceeds what the task can give the model.
+ */
+const runtime = createAwsRuntime(['VALIDATOR_DISK_BYTES', 'VALIDATOR_MEMORY_BYTES']);
+const { deps, config, logger, metrics } = runtime;
+
+async function precheck(event: unknown): Promise<PrecheckResult> {
+  const input = TaskInput.parse(event);
+  logger.appendKeys({ model: input.model, version: input.version, executionId: input.executionId });
+  const { failedWith, ...result } = await precheckValidation(
+    deps,
+    { diskBytes: config.VALIDATOR_DISK_BYTES, memoryBytes: config.VALIDATOR_MEMORY_BYTES },
+    input,
+  );
+  if (failedWith) {
+    logger.warn('version cannot fit a validation task', { error: failedWith });
+    metrics.addDimension(DIMENSION.code, failedWith.code);
+    metrics.addMetric(METRIC.validationFailures, MetricUnit.Count, 1);
+  }
+  return result;
+}
+
+export const handler = withObservability(runtime, precheck);

@@ -1,0 +1,4 @@
+import { routeGroupHandler } from './aws-deps.js';
+
+/** Lambda entry of the `versions` route group (lambdas/routes.ts); the wiring lives in aws-deps.ts. */
+export const handler = routeGroupHandler('versions');

@@ -1,0 +1,530 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DASHBOARD_NAME,
+  DASHBOARD_TITLE,
+  PROVIDER_HEALTH_PANEL,
+} from '../../cdk/constructs/observability.js';
+import { INFRASTRUCTURE_ERRORS } from '../../cdk/constructs/validation-pipeline.js';
+import { ROLE_POLICY_NAMES } from '../../cdk/execute-api.js';
+import {
+  addModelgateStacks,
+  cdkJsonContext,
+  createApp,
+  type ModelgateStacks,
+} from '../../cdk/modelgate-app.js';
+import { GROUP_ACCESS } from '../../lambdas/aws/group-access.js';
+import { ROUTE_GROUPS, ROUTES, type Route, routeKey } from '../../lambdas/routes.js';
+
+/**
+ * The whole CDK app, synthesized ONCE (with real esbuild bundling and the cdk-nag AwsSolutions pack)
+ * and shared by every assertion below: a synth costs seconds and hundreds of MB.
+ * The validator image comes from ECR here so the template does not depend on gpu-validator/Dockerfile;
+ * validator-image.test.ts covers the asset path.
+ */
+
+type Json = Record<string, unknown>;
+type Resource = { Type: string; Properties: Json };
+
+let outdir: string;
+let stacks: ModelgateStacks;
+let synthError: unknown;
+const templates: Record<keyof ModelgateStacks, Template> = {} as never;
+
+beforeAll(() => {
+  outdir = mkdtempSync(join(tmpdir(), 'modelgate-cdk-'));
+  const app = createApp({ outdir, context: { validatorImage: 'ecr', validatorImageTag: 'test' } });
+  stacks = addModelgateStacks(app);
+  try {
+    // In-memory synth throws when a validation plugin (cdk-nag) reports an unacknowledged error.
+    app.synth();
+  } catch (e) {
+    synthError = e;
+    return;
+  }
+  for (const key of Object.keys(stacks) as (keyof ModelgateStacks)[])
+    templates[key] = Template.fromStack(stacks[key]);
+}, 180_000);
+
+afterAll(() => {
+  if (outdir) rmSync(outdir, { recursive: true, force: true });
+});
+
+const resourcesOf = (t: Template, type: string): [string, Resource][] =>
+  Object.entries(t.findResources(type) as Record<string, Resource>);
+
+/** Every IAM statement of every policy-bearing resource of every stack. */
+function allStatements(): { stack: string; logicalId: string; statement: Json }[] {
+  const out: { stack: string; logicalId: string; statement: Json }[] = [];
+  for (const [stack, t] of Object.entries(templates)) {
+    for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
+      for (const [id, r] of resourcesOf(t, type)) {
+        for (const s of (r.Properties.PolicyDocument as { Statement: Json[] }).Statement) {
+          out.push({ stack, logicalId: id, statement: s });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
+
+/** Statements of the role of the API function of `group` (logical ids are derived from the construct path). */
+function groupStatements(group: string): Json[] {
+  const name = `${group.charAt(0).toUpperCase()}${group.slice(1)}Routes`;
+  const policies = resourcesOf(templates.api, 'AWS::IAM::Policy').filter(([id]) =>
+    id.startsWith(`RegistryApi${name}Role`),
+  );
+  expect(policies, `policy of ${group}`).toHaveLength(1);
+  return (policies[0]![1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
+}
+const actionsOf = (statements: Json[]): string[] =>
+  statements.flatMap((s) => list(s.Action as string | string[]));
+
+describe('synthesis and cdk-nag', () => {
+  it('synthesizes with no unacknowledged cdk-nag (AwsSolutions) error', () => {
+    expect(synthError === undefined ? undefined : String(synthError)).toBeUndefined();
+  });
+
+  it('writes a validation report with no violation left, error or warning', () => {
+    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { pluginName: string; violations: { ruleName: string; severity: string }[] }[];
+    };
+    const open = report.pluginReports.flatMap((p) =>
+      p.violations.map((v) => `${p.pluginName}: ${v.severity} ${v.ruleName}`),
+    );
+    expect(open).toEqual([]);
+  });
+
+  it('is environment-agnostic: no stack names an account or a region', () => {
+    for (const stack of Object.values(stacks)) {
+      expect(stack.account).toMatch(/^\$\{Token/);
+      expect(stack.region).toMatch(/^\$\{Token/);
+    }
+  });
+
+  it('applies the feature flags of cdk.json, which the CLI and this test share', () => {
+    const flags = cdkJsonContext();
+    expect(flags['@aws-cdk/aws-autoscaling:generateLaunchTemplateInsteadOfLaunchConfig']).toBe(true);
+    expect(
+      stacks.api.node.tryGetContext('@aws-cdk/aws-autoscaling:generateLaunchTemplateInsteadOfLaunchConfig'),
+    ).toBe(true);
+    templates.validation.resourceCountIs('AWS::AutoScaling::LaunchConfiguration', 0);
+    templates.validation.resourceCountIs('AWS::EC2::LaunchTemplate', 1);
+  });
+
+  it('bundles every Lambda with the local esbuild into an ESM file that loads and exports handler', () => {
+    const env = {
+      ...process.env,
+      TABLE_NAME: 'registry-table',
+      BUCKET_NAME: 'registry-bucket',
+      POWERTOOLS_SERVICE_NAME: 'test',
+      STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
+      VALIDATOR_DISK_BYTES: '1000',
+      VALIDATOR_MEMORY_BYTES: '1000',
+      AWS_REGION: 'eu-west-1',
+    };
+    // Ours, not CDK's own custom-resource handlers: they are the ones configured by lambdas/aws/config.ts.
+    const functions = [
+      ...resourcesOf(templates.api, 'AWS::Lambda::Function'),
+      ...resourcesOf(templates.validation, 'AWS::Lambda::Function'),
+    ].filter(([, r]) => JSON.stringify(r.Properties.Environment ?? {}).includes('POWERTOOLS_SERVICE_NAME'));
+    const groupsWithRoutes = ROUTE_GROUPS.filter((g) => ROUTES.some((r) => r.group === g));
+    expect(functions).toHaveLength(groupsWithRoutes.length + 2);
+    // The code's S3 key is `<asset hash>.zip`; the bundle was staged at `asset.<asset hash>/`.
+    const assets = new Set(
+      functions.map(([, r]) => `asset.${String((r.Properties.Code as Json).S3Key).replace(/\.zip$/, '')}`),
+    );
+    expect(assets.size).toBe(functions.length);
+    for (const asset of assets) {
+      const file = join(outdir, asset, 'index.mjs');
+      expect(existsSync(file), file).toBe(true);
+      const out = execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(file)}); console.log(typeof m.handler);`,
+        ],
+        { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      expect(out.trim().split('\n').at(-1)).toBe('function');
+    }
+  }, 60_000);
+});
+
+describe('stateful: registry table', () => {
+  it('has the adapter keys, the GSI, on-demand billing, PITR, deletion protection, encryption and RETAIN', () => {
+    templates.stateful.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        GlobalSecondaryIndexes: [
+          Match.objectLike({
+            IndexName: 'gsi1',
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          }),
+          Match.objectLike({
+            IndexName: 'gsi2',
+            KeySchema: [
+              { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          }),
+        ],
+        SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS' }),
+        Replicas: [
+          Match.objectLike({
+            DeletionProtectionEnabled: true,
+            PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          }),
+        ],
+      }),
+    });
+  });
+
+  it('is termination-protected', () => {
+    expect(stacks.stateful.terminationProtection).toBe(true);
+  });
+});
+
+describe('stateful: blob bucket', () => {
+  const blobBucket = (): Resource => {
+    const buckets = resourcesOf(templates.stateful, 'AWS::S3::Bucket').filter(([id]) =>
+      id.startsWith('BlobStoreBlobs'),
+    );
+    expect(buckets).toHaveLength(1);
+    return buckets[0]![1];
+  };
+
+  it('is encrypted, versioned, blocks all public access, logs access, and is retained', () => {
+    templates.stateful.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        VersioningConfiguration: { Status: 'Enabled' },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'blobs/' }),
+      }),
+    });
+    expect(blobBucket().Properties.LoggingConfiguration).toBeDefined();
+  });
+
+  it('aborts incomplete multipart uploads', () => {
+    const rules = (blobBucket().Properties.LifecycleConfiguration as { Rules: Json[] }).Rules;
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+        Status: 'Enabled',
+      }),
+    );
+  });
+
+  it('denies every request that is not TLS', () => {
+    const policies = resourcesOf(templates.stateful, 'AWS::S3::BucketPolicy');
+    const blobPolicy = policies.find(([, r]) =>
+      JSON.stringify(r.Properties.Bucket).includes('BlobStoreBlobs'),
+    );
+    expect(blobPolicy).toBeDefined();
+    expect((blobPolicy![1].Properties.PolicyDocument as { Statement: Json[] }).Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 's3:*',
+        Principal: { AWS: '*' },
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    );
+  });
+});
+
+describe('API', () => {
+  it('has exactly one route per entry of lambdas/routes.ts, each with AWS_IAM authorization', () => {
+    const routes = resourcesOf(templates.api, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(ROUTES.map(routeKey).sort());
+    for (const r of routes) expect(r.AuthorizationType, String(r.RouteKey)).toBe('AWS_IAM');
+  });
+
+  it('has one Node 22 function per route group that has routes', () => {
+    const groupsWithRoutes = ROUTE_GROUPS.filter((g) => ROUTES.some((r) => r.group === g));
+    const fns = resourcesOf(templates.api, 'AWS::Lambda::Function').map(([, r]) => r.Properties);
+    expect(fns).toHaveLength(groupsWithRoutes.length);
+    for (const fn of fns) {
+      expect(fn.Runtime).toBe('nodejs22.x');
+      expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
+    }
+    expect([...stacks.api.registryApi.functions.keys()].sort()).toEqual([...groupsWithRoutes].sort());
+  });
+
+  it('logs access on the $default stage', () => {
+    templates.api.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
+    });
+  });
+});
+
+describe('IAM: least privilege', () => {
+  it('never allows Action "*", s3:* or dynamodb:* (outside Deny statements)', () => {
+    for (const { stack, logicalId, statement } of allStatements()) {
+      if (statement.Effect !== 'Allow') continue;
+      for (const action of list(statement.Action as string | string[])) {
+        expect(action, `${stack}/${logicalId}`).not.toBe('*');
+        expect(action, `${stack}/${logicalId}`).not.toMatch(/^(s3|dynamodb):\*$/);
+        expect(action, `${stack}/${logicalId}`).not.toMatch(/^(s3|dynamodb):.*\*/);
+      }
+    }
+  });
+
+  it('never grants a data action (s3/dynamodb) on resource "*"', () => {
+    for (const { stack, logicalId, statement } of allStatements()) {
+      const dataActions = list(statement.Action as string | string[]).filter((a) =>
+        /^(s3|dynamodb):/.test(a),
+      );
+      if (statement.Effect !== 'Allow' || dataActions.length === 0) continue;
+      expect(list(statement.Resource), `${stack}/${logicalId}`).not.toContain('*');
+    }
+  });
+
+  it('gives each route group exactly the access GROUP_ACCESS declares', () => {
+    const writes = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+    for (const group of stacks.api.registryApi.functions.keys()) {
+      const actions = actionsOf(groupStatements(group));
+      const access = GROUP_ACCESS[group];
+      expect(actions, group).toContain('dynamodb:GetItem');
+      for (const w of writes) expect(actions.includes(w), `${group} ${w}`).toBe(access.table === 'readWrite');
+      expect(actions.includes('s3:GetObject'), `${group} s3:GetObject`).toBe(access.readBlobs);
+      expect(actions.includes('s3:PutObject'), `${group} s3:PutObject`).toBe(access.writeBlobs);
+      expect(actions.includes('states:StartExecution'), `${group} StartExecution`).toBe(
+        access.startsValidation,
+      );
+      expect(
+        actions.some((a) => a.startsWith('s3:Delete')),
+        `${group} delete`,
+      ).toBe(false);
+    }
+  });
+
+  it('keeps readers read-only: the downloads group cannot write the table or blobs', () => {
+    expect(GROUP_ACCESS.downloads).toMatchObject({
+      table: 'read',
+      writeBlobs: false,
+      startsValidation: false,
+    });
+    const dataActions = actionsOf(groupStatements('downloads')).filter((a) =>
+      /^(dynamodb|s3|states):/.test(a),
+    );
+    expect(dataActions.sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      's3:GetObject',
+      's3:ListBucket',
+    ]);
+  });
+});
+
+describe('IAM: the three managed policies', () => {
+  /** The `<stage>/<METHOD>/<path>` part of each execute-api ARN of a policy. */
+  function policyPatterns(name: string): string[] {
+    const policies = resourcesOf(templates.api, 'AWS::IAM::ManagedPolicy').filter(
+      ([, r]) => r.Properties.ManagedPolicyName === name,
+    );
+    expect(policies, name).toHaveLength(1);
+    const statements = (policies[0]![1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
+    return statements.flatMap((s) => {
+      expect(s.Effect).toBe('Allow');
+      expect(s.Action).toBe('execute-api:Invoke');
+      return list(s.Resource as Json | Json[]).map((arn) => {
+        const parts = (arn as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+        const last = parts.at(-1);
+        expect(typeof last).toBe('string');
+        // The element before the suffix is the API id reference: the ARN is pinned to this API.
+        expect(parts.at(-2)).toEqual({ Ref: expect.stringMatching(/^RegistryApi/) });
+        return (last as string).replace(/^\//, '');
+      });
+    });
+  }
+
+  /** IAM's wildcard matching (`*` matches any run of characters, including `/`). */
+  const iamMatches = (pattern: string, value: string): boolean =>
+    new RegExp(
+      `^${pattern
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+        .join('.*')}$`,
+    ).test(value);
+
+  /** A concrete request path of a route, with every parameter filled in. */
+  const samplePath = (r: Route): string =>
+    `$default/${r.method}${r.path.replace(/\{([^}]+)\}/g, 'sample-$1')}`;
+
+  it('exist under the names users attach', () => {
+    const names = resourcesOf(templates.api, 'AWS::IAM::ManagedPolicy').map(
+      ([, r]) => r.Properties.ManagedPolicyName,
+    );
+    expect(names.sort()).toEqual(['ModelPublisher', 'ModelReader', 'RegistryAdmin']);
+  });
+
+  it('each allow exactly the routes of their role, and no route of another role', () => {
+    for (const [role, name] of Object.entries(ROLE_POLICY_NAMES) as [Route['role'], string][]) {
+      const patterns = policyPatterns(name);
+      expect(patterns).toHaveLength(ROUTES.filter((r) => r.role === role).length);
+      for (const route of ROUTES) {
+        const allowed = patterns.some((p) => iamMatches(p, samplePath(route)));
+        expect(allowed, `${name} → ${routeKey(route)}`).toBe(route.role === role);
+      }
+    }
+  });
+
+  it('give readers status and fetch, publishers publish, admins aliases and re-validation', () => {
+    const reader = policyPatterns('ModelReader');
+    expect(reader).toContain('$default/GET/api/v1/models/*/download/*');
+    expect(reader).toContain('$default/GET/api/v1/models/*/resolve/*');
+    // Readers only read, except that serving nodes report their loads.
+    expect(reader.filter((p) => !p.startsWith('$default/GET/'))).toEqual([
+      '$default/POST/api/v1/models/*/versions/*/field-reports',
+    ]);
+    expect(policyPatterns('ModelPublisher')).toContain('$default/POST/api/v1/models/*/versions/*/commit');
+    expect(policyPatterns('RegistryAdmin')).toEqual(
+      expect.arrayContaining([
+        '$default/PUT/api/v1/models/*/aliases/*',
+        '$default/POST/api/v1/models/*/versions/*/validate',
+      ]),
+    );
+  });
+});
+
+describe('validation pipeline', () => {
+  const definition = (): string => {
+    const [[, sm]] = resourcesOf(templates.validation, 'AWS::StepFunctions::StateMachine') as [
+      [string, Resource],
+    ];
+    const def = sm.Properties.DefinitionString as { 'Fn::Join': [string, unknown[]] };
+    // References sit inside JSON strings of the definition: a placeholder keeps it parseable.
+    return def['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : '<ref>')).join('');
+  };
+
+  it('runs the validator with ecs:runTask.sync, retried with backoff on infrastructure errors only', () => {
+    const text = definition();
+    expect(text).toContain(':states:::ecs:runTask.sync');
+    const states = (JSON.parse(text) as { States: Record<string, Json> }).States;
+    const run = Object.values(states).find((s) => String(s.Resource).endsWith(':states:::ecs:runTask.sync'))!;
+    expect(run.Retry).toEqual([
+      expect.objectContaining({
+        ErrorEquals: [...INFRASTRUCTURE_ERRORS],
+        MaxAttempts: 3,
+        BackoffRate: 2,
+        JitterStrategy: 'FULL',
+      }),
+    ]);
+    expect(run.Retry).not.toContainEqual(expect.objectContaining({ ErrorEquals: ['States.ALL'] }));
+    expect(run.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Finalize' })]);
+    expect(run.Next).toBe('Finalize');
+    expect(run.TimeoutSeconds).toBe(120 * 60);
+  });
+
+  it('logs every event and traces with X-Ray', () => {
+    templates.validation.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('runs a one-GPU task on an EC2 capacity provider of GPU instances', () => {
+    templates.validation.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RequiresCompatibilities: ['EC2'],
+      NetworkMode: 'awsvpc',
+      ContainerDefinitions: [
+        Match.objectLike({ Name: 'gpu-validator', ResourceRequirements: [{ Type: 'GPU', Value: '1' }] }),
+      ],
+    });
+    templates.validation.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MinSize: '0',
+      MaxSize: '4',
+    });
+    templates.validation.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({
+        InstanceType: 'g5.xlarge',
+        MetadataOptions: Match.objectLike({ HttpTokens: 'required' }),
+        BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ Encrypted: true }) })],
+      }),
+    });
+    templates.validation.resourceCountIs('AWS::ECS::CapacityProvider', 1);
+  });
+
+  it('gives the pre-check the task capacity it checks against', () => {
+    templates.validation.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          VALIDATOR_DISK_BYTES: String(160 * 1024 ** 3),
+          VALIDATOR_MEMORY_BYTES: String(13 * 1024 ** 3),
+        }),
+      },
+    });
+  });
+
+  it('sends failed, timed-out and aborted executions to a dead-letter queue', () => {
+    templates.validation.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({
+        source: ['aws.states'],
+        detail: Match.objectLike({ status: ['FAILED', 'TIMED_OUT', 'ABORTED'] }),
+      }),
+      Targets: [Match.objectLike({ Arn: Match.anyValue() })],
+    });
+    templates.validation.resourceCountIs('AWS::SQS::Queue', 1);
+  });
+});
+
+describe('observability', () => {
+  it(`has the dashboard "${DASHBOARD_TITLE}" with a "${PROVIDER_HEALTH_PANEL}" panel`, () => {
+    const [[, dashboard]] = resourcesOf(templates.observability, 'AWS::CloudWatch::Dashboard') as [
+      [string, Resource],
+    ];
+    // CloudWatch refuses spaces in dashboard names: the title is the heading, the name its slug.
+    expect(dashboard.Properties.DashboardName).toBe(DASHBOARD_NAME);
+    expect(DASHBOARD_NAME).toBe('CAD-ML-Platform-Observability');
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    expect(body).toContain(`# ${DASHBOARD_TITLE}`);
+    expect(body).toContain(`\\"title\\":\\"${PROVIDER_HEALTH_PANEL}\\"`);
+  });
+
+  it('alarms on field MODEL_LOAD_ERROR reports, validation failures, the DLQ and every Lambda', () => {
+    const alarms = resourcesOf(templates.observability, 'AWS::CloudWatch::Alarm').map(
+      ([, r]) => r.Properties,
+    );
+    const expressions = alarms
+      .flatMap((a) => list(a.Metrics as Json[] | undefined).map((m) => m.Expression))
+      .filter(Boolean);
+    expect(expressions).toContain('SELECT SUM(errors) FROM SCHEMA("ocr", code)');
+    expect(expressions).toContain('SELECT SUM(validation_failures) FROM SCHEMA("ocr", code)');
+    const lambdaCount = stacks.api.registryApi.functions.size + 2;
+    expect(alarms.filter((a) => a.MetricName === 'Errors' && a.Namespace === 'AWS/Lambda')).toHaveLength(
+      lambdaCount,
+    );
+    expect(alarms.some((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible')).toBe(true);
+    for (const a of alarms)
+      expect(list(a.AlarmActions as unknown[]).length, String(a.AlarmDescription)).toBe(1);
+  });
+});
