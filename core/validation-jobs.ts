@@ -1,6 +1,7 @@
 import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { RegistryError, notFound } from './errors.js';
+import { recordValidationOutcome } from './load-reports.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
 import { fitNodeClasses } from './memory-fit.js';
 import { transitionCondition } from './version-state.js';
@@ -104,6 +105,11 @@ export async function completeValidation(
     },
   );
   await deps.metadata.appendReport(ref, report);
+  await recordValidationOutcome(deps, updated, worker, {
+    error: passed ? undefined : report.error,
+    durationMs: report.durationMs,
+    peakRssBytes: report.totals.peakRssBytes,
+  });
   return updated;
 }
 
@@ -120,7 +126,7 @@ export async function retryOrFail(deps: RegistryDeps, v: Version, why: string): 
     message: `validation did not finish after ${v.validation.attempts} attempt(s): ${why}`,
   };
   try {
-    return await deps.metadata.updateVersion(
+    const updated = await deps.metadata.updateVersion(
       v,
       transitionCondition(['VALIDATING'], exhausted ? 'FAILED' : 'UPLOADED', v.validation.leaseOwner),
       exhausted
@@ -134,6 +140,8 @@ export async function retryOrFail(deps: RegistryDeps, v: Version, why: string): 
             },
           },
     );
+    if (exhausted) await recordValidationOutcome(deps, updated, v.validation.leaseOwner ?? 'unknown', { error: reason });
+    return updated;
   } catch (e) {
     if (isConflict(e)) return null;
     throw e;
@@ -179,4 +187,28 @@ export async function requestRevalidation(deps: RegistryDeps, ref: VersionRef): 
   );
   await deps.queue.enqueue(ref);
   return updated;
+}
+
+/**
+ * The sweep a deployment without an in-process worker pool runs on a schedule (AWS): recovers expired
+ * leases, then hands back to the queue every UPLOADED version whose backoff is over and that has waited
+ * longer than `staleAfterMs` (a retry, or a commit whose queue message was lost). Queues dedupe, so a
+ * version started twice is validated once.
+ */
+export async function requeueStalled(deps: RegistryDeps, staleAfterMs: number): Promise<Version[]> {
+  await recoverExpiredLeases(deps);
+  const now = deps.clock.now().getTime();
+  const requeued: Version[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.metadata.listVersionsByStatus('UPLOADED', { limit: 100, cursor });
+    for (const v of page.items) {
+      const due = !v.validation.notBefore || Date.parse(v.validation.notBefore) <= now;
+      if (!due || Date.parse(v.updatedAt) > now - staleAfterMs) continue;
+      await deps.queue.enqueue(v);
+      requeued.push(v);
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return requeued;
 }

@@ -2,8 +2,8 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { type IVpc, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import type { AsgCapacityProvider, ICluster } from 'aws-cdk-lib/aws-ecs';
-import { Rule } from 'aws-cdk-lib/aws-events';
-import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -265,5 +265,24 @@ export class ValidationPipeline extends Construct {
       targets: [new SqsQueue(dlq)],
     });
     this.failedExecutions = dlq;
+
+    // Nothing on AWS runs a worker loop: this sweep retries what a dead task or a lost start left behind.
+    const sweeper = new ModelgateFunction(this, 'SweeperFunction', {
+      entry: 'lambdas/aws/validation-sweeper.lambda.ts',
+      description: 'modelgate validation: recover expired leases and restart stalled validations',
+      logRetention: props.logRetention,
+      environment: {
+        ...common,
+        POWERTOOLS_SERVICE_NAME: 'modelgate-validation-sweeper',
+        STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+      },
+    });
+    grantTable(sweeper.role, props.table, props.gsiNames, 'readWrite');
+    this.stateMachine.grantStartExecution(sweeper.role);
+    new Rule(this, 'SweepSchedule', {
+      description: 'Run the validation sweeper every five minutes',
+      schedule: Schedule.rate(Duration.minutes(5)),
+      targets: [new LambdaFunction(sweeper.fn)],
+    });
   }
 }

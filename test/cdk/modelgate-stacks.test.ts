@@ -135,7 +135,8 @@ describe('synthesis and cdk-nag', () => {
       ...resourcesOf(templates.validation, 'AWS::Lambda::Function'),
     ].filter(([, r]) => JSON.stringify(r.Properties.Environment ?? {}).includes('POWERTOOLS_SERVICE_NAME'));
     const groupsWithRoutes = ROUTE_GROUPS.filter((g) => ROUTES.some((r) => r.group === g));
-    expect(functions).toHaveLength(groupsWithRoutes.length + 2);
+    // One per route group, plus the pipeline's precheck, finalize and sweeper.
+    expect(functions).toHaveLength(groupsWithRoutes.length + 3);
     // The code's S3 key is `<asset hash>.zip`; the bundle was staged at `asset.<asset hash>/`.
     const assets = new Set(
       functions.map(([, r]) => `asset.${String((r.Properties.Code as Json).S3Key).replace(/\.zip$/, '')}`),
@@ -425,6 +426,19 @@ describe('validation pipeline', () => {
     // References sit inside JSON strings of the definition: a placeholder keeps it parseable.
     return def['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : '<ref>')).join('');
   };
+
+  it('sweeps stalled validations every five minutes with a function that may start executions', () => {
+    templates.validation.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: Match.arrayWith([Match.objectLike({ Arn: Match.objectLike({ 'Fn::GetAtt': Match.arrayWith([Match.stringLikeRegexp('SweeperFunction')]) }) })]),
+    });
+    const sweeperPolicies = resourcesOf(templates.validation, 'AWS::IAM::Policy').filter(([id]) => id.includes('Sweeper'));
+    const actions = sweeperPolicies.flatMap(([, p]) =>
+      ((p.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement).flatMap((st) => st.Action),
+    );
+    expect(actions).toContain('states:StartExecution');
+    expect(actions).not.toContain('s3:PutObject');
+  });
 
   it('runs the validator with ecs:runTask.sync, retried with backoff on infrastructure errors only', () => {
     const text = definition();

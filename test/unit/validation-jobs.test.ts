@@ -6,6 +6,7 @@ import {
   heartbeat,
   recoverExpiredLeases,
   requestRevalidation,
+  requeueStalled,
 } from '../../core/validation-jobs.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { type TestDeps, localTestDeps } from '../helpers/local-deps.js';
@@ -107,5 +108,22 @@ describe('validation jobs: leases, heartbeats, retries', () => {
     const again = await requestRevalidation(deps, v);
     expect(again.status).toBe('UPLOADED');
     expect((await deps.metadata.listReports(v, { limit: 10 })).items).toHaveLength(1);
+  });
+
+  it('sweeps: requeues stalled uploads once their lease and backoff are over, never fresh ones', async () => {
+    await uploadedVersion(deps, 'crashed');
+    await claimNext(deps, 'dead-worker'); // 'crashed' is VALIDATING under a worker that will never finish
+    await uploadedVersion(deps, 'lost-start'); // committed, but its queue message never arrived
+    deps.enqueued.length = 0;
+    expect(await requeueStalled(deps, 5 * 60_000)).toEqual([]); // nothing stale yet
+
+    deps.clock.advance(10_001); // the dead worker's lease expires: recovered with a 1 s backoff
+    expect(await requeueStalled(deps, 5 * 60_000)).toEqual([]); // backing off, and not stale
+
+    deps.clock.advance(5 * 60_000);
+    await uploadedVersion(deps, 'fresh');
+    const requeued = await requeueStalled(deps, 5 * 60_000);
+    expect(requeued.map((v) => v.version).sort()).toEqual(['crashed', 'lost-start']);
+    expect(deps.enqueued.sort()).toEqual(['m@crashed', 'm@lost-start']);
   });
 });
