@@ -2,7 +2,10 @@
 import { aliasCommand } from './commands/alias.command.js';
 import { fetchCommand } from './commands/fetch.command.js';
 import { listCommand } from './commands/list.command.js';
+import { providerCommand } from './commands/provider.command.js';
 import { publishCommand } from './commands/publish.command.js';
+import { releaseCommand } from './commands/release.command.js';
+import { reportCommand } from './commands/report.command.js';
 import { serveCommand } from './commands/serve.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { validateCommand } from './commands/validate.command.js';
@@ -19,6 +22,9 @@ const COMMANDS: readonly Command[] = [
   fetchCommand,
   verifyCommand,
   validateCommand,
+  reportCommand,
+  providerCommand,
+  releaseCommand,
   serveCommand,
 ];
 

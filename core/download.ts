@@ -2,18 +2,20 @@ import type { DownloadPlan } from '../schemas/version.schema.js';
 import { RegistryError } from './errors.js';
 import { MEMORY_HEADROOM, fitsMemory, versionPeakBytes } from './memory-fit.js';
 import type { RegistryDeps } from './ports.js';
+import { checkProviderAdmits } from './providers.js';
 import { resolveVersion } from './resolve.js';
 import { isServable } from './version-state.js';
 
 /**
  * What a node needs to fetch NAME@REF: the manifest and a download target per file. Refused unless
- * the version is VERIFIED: an unverified, failed or quarantined version never reaches a node.
+ * the version is VERIFIED: an unverified, failed or quarantined version never reaches a node, nor does a
+ * version of a disabled provider (or of a ramping one, to a node the ramp does not admit yet).
  */
 export async function planDownload(
   deps: RegistryDeps,
   model: string,
   ref: string,
-  node: { freeMemoryBytes?: number | undefined } = {},
+  node: { freeMemoryBytes?: number | undefined; node?: string | undefined } = {},
 ): Promise<DownloadPlan> {
   const version = await resolveVersion(deps, model, ref);
   if (!isServable(version.status))
@@ -22,6 +24,8 @@ export async function planDownload(
       `${model}@${version.version} is ${version.status}: only VERIFIED versions can be fetched`,
       { model, version: version.version, status: version.status, ...(version.statusReason ? { reason: version.statusReason } : {}) },
     );
+  // A disabled provider (or a ramp that does not admit this node yet) is refused before any byte moves.
+  await checkProviderAdmits(deps, version.provider, node.node);
   if (node.freeMemoryBytes !== undefined && version.report) {
     const peak = versionPeakBytes(version.report);
     if (!fitsMemory(peak, node.freeMemoryBytes))

@@ -1,10 +1,12 @@
 import type { CreateModelRequest, Model } from '../schemas/model.schema.js';
 import { notFound } from './errors.js';
 import type { Page, PageRequest, RegistryDeps } from './ports.js';
+import { ensureProvider } from './providers.js';
 
 export async function createModel(deps: RegistryDeps, req: CreateModelRequest): Promise<Model> {
   const model: Model = { ...req, createdAt: deps.clock.now().toISOString() };
   await deps.metadata.createModel(model);
+  await ensureProvider(deps, model.provider);
   return model;
 }
 

@@ -1,6 +1,8 @@
+import type { LoadReport } from '../schemas/load-report.schema.js';
 import type { Model } from '../schemas/model.schema.js';
 import type { NodeClass } from '../schemas/node-class.schema.js';
-import type { ValidationReport } from '../schemas/report.schema.js';
+import type { ProviderRecord } from '../schemas/provider.schema.js';
+import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { Alias, TransferTarget, Version, VersionStatus } from '../schemas/version.schema.js';
 
 export interface VersionRef {
@@ -45,7 +47,10 @@ export interface MetadataStore {
   createVersion(version: Omit<Version, 'seq'>): Promise<Version>;
   getVersion(ref: VersionRef): Promise<Version | null>;
   /** Newest (highest seq) first. */
-  listVersions(model: string, page: PageRequest & { status?: VersionStatus | undefined }): Promise<Page<Version>>;
+  listVersions(
+    model: string,
+    page: PageRequest & { status?: VersionStatus | undefined },
+  ): Promise<Page<Version>>;
   /** Across all models, oldest update first: the work list of the validation queue. */
   listVersionsByStatus(status: VersionStatus, page: PageRequest): Promise<Page<Version>>;
   updateVersion(ref: VersionRef, condition: VersionCondition, patch: VersionPatch): Promise<Version>;
@@ -61,7 +66,35 @@ export interface MetadataStore {
   appendReport(ref: VersionRef, report: ValidationReport): Promise<void>;
   /** Newest first. */
   listReports(ref: VersionRef, page: PageRequest): Promise<Page<ValidationReport>>;
+
+  // Operations (issue 5): providers and load reports. Storage only; the rules are in core/.
+  /** Models whose `provider` is this one, by name, paginated by cursor. */
+  listModelsByProvider(provider: string, page: PageRequest): Promise<Page<Model>>;
+  /** Stores the record unless one with that name exists. True when it was created. */
+  createProviderIfAbsent(record: ProviderRecord): Promise<boolean>;
+  getProvider(name: string): Promise<ProviderRecord | null>;
+  /** Every provider record, by name (providers are few: no pagination). */
+  listProviders(): Promise<ProviderRecord[]>;
+  /**
+   * Replaces the record only if the stored one has revision `expectedRevision`: CONFLICT otherwise,
+   * NOT_FOUND if there is none. The caller sets `record.revision` to `expectedRevision + 1`.
+   */
+  updateProvider(record: ProviderRecord, expectedRevision: number): Promise<void>;
+  appendLoadReport(report: LoadReport): Promise<void>;
+  /**
+   * Load reports of one version, one provider, or all, newest first (by `at`, then by arrival), only
+   * those with `at >= since` when given, at most `limit`.
+   */
+  listLoadReports(
+    scope: LoadReportScope,
+    options: { readonly since?: string | undefined; readonly limit: number },
+  ): Promise<LoadReport[]>;
 }
+
+export type LoadReportScope =
+  | { readonly ref: VersionRef }
+  | { readonly provider: string }
+  | { readonly all: true };
 
 export interface BlobInfo {
   readonly sha256: string;
@@ -95,6 +128,50 @@ export interface RegistryDeps {
   readonly queue: ValidationQueue;
   readonly clock: Clock;
   readonly settings: RegistrySettings;
+  /** Where domain events go (metrics, logs; EMF on AWS). Absent: nowhere. */
+  readonly events?: RegistryEvents;
+}
+
+/**
+ * Domain events, emitted by the use cases after the write they describe succeeded. The local server
+ * wires them to prom-client and JSON logs; AWS can wire them to EMF. A sink must not throw or block:
+ * the use case has already happened.
+ */
+export interface RegistryEvents {
+  /** A provider exists now that did not (its first model), so its counters can start at 0. */
+  providerSeen(e: { readonly provider: string }): void;
+  /** A version was committed: its error counters can start at 0 before its first failure. */
+  versionCommitted(e: { readonly version: Version }): void;
+  /** A validation settled a version (VERIFIED, or FAILED with `error`). */
+  validationFinished(e: {
+    readonly version: Version;
+    readonly error?: LoadError | undefined;
+    readonly durationMs?: number | undefined;
+    readonly peakRssBytes?: number | undefined;
+  }): void;
+  /** A node reported a load; `loaded` says whether some node has the version loaded now. */
+  fieldReportReceived(e: {
+    readonly version: Version;
+    readonly report: LoadReport;
+    readonly loaded: boolean;
+  }): void;
+  versionQuarantined(e: {
+    readonly version: Version;
+    readonly by: 'field-reports' | 'operator';
+    readonly reason: string;
+  }): void;
+  versionReleased(e: { readonly version: Version; readonly by: string }): void;
+  providerChanged(e: {
+    readonly provider: ProviderRecord;
+    readonly change: 'disabled' | 'enabled' | 'ramp-started' | 'ramp-rolled-back';
+  }): void;
+  /** An alias points at a version that cannot be served; the last VERIFIED one before it is served instead. */
+  aliasFellBack(e: {
+    readonly model: string;
+    readonly alias: string;
+    readonly target: Version;
+    readonly served: Version;
+  }): void;
 }
 
 export interface RegistrySettings {
@@ -108,7 +185,38 @@ export interface RegistrySettings {
   readonly defaultMemoryBudgetBytes: number;
   /** The serving node classes every report is judged against (memory-fit.ts). */
   readonly nodeClasses: readonly NodeClass[];
+  /** Quarantine, health and ramp rules; absent fields take `defaultOperationsSettings`. */
+  readonly operations?: Partial<OperationsSettings>;
 }
+
+export interface OperationsSettings {
+  /** A VERIFIED version is quarantined when this many distinct nodes report failures … */
+  readonly quarantineNodes: number;
+  /** … within this window. */
+  readonly quarantineWindowMs: number;
+  /** The health score counts the loads (validations and field reports) of this window. */
+  readonly healthWindowMs: number;
+  /** A provider whose health score is below this is unhealthy. */
+  readonly unhealthyBelow: number;
+  /** A version counts as loaded on a node when the node's latest report, within this window, is ok. */
+  readonly loadedWindowMs: number;
+  /** POST /api/v1/ocr/test waits this long for verdicts (under API Gateway's 30 s on AWS). */
+  readonly providerTestWaitMs: number;
+}
+
+export const defaultOperationsSettings: OperationsSettings = {
+  quarantineNodes: 3,
+  quarantineWindowMs: 15 * 60_000,
+  healthWindowMs: 60 * 60_000,
+  unhealthyBelow: 0.5,
+  loadedWindowMs: 24 * 3600_000,
+  providerTestWaitMs: 25_000,
+};
+
+export const operationsSettings = (deps: Pick<RegistryDeps, 'settings'>): OperationsSettings => ({
+  ...defaultOperationsSettings,
+  ...deps.settings.operations,
+});
 
 export const defaultSettings: RegistrySettings = {
   urlTtlSeconds: 3600,

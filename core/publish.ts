@@ -6,6 +6,7 @@ import type {
   Version,
 } from '../schemas/version.schema.js';
 import { RegistryError, invalid, notFound } from './errors.js';
+import { eventsOf } from './events.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
 
@@ -101,5 +102,6 @@ export async function commitVersion(deps: RegistryDeps, ref: VersionRef): Promis
     { status: 'UPLOADED', updatedAt: deps.clock.now().toISOString() },
   );
   await deps.queue.enqueue(ref);
+  eventsOf(deps).versionCommitted({ version: committed });
   return committed;
 }

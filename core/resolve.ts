@@ -1,12 +1,19 @@
 import { VersionString } from '../schemas/names.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
+import { eventsOf } from './events.js';
 import type { RegistryDeps } from './ports.js';
+import { isServable } from './version-state.js';
 
 /**
  * Turns NAME@REF into a version. REF is, in this order: `latest` (the highest-sequence VERIFIED
  * version), a version string, or an alias. Alias names that equal a version of the model are refused
  * when set, so the order never hides an alias.
+ *
+ * Graceful degradation (the runbook's): an alias whose version can no longer be served (QUARANTINED
+ * after field failures, or being re-validated) resolves to the last VERIFIED version before it, so
+ * `@production` keeps working. `latest` needs no fallback: it only ever sees VERIFIED versions. A
+ * version asked for by its own string is returned as it is, and fetch refuses it if it is not VERIFIED.
  */
 export async function resolveVersion(deps: RegistryDeps, model: string, ref: string): Promise<Version> {
   const { metadata } = deps;
@@ -23,7 +30,53 @@ export async function resolveVersion(deps: RegistryDeps, model: string, ref: str
   const alias = await metadata.getAlias(model, ref);
   if (alias) {
     const version = await metadata.getVersion({ model, version: alias.version });
-    if (version) return version;
+    if (version) return servableOrFallback(deps, ref, version);
   }
   throw notFound(`version or alias ${model}@${ref}`, { model, ref });
+}
+
+/** `announce`: emit aliasFellBack (for a resolution a client asked for, not for a health read). */
+async function servableOrFallback(
+  deps: RegistryDeps,
+  alias: string,
+  target: Version,
+  announce = true,
+): Promise<Version> {
+  if (isServable(target.status)) return target;
+  const fallback = await lastVerifiedBefore(deps, target.model, target.seq);
+  if (!fallback) return target;
+  if (announce) eventsOf(deps).aliasFellBack({ model: target.model, alias, target, served: fallback });
+  return fallback;
+}
+
+/** The highest-seq VERIFIED version with a sequence number below `seq`, or null. */
+export async function lastVerifiedBefore(
+  deps: RegistryDeps,
+  model: string,
+  seq: number,
+): Promise<Version | null> {
+  let cursor: string | undefined;
+  do {
+    const page = await deps.metadata.listVersions(model, { status: 'VERIFIED', limit: 50, cursor });
+    const found = page.items.find((v) => v.seq < seq);
+    if (found) return found;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return null;
+}
+
+/**
+ * The version a model serves now: its `production` alias (with the fallback above) when it has one,
+ * else `latest`; null when there is nothing VERIFIED to serve.
+ */
+export async function servedVersion(deps: RegistryDeps, model: string): Promise<Version | null> {
+  const alias = await deps.metadata.getAlias(model, 'production');
+  if (alias) {
+    const target = await deps.metadata.getVersion({ model, version: alias.version });
+    if (target) {
+      const served = await servableOrFallback(deps, 'production', target, false);
+      if (isServable(served.status)) return served;
+    }
+  }
+  return deps.metadata.latestVerified(model);
 }

@@ -29,6 +29,29 @@ export const ROUTES: readonly Route[] = [
   { method: 'PUT', path: '/api/v1/models/{name}/aliases/{alias}', group: 'aliases', role: 'admin' },
   { method: 'DELETE', path: '/api/v1/models/{name}/aliases/{alias}', group: 'aliases', role: 'admin' },
   { method: 'GET', path: '/api/v1/models/{name}/download/{ref}', group: 'downloads', role: 'reader' },
+  // Operations (issue 5): health, providers, load reports, quarantine release. The two /ocr/ paths are
+  // the runbook's own, served unchanged. Serving nodes hold the reader role, so they may report loads.
+  { method: 'GET', path: '/api/v1/health', group: 'operations', role: 'reader' },
+  { method: 'GET', path: '/api/v1/providers', group: 'operations', role: 'reader' },
+  { method: 'GET', path: '/api/v1/ocr/providers', group: 'operations', role: 'reader' },
+  { method: 'GET', path: '/api/v1/providers/{provider}', group: 'operations', role: 'reader' },
+  { method: 'POST', path: '/api/v1/providers/{provider}/disable', group: 'operations', role: 'admin' },
+  { method: 'POST', path: '/api/v1/providers/{provider}/enable', group: 'operations', role: 'admin' },
+  { method: 'POST', path: '/api/v1/ocr/test', group: 'operations', role: 'admin' },
+  {
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/field-reports',
+    group: 'operations',
+    role: 'reader',
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/release',
+    group: 'operations',
+    role: 'admin',
+  },
+  { method: 'GET', path: '/api/v1/load-reports', group: 'operations', role: 'reader' },
+  { method: 'GET', path: '/api/v1/failure-explanations', group: 'operations', role: 'reader' },
 ];
 
 export const routeKey = (r: Pick<Route, 'method' | 'path'>): string => `${r.method} ${r.path}`;

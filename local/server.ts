@@ -3,11 +3,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
-import { FsBlobStore } from '../adapters/fs-blobs/fs-blob-store.js';
-import { UrlSigner } from '../adapters/fs-blobs/url-signer.js';
 import { LocalValidationQueue } from '../adapters/local-queue/local-validation-queue.js';
-import { openDatabase } from '../adapters/sqlite/database.js';
-import { SqliteMetadataStore } from '../adapters/sqlite/sqlite-metadata-store.js';
 import { RegistryError } from '../core/errors.js';
 import { defaultMemoryBudget, estimateValidationBytes } from '../core/memory-fit.js';
 import { type RegistryDeps, type RegistrySettings, defaultSettings, systemClock } from '../core/ports.js';
@@ -20,9 +16,11 @@ import { ROUTE_GROUPS, type RouteGroup } from '../lambdas/routes.js';
 import type { LocalServerConfig } from '../schemas/config.schema.js';
 import { type Authorizer, makeAuthorizer } from './auth.js';
 import { handleBlobRequest, isBlobPath } from './blob-endpoint.js';
-import { acquireLock, signingSecret } from './data-dir.js';
+import { awsBackend, embeddedBackend } from './backends.js';
+import { acquireLock } from './data-dir.js';
 import { matchRoute, toApiGatewayEvent } from './http-event.js';
 import { type Logger, jsonLogger } from './log.js';
+import { LocalOperations } from './operations.js';
 import { PACKAGE_VERSION } from './package-info.js';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
@@ -41,11 +39,10 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
   const dataDir = config.MODELGATE_DATA_DIR;
   const releaseLock = acquireLock(dataDir);
   const authorize = makeAuthorizer(config);
-  const db = openDatabase(join(dataDir, 'registry.db'));
-  const signer = new UrlSigner(signingSecret(dataDir));
   let publicUrl = config.MODELGATE_PUBLIC_URL ?? '';
-  const blobs = new FsBlobStore({ root: join(dataDir, 'blobs'), signer, publicUrl: () => publicUrl, clock: systemClock });
-  await blobs.init();
+  const backend =
+    config.MODELGATE_BACKEND === 'aws' ? await awsBackend(config) : await embeddedBackend(dataDir, () => publicUrl);
+  const { blobs } = backend;
   const queue = new LocalValidationQueue();
   const settings: RegistrySettings = {
     ...defaultSettings,
@@ -55,8 +52,11 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
     defaultMemoryBudgetBytes:
       config.MODELGATE_MEMORY_BUDGET ?? defaultMemoryBudget(config.MODELGATE_NODE_CLASSES, defaultSettings.defaultMemoryBudgetBytes),
     nodeClasses: config.MODELGATE_NODE_CLASSES,
+    operations: LocalOperations.settingsOf(config),
   };
-  const deps: RegistryDeps = { metadata: new SqliteMetadataStore(db), blobs, queue, clock: systemClock, settings };
+  // Metrics, event logs, /health, /metrics and the dashboard (issue 5).
+  const ops = new LocalOperations(config, log);
+  const deps: RegistryDeps = { metadata: backend.metadata, blobs, queue, clock: systemClock, settings, events: ops.events };
   const handlers = new Map<RouteGroup, ApiHandler>(
     ROUTE_GROUPS.map((g) => [
       g,
@@ -89,6 +89,12 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
   let ready = false;
 
   const server = createServer((req, res) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const path = new URL(req.url ?? '/', 'http://local').pathname;
+      const method = req.method ?? 'GET';
+      ops.metrics.observeHttp(ops.routeLabel(method, path), method, res.statusCode, (performance.now() - started) / 1000);
+    });
     handle(req, res).catch((error) => {
       if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
         log('http_error', { level: 'error', path: req.url, error: String((error as Error)?.stack ?? error) });
@@ -98,16 +104,13 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
-    if (url.pathname === '/health' && req.method === 'GET') {
-      sendJson(res, ready ? 200 : 503, { status: ready ? 'ok' : 'starting', version: PACKAGE_VERSION });
-      return;
-    }
+    if (await ops.handle(req, res, url, ready)) return;
     if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') {
       sendJson(res, 200, openapi);
       return;
     }
-    if (isBlobPath(url.pathname)) {
-      await handleBlobRequest(req, res, url, { store: blobs, signer, clock: systemClock });
+    if (backend.blobEndpoint && isBlobPath(url.pathname)) {
+      await handleBlobRequest(req, res, url, { ...backend.blobEndpoint, clock: systemClock });
       return;
     }
     const match = matchRoute(req.method ?? 'GET', url.pathname);
@@ -127,8 +130,9 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   publicUrl ||= `http://${host}:${address.port}`;
   await pool.start();
+  await ops.start(deps);
   ready = true;
-  log('server_started', { url: publicUrl, dataDir, workers: config.MODELGATE_WORKERS });
+  log('server_started', { url: publicUrl, dataDir, backend: backend.name, workers: config.MODELGATE_WORKERS });
 
   return {
     url: `http://${host}:${address.port}`,
@@ -142,7 +146,8 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
         server.closeAllConnections();
       });
       await pool.stop();
-      db.close();
+      await ops.stop();
+      backend.close();
       releaseLock();
     },
   };

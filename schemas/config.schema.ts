@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProviderName } from './names.schema.js';
 import { NodeClasses } from './node-class.schema.js';
 
 const Bytes = z.coerce.number().int().positive();
@@ -52,11 +53,46 @@ export const LocalServerConfig = z.object({
   MODELGATE_TOKENS: Tokens.optional(),
   /** The URL clients reach the server at, for upload/download URLs; default http://HOST:PORT. */
   MODELGATE_PUBLIC_URL: z.url().optional(),
+  /** Where metadata and bytes live: `embedded` (SQLite + blob folder) or `aws` (DynamoDB + S3). */
+  MODELGATE_BACKEND: z.enum(['embedded', 'aws']).default('embedded'),
+  /** With the aws backend: the registry table and bucket (as the CDK stateful stack creates them). */
+  MODELGATE_TABLE_NAME: z.string().min(3).optional(),
+  MODELGATE_BUCKET_NAME: z.string().min(3).optional(),
+  /** With the aws backend: other endpoints than AWS's own (DynamoDB Local, an S3-compatible server). */
+  MODELGATE_DYNAMODB_ENDPOINT: z.url().optional(),
+  MODELGATE_S3_ENDPOINT: z.url().optional(),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  // Operations (issue 5).
+  /** Prefix of every metric name: the runbook's queries use `ocr_`. */
+  MODELGATE_METRICS_NAMESPACE: z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a Prometheus metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)')
+    .default('ocr'),
+  /** The runbook's variable: comma-separated providers disabled at start (unlisted env-disabled ones are enabled). */
+  DISABLED_PROVIDERS: z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(ProviderName))
+    .default([]),
+  /** Also append the JSON log lines to this file. */
+  MODELGATE_LOG_FILE: z.string().min(1).optional(),
+  /** Quarantine a VERIFIED version when this many distinct nodes report failures … */
+  MODELGATE_QUARANTINE_NODES: z.coerce.number().int().min(1).max(1000).default(3),
+  /** … within this many milliseconds. */
+  MODELGATE_QUARANTINE_WINDOW_MS: z.coerce.number().int().min(1000).default(15 * 60_000),
+  /** The window of the provider health score. */
+  MODELGATE_HEALTH_WINDOW_MS: z.coerce.number().int().min(1000).default(60 * 60_000),
+  /** How often gauges are rebuilt from the store and blob files are checked (ocr_model_files_present). */
+  MODELGATE_METRICS_REFRESH_MS: z.coerce.number().int().min(200).default(15_000),
 });
 export type LocalServerConfig = z.infer<typeof LocalServerConfig>;
 
 export function parseLocalServerConfig(env: Record<string, string | undefined>): LocalServerConfig {
-  const result = LocalServerConfig.safeParse(env);
+  const result = LocalServerConfig.superRefine((c, ctx) => {
+    if (c.MODELGATE_BACKEND !== 'aws') return;
+    for (const key of ['MODELGATE_TABLE_NAME', 'MODELGATE_BUCKET_NAME'] as const)
+      if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required with MODELGATE_BACKEND=aws' });
+  }).safeParse(env);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   throw new Error(`configuration: ${issue.path.join('.')}: ${issue.message}`);

@@ -730,6 +730,35 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 }
 
+/**
+ * The items a model with these versions and aliases is stored as, for bulk loading (BatchWriteItem) by
+ * benchmarks and data migrations. The layout is this module's alone: callers never build keys.
+ */
+export function bulkItems(model: Model, versions: readonly Version[], aliases: readonly Alias[] = []): Item[] {
+  const maxSeq = versions.reduce((m, v) => Math.max(m, v.seq), 0);
+  return [
+    {
+      ...key.model(model.name),
+      gsi1pk: MODELS_GSI_PK,
+      gsi1sk: model.name,
+      gsi2pk: providerModelsPk(model.provider),
+      gsi2sk: model.name,
+      ...clean(model),
+    },
+    ...(maxSeq > 0 ? [{ ...key.counter(model.name), seq: maxSeq }] : []),
+    ...versions.flatMap((v) => [
+      { ...key.versionName(v), seq: v.seq },
+      {
+        ...key.version(v.model, v.seq),
+        gsi1pk: statusGsiPk(v.status),
+        gsi1sk: statusGsiSk(v.updatedAt, v),
+        ...clean(v),
+      },
+    ]),
+    ...aliases.map((a) => ({ ...key.alias(a.model, a.alias), ...clean(a) })),
+  ];
+}
+
 function buildUpdate(ref: VersionRef, condition: VersionCondition, patch: VersionPatch) {
   if (condition.status.length === 0) throw invalid('condition.status', 'must name at least one status');
   const names: Record<string, string> = { '#status': 'status' };

@@ -88,7 +88,7 @@ export class FsBlobStore implements BlobStore {
    * Streams `body` into the store under `sha256`, hashing as it writes. Bytes that differ from the
    * declared hash or size are refused with CHECKSUM_MISMATCH and nothing is stored under that hash.
    */
-  async write(sha256: string, size: number, body: AsyncIterable<Uint8Array>): Promise<void> {
+  async write(sha256: string, size: number, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
     const final = this.pathOf(sha256);
     const existing = await this.stat(sha256);
     if (existing?.size === size) {

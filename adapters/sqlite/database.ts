@@ -15,6 +15,10 @@ export function openDatabase(path: string): SqliteDatabase {
   // lose the last transactions, never corrupt the file.
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // Lookups must not slow down as the registry grows: keep hot index and table pages in memory (64 MiB
+  // of page cache) and read the rest through a memory map instead of a read() per page.
+  db.pragma('cache_size = -65536');
+  db.pragma('mmap_size = 1073741824');
   migrate(db);
   return db;
 }

@@ -42,4 +42,35 @@ export const MIGRATIONS: readonly { readonly id: number; readonly sql: string }[
       );
     `,
   },
+  {
+    // Operations (issue 5): a model's provider as an indexed column (providers list their models), the
+    // provider records (backfilled, enabled, for every provider a model already names) and load reports.
+    id: 2,
+    sql: `
+      ALTER TABLE models ADD COLUMN provider TEXT;
+      UPDATE models SET provider = json_extract(doc, '$.provider');
+      CREATE INDEX models_by_provider ON models (provider, name);
+      CREATE TABLE providers (
+        name     TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        doc      TEXT NOT NULL
+      );
+      INSERT INTO providers (name, revision, doc)
+        SELECT DISTINCT provider, 0, json_object(
+          'name', provider, 'state', 'enabled', 'revision', 0,
+          'createdAt', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'updatedAt', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        FROM models WHERE provider IS NOT NULL;
+      CREATE TABLE load_reports (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        model    TEXT NOT NULL,
+        version  TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        doc      TEXT NOT NULL
+      );
+      CREATE INDEX load_reports_by_version ON load_reports (model, version, at);
+      CREATE INDEX load_reports_by_provider ON load_reports (provider, at);
+      CREATE INDEX load_reports_by_time ON load_reports (at);
+    `,
+  },
 ];

@@ -1,5 +1,6 @@
 import { RegistryError } from '../../core/errors.js';
 import type {
+  LoadReportScope,
   MetadataStore,
   Page,
   PageRequest,
@@ -7,7 +8,9 @@ import type {
   VersionPatch,
   VersionRef,
 } from '../../core/ports.js';
+import type { LoadReport } from '../../schemas/load-report.schema.js';
 import type { Model } from '../../schemas/model.schema.js';
+import type { ProviderRecord } from '../../schemas/provider.schema.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Alias, Version, VersionStatus } from '../../schemas/version.schema.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -33,7 +36,9 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async createModel(model: Model): Promise<void> {
     try {
-      this.db.prepare('INSERT INTO models (name, doc) VALUES (?, ?)').run(model.name, JSON.stringify(model));
+      this.db
+        .prepare('INSERT INTO models (name, provider, doc) VALUES (?, ?, ?)')
+        .run(model.name, model.provider, JSON.stringify(model));
     } catch (e) {
       if (isUniqueViolation(e))
         throw new RegistryError('ALREADY_EXISTS', `model ${model.name} already exists`, { model: model.name });
@@ -206,5 +211,69 @@ export class SqliteMetadataStore implements MetadataStore {
       .all(ref.model, ref.version, before, page.limit + 1) as { n: number; doc: string }[];
     const page_ = pageOf(rows, page.limit, (r) => [r.n]);
     return { items: page_.items.map((r) => JSON.parse(r.doc) as ValidationReport), nextCursor: page_.nextCursor };
+  }
+  async listModelsByProvider(provider: string, page: PageRequest): Promise<Page<Model>> {
+    const after = page.cursor ? String(decodeCursor(page.cursor, 1)[0]) : '';
+    const rows = this.db
+      .prepare('SELECT doc FROM models WHERE provider = ? AND name > ? ORDER BY name LIMIT ?')
+      .all(provider, after, page.limit + 1) as DocRow[];
+    return pageOf(
+      rows.map((r) => JSON.parse(r.doc) as Model),
+      page.limit,
+      (m) => [m.name],
+    );
+  }
+
+  async createProviderIfAbsent(record: ProviderRecord): Promise<boolean> {
+    const result = this.db
+      .prepare('INSERT INTO providers (name, revision, doc) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING')
+      .run(record.name, record.revision, JSON.stringify(record));
+    return result.changes === 1;
+  }
+
+  async getProvider(name: string): Promise<ProviderRecord | null> {
+    const row = this.db.prepare('SELECT doc FROM providers WHERE name = ?').get(name) as DocRow | undefined;
+    return row ? (JSON.parse(row.doc) as ProviderRecord) : null;
+  }
+
+  async listProviders(): Promise<ProviderRecord[]> {
+    const rows = this.db.prepare('SELECT doc FROM providers ORDER BY name').all() as DocRow[];
+    return rows.map((r) => JSON.parse(r.doc) as ProviderRecord);
+  }
+
+  async updateProvider(record: ProviderRecord, expectedRevision: number): Promise<void> {
+    this.db.transaction(() => {
+      const current = this.db.prepare('SELECT revision FROM providers WHERE name = ?').get(record.name) as
+        | { revision: number }
+        | undefined;
+      if (!current) throw new RegistryError('NOT_FOUND', `provider ${record.name} not found`, { provider: record.name });
+      if (current.revision !== expectedRevision)
+        throw new RegistryError('CONFLICT', `provider ${record.name} changed concurrently`, {
+          provider: record.name,
+          revision: current.revision,
+        });
+      this.db
+        .prepare('UPDATE providers SET revision = ?, doc = ? WHERE name = ?')
+        .run(record.revision, JSON.stringify(record), record.name);
+    })();
+  }
+
+  async appendLoadReport(report: LoadReport): Promise<void> {
+    this.db
+      .prepare('INSERT INTO load_reports (model, version, provider, at, doc) VALUES (?, ?, ?, ?, ?)')
+      .run(report.model, report.version, report.provider, report.at, JSON.stringify(report));
+  }
+
+  async listLoadReports(scope: LoadReportScope, options: { since?: string | undefined; limit: number }): Promise<LoadReport[]> {
+    const [where, args]: [string, string[]] =
+      'ref' in scope
+        ? ['model = ? AND version = ?', [scope.ref.model, scope.ref.version]]
+        : 'provider' in scope
+          ? ['provider = ?', [scope.provider]]
+          : ['1 = 1', []];
+    const rows = this.db
+      .prepare(`SELECT doc FROM load_reports WHERE ${where} AND at >= ? ORDER BY at DESC, id DESC LIMIT ?`)
+      .all(...args, options.since ?? '', options.limit) as DocRow[];
+    return rows.map((r) => JSON.parse(r.doc) as LoadReport);
   }
 }

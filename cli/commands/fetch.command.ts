@@ -7,6 +7,7 @@ import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, p
 import { EXIT } from '../exit-codes.js';
 import { installVersion } from '../files/install-dir.js';
 import { encode } from '../registry-client.js';
+import { checkNodeId, reportQuietly } from './report.command.js';
 
 const HELP = `Usage: modelgate fetch NAME@VERSION|ALIAS --dest DIR [--json]
 
@@ -20,6 +21,9 @@ Options:
   --free-memory B|auto
                   refuse (exit 5) before downloading a byte if the version's profiled peak × 1.5 exceeds
                   B bytes (e.g. 6GiB); auto reads MemAvailable from /proc/meminfo
+  --node ID       this node's id, sent with the request (default: the host name): a provider being
+                  re-enabled gradually admits nodes by it
+  --report        report the outcome to the registry as a field report (modelgate report)
   --json          print the result as one JSON document
 ${REGISTRY_HELP}
 
@@ -35,6 +39,8 @@ export const fetchCommand: Command = {
       ...REGISTRY_OPTION,
       dest: { type: 'string' },
       'free-memory': { type: 'string' },
+      node: { type: 'string' },
+      report: { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (values.help) {
@@ -45,7 +51,8 @@ export const fetchCommand: Command = {
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const client = clientFor(io, values.registry);
-    const query = freeMemory === undefined ? '' : `?freeMemoryBytes=${freeMemory}`;
+    const node = checkNodeId('fetch', values.node);
+    const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
     const plan = await client.get<DownloadPlan>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`);
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = progressBar(io, 'fetching ', total);
@@ -58,10 +65,12 @@ export const fetchCommand: Command = {
         onProgress: (done) => bar.update(done),
       });
     } catch (e) {
+      if (values.report && e instanceof RegistryError) await reportQuietly(io, client, plan.version, node, e);
       if (e instanceof RegistryError) throw CliError.fromApi(e.code, e.message, e.details);
       throw e;
     }
     bar.finish();
+    if (values.report) await reportQuietly(io, client, plan.version, node);
     const summary = {
       model: plan.version.model,
       version: plan.version.version,

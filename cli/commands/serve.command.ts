@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { parseLocalServerConfig } from '../../schemas/config.schema.js';
+import { jsonLogger, stdoutAndFile } from '../../local/log.js';
 import { startLocalServer } from '../../local/server.js';
+import { parseLocalServerConfig } from '../../schemas/config.schema.js';
 import { parse, parseBytes } from '../args.js';
 import { CliError } from '../cli-error.js';
 import type { Command } from '../command.js';
@@ -22,13 +23,27 @@ Options:
                       (MODELGATE_NODE_CLASSES), e.g.
                       [{"name":"cpu-small","memoryBytes":2147483648},
                        {"name":"gpu-a10g","memoryBytes":17179869184,"gpuMemoryBytes":25769803776,
-                        "executionProviders":["cuda","cpu"]}]`;
+                        "executionProviders":["cuda","cpu"]}]
+  --log-file PATH     also append the JSON log lines (one per event) to PATH (MODELGATE_LOG_FILE)
+
+Operations (environment): DISABLED_PROVIDERS=a,b disables providers at start (the runbook's variable;
+providers it disabled before and no longer lists are enabled), MODELGATE_METRICS_NAMESPACE (default ocr),
+MODELGATE_QUARANTINE_NODES (3) and MODELGATE_QUARANTINE_WINDOW_MS (900000), MODELGATE_HEALTH_WINDOW_MS
+(3600000), MODELGATE_METRICS_REFRESH_MS (15000). GET /metrics, GET /health, and the dashboard at /.`;
 
 function readNodeClasses(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
     throw CliError.usage(`--node-classes ${path}: ${(e as Error).message}`, 'serve');
+  }
+}
+
+function openLogFile(path: string): ReturnType<typeof stdoutAndFile> {
+  try {
+    return stdoutAndFile(path);
+  } catch (e) {
+    throw CliError.usage(`--log-file ${path}: ${(e as Error).message}`, 'serve');
   }
 }
 
@@ -44,6 +59,7 @@ export const serveCommand: Command = {
       workers: { type: 'string' },
       'memory-budget': { type: 'string' },
       'node-classes': { type: 'string' },
+      'log-file': { type: 'string' },
     });
     if (values.help) {
       io.out(HELP);
@@ -56,6 +72,7 @@ export const serveCommand: Command = {
       MODELGATE_WORKERS: values.workers,
       MODELGATE_MEMORY_BUDGET: values['memory-budget'] && String(parseBytes('serve', 'memory-budget', values['memory-budget'])),
       MODELGATE_NODE_CLASSES: values['node-classes'] && readNodeClasses(values['node-classes']),
+      MODELGATE_LOG_FILE: values['log-file'],
     };
     const env = { ...io.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
     let config: ReturnType<typeof parseLocalServerConfig>;
@@ -64,7 +81,9 @@ export const serveCommand: Command = {
     } catch (e) {
       throw CliError.usage((e as Error).message, 'serve');
     }
-    const server = await startLocalServer(config).catch((e: NodeJS.ErrnoException) => {
+    const logFile = config.MODELGATE_LOG_FILE ? openLogFile(config.MODELGATE_LOG_FILE) : undefined;
+    const log = jsonLogger(logFile?.write);
+    const server = await startLocalServer(config, log).catch((e: NodeJS.ErrnoException) => {
       const why =
         e.code === 'EADDRINUSE'
           ? `port ${config.MODELGATE_PORT} on ${config.MODELGATE_HOST} is in use: choose another with --port`
@@ -78,6 +97,7 @@ export const serveCommand: Command = {
       process.once('SIGTERM', stop);
     });
     await server.close();
+    logFile?.close();
     return EXIT.OK;
   },
 };

@@ -25,5 +25,5 @@ export const GROUP_ACCESS: Readonly<Record<RouteGroup, GroupAccess>> = {
   versions: { table: 'readWrite', readBlobs: true, writeBlobs: true, startsValidation: true },
   aliases: { table: 'readWrite', readBlobs: false, writeBlobs: false, startsValidation: false },
   downloads: { table: 'read', readBlobs: true, writeBlobs: false, startsValidation: false },
-  operations: { table: 'readWrite', readBlobs: false, writeBlobs: false, startsValidation: false },
+  operations: { table: 'readWrite', readBlobs: true, writeBlobs: false, startsValidation: true },
 };

@@ -5,10 +5,20 @@ import { describeOperationsStoreContract } from './operations-store.contract.js'
 
 describeMetadataStoreContract('sqlite (better-sqlite3, in memory)', async () => {
   const db = openDatabase(':memory:');
-  return { store: new SqliteMetadataStore(db), cleanup: async () => db.close() };
+  return {
+    store: new SqliteMetadataStore(db),
+    cleanup: async () => {
+      db.close();
+    },
+  };
 });
 
 describeOperationsStoreContract('sqlite (better-sqlite3, in memory)', async () => {
   const db = openDatabase(':memory:');
-  return { store: new SqliteMetadataStore(db), cleanup: async () => db.close() };
+  return {
+    store: new SqliteMetadataStore(db),
+    cleanup: async () => {
+      db.close();
+    },
+  };
 });

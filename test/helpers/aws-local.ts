@@ -56,7 +56,8 @@ const emulatorDir = (): string => {
 
 let tableCounter = 0;
 
-export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
+/** `heapMb`: the emulator keeps every item in its heap; benchmarks that load 100k versions need more. */
+export async function startDynamoDbLocal(options: { heapMb?: number } = {}): Promise<DynamoDbLocal> {
   const started = Date.now();
   const port = await freePort();
   const dir = emulatorDir();
@@ -66,7 +67,7 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
       // Startup flags: a short-lived test server gains nothing from the optimizing JIT tiers.
       '-XX:TieredStopAtLevel=1',
       '-Xss1m',
-      '-Xmx256m',
+      `-Xmx${options.heapMb ?? 256}m`,
       `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
       '-jar',
       join(dir, 'DynamoDBLocal.jar'),

@@ -1,0 +1,39 @@
+import type { RegistryDeps, RegistryEvents } from './ports.js';
+
+const ignore = () => {};
+
+export const noEvents: RegistryEvents = {
+  providerSeen: ignore,
+  versionCommitted: ignore,
+  validationFinished: ignore,
+  fieldReportReceived: ignore,
+  versionQuarantined: ignore,
+  versionReleased: ignore,
+  providerChanged: ignore,
+  aliasFellBack: ignore,
+};
+
+export const eventsOf = (deps: Pick<RegistryDeps, 'events'>): RegistryEvents => deps.events ?? noEvents;
+
+/**
+ * Sends each event to every sink. A sink that throws is reported to `onError` and does not stop the
+ * others: the use case that emitted the event has already happened and must not fail because of it.
+ */
+export function fanOutEvents(
+  sinks: readonly Partial<RegistryEvents>[],
+  onError: (e: unknown) => void = ignore,
+): RegistryEvents {
+  const out = {} as Record<keyof RegistryEvents, (e: unknown) => void>;
+  for (const name of Object.keys(noEvents) as (keyof RegistryEvents)[]) {
+    out[name] = (event) => {
+      for (const sink of sinks) {
+        try {
+          (sink[name] as ((e: unknown) => void) | undefined)?.call(sink, event);
+        } catch (error) {
+          onError(error);
+        }
+      }
+    };
+  }
+  return out as unknown as RegistryEvents;
+}

@@ -1,0 +1,235 @@
+import type { LastError, ProviderHealth, ProviderStatus, ProviderSummary } from '../schemas/health.schema.js';
+import type { LoadReport } from '../schemas/load-report.schema.js';
+import type { Model } from '../schemas/model.schema.js';
+import type { ProviderRecord } from '../schemas/provider.schema.js';
+import type { Version, VersionStatus } from '../schemas/version.schema.js';
+import { notFound } from './errors.js';
+import { type OperationsSettings, operationsSettings, type RegistryDeps } from './ports.js';
+import { rampPosition } from './provider-ramp.js';
+import { servedVersion } from './resolve.js';
+
+/**
+ * Provider health, the rule in one place (GET /health, GET /api/v1/providers, the dashboard):
+ *
+ * - healthScore: the share of the loads in the health window (default 1 h) that succeeded, validations
+ *   and field reports alike; with no load in the window, 1 if every model has a VERIFIED version to
+ *   serve, else 0 (the runbook: "health score = 0 indicates initialization failure").
+ * - status, first match wins:
+ *   1. `disabled`: an operator, DISABLED_PROVIDERS or a rolled-back ramp disabled it;
+ *   2. `unhealthy`: some model of the provider has no VERIFIED version to serve, or its newest settled
+ *      version (VERIFIED, FAILED or QUARANTINED) failed validation, or the score is below
+ *      `unhealthyBelow` (default 0.5), or the provider has no model at all;
+ *   3. `degraded`: some load in the window failed (score < 1), or a ramp is still admitting only part
+ *      of the nodes;
+ *   4. `healthy`.
+ * - modelLoaded: not disabled, and every model has a version to serve whose latest load (validation
+ *   or field) succeeded.
+ */
+
+const SETTLED: readonly VersionStatus[] = ['VERIFIED', 'FAILED', 'QUARANTINED'];
+
+export interface ModelFacts {
+  readonly model: string;
+  readonly served: Version | null;
+  /** The newest version that validation settled (VERIFIED, FAILED or QUARANTINED), if any. */
+  readonly newestSettled: Version | null;
+  /** The latest load of the served version, any source. */
+  readonly servedLatestLoad: LoadReport | null;
+}
+
+export interface ProviderFacts {
+  readonly provider: ProviderRecord;
+  readonly models: readonly ModelFacts[];
+  /** Loads of the provider's versions within the health window, newest first. */
+  readonly recentLoads: readonly LoadReport[];
+  readonly now: Date;
+}
+
+export function healthScore(facts: Pick<ProviderFacts, 'models' | 'recentLoads'>): number {
+  if (facts.recentLoads.length === 0)
+    return facts.models.length > 0 && facts.models.every((m) => m.served) ? 1 : 0;
+  return facts.recentLoads.filter((r) => r.outcome === 'ok').length / facts.recentLoads.length;
+}
+
+export function providerStatus(
+  facts: ProviderFacts,
+  settings: Pick<OperationsSettings, 'unhealthyBelow'>,
+): { status: ProviderStatus; reasons: string[]; score: number } {
+  const score = healthScore(facts);
+  const p = facts.provider;
+  if (p.state === 'disabled')
+    return {
+      status: 'disabled',
+      reasons: [`disabled by ${p.disabledBy ?? 'operator'}: ${p.reason ?? 'no reason given'}`],
+      score,
+    };
+  const unhealthy: string[] = [];
+  if (facts.models.length === 0) unhealthy.push('no model uses this provider');
+  for (const m of facts.models) {
+    if (!m.served) unhealthy.push(`${m.model} has no VERIFIED version to serve`);
+    if (m.newestSettled?.status === 'FAILED')
+      unhealthy.push(
+        `${m.model}@${m.newestSettled.version}, its newest version, failed validation (${m.newestSettled.statusReason?.code ?? 'unknown'})`,
+      );
+  }
+  if (score < settings.unhealthyBelow)
+    unhealthy.push(`health score ${score.toFixed(2)} is below ${settings.unhealthyBelow}`);
+  if (unhealthy.length > 0) return { status: 'unhealthy', reasons: unhealthy, score };
+  const degraded: string[] = [];
+  const failed = facts.recentLoads.filter((r) => r.outcome === 'failed').length;
+  if (failed > 0) degraded.push(`${failed} of ${facts.recentLoads.length} recent loads failed`);
+  const ramp = rampPosition(p, facts.now);
+  if (ramp.percent < 100) degraded.push(`re-enabling gradually: ${ramp.percent}% of nodes admitted`);
+  return degraded.length > 0
+    ? { status: 'degraded', reasons: degraded, score }
+    : { status: 'healthy', reasons: [], score };
+}
+
+export function lastErrorOf(facts: Pick<ProviderFacts, 'models' | 'recentLoads'>): LastError | null {
+  const failed = facts.recentLoads.find((r) => r.outcome === 'failed' && r.code);
+  if (failed)
+    return {
+      code: failed.code!,
+      message: failed.message ?? '',
+      model: failed.model,
+      version: failed.version,
+      source: failed.source,
+      at: failed.at,
+    };
+  const version = facts.models
+    .map((m) => m.newestSettled)
+    .find((v) => v?.status === 'FAILED' && v.statusReason);
+  return version
+    ? {
+        code: version.statusReason!.code,
+        message: version.statusReason!.message,
+        model: version.model,
+        version: version.version,
+        source: 'validation',
+        at: version.updatedAt,
+      }
+    : null;
+}
+
+export function providerHealthOf(
+  facts: ProviderFacts,
+  settings: Pick<OperationsSettings, 'unhealthyBelow'>,
+): ProviderHealth {
+  const { status, reasons, score } = providerStatus(facts, settings);
+  const served = facts.models.map((m) => m.served).filter((v): v is Version => v !== null);
+  const current = served.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+  const modelLoaded =
+    facts.provider.state !== 'disabled' &&
+    facts.models.length > 0 &&
+    facts.models.every((m) => m.served && m.servedLatestLoad?.outcome === 'ok');
+  return {
+    status,
+    healthScore: Math.round(score * 1000) / 1000,
+    currentVersion: current ? `${current.model}@${current.version}` : null,
+    modelLoaded,
+    lastError: lastErrorOf(facts),
+    state: facts.provider.state,
+    reasons,
+    admitPercent: rampPosition(facts.provider, facts.now).percent,
+  };
+}
+
+async function modelsOf(deps: RegistryDeps, provider: string): Promise<Model[]> {
+  const models: Model[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.metadata.listModelsByProvider(provider, { limit: 200, cursor });
+    models.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return models;
+}
+
+async function modelFacts(deps: RegistryDeps, model: string): Promise<ModelFacts> {
+  const [served, newest] = await Promise.all([
+    servedVersion(deps, model),
+    deps.metadata.listVersions(model, { limit: 20 }),
+  ]);
+  const servedLatestLoad = served
+    ? ((await deps.metadata.listLoadReports({ ref: served }, { limit: 1 }))[0] ?? null)
+    : null;
+  return {
+    model,
+    served,
+    newestSettled: newest.items.find((v) => SETTLED.includes(v.status)) ?? null,
+    servedLatestLoad,
+  };
+}
+
+export async function providerFacts(
+  deps: RegistryDeps,
+  provider: ProviderRecord,
+): Promise<ProviderFacts & { modelNames: string[] }> {
+  const now = deps.clock.now();
+  const since = new Date(now.getTime() - operationsSettings(deps).healthWindowMs).toISOString();
+  const models = await modelsOf(deps, provider.name);
+  const [facts, recentLoads] = await Promise.all([
+    Promise.all(models.map((m) => modelFacts(deps, m.name))),
+    deps.metadata.listLoadReports({ provider: provider.name }, { since, limit: 1000 }),
+  ]);
+  return { provider, models: facts, recentLoads, now, modelNames: models.map((m) => m.name) };
+}
+
+export async function providerSummary(deps: RegistryDeps, record: ProviderRecord): Promise<ProviderSummary> {
+  const facts = await providerFacts(deps, record);
+  const health = providerHealthOf(facts, operationsSettings(deps));
+  const ramp = record.state === 'ramping' && record.ramp ? rampPosition(record, facts.now) : null;
+  return {
+    name: record.name,
+    ...health,
+    enabled: record.state !== 'disabled',
+    model_loaded: health.modelLoaded,
+    ...(record.disabledBy && record.state === 'disabled' ? { disabledBy: record.disabledBy } : {}),
+    ...(record.reason && record.state === 'disabled' ? { reason: record.reason } : {}),
+    ...(ramp && record.ramp
+      ? {
+          ramp: {
+            steps: record.ramp.steps,
+            stepSeconds: record.ramp.stepMs / 1000,
+            startedAt: record.ramp.startedAt,
+            nextStepAt: ramp.nextStepAt?.toISOString() ?? null,
+          },
+        }
+      : {}),
+    models: facts.modelNames,
+  };
+}
+
+export async function listProviderSummaries(deps: RegistryDeps): Promise<ProviderSummary[]> {
+  const records = await deps.metadata.listProviders();
+  return Promise.all(records.map((r) => providerSummary(deps, r)));
+}
+
+export async function getProviderSummary(deps: RegistryDeps, name: string): Promise<ProviderSummary> {
+  const record = await deps.metadata.getProvider(name);
+  if (!record) throw notFound(`provider ${name}`, { provider: name });
+  return providerSummary(deps, record);
+}
+
+/** GET /health: every provider by name; `degraded` overall when an enabled provider is not healthy. */
+export async function registryHealth(
+  deps: RegistryDeps,
+): Promise<{ status: 'healthy' | 'degraded'; providers: Record<string, ProviderHealth> }> {
+  const summaries = await listProviderSummaries(deps);
+  const providers: Record<string, ProviderHealth> = {};
+  for (const s of summaries) {
+    const {
+      name: _n,
+      enabled: _e,
+      model_loaded: _m,
+      disabledBy: _d,
+      reason: _r,
+      ramp: _p,
+      models: _ms,
+      ...health
+    } = s;
+    providers[s.name] = health;
+  }
+  const allWell = summaries.every((s) => s.status === 'healthy' || s.status === 'disabled');
+  return { status: allWell ? 'healthy' : 'degraded', providers };
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { LoadErrorCode } from './error-codes.schema.js';
+import { ProviderName } from './names.schema.js';
+import { DisabledBy, ProviderState } from './provider.schema.js';
+
+export const ProviderStatus = z.enum(['healthy', 'degraded', 'unhealthy', 'disabled']);
+export type ProviderStatus = z.infer<typeof ProviderStatus>;
+
+export const LastError = z.object({
+  code: LoadErrorCode,
+  message: z.string(),
+  model: z.string(),
+  version: z.string(),
+  source: z.enum(['field', 'validation']),
+  at: z.string(),
+});
+export type LastError = z.infer<typeof LastError>;
+
+/** One provider in GET /health (the runbook's `.providers | to_entries[]`). */
+export const ProviderHealth = z.object({
+  status: ProviderStatus,
+  /** Share of the loads in the health window that succeeded, validation included (core/health.ts). */
+  healthScore: z.number().min(0).max(1),
+  /** MODEL@VERSION the provider serves now (its most recently published served version), or null. */
+  currentVersion: z.string().nullable(),
+  modelLoaded: z.boolean(),
+  lastError: LastError.nullable(),
+  state: ProviderState,
+  /** Why it is not healthy, in words. */
+  reasons: z.array(z.string()),
+  /** Share of fetching nodes admitted now (100 enabled, 0 disabled, the ramp's step otherwise). */
+  admitPercent: z.number().min(0).max(100),
+});
+export type ProviderHealth = z.infer<typeof ProviderHealth>;
+
+export const HealthResponse = z.object({
+  /** `healthy` when every enabled provider is healthy; `degraded` otherwise. */
+  status: z.enum(['healthy', 'degraded', 'starting']),
+  version: z.string().optional(),
+  providers: z.record(z.string(), ProviderHealth),
+});
+export type HealthResponse = z.infer<typeof HealthResponse>;
+
+/** One provider in GET /api/v1/providers (and the runbook's /api/v1/ocr/providers). */
+export const ProviderSummary = ProviderHealth.extend({
+  name: z.string(),
+  enabled: z.boolean(),
+  /** The runbook's field name: `select(.model_loaded == false)`. */
+  model_loaded: z.boolean(),
+  disabledBy: DisabledBy.optional(),
+  reason: z.string().optional(),
+  ramp: z
+    .object({
+      steps: z.array(z.number()),
+      stepSeconds: z.number(),
+      startedAt: z.string(),
+      nextStepAt: z.string().nullable(),
+    })
+    .optional(),
+  models: z.array(z.string()),
+});
+export type ProviderSummary = z.infer<typeof ProviderSummary>;
+
+export const ProviderTestRequest = z.object({
+  provider: ProviderName,
+  /** The registry always loads and smoke-runs; `init_only` is accepted for the runbook's request shape. */
+  init_only: z.boolean().default(true),
+});
+
+export const ProviderTestResult = z.object({
+  provider: z.string(),
+  ok: z.boolean(),
+  results: z.array(
+    z.object({
+      model: z.string(),
+      version: z.string(),
+      status: z.string(),
+      outcome: z.enum(['passed', 'failed', 'pending']),
+      error: z.object({ code: LoadErrorCode, message: z.string() }).optional(),
+      loadMs: z.number().optional(),
+      peakRssBytes: z.number().optional(),
+    }),
+  ),
+});
+export type ProviderTestResult = z.infer<typeof ProviderTestResult>;

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { ProviderName } from './names.schema.js';
+
+/**
+ * An operator's switch on a provider (DESIGN.md "Provider"; the runbook's "Prevent cascade failures" and
+ * "Re-enable provider"). `ramping` re-admits fetching nodes step by step (share of nodes, by node id).
+ */
+export const ProviderState = z.enum(['enabled', 'disabled', 'ramping']);
+export type ProviderState = z.infer<typeof ProviderState>;
+
+/** Who disabled a provider: an operator, DISABLED_PROVIDERS at server start, or a ramp that saw failures. */
+export const DisabledBy = z.enum(['operator', 'env', 'ramp-rollback']);
+export type DisabledBy = z.infer<typeof DisabledBy>;
+
+/** Percentages of nodes admitted at each step, ascending, the last one 100 (so every ramp ends enabled). */
+export const RampSteps = z
+  .array(z.number().gt(0).max(100))
+  .min(1)
+  .max(20)
+  .refine((s) => s.every((p, i) => i === 0 || p > s[i - 1]!), 'steps must be ascending')
+  .refine((s) => s[s.length - 1] === 100, 'the last step must be 100');
+
+export const Ramp = z.object({
+  steps: RampSteps,
+  stepMs: z.number().int().min(1000),
+  startedAt: z.string(),
+});
+export type Ramp = z.infer<typeof Ramp>;
+
+export const ProviderRecord = z.object({
+  name: ProviderName,
+  state: ProviderState,
+  reason: z.string().max(500).optional(),
+  disabledBy: DisabledBy.optional(),
+  ramp: Ramp.optional(),
+  /** Incremented by every write: updates are conditional on it (two operators cannot both win). */
+  revision: z.number().int().nonnegative(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type ProviderRecord = z.infer<typeof ProviderRecord>;
+
+export const DisableProviderRequest = z.object({ reason: z.string().min(1).max(500) });
+export const EnableProviderRequest = z.object({
+  /** Without a ramp the provider is enabled for every node at once. */
+  ramp: RampSteps.optional(),
+  stepSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .default(300),
+});

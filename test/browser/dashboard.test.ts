@@ -1,0 +1,126 @@
+// biome-ignore-all lint/performance/useDomNodeTextContent: Playwright's locator.innerText() is the rendered text a person sees, which is what these tests assert.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, removeDir, type ServerHandle, startServer, tempDir } from '../e2e/harness.js';
+import { buildMlpModel, truncate } from '../fixtures/onnx-writer.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
+
+/**
+ * The dashboard in a real browser (Debian's Chromium driven by playwright-core): after one failed and
+ * one verified publish, a person sees which provider is unhealthy, why in plain words, and the runbook
+ * step that fixes it. Fails, never skips, without Chromium.
+ */
+describe('dashboard at / of the local server', () => {
+  let server: ServerHandle;
+  let browser: Browser;
+  let work: string;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(
+        `Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run installs it)`,
+      );
+    server = await startServer({
+      args: ['--node-classes', await nodeClassesFile(), '--memory-budget', '2GiB'],
+    });
+    const run = (...args: string[]) => cli(args, server.env, work);
+    const model = buildMlpModel({ layers: 2, dim: 32 });
+    writeFileSync(join(work, 'det.onnx'), model);
+    writeFileSync(join(work, 'broken.onnx'), truncate(model, Math.floor(model.length / 3)));
+    expect(
+      (await run('publish', 'ocr-det@1.0.0', 'det.onnx', '--provider', 'tesseract', '--wait')).code,
+    ).toBe(0);
+    expect(
+      (await run('publish', 'ocr-rec@2.0.0', 'broken.onnx', '--provider', 'paddle', '--wait')).code,
+    ).toBe(3);
+    expect((await run('report', 'ocr-det@1.0.0', '--outcome', 'ok', '--node', 'gpu-node-7')).code).toBe(0);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    removeDir(work);
+    removeDir(server?.dataDir);
+  });
+
+  async function nodeClassesFile(): Promise<string> {
+    work = tempDir();
+    const path = join(work, 'node-classes.json');
+    writeFileSync(
+      path,
+      JSON.stringify([
+        { name: 'cpu-small', memoryBytes: 2 * 1024 ** 3 },
+        { name: 'cpu-tiny', memoryBytes: 64 * 1024 ** 2 },
+      ]),
+    );
+    return path;
+  }
+
+  it('shows providers, versions, the failure in plain words with its runbook step, reports and a chart', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+
+    const paddle = page.locator('#providers tr[data-provider="paddle"]');
+    await expect.poll(() => paddle.innerText()).toContain('unhealthy');
+    expect(await paddle.innerText()).toContain('none'); // no current version
+    expect(await paddle.innerText()).toContain('not a parsable model');
+    const tesseract = await page.locator('#providers tr[data-provider="tesseract"]').innerText();
+    expect(tesseract).toMatch(/healthy\s+1\.00\s+ocr-det@1\.0\.0\s+yes/);
+    expect(await page.locator('#overall').innerText()).toBe('1 provider(s) need attention: paddle');
+
+    const failed = await page.locator('#versions tr[data-version="ocr-rec@2.0.0"]').innerText();
+    expect(failed).toContain('FAILED');
+    expect(failed).toContain('MODEL_CORRUPTED: the file is not a parsable model');
+    expect(failed).toContain('Runbook: Common Fixes › Fix: Corrupted Model Files');
+    const verified = await page.locator('#versions tr[data-version="ocr-det@1.0.0"]').innerText();
+    expect(verified).toContain('VERIFIED');
+    expect(verified).toMatch(/\d+(\.\d)? MiB/); // peak memory of the validation
+    expect(verified).toContain('cpu-small ✓');
+    expect(verified).toContain('cpu-tiny ✗');
+
+    expect(await page.locator('#reports tbody').innerText()).toContain('gpu-node-7');
+    const chart = await page.locator('#chart svg').getAttribute('aria-label');
+    expect(chart).toMatch(/^2 validations and 1 failures/);
+    expect(errors).toEqual([]);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    expect(existsSync(join(ARTIFACTS, 'dashboard.png'))).toBe(true);
+  });
+
+  it('shows what the API says now, not a copy from when the page was served', async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-loaded="true"]');
+    expect(await page.locator('#reports tbody').innerText()).not.toContain('late-node');
+    await cli(
+      ['report', 'ocr-det@1.0.0', '--outcome', 'failed', '--code', 'GPU_UNAVAILABLE', '--node', 'late-node'],
+      server.env,
+    );
+    await expect
+      .poll(() => page.locator('#reports tbody').innerText(), { timeout: 12_000 })
+      .toContain('late-node');
+    expect(await page.locator('#reports tbody').innerText()).toContain(
+      'a GPU was required but none is usable',
+    );
+  });
+});

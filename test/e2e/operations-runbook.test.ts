@@ -1,0 +1,258 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admitsNode } from '../../core/provider-ramp.js';
+import { buildMlpModel, truncate } from '../fixtures/onnx-writer.js';
+import { type PrometheusHandle, startPrometheus } from '../helpers/prometheus-server.js';
+import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const RULES = join(ROOT, 'deploy', 'prometheus', 'modelgate-rules.yml');
+const RUNBOOK_URL = 'http://localhost:8000';
+
+/** Runs a command of the runbook as written, with its example URL replaced by the live server's. */
+function runbook(command: string, serverUrl: string, env: Record<string, string> = {}): string {
+  return execFileSync('bash', ['-o', 'pipefail', '-c', command.replaceAll(RUNBOOK_URL, serverUrl)], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+}
+
+/** jq's pretty output: top-level values, each ending with a line holding only `}`. */
+// biome-ignore lint/suspicious/noExplicitAny: jq's output is untyped JSON, read only by the assertions
+const jqValues = (text: string): Record<string, any>[] =>
+  text
+    .split(/^}$/m)
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => JSON.parse(`${s}\n}`));
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * The on-call engineer's view: a real modelgate, a real Prometheus scraping it every second, a failed
+ * validation and a failed field load of provider `failing`, nothing wrong with provider `healthy`; the
+ * runbook's PromQL, jq, grep and curl commands run as written.
+ */
+describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () => {
+  let server: ServerHandle;
+  let prometheus: PrometheusHandle;
+  let work: string;
+  let logFile: string;
+  const run = (...args: string[]) => cli(args, server.env, work);
+
+  beforeAll(async () => {
+    work = tempDir();
+    logFile = join(work, 'logs', 'app.log');
+    server = await startServer({
+      args: ['--log-file', logFile],
+      env: { MODELGATE_METRICS_REFRESH_MS: '1000' },
+    });
+    prometheus = await startPrometheus({ dir: work, target: new URL(server.url).host, ruleFiles: [RULES] });
+    const model = buildMlpModel({ layers: 2, dim: 16 });
+    writeFileSync(join(work, 'good.onnx'), model);
+    writeFileSync(join(work, 'other.onnx'), buildMlpModel({ layers: 2, dim: 16, seed: 7 }));
+    writeFileSync(join(work, 'truncated.onnx'), truncate(model, Math.floor(model.length / 2)));
+    expect((await run('publish', 'vision@1', 'good.onnx', '--provider', 'healthy', '--wait')).code).toBe(0);
+    expect((await run('publish', 'det@1', 'other.onnx', '--provider', 'failing', '--wait')).code).toBe(0);
+    // a validation failure …
+    expect((await run('publish', 'det@2', 'truncated.onnx', '--provider', 'failing', '--wait')).code).toBe(3);
+    // … and a field failure, and a good field load for the healthy provider
+    const field = await run(
+      'report',
+      'det@1',
+      '--outcome',
+      'failed',
+      '--code',
+      'INSUFFICIENT_MEMORY',
+      '--message',
+      'OOM',
+      '--node',
+      'node-a',
+    );
+    expect(field.code).toBe(0);
+    expect((await run('report', 'vision@1', '--outcome', 'ok', '--node', 'node-a')).code).toBe(0);
+  });
+  afterAll(async () => {
+    await prometheus?.stop();
+    await server?.stop();
+    removeDir(work);
+    removeDir(server?.dataDir);
+  });
+
+  it("evaluates the runbook's detection queries: the failing provider shows, the healthy one does not", async () => {
+    const nonEmpty = (q: string) =>
+      until(q, async () => ((await prometheus.query(q)).length > 0 ? prometheus.query(q) : undefined));
+    const total = await nonEmpty('sum(rate(ocr_errors_total{code="MODEL_LOAD_ERROR"}[5m])) > 0');
+    expect(Number(total[0]!.value[1])).toBeGreaterThan(0);
+    await nonEmpty('model_load_failure_rate{provider="failing"} > 0');
+    const init = await nonEmpty('ocr_provider_initialization_failed_total > 0');
+    expect(init.map((s) => s.metric.provider)).toEqual(['failing']);
+    expect(Number(init[0]!.value[1])).toBe(2); // one failed validation, one failed field load
+
+    // the healthy provider's series exist, at 0: an empty answer below is a real "no", not a missing series
+    expect(await prometheus.query('model_load_failure_rate{provider="healthy"}')).toHaveLength(1);
+    expect(await prometheus.query('model_load_failure_rate{provider="healthy"} > 0')).toEqual([]);
+    expect(
+      await prometheus.query(
+        'sum(rate(ocr_errors_total{code="MODEL_LOAD_ERROR",provider="healthy"}[5m])) > 0',
+      ),
+    ).toEqual([]);
+    const reasons = await prometheus.query('ocr_errors_total{provider="failing"} > 0');
+    expect(reasons.map((s) => `${s.metric.version}:${s.metric.reason}`).sort()).toEqual([
+      '1:INSUFFICIENT_MEMORY',
+      '2:MODEL_CORRUPTED',
+    ]);
+    const alerts = await until('ModelLoadError alert', async () => {
+      const r = await prometheus.query('ALERTS{alertname="ModelLoadError",alertstate="firing"}');
+      return r.length > 0 ? r : undefined;
+    });
+    expect(alerts.map((a) => a.metric.provider)).toEqual(['failing']);
+    const files = await prometheus.query('ocr_model_files_present');
+    expect(Object.fromEntries(files.map((s) => [s.metric.provider, s.value[1]]))).toEqual({
+      healthy: '1',
+      failing: '1',
+    });
+  });
+
+  it("lists exactly the failing provider with the runbook's two jq commands", () => {
+    const health = jqValues(
+      runbook(
+        `curl http://localhost:8000/health | jq '.providers | to_entries[] |
+  select(.value.status != "healthy") | {provider: .key, status: .value}'`,
+        server.url,
+      ),
+    );
+    expect(health.map((h) => h.provider)).toEqual(['failing']);
+    expect(health[0]!.status).toMatchObject({
+      status: 'unhealthy',
+      currentVersion: 'det@1',
+      modelLoaded: false,
+    });
+    expect(health[0]!.status.lastError.code).toMatch(/MODEL_CORRUPTED|INSUFFICIENT_MEMORY/);
+
+    const providers = jqValues(
+      runbook(
+        `curl http://localhost:8000/api/v1/ocr/providers | jq '.[] |
+  select(.model_loaded == false)'`,
+        server.url,
+      ),
+    );
+    expect(providers.map((p) => p.name)).toEqual(['failing']);
+  });
+
+  it("finds the failed loads with the runbook's grep, as JSON lines with provider, model, version and reason", () => {
+    const lines = runbook(
+      `grep -E "MODEL_LOAD_ERROR|Failed to load model|Model initialization failed" \\
+  /app/logs/app.log | tail -50`.replace('/app/logs/app.log', logFile),
+      server.url,
+    )
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const failed = lines.filter((l) => l.event === 'model_load_failed');
+    expect(failed.map((l) => `${l.provider} ${l.model}@${l.version} ${l.reason}`).sort()).toEqual([
+      'failing det@1 INSUFFICIENT_MEMORY',
+      'failing det@2 MODEL_CORRUPTED',
+    ]);
+    expect(
+      failed.every((l) => l.code === 'MODEL_LOAD_ERROR' && l.message.startsWith('Failed to load model')),
+    ).toBe(true);
+    // every line of the file is one JSON event, and stdout carried the same lines
+    const all = readFileSync(logFile, 'utf8').trim().split('\n');
+    expect(all.every((l) => typeof JSON.parse(l).event === 'string')).toBe(true);
+    expect(server.logs.filter((l) => l.includes('"model_load_failed"'))).toHaveLength(2);
+  });
+
+  it("re-validates a provider with the runbook's curl POST /api/v1/ocr/test", () => {
+    const out = JSON.parse(
+      runbook(
+        `curl -X POST http://localhost:8000/api/v1/ocr/test \\
+  -H "Content-Type: application/json" \\
+  -d '{"provider": "'$PROVIDER'", "init_only": true}'`,
+        server.url,
+        { PROVIDER: 'healthy' },
+      ),
+    );
+    expect(out).toMatchObject({
+      provider: 'healthy',
+      ok: true,
+      results: [{ model: 'vision', version: '1', outcome: 'passed' }],
+    });
+  });
+
+  it('disables a provider (fetch refused, exit 4) and re-enables it by a ramp of nodes', async () => {
+    const dest = join(work, 'dest');
+    expect((await run('provider', 'disable', 'healthy', '--reason', 'incident 7')).code).toBe(0);
+    const refused = await run('fetch', 'vision@1', '--dest', dest, '--node', 'node-a');
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/^error PROVIDER_DISABLED: provider healthy is disabled \(incident 7\)/);
+    const list = await run('provider', 'list', '--json');
+    expect(JSON.parse(list.stdout).find((p: { name: string }) => p.name === 'healthy')).toMatchObject({
+      status: 'disabled',
+      enabled: false,
+    });
+
+    expect((await run('provider', 'enable', 'healthy', '--ramp', '10,100', '--step', '1h')).code).toBe(0);
+    const nodes = Array.from({ length: 100 }, (_, i) => `node-${i}`);
+    const inside = nodes.find((n) => admitsNode(10, n))!;
+    const outside = nodes.find((n) => !admitsNode(10, n))!;
+    expect((await run('fetch', 'vision@1', '--dest', dest, '--node', outside)).code).toBe(4);
+    expect((await run('fetch', 'vision@1', '--dest', dest, '--node', inside, '--report')).code).toBe(0);
+    // a failure during the ramp rolls it back
+    expect(
+      (await run('report', 'vision@1', '--outcome', 'failed', '--code', 'GPU_UNAVAILABLE', '--node', inside))
+        .stdout,
+    ).toContain('ramp is rolled back');
+    expect((await api(server, 'GET', '/api/v1/providers/healthy')).json).toMatchObject({
+      status: 'disabled',
+      disabledBy: 'ramp-rollback',
+    });
+    expect((await run('provider', 'enable', 'healthy')).code).toBe(0);
+  });
+
+  it('quarantines det@1 after failures from three nodes; fetch refuses it; an admin releases it', async () => {
+    expect((await run('alias', 'set', 'det', 'production', '1')).code).toBe(0);
+    for (const node of ['node-b', 'node-c'])
+      await run('report', 'det@1', '--outcome', 'failed', '--code', 'INSUFFICIENT_MEMORY', '--node', node);
+    expect(JSON.parse((await run('status', 'det@1', '--json')).stdout).status).toBe('QUARANTINED');
+    const refused = await run('fetch', 'det@1', '--dest', join(work, 'd2'));
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('QUARANTINED');
+    expect(server.logs.some((l) => l.includes('"version_quarantined"'))).toBe(true);
+    // nothing VERIFIED before det@1 to fall back to (det@2 FAILED, above it): production stays on it, refused
+    expect((await run('fetch', 'det@production', '--dest', join(work, 'd2'))).stderr).toContain(
+      'NOT_VERIFIED',
+    );
+    expect((await run('release', 'det@1')).stdout.trim()).toBe('det@1 VERIFIED');
+  });
+
+  it('rebuilds state after a restart and applies DISABLED_PROVIDERS, as the runbook exports it', async () => {
+    await server.stop();
+    server = await startServer({ dataDir: server.dataDir, env: { DISABLED_PROVIDERS: 'failing' } });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^ocr_model_size_bytes\{provider="healthy",model="vision",version="1",state="stored"\} \d+$/m,
+    );
+    expect(metrics).toContain('ocr_provider_initialization_failed_total{provider="failing"} 0');
+    const health = (await api(server, 'GET', '/health')).json!;
+    expect(health.providers.failing.status).toBe('disabled');
+    const refused = await run('fetch', 'det@1', '--dest', join(work, 'd3'));
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('PROVIDER_DISABLED');
+    // `unset DISABLED_PROVIDERS` and restart: enabled again
+    await server.stop();
+    server = await startServer({ dataDir: server.dataDir });
+    expect((await api(server, 'GET', '/health')).json!.providers.failing.status).not.toBe('disabled');
+  });
+});
