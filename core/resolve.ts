@@ -17,22 +17,29 @@ import { isServable } from './version-state.js';
  */
 export async function resolveVersion(deps: RegistryDeps, model: string, ref: string): Promise<Version> {
   const { metadata } = deps;
-  if (!(await metadata.getModel(model))) throw notFound(`model ${model}`, { model });
+  // Nodes resolve at every deploy: the version and the alias are read at once, and the model only when
+  // neither exists (to say which is missing). A version is one round trip, an alias two.
   if (ref === 'latest') {
     const latest = await metadata.latestVerified(model);
-    if (!latest) throw notFound(`a VERIFIED version of ${model} (for latest)`, { model, ref });
-    return latest;
+    if (latest) return latest;
+    await assertModelExists(deps, model);
+    throw notFound(`a VERIFIED version of ${model} (for latest)`, { model, ref });
   }
-  if (VersionString.safeParse(ref).success) {
-    const version = await metadata.getVersion({ model, version: ref });
-    if (version) return version;
-  }
-  const alias = await metadata.getAlias(model, ref);
+  const [version, alias] = await Promise.all([
+    VersionString.safeParse(ref).success ? metadata.getVersion({ model, version: ref }) : null,
+    metadata.getAlias(model, ref),
+  ]);
+  if (version) return version;
   if (alias) {
-    const version = await metadata.getVersion({ model, version: alias.version });
-    if (version) return servableOrFallback(deps, ref, version);
+    const target = await metadata.getVersion({ model, version: alias.version });
+    if (target) return servableOrFallback(deps, ref, target);
   }
+  await assertModelExists(deps, model);
   throw notFound(`version or alias ${model}@${ref}`, { model, ref });
+}
+
+async function assertModelExists(deps: RegistryDeps, model: string): Promise<void> {
+  if (!(await deps.metadata.getModel(model))) throw notFound(`model ${model}`, { model });
 }
 
 /** `announce`: emit aliasFellBack (for a resolution a client asked for, not for a health read). */
