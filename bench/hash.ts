@@ -11,10 +11,10 @@ import { randomFillSync } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { measureCli } from './lib/cli-peak-rss.js';
 import { build } from 'esbuild';
 import { hashForPublish, sha256File } from '../cli/files/hash-file.js';
 import { serveFile } from './lib/blob-server.js';
+import { measureCli } from './lib/cli-peak-rss.js';
 import { best, mbPerSecond, type Timed, timed, timedCommand } from './lib/measure.js';
 
 const SIZE = 1024 * 1024 * 1024;
@@ -174,8 +174,20 @@ async function main(): Promise<void> {
       ),
     );
 
-    console.log(row('modelgate publish --wait (real CLI + server)', realCli.publish.ms, `max RSS ${(realCli.publish.maxRssKiB / 1024).toFixed(1)} MiB`));
-    console.log(row('modelgate fetch (real CLI + server)', realCli.fetch.ms, `max RSS ${(realCli.fetch.maxRssKiB / 1024).toFixed(1)} MiB`));
+    console.log(
+      row(
+        'modelgate publish --wait (real CLI + server)',
+        realCli.publish.ms,
+        `max RSS ${(realCli.publish.maxRssKiB / 1024).toFixed(1)} MiB`,
+      ),
+    );
+    console.log(
+      row(
+        'modelgate fetch (real CLI + server)',
+        realCli.fetch.ms,
+        `max RSS ${(realCli.fetch.maxRssKiB / 1024).toFixed(1)} MiB`,
+      ),
+    );
 
     const verifyRatio = t.opensslSha256.ms / t.sha256File.ms;
     const publishRatio = t.publish.ms / t.opensslMd5.ms;

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbMetadataStore, bulkItems } from '../adapters/dynamodb/dynamodb-metadata-store.js';
+import { bulkItems, DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
 import { openDatabase } from '../adapters/sqlite/database.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite-metadata-store.js';
 import type { MetadataStore, RegistryDeps } from '../core/ports.js';
@@ -117,12 +117,19 @@ async function dynamoBackend(): Promise<Backend> {
         }
       });
     },
-    bareLookup: (m, version) => local.doc.send(new GetCommand({ TableName: table, Key: { pk: `MODEL#${m.name}`, sk: `VNAME#${version}` } })),
+    bareLookup: (m, version) =>
+      local.doc.send(
+        new GetCommand({ TableName: table, Key: { pk: `MODEL#${m.name}`, sk: `VNAME#${version}` } }),
+      ),
     close: () => local.stop(),
   };
 }
 
-async function pool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+async function pool<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -174,7 +181,8 @@ async function measure(backend: Backend, models: number, count: number): Promise
   for (const { m, version } of sample.slice(0, 20)) await store.getVersion({ model: m.name, version }); // warm-up
   const lookupUs = await timePerCall(
     sample.map(({ m, version }) => async () => {
-      if (!(await backend.store().getVersion({ model: m.name, version }))) throw new Error(`lost ${m.name}@${version}`);
+      if (!(await backend.store().getVersion({ model: m.name, version })))
+        throw new Error(`lost ${m.name}@${version}`);
     }),
   );
   const aliasUs = await timePerCall(
@@ -183,7 +191,13 @@ async function measure(backend: Backend, models: number, count: number): Promise
       if (v.version !== aliasOf(m).version) throw new Error(`alias of ${m.name} resolved to ${v.version}`);
     }),
   );
-  const bareUs = await timePerCall(sample.map(({ m, version }) => () => backend.bareLookup(m, version)));
+  const bareUs = await timePerCall(
+    sample.map(
+      ({ m, version }) =>
+        () =>
+          backend.bareLookup(m, version),
+    ),
+  );
   return { lookupUs, aliasUs, bareUs };
 }
 
@@ -197,7 +211,9 @@ async function run(make: () => Promise<Backend>, count: number) {
       const t0 = performance.now();
       await backend.seed(seeded, models);
       seeded = models;
-      console.error(`${backend.name}: ${size} versions stored in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      console.error(
+        `${backend.name}: ${size} versions stored in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
       results[size] = await measure(backend, models, count);
     }
     return { name: backend.name, results };
@@ -213,12 +229,20 @@ if (!only || only === 'sqlite') rows.push(await run(sqliteBackend, 5000));
 if (!only || only === 'dynamodb') rows.push(await run(dynamoBackend, 1000));
 
 console.log('\nper lookup, mean of sequential calls (best of 3 rounds)\n');
-console.log(`${'adapter'.padEnd(38)} ${'versions'.padStart(8)} ${'getVersion'.padStart(12)} ${'alias resolve'.padStart(14)} ${'bare key read'.padStart(14)} ${'lookups/s'.padStart(10)} ${'aliases/s'.padStart(10)}`);
+console.log(
+  `${'adapter'.padEnd(38)} ${'versions'.padStart(8)} ${'getVersion'.padStart(12)} ${'alias resolve'.padStart(14)} ${'bare key read'.padStart(14)} ${'lookups/s'.padStart(10)} ${'aliases/s'.padStart(10)}`,
+);
 for (const { name, results } of rows)
   for (const size of SIZES) {
     const f = results[size]!;
     console.log(
-      `${name.padEnd(38)} ${String(size).padStart(8)} ${`${f.lookupUs.toFixed(1)} µs`.padStart(12)} ${`${f.aliasUs.toFixed(1)} µs`.padStart(14)} ${`${f.bareUs.toFixed(1)} µs`.padStart(14)} ${Math.round(1e6 / f.lookupUs).toString().padStart(10)} ${Math.round(1e6 / f.aliasUs).toString().padStart(10)}`,
+      `${name.padEnd(38)} ${String(size).padStart(8)} ${`${f.lookupUs.toFixed(1)} µs`.padStart(12)} ${`${f.aliasUs.toFixed(1)} µs`.padStart(14)} ${`${f.bareUs.toFixed(1)} µs`.padStart(14)} ${Math.round(
+        1e6 / f.lookupUs,
+      )
+        .toString()
+        .padStart(10)} ${Math.round(1e6 / f.aliasUs)
+        .toString()
+        .padStart(10)}`,
     );
   }
 
@@ -233,7 +257,9 @@ for (const { name, results } of rows) {
   ] as const) {
     const growth = b / a;
     missed ||= growth > GROWTH_LIMIT;
-    console.log(`${name} ${what}: 100k / 1k time per lookup = ${growth.toFixed(2)} (limit ${GROWTH_LIMIT}) ${growth > GROWTH_LIMIT ? 'MISSED' : 'OK'}`);
+    console.log(
+      `${name} ${what}: 100k / 1k time per lookup = ${growth.toFixed(2)} (limit ${GROWTH_LIMIT}) ${growth > GROWTH_LIMIT ? 'MISSED' : 'OK'}`,
+    );
   }
   console.log(`${name} getVersion / bare key read at 100k = ${(large.lookupUs / large.bareUs).toFixed(2)}`);
 }

@@ -7,21 +7,31 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 /** parseArgs with usage errors turned into exit code 2 and a pointer to --help. */
 export function parse<O extends Options>(command: string, argv: string[], options: O) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     throw CliError.usage((e as Error).message.split('\n')[0]!, command);
   }
 }
 
 /** NAME@REF, checked against the registry's grammar before any request. */
-export function parseRef(command: string, text: string | undefined, what = 'NAME@VERSION'): { name: string; ref: string } {
+export function parseRef(
+  command: string,
+  text: string | undefined,
+  what = 'NAME@VERSION',
+): { name: string; ref: string } {
   if (!text) throw CliError.usage(`missing ${what}`, command);
   const at = text.lastIndexOf('@');
   if (at <= 0 || at === text.length - 1) throw CliError.usage(`expected ${what}, got "${text}"`, command);
   const name = text.slice(0, at);
   const ref = text.slice(at + 1);
   const parsed = ModelName.safeParse(name);
-  if (!parsed.success) throw CliError.usage(`model name "${name}" ${parsed.error.issues[0]?.message}`, command);
+  if (!parsed.success)
+    throw CliError.usage(`model name "${name}" ${parsed.error.issues[0]?.message}`, command);
   return { name, ref };
 }
 

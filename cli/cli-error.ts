@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../schemas/error-codes.schema.js';
-import { EXIT, HINTS, exitCodeOf } from './exit-codes.js';
+import { EXIT, exitCodeOf, HINTS } from './exit-codes.js';
 
 /** An error the CLI reports as one line, `error CODE: message (what to do)`, and exits with. */
 export class CliError extends Error {
@@ -13,7 +13,11 @@ export class CliError extends Error {
   }
 
   static usage(message: string, command?: string): CliError {
-    return new CliError('USAGE', `${message} (see \`modelgate ${command ? `${command} ` : ''}--help\`)`, EXIT.USAGE);
+    return new CliError(
+      'USAGE',
+      `${message} (see \`modelgate ${command ? `${command} ` : ''}--help\`)`,
+      EXIT.USAGE,
+    );
   }
 
   static fromApi(code: ErrorCode, message: string, details?: Record<string, unknown>): CliError {

@@ -29,9 +29,11 @@ export async function collectFiles(command: string, paths: readonly string[]): P
   const seen = new Map<string, string>();
   for (const f of files) {
     const parsed = FilePath.safeParse(f.path);
-    if (!parsed.success) throw CliError.usage(`${f.localPath}: path "${f.path}" ${parsed.error.issues[0]?.message}`, command);
+    if (!parsed.success)
+      throw CliError.usage(`${f.localPath}: path "${f.path}" ${parsed.error.issues[0]?.message}`, command);
     const other = seen.get(f.path);
-    if (other) throw CliError.usage(`${f.localPath} and ${other} would both be published as ${f.path}`, command);
+    if (other)
+      throw CliError.usage(`${f.localPath} and ${other} would both be published as ${f.path}`, command);
     seen.set(f.path, f.localPath);
   }
   return files.sort((a, b) => a.path.localeCompare(b.path));
@@ -42,7 +44,8 @@ async function walk(command: string, root: string, dir: string, out: LocalFile[]
     const full = join(dir, entry.name);
     const info = entry.isSymbolicLink() ? await stat(full) : await lstat(full);
     if (info.isDirectory()) await walk(command, root, full, out);
-    else if (info.isFile()) out.push({ path: relative(root, full).split(sep).join('/'), localPath: full, size: info.size });
+    else if (info.isFile())
+      out.push({ path: relative(root, full).split(sep).join('/'), localPath: full, size: info.size });
     else throw CliError.usage(`${full}: not a regular file`, command);
   }
 }

@@ -37,7 +37,8 @@ export function exitCodeOf(code: ErrorCode | undefined): number {
 /** What to do next, per error code: the second half of every CLI error line. */
 export const HINTS: Partial<Record<ErrorCode, string>> = {
   NOT_FOUND: 'check the name with `modelgate list`',
-  NOT_VERIFIED: 'fetch a VERIFIED version (`modelgate list NAME --status VERIFIED`) or see why with `modelgate status`',
+  NOT_VERIFIED:
+    'fetch a VERIFIED version (`modelgate list NAME --status VERIFIED`) or see why with `modelgate status`',
   ALREADY_EXISTS: 'versions are immutable: publish under a new version string',
   BLOBS_MISSING: 'upload the missing files again with `modelgate publish`',
   CHECKSUM_MISMATCH: 'the bytes changed in transit or on disk: fetch or publish again',

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { CliError } from './cli-error.js';
+import type { Command, Io } from './command.js';
 import { aliasCommand } from './commands/alias.command.js';
 import { fetchCommand } from './commands/fetch.command.js';
 import { listCommand } from './commands/list.command.js';
@@ -10,8 +12,6 @@ import { serveCommand } from './commands/serve.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { validateCommand } from './commands/validate.command.js';
 import { verifyCommand } from './commands/verify.command.js';
-import { CliError } from './cli-error.js';
-import type { Command, Io } from './command.js';
 import { EXIT } from './exit-codes.js';
 
 const COMMANDS: readonly Command[] = [

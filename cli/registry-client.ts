@@ -7,7 +7,9 @@ export interface ClientOptions {
   /** Bearer token for a registry bound to a non-loopback address. */
   readonly token?: string | undefined;
   /** Signs requests (SigV4) for a registry on AWS; headers to add per request. */
-  readonly sign?: ((req: { method: string; url: URL; body: string | undefined }) => Promise<Record<string, string>>) | undefined;
+  readonly sign?:
+    | ((req: { method: string; url: URL; body: string | undefined }) => Promise<Record<string, string>>)
+    | undefined;
 }
 
 /** A thin JSON client of the registry API: errors come back as CliErrors carrying the API's code. */
@@ -27,7 +29,10 @@ export class RegistryClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = new URL(path, this.options.registry.endsWith('/') ? this.options.registry : `${this.options.registry}/`);
+    const url = new URL(
+      path,
+      this.options.registry.endsWith('/') ? this.options.registry : `${this.options.registry}/`,
+    );
     const text = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (text !== undefined) headers['content-type'] = 'application/json';
@@ -44,7 +49,11 @@ export class RegistryClient {
     try {
       json = raw ? JSON.parse(raw) : undefined;
     } catch {
-      throw new CliError('INTERNAL', `the registry answered ${response.status} with a body that is not JSON`, EXIT.UNEXPECTED);
+      throw new CliError(
+        'INTERNAL',
+        `the registry answered ${response.status} with a body that is not JSON`,
+        EXIT.UNEXPECTED,
+      );
     }
     if (response.ok) return json as T;
     const envelope = ErrorEnvelope.safeParse(json);
@@ -52,12 +61,17 @@ export class RegistryClient {
       const { code, message, details } = envelope.data.error;
       throw CliError.fromApi(code, message, details);
     }
-    throw new CliError('INTERNAL', `the registry answered ${response.status} ${response.statusText}`, EXIT.UNEXPECTED);
+    throw new CliError(
+      'INTERNAL',
+      `the registry answered ${response.status} ${response.statusText}`,
+      EXIT.UNEXPECTED,
+    );
   }
 }
 
 export function unreachable(registry: string, cause: unknown): CliError {
-  const why = (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.message ?? 'no answer';
+  const why =
+    (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.message ?? 'no answer';
   return new CliError(
     'UNREACHABLE',
     `no registry answers at ${registry} (${why}): start one with \`npx modelgate serve\` (or \`npm start\`), or point --registry / MODELGATE_REGISTRY at it`,

@@ -12,7 +12,11 @@ import { EXIT } from './exit-codes.js';
  * Streams a local file to an upload target (the local blob endpoint or an S3 presigned URL), with the
  * target's headers. Memory stays flat: the file is never read into one buffer.
  */
-export async function uploadFile(path: string, target: TransferTarget, onProgress?: (bytes: number) => void): Promise<void> {
+export async function uploadFile(
+  path: string,
+  target: TransferTarget,
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
   const url = new URL(target.url);
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   let sent = 0;
@@ -27,7 +31,9 @@ export async function uploadFile(path: string, target: TransferTarget, onProgres
     const req = send(url, { method: target.method, headers: target.headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -42,12 +48,16 @@ export async function uploadFile(path: string, target: TransferTarget, onProgres
 function uploadError(path: string, status: number, body: string): CliError {
   try {
     const envelope = ErrorEnvelope.safeParse(JSON.parse(body));
-    if (envelope.success) return CliError.fromApi(envelope.data.error.code, `${path}: ${envelope.data.error.message}`);
+    if (envelope.success)
+      return CliError.fromApi(envelope.data.error.code, `${path}: ${envelope.data.error.message}`);
   } catch {
     // S3 answers XML: fall through
   }
   // S3 refuses bytes whose x-amz-checksum-sha256 differs with 400 BadDigest / InvalidRequest.
   if (/BadDigest|XAmzContentSHA256Mismatch|checksum/i.test(body))
-    return CliError.fromApi('CHECKSUM_MISMATCH', `${path}: the storage refused the bytes (checksum mismatch)`);
+    return CliError.fromApi(
+      'CHECKSUM_MISMATCH',
+      `${path}: the storage refused the bytes (checksum mismatch)`,
+    );
   return new CliError('INTERNAL', `upload of ${path} failed with HTTP ${status}`, EXIT.UNEXPECTED);
 }

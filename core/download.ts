@@ -1,6 +1,6 @@
 import type { DownloadPlan } from '../schemas/version.schema.js';
 import { RegistryError } from './errors.js';
-import { MEMORY_HEADROOM, fitsMemory, versionPeakBytes } from './memory-fit.js';
+import { fitsMemory, MEMORY_HEADROOM, versionPeakBytes } from './memory-fit.js';
 import type { RegistryDeps } from './ports.js';
 import { checkProviderAdmits } from './providers.js';
 import { resolveVersion } from './resolve.js';
@@ -22,7 +22,12 @@ export async function planDownload(
     throw new RegistryError(
       'NOT_VERIFIED',
       `${model}@${version.version} is ${version.status}: only VERIFIED versions can be fetched`,
-      { model, version: version.version, status: version.status, ...(version.statusReason ? { reason: version.statusReason } : {}) },
+      {
+        model,
+        version: version.version,
+        status: version.status,
+        ...(version.statusReason ? { reason: version.statusReason } : {}),
+      },
     );
   // A disabled provider (or a ramp that does not admit this node yet) is refused before any byte moves.
   await checkProviderAdmits(deps, version.provider, node.node);
@@ -32,11 +37,20 @@ export async function planDownload(
       throw new RegistryError(
         'INSUFFICIENT_MEMORY',
         `${model}@${version.version} peaks at ${peak} bytes; × ${MEMORY_HEADROOM} headroom that needs ${Math.ceil(peak * MEMORY_HEADROOM)} bytes, the node has ${node.freeMemoryBytes} free`,
-        { model, version: version.version, peakBytes: peak, requiredBytes: Math.ceil(peak * MEMORY_HEADROOM), freeMemoryBytes: node.freeMemoryBytes },
+        {
+          model,
+          version: version.version,
+          peakBytes: peak,
+          requiredBytes: Math.ceil(peak * MEMORY_HEADROOM),
+          freeMemoryBytes: node.freeMemoryBytes,
+        },
       );
   }
   const files = await Promise.all(
-    version.files.map(async (f) => ({ ...f, download: await deps.blobs.downloadTarget(f, deps.settings.urlTtlSeconds) })),
+    version.files.map(async (f) => ({
+      ...f,
+      download: await deps.blobs.downloadTarget(f, deps.settings.urlTtlSeconds),
+    })),
   );
   return { version, files };
 }

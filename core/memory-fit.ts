@@ -14,7 +14,9 @@ export function versionPeakBytes(report: Pick<ValidationReport, 'files'>): numbe
   const loaded = report.files.filter((f) => f.check === 'loaded' && f.peakRssBytes !== undefined);
   if (loaded.length === 0) return 0;
   const baseline = Math.min(...loaded.map((f) => f.baselineRssBytes ?? 0));
-  return baseline + loaded.reduce((sum, f) => sum + Math.max(0, f.peakRssBytes! - (f.baselineRssBytes ?? 0)), 0);
+  return (
+    baseline + loaded.reduce((sum, f) => sum + Math.max(0, f.peakRssBytes! - (f.baselineRssBytes ?? 0)), 0)
+  );
 }
 
 export const versionGpuBytes = (report: Pick<ValidationReport, 'files'>): number =>
@@ -34,7 +36,8 @@ export function fitNodeClasses(
   const peak = versionPeakBytes(report);
   const gpu = versionGpuBytes(report);
   return classes.map((c) => {
-    if (report.outcome !== 'passed') return { nodeClass: c.name, fits: false, reason: 'the version failed validation' };
+    if (report.outcome !== 'passed')
+      return { nodeClass: c.name, fits: false, reason: 'the version failed validation' };
     if (!c.executionProviders.includes(report.executionProvider))
       return {
         nodeClass: c.name,
@@ -42,10 +45,22 @@ export function fitNodeClasses(
         reason: `validated on ${report.executionProvider}, which ${c.name} does not run (${c.executionProviders.join(', ')})`,
       };
     if (!fitsMemory(peak, c.memoryBytes))
-      return { nodeClass: c.name, fits: false, reason: `peak ${GiB(peak)} × ${MEMORY_HEADROOM} > ${GiB(c.memoryBytes)} memory` };
+      return {
+        nodeClass: c.name,
+        fits: false,
+        reason: `peak ${GiB(peak)} × ${MEMORY_HEADROOM} > ${GiB(c.memoryBytes)} memory`,
+      };
     if (gpu > 0 && c.gpuMemoryBytes !== undefined && !fitsMemory(gpu, c.gpuMemoryBytes))
-      return { nodeClass: c.name, fits: false, reason: `GPU ${GiB(gpu)} × ${MEMORY_HEADROOM} > ${GiB(c.gpuMemoryBytes)} GPU memory` };
-    return { nodeClass: c.name, fits: true, reason: `peak ${GiB(peak)} × ${MEMORY_HEADROOM} ≤ ${GiB(c.memoryBytes)}` };
+      return {
+        nodeClass: c.name,
+        fits: false,
+        reason: `GPU ${GiB(gpu)} × ${MEMORY_HEADROOM} > ${GiB(c.gpuMemoryBytes)} GPU memory`,
+      };
+    return {
+      nodeClass: c.name,
+      fits: true,
+      reason: `peak ${GiB(peak)} × ${MEMORY_HEADROOM} ≤ ${GiB(c.memoryBytes)}`,
+    };
   });
 }
 
@@ -60,6 +75,10 @@ export function defaultMemoryBudget(classes: readonly NodeClass[], fallbackBytes
  * before inspection, 2.5 × the version's bytes plus the runtime baseline is a tighter bound for small
  * versions (every file counts: external-data files are loaded with the model that references them).
  */
-export function estimateValidationBytes(version: Version, budgetBytes: number, runtimeBaselineBytes: number): number {
+export function estimateValidationBytes(
+  version: Version,
+  budgetBytes: number,
+  runtimeBaselineBytes: number,
+): number {
   return Math.min(budgetBytes, runtimeBaselineBytes + Math.ceil(version.totalSize * 2.5));
 }

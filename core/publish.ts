@@ -5,12 +5,13 @@ import type {
   StartVersionResponse,
   Version,
 } from '../schemas/version.schema.js';
-import { RegistryError, invalid, notFound } from './errors.js';
+import { invalid, notFound, RegistryError } from './errors.js';
 import { eventsOf } from './events.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
 
-export const formatOf = (path: string): FileFormat => (path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'other');
+export const formatOf = (path: string): FileFormat =>
+  path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'other';
 
 /** Refuses manifests a node could not lay out on disk: duplicate paths, a file that is also a folder. */
 function checkManifest(files: readonly ManifestFile[]): void {
@@ -21,7 +22,10 @@ function checkManifest(files: readonly ManifestFile[]): void {
     paths.add(f.path);
     const known = sizeOf.get(f.sha256);
     if (known !== undefined && known !== f.size)
-      throw invalid(`files[${i}].size`, `sha256 ${f.sha256} declared with two sizes (${known} and ${f.size})`);
+      throw invalid(
+        `files[${i}].size`,
+        `sha256 ${f.sha256} declared with two sizes (${known} and ${f.size})`,
+      );
     sizeOf.set(f.sha256, f.size);
   });
   files.forEach((f, i) => {
@@ -93,7 +97,9 @@ export async function commitVersion(deps: RegistryDeps, ref: VersionRef): Promis
   if (missing.length > 0) {
     const missingShas = new Set(missing.map((m) => m.sha256));
     throw new RegistryError('BLOBS_MISSING', `${missing.length} file(s) not uploaded yet`, {
-      missing: version.files.filter((f) => missingShas.has(f.sha256)).map((f) => ({ path: f.path, sha256: f.sha256 })),
+      missing: version.files
+        .filter((f) => missingShas.has(f.sha256))
+        .map((f) => ({ path: f.path, sha256: f.sha256 })),
     });
   }
   const committed = await deps.metadata.updateVersion(

@@ -1,9 +1,9 @@
 import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
-import { RegistryError, notFound } from './errors.js';
+import { notFound, RegistryError } from './errors.js';
 import { recordValidationOutcome } from './load-reports.js';
-import type { RegistryDeps, VersionRef } from './ports.js';
 import { fitNodeClasses } from './memory-fit.js';
+import type { RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
 
 /**
@@ -16,25 +16,26 @@ import { transitionCondition } from './version-state.js';
 const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
 
 /** Exponential backoff between attempts: 1 s, 2 s, 4 s … capped at 60 s. */
-export const retryBackoffMs = (attempts: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
+export const retryBackoffMs = (attempts: number): number =>
+  Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 
-export async function claimValidation(deps: RegistryDeps, version: Version, worker: string): Promise<Version | null> {
+export async function claimValidation(
+  deps: RegistryDeps,
+  version: Version,
+  worker: string,
+): Promise<Version | null> {
   const now = deps.clock.now();
   if (version.validation.notBefore && Date.parse(version.validation.notBefore) > now.getTime()) return null;
   try {
-    return await deps.metadata.updateVersion(
-      version,
-      transitionCondition(['UPLOADED'], 'VALIDATING'),
-      {
-        status: 'VALIDATING',
-        updatedAt: now.toISOString(),
-        validation: {
-          attempts: version.validation.attempts + 1,
-          leaseOwner: worker,
-          leaseExpiresAt: new Date(now.getTime() + deps.settings.leaseMs).toISOString(),
-        },
+    return await deps.metadata.updateVersion(version, transitionCondition(['UPLOADED'], 'VALIDATING'), {
+      status: 'VALIDATING',
+      updatedAt: now.toISOString(),
+      validation: {
+        attempts: version.validation.attempts + 1,
+        leaseOwner: worker,
+        leaseExpiresAt: new Date(now.getTime() + deps.settings.leaseMs).toISOString(),
       },
-    );
+    });
   } catch (e) {
     if (isConflict(e)) return null; // another worker won the race
     throw e;
@@ -130,7 +131,12 @@ export async function retryOrFail(deps: RegistryDeps, v: Version, why: string): 
       v,
       transitionCondition(['VALIDATING'], exhausted ? 'FAILED' : 'UPLOADED', v.validation.leaseOwner),
       exhausted
-        ? { status: 'FAILED', statusReason: reason, updatedAt: now.toISOString(), validation: { attempts: v.validation.attempts } }
+        ? {
+            status: 'FAILED',
+            statusReason: reason,
+            updatedAt: now.toISOString(),
+            validation: { attempts: v.validation.attempts },
+          }
         : {
             status: 'UPLOADED',
             updatedAt: now.toISOString(),
@@ -140,7 +146,8 @@ export async function retryOrFail(deps: RegistryDeps, v: Version, why: string): 
             },
           },
     );
-    if (exhausted) await recordValidationOutcome(deps, updated, v.validation.leaseOwner ?? 'unknown', { error: reason });
+    if (exhausted)
+      await recordValidationOutcome(deps, updated, v.validation.leaseOwner ?? 'unknown', { error: reason });
     return updated;
   } catch (e) {
     if (isConflict(e)) return null;
@@ -177,14 +184,18 @@ export async function requestRevalidation(deps: RegistryDeps, ref: VersionRef): 
   const current = await deps.metadata.getVersion(ref);
   if (!current) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
   if (current.status !== 'VERIFIED' && current.status !== 'FAILED')
-    throw new RegistryError('CONFLICT', `${ref.model}@${ref.version} is ${current.status}: only VERIFIED or FAILED versions can be re-validated`, {
-      status: current.status,
-    });
-  const updated = await deps.metadata.updateVersion(
-    ref,
-    transitionCondition([current.status], 'UPLOADED'),
-    { status: 'UPLOADED', updatedAt: deps.clock.now().toISOString(), validation: { attempts: 0 } },
-  );
+    throw new RegistryError(
+      'CONFLICT',
+      `${ref.model}@${ref.version} is ${current.status}: only VERIFIED or FAILED versions can be re-validated`,
+      {
+        status: current.status,
+      },
+    );
+  const updated = await deps.metadata.updateVersion(ref, transitionCondition([current.status], 'UPLOADED'), {
+    status: 'UPLOADED',
+    updatedAt: deps.clock.now().toISOString(),
+    validation: { attempts: 0 },
+  });
   await deps.queue.enqueue(ref);
   return updated;
 }

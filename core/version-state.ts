@@ -37,6 +37,7 @@ export function transitionCondition(
   to: VersionStatus,
   leaseOwner?: string,
 ): { status: VersionStatus[]; leaseOwner?: string } {
-  for (const f of from) if (f !== to && !canTransition(f, to)) throw new Error(`illegal transition ${f} → ${to}`);
+  for (const f of from)
+    if (f !== to && !canTransition(f, to)) throw new Error(`illegal transition ${f} → ${to}`);
   return { status: [...from], ...(leaseOwner === undefined ? {} : { leaseOwner }) };
 }

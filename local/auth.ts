@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../core/errors.js';
 import type { Route } from '../lambdas/routes.js';
 import type { LocalServerConfig } from '../schemas/config.schema.js';
@@ -27,8 +27,12 @@ export function makeAuthorizer(config: LocalServerConfig): Authorizer {
       const expected = Buffer.from(t.token);
       return expected.length === given.length && timingSafeEqual(expected, given);
     });
-    if (!holder) throw new RegistryError('UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer …)');
+    if (!holder)
+      throw new RegistryError('UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer …)');
     if (RANK[holder.role] < RANK[needed])
-      throw new RegistryError('FORBIDDEN', `this route needs the ${needed} role; the token has ${holder.role}`);
+      throw new RegistryError(
+        'FORBIDDEN',
+        `this route needs the ${needed} role; the token has ${holder.role}`,
+      );
   };
 }

@@ -39,14 +39,19 @@ export async function embeddedBackend(dataDir: string, publicUrl: () => string):
  * real AWS. Clients upload and download straight to S3 by presigned URL. The SDK is loaded only here.
  */
 export async function awsBackend(config: LocalServerConfig): Promise<Backend> {
-  const [{ DynamoDBClient }, { DynamoDBDocumentClient }, { S3Client }, { DynamoDbMetadataStore }, { S3BlobStore }] =
-    await Promise.all([
-      import('@aws-sdk/client-dynamodb'),
-      import('@aws-sdk/lib-dynamodb'),
-      import('@aws-sdk/client-s3'),
-      import('../adapters/dynamodb/dynamodb-metadata-store.js'),
-      import('../adapters/s3/s3-blob-store.js'),
-    ]);
+  const [
+    { DynamoDBClient },
+    { DynamoDBDocumentClient },
+    { S3Client },
+    { DynamoDbMetadataStore },
+    { S3BlobStore },
+  ] = await Promise.all([
+    import('@aws-sdk/client-dynamodb'),
+    import('@aws-sdk/lib-dynamodb'),
+    import('@aws-sdk/client-s3'),
+    import('../adapters/dynamodb/dynamodb-metadata-store.js'),
+    import('../adapters/s3/s3-blob-store.js'),
+  ]);
   const region = config.AWS_REGION;
   const dynamo = new DynamoDBClient({
     region,

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { RegistryError } from '../core/errors.js';
-import type { Clock } from '../core/ports.js';
 import type { FsBlobStore } from '../adapters/fs-blobs/fs-blob-store.js';
 import type { UrlSigner } from '../adapters/fs-blobs/url-signer.js';
+import { RegistryError } from '../core/errors.js';
+import type { Clock } from '../core/ports.js';
 
 const BLOB_PATH = /^\/blobs\/sha256\/([0-9a-f]{64})$/;
 
@@ -22,7 +22,8 @@ export async function handleBlobRequest(
 ): Promise<void> {
   const sha256 = BLOB_PATH.exec(url.pathname)![1]!;
   const method = req.method === 'PUT' ? 'PUT' : req.method === 'GET' || req.method === 'HEAD' ? 'GET' : null;
-  if (!method) throw new RegistryError('NOT_FOUND', `${req.method} is not allowed on blobs`, { method: req.method });
+  if (!method)
+    throw new RegistryError('NOT_FOUND', `${req.method} is not allowed on blobs`, { method: req.method });
   const size = Number(url.searchParams.get('size'));
   const expires = Number(url.searchParams.get('expires'));
   const verdict = deps.signer.verify(
@@ -30,15 +31,21 @@ export async function handleBlobRequest(
     url.searchParams.get('sig') ?? '',
     Math.floor(deps.clock.now().getTime() / 1000),
   );
-  if (verdict === 'bad-signature') throw new RegistryError('FORBIDDEN', 'blob URL signature is not valid for this request');
-  if (verdict === 'expired') throw new RegistryError('FORBIDDEN', 'blob URL has expired: ask the API for a new one');
+  if (verdict === 'bad-signature')
+    throw new RegistryError('FORBIDDEN', 'blob URL signature is not valid for this request');
+  if (verdict === 'expired')
+    throw new RegistryError('FORBIDDEN', 'blob URL has expired: ask the API for a new one');
 
   if (method === 'PUT') {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) !== size)
-      throw new RegistryError('CHECKSUM_MISMATCH', `content-length ${declared} differs from the declared size ${size}`, {
-        sha256,
-      });
+      throw new RegistryError(
+        'CHECKSUM_MISMATCH',
+        `content-length ${declared} differs from the declared size ${size}`,
+        {
+          sha256,
+        },
+      );
     await deps.store.write(sha256, size, req);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sha256, size }));
     return;

@@ -24,7 +24,9 @@ export function acquireLock(dataDir: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(lock, 'utf8'));
       if (pid && pid !== process.pid && isAlive(pid))
-        throw new Error(`another modelgate server (pid ${pid}) is using ${dataDir}: stop it or choose another --data-dir`);
+        throw new Error(
+          `another modelgate server (pid ${pid}) is using ${dataDir}: stop it or choose another --data-dir`,
+        );
       unlinkSync(lock);
     }
   }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { RegistryError } from '../core/errors.js';
-import { type Route, ROUTES, routeKey } from '../lambdas/routes.js';
+import { ROUTES, type Route, routeKey } from '../lambdas/routes.js';
 
 interface CompiledRoute {
   readonly route: Route;
@@ -20,7 +20,10 @@ const COMPILED: CompiledRoute[] = ROUTES.map((route) => {
 });
 
 /** Finds the route of a request, as API Gateway would: 404 for no path, 405 for a path without that method. */
-export function matchRoute(method: string, path: string): { route: Route; params: Record<string, string> } | null {
+export function matchRoute(
+  method: string,
+  path: string,
+): { route: Route; params: Record<string, string> } | null {
   let pathKnown = false;
   for (const c of COMPILED) {
     const m = c.pattern.exec(path);
@@ -45,7 +48,8 @@ export function toApiGatewayEvent(
   match: { route: Route; params: Record<string, string> },
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  for (const [k, v] of Object.entries(req.headers))
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
   const now = new Date();

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { LocalValidationQueue } from '../adapters/local-queue/local-validation-queue.js';
 import { RegistryError } from '../core/errors.js';
 import { defaultMemoryBudget, estimateValidationBytes } from '../core/memory-fit.js';
-import { type RegistryDeps, type RegistrySettings, defaultSettings, systemClock } from '../core/ports.js';
+import { defaultSettings, type RegistryDeps, type RegistrySettings, systemClock } from '../core/ports.js';
 import { runValidation } from '../gpu-validator/run-validation.js';
 import { WorkerPool } from '../gpu-validator/worker-pool.js';
 import { errorResponse } from '../lambdas/http/errors-middleware.js';
@@ -15,11 +15,11 @@ import { buildOpenApiDocument } from '../lambdas/http/openapi.js';
 import { ROUTE_GROUPS, type RouteGroup } from '../lambdas/routes.js';
 import type { LocalServerConfig } from '../schemas/config.schema.js';
 import { type Authorizer, makeAuthorizer } from './auth.js';
-import { handleBlobRequest, isBlobPath } from './blob-endpoint.js';
 import { awsBackend, embeddedBackend } from './backends.js';
+import { handleBlobRequest, isBlobPath } from './blob-endpoint.js';
 import { acquireLock } from './data-dir.js';
 import { matchRoute, toApiGatewayEvent } from './http-event.js';
-import { type Logger, jsonLogger } from './log.js';
+import { jsonLogger, type Logger } from './log.js';
 import { LocalOperations } from './operations.js';
 import { PACKAGE_VERSION } from './package-info.js';
 
@@ -35,13 +35,18 @@ export interface RunningServer {
 }
 
 /** Wires the embedded adapters (SQLite, blob folder, in-process queue) to the very same handlers as Lambda. */
-export async function startLocalServer(config: LocalServerConfig, log: Logger = jsonLogger()): Promise<RunningServer> {
+export async function startLocalServer(
+  config: LocalServerConfig,
+  log: Logger = jsonLogger(),
+): Promise<RunningServer> {
   const dataDir = config.MODELGATE_DATA_DIR;
   const releaseLock = acquireLock(dataDir);
   const authorize = makeAuthorizer(config);
   let publicUrl = config.MODELGATE_PUBLIC_URL ?? '';
   const backend =
-    config.MODELGATE_BACKEND === 'aws' ? await awsBackend(config) : await embeddedBackend(dataDir, () => publicUrl);
+    config.MODELGATE_BACKEND === 'aws'
+      ? await awsBackend(config)
+      : await embeddedBackend(dataDir, () => publicUrl);
   const { blobs } = backend;
   const queue = new LocalValidationQueue();
   const settings: RegistrySettings = {
@@ -50,18 +55,31 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
     leaseMs: config.MODELGATE_LEASE_MS,
     maxValidationAttempts: config.MODELGATE_MAX_ATTEMPTS,
     defaultMemoryBudgetBytes:
-      config.MODELGATE_MEMORY_BUDGET ?? defaultMemoryBudget(config.MODELGATE_NODE_CLASSES, defaultSettings.defaultMemoryBudgetBytes),
+      config.MODELGATE_MEMORY_BUDGET ??
+      defaultMemoryBudget(config.MODELGATE_NODE_CLASSES, defaultSettings.defaultMemoryBudgetBytes),
     nodeClasses: config.MODELGATE_NODE_CLASSES,
     operations: LocalOperations.settingsOf(config),
   };
   // Metrics, event logs, /health, /metrics and the dashboard (issue 5).
   const ops = new LocalOperations(config, log);
-  const deps: RegistryDeps = { metadata: backend.metadata, blobs, queue, clock: systemClock, settings, events: ops.events };
+  const deps: RegistryDeps = {
+    metadata: backend.metadata,
+    blobs,
+    queue,
+    clock: systemClock,
+    settings,
+    events: ops.events,
+  };
   const handlers = new Map<RouteGroup, ApiHandler>(
     ROUTE_GROUPS.map((g) => [
       g,
       makeRouteGroupHandler(g, deps, ({ message, error, routeKey }) =>
-        log('http_error', { level: 'error', message, routeKey, error: String((error as Error)?.stack ?? error) }),
+        log('http_error', {
+          level: 'error',
+          message,
+          routeKey,
+          error: String((error as Error)?.stack ?? error),
+        }),
       ),
     ]),
   );
@@ -80,7 +98,11 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
       // What the machine has free at start, less a quarter for the server itself and the page cache.
       capacityBytes: Math.floor(freemem() * 0.75),
       estimateBytes: (v) =>
-        estimateValidationBytes(v, v.memoryBudgetBytes ?? settings.defaultMemoryBudgetBytes, RUNTIME_BASELINE_ESTIMATE),
+        estimateValidationBytes(
+          v,
+          v.memoryBudgetBytes ?? settings.defaultMemoryBudgetBytes,
+          RUNTIME_BASELINE_ESTIMATE,
+        ),
     },
     log,
   });
@@ -93,7 +115,12 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
     res.once('finish', () => {
       const path = new URL(req.url ?? '/', 'http://local').pathname;
       const method = req.method ?? 'GET';
-      ops.metrics.observeHttp(ops.routeLabel(method, path), method, res.statusCode, (performance.now() - started) / 1000);
+      ops.metrics.observeHttp(
+        ops.routeLabel(method, path),
+        method,
+        res.statusCode,
+        (performance.now() - started) / 1000,
+      );
     });
     handle(req, res).catch((error) => {
       if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
@@ -114,11 +141,17 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
       return;
     }
     const match = matchRoute(req.method ?? 'GET', url.pathname);
-    if (!match) throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`, { path: url.pathname });
+    if (!match)
+      throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`, {
+        path: url.pathname,
+      });
     authorize(req, match.route.role);
     const body = await readBody(req);
     const event = toApiGatewayEvent(req, url, body, match);
-    const result = await handlers.get(match.route.group)!(event, lambdaContext(event.requestContext.requestId));
+    const result = await handlers.get(match.route.group)!(
+      event,
+      lambdaContext(event.requestContext.requestId),
+    );
     sendResult(res, result);
   }
 
@@ -132,7 +165,12 @@ export async function startLocalServer(config: LocalServerConfig, log: Logger = 
   await pool.start();
   await ops.start(deps);
   ready = true;
-  log('server_started', { url: publicUrl, dataDir, backend: backend.name, workers: config.MODELGATE_WORKERS });
+  log('server_started', {
+    url: publicUrl,
+    dataDir,
+    backend: backend.name,
+    workers: config.MODELGATE_WORKERS,
+  });
 
   return {
     url: `http://${host}:${address.port}`,
@@ -159,7 +197,9 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > MAX_JSON_BODY)
-      throw new RegistryError('PAYLOAD_TOO_LARGE', `body: larger than ${MAX_JSON_BODY} bytes`, { field: 'body' });
+      throw new RegistryError('PAYLOAD_TOO_LARGE', `body: larger than ${MAX_JSON_BODY} bytes`, {
+        field: 'body',
+      });
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
@@ -169,7 +209,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
-function sendResult(res: ServerResponse, result: { statusCode?: number; headers?: Record<string, unknown>; body?: string }): void {
+function sendResult(
+  res: ServerResponse,
+  result: { statusCode?: number; headers?: Record<string, unknown>; body?: string },
+): void {
   if (res.headersSent) {
     res.destroy();
     return;

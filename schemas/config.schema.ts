@@ -5,20 +5,24 @@ import { NodeClasses } from './node-class.schema.js';
 const Bytes = z.coerce.number().int().positive();
 
 /** Parses `role=token,role=token` (roles: reader, publisher, admin). */
-const Tokens = z
-  .string()
-  .transform((s, ctx) => {
-    const tokens: { role: 'reader' | 'publisher' | 'admin'; token: string }[] = [];
-    for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
-      const [role, token] = pair.split('=');
-      if ((role !== 'reader' && role !== 'publisher' && role !== 'admin') || !token || token.length < 16) {
-        ctx.addIssue({ code: 'custom', message: 'expected role=token pairs (reader|publisher|admin, tokens ≥ 16 chars)' });
-        return z.NEVER;
-      }
-      tokens.push({ role, token });
+const Tokens = z.string().transform((s, ctx) => {
+  const tokens: { role: 'reader' | 'publisher' | 'admin'; token: string }[] = [];
+  for (const pair of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [role, token] = pair.split('=');
+    if ((role !== 'reader' && role !== 'publisher' && role !== 'admin') || !token || token.length < 16) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected role=token pairs (reader|publisher|admin, tokens ≥ 16 chars)',
+      });
+      return z.NEVER;
     }
-    return tokens;
-  });
+    tokens.push({ role, token });
+  }
+  return tokens;
+});
 
 /**
  * The local server's configuration: CLI flags override environment variables, parsed once at start.
@@ -45,7 +49,11 @@ export const LocalServerConfig = z.object({
     .pipe(NodeClasses)
     .default([]),
   /** Per-file load + smoke inference limit. */
-  MODELGATE_VALIDATION_TIMEOUT_MS: z.coerce.number().int().positive().default(10 * 60_000),
+  MODELGATE_VALIDATION_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 60_000),
   MODELGATE_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),
   MODELGATE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   MODELGATE_URL_TTL_SECONDS: z.coerce.number().int().min(10).default(3600),
@@ -71,7 +79,12 @@ export const LocalServerConfig = z.object({
   /** The runbook's variable: comma-separated providers disabled at start (unlisted env-disabled ones are enabled). */
   DISABLED_PROVIDERS: z
     .string()
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(ProviderName))
     .default([]),
   /** Also append the JSON log lines to this file. */
@@ -79,9 +92,17 @@ export const LocalServerConfig = z.object({
   /** Quarantine a VERIFIED version when this many distinct nodes report failures … */
   MODELGATE_QUARANTINE_NODES: z.coerce.number().int().min(1).max(1000).default(3),
   /** … within this many milliseconds. */
-  MODELGATE_QUARANTINE_WINDOW_MS: z.coerce.number().int().min(1000).default(15 * 60_000),
+  MODELGATE_QUARANTINE_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(15 * 60_000),
   /** The window of the provider health score. */
-  MODELGATE_HEALTH_WINDOW_MS: z.coerce.number().int().min(1000).default(60 * 60_000),
+  MODELGATE_HEALTH_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(60 * 60_000),
   /** How often gauges are rebuilt from the store and blob files are checked (ocr_model_files_present). */
   MODELGATE_METRICS_REFRESH_MS: z.coerce.number().int().min(200).default(15_000),
 });
@@ -91,7 +112,8 @@ export function parseLocalServerConfig(env: Record<string, string | undefined>):
   const result = LocalServerConfig.superRefine((c, ctx) => {
     if (c.MODELGATE_BACKEND !== 'aws') return;
     for (const key of ['MODELGATE_TABLE_NAME', 'MODELGATE_BUCKET_NAME'] as const)
-      if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required with MODELGATE_BACKEND=aws' });
+      if (!c[key])
+        ctx.addIssue({ code: 'custom', path: [key], message: 'is required with MODELGATE_BACKEND=aws' });
   }).safeParse(env);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

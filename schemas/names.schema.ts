@@ -4,7 +4,10 @@ import { z } from 'zod';
 // whitespace, so a name is always safe as a path segment, a DynamoDB key part and a Prometheus label.
 export const ModelName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'must match ^[a-z0-9][a-z0-9._-]{0,99}$ (lower-case letters, digits, . _ -)');
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,99}$/,
+    'must match ^[a-z0-9][a-z0-9._-]{0,99}$ (lower-case letters, digits, . _ -)',
+  );
 export const ProviderName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must match ^[a-z0-9][a-z0-9._-]{0,63}$');
@@ -30,7 +33,10 @@ export const FilePath = z
   .string()
   .min(1)
   .max(512)
-  .refine((p) => ![...p].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || c === '\\'), 'must not contain control characters or backslashes')
+  .refine(
+    (p) => ![...p].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || c === '\\'),
+    'must not contain control characters or backslashes',
+  )
   .refine((p) => !p.startsWith('/'), 'must be relative')
   .refine(
     (p) => p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'),

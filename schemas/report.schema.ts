@@ -33,7 +33,20 @@ export const FileReport = z.object({
   /** VmHWM of an empty child that only loaded the runtime: subtract it for the model's own share. */
   baselineRssBytes: z.number().int().nonnegative().optional(),
   gpuBytes: z.number().int().nonnegative().optional(),
+  /** The provider that actually ran the model (the runtime may drop or bypass a requested one). */
   executionProvider: z.string().optional(),
+  /** Nodes executed per provider, from the runtime's profiler; measured when a non-CPU provider was requested. */
+  executionProviderNodes: z.record(z.string(), z.number().int().nonnegative()).optional(),
+  /** `cuda → cpu`: the first requested provider ran no node and the runtime fell back. */
+  executionProviderFallback: z.string().optional(),
+  /** Golden I/O: the golden file run instead of synthesized inputs, and each compared output's difference. */
+  golden: z
+    .object({
+      file: FilePath,
+      tolerance: z.number().nonnegative(),
+      outputs: z.array(z.object({ name: z.string(), maxAbsDiff: z.number().nonnegative() })),
+    })
+    .optional(),
   inputs: z.array(TensorInfo).default([]),
   outputs: z.array(TensorInfo).default([]),
   /** Shapes the smoke inference actually ran with. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { LoadError, ValidationReport } from './report.schema.js';
 import { FilePath, Md5Hex, ModelName, ProviderName, Sha256Hex, VersionString } from './names.schema.js';
+import { LoadError, ValidationReport } from './report.schema.js';
 
 export const VersionStatus = z.enum([
   'PENDING_UPLOAD',
@@ -76,7 +76,10 @@ export const TransferTarget = z.object({
 });
 export type TransferTarget = z.infer<typeof TransferTarget>;
 
-export const UploadInstruction = TransferTarget.extend({ sha256: Sha256Hex, size: z.number().int().nonnegative() });
+export const UploadInstruction = TransferTarget.extend({
+  sha256: Sha256Hex,
+  size: z.number().int().nonnegative(),
+});
 export type UploadInstruction = z.infer<typeof UploadInstruction>;
 
 export const StartVersionResponse = z.object({

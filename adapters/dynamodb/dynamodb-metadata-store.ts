@@ -528,7 +528,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...providerKey(record.name), gsi1pk: PROVIDERS_GSI_PK, gsi1sk: record.name, ...clean(record) },
+          Item: {
+            ...providerKey(record.name),
+            gsi1pk: PROVIDERS_GSI_PK,
+            gsi1sk: record.name,
+            ...clean(record),
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -565,7 +570,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...providerKey(record.name), gsi1pk: PROVIDERS_GSI_PK, gsi1sk: record.name, ...clean(record) },
+          Item: {
+            ...providerKey(record.name),
+            gsi1pk: PROVIDERS_GSI_PK,
+            gsi1sk: record.name,
+            ...clean(record),
+          },
           ConditionExpression: 'attribute_exists(pk) AND #revision = :expected',
           ExpressionAttributeNames: { '#revision': 'revision' },
           ExpressionAttributeValues: { ':expected': expectedRevision },
@@ -634,12 +644,20 @@ export class DynamoDbMetadataStore implements MetadataStore {
             IndexName: METADATA_TABLE_KEYS.gsi2.indexName,
             // DynamoDB refuses an empty string as a key value: no lower bound without `since`.
             KeyConditionExpression: since ? 'gsi2pk = :p AND gsi2sk >= :from' : 'gsi2pk = :p',
-            ExpressionAttributeValues: { ':p': providerLoadsPk(scope.provider), ...(since ? { ':from': since } : {}) },
+            ExpressionAttributeValues: {
+              ':p': providerLoadsPk(scope.provider),
+              ...(since ? { ':from': since } : {}),
+            },
           };
     const reports: LoadReport[] = [];
     let start: Item | undefined;
     do {
-      const out = await this.query({ ...input, ScanIndexForward: false, Limit: limit - reports.length, ExclusiveStartKey: start });
+      const out = await this.query({
+        ...input,
+        ScanIndexForward: false,
+        Limit: limit - reports.length,
+        ExclusiveStartKey: start,
+      });
       reports.push(...(out.Items ?? []).map((i) => i.report as LoadReport));
       start = out.LastEvaluatedKey;
     } while (start && reports.length < limit);
@@ -734,7 +752,11 @@ export class DynamoDbMetadataStore implements MetadataStore {
  * The items a model with these versions and aliases is stored as, for bulk loading (BatchWriteItem) by
  * benchmarks and data migrations. The layout is this module's alone: callers never build keys.
  */
-export function bulkItems(model: Model, versions: readonly Version[], aliases: readonly Alias[] = []): Item[] {
+export function bulkItems(
+  model: Model,
+  versions: readonly Version[],
+  aliases: readonly Alias[] = [],
+): Item[] {
   const maxSeq = versions.reduce((m, v) => Math.max(m, v.seq), 0);
   return [
     {

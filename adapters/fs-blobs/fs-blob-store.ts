@@ -38,7 +38,10 @@ export class FsBlobStore implements BlobStore {
   }
 
   pathOf(sha256: string): string {
-    if (!HEX64.test(sha256)) throw new RegistryError('INVALID_REQUEST', 'sha256: must be 64 lower-case hex digits', { field: 'sha256' });
+    if (!HEX64.test(sha256))
+      throw new RegistryError('INVALID_REQUEST', 'sha256: must be 64 lower-case hex digits', {
+        field: 'sha256',
+      });
     return join(this.options.root, 'sha256', sha256.slice(0, 2), sha256);
   }
 
@@ -64,7 +67,9 @@ export class FsBlobStore implements BlobStore {
     const sig = this.options.signer.sign({ method, sha256: blob.sha256, size: blob.size, expires });
     const url = `${this.options.publicUrl()}/blobs/sha256/${blob.sha256}?size=${blob.size}&expires=${expires}&sig=${sig}`;
     const headers: Record<string, string> =
-      method === 'PUT' ? { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) } : {};
+      method === 'PUT'
+        ? { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) }
+        : {};
     return { url, method, headers, expiresAt: new Date(expires * 1000).toISOString() };
   }
 
@@ -74,7 +79,8 @@ export class FsBlobStore implements BlobStore {
       await link(this.pathOf(blob.sha256), destPath);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new RegistryError('FILE_MISSING', `blob ${blob.sha256} is not stored`, { sha256: blob.sha256 });
+      if (code === 'ENOENT')
+        throw new RegistryError('FILE_MISSING', `blob ${blob.sha256} is not stored`, { sha256: blob.sha256 });
       if (code !== 'EXDEV' && code !== 'EPERM') throw e;
       await copyFile(this.pathOf(blob.sha256), destPath); // another file system: a hard link is impossible
     }
@@ -88,7 +94,11 @@ export class FsBlobStore implements BlobStore {
    * Streams `body` into the store under `sha256`, hashing as it writes. Bytes that differ from the
    * declared hash or size are refused with CHECKSUM_MISMATCH and nothing is stored under that hash.
    */
-  async write(sha256: string, size: number, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+  async write(
+    sha256: string,
+    size: number,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ): Promise<void> {
     const final = this.pathOf(sha256);
     const existing = await this.stat(sha256);
     if (existing?.size === size) {

@@ -8,10 +8,16 @@ export function encodeCursor(key: readonly (string | number)[]): string {
 export function decodeCursor(cursor: string, arity: number): (string | number)[] {
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(key) && key.length === arity && key.every((k) => typeof k === 'string' || typeof k === 'number'))
+    if (
+      Array.isArray(key) &&
+      key.length === arity &&
+      key.every((k) => typeof k === 'string' || typeof k === 'number')
+    )
       return key;
   } catch {
     // fall through to the error below
   }
-  throw new RegistryError('INVALID_REQUEST', 'cursor: not a cursor returned by this registry', { field: 'cursor' });
+  throw new RegistryError('INVALID_REQUEST', 'cursor: not a cursor returned by this registry', {
+    field: 'cursor',
+  });
 }

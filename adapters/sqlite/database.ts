@@ -32,7 +32,10 @@ export function migrate(db: SqliteDatabase): void {
     if (applied.has(m.id)) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, new Date().toISOString());
+      db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(
+        m.id,
+        new Date().toISOString(),
+      );
     })();
   }
 }

@@ -41,7 +41,9 @@ export class SqliteMetadataStore implements MetadataStore {
         .run(model.name, model.provider, JSON.stringify(model));
     } catch (e) {
       if (isUniqueViolation(e))
-        throw new RegistryError('ALREADY_EXISTS', `model ${model.name} already exists`, { model: model.name });
+        throw new RegistryError('ALREADY_EXISTS', `model ${model.name} already exists`, {
+          model: model.name,
+        });
       throw e;
     }
   }
@@ -68,20 +70,32 @@ export class SqliteMetadataStore implements MetadataStore {
       const model = this.db.prepare('SELECT next_seq FROM models WHERE name = ?').get(input.model) as
         | { next_seq: number }
         | undefined;
-      if (!model) throw new RegistryError('NOT_FOUND', `model ${input.model} not found`, { model: input.model });
+      if (!model)
+        throw new RegistryError('NOT_FOUND', `model ${input.model} not found`, { model: input.model });
       const version: Version = { ...input, seq: model.next_seq };
       try {
         this.db
           .prepare(
             'INSERT INTO versions (model, version, seq, status, updated_at, lease_owner, doc) VALUES (?, ?, ?, ?, ?, NULL, ?)',
           )
-          .run(version.model, version.version, version.seq, version.status, version.updatedAt, JSON.stringify(version));
+          .run(
+            version.model,
+            version.version,
+            version.seq,
+            version.status,
+            version.updatedAt,
+            JSON.stringify(version),
+          );
       } catch (e) {
         if (isUniqueViolation(e))
-          throw new RegistryError('ALREADY_EXISTS', `version ${input.model}@${input.version} already exists`, {
-            model: input.model,
-            version: input.version,
-          });
+          throw new RegistryError(
+            'ALREADY_EXISTS',
+            `version ${input.model}@${input.version} already exists`,
+            {
+              model: input.model,
+              version: input.version,
+            },
+          );
         throw e;
       }
       this.db.prepare('UPDATE models SET next_seq = next_seq + 1 WHERE name = ?').run(input.model);
@@ -136,19 +150,34 @@ export class SqliteMetadataStore implements MetadataStore {
   async updateVersion(ref: VersionRef, condition: VersionCondition, patch: VersionPatch): Promise<Version> {
     return this.db.transaction(() => {
       const current = this.readVersion(ref);
-      if (!current) throw new RegistryError('NOT_FOUND', `version ${ref.model}@${ref.version} not found`, { ...ref });
+      if (!current)
+        throw new RegistryError('NOT_FOUND', `version ${ref.model}@${ref.version} not found`, { ...ref });
       const statusOk = condition.status.includes(current.status);
-      const ownerOk = condition.leaseOwner === undefined || current.validation.leaseOwner === condition.leaseOwner;
+      const ownerOk =
+        condition.leaseOwner === undefined || current.validation.leaseOwner === condition.leaseOwner;
       if (!statusOk || !ownerOk)
-        throw new RegistryError('CONFLICT', `${ref.model}@${ref.version} changed concurrently (now ${current.status})`, {
-          ...ref,
-          status: current.status,
-        });
+        throw new RegistryError(
+          'CONFLICT',
+          `${ref.model}@${ref.version} changed concurrently (now ${current.status})`,
+          {
+            ...ref,
+            status: current.status,
+          },
+        );
       // JSON.stringify drops keys whose value is undefined: a patch key set to undefined removes the field.
       const next = JSON.parse(JSON.stringify({ ...current, ...patch })) as Version;
       this.db
-        .prepare('UPDATE versions SET status = ?, updated_at = ?, lease_owner = ?, doc = ? WHERE model = ? AND version = ?')
-        .run(next.status, next.updatedAt, next.validation.leaseOwner ?? null, JSON.stringify(next), ref.model, ref.version);
+        .prepare(
+          'UPDATE versions SET status = ?, updated_at = ?, lease_owner = ?, doc = ? WHERE model = ? AND version = ?',
+        )
+        .run(
+          next.status,
+          next.updatedAt,
+          next.validation.leaseOwner ?? null,
+          JSON.stringify(next),
+          ref.model,
+          ref.version,
+        );
       return next;
     })();
   }
@@ -163,7 +192,7 @@ export class SqliteMetadataStore implements MetadataStore {
   async setAlias(alias: Alias): Promise<void> {
     this.db.transaction(() => {
       const target = this.readVersion({ model: alias.model, version: alias.version });
-      if (!target || target.status !== 'VERIFIED')
+      if (target?.status !== 'VERIFIED')
         throw new RegistryError(
           'NOT_VERIFIED',
           `${alias.model}@${alias.version} is ${target?.status ?? 'missing'}: only a VERIFIED version can be aliased`,
@@ -180,14 +209,18 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async getAlias(model: string, alias: string): Promise<Alias | null> {
     const row = this.db
-      .prepare('SELECT model, alias, version, updated_at AS updatedAt FROM aliases WHERE model = ? AND alias = ?')
+      .prepare(
+        'SELECT model, alias, version, updated_at AS updatedAt FROM aliases WHERE model = ? AND alias = ?',
+      )
       .get(model, alias) as Alias | undefined;
     return row ?? null;
   }
 
   async listAliases(model: string): Promise<Alias[]> {
     return this.db
-      .prepare('SELECT model, alias, version, updated_at AS updatedAt FROM aliases WHERE model = ? ORDER BY alias')
+      .prepare(
+        'SELECT model, alias, version, updated_at AS updatedAt FROM aliases WHERE model = ? ORDER BY alias',
+      )
       .all(model) as Alias[];
   }
 
@@ -210,7 +243,10 @@ export class SqliteMetadataStore implements MetadataStore {
       .prepare('SELECT n, doc FROM reports WHERE model = ? AND version = ? AND n < ? ORDER BY n DESC LIMIT ?')
       .all(ref.model, ref.version, before, page.limit + 1) as { n: number; doc: string }[];
     const page_ = pageOf(rows, page.limit, (r) => [r.n]);
-    return { items: page_.items.map((r) => JSON.parse(r.doc) as ValidationReport), nextCursor: page_.nextCursor };
+    return {
+      items: page_.items.map((r) => JSON.parse(r.doc) as ValidationReport),
+      nextCursor: page_.nextCursor,
+    };
   }
   async listModelsByProvider(provider: string, page: PageRequest): Promise<Page<Model>> {
     const after = page.cursor ? String(decodeCursor(page.cursor, 1)[0]) : '';
@@ -246,7 +282,8 @@ export class SqliteMetadataStore implements MetadataStore {
       const current = this.db.prepare('SELECT revision FROM providers WHERE name = ?').get(record.name) as
         | { revision: number }
         | undefined;
-      if (!current) throw new RegistryError('NOT_FOUND', `provider ${record.name} not found`, { provider: record.name });
+      if (!current)
+        throw new RegistryError('NOT_FOUND', `provider ${record.name} not found`, { provider: record.name });
       if (current.revision !== expectedRevision)
         throw new RegistryError('CONFLICT', `provider ${record.name} changed concurrently`, {
           provider: record.name,
@@ -264,7 +301,10 @@ export class SqliteMetadataStore implements MetadataStore {
       .run(report.model, report.version, report.provider, report.at, JSON.stringify(report));
   }
 
-  async listLoadReports(scope: LoadReportScope, options: { since?: string | undefined; limit: number }): Promise<LoadReport[]> {
+  async listLoadReports(
+    scope: LoadReportScope,
+    options: { since?: string | undefined; limit: number },
+  ): Promise<LoadReport[]> {
     const [where, args]: [string, string[]] =
       'ref' in scope
         ? ['model = ? AND version = ?', [scope.ref.model, scope.ref.version]]

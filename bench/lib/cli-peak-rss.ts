@@ -41,7 +41,11 @@ export async function measureCli(file: string, dir: string): Promise<{ publish: 
   try {
     server = await startServer({ dataDir: join(dir, 'registry') });
     const publish = await timedCli(['publish', 'bench-1gib@1', blob, '--wait'], server.env, dir);
-    const fetch = await timedCli(['fetch', 'bench-1gib@1', '--dest', join(dir, 'node', 'models')], server.env, dir);
+    const fetch = await timedCli(
+      ['fetch', 'bench-1gib@1', '--dest', join(dir, 'node', 'models')],
+      server.env,
+      dir,
+    );
     return { publish, fetch };
   } finally {
     await server?.stop();

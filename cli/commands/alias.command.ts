@@ -1,8 +1,8 @@
-import type { Alias } from '../../schemas/version.schema.js';
 import { AliasName, ModelName, VersionString } from '../../schemas/names.schema.js';
+import type { Alias } from '../../schemas/version.schema.js';
 import { parse } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, printJson } from '../command.js';
+import { type Command, clientFor, printJson, REGISTRY_HELP, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
@@ -17,7 +17,11 @@ ${REGISTRY_HELP}
 
 Exit codes: 0 done, 2 usage, 4 refused (version not VERIFIED, unknown model/version/alias), 1 unexpected.`;
 
-function check(schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } }, what: string, value: string | undefined): string {
+function check(
+  schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } },
+  what: string,
+  value: string | undefined,
+): string {
   if (value === undefined) throw CliError.usage(`missing ${what}`, 'alias');
   const r = schema.safeParse(value);
   if (!r.success) throw CliError.usage(`${what} "${value}" ${r.error?.issues[0]?.message}`, 'alias');

@@ -1,9 +1,17 @@
+import { freemem } from 'node:os';
 import { RegistryError } from '../../core/errors.js';
 import type { DownloadPlan } from '../../schemas/version.schema.js';
-import { freemem } from 'node:os';
 import { parse, parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson, progressBar } from '../command.js';
+import {
+  type Command,
+  clientFor,
+  formatBytes,
+  printJson,
+  progressBar,
+  REGISTRY_HELP,
+  REGISTRY_OPTION,
+} from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { installVersion } from '../files/install-dir.js';
 import { encode } from '../registry-client.js';
@@ -53,7 +61,9 @@ export const fetchCommand: Command = {
     const client = clientFor(io, values.registry);
     const node = checkNodeId('fetch', values.node);
     const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
-    const plan = await client.get<DownloadPlan>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`);
+    const plan = await client.get<DownloadPlan>(
+      `api/v1/models/${encode(name)}/download/${encode(ref)}${query}`,
+    );
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = progressBar(io, 'fetching ', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
@@ -82,7 +92,10 @@ export const fetchCommand: Command = {
       bytes: result.bytes,
     };
     if (values.json) printJson(io, summary);
-    else io.out(`fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}`);
+    else
+      io.out(
+        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}`,
+      );
     return EXIT.OK;
   },
 };

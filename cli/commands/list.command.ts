@@ -3,7 +3,14 @@ import { ModelName } from '../../schemas/names.schema.js';
 import { type Version, VersionStatus } from '../../schemas/version.schema.js';
 import { parse } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson } from '../command.js';
+import {
+  type Command,
+  clientFor,
+  formatBytes,
+  printJson,
+  REGISTRY_HELP,
+  REGISTRY_OPTION,
+} from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
@@ -41,7 +48,8 @@ export const listCommand: Command = {
       throw CliError.usage(`--status must be one of ${VersionStatus.options.join(', ')}`, 'list');
     const client = clientFor(io, values.registry);
     const name = positionals[0];
-    if (name !== undefined && !ModelName.safeParse(name).success) throw CliError.usage(`"${name}" is not a model name`, 'list');
+    if (name !== undefined && !ModelName.safeParse(name).success)
+      throw CliError.usage(`"${name}" is not a model name`, 'list');
     const base = name === undefined ? 'api/v1/models' : `api/v1/models/${encode(name)}/versions`;
     const items: unknown[] = [];
     let cursor: string | undefined;
@@ -54,10 +62,13 @@ export const listCommand: Command = {
       cursor = page.nextCursor;
     } while (cursor && items.length < limit);
     if (values.json) printJson(io, { items });
-    else if (name === undefined) for (const m of items as Model[]) io.out(`${m.name}\t${m.provider}\t${m.createdAt}`);
+    else if (name === undefined)
+      for (const m of items as Model[]) io.out(`${m.name}\t${m.provider}\t${m.createdAt}`);
     else
       for (const v of items as Version[])
-        io.out(`${v.version}\t${v.status}\tseq ${v.seq}\t${formatBytes(v.totalSize)}\t${v.createdAt}${v.statusReason ? `\t${v.statusReason.code}` : ''}`);
+        io.out(
+          `${v.version}\t${v.status}\tseq ${v.seq}\t${formatBytes(v.totalSize)}\t${v.createdAt}${v.statusReason ? `\t${v.statusReason.code}` : ''}`,
+        );
     return EXIT.OK;
   },
 };

@@ -1,11 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ProviderName, VersionString } from '../../schemas/names.schema.js';
 import type { Model } from '../../schemas/model.schema.js';
+import { ProviderName, VersionString } from '../../schemas/names.schema.js';
 import type { InputShapes, StartVersionResponse, Version } from '../../schemas/version.schema.js';
 import { parse, parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { collectFiles } from '../collect-files.js';
-import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson, progressBar } from '../command.js';
+import {
+  type Command,
+  clientFor,
+  formatBytes,
+  printJson,
+  progressBar,
+  REGISTRY_HELP,
+  REGISTRY_OPTION,
+} from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { hashForPublish } from '../files/hash-file.js';
 import type { RegistryClient } from '../registry-client.js';
@@ -24,6 +32,10 @@ Options:
   --input-shape N=D,..  shape an input is served at, e.g. x=1,3,640,640 (repeatable); symbolic dims
                         of that input take these values in validation and memory profiling
   --memory-budget B     memory budget of the validation (e.g. 2GiB); default: the server's
+
+Golden I/O: a file DIR/NAME.golden.json published with DIR/NAME.onnx holds inputs and expected outputs
+({"inputs": {N: {"type", "dims", "data"}}, "outputs": {N: {"dims", "data"}}, "tolerance": 1e-4});
+validation runs those inputs and fails INFERENCE_FAILED on a larger difference.
   --wait                wait until the version is VERIFIED or FAILED (exit 3 if FAILED)
   --timeout SECONDS     with --wait, give up after this long (default 3600)
   --json                print the final version as one JSON document
@@ -52,14 +64,22 @@ export const publishCommand: Command = {
     }
     const { name, ref: version } = parseRef('publish', positionals[0]);
     const versionCheck = VersionString.safeParse(version);
-    if (!versionCheck.success) throw CliError.usage(`version "${version}" ${versionCheck.error.issues[0]?.message}`, 'publish');
+    if (!versionCheck.success)
+      throw CliError.usage(`version "${version}" ${versionCheck.error.issues[0]?.message}`, 'publish');
     if (values.provider !== undefined && !ProviderName.safeParse(values.provider).success)
-      throw CliError.usage(`--provider "${values.provider}" must match ^[a-z0-9][a-z0-9._-]{0,63}$`, 'publish');
-    if (positionals.length < 2) throw CliError.usage('give at least one file or folder to publish', 'publish');
+      throw CliError.usage(
+        `--provider "${values.provider}" must match ^[a-z0-9][a-z0-9._-]{0,63}$`,
+        'publish',
+      );
+    if (positionals.length < 2)
+      throw CliError.usage('give at least one file or folder to publish', 'publish');
     const inputShapes = parseInputShapes(values['input-shape'] ?? []);
-    const memoryBudgetBytes = values['memory-budget'] ? parseBytes('publish', 'memory-budget', values['memory-budget']) : undefined;
+    const memoryBudgetBytes = values['memory-budget']
+      ? parseBytes('publish', 'memory-budget', values['memory-budget'])
+      : undefined;
     const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 3600_000;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw CliError.usage('--timeout expects seconds', 'publish');
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw CliError.usage('--timeout expects seconds', 'publish');
 
     const client = clientFor(io, values.registry);
     const files = await collectFiles('publish', positionals.slice(1));
@@ -70,7 +90,8 @@ export const publishCommand: Command = {
     for (const f of files) {
       const base = hashed;
       const h = await hashForPublish(f.localPath, (b) => hashing.update(base + b));
-      if (h.size !== f.size) throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
+      if (h.size !== f.size)
+        throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
       hashed += h.size;
       manifest.push({ path: f.path, size: h.size, sha256: h.sha256, md5: h.md5 });
     }
@@ -94,12 +115,15 @@ export const publishCommand: Command = {
       uploaded += u.size;
     }
     uploading.finish();
-    let result = await client.post<Version>(`api/v1/models/${encode(name)}/versions/${encode(version)}/commit`);
+    let result = await client.post<Version>(
+      `api/v1/models/${encode(name)}/versions/${encode(version)}/commit`,
+    );
     if (!values.json)
       io.err(
         `published ${name}@${version}: ${files.length} file(s), ${formatBytes(total)}; uploaded ${started.uploads.length} new blob(s) (${formatBytes(uploadTotal)}), ${files.length - started.uploads.length} already stored`,
       );
-    if (values.wait) result = await waitForVerdict(client, name, version, timeoutMs, (s) => !values.json && io.err(s));
+    if (values.wait)
+      result = await waitForVerdict(client, name, version, timeoutMs, (s) => !values.json && io.err(s));
     if (values.json) printJson(io, result);
     else io.out(`${name}@${version} ${result.status}`);
     if (result.status === 'FAILED') {
@@ -114,15 +138,24 @@ function parseInputShapes(specs: readonly string[]): InputShapes {
   const shapes: InputShapes = {};
   for (const spec of specs) {
     const m = /^([^=]+)=(\d+(?:,\d+)*)$/.exec(spec);
-    if (!m) throw CliError.usage(`--input-shape expects NAME=D1,D2,... with positive integers, got "${spec}"`, 'publish');
+    if (!m)
+      throw CliError.usage(
+        `--input-shape expects NAME=D1,D2,... with positive integers, got "${spec}"`,
+        'publish',
+      );
     const dims = m[2]!.split(',').map(Number);
-    if (dims.some((d) => d < 1)) throw CliError.usage(`--input-shape ${spec}: every dimension must be ≥ 1`, 'publish');
+    if (dims.some((d) => d < 1))
+      throw CliError.usage(`--input-shape ${spec}: every dimension must be ≥ 1`, 'publish');
     shapes[m[1]!] = dims;
   }
   return shapes;
 }
 
-async function ensureModel(client: RegistryClient, name: string, provider: string | undefined): Promise<void> {
+async function ensureModel(
+  client: RegistryClient,
+  name: string,
+  provider: string | undefined,
+): Promise<void> {
   try {
     const model = await client.get<Model>(`api/v1/models/${encode(name)}`);
     if (provider !== undefined && model.provider !== provider)
@@ -155,7 +188,11 @@ export async function waitForVerdict(
     last = v.status;
     if (SETTLED.has(v.status)) return v;
     if (Date.now() > deadline)
-      throw new CliError('TIMEOUT', `${name}@${version} is still ${v.status} after ${timeoutMs / 1000} s`, EXIT.UNEXPECTED);
+      throw new CliError(
+        'TIMEOUT',
+        `${name}@${version} is still ${v.status} after ${timeoutMs / 1000} s`,
+        EXIT.UNEXPECTED,
+      );
     await sleep(delay);
   }
 }

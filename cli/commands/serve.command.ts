@@ -70,11 +70,15 @@ export const serveCommand: Command = {
       MODELGATE_PORT: values.port,
       MODELGATE_HOST: values.host,
       MODELGATE_WORKERS: values.workers,
-      MODELGATE_MEMORY_BUDGET: values['memory-budget'] && String(parseBytes('serve', 'memory-budget', values['memory-budget'])),
+      MODELGATE_MEMORY_BUDGET:
+        values['memory-budget'] && String(parseBytes('serve', 'memory-budget', values['memory-budget'])),
       MODELGATE_NODE_CLASSES: values['node-classes'] && readNodeClasses(values['node-classes']),
       MODELGATE_LOG_FILE: values['log-file'],
     };
-    const env = { ...io.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
+    const env = {
+      ...io.env,
+      ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+    };
     let config: ReturnType<typeof parseLocalServerConfig>;
     try {
       config = parseLocalServerConfig(env);

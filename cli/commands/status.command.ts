@@ -1,7 +1,14 @@
 import { FAILURE_EXPLANATIONS } from '../../core/failure-explanations.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parse, parseRef } from '../args.js';
-import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, formatBytes, printJson } from '../command.js';
+import {
+  type Command,
+  clientFor,
+  formatBytes,
+  printJson,
+  REGISTRY_HELP,
+  REGISTRY_OPTION,
+} from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
@@ -27,7 +34,9 @@ export const statusCommand: Command = {
       return EXIT.OK;
     }
     const { name, ref } = parseRef('status', positionals[0], 'NAME@VERSION|ALIAS');
-    const v = await clientFor(io, values.registry).get<Version>(`api/v1/models/${encode(name)}/resolve/${encode(ref)}`);
+    const v = await clientFor(io, values.registry).get<Version>(
+      `api/v1/models/${encode(name)}/resolve/${encode(ref)}`,
+    );
     if (values.json) printJson(io, v);
     else io.out(describeVersion(v));
     return EXIT.OK;
@@ -39,17 +48,24 @@ export function describeVersion(v: Version): string {
     `${v.model}@${v.version}  ${v.status}`,
     `  provider ${v.provider}, seq ${v.seq}, ${v.files.length} file(s), ${formatBytes(v.totalSize)}, published ${v.createdAt} by ${v.publisher}`,
   ];
-  for (const f of v.files) lines.push(`  ${f.sha256.slice(0, 12)}  ${formatBytes(f.size).padStart(10)}  ${f.path}`);
+  for (const f of v.files)
+    lines.push(`  ${f.sha256.slice(0, 12)}  ${formatBytes(f.size).padStart(10)}  ${f.path}`);
   const r = v.report;
   if (r) {
     lines.push(
       `  validation: ${r.outcome} on ${r.runtime.name} ${r.runtime.version} (${r.executionProvider}), ${Math.round(r.durationMs)} ms, peak RSS ${formatBytes(r.totals.peakRssBytes)}, budget ${formatBytes(r.memoryBudgetBytes)}`,
     );
     for (const f of r.files) {
-      const timing = f.check === 'loaded' ? `load ${f.loadMs?.toFixed(0)} ms, run ${f.inferenceMs?.toFixed(1)} ms, peak ${formatBytes(f.peakRssBytes ?? 0)}` : 'integrity checked';
-      lines.push(`    ${f.ok ? 'ok  ' : 'FAIL'} ${f.path}: ${f.error ? `${f.error.code}: ${f.error.message}` : timing}`);
+      const timing =
+        f.check === 'loaded'
+          ? `load ${f.loadMs?.toFixed(0)} ms, run ${f.inferenceMs?.toFixed(1)} ms, peak ${formatBytes(f.peakRssBytes ?? 0)}`
+          : 'integrity checked';
+      lines.push(
+        `    ${f.ok ? 'ok  ' : 'FAIL'} ${f.path}: ${f.error ? `${f.error.code}: ${f.error.message}` : timing}`,
+      );
     }
-    for (const c of r.nodeClasses) lines.push(`    node class ${c.nodeClass}: ${c.fits ? 'fits' : 'does not fit'} (${c.reason})`);
+    for (const c of r.nodeClasses)
+      lines.push(`    node class ${c.nodeClass}: ${c.fits ? 'fits' : 'does not fit'} (${c.reason})`);
   }
   if (v.status === 'FAILED') lines.push(describeFailure(v));
   return lines.join('\n');

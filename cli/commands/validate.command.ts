@@ -1,8 +1,8 @@
-import type { Version } from '../../schemas/version.schema.js';
 import { VersionString } from '../../schemas/names.schema.js';
+import type { Version } from '../../schemas/version.schema.js';
 import { parse, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, REGISTRY_HELP, REGISTRY_OPTION, clientFor, printJson } from '../command.js';
+import { type Command, clientFor, printJson, REGISTRY_HELP, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 import { waitForVerdict } from './publish.command.js';
@@ -23,13 +23,18 @@ export const validateCommand: Command = {
   summary: 're-validate a version',
   help: HELP,
   async run(argv, io) {
-    const { values, positionals } = parse('validate', argv, { ...REGISTRY_OPTION, wait: { type: 'boolean' }, json: { type: 'boolean' } });
+    const { values, positionals } = parse('validate', argv, {
+      ...REGISTRY_OPTION,
+      wait: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
     if (values.help) {
       io.out(HELP);
       return EXIT.OK;
     }
     const { name, ref } = parseRef('validate', positionals[0]);
-    if (!VersionString.safeParse(ref).success) throw CliError.usage(`"${ref}" is not a version string`, 'validate');
+    if (!VersionString.safeParse(ref).success)
+      throw CliError.usage(`"${ref}" is not a version string`, 'validate');
     const client = clientFor(io, values.registry);
     let v = await client.post<Version>(`api/v1/models/${encode(name)}/versions/${encode(ref)}/validate`);
     if (values.wait) v = await waitForVerdict(client, name, ref, 3600_000, (s) => !values.json && io.err(s));

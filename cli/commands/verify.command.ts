@@ -29,7 +29,11 @@ export const verifyCommand: Command = {
       result = await verifyDir(dir);
     } catch (e) {
       if (e instanceof RegistryError)
-        throw new CliError(e.code, `${e.message}: fetch the version again with \`modelgate fetch\``, EXIT.INTEGRITY);
+        throw new CliError(
+          e.code,
+          `${e.message}: fetch the version again with \`modelgate fetch\``,
+          EXIT.INTEGRITY,
+        );
       throw e;
     }
     if (values.json) printJson(io, result);

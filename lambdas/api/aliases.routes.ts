@@ -20,7 +20,8 @@ export const aliasRoutes = [
     params: { name: ModelName, alias: AliasName },
     body: SetAliasRequest,
     response: Alias,
-    run: ({ deps, param, body }) => setAlias(deps, param('name', ModelName), param('alias', AliasName), body.version),
+    run: ({ deps, param, body }) =>
+      setAlias(deps, param('name', ModelName), param('alias', AliasName), body.version),
   }),
   defineRoute({
     method: 'DELETE',

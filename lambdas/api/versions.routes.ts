@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { commitVersion, startVersion } from '../../core/publish.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { requestRevalidation } from '../../core/validation-jobs.js';
@@ -12,7 +13,6 @@ import {
   StartVersionResponse,
   Version,
 } from '../../schemas/version.schema.js';
-import { z } from 'zod';
 import { defineRoute } from '../http/define-route.js';
 
 const Ref = z.string().min(1).max(128);
@@ -44,7 +44,8 @@ export const versionRoutes = [
     summary: 'Get a version with its status and latest validation report',
     params: versionParams,
     response: Version,
-    run: ({ deps, param }) => getVersion(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
+    run: ({ deps, param }) =>
+      getVersion(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
   }),
   defineRoute({
     method: 'POST',
@@ -63,7 +64,10 @@ export const versionRoutes = [
     response: Version,
     status: 202,
     run: ({ deps, param }) =>
-      requestRevalidation(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
+      requestRevalidation(deps, {
+        model: param('name', ModelName),
+        version: param('version', VersionString),
+      }),
   }),
   defineRoute({
     method: 'GET',

@@ -12,7 +12,12 @@ const STALE_AFTER_MS = 5 * 60_000;
 
 async function sweep(): Promise<{ requeued: number }> {
   const requeued = await requeueStalled(deps, STALE_AFTER_MS);
-  for (const v of requeued) logger.info('validation requeued', { model: v.model, version: v.version, attempts: v.validation.attempts });
+  for (const v of requeued)
+    logger.info('validation requeued', {
+      model: v.model,
+      version: v.version,
+      attempts: v.validation.attempts,
+    });
   metrics.addMetric('validations_requeued', MetricUnit.Count, requeued.length);
   return { requeued: requeued.length };
 }

@@ -29,7 +29,10 @@ export interface RouteImpl {
   invoke(event: APIGatewayProxyEventV2, deps: RegistryDeps): Promise<unknown>;
 }
 
-export function defineRoute<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(def: {
+export function defineRoute<
+  B extends ZodType | undefined = undefined,
+  Q extends ZodType | undefined = undefined,
+>(def: {
   method: Route['method'];
   path: string;
   summary: string;

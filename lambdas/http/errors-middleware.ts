@@ -4,13 +4,24 @@ import { RegistryError } from '../../core/errors.js';
 import type { ErrorEnvelope } from '../../schemas/error-codes.schema.js';
 import { HTTP_STATUS, isExposed } from './error-status.js';
 
-export type ErrorLogger = (event: { level: 'error' | 'warn'; message: string; error: unknown; routeKey: string }) => void;
+export type ErrorLogger = (event: {
+  level: 'error' | 'warn';
+  message: string;
+  error: unknown;
+  routeKey: string;
+}) => void;
 
 export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
   const known = error instanceof RegistryError ? error : new RegistryError('INTERNAL', 'internal error');
   const status = HTTP_STATUS[known.code];
   const body: ErrorEnvelope = isExposed(status)
-    ? { error: { code: known.code, message: known.message, ...(known.details ? { details: known.details } : {}) } }
+    ? {
+        error: {
+          code: known.code,
+          message: known.message,
+          ...(known.details ? { details: known.details } : {}),
+        },
+      }
     : { error: { code: known.code, message: status === 500 ? 'internal error' : known.message } };
   return { statusCode: status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
@@ -24,7 +35,12 @@ export function errorsMiddleware(
       const response = errorResponse(request.error);
       const status = response.statusCode ?? 500;
       if (status >= 500)
-        log({ level: 'error', message: 'request failed', error: request.error, routeKey: request.event.routeKey });
+        log({
+          level: 'error',
+          message: 'request failed',
+          error: request.error,
+          routeKey: request.event.routeKey,
+        });
       request.response = response;
     },
   };

@@ -9,19 +9,32 @@ import { type ErrorLogger, errorsMiddleware } from './errors-middleware.js';
 export type ApiHandler = middy.MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
 
 const consoleLogger: ErrorLogger = ({ message, error, routeKey }) =>
-  console.error(JSON.stringify({ level: 'error', event: 'http_error', message, routeKey, error: String((error as Error)?.stack ?? error) }));
+  console.error(
+    JSON.stringify({
+      level: 'error',
+      event: 'http_error',
+      message,
+      routeKey,
+      error: String((error as Error)?.stack ?? error),
+    }),
+  );
 
 /**
  * The Lambda handler of one route group, for API Gateway HTTP API (payload v2) events. The local
  * server builds the same events and calls the same handler: one code path for both deployments.
  */
-export function makeRouteGroupHandler(group: RouteGroup, deps: RegistryDeps, log: ErrorLogger = consoleLogger): ApiHandler {
+export function makeRouteGroupHandler(
+  group: RouteGroup,
+  deps: RegistryDeps,
+  log: ErrorLogger = consoleLogger,
+): ApiHandler {
   const impls = implsOfGroup(group);
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(errorsMiddleware(log))
     .handler(async (event) => {
       const impl = impls.get(event.routeKey);
-      if (!impl) throw new RegistryError('NOT_FOUND', `no route ${event.routeKey}`, { routeKey: event.routeKey });
+      if (!impl)
+        throw new RegistryError('NOT_FOUND', `no route ${event.routeKey}`, { routeKey: event.routeKey });
       const result = await impl.invoke(event, deps);
       return {
         statusCode: impl.status ?? 200,

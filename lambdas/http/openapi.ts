@@ -30,7 +30,12 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       summary: impl.summary,
       parameters,
       ...(impl.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(impl.body, 'input') } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: jsonSchema(impl.body, 'input') } },
+            },
+          }
         : {}),
       responses: {
         [String(impl.status ?? 200)]: {
@@ -40,7 +45,10 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         ...Object.fromEntries(
           errorStatuses.map((s) => [
             String(s),
-            { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelope' } } } },
+            {
+              description: 'error',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelope' } } },
+            },
           ]),
         ),
       },
@@ -48,7 +56,11 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'modelgate', version, description: 'A model registry that only serves models proven to load.' },
+    info: {
+      title: 'modelgate',
+      version,
+      description: 'A model registry that only serves models proven to load.',
+    },
     paths,
     components: { schemas: { ErrorEnvelope: jsonSchema(ErrorEnvelope, 'output') } },
   };

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { type ZodType, z } from 'zod';
+import type { ZodType, z } from 'zod';
 import { RegistryError } from '../../core/errors.js';
 
 /** The first schema issue as `path: message`, with the path as the field at fault. */
@@ -19,13 +19,16 @@ export function parseWith<T extends ZodType>(schema: T, value: unknown, where: s
 }
 
 export function parseBody<T extends ZodType>(schema: T, event: APIGatewayProxyEventV2): z.output<T> {
-  if (!event.body) throw new RegistryError('INVALID_REQUEST', 'body: a JSON body is required', { field: 'body' });
+  if (!event.body)
+    throw new RegistryError('INVALID_REQUEST', 'body: a JSON body is required', { field: 'body' });
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new RegistryError('INVALID_REQUEST', `body: not valid JSON (${(e as Error).message})`, { field: 'body' });
+    throw new RegistryError('INVALID_REQUEST', `body: not valid JSON (${(e as Error).message})`, {
+      field: 'body',
+    });
   }
   return parseWith(schema, json, 'body');
 }
@@ -34,6 +37,10 @@ export function parseQuery<T extends ZodType>(schema: T, event: APIGatewayProxyE
   return parseWith(schema, event.queryStringParameters ?? {}, 'query');
 }
 
-export function pathParam<T extends ZodType>(event: APIGatewayProxyEventV2, name: string, schema: T): z.output<T> {
+export function pathParam<T extends ZodType>(
+  event: APIGatewayProxyEventV2,
+  name: string,
+  schema: T,
+): z.output<T> {
   return parseWith(schema, event.pathParameters?.[name], name);
 }

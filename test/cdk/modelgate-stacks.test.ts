@@ -430,11 +430,21 @@ describe('validation pipeline', () => {
   it('sweeps stalled validations every five minutes with a function that may start executions', () => {
     templates.validation.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
-      Targets: Match.arrayWith([Match.objectLike({ Arn: Match.objectLike({ 'Fn::GetAtt': Match.arrayWith([Match.stringLikeRegexp('SweeperFunction')]) }) })]),
+      Targets: Match.arrayWith([
+        Match.objectLike({
+          Arn: Match.objectLike({
+            'Fn::GetAtt': Match.arrayWith([Match.stringLikeRegexp('SweeperFunction')]),
+          }),
+        }),
+      ]),
     });
-    const sweeperPolicies = resourcesOf(templates.validation, 'AWS::IAM::Policy').filter(([id]) => id.includes('Sweeper'));
+    const sweeperPolicies = resourcesOf(templates.validation, 'AWS::IAM::Policy').filter(([id]) =>
+      id.includes('Sweeper'),
+    );
     const actions = sweeperPolicies.flatMap(([, p]) =>
-      ((p.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement).flatMap((st) => st.Action),
+      (p.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement.flatMap(
+        (st) => st.Action,
+      ),
     );
     expect(actions).toContain('states:StartExecution');
     expect(actions).not.toContain('s3:PutObject');

@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsBlobStore } from '../../adapters/fs-blobs/fs-blob-store.js';
 import { UrlSigner } from '../../adapters/fs-blobs/url-signer.js';
 import { systemClock } from '../../core/ports.js';
-import { handleBlobRequest } from '../../local/blob-endpoint.js';
 import { errorResponse } from '../../lambdas/http/errors-middleware.js';
+import { handleBlobRequest } from '../../local/blob-endpoint.js';
 import { describeBlobStoreContract } from './blob-store.contract.js';
 
 /** The folder store behind the local server's real signed blob endpoint, over HTTP on loopback. */

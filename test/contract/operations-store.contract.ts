@@ -28,7 +28,13 @@ export function describeOperationsStoreContract(
       ...extra,
     });
 
-    const report = (model: string, version: string, prov: string, at: string, outcome: 'ok' | 'failed' = 'ok'): LoadReport => ({
+    const report = (
+      model: string,
+      version: string,
+      prov: string,
+      at: string,
+      outcome: 'ok' | 'failed' = 'ok',
+    ): LoadReport => ({
       model,
       version,
       provider: prov,
@@ -52,17 +58,34 @@ export function describeOperationsStoreContract(
       await store.createProviderIfAbsent(provider('paddle'));
       await store.updateProvider(provider('paddle', { state: 'disabled', reason: 'OOM', revision: 1 }), 0);
       expect((await store.getProvider('paddle'))?.state).toBe('disabled');
-      const stale = await store.updateProvider(provider('paddle', { state: 'enabled', revision: 1 }), 0).catch((e) => e);
+      const stale = await store
+        .updateProvider(provider('paddle', { state: 'enabled', revision: 1 }), 0)
+        .catch((e) => e);
       expect(stale).toBeInstanceOf(RegistryError);
       expect((stale as RegistryError).code).toBe('CONFLICT');
-      expect(await store.getProvider('paddle')).toMatchObject({ state: 'disabled', reason: 'OOM', revision: 1 });
+      expect(await store.getProvider('paddle')).toMatchObject({
+        state: 'disabled',
+        reason: 'OOM',
+        revision: 1,
+      });
       const missing = await store.updateProvider(provider('ghost', { revision: 1 }), 0).catch((e) => e);
       expect((missing as RegistryError).code).toBe('NOT_FOUND');
     });
 
     it('lists the models of a provider, paginated', async () => {
-      for (const [name, prov] of [['a', 'paddle'], ['b', 'easyocr'], ['c', 'paddle'], ['d', 'paddle']] as const)
-        await store.createModel({ name, provider: prov, description: '', tags: [], createdAt: '2026-01-01T00:00:00Z' });
+      for (const [name, prov] of [
+        ['a', 'paddle'],
+        ['b', 'easyocr'],
+        ['c', 'paddle'],
+        ['d', 'paddle'],
+      ] as const)
+        await store.createModel({
+          name,
+          provider: prov,
+          description: '',
+          tags: [],
+          createdAt: '2026-01-01T00:00:00Z',
+        });
       const first = await store.listModelsByProvider('paddle', { limit: 2 });
       expect(first.items.map((m) => m.name)).toEqual(['a', 'c']);
       const second = await store.listModelsByProvider('paddle', { limit: 2, cursor: first.nextCursor });
@@ -87,7 +110,11 @@ export function describeOperationsStoreContract(
       expect(since.map((r) => r.at.slice(17, 19))).toEqual(['03']);
 
       const byProvider = await store.listLoadReports({ provider: 'paddle' }, { limit: 10 });
-      expect(byProvider.map((r) => `${r.version}@${r.at.slice(17, 19)}`)).toEqual(['1.0@03', '1.0.1@02', '1.0@01']);
+      expect(byProvider.map((r) => `${r.version}@${r.at.slice(17, 19)}`)).toEqual([
+        '1.0@03',
+        '1.0.1@02',
+        '1.0@01',
+      ]);
 
       await store.createProviderIfAbsent(provider('paddle'));
       await store.createProviderIfAbsent(provider('easyocr'));

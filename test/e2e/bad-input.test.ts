@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel, truncate } from '../fixtures/onnx-writer.js';
-import { BACKENDS, type ServerHandle, api, cli, removeDir, startServer, tempDir } from './harness.js';
+import { api, BACKENDS, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
-import { type ServerHandle, api, cli, removeDir, startServer, tempDir } from './harness.js';
+import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
 
 /** kill -9 in the middle of an upload or a validation: on restart, no half blob and no version stuck. */
 describe('a server killed with -9 recovers on restart', () => {
@@ -28,7 +28,14 @@ describe('a server killed with -9 recovers on restart', () => {
     await api(first, 'POST', '/api/v1/models', { name: 'crash' });
     const start = await api(first, 'POST', '/api/v1/models/crash/versions', {
       version: '1',
-      files: [{ path: 'w.bin', size: bytes.length, sha256: sha, md5: createHash('md5').update(bytes).digest('hex') }],
+      files: [
+        {
+          path: 'w.bin',
+          size: bytes.length,
+          sha256: sha,
+          md5: createHash('md5').update(bytes).digest('hex'),
+        },
+      ],
     });
     const upload = start.json!.uploads[0];
     // Send half of the body, then kill the server while it waits for the rest.
@@ -54,7 +61,8 @@ describe('a server killed with -9 recovers on restart', () => {
     cleanup.push(() => removeDir(work));
     mkdirSync(join(work, 'many'));
     // Several models: validation takes long enough to be caught in the middle.
-    for (let i = 0; i < 6; i++) writeFileSync(join(work, 'many', `m${i}.onnx`), buildMlpModel({ layers: 4, dim: 256, seed: i }));
+    for (let i = 0; i < 6; i++)
+      writeFileSync(join(work, 'many', `m${i}.onnx`), buildMlpModel({ layers: 4, dim: 256, seed: i }));
     const published = await cli(['publish', 'slow@1', 'many'], first.env, work);
     expect(published.code).toBe(0);
     let status = '';

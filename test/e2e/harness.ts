@@ -16,7 +16,11 @@ export interface CliResult {
 /** Runs the built `modelgate` command as a user would, in its own process. */
 export function cli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: 'pipe' });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: 'pipe',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -74,11 +78,15 @@ export async function startServer(
 ): Promise<ServerHandle> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'modelgate-e2e-'));
   const aws = options.backend === 'aws' ? await awsEnvironment() : undefined;
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
-    cwd: ROOT,
-    env: { ...process.env, ...aws?.env, ...options.env },
-    stdio: 'pipe',
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...aws?.env, ...options.env },
+      stdio: 'pipe',
+    },
+  );
   const logs: string[] = [];
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));

@@ -19,9 +19,9 @@ const file = (peak: number, check: FileReport['check'] = 'loaded'): FileReport =
 
 describe('memory fit (the runbook rule: peak × 1.5 ≤ memory)', () => {
   it('counts the runtime baseline once and each loaded file’s own share', () => {
-    expect(versionPeakBytes({ files: [file(160 * MiB), file(260 * MiB), file(999 * GiB, 'integrity-only')] })).toBe(
-      60 * MiB + 100 * MiB + 200 * MiB,
-    );
+    expect(
+      versionPeakBytes({ files: [file(160 * MiB), file(260 * MiB), file(999 * GiB, 'integrity-only')] }),
+    ).toBe(60 * MiB + 100 * MiB + 200 * MiB);
     expect(versionPeakBytes({ files: [] })).toBe(0);
   });
 

@@ -9,7 +9,7 @@ import { resolveVersion } from '../../core/resolve.js';
 import { claimValidation, completeValidation } from '../../core/validation-jobs.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import { StartVersionRequest } from '../../schemas/version.schema.js';
-import { type TestDeps, localTestDeps } from '../helpers/local-deps.js';
+import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 const blob = (text: string) => {
   const bytes = Buffer.from(text);
@@ -87,7 +87,14 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
   });
 
   it('refuses a commit until every blob is stored, naming the missing files', async () => {
-    await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'A' }, { path: 'b.txt', text: 'B' }]));
+    await startVersion(
+      deps,
+      'ocr-det',
+      request('1.0.0', [
+        { path: 'a.onnx', text: 'A' },
+        { path: 'b.txt', text: 'B' },
+      ]),
+    );
     await store('A');
     const e = await expectCode(commitVersion(deps, { model: 'ocr-det', version: '1.0.0' }), 'BLOBS_MISSING');
     expect(e.details?.missing).toEqual([{ path: 'b.txt', sha256: blob('B').sha256 }]);
@@ -103,19 +110,36 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
 
   it('refuses to publish a version twice and leaves the stored one untouched', async () => {
     const first = await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'A' }]));
-    await expectCode(startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'other' }])), 'ALREADY_EXISTS');
+    await expectCode(
+      startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.onnx', text: 'other' }])),
+      'ALREADY_EXISTS',
+    );
     const stored = await deps.metadata.getVersion({ model: 'ocr-det', version: '1.0.0' });
     expect(stored).toEqual(first.version);
   });
 
   it('refuses manifests a node could not lay out', async () => {
     const dup = await expectCode(
-      startVersion(deps, 'ocr-det', request('1', [{ path: 'a', text: 'x' }, { path: 'a', text: 'y' }])),
+      startVersion(
+        deps,
+        'ocr-det',
+        request('1', [
+          { path: 'a', text: 'x' },
+          { path: 'a', text: 'y' },
+        ]),
+      ),
       'INVALID_REQUEST',
     );
     expect(dup.details?.field).toBe('files[1].path');
     await expectCode(
-      startVersion(deps, 'ocr-det', request('2', [{ path: 'a', text: 'x' }, { path: 'a/b', text: 'y' }])),
+      startVersion(
+        deps,
+        'ocr-det',
+        request('2', [
+          { path: 'a', text: 'x' },
+          { path: 'a/b', text: 'y' },
+        ]),
+      ),
       'INVALID_REQUEST',
     );
     expect(await deps.metadata.getVersion({ model: 'ocr-det', version: '1' })).toBeNull();

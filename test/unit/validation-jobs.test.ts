@@ -9,7 +9,7 @@ import {
   requeueStalled,
 } from '../../core/validation-jobs.js';
 import type { Version } from '../../schemas/version.schema.js';
-import { type TestDeps, localTestDeps } from '../helpers/local-deps.js';
+import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 const SHA = 'a'.repeat(64);
 const MD5 = 'b'.repeat(32);
@@ -75,7 +75,10 @@ describe('validation jobs: leases, heartbeats, retries', () => {
   it('treats orphaned jobs (a crashed server) as expired at once', async () => {
     await uploadedVersion(deps, '1');
     await claimNext(deps, 'previous-process/0');
-    const changed = await recoverExpiredLeases(deps, (v) => v.validation.leaseOwner?.startsWith('previous') ?? false);
+    const changed = await recoverExpiredLeases(
+      deps,
+      (v) => v.validation.leaseOwner?.startsWith('previous') ?? false,
+    );
     expect(changed.map((v) => v.status)).toEqual(['UPLOADED']);
   });
 

@@ -4,7 +4,7 @@ import { createModel } from '../../core/models.js';
 import { WorkerPool } from '../../gpu-validator/worker-pool.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
-import { type TestDeps, localTestDeps } from '../helpers/local-deps.js';
+import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 // The engine is replaced by a timed stand-in here: this tests the pool's scheduling, not validation
 // (the e2e tests run the real engine).
@@ -66,7 +66,10 @@ async function runPool(deps: TestDeps, capacityBytes: number, jobs: number) {
     await sleep(20);
   }
   await pool.stop();
-  return { maxRunning, verified: (await deps.metadata.listVersionsByStatus('VERIFIED', { limit: 100 })).items.length };
+  return {
+    maxRunning,
+    verified: (await deps.metadata.listVersionsByStatus('VERIFIED', { limit: 100 })).items.length,
+  };
 }
 
 describe('worker pool', () => {
