@@ -16,6 +16,19 @@ export interface LoadRequest {
   defaultDim: number;
   /** Ask nvidia-smi for this process's GPU memory after the run. */
   measureGpu: boolean;
+  /** Profile the run to learn which execution provider ran each node (provider-placement.ts). */
+  detectProviders: boolean;
+  /** Golden I/O (golden-io.ts): run these inputs instead of synthesized ones and compare the outputs. */
+  golden?: { localPath: string; path: string };
+}
+
+/** What the child learnt about execution providers and golden outputs (both optional). */
+export interface RunFacts {
+  /** Node count per provider that executed it, from the runtime's profiler. */
+  providerNodes?: Record<string, number>;
+  /** `cuda → cpu` when the first requested provider ran no node. */
+  executionProviderFallback?: string;
+  golden?: { file: string; tolerance: number; outputs: { name: string; maxAbsDiff: number }[] };
 }
 
 export interface BaselineRequest {
@@ -29,7 +42,7 @@ export interface StageMessage {
   stage: LoadStage;
 }
 
-export interface LoadResultMessage {
+export interface LoadResultMessage extends RunFacts {
   type: 'result';
   runtimeVersion: string;
   loadMs: number;
@@ -42,7 +55,7 @@ export interface LoadResultMessage {
   gpuBytes?: number;
 }
 
-export interface FailureMessage {
+export interface FailureMessage extends RunFacts {
   type: 'failure';
   stage: LoadStage;
   message: string;
@@ -54,6 +67,7 @@ export interface FailureMessage {
   inputs?: TensorInfo[];
   outputs?: TensorInfo[];
   inputShapes?: Record<string, number[]>;
+  executionProvider?: string;
   vmHwmBytes?: number;
 }
 

@@ -11,6 +11,7 @@ import type {
   ChildRequest,
   FailureMessage,
   LoadResultMessage,
+  RunFacts,
 } from './child-protocol.js';
 import { classifyChildExit, classifyRuntimeError, type LoadStage } from './classify.js';
 import { readProcStatusBytes } from './proc-status.js';
@@ -33,9 +34,21 @@ export interface IsolatedLoadOptions {
   startupTimeoutMs?: number;
   /** Watchdog period: how often the child's VmRSS is read. */
   sampleIntervalMs?: number;
+  /**
+   * Aborting kills the child at once: the engine loads while it still hashes the file, and a file that
+   * fails its integrity check must not keep a load running whose result would be thrown away.
+   */
+  signal?: AbortSignal;
+  /**
+   * Profile the run to learn which provider executed the nodes (provider-placement.ts). Default: when a
+   * provider other than the CPU is requested, since only then can the runtime's choice differ from ours.
+   */
+  detectProviders?: boolean;
+  /** A golden file (golden-io.ts): its inputs are run and its outputs compared. */
+  golden?: { localPath: string; path: string };
 }
 
-interface LoadFacts {
+interface LoadFacts extends RunFacts {
   runtimeVersion?: string;
   loadMs?: number;
   inferenceMs?: number;
@@ -89,9 +102,14 @@ function runChild(
     timeoutMs: number;
     startupTimeoutMs: number;
     sampleIntervalMs: number;
+    signal?: AbortSignal | undefined;
   },
 ): Promise<Watch> {
   const watch: Watch = { stage: 'import', sampledPeak: 0, messages: [], stderrTail: '' };
+  if (limits.signal?.aborted) {
+    watch.verdict = { code: 'TIMEOUT', message: 'the load was cancelled before it started' };
+    return Promise.resolve(watch);
+  }
   const { script, execArgv } = childEntry();
   let child: ChildProcess;
   try {
@@ -122,6 +140,8 @@ function runChild(
       }
     };
     const sampler = setInterval(sample, limits.sampleIntervalMs);
+    const cancel = () => kill('TIMEOUT', 'the load was cancelled by the validator');
+    limits.signal?.addEventListener('abort', cancel, { once: true });
     let deadline = setTimeout(
       () => kill('TIMEOUT', `the loader did not start within ${limits.startupTimeoutMs} ms`),
       limits.startupTimeoutMs,
@@ -133,7 +153,14 @@ function runChild(
     child.stderr?.on('data', keepTail);
     child.on('message', (message: ChildMessage) => {
       watch.messages.push(message);
-      if (message.type !== 'stage') return;
+      if (message.type !== 'stage') {
+        // The child's final word (it measured its own VmHWM just before): the verdict needs nothing more.
+        // Its exit is not waited for, since tearing down a GB address space takes ~0.1 s; it is reaped in
+        // the background and killed if it lingers.
+        reapInBackground(child);
+        finish(null, null);
+        return;
+      }
       watch.stage = message.stage;
       if (message.stage === 'load') {
         // The load+run clock starts once the runtime is in: process start-up is not the model's cost.
@@ -153,6 +180,7 @@ function runChild(
       if (settled) return;
       settled = true;
       clearInterval(sampler);
+      limits.signal?.removeEventListener('abort', cancel);
       clearTimeout(deadline);
       if (!watch.verdict && !watch.messages.some((m) => m.type !== 'stage')) {
         watch.verdict = classifyChildExit({
@@ -175,6 +203,14 @@ function runChild(
   });
 }
 
+const REAP_GRACE_MS = 5000;
+
+function reapInBackground(child: ChildProcess): void {
+  const reaper = setTimeout(() => child.kill('SIGKILL'), REAP_GRACE_MS);
+  reaper.unref();
+  child.once('close', () => clearTimeout(reaper));
+}
+
 /** The child's final word: its result or its failure (stage messages are progress only). */
 function finalMessage(watch: Watch): LoadResultMessage | FailureMessage | undefined {
   let last: LoadResultMessage | FailureMessage | undefined;
@@ -194,9 +230,12 @@ function factsOf(watch: Watch): LoadFacts {
       outputs: last.outputs,
       inputShapes: last.inputShapes,
       vmHwmBytes: last.vmHwmBytes,
+      executionProvider: last.executionProvider,
+      providerNodes: last.providerNodes,
+      executionProviderFallback: last.executionProviderFallback,
+      golden: last.golden,
     });
-    if (last.type === 'result')
-      Object.assign(facts, { executionProvider: last.executionProvider, gpuBytes: last.gpuBytes });
+    if (last.type === 'result') facts.gpuBytes = last.gpuBytes;
   }
   const peak = Math.max(facts.vmHwmBytes ?? 0, watch.sampledPeak);
   if (peak > 0) facts.peakRssBytes = peak;
@@ -235,12 +274,15 @@ export async function isolatedLoad(options: IsolatedLoadOptions): Promise<Isolat
       inputShapes: options.inputShapes ?? {},
       defaultDim: options.defaultDim ?? 1,
       measureGpu: executionProviders.some((p) => p === 'cuda' || p === 'tensorrt'),
+      detectProviders: options.detectProviders ?? executionProviders.some((p) => p !== 'cpu'),
+      ...(options.golden ? { golden: options.golden } : {}),
     },
     {
       memoryBudgetBytes: options.memoryBudgetBytes,
       timeoutMs: options.timeoutMs,
       startupTimeoutMs: options.startupTimeoutMs ?? Math.max(DEFAULT_STARTUP_TIMEOUT_MS, options.timeoutMs),
       sampleIntervalMs: options.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS,
+      signal: options.signal,
     },
   );
   const facts = factsOf(watch);

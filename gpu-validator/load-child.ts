@@ -1,10 +1,15 @@
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { TensorInfo } from '../schemas/report.schema.js';
 import type { ChildMessage, ChildRequest, FailureMessage, LoadRequest } from './child-protocol.js';
 import type { LoadStage } from './classify.js';
+import { compareGolden, type GoldenFile, goldenFeeds, parseGoldenFile } from './golden-io.js';
 import { LoadFailure } from './load-failure.js';
 import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
 import { readProcStatusBytes } from './proc-status.js';
+import { countProviderNodes, judgePlacement } from './provider-placement.js';
 import { checkOutputs, resolveShape, synthesizeTensor } from './synthesize-inputs.js';
 
 /**
@@ -55,39 +60,95 @@ async function ownGpuBytes(usedBefore: number | undefined): Promise<number | und
     : undefined;
 }
 
+/** The profiler writes `<prefix>_<timestamp>.json`; one child, one session, so one such file. */
+const PROFILE_PREFIX = `modelgate-ep-${process.pid}`;
+
+function sessionOptions(request: LoadRequest): InferenceSession.SessionOptions {
+  const options: InferenceSession.SessionOptions = { executionProviders: request.executionProviders };
+  if (!request.detectProviders) return options;
+  return { ...options, enableProfiling: true, profileFilePrefix: join(tmpdir(), PROFILE_PREFIX) };
+}
+
+/** Node counts per provider from the profile of the smoke run; the profile file is removed. */
+function readProviderNodes(session: InferenceSession): Record<string, number> {
+  session.endProfiling();
+  const counts: Record<string, number> = {};
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(`${PROFILE_PREFIX}_`))) {
+    const path = join(tmpdir(), name);
+    try {
+      for (const [p, n] of Object.entries(countProviderNodes(readFileSync(path, 'utf8'))))
+        counts[p] = (counts[p] ?? 0) + n;
+    } finally {
+      rmSync(path, { force: true });
+    }
+  }
+  return counts;
+}
+
+function synthesizedFeeds(ort: Ort, request: LoadRequest, inputs: TensorInfo[]): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const input of inputs) {
+    if (input.type === 'non-tensor')
+      throw new LoadFailure('CONFIG_INVALID', `input "${input.name}" is not a tensor`);
+    const dims = resolveShape(input, request.inputShapes[input.name], request.defaultDim);
+    feeds[input.name] = synthesizeTensor(ort.Tensor, input, dims);
+  }
+  return feeds;
+}
+
+/** Which provider ran the nodes; a request whose providers all ran nothing fails here (provider-placement.ts). */
+function placementFacts(request: LoadRequest, session: InferenceSession): string {
+  if (!request.detectProviders) return request.executionProviders[0] ?? 'cpu';
+  const providerNodes = readProviderNodes(session);
+  const placement = judgePlacement(request.executionProviders, providerNodes);
+  partial = {
+    ...partial,
+    providerNodes,
+    executionProvider: placement.executionProvider,
+    ...(placement.fallback ? { executionProviderFallback: placement.fallback } : {}),
+  };
+  if (placement.failure) throw new LoadFailure(placement.failure.code, placement.failure.message);
+  return placement.executionProvider;
+}
+
 async function load(request: LoadRequest): Promise<void> {
   await enter('import');
   const ort = await importRuntime();
   const runtimeVersion = ort.env.versions.node ?? ort.env.versions.common;
   partial.runtimeVersion = runtimeVersion;
+  // Read before the load: a malformed golden file fails at once, without spending a load.
+  const golden: GoldenFile | undefined = request.golden
+    ? parseGoldenFile(request.golden.path, readFileSync(request.golden.localPath, 'utf8'))
+    : undefined;
   // Other processes may share the GPU: the total before our load is the fallback's zero point.
   const gpuUsedBefore = request.measureGpu ? await readGpuMemoryUsed() : undefined;
   await enter('load');
   const loadStart = performance.now();
-  const session = await ort.InferenceSession.create(request.modelPath, {
-    executionProviders: request.executionProviders,
-  });
+  const session = await ort.InferenceSession.create(request.modelPath, sessionOptions(request));
   const loadMs = performance.now() - loadStart;
   const inputs = session.inputMetadata.map(tensorInfo);
   const outputs = session.outputMetadata.map(tensorInfo);
   partial = { ...partial, loadMs, inputs, outputs };
   // The smoke run starts with its inputs: at served shapes they can be a large part of the peak.
   await enter('run');
-  const shapes: Record<string, number[]> = {};
-  const feeds: Record<string, Tensor> = {};
-  for (const input of inputs) {
-    if (input.type === 'non-tensor')
-      throw new LoadFailure('CONFIG_INVALID', `input "${input.name}" is not a tensor`);
-    shapes[input.name] = resolveShape(input, request.inputShapes[input.name], request.defaultDim);
-    feeds[input.name] = synthesizeTensor(ort.Tensor, input, shapes[input.name] as number[]);
-  }
+  const feeds =
+    golden && request.golden
+      ? goldenFeeds(ort.Tensor, request.golden.path, golden, inputs)
+      : synthesizedFeeds(ort, request, inputs);
+  const shapes = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, [...t.dims]]));
   partial.inputShapes = shapes;
   const runStart = performance.now();
   const results = await session.run(feeds);
   const inferenceMs = performance.now() - runStart;
   partial.inferenceMs = inferenceMs;
+  const executionProvider = placementFacts(request, session);
   checkOutputs(results);
+  if (golden && request.golden) {
+    const compared = compareGolden(request.golden.path, golden, results);
+    partial.golden = { file: request.golden.path, tolerance: golden.tolerance, outputs: compared };
+  }
   await send({
+    ...partial,
     type: 'result',
     runtimeVersion,
     loadMs,
@@ -95,7 +156,7 @@ async function load(request: LoadRequest): Promise<void> {
     inputs,
     outputs,
     inputShapes: shapes,
-    executionProvider: request.executionProviders[0] ?? 'cpu',
+    executionProvider,
     vmHwmBytes: readProcStatusBytes('self', 'VmHWM'),
     gpuBytes: request.measureGpu ? await ownGpuBytes(gpuUsedBefore) : undefined,
   });

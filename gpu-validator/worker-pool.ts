@@ -1,5 +1,11 @@
-import { completeValidation, claimNext, heartbeat, recoverExpiredLeases, retryOrFail } from '../core/validation-jobs.js';
 import type { RegistryDeps } from '../core/ports.js';
+import {
+  claimNext,
+  completeValidation,
+  heartbeat,
+  recoverExpiredLeases,
+  retryOrFail,
+} from '../core/validation-jobs.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 
@@ -42,15 +48,20 @@ export class WorkerPool {
   async start(): Promise<void> {
     const ownedByOthers = (v: Version) => !v.validation.leaseOwner?.startsWith(`${this.options.id}/`);
     const recovered = await recoverExpiredLeases(this.deps, ownedByOthers);
-    for (const v of recovered) this.log('validation_recovered', { model: v.model, version: v.version, status: v.status });
+    for (const v of recovered)
+      this.log('validation_recovered', { model: v.model, version: v.version, status: v.status });
     for (let n = 0; n < this.options.workers; n++) this.loops.push(this.loop(`${this.options.id}/${n}`));
-    this.recoveryTimer = setInterval(() => {
-      recoverExpiredLeases(this.deps)
-        .then((changed) => {
-          for (const v of changed) this.log('validation_lease_expired', { model: v.model, version: v.version, status: v.status });
-        })
-        .catch((e) => this.log('validation_recovery_error', { level: 'error', error: String(e) }));
-    }, Math.max(1000, this.deps.settings.leaseMs / 2));
+    this.recoveryTimer = setInterval(
+      () => {
+        recoverExpiredLeases(this.deps)
+          .then((changed) => {
+            for (const v of changed)
+              this.log('validation_lease_expired', { model: v.model, version: v.version, status: v.status });
+          })
+          .catch((e) => this.log('validation_recovery_error', { level: 'error', error: String(e) }));
+      },
+      Math.max(1000, this.deps.settings.leaseMs / 2),
+    );
     this.recoveryTimer.unref();
   }
 
@@ -118,10 +129,19 @@ export class WorkerPool {
   private async run(job: Version, worker: string, share: number): Promise<void> {
     const key = `${job.model}@${job.version}`;
     this.busy.set(key, share);
-    this.log('validation_started', { model: job.model, version: job.version, provider: job.provider, worker, attempt: job.validation.attempts });
-    const beat = setInterval(() => {
-      heartbeat(this.deps, job, worker).catch(() => {});
-    }, Math.max(250, this.deps.settings.leaseMs / 3));
+    this.log('validation_started', {
+      model: job.model,
+      version: job.version,
+      provider: job.provider,
+      worker,
+      attempt: job.validation.attempts,
+    });
+    const beat = setInterval(
+      () => {
+        heartbeat(this.deps, job, worker).catch(() => {});
+      },
+      Math.max(250, this.deps.settings.leaseMs / 3),
+    );
     try {
       const report = await this.options.validate(job, worker);
       const done = await completeValidation(this.deps, job, worker, report);
@@ -134,10 +154,18 @@ export class WorkerPool {
         ...(report.error ? { reason: report.error.code, message: report.error.message } : {}),
       });
     } catch (e) {
-      this.log('validation_error', { level: 'error', model: job.model, version: job.version, worker, error: String(e) });
+      this.log('validation_error', {
+        level: 'error',
+        model: job.model,
+        version: job.version,
+        worker,
+        error: String(e),
+      });
       const current = await this.deps.metadata.getVersion(job).catch(() => null);
       if (current?.status === 'VALIDATING' && current.validation.leaseOwner === worker)
-        await retryOrFail(this.deps, current, `infrastructure error: ${(e as Error).message}`).catch(() => {});
+        await retryOrFail(this.deps, current, `infrastructure error: ${(e as Error).message}`).catch(
+          () => {},
+        );
     } finally {
       clearInterval(beat);
       this.busy.delete(key);

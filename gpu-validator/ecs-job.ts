@@ -1,0 +1,192 @@
+import { tmpdir } from 'node:os';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { RegistryError } from '../core/errors.js';
+import { defaultMemoryBudget } from '../core/memory-fit.js';
+import type { RegistryDeps, VersionRef } from '../core/ports.js';
+import { completeValidation, heartbeat } from '../core/validation-jobs.js';
+import { ModelName, VersionString } from '../schemas/names.schema.js';
+import type { ValidationReport } from '../schemas/report.schema.js';
+import type { Version } from '../schemas/version.schema.js';
+import { runtimeBaseline } from './baseline.js';
+import { runValidation } from './run-validation.js';
+
+/**
+ * The ECS validation task's logic (issue 3 part 8), apart from its AWS wiring (ecs-task.ts) so that it
+ * runs in tests over SQLite and a blob folder. The state machine (cdk/constructs/validation-pipeline.ts)
+ * claimed the version with its execution id as lease owner and passes that id here; this job heartbeats
+ * that lease, validates, and records the report as that owner.
+ *
+ * Exit contract with the state machine: the task exits 0 once an outcome is recorded, passed or failed,
+ * and also when there is nothing left to do (the version is no longer VALIDATING under this lease: a
+ * retry after the outcome was recorded). Anything else throws, and the task exits non-zero: "nothing was
+ * recorded", which the state machine retries as an infrastructure failure.
+ */
+
+const positiveInt = z.coerce.number().int().positive();
+
+/** Every variable the task reads, in one schema: a missing or malformed one fails naming it. */
+export const EcsJobEnv = z.object({
+  MODEL: ModelName,
+  VERSION: VersionString,
+  /** The Step Functions execution id that claimed the version. */
+  LEASE_OWNER: z.string().min(1).max(2048),
+  TABLE_NAME: z.string().min(1),
+  BUCKET_NAME: z.string().min(1),
+  /** The task's budget when the version names none (default: the smallest node class, else 4 GiB). */
+  MEMORY_BUDGET_BYTES: positiveInt.optional(),
+  /** Preference list for the runtime, e.g. `cuda,cpu`; the report says which one actually ran. */
+  EXECUTION_PROVIDERS: z
+    .string()
+    .default('cuda,cpu')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be provider names like cuda,cpu')).min(1)),
+  SCRATCH_DIR: z.string().min(1).default(tmpdir()),
+  /** Per file: session creation plus the smoke run. */
+  TIMEOUT_MS: positiveInt.default(15 * 60_000),
+});
+export type EcsJobEnv = z.infer<typeof EcsJobEnv>;
+
+export class EcsEnvError extends Error {
+  constructor(
+    readonly variables: readonly string[],
+    detail: string,
+  ) {
+    super(`invalid validation task environment: ${detail}`);
+    this.name = 'EcsEnvError';
+  }
+}
+
+/** The names the CDK task definition sets (`MODELGATE_MODEL` …) are accepted for the short ones. */
+const ALIASES: Record<string, string> = {
+  MODEL: 'MODELGATE_MODEL',
+  VERSION: 'MODELGATE_VERSION',
+  LEASE_OWNER: 'MODELGATE_LEASE_OWNER',
+};
+
+/**
+ * Reads the job: environment first, then `--model M --version V --lease-owner L` arguments over it
+ * (for running the task by hand). Throws EcsEnvError naming each missing or malformed variable.
+ */
+export function readEcsJobEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[] = [],
+): EcsJobEnv {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { model: { type: 'string' }, version: { type: 'string' }, 'lease-owner': { type: 'string' } },
+    strict: true,
+  });
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const [short, long] of Object.entries(ALIASES)) merged[short] = env[short] ?? env[long];
+  if (values.model) merged.MODEL = values.model;
+  if (values.version) merged.VERSION = values.version;
+  if (values['lease-owner']) merged.LEASE_OWNER = values['lease-owner'];
+  return parseEnv(EcsJobEnv, merged);
+}
+
+/** Parses environment variables with `schema`, or throws EcsEnvError naming each bad variable. */
+export function parseEnv<T extends z.ZodType>(
+  schema: T,
+  env: Readonly<Record<string, string | undefined>>,
+): z.infer<T> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const names = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))];
+  const detail = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ');
+  throw new EcsEnvError(names, detail);
+}
+
+export type EcsJobOutcome =
+  | { readonly status: 'recorded'; readonly version: Version; readonly report: ValidationReport }
+  | { readonly status: 'skipped'; readonly reason: string };
+
+export interface EcsJobOptions {
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
+
+/** Why this execution has nothing to do for the version, or undefined when it holds the lease. */
+function notOurs(version: Version | null, owner: string): string | undefined {
+  if (!version) return 'the version does not exist';
+  if (version.status !== 'VALIDATING') return `the version is ${version.status}, not VALIDATING`;
+  if (version.validation.leaseOwner !== owner)
+    return `the lease belongs to ${version.validation.leaseOwner ?? 'nobody'}, not this execution`;
+  return undefined;
+}
+
+/** Extends the lease every third of its length while `work` runs, so that it never lapses mid-validation. */
+async function whileHeartbeating<T>(
+  deps: RegistryDeps,
+  ref: VersionRef,
+  owner: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  // A missed beat is retried at the next one (the lease outlasts two of them); a lost lease shows at
+  // completion, which only the owner may do.
+  const beat = setInterval(
+    () => heartbeat(deps, ref, owner).catch(() => {}),
+    Math.max(250, deps.settings.leaseMs / 3),
+  );
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+export async function runEcsJob(
+  deps: RegistryDeps,
+  env: EcsJobEnv,
+  options: EcsJobOptions = {},
+): Promise<EcsJobOutcome> {
+  const log = options.log ?? (() => {});
+  const ref: VersionRef = { model: env.MODEL, version: env.VERSION };
+  // The runtime baseline is measured once per process: start it now, while the files download.
+  runtimeBaseline().catch(() => {});
+  const version = await deps.metadata.getVersion(ref);
+  const skip = notOurs(version, env.LEASE_OWNER);
+  if (skip || !version) {
+    log('validation_skipped', { ...ref, reason: skip });
+    return { status: 'skipped', reason: skip ?? 'the version does not exist' };
+  }
+  const budget =
+    env.MEMORY_BUDGET_BYTES ??
+    defaultMemoryBudget(deps.settings.nodeClasses, deps.settings.defaultMemoryBudgetBytes);
+  log('validation_started', {
+    ...ref,
+    executionProviders: env.EXECUTION_PROVIDERS,
+    attempt: version.validation.attempts,
+  });
+  const report = await whileHeartbeating(deps, ref, env.LEASE_OWNER, () =>
+    runValidation(version, {
+      blobs: deps.blobs,
+      scratchDir: env.SCRATCH_DIR,
+      worker: env.LEASE_OWNER,
+      memoryBudgetBytes: budget,
+      timeoutMs: env.TIMEOUT_MS,
+      executionProviders: env.EXECUTION_PROVIDERS,
+    }),
+  );
+  try {
+    const settled = await completeValidation(deps, ref, env.LEASE_OWNER, report);
+    log('validation_finished', {
+      ...ref,
+      status: settled.status,
+      executionProvider: report.executionProvider,
+      ...(report.error ? { reason: report.error.code, message: report.error.message } : {}),
+    });
+    return { status: 'recorded', version: settled, report };
+  } catch (e) {
+    // Another execution owns the version now (our lease lapsed and was retried): its result will stand.
+    if (!isConflict(e)) throw e;
+    log('validation_lease_lost', { ...ref });
+    return { status: 'skipped', reason: 'the lease was lost before the report could be recorded' };
+  }
+}

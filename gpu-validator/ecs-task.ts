@@ -1,0 +1,100 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
+import { S3BlobStore } from '../adapters/s3/s3-blob-store.js';
+import { defaultSettings, type RegistryDeps, systemClock } from '../core/ports.js';
+import { NodeClasses } from '../schemas/node-class.schema.js';
+import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
+
+/**
+ * Entry point of the gpu-validator ECS task (`node dist/gpu-validator/ecs-task.js`, gpu-validator/Dockerfile):
+ * wires DynamoDB and S3 and runs ecs-job.ts. Exit 0: an outcome was recorded (passed or failed) or there
+ * was nothing to do; exit 1: an infrastructure failure, which the state machine retries; exit 2: the task
+ * is misconfigured (a variable is missing or malformed), which no retry fixes.
+ */
+
+/** Registry settings the task needs beyond the job itself; the CDK task definition sets them. */
+const SettingsEnv = z.object({
+  LEASE_MS: z.coerce.number().int().positive().default(defaultSettings.leaseMs),
+  DEFAULT_MEMORY_BUDGET_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(defaultSettings.defaultMemoryBudgetBytes),
+  NODE_CLASSES: z
+    .string()
+    .default('[]')
+    .transform((raw, ctx) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON array of node classes' });
+        return z.NEVER;
+      }
+    })
+    .pipe(NodeClasses),
+});
+
+const log = (event: string, fields: Record<string, unknown>) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), event, ...fields }));
+
+function awsDeps(
+  tableName: string,
+  bucketName: string,
+  settingsEnv: z.infer<typeof SettingsEnv>,
+): RegistryDeps {
+  // Region and credentials come from the task role. WHEN_REQUIRED: see shared/STACK.md (S3 checksums);
+  // materialize re-hashes every byte it downloads anyway.
+  const s3 = new S3Client({
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  return {
+    metadata: new DynamoDbMetadataStore(documents, tableName),
+    blobs: new S3BlobStore(s3, bucketName),
+    queue: {
+      enqueue: async () => {
+        throw new Error('the validation task does not start validations');
+      },
+    },
+    clock: systemClock,
+    settings: {
+      ...defaultSettings,
+      leaseMs: settingsEnv.LEASE_MS,
+      defaultMemoryBudgetBytes: settingsEnv.DEFAULT_MEMORY_BUDGET_BYTES,
+      nodeClasses: settingsEnv.NODE_CLASSES,
+    },
+  };
+}
+
+async function main(): Promise<number> {
+  let env: ReturnType<typeof readEcsJobEnv>;
+  let settingsEnv: z.infer<typeof SettingsEnv>;
+  try {
+    env = readEcsJobEnv(process.env, process.argv.slice(2));
+    settingsEnv = parseEnv(SettingsEnv, process.env);
+  } catch (e) {
+    log('validation_task_misconfigured', {
+      error: (e as Error).message,
+      variables: e instanceof EcsEnvError ? e.variables : [],
+    });
+    return 2;
+  }
+  try {
+    const outcome = await runEcsJob(awsDeps(env.TABLE_NAME, env.BUCKET_NAME, settingsEnv), env, { log });
+    log('validation_task_done', { status: outcome.status });
+    return 0;
+  } catch (e) {
+    log('validation_task_failed', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    return 1;
+  }
+}
+
+process.exitCode = await main();
+// Idle SDK sockets or a stray timer must not keep a finished task (and its GPU instance) alive.
+setTimeout(() => process.exit(), 10_000).unref();

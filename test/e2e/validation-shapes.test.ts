@@ -1,0 +1,55 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildImageModel } from '../fixtures/onnx-writer.js';
+import { cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+
+/**
+ * The memory profile is taken at the shapes a version is served at (issue 3 part 5): the same image model
+ * published at 1×1 and at 960×960 pixels, through the real CLI against a real server.
+ */
+describe('validation at the served input shapes', () => {
+  let server: ServerHandle;
+  let work: string;
+  const run = (...args: string[]) => cli(args, server.env, work);
+
+  beforeAll(async () => {
+    work = tempDir();
+    server = await startServer();
+    writeFileSync(join(work, 'detector.onnx'), buildImageModel());
+  });
+  afterAll(async () => {
+    await server?.stop();
+    removeDir(work);
+    removeDir(server?.dataDir);
+  });
+
+  async function publishAt(version: string, shape: string) {
+    const published = await run(
+      'publish',
+      `det@${version}`,
+      'detector.onnx',
+      '--input-shape',
+      `image=${shape}`,
+      '--wait',
+    );
+    expect(published.code, published.stderr).toBe(0);
+    const status = await run('status', `det@${version}`, '--json');
+    return JSON.parse(status.stdout);
+  }
+
+  it('profiles at 960×960 far above 1×1, and records the shapes it ran', async () => {
+    const tiny = await publishAt('1', '1,3,1,1');
+    const served = await publishAt('2', '1,3,960,960');
+    expect(tiny.status).toBe('VERIFIED');
+    expect(served.status).toBe('VERIFIED');
+    expect(tiny.inputShapes).toEqual({ image: [1, 3, 1, 1] });
+    expect(served.inputShapes).toEqual({ image: [1, 3, 960, 960] });
+    expect(tiny.report.files[0].inputShapes).toEqual({ image: [1, 3, 1, 1] });
+    expect(served.report.files[0].inputShapes).toEqual({ image: [1, 3, 960, 960] });
+    const tinyPeak = tiny.report.totals.peakRssBytes;
+    const servedPeak = served.report.totals.peakRssBytes;
+    // Input 11 MiB and an 8-channel output of 29 MiB, plus the convolution's workspace, at 960×960.
+    expect(servedPeak).toBeGreaterThanOrEqual(1.5 * tinyPeak);
+  });
+});
