@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3BlobStore } from '../adapters/s3/s3-blob-store.js';
 import { defaultSettings, type RegistryDeps, systemClock } from '../core/ports.js';
-import { NodeClasses } from '../schemas/node-class.schema.js';
+import { NodeClassesJson } from '../schemas/node-class.schema.js';
 import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
 
 /**
@@ -23,18 +23,7 @@ const SettingsEnv = z.object({
     .int()
     .positive()
     .default(defaultSettings.defaultMemoryBudgetBytes),
-  NODE_CLASSES: z
-    .string()
-    .default('[]')
-    .transform((raw, ctx) => {
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be a JSON array of node classes' });
-        return z.NEVER;
-      }
-    })
-    .pipe(NodeClasses),
+  NODE_CLASSES: NodeClassesJson.default([]),
 });
 
 const log = (event: string, fields: Record<string, unknown>) =>

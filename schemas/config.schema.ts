@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderName } from './names.schema.js';
-import { NodeClasses } from './node-class.schema.js';
+import { NodeClassesJson } from './node-class.schema.js';
 
 const Bytes = z.coerce.number().int().positive();
 
@@ -36,18 +36,7 @@ export const LocalServerConfig = z.object({
   /** Memory budget of one validation, in bytes: the child is killed past it. */
   MODELGATE_MEMORY_BUDGET: Bytes.optional(),
   /** JSON array of node classes, e.g. [{"name":"cpu-small","memoryBytes":2147483648}]. */
-  MODELGATE_NODE_CLASSES: z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be a JSON array of node classes' });
-        return z.NEVER;
-      }
-    })
-    .pipe(NodeClasses)
-    .default([]),
+  MODELGATE_NODE_CLASSES: NodeClassesJson.default([]),
   /** Per-file load + smoke inference limit. */
   MODELGATE_VALIDATION_TIMEOUT_MS: z.coerce
     .number()

@@ -10,3 +10,16 @@ export const NodeClass = z.object({
 export type NodeClass = z.infer<typeof NodeClass>;
 
 export const NodeClasses = z.array(NodeClass).max(100);
+
+/** Node classes as they come from an environment variable or a file: JSON text of the array above. */
+export const NodeClassesJson = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON array of node classes' });
+      return z.NEVER;
+    }
+  })
+  .pipe(NodeClasses);

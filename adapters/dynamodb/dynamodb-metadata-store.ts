@@ -146,6 +146,12 @@ const PROVIDERS_GSI_PK = 'PROVIDERS';
 const providerKey = (name: string) => ({ pk: `PROVIDER#${name}`, sk: 'PROVIDER' });
 const providerModelsPk = (provider: string) => `PROVIDER#${provider}`;
 const providerLoadsPk = (provider: string) => `LOADS#${provider}`;
+const providerItem = (record: ProviderRecord) => ({
+  ...providerKey(record.name),
+  gsi1pk: PROVIDERS_GSI_PK,
+  gsi1sk: record.name,
+  ...clean(record),
+});
 
 /** Patchable fields (core/ports.ts VersionPatch) and those of them a patch may not remove. */
 const PATCHABLE = [
@@ -528,12 +534,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: {
-            ...providerKey(record.name),
-            gsi1pk: PROVIDERS_GSI_PK,
-            gsi1sk: record.name,
-            ...clean(record),
-          },
+          Item: providerItem(record),
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -570,12 +571,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: {
-            ...providerKey(record.name),
-            gsi1pk: PROVIDERS_GSI_PK,
-            gsi1sk: record.name,
-            ...clean(record),
-          },
+          Item: providerItem(record),
           ConditionExpression: 'attribute_exists(pk) AND #revision = :expected',
           ExpressionAttributeNames: { '#revision': 'revision' },
           ExpressionAttributeValues: { ':expected': expectedRevision },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defaultSettings } from '../../core/ports.js';
-import { NodeClasses } from '../../schemas/node-class.schema.js';
+import { NodeClassesJson } from '../../schemas/node-class.schema.js';
 
 /**
  * Every environment variable a modelgate Lambda reads, in ONE schema, parsed once per cold start.
@@ -32,18 +32,7 @@ export const AwsEnv = z.object({
   MAX_VALIDATION_ATTEMPTS: positiveInt(100).default(defaultSettings.maxValidationAttempts),
   DEFAULT_MEMORY_BUDGET_BYTES: positiveInt().default(defaultSettings.defaultMemoryBudgetBytes),
   /** The serving node classes reports are judged against, as JSON (cdk context `nodeClasses`). */
-  NODE_CLASSES: z
-    .string()
-    .default('[]')
-    .transform((raw, ctx) => {
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be a JSON array of node classes' });
-        return z.NEVER;
-      }
-    })
-    .pipe(NodeClasses),
+  NODE_CLASSES: NodeClassesJson.default([]),
   /** CloudWatch namespace of the registry's EMF metrics; `ocr` so the runbook's names hold. */
   METRICS_NAMESPACE: z
     .string()
