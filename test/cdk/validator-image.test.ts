@@ -17,7 +17,7 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 const newApp = () => createApp({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
 
 it.skipIf(hasDockerfile)(
-  'without gpu-validator/Dockerfile, refuses the asset source and names both fixes',
+  'without gpu-validator/Dockerfile, refuses the asset source and names both fixes (runs only in a checkout without the Dockerfile)',
   () => {
     expect(() => addModelgateStacks(newApp())).toThrow(
       /gpu-validator\/Dockerfile does not exist.*validatorImage=ecr/,
@@ -26,7 +26,7 @@ it.skipIf(hasDockerfile)(
 );
 
 it.skipIf(!hasDockerfile)(
-  'stages gpu-validator/Dockerfile with the repository root as build context, for linux/amd64',
+  'stages gpu-validator/Dockerfile with the repository root as build context, for linux/amd64 (needs the Dockerfile)',
   () => {
     const app = newApp();
     addModelgateStacks(app);

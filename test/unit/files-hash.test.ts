@@ -50,11 +50,14 @@ describe('hashForPublish', () => {
     await expect(hashForPublish(join(dir, 'nope.bin'))).rejects.toMatchObject({ code: 'FILE_MISSING' });
   });
 
-  it.skipIf(process.getuid?.() === 0)('throws PERMISSION_DENIED for an unreadable file', async () => {
-    const { path } = await randomFile(10);
-    await chmod(path, 0o200);
-    await expect(hashForPublish(path)).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    'throws PERMISSION_DENIED for an unreadable file (not as root: root reads any file)',
+    async () => {
+      const { path } = await randomFile(10);
+      await chmod(path, 0o200);
+      await expect(hashForPublish(path)).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    },
+  );
 });
 
 describe('sha256File', () => {
