@@ -55,12 +55,8 @@ export interface LoadResultMessage extends RunFacts {
   gpuBytes?: number;
 }
 
-export interface FailureMessage extends RunFacts {
-  type: 'failure';
-  stage: LoadStage;
-  message: string;
-  /** Set when the child knows the cause itself (NaN output, unusable input shapes). */
-  code?: LoadErrorCode;
+/** What the child learned before it finished or failed: a failure carries as many as it got. */
+export interface ChildLoadFacts extends RunFacts {
   runtimeVersion?: string;
   loadMs?: number;
   inferenceMs?: number;
@@ -69,6 +65,15 @@ export interface FailureMessage extends RunFacts {
   inputShapes?: Record<string, number[]>;
   executionProvider?: string;
   vmHwmBytes?: number;
+  gpuBytes?: number;
+}
+
+export interface FailureMessage extends ChildLoadFacts {
+  type: 'failure';
+  stage: LoadStage;
+  message: string;
+  /** Set when the child knows the cause itself (NaN output, unusable input shapes). */
+  code?: LoadErrorCode;
 }
 
 export interface BaselineMessage {

@@ -3,15 +3,14 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LoadErrorCode } from '../schemas/error-codes.schema.js';
-import type { TensorInfo } from '../schemas/report.schema.js';
 import type { InputShapes } from '../schemas/version.schema.js';
 import type {
   BaselineMessage,
+  ChildLoadFacts,
   ChildMessage,
   ChildRequest,
   FailureMessage,
   LoadResultMessage,
-  RunFacts,
 } from './child-protocol.js';
 import { classifyChildExit, classifyRuntimeError, type LoadStage } from './classify.js';
 import { readProcStatusBytes } from './proc-status.js';
@@ -48,19 +47,10 @@ export interface IsolatedLoadOptions {
   golden?: { localPath: string; path: string };
 }
 
-interface LoadFacts extends RunFacts {
-  runtimeVersion?: string;
-  loadMs?: number;
-  inferenceMs?: number;
-  inputs?: TensorInfo[];
-  outputs?: TensorInfo[];
-  inputShapes?: Record<string, number[]>;
-  executionProvider?: string;
+interface LoadFacts extends ChildLoadFacts {
   /** The larger of the child's own VmHWM and the watchdog's highest VmRSS sample. */
   peakRssBytes?: number;
-  vmHwmBytes?: number;
   sampledPeakRssBytes?: number;
-  gpuBytes?: number;
 }
 
 export type IsolatedLoadResult =
