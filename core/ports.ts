@@ -3,7 +3,16 @@ import type { Model } from '../schemas/model.schema.js';
 import type { NodeClass } from '../schemas/node-class.schema.js';
 import type { ProviderRecord } from '../schemas/provider.schema.js';
 import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
-import type { Alias, TransferTarget, Version, VersionStatus } from '../schemas/version.schema.js';
+import type {
+  Alias,
+  PartChecksum,
+  PartTarget,
+  TransferTarget,
+  UploadedPart,
+  UploadTarget,
+  Version,
+  VersionStatus,
+} from '../schemas/version.schema.js';
 
 export interface VersionRef {
   readonly model: string;
@@ -105,7 +114,25 @@ export interface BlobInfo {
 export interface BlobStore {
   /** The stored size of the blob, or null if it is not (completely) stored. */
   stat(sha256: string): Promise<{ size: number } | null>;
-  uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<TransferTarget>;
+  /** How to send the blob: one request, or (stores that take big blobs in parts) a multipart plan. */
+  uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<UploadTarget>;
+  /**
+   * Multipart stores only: the upload URLs of some parts of a plan `uploadTarget` made, each signed with
+   * its part's length and SHA-256 so the storage refuses other bytes. INVALID_REQUEST for a part the
+   * plan does not have.
+   */
+  partUploadTargets?(
+    blob: BlobInfo,
+    uploadId: string,
+    parts: readonly PartChecksum[],
+    ttlSeconds: number,
+  ): Promise<PartTarget[]>;
+  /**
+   * Multipart stores only: assembles the uploaded parts into the blob. Parts that do not make exactly
+   * the plan's parts are refused with CHECKSUM_MISMATCH and the upload is dropped, so nothing is stored
+   * under the hash. An upload the storage no longer knows is left alone: the blob stays missing.
+   */
+  completeUpload?(blob: BlobInfo, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
   downloadTarget(blob: BlobInfo, ttlSeconds: number): Promise<TransferTarget>;
   /** Places the blob's bytes at `destPath` (a hard link where the store is local, a download otherwise). */
   materialize(blob: BlobInfo, destPath: string): Promise<void>;

@@ -1,8 +1,12 @@
 import type {
+  CommitVersionRequest,
+  CompletedUpload,
   FileFormat,
   ManifestFile,
   StartVersionRequest,
   StartVersionResponse,
+  UploadPartsRequest,
+  UploadPartsResponse,
   Version,
 } from '../schemas/version.schema.js';
 import { invalid, notFound, RegistryError } from './errors.js';
@@ -85,14 +89,52 @@ async function missingBlobs(deps: RegistryDeps, files: readonly ManifestFile[]):
 }
 
 /**
- * Seals a version once every blob is stored: PENDING_UPLOAD → UPLOADED, then queued for validation.
- * Idempotent: committing a version that is already past PENDING_UPLOAD returns it unchanged, so a
- * client may retry a commit whose answer it lost.
+ * Upload URLs for parts of a blob that `startVersion` planned as a multipart upload, each signed with
+ * the part's SHA-256. Asked for while uploading rather than all at start: a part's URL cannot be signed
+ * before its checksum is known, and a long upload would outlive URLs signed at its start.
  */
-export async function commitVersion(deps: RegistryDeps, ref: VersionRef): Promise<Version> {
+export async function uploadPartTargets(
+  deps: RegistryDeps,
+  ref: VersionRef,
+  req: UploadPartsRequest,
+): Promise<UploadPartsResponse> {
+  const version = await pendingVersion(deps, ref);
+  const file = version.files.find((f) => f.sha256 === req.sha256);
+  if (!file) throw invalid('sha256', `${req.sha256} is not a file of ${ref.model}@${ref.version}`);
+  if (!deps.blobs.partUploadTargets)
+    throw invalid('uploadId', 'this registry takes every file in one upload, never in parts');
+  const blob = { sha256: file.sha256, size: file.size };
+  return {
+    parts: await deps.blobs.partUploadTargets(blob, req.uploadId, req.parts, deps.settings.urlTtlSeconds),
+  };
+}
+
+async function pendingVersion(deps: RegistryDeps, ref: VersionRef): Promise<Version> {
+  const version = await deps.metadata.getVersion(ref);
+  if (!version) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
+  if (version.status !== 'PENDING_UPLOAD')
+    throw new RegistryError(
+      'CONFLICT',
+      `${ref.model}@${ref.version} is ${version.status}: it takes no more uploads`,
+      { ...ref, status: version.status },
+    );
+  return version;
+}
+
+/**
+ * Seals a version once every blob is stored: PENDING_UPLOAD → UPLOADED, then queued for validation.
+ * Multipart uploads named in the request are assembled first. Idempotent: committing a version that is
+ * already past PENDING_UPLOAD returns it unchanged, so a client may retry a commit whose answer it lost.
+ */
+export async function commitVersion(
+  deps: RegistryDeps,
+  ref: VersionRef,
+  req: CommitVersionRequest = { multipart: [] },
+): Promise<Version> {
   const version = await deps.metadata.getVersion(ref);
   if (!version) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
   if (version.status !== 'PENDING_UPLOAD') return version;
+  await completeUploads(deps, version, req.multipart);
   const missing = await missingBlobs(deps, version.files);
   if (missing.length > 0) {
     const missingShas = new Set(missing.map((m) => m.sha256));
@@ -110,4 +152,36 @@ export async function commitVersion(deps: RegistryDeps, ref: VersionRef): Promis
   await deps.queue.enqueue(ref);
   eventsOf(deps).versionCommitted({ version: committed });
   return committed;
+}
+
+/**
+ * Assembles the multipart uploads of the version's blobs. A blob already stored with its size (a
+ * retried commit, another publisher of the same file) is not assembled again. Whole-file integrity is
+ * not checked here: S3's multipart checksum is a checksum of the part checksums, not the file's
+ * SHA-256. Per-part checksums catch bytes corrupted in transit; the validator, which re-hashes every
+ * byte it reads, catches a wrong file (FAILED with CHECKSUM_MISMATCH).
+ */
+async function completeUploads(
+  deps: RegistryDeps,
+  version: Version,
+  uploads: readonly CompletedUpload[],
+): Promise<void> {
+  if (uploads.length === 0) return;
+  const complete = deps.blobs.completeUpload?.bind(deps.blobs);
+  if (!complete) throw invalid('multipart', 'this registry takes every file in one upload, never in parts');
+  const sizeOf = new Map(version.files.map((f) => [f.sha256, f.size]));
+  uploads.forEach((u, i) => {
+    if (!sizeOf.has(u.sha256))
+      throw invalid(
+        `multipart[${i}].sha256`,
+        `${u.sha256} is not a file of ${version.model}@${version.version}`,
+      );
+  });
+  await Promise.all(
+    uploads.map(async (u) => {
+      const blob = { sha256: u.sha256, size: sizeOf.get(u.sha256)! };
+      if ((await deps.blobs.stat(blob.sha256))?.size === blob.size) return;
+      await complete(blob, u.uploadId, u.parts);
+    }),
+  );
 }

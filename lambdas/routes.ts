@@ -29,6 +29,12 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/upload-parts',
+    group: 'versions',
+    role: 'publisher',
+  },
+  {
+    method: 'POST',
     path: '/api/v1/models/{name}/versions/{version}/validate',
     group: 'versions',
     role: 'admin',

@@ -68,7 +68,10 @@ export async function awsBackend(config: LocalServerConfig): Promise<Backend> {
   return {
     name: 'aws',
     metadata: new DynamoDbMetadataStore(doc, config.MODELGATE_TABLE_NAME!),
-    blobs: new S3BlobStore(s3, config.MODELGATE_BUCKET_NAME!),
+    blobs: new S3BlobStore(s3, config.MODELGATE_BUCKET_NAME!, {
+      multipartThresholdBytes: config.MODELGATE_S3_MULTIPART_THRESHOLD_BYTES,
+      partSizeBytes: config.MODELGATE_S3_PART_SIZE_BYTES,
+    }),
     close: () => {
       dynamo.destroy();
       s3.destroy();

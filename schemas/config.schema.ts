@@ -58,6 +58,20 @@ export const LocalServerConfig = z.object({
   /** With the aws backend: other endpoints than AWS's own (DynamoDB Local, an S3-compatible server). */
   MODELGATE_DYNAMODB_ENDPOINT: z.url().optional(),
   MODELGATE_S3_ENDPOINT: z.url().optional(),
+  /** With the aws backend: files over this many bytes are uploaded in parts (default 64 MiB, at most 5 GiB). */
+  MODELGATE_S3_MULTIPART_THRESHOLD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(5 * 1024 ** 3)
+    .optional(),
+  /** With the aws backend: the size of one part (default 64 MiB; S3 takes 5 MiB to 5 GiB). */
+  MODELGATE_S3_PART_SIZE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 ** 2)
+    .max(5 * 1024 ** 3)
+    .optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   // Operations (issue 5).
   /** Prefix of every metric name: the runbook's queries use `ocr_`. */

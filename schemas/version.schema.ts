@@ -76,11 +76,99 @@ export const TransferTarget = z.object({
 });
 export type TransferTarget = z.infer<typeof TransferTarget>;
 
-export const UploadInstruction = TransferTarget.extend({
+/** S3's most parts in one multipart upload. */
+export const MAX_UPLOAD_PARTS = 10_000;
+const PartNumber = z.number().int().min(1).max(MAX_UPLOAD_PARTS);
+const UploadId = z.string().min(1).max(1024);
+
+/** A SHA-256 digest in base64 (44 characters), as S3's `x-amz-checksum-sha256` carries it. */
+export const Sha256Base64 = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 SHA-256 digest');
+
+/**
+ * A blob sent in parts (an S3 multipart upload): the file cut into `partCount` consecutive parts of
+ * `partSize` bytes, the last one shorter. The uploader asks for each part's URL with that part's
+ * SHA-256 (POST …/versions/{version}/upload-parts), so the storage checks every part as it arrives.
+ */
+export const MultipartPlan = z.object({
+  uploadId: UploadId,
+  partSize: z.number().int().positive(),
+  partCount: PartNumber,
+});
+export type MultipartPlan = z.infer<typeof MultipartPlan>;
+
+/**
+ * What a BlobStore answers for an upload: one request (url, method, headers), or, with `multipart`,
+ * a plan of parts; then `url` is empty and `method`/`headers` are unused.
+ */
+export const UploadTarget = TransferTarget.extend({ multipart: MultipartPlan.optional() });
+export type UploadTarget = z.infer<typeof UploadTarget>;
+
+export const UploadInstruction = UploadTarget.extend({
   sha256: Sha256Hex,
   size: z.number().int().nonnegative(),
 });
 export type UploadInstruction = z.infer<typeof UploadInstruction>;
+
+const distinctBy =
+  <T>(key: (item: T) => unknown) =>
+  (items: readonly T[]): boolean =>
+    new Set(items.map(key)).size === items.length;
+
+export const PartChecksum = z.object({ partNumber: PartNumber, checksumSha256: Sha256Base64 });
+export type PartChecksum = z.infer<typeof PartChecksum>;
+
+/** Asks for the upload URLs of some parts of a multipart upload, each signed with its part's SHA-256. */
+export const UploadPartsRequest = z.object({
+  sha256: Sha256Hex,
+  uploadId: UploadId,
+  // At most 100 a call: the answer stays far below a Lambda's 6 MB response limit.
+  parts: z
+    .array(PartChecksum)
+    .min(1)
+    .max(100)
+    .refine(
+      distinctBy((p: PartChecksum) => p.partNumber),
+      'part numbers must be distinct',
+    ),
+});
+export type UploadPartsRequest = z.infer<typeof UploadPartsRequest>;
+
+export const PartTarget = TransferTarget.extend({ partNumber: PartNumber });
+export type PartTarget = z.infer<typeof PartTarget>;
+
+export const UploadPartsResponse = z.object({ parts: z.array(PartTarget) });
+export type UploadPartsResponse = z.infer<typeof UploadPartsResponse>;
+
+/** A part the storage accepted: its ETag (from the PUT's answer) is what assembling it needs. */
+export const UploadedPart = PartChecksum.extend({ etag: z.string().min(1).max(1024) });
+export type UploadedPart = z.infer<typeof UploadedPart>;
+
+export const CompletedUpload = z.object({
+  sha256: Sha256Hex,
+  uploadId: UploadId,
+  parts: z
+    .array(UploadedPart)
+    .min(1)
+    .max(MAX_UPLOAD_PARTS)
+    .refine(
+      distinctBy((p: UploadedPart) => p.partNumber),
+      'part numbers must be distinct',
+    ),
+});
+export type CompletedUpload = z.infer<typeof CompletedUpload>;
+
+/** The commit's body, optional: the multipart uploads to assemble before every blob must be stored. */
+export const CommitVersionRequest = z.object({
+  multipart: z
+    .array(CompletedUpload)
+    .max(10_000)
+    .refine(
+      distinctBy((u: CompletedUpload) => u.sha256),
+      'sha256 values must be distinct',
+    )
+    .default([]),
+});
+export type CommitVersionRequest = z.infer<typeof CommitVersionRequest>;
 
 export const StartVersionResponse = z.object({
   version: Version,

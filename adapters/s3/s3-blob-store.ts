@@ -3,15 +3,27 @@
  * so versions that share a file share the object and a re-publish uploads only what changed.
  *
  * Bytes never pass through the registry: uploads and downloads go straight to S3 by presigned URL.
- * The upload URL is signed with the manifest's SHA-256 (`x-amz-checksum-sha256`, base64 of the raw digest)
- * and the exact Content-Length as signed headers: S3 recomputes the checksum and refuses the PUT when the
- * bytes differ, so an object under a hash key always holds exactly those bytes. The uploader must send
- * the headers of the TransferTarget verbatim, or the signature does not match.
  *
- * Limits (documented, not hidden): one presigned PUT carries at most 5 GiB (S3's single-PUT limit);
- * bigger files would need a multipart upload, whose per-part checksums the manifest does not have, and
- * whose composite checksum is not the file's SHA-256, so it is not offered here (uploadTarget refuses
- * such a blob with PAYLOAD_TOO_LARGE). materialize re-hashes while writing instead of trusting S3.
+ * Up to `multipartThresholdBytes` a blob is one PUT, signed with the manifest's SHA-256
+ * (`x-amz-checksum-sha256`, base64 of the raw digest) and the exact Content-Length as signed headers:
+ * S3 recomputes the checksum and refuses the PUT when the bytes differ, so an object under a hash key
+ * holds exactly those bytes. The uploader must send the headers of the TransferTarget verbatim, or the
+ * signature does not match.
+ *
+ * Above it (and necessarily above 5 GiB, S3's single-PUT limit) a blob is a multipart upload created
+ * with ChecksumAlgorithm SHA256: `uploadTarget` answers a plan (upload id, part size, part count), the
+ * uploader hashes each part and asks for that part's URL (`partUploadTargets`), signed with the part's
+ * length and SHA-256, so S3 refuses a part whose bytes differ from what the uploader hashed. Part URLs
+ * are signed on demand because S3 refuses an unsigned `x-amz-*` header on a presigned request
+ * ("There were headers present in the request which were not signed"): the checksum must be known when
+ * the URL is signed. `completeUpload` assembles the parts the uploader reports (part number, ETag,
+ * checksum) once they are exactly the plan's parts. The multipart checksum S3 keeps is a checksum of
+ * the part checksums, not the file's SHA-256: per-part checksums catch bytes corrupted in transit, and
+ * the validator (`materialize`, which re-hashes every byte it reads) catches a wrong file.
+ *
+ * The part size is a function of the blob size and the options, so a plan made at start is the plan
+ * checked at commit without storing it: `partSizeBytes`, grown for huge blobs to stay within 10 000
+ * parts. Uploads that are never completed are aborted by the bucket's lifecycle rule (cdk/).
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -19,19 +31,48 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobInfo, BlobStore } from '../../core/ports.js';
-import type { TransferTarget } from '../../schemas/version.schema.js';
+import {
+  MAX_UPLOAD_PARTS,
+  type MultipartPlan,
+  type PartChecksum,
+  type PartTarget,
+  type TransferTarget,
+  type UploadedPart,
+  type UploadTarget,
+} from '../../schemas/version.schema.js';
 
 export interface S3BlobStoreOptions {
   /** Prepended to every key, e.g. `registry/`; a missing trailing slash is added. */
   readonly keyPrefix?: string;
+  /** Blobs bigger than this go by multipart upload (default 64 MiB; at most 5 GiB, S3's single PUT). */
+  readonly multipartThresholdBytes?: number;
+  /** Size of a part (default 64 MiB; 5 MiB to 5 GiB, S3's limits), grown for blobs over 10 000 parts. */
+  readonly partSizeBytes?: number;
 }
 
+const MiB = 1024 ** 2;
 /** S3's single-PUT object size limit. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
+/** S3's object size limit. */
+export const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
+/** S3's part size limits (the last part may be smaller). */
+export const MIN_PART_BYTES = 5 * MiB;
+export const MAX_PART_BYTES = 5 * 1024 ** 3;
+export const DEFAULT_MULTIPART_THRESHOLD_BYTES = 64 * MiB;
+export const DEFAULT_PART_SIZE_BYTES = 64 * MiB;
 /** SigV4 presigned URLs live at most 7 days. */
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -39,6 +80,8 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export class S3BlobStore implements BlobStore {
   private readonly keyPrefix: string;
+  private readonly multipartThreshold: number;
+  private readonly partSize: number;
 
   constructor(
     private readonly client: S3Client,
@@ -47,6 +90,23 @@ export class S3BlobStore implements BlobStore {
   ) {
     const prefix = options.keyPrefix ?? '';
     this.keyPrefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+    this.multipartThreshold = options.multipartThresholdBytes ?? DEFAULT_MULTIPART_THRESHOLD_BYTES;
+    this.partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES;
+    if (!Number.isInteger(this.multipartThreshold) || this.multipartThreshold < 0)
+      throw new RangeError('multipartThresholdBytes must be a non-negative integer');
+    if (this.multipartThreshold > MAX_SINGLE_PUT_BYTES)
+      throw new RangeError(`multipartThresholdBytes must be at most ${MAX_SINGLE_PUT_BYTES} (one PUT)`);
+    if (!Number.isInteger(this.partSize) || this.partSize < MIN_PART_BYTES || this.partSize > MAX_PART_BYTES)
+      throw new RangeError(`partSizeBytes must be an integer from ${MIN_PART_BYTES} to ${MAX_PART_BYTES}`);
+  }
+
+  /** How a blob of this size is cut into parts, or null when it goes in one PUT. */
+  partsOf(size: number): Omit<MultipartPlan, 'uploadId'> | null {
+    if (size <= this.multipartThreshold) return null;
+    // Whole MiB, and large enough that the parts stay within S3's 10 000 (≤ 525 MiB at 5 TiB).
+    const least = Math.ceil(size / MAX_UPLOAD_PARTS / MiB) * MiB;
+    const partSize = Math.max(this.partSize, least);
+    return { partSize, partCount: Math.ceil(size / partSize) };
   }
 
   /** The object key of a blob. Public so that operators and tests can find an object. */
@@ -70,16 +130,132 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<TransferTarget> {
-    if (blob.size > MAX_SINGLE_PUT_BYTES)
-      throw new RegistryError(
-        'PAYLOAD_TOO_LARGE',
-        `a file over ${MAX_SINGLE_PUT_BYTES} bytes needs a multipart upload, which is not supported`,
-        {
-          sha256: blob.sha256,
-          size: blob.size,
-        },
+  async uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<UploadTarget> {
+    if (blob.size > MAX_OBJECT_BYTES)
+      throw new RegistryError('PAYLOAD_TOO_LARGE', `a file over ${MAX_OBJECT_BYTES} bytes cannot be stored`, {
+        sha256: blob.sha256,
+        size: blob.size,
+      });
+    const parts = this.partsOf(blob.size);
+    if (parts) return this.startMultipart(blob, parts, clampTtl(ttlSeconds));
+    return this.singlePutTarget(blob, ttlSeconds);
+  }
+
+  private async startMultipart(
+    blob: BlobInfo,
+    parts: Omit<MultipartPlan, 'uploadId'>,
+    expiresIn: number,
+  ): Promise<UploadTarget> {
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: this.keyOf(blob.sha256),
+        ChecksumAlgorithm: 'SHA256',
+      }),
+    );
+    if (!created.UploadId) throw new Error(`S3 answered CreateMultipartUpload without an UploadId`);
+    // No URL of its own: each part's URL is asked for with that part's checksum (see the header comment).
+    return {
+      url: '',
+      method: 'PUT',
+      headers: {},
+      expiresAt: expiry(expiresIn),
+      multipart: { uploadId: created.UploadId, ...parts },
+    };
+  }
+
+  async partUploadTargets(
+    blob: BlobInfo,
+    uploadId: string,
+    parts: readonly PartChecksum[],
+    ttlSeconds: number,
+  ): Promise<PartTarget[]> {
+    const plan = this.partsOf(blob.size);
+    if (!plan)
+      throw new RegistryError('INVALID_REQUEST', `uploadId: blob ${blob.sha256} is uploaded in one PUT`, {
+        field: 'uploadId',
+      });
+    const expiresIn = clampTtl(ttlSeconds);
+    return Promise.all(
+      parts.map(async (p) => {
+        if (p.partNumber > plan.partCount)
+          throw new RegistryError(
+            'INVALID_REQUEST',
+            `parts: blob ${blob.sha256} has ${plan.partCount} parts, not ${p.partNumber}`,
+            { field: 'parts' },
+          );
+        const length = partLength(blob.size, plan, p.partNumber);
+        const url = await getSignedUrl(
+          this.client,
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: this.keyOf(blob.sha256),
+            UploadId: uploadId,
+            PartNumber: p.partNumber,
+            ChecksumSHA256: p.checksumSha256,
+            ContentLength: length,
+          }),
+          { expiresIn, ...SIGNED_CHECKSUM_AND_LENGTH },
+        );
+        return {
+          partNumber: p.partNumber,
+          url,
+          method: 'PUT' as const,
+          headers: { 'x-amz-checksum-sha256': p.checksumSha256, 'content-length': String(length) },
+          expiresAt: expiry(expiresIn),
+        };
+      }),
+    );
+  }
+
+  async completeUpload(blob: BlobInfo, uploadId: string, parts: readonly UploadedPart[]): Promise<void> {
+    const key = this.keyOf(blob.sha256);
+    const plan = this.partsOf(blob.size);
+    const numbers = parts.map((p) => p.partNumber).sort((a, b) => a - b);
+    // Exactly parts 1..N of the plan, each signed with its length: together exactly the declared size.
+    if (!plan || numbers.length !== plan.partCount || numbers.some((n, i) => n !== i + 1)) {
+      await this.abort(key, uploadId);
+      throw refusedParts(
+        blob,
+        `parts ${numbers.join(',')} are not the plan's parts 1..${plan?.partCount ?? 0}`,
       );
+    }
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: {
+            Parts: [...parts]
+              .sort((a, b) => a.partNumber - b.partNumber)
+              .map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumSHA256: p.checksumSha256 })),
+          },
+        }),
+      );
+    } catch (e) {
+      if (errorName(e) === 'NoSuchUpload') return; // aborted or expired: the blob stays missing
+      if (!isClientError(e)) throw e;
+      // InvalidPart (a part not uploaded, another ETag or checksum), EntityTooSmall, …
+      await this.abort(key, uploadId);
+      throw refusedParts(blob, `S3 refused to assemble them (${errorName(e)})`);
+    }
+    // Real S3 cannot get here with another size (every part's length is signed); a server that does not
+    // check signatures can. The registry may not delete objects: a blob stored with another size counts
+    // as missing (`stat`), so no commit succeeds with it and a new upload replaces it.
+    const stored = await this.stat(blob.sha256);
+    if (stored?.size !== blob.size)
+      throw refusedParts(blob, `they make ${stored?.size ?? 0} bytes, not ${blob.size}`);
+  }
+
+  /** Best effort: s3rver cannot abort (405), and the bucket's lifecycle rule aborts what is left. */
+  private async abort(key: string, uploadId: string): Promise<void> {
+    await this.client
+      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+      .catch(() => {});
+  }
+
+  private async singlePutTarget(blob: BlobInfo, ttlSeconds: number): Promise<TransferTarget> {
     const checksum = Buffer.from(blob.sha256, 'hex').toString('base64');
     const expiresIn = clampTtl(ttlSeconds);
     const url = await getSignedUrl(
@@ -90,13 +266,7 @@ export class S3BlobStore implements BlobStore {
         ChecksumSHA256: checksum,
         ContentLength: blob.size,
       }),
-      {
-        expiresIn,
-        // Signed headers, not query parameters: S3 verifies a checksum sent as a header, and the signature
-        // forces the uploader to send exactly this checksum and this length.
-        unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
-        signableHeaders: new Set(['content-length']),
-      },
+      { expiresIn, ...SIGNED_CHECKSUM_AND_LENGTH },
     );
     return {
       url,
@@ -166,6 +336,33 @@ export class S3BlobStore implements BlobStore {
       throw e;
     }
   }
+}
+
+/**
+ * Signed headers, not query parameters: S3 verifies a checksum sent as a header, and the signature forces
+ * the uploader to send exactly this checksum and this length.
+ */
+const SIGNED_CHECKSUM_AND_LENGTH = {
+  unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+  signableHeaders: new Set(['content-length']),
+};
+
+/** Bytes in part `n` (1-based) of the plan: `partSize`, except the last. */
+function partLength(size: number, plan: Omit<MultipartPlan, 'uploadId'>, n: number): number {
+  return n < plan.partCount ? plan.partSize : size - plan.partSize * (plan.partCount - 1);
+}
+
+const refusedParts = (blob: BlobInfo, why: string) =>
+  new RegistryError('CHECKSUM_MISMATCH', `the parts uploaded for blob ${blob.sha256} were refused: ${why}`, {
+    sha256: blob.sha256,
+    size: blob.size,
+  });
+
+const errorName = (e: unknown): string | undefined => (e as { name?: string } | null)?.name;
+
+function isClientError(e: unknown): boolean {
+  const status = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  return status !== undefined && status >= 400 && status < 500;
 }
 
 function isNotFound(e: unknown): boolean {

@@ -56,10 +56,17 @@ export function grantBlobRead(role: IRole, bucket: IBucket, blobPrefix: string):
   acknowledgeBlobPrefix(role, blobPrefix);
 }
 
-/** PutObject on blobs only: what an upload URL signed by this role can do, and nothing more (no delete). */
+/**
+ * PutObject on blobs (which also authorizes the multipart calls: create, upload part, complete): what an
+ * upload URL signed by this role can do. AbortMultipartUpload so that parts refused at commit are dropped
+ * at once; nothing deletes an object.
+ */
 export function grantBlobWrite(role: IRole, bucket: IBucket, blobPrefix: string): void {
   role.addToPrincipalPolicy(
-    new PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(`${blobPrefix}*`)] }),
+    new PolicyStatement({
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resources: [bucket.arnForObjects(`${blobPrefix}*`)],
+    }),
   );
   acknowledgeBlobPrefix(role, blobPrefix);
 }

@@ -1,16 +1,19 @@
 import { z } from 'zod';
-import { commitVersion, startVersion } from '../../core/publish.js';
+import { commitVersion, startVersion, uploadPartTargets } from '../../core/publish.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { requestRevalidation } from '../../core/validation-jobs.js';
 import { getVersion, listReports, listVersions } from '../../core/versions.js';
 import { ModelName, VersionString } from '../../schemas/names.schema.js';
 import { ValidationReport } from '../../schemas/report.schema.js';
 import {
+  CommitVersionRequest,
   ListQuery,
   ListVersionsQuery,
   Page,
   StartVersionRequest,
   StartVersionResponse,
+  UploadPartsRequest,
+  UploadPartsResponse,
   Version,
 } from '../../schemas/version.schema.js';
 import { defineRoute } from '../http/define-route.js';
@@ -50,11 +53,32 @@ export const versionRoutes = [
   defineRoute({
     method: 'POST',
     path: '/api/v1/models/{name}/versions/{version}/commit',
-    summary: 'Commit an uploaded version: every blob must be stored; queues it for validation',
+    summary:
+      'Commit an uploaded version: assembles the multipart uploads named in the body, then every blob must be stored; queues it for validation',
     params: versionParams,
+    body: CommitVersionRequest,
+    bodyOptional: true,
     response: Version,
-    run: ({ deps, param }) =>
-      commitVersion(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
+    run: ({ deps, param, body }) =>
+      commitVersion(
+        deps,
+        { model: param('name', ModelName), version: param('version', VersionString) },
+        body,
+      ),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/upload-parts',
+    summary: "Upload URLs for parts of a multipart upload, each signed with its part's SHA-256",
+    params: versionParams,
+    body: UploadPartsRequest,
+    response: UploadPartsResponse,
+    run: ({ deps, param, body }) =>
+      uploadPartTargets(
+        deps,
+        { model: param('name', ModelName), version: param('version', VersionString) },
+        body,
+      ),
   }),
   defineRoute({
     method: 'POST',

@@ -78,7 +78,10 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
 
   const deps: RegistryDeps = {
     metadata: new DynamoDbMetadataStore(docClient, config.TABLE_NAME),
-    blobs: new S3BlobStore(s3, config.BUCKET_NAME),
+    blobs: new S3BlobStore(s3, config.BUCKET_NAME, {
+      multipartThresholdBytes: config.S3_MULTIPART_THRESHOLD_BYTES,
+      partSizeBytes: config.S3_PART_SIZE_BYTES,
+    }),
     queue,
     clock: systemClock,
     // Domain events (field reports, validation outcomes) become the EMF metrics the alarms watch.

@@ -28,6 +28,12 @@ export const AwsEnv = z.object({
     .optional(),
   /** Presigned URL lifetime; S3 refuses a SigV4 presigned URL valid longer than 7 days. */
   URL_TTL_SECONDS: positiveInt(7 * 24 * 3600).default(defaultSettings.urlTtlSeconds),
+  /** Files over this many bytes are uploaded in parts; default 64 MiB, at most 5 GiB (one PUT). */
+  S3_MULTIPART_THRESHOLD_BYTES: positiveInt(5 * 1024 ** 3).optional(),
+  /** The size of one part; default 64 MiB, S3 takes 5 MiB to 5 GiB. */
+  S3_PART_SIZE_BYTES: positiveInt(5 * 1024 ** 3)
+    .min(5 * 1024 ** 2)
+    .optional(),
   LEASE_MS: positiveInt().default(defaultSettings.leaseMs),
   MAX_VALIDATION_ATTEMPTS: positiveInt(100).default(defaultSettings.maxValidationAttempts),
   DEFAULT_MEMORY_BUDGET_BYTES: positiveInt().default(defaultSettings.defaultMemoryBudgetBytes),

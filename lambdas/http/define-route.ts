@@ -22,6 +22,8 @@ export interface RouteImpl {
   readonly summary: string;
   readonly params?: Readonly<Record<string, ZodType>>;
   readonly body?: ZodType;
+  /** The body may be absent: then it is parsed as `{}` (the schema's defaults). */
+  readonly bodyOptional?: boolean;
   readonly query?: ZodType;
   readonly response: ZodType;
   /** HTTP status of a success; 200 unless said. */
@@ -38,6 +40,7 @@ export function defineRoute<
   summary: string;
   params?: Readonly<Record<string, ZodType>>;
   body?: B;
+  bodyOptional?: boolean;
   query?: Q;
   response: ZodType;
   status?: number;
@@ -50,7 +53,7 @@ export function defineRoute<
       run({
         deps,
         event,
-        body: (def.body ? parseBody(def.body, event) : undefined) as Out<B>,
+        body: (def.body ? parseBody(def.body, event, def.bodyOptional) : undefined) as Out<B>,
         query: (def.query ? parseQuery(def.query, event) : undefined) as Out<Q>,
         param: (name, schema) => parseWith(schema, event.pathParameters?.[name], name),
       }),

@@ -32,7 +32,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       ...(impl.body
         ? {
             requestBody: {
-              required: true,
+              required: !impl.bodyOptional,
               content: { 'application/json': { schema: jsonSchema(impl.body, 'input') } },
             },
           }

@@ -18,7 +18,12 @@ export function parseWith<T extends ZodType>(schema: T, value: unknown, where: s
   return result.data;
 }
 
-export function parseBody<T extends ZodType>(schema: T, event: APIGatewayProxyEventV2): z.output<T> {
+export function parseBody<T extends ZodType>(
+  schema: T,
+  event: APIGatewayProxyEventV2,
+  optional = false,
+): z.output<T> {
+  if (!event.body && optional) return parseWith(schema, {}, 'body');
   if (!event.body)
     throw new RegistryError('INVALID_REQUEST', 'body: a JSON body is required', { field: 'body' });
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
 import { RegistryError } from '../../core/errors.js';
+import type { MultipartPlan, UploadedPart } from '../../schemas/version.schema.js';
 import { type S3Local, startS3rver } from '../helpers/aws-local.js';
 import { describeBlobStoreContract } from './blob-store.contract.js';
 
@@ -98,10 +99,207 @@ describe('S3BlobStore specifics (s3rver)', () => {
     }
   });
 
-  it('refuses a blob bigger than one PUT can carry', async () => {
+  it('refuses a blob bigger than S3 can store (5 TiB)', async () => {
     const err = await makeStore()
-      .uploadTarget({ sha256: 'a'.repeat(64), md5: 'b'.repeat(32), size: 5 * 1024 ** 3 + 1 }, 60)
+      .uploadTarget({ sha256: 'a'.repeat(64), md5: 'b'.repeat(32), size: 5 * 1024 ** 4 + 1 }, 60)
       .catch((e: unknown) => e);
     expect((err as RegistryError).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
+
+const MiB = 1024 ** 2;
+
+/** A part to send: `bytes` are what its checksum is of, `body` (when set) what is really sent. */
+interface PartUpload {
+  readonly partNumber: number;
+  readonly bytes: Buffer;
+  readonly body?: Buffer;
+}
+
+/**
+ * Multipart uploads over the wire: parts go by real HTTP PUTs (global fetch) to the URLs the store signs,
+ * as the CLI sends them. The test store cuts at 5 MiB (S3's smallest part) so a 12 MiB blob has 3 parts.
+ */
+describe('S3BlobStore multipart uploads (s3rver)', () => {
+  const partSize = 5 * MiB;
+  const multipartStore = () =>
+    new S3BlobStore(server().client, server().bucket, {
+      keyPrefix: 'registry',
+      multipartThresholdBytes: partSize,
+      partSizeBytes: partSize,
+    });
+  const blobOf = (bytes: Buffer) => ({
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    md5: createHash('md5').update(bytes).digest('hex'),
+    size: bytes.length,
+  });
+  const partsOf = (bytes: Buffer, plan: MultipartPlan) =>
+    Array.from({ length: plan.partCount }, (_, i) =>
+      bytes.subarray(i * plan.partSize, (i + 1) * plan.partSize),
+    );
+  const checksumOf = (part: Buffer) => createHash('sha256').update(part).digest('base64');
+
+  /** Signs and PUTs the given parts, all at once; `body` may swap a part's bytes. */
+  async function putParts(
+    store: S3BlobStore,
+    blob: { sha256: string; size: number },
+    plan: MultipartPlan,
+    parts: PartUpload[],
+  ): Promise<UploadedPart[]> {
+    const targets = await store.partUploadTargets(
+      blob,
+      plan.uploadId,
+      parts.map((p) => ({ partNumber: p.partNumber, checksumSha256: checksumOf(p.bytes) })),
+      60,
+    );
+    return Promise.all(
+      parts.map(async (p, i) => {
+        const target = targets[i]!;
+        expect(target.partNumber).toBe(p.partNumber);
+        const body = p.body ?? p.bytes;
+        const headers = { ...target.headers, 'content-length': String(body.length) };
+        const put = await fetch(target.url, { method: 'PUT', headers, body: new Uint8Array(body) });
+        expect(put.status, await put.text()).toBe(200);
+        return {
+          partNumber: p.partNumber,
+          checksumSha256: checksumOf(p.bytes),
+          etag: put.headers.get('etag') ?? '',
+        };
+      }),
+    );
+  }
+
+  async function startUpload(store: S3BlobStore, bytes: Buffer) {
+    const blob = blobOf(bytes);
+    const target = await store.uploadTarget(blob, 600);
+    if (!target.multipart) throw new Error('expected a multipart plan');
+    return { blob, plan: target.multipart, target };
+  }
+
+  it('uploads a blob over the threshold in parallel parts, then stats, serves and materializes it', async () => {
+    const store = multipartStore();
+    const bytes = randomBytes(12 * MiB + 123);
+    const { blob, plan, target } = await startUpload(store, bytes);
+    expect(plan).toMatchObject({ partSize, partCount: 3 });
+    expect(target.url).toBe(''); // no single PUT: the parts have their own URLs
+    const parts = partsOf(bytes, plan).map((b, i) => ({ partNumber: i + 1, bytes: b }));
+    const uploaded = await putParts(store, blob, plan, parts);
+    expect(await store.stat(blob.sha256)).toBeNull(); // not stored before it is assembled
+
+    await store.completeUpload(blob, plan.uploadId, uploaded.reverse()); // any order
+    expect(await store.stat(blob.sha256)).toEqual({ size: bytes.length });
+    const got = await fetch((await store.downloadTarget(blob, 60)).url);
+    expect(Buffer.from(await got.arrayBuffer()).equals(bytes)).toBe(true);
+    const dir = await mkdtemp(join(tmpdir(), 's3-multipart-'));
+    try {
+      await store.materialize(blob, join(dir, 'weights.bin'));
+      expect((await readFile(join(dir, 'weights.bin'))).equals(bytes)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("signs each part URL with that part's length and checksum, as headers S3 verifies", async () => {
+    const store = multipartStore();
+    const bytes = randomBytes(11 * MiB);
+    const { blob, plan } = await startUpload(store, bytes);
+    const last = partsOf(bytes, plan)[2]!;
+    const [target] = await store.partUploadTargets(
+      blob,
+      plan.uploadId,
+      [{ partNumber: 3, checksumSha256: checksumOf(last) }],
+      60,
+    );
+    expect(target!.headers).toEqual({
+      'x-amz-checksum-sha256': checksumOf(last),
+      'content-length': String(1 * MiB),
+    });
+    const query = new URL(target!.url).searchParams;
+    expect(query.get('partNumber')).toBe('3');
+    expect(query.get('uploadId')).toBe(plan.uploadId);
+    expect(query.get('X-Amz-SignedHeaders')?.split(';')).toEqual(
+      expect.arrayContaining(['content-length', 'x-amz-checksum-sha256']),
+    );
+    expect([...query.keys()].some((k) => k.toLowerCase() === 'x-amz-checksum-sha256')).toBe(false);
+  });
+
+  // Checked: s3rver 3.7 stores a part whose bytes do not match its x-amz-checksum-sha256, and it does not
+  // check signatures, so the signed length is not enforced either. Real S3 refuses such a part (BadDigest).
+  it.skip('refuses a part whose bytes differ from its signed checksum (s3rver does not verify x-amz-checksum-sha256)', () => {});
+
+  it('keeps one PUT at or below the threshold', async () => {
+    const target = await multipartStore().uploadTarget(blobOf(randomBytes(partSize)), 60);
+    expect(target.multipart).toBeUndefined();
+    expect(target.headers['x-amz-checksum-sha256']).toBeDefined();
+  });
+
+  it('refuses parts that leave a part out (CHECKSUM_MISMATCH) and stores nothing', async () => {
+    const store = multipartStore();
+    const bytes = randomBytes(12 * MiB);
+    const { blob, plan } = await startUpload(store, bytes);
+    const [one, , three] = partsOf(bytes, plan);
+    const uploaded = await putParts(store, blob, plan, [
+      { partNumber: 1, bytes: one! },
+      { partNumber: 3, bytes: three! },
+    ]);
+    const err = await store.completeUpload(blob, plan.uploadId, uploaded).catch((e: unknown) => e);
+    expect((err as RegistryError).code).toBe('CHECKSUM_MISMATCH');
+    expect(await store.stat(blob.sha256)).toBeNull();
+  });
+
+  it('refuses parts that assemble to another size, which then counts as not stored', async () => {
+    // Real S3 refuses the short part already (its length is signed); s3rver stores it, so the size
+    // check after assembly is what catches it here.
+    const store = multipartStore();
+    const bytes = randomBytes(12 * MiB);
+    const { blob, plan } = await startUpload(store, bytes);
+    const parts: PartUpload[] = partsOf(bytes, plan).map((b, i) => ({ partNumber: i + 1, bytes: b }));
+    parts[2] = { ...parts[2]!, body: parts[2]!.bytes.subarray(1) };
+    const uploaded = await putParts(store, blob, plan, parts);
+    const err = await store.completeUpload(blob, plan.uploadId, uploaded).catch((e: unknown) => e);
+    expect((err as RegistryError).code).toBe('CHECKSUM_MISMATCH');
+    expect(await store.stat(blob.sha256)).not.toEqual({ size: blob.size });
+  });
+
+  it('refuses to sign a part the plan does not have, or parts of a one-PUT blob', async () => {
+    const store = multipartStore();
+    const { blob, plan } = await startUpload(store, randomBytes(6 * MiB));
+    const checksumSha256 = checksumOf(Buffer.alloc(1));
+    const beyond = await store
+      .partUploadTargets(blob, plan.uploadId, [{ partNumber: plan.partCount + 1, checksumSha256 }], 60)
+      .catch((e: unknown) => e);
+    expect((beyond as RegistryError).code).toBe('INVALID_REQUEST');
+    const small = blobOf(randomBytes(1024));
+    const onePut = await store
+      .partUploadTargets(small, plan.uploadId, [{ partNumber: 1, checksumSha256 }], 60)
+      .catch((e: unknown) => e);
+    expect((onePut as RegistryError).code).toBe('INVALID_REQUEST');
+  });
+
+  it('grows the part size so that any blob up to 5 TiB stays within 10 000 parts of at most 5 GiB', async () => {
+    const store = makeStore(); // the defaults: 64 MiB threshold and parts
+    expect(store.partsOf(64 * MiB)).toBeNull();
+    expect(store.partsOf(64 * MiB + 1)).toEqual({ partSize: 64 * MiB, partCount: 2 });
+    expect(store.partsOf(6 * 1024 ** 3)).toEqual({ partSize: 64 * MiB, partCount: 96 });
+    for (const size of [700 * 1024 ** 3, 5 * 1024 ** 4]) {
+      const plan = store.partsOf(size)!;
+      expect(plan.partCount).toBeLessThanOrEqual(10_000);
+      expect(plan.partSize * plan.partCount).toBeGreaterThanOrEqual(size);
+      expect(plan.partSize).toBeLessThanOrEqual(5 * 1024 ** 3);
+      expect(plan.partSize % MiB).toBe(0);
+    }
+    // Over 5 GiB, once refused (one PUT's limit), is a multipart upload now.
+    const big = await store.uploadTarget(
+      { sha256: 'c'.repeat(64), md5: 'd'.repeat(32), size: 6 * 1024 ** 3 },
+      60,
+    );
+    expect(big.multipart).toMatchObject({ partSize: 64 * MiB, partCount: 96 });
+  });
+
+  it('refuses part sizes S3 would refuse', () => {
+    const make = (partSizeBytes: number) => () =>
+      new S3BlobStore(server().client, server().bucket, { partSizeBytes });
+    expect(make(5 * MiB - 1)).toThrow(RangeError);
+    expect(make(5 * 1024 ** 3 + 1)).toThrow(RangeError);
   });
 });

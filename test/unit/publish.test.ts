@@ -4,7 +4,8 @@ import { setAlias } from '../../core/aliases.js';
 import { planDownload } from '../../core/download.js';
 import { RegistryError } from '../../core/errors.js';
 import { createModel } from '../../core/models.js';
-import { commitVersion, startVersion } from '../../core/publish.js';
+import type { BlobStore, RegistryDeps } from '../../core/ports.js';
+import { commitVersion, startVersion, uploadPartTargets } from '../../core/publish.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { claimValidation, completeValidation } from '../../core/validation-jobs.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
@@ -165,5 +166,101 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     expect((await resolveVersion(deps, 'ocr-det', 'latest')).version).toBe('1.0.0');
     await expectCode(resolveVersion(deps, 'ocr-det', 'nope'), 'NOT_FOUND');
     await expectCode(setAlias(deps, 'ocr-det', 'production', '9.9.9'), 'NOT_FOUND');
+  });
+
+  describe('multipart uploads', () => {
+    const ref = { model: 'ocr-det', version: '1.0.0' };
+    const parts = [{ partNumber: 1, checksumSha256: `${'A'.repeat(43)}=`, etag: '"e1"' }];
+
+    /** The folder store with the two multipart methods of the port: assembling stores the blob. */
+    function withParts(): { deps: RegistryDeps; assembled: string[] } {
+      const assembled: string[] = [];
+      const blobs: BlobStore = {
+        stat: (sha) => deps.blobs.stat(sha),
+        uploadTarget: (b, ttl) => deps.blobs.uploadTarget(b, ttl),
+        downloadTarget: (b, ttl) => deps.blobs.downloadTarget(b, ttl),
+        materialize: (b, dest) => deps.blobs.materialize(b, dest),
+        partUploadTargets: async (b, uploadId, ps) =>
+          ps.map((p) => ({
+            partNumber: p.partNumber,
+            url: `http://parts/${b.sha256}/${uploadId}/${p.partNumber}`,
+            method: 'PUT' as const,
+            headers: {},
+            expiresAt: '',
+          })),
+        completeUpload: async (b, uploadId) => {
+          assembled.push(`${b.sha256}/${uploadId}`);
+          await store(b.sha256 === blob('A').sha256 ? 'A' : 'B');
+        },
+      };
+      return { deps: { ...deps, blobs }, assembled };
+    }
+
+    it('assembles the uploads named at commit, and not a blob already stored', async () => {
+      const { deps: d, assembled } = withParts();
+      await startVersion(
+        d,
+        'ocr-det',
+        request('1.0.0', [
+          { path: 'a.bin', text: 'A' },
+          { path: 'b.bin', text: 'B' },
+        ]),
+      );
+      await store('B'); // e.g. another publisher's upload finished first
+      const committed = await commitVersion(d, ref, {
+        multipart: [
+          { sha256: blob('A').sha256, uploadId: 'ua', parts },
+          { sha256: blob('B').sha256, uploadId: 'ub', parts },
+        ],
+      });
+      expect(committed.status).toBe('UPLOADED');
+      expect(assembled).toEqual([`${blob('A').sha256}/ua`]);
+    });
+
+    it("refuses uploads of files that are not the version's, and assembles nothing", async () => {
+      const { deps: d, assembled } = withParts();
+      await startVersion(d, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      const e = await expectCode(
+        commitVersion(d, ref, { multipart: [{ sha256: blob('B').sha256, uploadId: 'ub', parts }] }),
+        'INVALID_REQUEST',
+      );
+      expect(e.details?.field).toBe('multipart[0].sha256');
+      expect(assembled).toEqual([]);
+    });
+
+    it('signs parts only for a file of a version still taking uploads', async () => {
+      const { deps: d } = withParts();
+      await startVersion(d, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      const ask = (sha256: string) =>
+        uploadPartTargets(d, ref, {
+          sha256,
+          uploadId: 'ua',
+          parts: [{ partNumber: 2, checksumSha256: parts[0]!.checksumSha256 }],
+        });
+      expect((await ask(blob('A').sha256)).parts.map((p) => p.url)).toEqual([
+        `http://parts/${blob('A').sha256}/ua/2`,
+      ]);
+      await expectCode(ask(blob('B').sha256), 'INVALID_REQUEST');
+      await store('A');
+      await commitVersion(d, ref);
+      await expectCode(ask(blob('A').sha256), 'CONFLICT');
+    });
+
+    it('says so where the store takes every file in one upload', async () => {
+      await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      const sha256 = blob('A').sha256;
+      await expectCode(
+        uploadPartTargets(deps, ref, {
+          sha256,
+          uploadId: 'u',
+          parts: [{ partNumber: 1, checksumSha256: parts[0]!.checksumSha256 }],
+        }),
+        'INVALID_REQUEST',
+      );
+      await expectCode(
+        commitVersion(deps, ref, { multipart: [{ sha256, uploadId: 'u', parts }] }),
+        'INVALID_REQUEST',
+      );
+    });
   });
 });
