@@ -7,7 +7,7 @@
  * | --- | --- | --- | --- |
  * | `errors` | `code` (a LoadErrorCode) | field-report handler | a node reported MODEL_LOAD_ERROR (`ocr_errors_total`) |
  * | `validation_failures` | `code` (a LoadErrorCode) | validation pre-check/finalize Lambdas, gpu-validator | a version ended FAILED |
- * | `provider_health_score` | `provider` | health use case | 0..100, the provider's health score |
+ * | `provider_health_score` | `provider` | validation sweeper Lambda, every 5 minutes | 0..100, the provider's health score (core/health.ts) |
  *
  * Dimensions are deliberately low-cardinality (no model or version): CloudWatch bills per series and
  * the alarms aggregate over `code` with a Metrics Insights query.

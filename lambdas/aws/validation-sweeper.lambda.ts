@@ -1,10 +1,13 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { listProviderSummaries } from '../../core/health.js';
 import { requeueStalled } from '../../core/validation-jobs.js';
 import { createAwsRuntime, withObservability } from './aws-deps.js';
+import { DIMENSION, METRIC } from './metric-names.js';
 
 /**
  * Runs every few minutes (EventBridge schedule): nothing on AWS holds a worker loop, so this is what
  * retries a validation whose task died without a trace, or a commit whose execution never started.
+ * It also publishes each provider's health score (the dashboard's "Provider Health Score" panel).
  */
 const runtime = createAwsRuntime(['STATE_MACHINE_ARN']);
 const { deps, logger, metrics } = runtime;
