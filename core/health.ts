@@ -4,6 +4,7 @@ import type { Model } from '../schemas/model.schema.js';
 import type { ProviderRecord } from '../schemas/provider.schema.js';
 import type { Version, VersionStatus } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
+import { modelsOfProvider } from './pages.js';
 import { type OperationsSettings, operationsSettings, type RegistryDeps } from './ports.js';
 import { rampPosition } from './provider-ramp.js';
 import { servedVersion } from './resolve.js';
@@ -136,12 +137,7 @@ export function providerHealthOf(
 
 async function modelsOf(deps: RegistryDeps, provider: string): Promise<Model[]> {
   const models: Model[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.metadata.listModelsByProvider(provider, { limit: 200, cursor });
-    models.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor);
+  for await (const m of modelsOfProvider(deps, provider)) models.push(m);
   return models;
 }
 

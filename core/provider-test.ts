@@ -1,6 +1,7 @@
 import type { ProviderTestResult } from '../schemas/health.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
+import { modelsOfProvider } from './pages.js';
 import type { RegistryDeps } from './ports.js';
 import { servedVersion } from './resolve.js';
 import { requestRevalidation } from './validation-jobs.js';
@@ -25,17 +26,12 @@ export async function testProvider(
 ): Promise<ProviderTestResult> {
   if (!(await deps.metadata.getProvider(provider))) throw notFound(`provider ${provider}`, { provider });
   const targets: Version[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.metadata.listModelsByProvider(provider, { limit: 200, cursor });
-    for (const m of page.items) {
-      const v =
-        (await servedVersion(deps, m.name)) ??
-        (await deps.metadata.listVersions(m.name, { limit: 1 })).items[0];
-      if (v) targets.push(v);
-    }
-    cursor = page.nextCursor;
-  } while (cursor);
+  for await (const m of modelsOfProvider(deps, provider)) {
+    const v =
+      (await servedVersion(deps, m.name)) ??
+      (await deps.metadata.listVersions(m.name, { limit: 1 })).items[0];
+    if (v) targets.push(v);
+  }
 
   for (const v of targets)
     if (v.status === 'VERIFIED' || v.status === 'FAILED') await requestRevalidation(deps, v);

@@ -2,6 +2,7 @@ import type { LoadReport } from '../schemas/load-report.schema.js';
 import type { Version, VersionStatus } from '../schemas/version.schema.js';
 import { isLoadedSomewhere } from './load-reports.js';
 import { versionPeakBytes } from './memory-fit.js';
+import { eachItem, modelsOfProvider } from './pages.js';
 import { operationsSettings, type RegistryDeps } from './ports.js';
 import { servedVersion } from './resolve.js';
 
@@ -49,24 +50,13 @@ export async function registrySnapshot(deps: RegistryDeps): Promise<RegistrySnap
       ['PENDING_UPLOAD', 'UPLOADED', 'VALIDATING', 'VERIFIED', 'FAILED', 'QUARANTINED', 'DEPRECATED'] as const
     ).map((s) => [s, 0]),
   ) as Record<VersionStatus, number>;
-  let modelCursor: string | undefined;
-  do {
-    const models = await deps.metadata.listModels({ limit: 500, cursor: modelCursor });
-    for (const m of models.items) {
-      let cursor: string | undefined;
-      do {
-        const page = await deps.metadata.listVersions(m.name, { limit: 500, cursor });
-        for (const v of page.items) {
-          const f = factsOf(v);
-          versions.push(f);
-          byKey.set(`${v.model}@${v.version}`, f);
-          versionsByStatus[v.status]++;
-        }
-        cursor = page.nextCursor;
-      } while (cursor);
+  for await (const m of eachItem((cursor) => deps.metadata.listModels({ limit: 500, cursor })))
+    for await (const v of eachItem((cursor) => deps.metadata.listVersions(m.name, { limit: 500, cursor }))) {
+      const f = factsOf(v);
+      versions.push(f);
+      byKey.set(`${v.model}@${v.version}`, f);
+      versionsByStatus[v.status]++;
     }
-    modelCursor = models.nextCursor;
-  } while (modelCursor);
 
   const since = new Date(deps.clock.now().getTime() - operationsSettings(deps).loadedWindowMs).toISOString();
   const reports = await deps.metadata.listLoadReports({ all: true }, { since, limit: 100_000 });
@@ -98,18 +88,13 @@ export async function providerFilesPresent(deps: RegistryDeps): Promise<Record<s
   for (const p of await deps.metadata.listProviders()) {
     let any = false;
     let present = true;
-    let cursor: string | undefined;
-    do {
-      const page = await deps.metadata.listModelsByProvider(p.name, { limit: 200, cursor });
-      for (const m of page.items) {
-        const served = await servedVersion(deps, m.name);
-        if (!served) continue;
-        any = true;
-        const stats = await Promise.all(served.files.map((f) => deps.blobs.stat(f.sha256)));
-        if (stats.some((s, i) => s?.size !== served.files[i]!.size)) present = false;
-      }
-      cursor = page.nextCursor;
-    } while (cursor);
+    for await (const m of modelsOfProvider(deps, p.name)) {
+      const served = await servedVersion(deps, m.name);
+      if (!served) continue;
+      any = true;
+      const stats = await Promise.all(served.files.map((f) => deps.blobs.stat(f.sha256)));
+      if (stats.some((s, i) => s?.size !== served.files[i]!.size)) present = false;
+    }
     out[p.name] = any ? present : null;
   }
   return out;

@@ -2,6 +2,7 @@ import { VersionString } from '../schemas/names.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
 import { eventsOf } from './events.js';
+import { eachItem } from './pages.js';
 import type { RegistryDeps } from './ports.js';
 import { isServable } from './version-state.js';
 
@@ -62,13 +63,10 @@ export async function lastVerifiedBefore(
   model: string,
   seq: number,
 ): Promise<Version | null> {
-  let cursor: string | undefined;
-  do {
-    const page = await deps.metadata.listVersions(model, { status: 'VERIFIED', limit: 50, cursor });
-    const found = page.items.find((v) => v.seq < seq);
-    if (found) return found;
-    cursor = page.nextCursor;
-  } while (cursor);
+  const verified = eachItem((cursor) =>
+    deps.metadata.listVersions(model, { status: 'VERIFIED', limit: 50, cursor }),
+  );
+  for await (const v of verified) if (v.seq < seq) return v;
   return null;
 }
 

@@ -3,6 +3,7 @@ import type { Version } from '../schemas/version.schema.js';
 import { notFound, RegistryError } from './errors.js';
 import { recordValidationOutcome } from './load-reports.js';
 import { fitNodeClasses } from './memory-fit.js';
+import { eachItem } from './pages.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
 
@@ -14,6 +15,10 @@ import { transitionCondition } from './version-state.js';
  */
 
 const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
+
+/** The validation queue: UPLOADED versions, oldest update first. */
+const uploaded = (deps: RegistryDeps, pageSize: number) =>
+  eachItem((cursor) => deps.metadata.listVersionsByStatus('UPLOADED', { limit: pageSize, cursor }));
 
 /** Exponential backoff between attempts: 1 s, 2 s, 4 s … capped at 60 s. */
 export const retryBackoffMs = (attempts: number): number =>
@@ -48,16 +53,11 @@ export async function claimNext(
   worker: string,
   accept: (v: Version) => boolean = () => true,
 ): Promise<Version | null> {
-  let cursor: string | undefined;
-  do {
-    const page = await deps.metadata.listVersionsByStatus('UPLOADED', { limit: 25, cursor });
-    for (const candidate of page.items) {
-      if (!accept(candidate)) continue;
-      const claimed = await claimValidation(deps, candidate, worker);
-      if (claimed) return claimed;
-    }
-    cursor = page.nextCursor;
-  } while (cursor);
+  for await (const candidate of uploaded(deps, 25)) {
+    if (!accept(candidate)) continue;
+    const claimed = await claimValidation(deps, candidate, worker);
+    if (claimed) return claimed;
+  }
   return null;
 }
 
@@ -165,17 +165,15 @@ export async function recoverExpiredLeases(
 ): Promise<Version[]> {
   const now = deps.clock.now().getTime();
   const changed: Version[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.metadata.listVersionsByStatus('VALIDATING', { limit: 100, cursor });
-    for (const v of page.items) {
-      const expired = !v.validation.leaseExpiresAt || Date.parse(v.validation.leaseExpiresAt) <= now;
-      if (!expired && !orphaned(v)) continue;
-      const updated = await retryOrFail(deps, v, 'the worker died or its lease expired');
-      if (updated) changed.push(updated);
-    }
-    cursor = page.nextCursor;
-  } while (cursor);
+  const validating = eachItem((cursor) =>
+    deps.metadata.listVersionsByStatus('VALIDATING', { limit: 100, cursor }),
+  );
+  for await (const v of validating) {
+    const expired = !v.validation.leaseExpiresAt || Date.parse(v.validation.leaseExpiresAt) <= now;
+    if (!expired && !orphaned(v)) continue;
+    const updated = await retryOrFail(deps, v, 'the worker died or its lease expired');
+    if (updated) changed.push(updated);
+  }
   return changed;
 }
 
@@ -210,16 +208,11 @@ export async function requeueStalled(deps: RegistryDeps, staleAfterMs: number): 
   await recoverExpiredLeases(deps);
   const now = deps.clock.now().getTime();
   const requeued: Version[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.metadata.listVersionsByStatus('UPLOADED', { limit: 100, cursor });
-    for (const v of page.items) {
-      const due = !v.validation.notBefore || Date.parse(v.validation.notBefore) <= now;
-      if (!due || Date.parse(v.updatedAt) > now - staleAfterMs) continue;
-      await deps.queue.enqueue(v);
-      requeued.push(v);
-    }
-    cursor = page.nextCursor;
-  } while (cursor);
+  for await (const v of uploaded(deps, 100)) {
+    const due = !v.validation.notBefore || Date.parse(v.validation.notBefore) <= now;
+    if (!due || Date.parse(v.updatedAt) > now - staleAfterMs) continue;
+    await deps.queue.enqueue(v);
+    requeued.push(v);
+  }
   return requeued;
 }
