@@ -52,7 +52,8 @@ interface FileOutcome {
   runtimeVersion?: string;
 }
 
-function baseReport(file: ManifestFile): FileReport {
+/** A file's report before any check has passed (the fields every outcome shares). */
+export function baseReport(file: ManifestFile): FileReport {
   return {
     path: file.path,
     sha256: file.sha256,

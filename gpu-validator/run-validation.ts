@@ -5,7 +5,7 @@ import type { BlobStore } from '../core/ports.js';
 import { LoadErrorCode } from '../schemas/error-codes.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { ManifestFile, Version } from '../schemas/version.schema.js';
-import { installedRuntimeVersion, validateFiles } from './engine.js';
+import { baseReport, installedRuntimeVersion, validateFiles } from './engine.js';
 
 export interface RunValidationOptions {
   readonly blobs: BlobStore;
@@ -90,19 +90,7 @@ function fetchFailureReport(
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),
     memoryBudgetBytes: version.memoryBudgetBytes ?? options.memoryBudgetBytes,
-    files: [
-      {
-        path: file.path,
-        sha256: file.sha256,
-        size: file.size,
-        format: file.format,
-        check: file.format === 'onnx' ? 'loaded' : 'integrity-only',
-        ok: false,
-        error: loadError,
-        inputs: [],
-        outputs: [],
-      },
-    ],
+    files: [{ ...baseReport(file), error: loadError }],
     totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
     nodeClasses: [],
   };

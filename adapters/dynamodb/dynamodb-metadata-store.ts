@@ -446,19 +446,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   async listAliases(model: string): Promise<Alias[]> {
-    const aliases: Alias[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.query({
-        KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':p': modelPk(model), ':prefix': 'ALIAS#' },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      });
-      aliases.push(...(out.Items ?? []).map((i) => strip(i) as Alias));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return aliases;
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':p': modelPk(model), ':prefix': 'ALIAS#' },
+      ConsistentRead: true,
+    });
+    return items.map((i) => strip(i) as Alias);
   }
 
   async deleteAlias(model: string, alias: string): Promise<void> {
@@ -551,19 +544,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   async listProviders(): Promise<ProviderRecord[]> {
-    const providers: ProviderRecord[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.query({
-        IndexName: METADATA_TABLE_KEYS.gsi1.indexName,
-        KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': PROVIDERS_GSI_PK },
-        ExclusiveStartKey: start,
-      });
-      providers.push(...(out.Items ?? []).map((i) => strip(i) as ProviderRecord));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return providers;
+    const items = await this.queryAll({
+      IndexName: METADATA_TABLE_KEYS.gsi1.indexName,
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: { ':p': PROVIDERS_GSI_PK },
+    });
+    return items.map((i) => strip(i) as ProviderRecord);
   }
 
   async updateProvider(record: ProviderRecord, expectedRevision: number): Promise<void> {
@@ -645,19 +631,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
               ...(since ? { ':from': since } : {}),
             },
           };
-    const reports: LoadReport[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.query({
-        ...input,
-        ScanIndexForward: false,
-        Limit: limit - reports.length,
-        ExclusiveStartKey: start,
-      });
-      reports.push(...(out.Items ?? []).map((i) => i.report as LoadReport));
-      start = out.LastEvaluatedKey;
-    } while (start && reports.length < limit);
-    return reports;
+    const items = await this.queryAll({ ...input, ScanIndexForward: false }, limit);
+    return items.map((i) => i.report as LoadReport);
   }
 
   // ---- helpers ----
@@ -688,6 +663,25 @@ export class DynamoDbMetadataStore implements MetadataStore {
     } catch (e) {
       throw mapSdkError(e);
     }
+  }
+
+  /** Every item a query matches, following LastEvaluatedKey, at most `limit`. */
+  private async queryAll(
+    input: Omit<QueryCommandInput, 'TableName'>,
+    limit = Number.POSITIVE_INFINITY,
+  ): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.query({
+        ...input,
+        ...(Number.isFinite(limit) ? { Limit: limit - items.length } : {}),
+        ExclusiveStartKey: start,
+      });
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start && items.length < limit);
+    return items;
   }
 
   private async query(input: Omit<QueryCommandInput, 'TableName'>) {
