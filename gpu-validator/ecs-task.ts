@@ -3,7 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
-import { S3BlobStore } from '../adapters/s3/s3-blob-store.js';
+import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../adapters/s3/s3-blob-store.js';
 import { defaultSettings, type RegistryDeps, systemClock } from '../core/ports.js';
 import { NodeClassesJson } from '../schemas/node-class.schema.js';
 import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
@@ -34,15 +34,9 @@ function awsDeps(
   bucketName: string,
   settingsEnv: z.infer<typeof SettingsEnv>,
 ): RegistryDeps {
-  // Region and credentials come from the task role. WHEN_REQUIRED: see shared/STACK.md (S3 checksums);
-  // materialize re-hashes every byte it downloads anyway.
-  const s3 = new S3Client({
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  // Region and credentials come from the task role; materialize re-hashes every byte it downloads.
+  const s3 = new S3Client(S3_CLIENT_CHECKSUM_SETTINGS);
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}));
   return {
     metadata: new DynamoDbMetadataStore(documents, tableName),
     blobs: new S3BlobStore(s3, bucketName),

@@ -44,7 +44,7 @@ export async function awsBackend(config: LocalServerConfig): Promise<Backend> {
     { DynamoDBDocumentClient },
     { S3Client },
     { DynamoDbMetadataStore },
-    { S3BlobStore },
+    { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore },
   ] = await Promise.all([
     import('@aws-sdk/client-dynamodb'),
     import('@aws-sdk/lib-dynamodb'),
@@ -57,14 +57,12 @@ export async function awsBackend(config: LocalServerConfig): Promise<Backend> {
     region,
     ...(config.MODELGATE_DYNAMODB_ENDPOINT ? { endpoint: config.MODELGATE_DYNAMODB_ENDPOINT } : {}),
   });
-  // WHEN_REQUIRED: integrity comes from the manifest's sha256, signed into each presigned PUT (STACK.md).
   const s3 = new S3Client({
     region,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...S3_CLIENT_CHECKSUM_SETTINGS,
     ...(config.MODELGATE_S3_ENDPOINT ? { endpoint: config.MODELGATE_S3_ENDPOINT, forcePathStyle: true } : {}),
   });
-  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const doc = DynamoDBDocumentClient.from(dynamo);
   return {
     name: 'aws',
     metadata: new DynamoDbMetadataStore(doc, config.MODELGATE_TABLE_NAME!),

@@ -54,6 +54,16 @@ import {
   type UploadTarget,
 } from '../../schemas/version.schema.js';
 
+/**
+ * Settings every S3Client handed to this store needs. With the SDK's default (WHEN_SUPPORTED), presigned
+ * PUT URLs carry the CRC32 of an empty body and S3 rejects the real upload (STACK.md); integrity comes from
+ * the manifest's SHA-256, signed into each upload, and from `materialize`'s re-hash.
+ */
+export const S3_CLIENT_CHECKSUM_SETTINGS = {
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+} as const;
+
 export interface S3BlobStoreOptions {
   /** Prepended to every key, e.g. `registry/`; a missing trailing slash is added. */
   readonly keyPrefix?: string;

@@ -11,7 +11,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { DynamoDbMetadataStore } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
-import { S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
+import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
 import { SfnValidationQueue } from '../../adapters/sfn-queue/sfn-validation-queue.js';
 import type { RegistryDeps, ValidationQueue } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
@@ -60,17 +60,9 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
   // Region and credentials come from the Lambda environment. Tracing the clients puts every
   // DynamoDB/S3/Step Functions call on the X-Ray trace of the request that made it.
   const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
-  // Optional fields of a version (statusReason, report, …) are `undefined` when absent; they are
-  // left out of the item rather than rejected.
-  const docClient = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-  // WHEN_REQUIRED: with the SDK's default, presigned PUT URLs carry the CRC32 of an empty body and
-  // S3 rejects the real upload (see shared/STACK.md). Integrity comes from the manifest's SHA-256.
-  const s3 = tracer.captureAWSv3Client(
-    new S3Client({
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    }),
-  );
+  // The store drops undefined optional fields itself, so the document client needs no marshalling options.
+  const docClient = DynamoDBDocumentClient.from(dynamo);
+  const s3 = tracer.captureAWSv3Client(new S3Client(S3_CLIENT_CHECKSUM_SETTINGS));
   const stateMachineArn = config.STATE_MACHINE_ARN;
   const queue = stateMachineArn
     ? new SfnValidationQueue(tracer.captureAWSv3Client(new SFNClient({})), stateMachineArn)

@@ -13,6 +13,7 @@ import {
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { metadataTableDefinition } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
+import { S3_CLIENT_CHECKSUM_SETTINGS } from '../../adapters/s3/s3-blob-store.js';
 
 /**
  * Real local AWS endpoints for contract tests: DynamoDB Local (AWS's own emulator, a Java process) and
@@ -181,8 +182,7 @@ export async function startS3rver(bucket = 'modelgate-test'): Promise<S3Local> {
     forcePathStyle: true,
     // STACK.md: with the default (WHEN_SUPPORTED) the SDK sends aws-chunked streaming bodies with trailing
     // checksums that s3rver stores verbatim, i.e. corrupted; and presigned URLs would carry a CRC32 of nothing.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...S3_CLIENT_CHECKSUM_SETTINGS,
   });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
