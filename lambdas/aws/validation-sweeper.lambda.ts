@@ -1,8 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { listProviderSummaries } from '../../core/health.js';
 import { requeueStalled } from '../../core/validation-jobs.js';
 import { createAwsRuntime, withObservability } from './aws-deps.js';
-import { DIMENSION, METRIC } from './metric-names.js';
+import { publishHealthScores } from './health-metrics.js';
 
 /**
  * Runs every few minutes (EventBridge schedule): nothing on AWS holds a worker loop, so this is what
@@ -13,7 +12,7 @@ const runtime = createAwsRuntime(['STATE_MACHINE_ARN']);
 const { deps, logger, metrics } = runtime;
 const STALE_AFTER_MS = 5 * 60_000;
 
-async function sweep(): Promise<{ requeued: number }> {
+async function sweep(): Promise<{ requeued: number; providers: number }> {
   const requeued = await requeueStalled(deps, STALE_AFTER_MS);
   for (const v of requeued)
     logger.info('validation requeued', {
@@ -22,7 +21,8 @@ async function sweep(): Promise<{ requeued: number }> {
       attempts: v.validation.attempts,
     });
   metrics.addMetric('validations_requeued', MetricUnit.Count, requeued.length);
-  return { requeued: requeued.length };
+  const providers = await publishHealthScores(deps, metrics);
+  return { requeued: requeued.length, providers };
 }
 
 export const handler = withObservability(runtime, sweep);
