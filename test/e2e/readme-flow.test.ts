@@ -1,32 +1,28 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
-import { BACKENDS, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { BACKENDS } from './harness.js';
+import { useServer } from './use-server.js';
 
 /** The README's flow, as a new user runs it: a real server, real files, real onnxruntime-node. */
 describe.each(BACKENDS)(
   'README flow on the %s backend: publish, validate, alias, fetch, verify',
   (backend) => {
-    let server: ServerHandle;
-    let work: string;
-    const run = (...args: string[]) => cli(args, server.env, work);
+    const fixture = useServer({ backend });
+    const { run } = fixture;
 
-    beforeAll(async () => {
-      server = await startServer({ backend });
-      work = tempDir();
-      mkdirSync(join(work, 'models'));
-      writeFileSync(join(work, 'models', 'det.onnx'), buildMlpModel({ layers: 3, dim: 64 }));
-      mkdirSync(join(work, 'bundle', 'rec'), { recursive: true });
-      writeFileSync(join(work, 'bundle', 'det.onnx'), buildMlpModel({ layers: 2, dim: 32, seed: 2 }));
-      writeFileSync(join(work, 'bundle', 'rec', 'rec.onnx'), buildMlpModel({ layers: 2, dim: 48, seed: 3 }));
-      writeFileSync(join(work, 'bundle', 'rec', 'vocab.txt'), 'a\nb\nc\n');
-    });
-    afterAll(async () => {
-      await server?.stop();
-      removeDir(work);
-      removeDir(server?.dataDir);
+    beforeAll(() => {
+      mkdirSync(join(fixture.work, 'models'));
+      writeFileSync(join(fixture.work, 'models', 'det.onnx'), buildMlpModel({ layers: 3, dim: 64 }));
+      mkdirSync(join(fixture.work, 'bundle', 'rec'), { recursive: true });
+      writeFileSync(join(fixture.work, 'bundle', 'det.onnx'), buildMlpModel({ layers: 2, dim: 32, seed: 2 }));
+      writeFileSync(
+        join(fixture.work, 'bundle', 'rec', 'rec.onnx'),
+        buildMlpModel({ layers: 2, dim: 48, seed: 3 }),
+      );
+      writeFileSync(join(fixture.work, 'bundle', 'rec', 'vocab.txt'), 'a\nb\nc\n');
     });
 
     it('publishes a single file and waits for VERIFIED', async () => {
@@ -79,11 +75,13 @@ describe.each(BACKENDS)(
 
     it('sets an alias and fetches through it, verified end to end', async () => {
       expect((await run('alias', 'set', 'ocr-det', 'production', '1.0.0')).code).toBe(0);
-      const dest = join(work, 'app', 'models', 'paddle');
+      const dest = join(fixture.work, 'app', 'models', 'paddle');
       const r = await run('fetch', 'ocr-det@production', '--dest', dest);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(readFileSync(join(dest, 'det.onnx'))).toEqual(readFileSync(join(work, 'models', 'det.onnx')));
+      expect(readFileSync(join(dest, 'det.onnx'))).toEqual(
+        readFileSync(join(fixture.work, 'models', 'det.onnx')),
+      );
       expect(statSync(join(dest, 'det.onnx')).mode & 0o777).toBe(0o644);
       // the runbook's own integrity checks pass on what fetch wrote
       execFileSync('md5sum', ['-c', 'checksums.txt'], { cwd: dest });
@@ -96,7 +94,7 @@ describe.each(BACKENDS)(
     });
 
     it('verify names a file that changed after the fetch (exit 6)', async () => {
-      const dest = join(work, 'app', 'models', 'tampered');
+      const dest = join(fixture.work, 'app', 'models', 'tampered');
       expect((await run('fetch', 'ocr-bundle@2.0.0', '--dest', dest)).code).toBe(0);
       const vocab = join(dest, 'rec', 'vocab.txt');
       writeFileSync(vocab, 'a\nb\nX\n');

@@ -1,30 +1,19 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildNanModel, modelOfSize } from '../fixtures/onnx-writer.js';
-import { cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { useServer } from './use-server.js';
 
 const MIB = 1024 * 1024;
 
 /** Versions that must not be VERIFIED, through the real CLI (`publish --wait` exits 3) and a real server. */
 describe('validation failures through the CLI', () => {
-  let server: ServerHandle;
-  let work: string;
-  const run = (...args: string[]) => cli(args, server.env, work);
-
-  beforeAll(async () => {
-    work = tempDir();
-    server = await startServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-    removeDir(work);
-    removeDir(server?.dataDir);
-  });
+  const fixture = useServer();
+  const { run } = fixture;
 
   it('fails a model over its memory budget as INSUFFICIENT_MEMORY, with the peak seen', async () => {
     // 40 MB of weights on top of the runtime's ~55 MiB: over 64 MiB while it loads.
-    writeFileSync(join(work, 'big.onnx'), modelOfSize(40e6));
+    writeFileSync(join(fixture.work, 'big.onnx'), modelOfSize(40e6));
     const published = await run('publish', 'big@1', 'big.onnx', '--memory-budget', '64MiB', '--wait');
     expect(published.code).toBe(3);
     expect(published.stderr).toMatch(
@@ -37,7 +26,7 @@ describe('validation failures through the CLI', () => {
   });
 
   it('fails a model whose inference produces NaN as INFERENCE_FAILED', async () => {
-    writeFileSync(join(work, 'nan.onnx'), buildNanModel());
+    writeFileSync(join(fixture.work, 'nan.onnx'), buildNanModel());
     const published = await run('publish', 'nan@1', 'nan.onnx', '--wait');
     expect(published.code).toBe(3);
     expect(published.stderr).toMatch(

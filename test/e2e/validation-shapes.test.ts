@@ -1,28 +1,17 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildImageModel } from '../fixtures/onnx-writer.js';
-import { cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { useServer } from './use-server.js';
 
 /**
  * The memory profile is taken at the shapes a version is served at (issue 3 part 5): the same image model
  * published at 1×1 and at 960×960 pixels, through the real CLI against a real server.
  */
 describe('validation at the served input shapes', () => {
-  let server: ServerHandle;
-  let work: string;
-  const run = (...args: string[]) => cli(args, server.env, work);
-
-  beforeAll(async () => {
-    work = tempDir();
-    server = await startServer();
-    writeFileSync(join(work, 'detector.onnx'), buildImageModel());
-  });
-  afterAll(async () => {
-    await server?.stop();
-    removeDir(work);
-    removeDir(server?.dataDir);
-  });
+  const fixture = useServer();
+  const { run } = fixture;
+  beforeAll(() => writeFileSync(join(fixture.work, 'detector.onnx'), buildImageModel()));
 
   async function publishAt(version: string, shape: string) {
     const published = await run(
