@@ -146,6 +146,22 @@ const PROVIDERS_GSI_PK = 'PROVIDERS';
 const providerKey = (name: string) => ({ pk: `PROVIDER#${name}`, sk: 'PROVIDER' });
 const providerModelsPk = (provider: string) => `PROVIDER#${provider}`;
 const providerLoadsPk = (provider: string) => `LOADS#${provider}`;
+/** A model's item: listed by name (gsi1) and by provider (gsi2). */
+const modelItem = (model: Model) => ({
+  ...key.model(model.name),
+  gsi1pk: MODELS_GSI_PK,
+  gsi1sk: model.name,
+  gsi2pk: providerModelsPk(model.provider),
+  gsi2sk: model.name,
+  ...clean(model),
+});
+/** A version's item, in the status index (gsi1) at its status and update time. */
+const versionItem = (version: Version) => ({
+  ...key.version(version.model, version.seq),
+  gsi1pk: statusGsiPk(version.status),
+  gsi1sk: statusGsiSk(version.updatedAt, version),
+  ...clean(version),
+});
 const providerItem = (record: ProviderRecord) => ({
   ...providerKey(record.name),
   gsi1pk: PROVIDERS_GSI_PK,
@@ -178,14 +194,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
   ) {}
 
   async createModel(model: Model): Promise<void> {
-    const item = {
-      ...key.model(model.name),
-      gsi1pk: MODELS_GSI_PK,
-      gsi1sk: model.name,
-      gsi2pk: providerModelsPk(model.provider),
-      gsi2sk: model.name,
-      ...clean(model),
-    };
+    const item = modelItem(model);
     try {
       await this.client.send(
         new PutCommand({
@@ -291,12 +300,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
       {
         Put: {
           TableName,
-          Item: {
-            ...key.version(version.model, version.seq),
-            gsi1pk: statusGsiPk(version.status),
-            gsi1sk: statusGsiSk(version.updatedAt, version),
-            ...clean(version),
-          },
+          Item: versionItem(version),
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
@@ -749,24 +753,9 @@ export function bulkItems(
 ): Item[] {
   const maxSeq = versions.reduce((m, v) => Math.max(m, v.seq), 0);
   return [
-    {
-      ...key.model(model.name),
-      gsi1pk: MODELS_GSI_PK,
-      gsi1sk: model.name,
-      gsi2pk: providerModelsPk(model.provider),
-      gsi2sk: model.name,
-      ...clean(model),
-    },
+    modelItem(model),
     ...(maxSeq > 0 ? [{ ...key.counter(model.name), seq: maxSeq }] : []),
-    ...versions.flatMap((v) => [
-      { ...key.versionName(v), seq: v.seq },
-      {
-        ...key.version(v.model, v.seq),
-        gsi1pk: statusGsiPk(v.status),
-        gsi1sk: statusGsiSk(v.updatedAt, v),
-        ...clean(v),
-      },
-    ]),
+    ...versions.flatMap((v) => [{ ...key.versionName(v), seq: v.seq }, versionItem(v)]),
     ...aliases.map((a) => ({ ...key.alias(a.model, a.alias), ...clean(a) })),
   ];
 }
