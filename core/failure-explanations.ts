@@ -25,6 +25,11 @@ export const FAILURE_EXPLANATIONS: Readonly<Record<LoadErrorCode, FailureExplana
     runbookStep: 'Common Fixes › Fix: Corrupted Model Files',
     fix: 'export the model again from its source and publish a new version',
   },
+  MODEL_INVALID: {
+    cause: 'the file parses, but its graph is invalid (contradictory or unknown types, a type error at session creation)',
+    runbookStep: 'Root Cause Analysis › Model File Issues',
+    fix: 'fix the export (e.g. a float16 conversion) and publish a new version; downloading it again does not help',
+  },
   UNSUPPORTED_MODEL: {
     cause: 'the model needs an IR version, opset or operator the runtime does not have (version mismatch)',
     runbookStep: 'Root Cause Analysis › Model File Issues › Version mismatches',
@@ -64,6 +69,12 @@ export const FAILURE_EXPLANATIONS: Readonly<Record<LoadErrorCode, FailureExplana
     cause: 'the model loads but a smoke inference fails or produces NaN/Inf',
     runbookStep: 'Recovery › Validate model loading',
     fix: 'check the exported graph and the input shapes; publish a fixed version',
+  },
+  SAMPLE_INPUTS_REQUIRED: {
+    cause:
+      'the model loads, but no synthesized input could run it: it needs inputs of the shapes or values it is served with',
+    runbookStep: 'Recovery › Validate model loading',
+    fix: 'publish again with --input-shape NAME=D,D,…, --input-value NAME=V or --sample-inputs PATH',
   },
   TIMEOUT: {
     cause: 'loading or running the model did not finish in time (or the validating worker died)',

@@ -64,6 +64,7 @@ export async function startVersion(
     files,
     totalSize: files.reduce((sum, f) => sum + f.size, 0),
     inputShapes: req.inputShapes,
+    ...(Object.keys(req.inputValues).length > 0 ? { inputValues: req.inputValues } : {}),
     ...(req.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: req.memoryBudgetBytes }),
     publisher: req.publisher,
     createdAt: now,

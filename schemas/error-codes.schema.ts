@@ -8,6 +8,7 @@ export const LoadErrorCode = z.enum([
   'FILE_MISSING',
   'CHECKSUM_MISMATCH',
   'MODEL_CORRUPTED',
+  'MODEL_INVALID',
   'UNSUPPORTED_MODEL',
   'INSUFFICIENT_MEMORY',
   'INSUFFICIENT_DISK',
@@ -16,6 +17,7 @@ export const LoadErrorCode = z.enum([
   'PERMISSION_DENIED',
   'CONFIG_INVALID',
   'INFERENCE_FAILED',
+  'SAMPLE_INPUTS_REQUIRED',
   'TIMEOUT',
 ]);
 export type LoadErrorCode = z.infer<typeof LoadErrorCode>;

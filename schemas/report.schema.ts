@@ -17,13 +17,48 @@ export const LoadError = z.object({
 });
 export type LoadError = z.infer<typeof LoadError>;
 
+/**
+ * Where a fed input came from: `synthesized` (made up by the validator from the declared type and shape),
+ * `probe` (a bounded retry with other values or shapes after the synthesized run failed), `publisher`
+ * (`--input-shape` / `--input-value`), `golden` (a `NAME.golden.json` file) or `sample` (an ONNX test-data
+ * folder, `test_data_set_N/input_K.pb`).
+ */
+export const InputSource = z.enum(['synthesized', 'probe', 'publisher', 'golden', 'sample']);
+export type InputSource = z.infer<typeof InputSource>;
+
+/**
+ * One input as the smoke run actually fed it: its element type, dims, a short description of the values
+ * (`fill 16000`, `ramp 0.1…1.0`, `from input_0.pb`) and where they came from.
+ */
+export const FedInput = z.object({
+  name: z.string(),
+  type: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  value: z.string().max(200),
+  source: InputSource,
+});
+export type FedInput = z.infer<typeof FedInput>;
+
+/** A smoke run that did not succeed before the one that decided the verdict: what was fed and what the runtime said. */
+export const ProbeAttempt = z.object({
+  inputs: z.array(FedInput),
+  error: z.string().max(2000),
+});
+export type ProbeAttempt = z.infer<typeof ProbeAttempt>;
+
 export const FileReport = z.object({
   path: FilePath,
   sha256: Sha256Hex,
   size: z.number().int().nonnegative(),
   format: z.string(),
-  /** `loaded`: loaded and run by the runtime. `integrity-only`: not a model format; only its checksum was verified. */
-  check: z.enum(['loaded', 'integrity-only']),
+  /**
+   * `loaded`: loaded by the runtime (and smoke-run where its inputs allow). `inspected`: a model format the
+   * runtime does not load (safetensors, GGUF, a PyTorch checkpoint), whose structure was checked.
+   * `integrity-only`: not a model format; only its checksum was verified.
+   */
+  check: z.enum(['loaded', 'inspected', 'integrity-only']),
+  /** What the file really is, where that differs from its name or could not be known from it (`zip`, `safetensors`, `git-lfs-pointer`). */
+  detectedFormat: z.string().optional(),
   ok: z.boolean(),
   error: LoadError.optional(),
   loadMs: z.number().nonnegative().optional(),
@@ -51,6 +86,14 @@ export const FileReport = z.object({
   outputs: z.array(TensorInfo).default([]),
   /** Shapes the smoke inference actually ran with. */
   inputShapes: z.record(z.string(), z.array(z.number().int())).optional(),
+  /** Every input as the deciding smoke run fed it (shape, values, source). */
+  fedInputs: z.array(FedInput).optional(),
+  /** Smoke runs that failed before the deciding one (at most a handful, bounded by the probe ladder). */
+  probes: z.array(ProbeAttempt).optional(),
+  /** Facts worth knowing that are not failures (e.g. non-finite outputs on synthesized inputs). */
+  notes: z.array(z.string()).optional(),
+  /** The smoke run could not be made in this runtime (e.g. a sequence input onnxruntime-node cannot feed); the load was still proven. */
+  smokeRun: z.enum(['ran', 'skipped']).optional(),
   inspection: z.record(z.string(), z.unknown()).optional(),
 });
 export type FileReport = z.infer<typeof FileReport>;
@@ -63,6 +106,12 @@ export const NodeClassFit = z.object({
 
 export const ValidationReport = z.object({
   outcome: z.enum(['passed', 'failed']),
+  /**
+   * Whether at least one file of the version was loaded by a runtime. A version that passed with
+   * `loadTested: false` was integrity-checked (and structurally inspected) only: nothing may say it passed
+   * a runtime. Absent in reports written before this field existed, which loaded every ONNX file.
+   */
+  loadTested: z.boolean().optional(),
   error: LoadError.optional(),
   runtime: z.object({ name: z.string(), version: z.string() }),
   executionProvider: z.string(),

@@ -29,6 +29,16 @@ export type ManifestFile = z.infer<typeof ManifestFile>;
 export const InputShapes = z.record(z.string().min(1).max(256), z.array(z.number().int().min(1)).max(16));
 export type InputShapes = z.infer<typeof InputShapes>;
 
+/**
+ * Values a version is served with, per input name: a number (the fill value of that input's tensor, or
+ * the scalar) or a string (for string inputs). Used by the smoke run instead of synthesized values.
+ */
+export const InputValues = z.record(
+  z.string().min(1).max(256),
+  z.union([z.number().finite(), z.string().max(1024)]),
+);
+export type InputValues = z.infer<typeof InputValues>;
+
 export const Version = z.object({
   model: ModelName,
   version: VersionString,
@@ -38,6 +48,8 @@ export const Version = z.object({
   files: z.array(ManifestFile),
   totalSize: z.number().int().nonnegative(),
   inputShapes: InputShapes,
+  /** Absent on versions published before input values existed: the same as `{}`. */
+  inputValues: InputValues.optional(),
   memoryBudgetBytes: z.number().int().positive().optional(),
   publisher: z.string(),
   createdAt: z.string(),
@@ -62,6 +74,7 @@ export const StartVersionRequest = z.object({
     .min(1)
     .max(10_000),
   inputShapes: InputShapes.default({}),
+  inputValues: InputValues.default({}),
   memoryBudgetBytes: z.number().int().positive().optional(),
   publisher: z.string().max(200).default('unknown'),
 });
