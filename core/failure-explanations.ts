@@ -26,7 +26,8 @@ export const FAILURE_EXPLANATIONS: Readonly<Record<LoadErrorCode, FailureExplana
     fix: 'export the model again from its source and publish a new version',
   },
   MODEL_INVALID: {
-    cause: 'the file parses, but its graph is invalid (contradictory or unknown types, a type error at session creation)',
+    cause:
+      'the file parses, but its graph is invalid (contradictory or unknown types, a type error at session creation)',
     runbookStep: 'Root Cause Analysis › Model File Issues',
     fix: 'fix the export (e.g. a float16 conversion) and publish a new version; downloading it again does not help',
   },
