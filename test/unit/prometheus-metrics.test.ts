@@ -3,6 +3,7 @@ import { PrometheusMetrics } from '../../adapters/metrics/prometheus-metrics.js'
 import { recordFieldReport } from '../../core/load-reports.js';
 import { commitVersion } from '../../core/publish.js';
 import { registrySnapshot } from '../../core/registry-state.js';
+import { LoadErrorCode } from '../../schemas/error-codes.schema.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 import { promtool } from '../helpers/promtool.js';
@@ -62,7 +63,7 @@ describe('Prometheus metrics from registry events', () => {
     const series = text
       .split('\n')
       .filter((l) => l.startsWith('ocr_errors_total{') && l.includes('version="2"'));
-    expect(series).toHaveLength(12);
+    expect(series).toHaveLength(LoadErrorCode.options.length);
     expect(series.every((l) => l.endsWith(' 0'))).toBe(true);
     expect(sample(text, 'ocr_provider_initialization_failed_total', { provider: 'tesseract' })).toBe(0);
   });
