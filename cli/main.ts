@@ -51,13 +51,24 @@ async function main(argv: string[], io: Io): Promise<number> {
   try {
     return await command.run(rest, io);
   } catch (e) {
-    if (e instanceof CliError) {
-      io.err(`error ${e.code}: ${e.message}`);
-      return e.exitCode;
+    const error = e instanceof CliError ? e : undefined;
+    // A deploy script reading stdout under --json gets one document either way: the API's error envelope.
+    if (rest.includes('--json')) io.out(JSON.stringify(errorEnvelope(error, e), null, 2));
+    if (error) {
+      io.err(`error ${error.code}: ${error.message}`);
+      return error.exitCode;
     }
     io.err(`error INTERNAL: ${(e as Error)?.stack ?? String(e)}`);
     return EXIT.UNEXPECTED;
   }
+}
+
+/** `{"error": {"code", "message", "details"}}`, as the HTTP API answers; an unexpected error keeps its stack on stderr only. */
+function errorEnvelope(error: CliError | undefined, raw: unknown) {
+  if (!error) return { error: { code: 'INTERNAL', message: (raw as Error)?.message ?? String(raw) } };
+  return {
+    error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+  };
 }
 
 const io: Io = {
