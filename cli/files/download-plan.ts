@@ -1,4 +1,4 @@
-import { DownloadPlan } from '../../schemas/version.schema.js';
+import { DownloadPlan, MAX_VERSION_FILES } from '../../schemas/version.schema.js';
 import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -11,7 +11,8 @@ import { EXIT } from '../exit-codes.js';
  * - the version is of the model asked for, and VERIFIED (the server plans nothing else);
  * - the files are exactly the version's manifest (same paths, sizes and digests), each path once, no
  *   path both a file and a folder;
- * - every download is a GET of an http(s) URL.
+ * - every download is a GET of an http(s) URL;
+ * - no more files than a version may declare (MAX_VERSION_FILES, as at publish).
  * Throws CliError UNSAFE_PLAN (exit 6, an integrity failure) naming the field at fault.
  */
 export function checkDownloadPlan(raw: unknown, model: string): DownloadPlan {
@@ -21,6 +22,8 @@ export function checkDownloadPlan(raw: unknown, model: string): DownloadPlan {
     throw unsafe(issue?.path.map(String).join('.') || 'plan', issue?.message ?? 'invalid');
   }
   const plan = parsed.data;
+  if (plan.files.length > MAX_VERSION_FILES)
+    throw unsafe('files', `has ${plan.files.length} files, a version holds at most ${MAX_VERSION_FILES}`);
   if (plan.version.model !== model)
     throw unsafe('version.model', `is ${JSON.stringify(plan.version.model)}, ${model} was asked for`);
   if (plan.version.status !== 'VERIFIED')

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -15,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
-import { cli, removeDir, tempDir } from './harness.js';
+import { CLI, cli, removeDir, tempDir } from './harness.js';
 import { useServer } from './use-server.js';
 
 /** A node:http server on 127.0.0.1; resolves with its URL. */
@@ -27,6 +28,54 @@ async function listen(
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 const close = (server: Server) => new Promise((resolve) => server.close(resolve));
+
+const HOLD_LOCK = join(import.meta.dirname, '..', 'fixtures', 'hold-lock.ts');
+
+/**
+ * A proxy in front of the real server: it points the plan's download URLs at itself, and holds the first
+ * blob download until `release()`; `blobSeen` resolves when that download arrives.
+ */
+async function holdingProxy(upstream: string) {
+  let held: (() => void) | undefined;
+  let seen!: () => void;
+  const blobSeen = new Promise<void>((resolve) => (seen = resolve));
+  const proxy = await listen((req, res) => {
+    const forward = () => {
+      const up = request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        if (!req.url!.includes('/download/')) {
+          res.writeHead(answer.statusCode!, answer.headers);
+          answer.pipe(res);
+          return;
+        }
+        let body = '';
+        answer.on('data', (d: Buffer) => (body += d.toString()));
+        answer.on('end', () => {
+          const rewritten = body.replaceAll(upstream, proxy.url);
+          res.writeHead(answer.statusCode!, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(rewritten),
+          });
+          res.end(rewritten);
+        });
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    };
+    if (req.url!.startsWith('/blobs/') && held === undefined) {
+      held = forward;
+      seen();
+    } else forward();
+  });
+  return {
+    url: proxy.url,
+    blobSeen,
+    release: () => held?.(),
+    close: () => {
+      proxy.server.closeAllConnections();
+      return close(proxy.server);
+    },
+  };
+}
 
 const VERSIONS = ['1', '2', '3', '4', '5', '6'];
 
@@ -87,49 +136,14 @@ describe('fetch touches only what it owns', () => {
       expect(store.filter((e) => e.startsWith('.staging-'))).toEqual([]);
       expect(store.filter((e) => e !== '.lock')).toHaveLength(2);
     }
-  });
+  }, 180_000);
 
   it('does not install a version quarantined while its bytes were moving', async () => {
-    const server = fixture.server;
-    // A proxy in front of the real server: it points the plan's download URLs at itself, and holds the
-    // first blob download until the test says so.
-    let heldBlob: (() => void) | undefined;
-    let blobRequested!: () => void;
-    const blobSeen = new Promise<void>((resolve) => (blobRequested = resolve));
-    const proxy = await listen((req, res) => {
-      const forward = () => {
-        const upstream = request(
-          `${server.url}${req.url}`,
-          { method: req.method, headers: req.headers },
-          (up) => {
-            if (!req.url!.includes('/download/')) {
-              res.writeHead(up.statusCode!, up.headers);
-              up.pipe(res);
-              return;
-            }
-            let body = '';
-            up.on('data', (d: Buffer) => (body += d.toString()));
-            up.on('end', () => {
-              const rewritten = body.replaceAll(server.url, proxy.url);
-              res.writeHead(up.statusCode!, {
-                'content-type': 'application/json',
-                'content-length': Buffer.byteLength(rewritten),
-              });
-              res.end(rewritten);
-            });
-          },
-        );
-        req.pipe(upstream);
-      };
-      if (req.url!.startsWith('/blobs/') && heldBlob === undefined) {
-        heldBlob = forward;
-        blobRequested();
-      } else forward();
-    });
+    const proxy = await holdingProxy(fixture.server.url);
     try {
       const dest = join(fixture.work, 'race', 'paddle');
       const fetching = cli(['fetch', 'm@2', '--dest', dest], { MODELGATE_REGISTRY: proxy.url }, fixture.work);
-      await blobSeen;
+      await proxy.blobSeen;
       const reported = await run(
         'report',
         'm@2',
@@ -142,7 +156,7 @@ describe('fetch touches only what it owns', () => {
       );
       expect(reported.code, reported.stderr).toBe(0);
       expect(JSON.parse((await run('status', 'm@2', '--json')).stdout).status).toBe('QUARANTINED');
-      heldBlob!();
+      proxy.release();
       const fetched = await fetching;
       expect(fetched.code).toBe(4);
       expect(fetched.stderr).toContain('became QUARANTINED while it was being fetched');
@@ -150,7 +164,60 @@ describe('fetch touches only what it owns', () => {
       const store = readdirSync(join(dest, '..', '.paddle.modelgate'));
       expect(store.filter((e) => e !== '.lock')).toEqual([]);
     } finally {
-      await close(proxy.server);
+      await proxy.close();
+    }
+  });
+
+  it('a fetch killed mid-download leaves DEST as it was; the next one removes its staging folder at once', async () => {
+    const dest = join(fixture.work, 'killed', 'paddle');
+    expect((await run('fetch', 'm@1', '--dest', dest)).code).toBe(0);
+    const before = realpathSync(dest);
+    const proxy = await holdingProxy(fixture.server.url);
+    try {
+      const child = spawn(process.execPath, [CLI, 'fetch', 'm@3', '--dest', dest], {
+        env: { ...process.env, MODELGATE_REGISTRY: proxy.url },
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await proxy.blobSeen; // it holds the store lock and has a staging folder
+      const store = join(dest, '..', '.paddle.modelgate');
+      expect(readdirSync(store).filter((e) => e.startsWith('.staging-'))).toHaveLength(1);
+      child.kill('SIGKILL');
+      await exited;
+      expect(realpathSync(dest)).toBe(before);
+
+      const started = Date.now();
+      const next = await run('fetch', 'm@3', '--dest', dest, '--json');
+      expect(next.code, next.stderr).toBe(0);
+      expect(Date.now() - started).toBeLessThan(30_000); // the dead fetch's lock did not hold it up
+      expect(JSON.parse(readFileSync(join(dest, '.modelgate.json'), 'utf8')).version).toBe('3');
+      expect(readdirSync(store).filter((e) => e.startsWith('.staging-'))).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a second fetch into a DEST whose lock is held waits --lock-timeout, then exits 4 naming it', async () => {
+    const dest = join(fixture.work, 'locked', 'paddle');
+    expect((await run('fetch', 'm@1', '--dest', dest)).code).toBe(0);
+    const lock = join(dest, '..', '.paddle.modelgate', '.lock');
+    const holder = spawn(process.execPath, ['--import', 'tsx', HOLD_LOCK, lock], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      expect(
+        await new Promise((resolve) =>
+          holder.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())),
+        ),
+      ).toBe('locked');
+      const started = Date.now();
+      const waited = await run('fetch', 'm@4', '--dest', dest, '--lock-timeout', '1');
+      expect(waited.code).toBe(4);
+      expect(waited.stderr).toContain(`another fetch into ${dest} is still running`);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(JSON.parse(readFileSync(join(dest, '.modelgate.json'), 'utf8')).version).toBe('1');
+    } finally {
+      holder.kill('SIGKILL');
     }
   });
 });

@@ -102,6 +102,11 @@ describe('checkDownloadPlan', () => {
     expect(() => checkDownloadPlan(raw, 'ocr-det')).toThrow(/a is both a file and a folder/);
   });
 
+  it('refuses more files than a version may hold', () => {
+    const raw = plan(Array.from({ length: 10_001 }, (_, i) => file(`f${i}`)));
+    expect(() => checkDownloadPlan(raw, 'ocr-det')).toThrow(/has 10001 files, a version holds at most 10000/);
+  });
+
   it('refuses what is not a plan at all', () => {
     for (const raw of [null, 'x', 42, [], {}])
       expect(() => checkDownloadPlan(raw, 'ocr-det')).toThrow(/download plan is unsafe/);

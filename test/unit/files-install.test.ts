@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  chown,
   lstat,
   mkdir,
   mkdtemp,
@@ -297,6 +298,23 @@ describe('installVersion', () => {
         expect((await stat(join(outside, 'keep.txt'))).mode & 0o777).toBe(0o600);
       } else expect(await readFile(outside, 'utf8')).toBe('mine');
       await expect(lstat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+    },
+  );
+
+  // Making a folder owned by another user takes root; as any other user this case cannot be set up.
+  it.skipIf(process.getuid?.() !== 0)(
+    'refuses a store owned by another user (exit 2), as root too',
+    async () => {
+      await mkdir(store(), { recursive: true });
+      await writeFile(join(store(), 'theirs.txt'), 'theirs');
+      await chown(store(), 65534, 65534);
+      await expect(installVersion(options('v1', sampleFiles()))).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        exitCode: 2,
+        message: expect.stringContaining('is owned by uid 65534'),
+      });
+      expect(await readdir(store())).toEqual(['theirs.txt']);
+      expect(requests).toBe(0);
     },
   );
 
