@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
 import { CLI, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
@@ -60,6 +61,44 @@ describe('the data folder', () => {
     first.process.kill('SIGKILL'); // not awaited: the old process may still be a zombie
     const second = await server(first.dataDir);
     expect((await fetch(`${second.url}/health`)).status).toBe(200);
+  });
+
+  it('starts while its killed predecessor stays a zombie that nobody reaps (as under a PID 1 that never waits)', async () => {
+    const dataDir = tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    // sh starts the server in the background, then becomes `sleep`, which never reaps it.
+    const parent = spawn(
+      'sh',
+      [
+        '-c',
+        `"${process.execPath}" "${CLI}" serve --port 0 --data-dir "${dataDir}" 2>&1 & echo "pid $!"; exec sleep 120`,
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    cleanup.push(() => {
+      parent.kill('SIGKILL');
+    });
+    let out = '';
+    await new Promise<void>((resolve) =>
+      parent.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('listening on')) resolve();
+      }),
+    );
+    const pid = Number(/pid (\d+)/.exec(out)![1]);
+    process.kill(pid, 'SIGKILL');
+    await sleep(200);
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2]).toBe('Z'); // dead, not reaped
+    const second = await server(dataDir);
+    expect((await fetch(`${second.url}/health`)).status).toBe(200);
+  });
+
+  it('starts over a pid file an earlier version left, even when that pid is alive (a reused pid)', async () => {
+    const dataDir = tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    writeFileSync(join(dataDir, 'server.lock'), String(process.pid)); // this test process: alive
+    const s = await server(dataDir);
+    expect((await fetch(`${s.url}/health`)).status).toBe(200);
   });
 
   it('refuses a second server on the same folder, naming it', async () => {
