@@ -100,6 +100,9 @@ export function tryLock(path: string): HeldLock | undefined {
     // timeout 0: a busy lock answers SQLITE_BUSY at once; waiting is done by the caller, off the CPU.
     const db = new Database(path, { timeout: 0 });
     try {
+      // The journal in memory: the lock database is never written, and with a journal file on disk
+      // closing an exclusive connection costs ~15 ms (measured here) instead of ~0.01 ms.
+      db.pragma('journal_mode = MEMORY');
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
     } catch (err) {
