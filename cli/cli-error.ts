@@ -4,7 +4,7 @@ import { EXIT, exitCodeOf, HINTS } from './exit-codes.js';
 /** An error the CLI reports as one line, `error CODE: message (what to do)`, and exits with. */
 export class CliError extends Error {
   constructor(
-    readonly code: ErrorCode | 'USAGE' | 'UNREACHABLE' | 'VALIDATION_FAILED',
+    readonly code: ErrorCode | 'USAGE' | 'UNREACHABLE' | 'VALIDATION_FAILED' | 'UNSAFE_PLAN',
     message: string,
     readonly exitCode: number,
     readonly details?: Record<string, unknown>,

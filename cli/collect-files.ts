@@ -1,4 +1,4 @@
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { FilePath } from '../schemas/names.schema.js';
 import { CliError } from './cli-error.js';
@@ -10,19 +10,42 @@ export interface LocalFile {
   readonly size: number;
 }
 
+export interface CollectOptions {
+  /** Follow symbolic links that point outside the published folder (default: refuse them). */
+  readonly followSymlinks?: boolean;
+}
+
+/** One published folder being walked: its path as given, its real path, and the real folders above. */
+interface Walk {
+  readonly command: string;
+  readonly root: string;
+  readonly realRoot: string;
+  readonly options: CollectOptions;
+}
+
 /**
  * The files of a version from the command line: a file is published under its base name, a folder
- * contributes every file below it under its relative path. Symbolic links inside a folder are followed
- * to files; anything else (sockets, devices) is refused rather than silently left out.
+ * contributes every file below it under its relative path. Inside a folder, a symbolic link is followed
+ * only if its target is inside the folder too (one pointing outside is refused unless
+ * `followSymlinks`); a dangling link or a loop is refused naming it; anything else that is not a file
+ * or a folder (sockets, devices) is refused rather than silently left out. Every refusal is a usage
+ * error (exit 2) naming the path at fault; so is a path FilePath refuses (a reserved name, a segment
+ * over 255 bytes).
  */
-export async function collectFiles(command: string, paths: readonly string[]): Promise<LocalFile[]> {
+export async function collectFiles(
+  command: string,
+  paths: readonly string[],
+  options: CollectOptions = {},
+): Promise<LocalFile[]> {
   const files: LocalFile[] = [];
   for (const p of paths) {
-    const info = await stat(p).catch(() => {
-      throw CliError.usage(`${p}: no such file or folder`, command);
+    const info = await stat(p).catch((err: NodeJS.ErrnoException) => {
+      throw CliError.usage(`${p}: ${brokenLinkReason(err) ?? 'no such file or folder'}`, command);
     });
-    if (info.isDirectory()) await walk(command, p, p, files);
-    else if (info.isFile()) files.push({ path: basename(p), localPath: p, size: info.size });
+    if (info.isDirectory()) {
+      const realRoot = await realpath(p);
+      await walk({ command, root: p, realRoot, options }, p, new Set([realRoot]), files);
+    } else if (info.isFile()) files.push({ path: basename(p), localPath: p, size: info.size });
     else throw CliError.usage(`${p}: not a regular file or folder`, command);
   }
   if (files.length === 0) throw CliError.usage('no files to publish', command);
@@ -39,13 +62,46 @@ export async function collectFiles(command: string, paths: readonly string[]): P
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }
 
-async function walk(command: string, root: string, dir: string, out: LocalFile[]): Promise<void> {
+/** Why a link cannot be followed, from the error of following it. */
+function brokenLinkReason(err: NodeJS.ErrnoException): string | undefined {
+  if (err.code === 'ELOOP') return 'symbolic link loop';
+  if (err.code === 'ENOENT') return undefined;
+  return err.message;
+}
+
+const isInside = (path: string, folder: string) => path === folder || path.startsWith(`${folder}${sep}`);
+
+/** The real target of a symbolic link in a published folder, or a usage error naming the link. */
+async function linkTarget(w: Walk, link: string): Promise<string> {
+  let target: string;
+  try {
+    target = await realpath(link);
+  } catch (err) {
+    const why =
+      brokenLinkReason(err as NodeJS.ErrnoException) ?? 'dangling symbolic link (its target does not exist)';
+    throw CliError.usage(`${link}: ${why}`, w.command);
+  }
+  if (!w.options.followSymlinks && !isInside(target, w.realRoot))
+    throw CliError.usage(
+      `${link}: symbolic link to ${target}, outside ${w.root}: refused (publish what the folder holds, or pass --follow-symlinks)`,
+      w.command,
+    );
+  return target;
+}
+
+/** `above` holds the real paths of the folders being walked: reaching one again is a loop. */
+async function walk(w: Walk, dir: string, above: ReadonlySet<string>, out: LocalFile[]): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name);
-    const info = entry.isSymbolicLink() ? await stat(full) : await lstat(full);
-    if (info.isDirectory()) await walk(command, root, full, out);
-    else if (info.isFile())
-      out.push({ path: relative(root, full).split(sep).join('/'), localPath: full, size: info.size });
-    else throw CliError.usage(`${full}: not a regular file`, command);
+    const target = entry.isSymbolicLink() ? await linkTarget(w, full) : undefined;
+    const info = target ? await stat(target) : await lstat(full);
+    if (info.isDirectory()) {
+      const real = target ?? (await realpath(full));
+      if (above.has(real))
+        throw CliError.usage(`${full}: symbolic link loop (leads back to ${real})`, w.command);
+      await walk(w, full, new Set([...above, real]), out);
+    } else if (info.isFile())
+      out.push({ path: relative(w.root, full).split(sep).join('/'), localPath: full, size: info.size });
+    else throw CliError.usage(`${full}: not a regular file`, w.command);
   }
 }

@@ -44,7 +44,9 @@ function checkManifest(files: readonly ManifestFile[]): void {
 /**
  * Declares a new version and its manifest. Answers with an upload target for each distinct blob the
  * registry does not hold yet; a re-publish that shares files with an earlier version uploads only
- * what changed. The version stays PENDING_UPLOAD until committed.
+ * what changed. The version stays PENDING_UPLOAD until committed. Declaring again a version left
+ * PENDING_UPLOAD (an interrupted publish) with the same declaration resumes it: new upload targets for
+ * the blobs still missing. Any other existing version is ALREADY_EXISTS.
  */
 export async function startVersion(
   deps: RegistryDeps,
@@ -56,7 +58,7 @@ export async function startVersion(
   const files: ManifestFile[] = req.files.map((f) => ({ ...f, format: f.format ?? formatOf(f.path) }));
   checkManifest(files);
   const now = deps.clock.now().toISOString();
-  const version = await deps.metadata.createVersion({
+  const version = await createOrResume(deps, {
     model: modelName,
     version: req.version,
     provider: model.provider,
@@ -80,6 +82,49 @@ export async function startVersion(
     })),
   );
   return { version, uploads };
+}
+
+type NewVersion = Omit<Version, 'seq'>;
+
+const fileKey = (f: ManifestFile) => JSON.stringify([f.path, f.size, f.sha256, f.md5, f.format]);
+/** JSON with object keys sorted: two declarations that differ only in key order are the same. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+
+/**
+ * The same declaration: the same files (path, size, digests, format, in any order), input shapes,
+ * input values and memory budget. The publisher's name and the time are not part of it.
+ */
+function sameDeclaration(existing: Version, input: NewVersion): boolean {
+  const files = (v: { files: readonly ManifestFile[] }) => v.files.map(fileKey).sort().join('\n');
+  return (
+    files(existing) === files(input) &&
+    canonical(existing.inputShapes) === canonical(input.inputShapes) &&
+    canonical(existing.inputValues ?? {}) === canonical(input.inputValues ?? {}) &&
+    existing.memoryBudgetBytes === input.memoryBudgetBytes
+  );
+}
+
+/** Creates the version, or returns the one an interrupted publish of the same declaration left. */
+async function createOrResume(deps: RegistryDeps, input: NewVersion): Promise<Version> {
+  try {
+    return await deps.metadata.createVersion(input);
+  } catch (e) {
+    if (!(e instanceof RegistryError) || e.code !== 'ALREADY_EXISTS') throw e;
+    const existing = await deps.metadata.getVersion({ model: input.model, version: input.version });
+    if (existing?.status !== 'PENDING_UPLOAD') throw e;
+    if (!sameDeclaration(existing, input))
+      throw new RegistryError(
+        'ALREADY_EXISTS',
+        `version ${input.model}@${input.version} is already declared, with other files or settings, and waits for its uploads: publish this one under a new version string`,
+        { model: input.model, version: input.version, status: existing.status },
+      );
+    return existing;
+  }
 }
 
 /** Distinct blobs of the manifest that are not stored, or stored with another size. */

@@ -31,7 +31,8 @@ export async function runValidation(
     `${version.model}@${version.version}.${version.validation.attempts}.${process.pid}`,
   );
   await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  // 0700: scratch copies of blobs live in the data folder, which is its owner's only.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const startedAt = new Date();
   try {
     const files = [];

@@ -40,7 +40,7 @@ export async function startLocalServer(
   log: Logger = jsonLogger(),
 ): Promise<RunningServer> {
   const dataDir = config.MODELGATE_DATA_DIR;
-  const releaseLock = acquireLock(dataDir);
+  const releaseLock = await acquireLock(dataDir);
   const authorize = makeAuthorizer(config);
   let publicUrl = config.MODELGATE_PUBLIC_URL ?? '';
   const backend =

@@ -22,12 +22,22 @@ export const AliasName = z
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits');
 export const Md5Hex = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
 
-/** Files the fetch command writes next to the model files: a manifest may not contain them. */
+/**
+ * Files the fetch command writes next to the model files. A manifest may use none of them as a path nor
+ * as a folder above one (`checksums.txt/a` would make fetch's own file collide with a folder), compared
+ * case-insensitively so that a node on a case-insensitive file system cannot collide either.
+ */
 export const RESERVED_TOP_LEVEL_FILES = ['checksums.txt', 'SHA256SUMS', '.modelgate.json'] as const;
+const RESERVED_LOWER = new Set(RESERVED_TOP_LEVEL_FILES.map((name) => name.toLowerCase()));
+
+/** NAME_MAX of Linux file systems (ext4, xfs, btrfs): the longest file name, in bytes. */
+export const MAX_SEGMENT_BYTES = 255;
+const utf8 = new TextEncoder();
 
 /**
- * A file's path inside a version: relative, POSIX separators, no empty, '.' or '..' segment,
- * no control characters or backslashes. It becomes a path on every node that fetches the version.
+ * A file's path inside a version: relative, POSIX separators, no empty, '.' or '..' segment, no segment
+ * over 255 bytes (UTF-8), no control characters or backslashes, not under a name fetch writes. It
+ * becomes a path on every node that fetches the version.
  */
 export const FilePath = z
   .string()
@@ -43,6 +53,10 @@ export const FilePath = z
     "must not contain empty, '.' or '..' segments",
   )
   .refine(
-    (p) => !(RESERVED_TOP_LEVEL_FILES as readonly string[]).includes(p),
-    `must not be one of ${RESERVED_TOP_LEVEL_FILES.join(', ')} (written by fetch)`,
+    (p) => p.split('/').every((s) => utf8.encode(s).length <= MAX_SEGMENT_BYTES),
+    `must not have a segment longer than ${MAX_SEGMENT_BYTES} bytes (a file system's longest name)`,
+  )
+  .refine(
+    (p) => !RESERVED_LOWER.has((p.split('/')[0] ?? '').toLowerCase()),
+    `must not be, nor be under, ${RESERVED_TOP_LEVEL_FILES.join(', ')} (written by fetch)`,
   );

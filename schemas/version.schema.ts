@@ -67,12 +67,15 @@ export const Version = z.object({
 });
 export type Version = z.infer<typeof Version>;
 
+/** The most files one version may hold. */
+export const MAX_VERSION_FILES = 10_000;
+
 export const StartVersionRequest = z.object({
   version: VersionString,
   files: z
     .array(ManifestFile.extend({ format: FileFormat.optional() }))
     .min(1)
-    .max(10_000),
+    .max(MAX_VERSION_FILES),
   inputShapes: InputShapes.default({}),
   inputValues: InputValues.default({}),
   memoryBudgetBytes: z.number().int().positive().optional(),

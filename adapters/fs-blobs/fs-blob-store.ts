@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../../core/errors.js';
@@ -18,6 +18,15 @@ export interface FsBlobStoreOptions {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Blobs are the registry's own: readable by its user only (the data folder is 0700 too). */
+const BLOB_MODE = 0o600;
+const DIR_MODE = 0o700;
+
+/** mkdir + chmod: the mode given to mkdir is filtered by the umask, this one must be exact. */
+async function privateDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: DIR_MODE });
+  await chmod(path, DIR_MODE);
+}
 
 /**
  * Content-addressed blob folder. A blob is written to `tmp/`, hashed as it streams, fsynced and only
@@ -28,9 +37,10 @@ export class FsBlobStore implements BlobStore {
 
   /** Creates the folders and removes temp files a crashed upload left behind. */
   async init(): Promise<void> {
-    await mkdir(join(this.options.root, 'sha256'), { recursive: true });
+    await privateDir(this.options.root);
+    await privateDir(join(this.options.root, 'sha256'));
     await rm(this.tmpDir, { recursive: true, force: true });
-    await mkdir(this.tmpDir, { recursive: true });
+    await privateDir(this.tmpDir);
   }
 
   private get tmpDir(): string {
@@ -74,7 +84,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async materialize(blob: BlobInfo, destPath: string): Promise<void> {
-    await mkdir(dirname(destPath), { recursive: true });
+    await mkdir(dirname(destPath), { recursive: true, mode: DIR_MODE });
     try {
       await link(this.pathOf(blob.sha256), destPath);
     } catch (e) {
@@ -106,7 +116,7 @@ export class FsBlobStore implements BlobStore {
       return;
     }
     const tmp = join(this.tmpDir, `${sha256}.${randomBytes(6).toString('hex')}`);
-    const file = await open(tmp, 'wx', 0o644);
+    const file = await open(tmp, 'wx', BLOB_MODE);
     const hash = createHash('sha256');
     let written = 0;
     try {
@@ -119,9 +129,10 @@ export class FsBlobStore implements BlobStore {
       if (written !== size) throw mismatch(sha256, `${written} bytes instead of the declared ${size}`);
       const actual = hash.digest('hex');
       if (actual !== sha256) throw mismatch(sha256, `the bytes hash to ${actual}`);
+      await file.chmod(BLOB_MODE);
       await file.sync();
       await file.close();
-      await mkdir(dirname(final), { recursive: true });
+      await privateDir(dirname(final));
       await rename(tmp, final);
       await syncDir(dirname(final));
     } catch (e) {

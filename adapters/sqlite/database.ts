@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
@@ -7,7 +7,10 @@ export type SqliteDatabase = Database.Database;
 
 /** Opens (creating if needed) the registry database: WAL, foreign keys on, migrations applied. */
 export function openDatabase(path: string): SqliteDatabase {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true });
+    createPrivateFile(path);
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
@@ -21,6 +24,29 @@ export function openDatabase(path: string): SqliteDatabase {
   db.pragma('mmap_size = 1073741824');
   migrate(db);
   return db;
+}
+
+/** Metadata is the registry's own: files readable by its user only, whatever the umask. */
+const DB_FILE_MODE = 0o600;
+
+/**
+ * Creates the database file 0600 before SQLite opens it (an existing one is set to 0600). SQLite gives
+ * the WAL and shared-memory files it creates the mode of the database file, so they are 0600 too;
+ * ones left by an earlier run are set here.
+ */
+function createPrivateFile(path: string): void {
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, DB_FILE_MODE);
+  try {
+    fchmodSync(fd, DB_FILE_MODE);
+  } finally {
+    closeSync(fd);
+  }
+  for (const suffix of ['-wal', '-shm'])
+    try {
+      chmodSync(`${path}${suffix}`, DB_FILE_MODE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
 }
 
 export function migrate(db: SqliteDatabase): void {

@@ -1,6 +1,6 @@
 import { freemem } from 'node:os';
 import { RegistryError } from '../../core/errors.js';
-import type { DownloadPlan } from '../../schemas/version.schema.js';
+import type { Version } from '../../schemas/version.schema.js';
 import { parse, parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import {
@@ -13,8 +13,9 @@ import {
   REGISTRY_OPTION,
 } from '../command.js';
 import { EXIT } from '../exit-codes.js';
+import { checkDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
-import { encode } from '../registry-client.js';
+import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
 
 const HELP = `Usage: modelgate fetch NAME@VERSION|ALIAS --dest DIR [--json]
@@ -24,6 +25,12 @@ manifest; checksums.txt (md5sum -c), SHA256SUMS (sha256sum -c) and .modelgate.js
 are 0644 and folders 0755. DIR is then switched to the new content atomically (DIR becomes a symlink
 to a content folder beside it). A failed fetch leaves DIR exactly as it was.
 
+The plan the registry answers is checked whole (version string, paths, sizes, digests) before anything
+is written. DIR's store (.DIR.modelgate beside it) is used only if it is a real folder owned by this user.
+Fetches into one DIR run one at a time (a lock the system releases if a fetch dies); what a killed fetch
+left there is removed by the next one. Right before the switch, the registry is asked again whether the
+version is still VERIFIED: one quarantined meanwhile is not installed.
+
 Options:
   --dest DIR      where the model files must appear (e.g. /app/models/paddle)
   --free-memory B|auto
@@ -32,11 +39,15 @@ Options:
   --node ID       this node's id, sent with the request (default: the host name): a provider being
                   re-enabled gradually admits nodes by it
   --report        report the outcome to the registry as a field report (modelgate report)
+  --lock-timeout S
+                  wait at most S seconds for another fetch into DIR to end (default 300)
   --json          print the result as one JSON document
 ${REGISTRY_HELP}
 
-Exit codes: 0 fetched, 2 usage, 4 refused (not VERIFIED, unknown, provider disabled),
-5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure (checksum mismatch), 1 unexpected (including disk full: INSUFFICIENT_DISK).`;
+Exit codes: 0 fetched, 2 usage (including a store folder that is not a real folder of this user's),
+4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR
+still running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure
+(checksum mismatch, an unsafe plan: UNSAFE_PLAN), 1 unexpected (including disk full: INSUFFICIENT_DISK).`;
 
 export const fetchCommand: Command = {
   name: 'fetch',
@@ -49,6 +60,7 @@ export const fetchCommand: Command = {
       'free-memory': { type: 'string' },
       node: { type: 'string' },
       report: { type: 'boolean' },
+      'lock-timeout': { type: 'string' },
       json: { type: 'boolean' },
     });
     if (values.help) {
@@ -58,11 +70,13 @@ export const fetchCommand: Command = {
     const { name, ref } = parseRef('fetch', positionals[0], 'NAME@VERSION|ALIAS');
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
+    const lockTimeoutMs = lockTimeoutOf(values['lock-timeout']);
     const client = clientFor(io, values.registry);
     const node = checkNodeId('fetch', values.node);
     const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
-    const plan = await client.get<DownloadPlan>(
-      `api/v1/models/${encode(name)}/download/${encode(ref)}${query}`,
+    const plan = checkDownloadPlan(
+      await client.get<unknown>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`),
+      name,
     );
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = progressBar(io, 'fetching ', total);
@@ -73,6 +87,11 @@ export const fetchCommand: Command = {
         version: plan.version,
         files: plan.files,
         onProgress: (done) => bar.update(done),
+        lockTimeoutMs,
+        onLockWait: () => {
+          if (!values.json) io.err(`another fetch into ${values.dest} is running: waiting for it`);
+        },
+        beforeSwitch: () => assertStillVerified(client, plan.version),
       });
     } catch (e) {
       if (values.report && e instanceof RegistryError) await reportQuietly(io, client, plan.version, node, e);
@@ -99,6 +118,30 @@ export const fetchCommand: Command = {
     return EXIT.OK;
   },
 };
+
+/**
+ * Asks the registry again, after the download and right before the switch, whether the version may
+ * still be served: one quarantined (or deprecated) while its bytes were moving is not installed.
+ */
+async function assertStillVerified(client: RegistryClient, version: Version): Promise<void> {
+  const now = await client.get<Partial<Version>>(
+    `api/v1/models/${encode(version.model)}/versions/${encode(version.version)}`,
+  );
+  if (now.status !== 'VERIFIED')
+    throw CliError.fromApi(
+      'NOT_VERIFIED',
+      `${version.model}@${version.version} became ${String(now.status)} while it was being fetched: not installed, the destination is unchanged`,
+      { status: now.status },
+    );
+}
+
+function lockTimeoutOf(text: string | undefined): number {
+  if (text === undefined) return 300_000;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0)
+    throw CliError.usage(`--lock-timeout expects seconds, got "${text}"`, 'fetch');
+  return seconds * 1000;
+}
 
 /** `auto` is MemAvailable (what libuv's freemem reads on Linux), the figure the runbook's rule compares. */
 function freeMemoryOf(text: string): number {

@@ -42,6 +42,8 @@ Options:
   --input-shape N=D,..  shape an input is served at, e.g. x=1,3,640,640 (repeatable); symbolic dims
                         of that input take these values in validation and memory profiling
   --memory-budget B     memory budget of the validation (e.g. 2GiB); default: the server's
+  --follow-symlinks     follow symbolic links in a folder that point outside it (default: refused);
+                        dangling links and loops are always refused
 
 Golden I/O: a file DIR/NAME.golden.json published with DIR/NAME.onnx holds inputs and expected outputs
 ({"inputs": {N: {"type", "dims", "data"}}, "outputs": {N: {"dims", "data"}}, "tolerance": 1e-4});
@@ -64,6 +66,7 @@ export const publishCommand: Command = {
       provider: { type: 'string' },
       'input-shape': { type: 'string', multiple: true },
       'memory-budget': { type: 'string' },
+      'follow-symlinks': { type: 'boolean' },
       wait: { type: 'boolean' },
       timeout: { type: 'string' },
       json: { type: 'boolean' },
@@ -92,7 +95,9 @@ export const publishCommand: Command = {
       throw CliError.usage('--timeout expects seconds', 'publish');
 
     const client = clientFor(io, values.registry);
-    const files = await collectFiles('publish', positionals.slice(1));
+    const files = await collectFiles('publish', positionals.slice(1), {
+      followSymlinks: values['follow-symlinks'] === true,
+    });
     const total = files.reduce((s, f) => s + f.size, 0);
     const hashing = progressBar(io, 'hashing  ', total);
     let hashed = 0;

@@ -1,9 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, statfs, symlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, readlink, rename, rm, statfs, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import {
+  acquireLock,
+  type HeldLock,
+  LockFileUnsafeError,
+  LockTimeoutError,
+} from '../../adapters/fs-lock/kernel-lock.js';
 import { RegistryError } from '../../core/errors.js';
-import { FilePath } from '../../schemas/names.schema.js';
+import { FilePath, VersionString } from '../../schemas/names.schema.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
+import { CliError } from '../cli-error.js';
+import { EXIT } from '../exit-codes.js';
 import { type DownloadableFile, downloadVerified, FILE_MODE } from './download-file.js';
 import { fsRegistryError, rethrowFsError } from './fs-errors.js';
 import {
@@ -21,6 +30,16 @@ export interface InstallOptions {
   files: DownloadableFile[];
   fetchImpl?: typeof fetch;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /** How long to wait for another fetch into the same DEST to end, in ms (default 5 minutes). */
+  lockTimeoutMs?: number;
+  /** Called once if another fetch into the same DEST holds its lock: this one waits for it. */
+  onLockWait?: () => void;
+  /**
+   * Called after every byte is downloaded and verified, right before DEST is switched: a last check
+   * that may refuse the install by throwing (fetch asks the registry whether the version is still
+   * VERIFIED). DEST is then left exactly as it was.
+   */
+  beforeSwitch?: () => Promise<void>;
 }
 
 export interface InstallResult {
@@ -35,15 +54,20 @@ const DOWNLOAD_CONCURRENCY = 4;
 /** Headroom over the model bytes: sidecar files, directory blocks, and a file system never run to 0. */
 const DISK_MARGIN_BYTES = 16 * 1024 * 1024;
 const PER_FILE_MARGIN_BYTES = 4096;
-/** A staging folder this old was left by a killed fetch; a younger one may belong to a running fetch. */
-const STALE_STAGING_MS = 24 * 60 * 60 * 1000;
 const STAGING_PREFIX = '.staging-';
+/** The kernel lock that serialises fetches of one DEST (adapters/fs-lock), inside the store. */
+const LOCK_FILE = '.lock';
+const DEFAULT_LOCK_TIMEOUT_MS = 5 * 60 * 1000;
+/** open() flags for a folder that must not be reached through a symbolic link. */
+const DIR_NOFOLLOW = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 /**
  * Where things live, all next to DEST so every rename stays on one file system (and so is atomic):
  *   <parent>/<name>                      → symlink to the current content folder
  *   <parent>/.<name>.modelgate/<v>-<id>/  content folders (current and one previous, for rollback)
- *   <parent>/.<name>.modelgate/.staging-… a fetch in progress
+ *   <parent>/.<name>.modelgate/.staging-… a fetch in progress (or left by a killed one)
+ *   <parent>/.<name>.modelgate/.lock      the kernel lock held by the fetch in progress
+ * The store is only ever used if it is a real directory owned by this user (never a symlink).
  */
 interface Layout {
   dest: string;
@@ -55,6 +79,7 @@ interface Layout {
 type DestState = { kind: 'absent' } | { kind: 'symlink'; target: string } | { kind: 'directory' };
 
 const randomId = () => randomBytes(6).toString('hex');
+const tmpLinkPrefix = (layout: Layout) => `.${layout.name}.link-`;
 
 function layoutFor(dest: string): Layout {
   const abs = resolve(dest);
@@ -63,8 +88,15 @@ function layoutFor(dest: string): Layout {
   return { dest: abs, parent, name, store: join(parent, `.${name}.modelgate`) };
 }
 
-/** Manifest paths become paths on this node: re-check them here, whatever the server sent. */
-function assertSafePaths(files: readonly ManifestFile[]): void {
+/**
+ * The version string and manifest paths become paths on this node: re-check them here, whatever the
+ * server sent, before any file-system call.
+ */
+function assertSafePaths(version: string, files: readonly ManifestFile[]): void {
+  if (!VersionString.safeParse(version).success)
+    throw new RegistryError('INVALID_REQUEST', `unsafe version string: ${JSON.stringify(version)}`, {
+      version,
+    });
   const seen = new Set<string>();
   for (const { path } of files) {
     const parsed = FilePath.safeParse(path);
@@ -107,14 +139,94 @@ async function assertFreeDisk(dir: string, files: readonly ManifestFile[], bytes
     );
 }
 
-/** mkdir + explicit chmod: the mode given to mkdir is filtered by the umask, the runbook wants rwxr-xr-x. */
-async function makeDir(path: string): Promise<void> {
+/** chmod a folder through a descriptor opened without following a symbolic link at `path`. */
+async function chmodDirNoFollow(path: string, mode: number): Promise<void> {
+  const fh = await open(path, DIR_NOFOLLOW);
   try {
-    await mkdir(path, { mode: DIR_MODE });
+    await fh.chmod(mode);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A new folder (never an existing one: EEXIST is an error), then an explicit chmod: the mode given to
+ * mkdir is filtered by the umask, the runbook wants rwxr-xr-x.
+ */
+async function makeDir(path: string): Promise<void> {
+  await mkdir(path, { mode: DIR_MODE });
+  await chmodDirNoFollow(path, DIR_MODE);
+}
+
+const notOurs = (store: string, why: string) =>
+  new CliError(
+    'CONFIG_INVALID',
+    `${store} ${why}: fetch keeps its content there and uses only a real folder owned by this user; move it away and fetch again`,
+    EXIT.USAGE,
+    { path: store },
+  );
+
+/**
+ * Creates the store folder or checks the existing one: it must be a real directory (lstat: never a
+ * symlink, to a folder or a file) owned by the current user; else exit 2 naming it, touching nothing.
+ * The chmod goes through a descriptor opened with O_NOFOLLOW, so even a symlink swapped in between
+ * is not followed.
+ */
+async function openStore(store: string): Promise<void> {
+  try {
+    await mkdir(store, { mode: DIR_MODE });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  await chmod(path, DIR_MODE);
+  const stats = await lstat(store);
+  if (stats.isSymbolicLink()) throw notOurs(store, 'is a symbolic link');
+  if (!stats.isDirectory()) throw notOurs(store, 'is not a folder');
+  if (typeof process.getuid === 'function' && stats.uid !== process.getuid())
+    throw notOurs(store, `is owned by uid ${stats.uid}, not by this user`);
+  try {
+    await chmodDirNoFollow(store, DIR_MODE);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw notOurs(store, 'was replaced while fetch checked it');
+    throw err;
+  }
+}
+
+/** The store's kernel lock: one fetch per DEST at a time; a second one waits, bounded, then fails. */
+async function lockStore(layout: Layout, opts: InstallOptions): Promise<HeldLock> {
+  const timeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  try {
+    return await acquireLock(join(layout.store, LOCK_FILE), {
+      timeoutMs,
+      ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
+    });
+  } catch (err) {
+    if (err instanceof LockTimeoutError)
+      throw new CliError(
+        'CONFLICT',
+        `another fetch into ${layout.dest} is still running after ${Math.round(err.waitedMs / 1000)} s (it holds ${err.path}): let it finish, or wait longer with --lock-timeout`,
+        EXIT.REFUSED,
+        { dest: layout.dest, lock: err.path },
+      );
+    if (err instanceof LockFileUnsafeError) throw notOurs(err.path, 'is not a lock file of fetch');
+    throw err;
+  }
+}
+
+/**
+ * Removes what killed fetches left: staging folders in the store and temporary links beside DEST.
+ * Called with the store lock held, so none of them belongs to a running fetch. rm and unlink never
+ * follow a symbolic link.
+ */
+async function removeDeadLeftovers(layout: Layout): Promise<void> {
+  for (const entry of await readdir(layout.store))
+    if (entry.startsWith(STAGING_PREFIX))
+      await rm(join(layout.store, entry), { recursive: true, force: true });
+  for (const entry of await readdir(layout.parent)) {
+    if (!entry.startsWith(tmpLinkPrefix(layout))) continue;
+    const path = join(layout.parent, entry);
+    if ((await lstat(path)).isSymbolicLink()) await unlink(path);
+  }
 }
 
 /** Creates the sub-folders the manifest's nested paths need, before any download starts. */
@@ -131,7 +243,7 @@ async function makeSubDirs(root: string, files: readonly ManifestFile[]): Promis
 
 /** fsync a folder so the entries (new files, renames) in it survive a crash, not only their data. */
 async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
+  const fh = await open(path, DIR_NOFOLLOW);
   try {
     await fh.sync();
   } finally {
@@ -208,6 +320,7 @@ async function buildContentDir(layout: Layout, opts: InstallOptions, total: numb
     await downloadAll(staging, opts, total);
     await writeSidecars(staging, opts.version, opts.files);
     for (const dir of [...subDirs, staging]) await syncDir(dir);
+    await opts.beforeSwitch?.();
     // Only complete, verified folders ever carry a name without the staging prefix.
     await rename(staging, contentDir);
     await syncDir(layout.store);
@@ -226,7 +339,7 @@ async function buildContentDir(layout: Layout, opts: InstallOptions, total: numb
  * Returns the previous content folder, if any.
  */
 async function switchDest(layout: Layout, contentDir: string, state: DestState): Promise<string | undefined> {
-  const tmpLink = join(layout.parent, `.${layout.name}.link-${randomId()}`);
+  const tmpLink = join(layout.parent, `${tmpLinkPrefix(layout)}${randomId()}`);
   await symlink(relative(layout.parent, contentDir), tmpLink);
   try {
     if (state.kind !== 'directory') {
@@ -248,38 +361,41 @@ async function switchDest(layout: Layout, contentDir: string, state: DestState):
   }
 }
 
-async function isStaleStaging(path: string): Promise<boolean> {
-  const stats = await lstat(path);
-  return Date.now() - stats.mtimeMs > STALE_STAGING_MS;
-}
-
-/** Keeps the current and the previous content folder; removes older ones and stale staging folders. */
+/**
+ * Keeps the current and the previous content folder and the lock; removes everything else in the store
+ * (older content, adopted folders beyond the previous one). Runs with the store lock held.
+ */
 async function pruneStore(store: string, keep: ReadonlySet<string>): Promise<void> {
   for (const entry of await readdir(store)) {
     const path = join(store, entry);
-    if (keep.has(path)) continue;
-    if (entry.startsWith(STAGING_PREFIX) && !(await isStaleStaging(path))) continue;
+    if (keep.has(path) || entry === LOCK_FILE) continue;
     await rm(path, { recursive: true, force: true });
   }
 }
 
 /**
- * Installs every file of `version` at `dest` (DESIGN.md "Fetch"): free disk checked first; each file
- * downloaded into a hidden staging folder in one pass that hashes as it writes, size and sha256
- * verified, fsynced, 0644 in 0755 folders; `checksums.txt` (md5sum -c), `SHA256SUMS` (sha256sum -c) and
- * `.modelgate.json` written; then `dest` switched to the new content atomically. A failure at any step
- * before the switch leaves `dest` exactly as it was and removes the staging folder.
- * One fetch per `dest` at a time: concurrent fetches to the same `dest` are not coordinated.
+ * Installs every file of `version` at `dest` (DESIGN.md "Fetch"). Before any file-system call, the
+ * version string and paths are checked. Then the store folder beside DEST must be a real folder of this
+ * user's (else exit 2), and its kernel lock is taken: fetches of one DEST run one at a time, a second
+ * waits (bounded) then fails with CONFLICT. With the lock held: what killed fetches left is removed; free
+ * disk is checked; each file is downloaded into a hidden staging folder in one pass that hashes as it
+ * writes, size and sha256 verified, fsynced, 0644 in 0755 folders; `checksums.txt` (md5sum -c),
+ * `SHA256SUMS` (sha256sum -c) and `.modelgate.json` are written; `beforeSwitch` may still refuse; then
+ * `dest` is switched to the new content atomically. A failure at any step before the switch leaves
+ * `dest` exactly as it was and removes the staging folder.
  */
 export async function installVersion(opts: InstallOptions): Promise<InstallResult> {
   const layout = layoutFor(opts.dest);
-  assertSafePaths(opts.files);
+  assertSafePaths(opts.version.version, opts.files);
   const total = opts.files.reduce((sum, file) => sum + file.size, 0);
+  let lock: HeldLock | undefined;
   try {
-    const state = await inspectDest(layout.dest);
     await mkdir(layout.parent, { recursive: true, mode: DIR_MODE });
+    await openStore(layout.store);
+    lock = await lockStore(layout, opts);
+    const state = await inspectDest(layout.dest);
+    await removeDeadLeftovers(layout);
     await assertFreeDisk(layout.parent, opts.files, total);
-    await makeDir(layout.store);
     const contentDir = await buildContentDir(layout, opts, total);
     let previous: string | undefined;
     try {
@@ -295,5 +411,7 @@ export async function installVersion(opts: InstallOptions): Promise<InstallResul
     return { dest: layout.dest, contentDir, bytes: total };
   } catch (err) {
     throw fsRegistryError(err, `cannot install into ${layout.dest}`) ?? err;
+  } finally {
+    lock?.release();
   }
 }

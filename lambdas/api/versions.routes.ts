@@ -34,7 +34,8 @@ export const versionRoutes = [
   defineRoute({
     method: 'POST',
     path: '/api/v1/models/{name}/versions',
-    summary: 'Start a version: declare its manifest and get upload targets for the blobs the registry lacks',
+    summary:
+      'Start a version: declare its manifest and get upload targets for the blobs the registry lacks; declaring a PENDING_UPLOAD version again with the same manifest resumes it',
     params: { name: ModelName },
     body: StartVersionRequest,
     response: StartVersionResponse,

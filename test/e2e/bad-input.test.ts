@@ -150,9 +150,13 @@ describe.each(BACKENDS)('bad input gets a clear error and loses nothing (%s back
 
   it('answers racing publishers of one version with one 201 and 409s, never a 500', async () => {
     await api(server, 'POST', '/api/v1/models', { name: 'race' });
-    const body = { version: '1', files: [{ path: 'f.bin', size: 1, sha256: sha256('x'), md5: md5('x') }] };
+    // Each racer declares other bytes: the same declaration would resume the pending version instead.
+    const body = (i: number) => ({
+      version: '1',
+      files: [{ path: 'f.bin', size: 2, sha256: sha256(`x${i}`), md5: md5(`x${i}`) }],
+    });
     const answers = await Promise.all(
-      Array.from({ length: 8 }, () => api(server, 'POST', '/api/v1/models/race/versions', body)),
+      Array.from({ length: 8 }, (_, i) => api(server, 'POST', '/api/v1/models/race/versions', body(i))),
     );
     const statuses = answers.map((a) => a.status).sort();
     expect(statuses).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);

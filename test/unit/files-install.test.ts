@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  chown,
   lstat,
   mkdir,
   mkdtemp,
@@ -10,6 +11,7 @@ import {
   realpath,
   rm,
   stat,
+  symlink,
   writeFile,
 } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -18,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tryLock } from '../../adapters/fs-lock/kernel-lock.js';
 import type { DownloadableFile } from '../../cli/files/download-file.js';
 import { type InstallOptions, installVersion } from '../../cli/files/install-dir.js';
 import type { Version } from '../../schemas/version.schema.js';
@@ -145,7 +148,9 @@ async function snapshot(
   return { link, entries, files };
 }
 
-const storeEntries = async () => (await readdir(join(root, 'models', '.paddle.modelgate'))).sort();
+const store = () => join(root, 'models', '.paddle.modelgate');
+/** The store's entries, less the lock file every fetch leaves (an empty file, locked only while in use). */
+const storeEntries = async () => (await readdir(store())).filter((e) => e !== '.lock').sort();
 
 describe('installVersion', () => {
   it('downloads every file over HTTP into a content folder and points DEST at it', async () => {
@@ -267,5 +272,120 @@ describe('installVersion', () => {
     const file = serverFile('../escape.bin', randomBytes(10));
     await expect(installVersion(options('v1', [file]))).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
     expect(requests).toBe(0);
+  });
+
+  it.each([
+    ['a folder', 'dir'],
+    ['a file', 'file'],
+  ] as const)(
+    'refuses a store planted as a symlink to %s (exit 2) and touches nothing there',
+    async (_what, kind) => {
+      const outside = join(root, 'outside');
+      await mkdir(join(root, 'models'), { recursive: true });
+      if (kind === 'dir') {
+        await mkdir(outside, { mode: 0o700 });
+        await writeFile(join(outside, 'keep.txt'), 'mine', { mode: 0o600 });
+      } else await writeFile(outside, 'mine', { mode: 0o600 });
+      await symlink(outside, store());
+
+      const failure = installVersion(options('v1', sampleFiles()));
+      await expect(failure).rejects.toMatchObject({ code: 'CONFIG_INVALID', exitCode: 2 });
+      await expect(failure).rejects.toThrow(store());
+      expect(requests).toBe(0);
+      expect((await lstat(outside)).mode & 0o777).toBe(kind === 'dir' ? 0o700 : 0o600);
+      if (kind === 'dir') {
+        expect(await readdir(outside)).toEqual(['keep.txt']);
+        expect((await stat(join(outside, 'keep.txt'))).mode & 0o777).toBe(0o600);
+      } else expect(await readFile(outside, 'utf8')).toBe('mine');
+      await expect(lstat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+    },
+  );
+
+  // Making a folder owned by another user takes root; as any other user this case cannot be set up.
+  it.skipIf(process.getuid?.() !== 0)(
+    'refuses a store owned by another user (exit 2), as root too',
+    async () => {
+      await mkdir(store(), { recursive: true });
+      await writeFile(join(store(), 'theirs.txt'), 'theirs');
+      await chown(store(), 65534, 65534);
+      await expect(installVersion(options('v1', sampleFiles()))).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        exitCode: 2,
+        message: expect.stringContaining('is owned by uid 65534'),
+      });
+      expect(await readdir(store())).toEqual(['theirs.txt']);
+      expect(requests).toBe(0);
+    },
+  );
+
+  it('refuses an unsafe version string before any file-system call', async () => {
+    const files = sampleFiles();
+    const version = { ...versionOf('v1', files), version: '../../x' };
+    await expect(installVersion({ dest, version, files })).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    expect(await readdir(root)).toEqual([]);
+    expect(requests).toBe(0);
+  });
+
+  it('removes staging folders and temporary links that killed fetches left', async () => {
+    await installVersion(options('v1', sampleFiles()));
+    const deadStaging = join(store(), '.staging-v0-0123456789ab');
+    await mkdir(deadStaging);
+    await writeFile(join(deadStaging, 'half.onnx'), randomBytes(1000));
+    const deadLink = join(root, 'models', '.paddle.link-0123456789ab');
+    await symlink('.paddle.modelgate/nowhere', deadLink);
+
+    await installVersion(options('v2', [serverFile('det.onnx', randomBytes(100))]));
+    expect((await storeEntries()).some((e) => e.startsWith('.staging-'))).toBe(false);
+    expect(await readdir(join(root, 'models'))).toEqual(['.paddle.modelgate', 'paddle']);
+  });
+
+  it('leaves DEST and the store as they were when the last check before the switch refuses', async () => {
+    await installVersion(options('v1', sampleFiles()));
+    const before = await snapshot(dest);
+    const storeBefore = await storeEntries();
+    const refusal = Object.assign(new Error('quarantined meanwhile'), { code: 'NOT_VERIFIED' });
+    const files = [serverFile('det.onnx', randomBytes(100))];
+    await expect(
+      installVersion(options('v2', files, { beforeSwitch: () => Promise.reject(refusal) })),
+    ).rejects.toBe(refusal);
+    expect(await snapshot(dest)).toEqual(before);
+    expect(await storeEntries()).toEqual(storeBefore);
+  });
+
+  it('waits for the store lock, bounded, then fails with CONFLICT (exit 4) without staging anything', async () => {
+    await installVersion(options('v1', sampleFiles()));
+    const before = await snapshot(dest);
+    const held = tryLock(join(store(), '.lock'))!;
+    let waited = false;
+    try {
+      const attempt = installVersion(
+        options('v2', [serverFile('det.onnx', randomBytes(100))], {
+          lockTimeoutMs: 300,
+          onLockWait: () => (waited = true),
+        }),
+      );
+      await expect(attempt).rejects.toMatchObject({ code: 'CONFLICT', exitCode: 4 });
+      await expect(attempt).rejects.toThrow(/another fetch into .*paddle/);
+    } finally {
+      held.release();
+    }
+    expect(waited).toBe(true);
+    expect(await snapshot(dest)).toEqual(before);
+  });
+
+  it('serialises six concurrent installs into one DEST: each succeeds, DEST ends on one of them', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        installVersion(options(`v${i + 1}`, [serverFile('det.onnx', randomBytes(50_000 + i))])),
+      ),
+    );
+    const target = await realpath(dest);
+    const winner = results.find((r) => r.contentDir === target);
+    expect(winner).toBeDefined();
+    const metadata = JSON.parse(await readFile(join(dest, '.modelgate.json'), 'utf8'));
+    expect(`${metadata.version}`).toMatch(/^v[1-6]$/);
+    const kept = await storeEntries();
+    expect(kept).toHaveLength(2);
+    expect(kept.some((e) => e.startsWith('.staging-'))).toBe(false);
   });
 });

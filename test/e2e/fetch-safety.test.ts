@@ -1,0 +1,293 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMlpModel } from '../fixtures/onnx-writer.js';
+import { CLI, cli, removeDir, tempDir } from './harness.js';
+import { useServer } from './use-server.js';
+
+/** A node:http server on 127.0.0.1; resolves with its URL. */
+async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+const close = (server: Server) => new Promise((resolve) => server.close(resolve));
+
+const HOLD_LOCK = join(import.meta.dirname, '..', 'fixtures', 'hold-lock.ts');
+
+/**
+ * A proxy in front of the real server: it points the plan's download URLs at itself, and holds the first
+ * blob download until `release()`; `blobSeen` resolves when that download arrives.
+ */
+async function holdingProxy(upstream: string) {
+  let held: (() => void) | undefined;
+  let seen!: () => void;
+  const blobSeen = new Promise<void>((resolve) => (seen = resolve));
+  const proxy = await listen((req, res) => {
+    const forward = () => {
+      const up = request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        if (!req.url!.includes('/download/')) {
+          res.writeHead(answer.statusCode!, answer.headers);
+          answer.pipe(res);
+          return;
+        }
+        let body = '';
+        answer.on('data', (d: Buffer) => (body += d.toString()));
+        answer.on('end', () => {
+          const rewritten = body.replaceAll(upstream, proxy.url);
+          res.writeHead(answer.statusCode!, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(rewritten),
+          });
+          res.end(rewritten);
+        });
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    };
+    if (req.url!.startsWith('/blobs/') && held === undefined) {
+      held = forward;
+      seen();
+    } else forward();
+  });
+  return {
+    url: proxy.url,
+    blobSeen,
+    release: () => held?.(),
+    close: () => {
+      proxy.server.closeAllConnections();
+      return close(proxy.server);
+    },
+  };
+}
+
+const VERSIONS = ['1', '2', '3', '4', '5', '6'];
+
+describe('fetch touches only what it owns', () => {
+  // One distinct node quarantines a version: the race test quarantines with one field report.
+  const fixture = useServer({ env: { MODELGATE_QUARANTINE_NODES: '1' } });
+  const run = (...args: string[]) => fixture.run(...args);
+
+  beforeAll(async () => {
+    for (const v of VERSIONS) {
+      const file = join(fixture.work, `m${v}.onnx`);
+      writeFileSync(file, buildMlpModel({ layers: 1, dim: 4, seed: Number(v) }));
+      const published = await run('publish', `m@${v}`, file, '--wait');
+      expect(published.code, published.stderr).toBe(0);
+    }
+  }, 180_000);
+
+  it.each([
+    ['a folder', 'dir'],
+    ['a file', 'file'],
+  ] as const)(
+    'refuses a store folder planted as a symlink to %s (exit 2), touching nothing outside',
+    async (_what, kind) => {
+      const root = join(fixture.work, `planted-${kind}`);
+      const outside = join(fixture.work, `outside-${kind}`);
+      mkdirSync(root);
+      if (kind === 'dir') {
+        mkdirSync(outside, { mode: 0o700 });
+        writeFileSync(join(outside, 'precious.txt'), 'keep', { mode: 0o600 });
+      } else writeFileSync(outside, 'keep', { mode: 0o600 });
+      symlinkSync(outside, join(root, '.paddle.modelgate'));
+
+      const fetched = await run('fetch', 'm@1', '--dest', join(root, 'paddle'));
+      expect(fetched.code).toBe(2);
+      expect(fetched.stderr).toContain(`${join(root, '.paddle.modelgate')} is a symbolic link`);
+      expect(statSync(outside).mode & 0o777).toBe(kind === 'dir' ? 0o700 : 0o600);
+      if (kind === 'dir') {
+        expect(readdirSync(outside)).toEqual(['precious.txt']);
+        expect(statSync(join(outside, 'precious.txt')).mode & 0o777).toBe(0o600);
+      } else expect(readFileSync(outside, 'utf8')).toBe('keep');
+      expect(readdirSync(root)).toEqual(['.paddle.modelgate']);
+    },
+  );
+
+  it('six concurrent fetches of different versions into one DEST: all succeed, no dangling link', async () => {
+    for (let round = 0; round < 2; round++) {
+      const dest = join(fixture.work, `concurrent-${round}`, 'paddle');
+      const results = await Promise.all(
+        VERSIONS.map((v) => run('fetch', `m@${v}`, '--dest', dest, '--json')),
+      );
+      for (const r of results) expect(r.code, r.stderr).toBe(0);
+      expect(lstatSync(dest).isSymbolicLink()).toBe(true);
+      const target = realpathSync(dest); // throws on a dangling link
+      const installed = JSON.parse(readFileSync(join(target, '.modelgate.json'), 'utf8'));
+      expect(VERSIONS).toContain(installed.version);
+      expect((await run('verify', dest)).code).toBe(0);
+      const store = readdirSync(join(dest, '..', '.paddle.modelgate'));
+      expect(store.filter((e) => e.startsWith('.staging-'))).toEqual([]);
+      expect(store.filter((e) => e !== '.lock')).toHaveLength(2);
+    }
+  }, 180_000);
+
+  it('does not install a version quarantined while its bytes were moving', async () => {
+    const proxy = await holdingProxy(fixture.server.url);
+    try {
+      const dest = join(fixture.work, 'race', 'paddle');
+      const fetching = cli(['fetch', 'm@2', '--dest', dest], { MODELGATE_REGISTRY: proxy.url }, fixture.work);
+      await proxy.blobSeen;
+      const reported = await run(
+        'report',
+        'm@2',
+        '--outcome',
+        'failed',
+        '--code',
+        'MODEL_CORRUPTED',
+        '--node',
+        'n1',
+      );
+      expect(reported.code, reported.stderr).toBe(0);
+      expect(JSON.parse((await run('status', 'm@2', '--json')).stdout).status).toBe('QUARANTINED');
+      proxy.release();
+      const fetched = await fetching;
+      expect(fetched.code).toBe(4);
+      expect(fetched.stderr).toContain('became QUARANTINED while it was being fetched');
+      expect(existsSync(dest)).toBe(false);
+      const store = readdirSync(join(dest, '..', '.paddle.modelgate'));
+      expect(store.filter((e) => e !== '.lock')).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a fetch killed mid-download leaves DEST as it was; the next one removes its staging folder at once', async () => {
+    const dest = join(fixture.work, 'killed', 'paddle');
+    expect((await run('fetch', 'm@1', '--dest', dest)).code).toBe(0);
+    const before = realpathSync(dest);
+    const proxy = await holdingProxy(fixture.server.url);
+    try {
+      const child = spawn(process.execPath, [CLI, 'fetch', 'm@3', '--dest', dest], {
+        env: { ...process.env, MODELGATE_REGISTRY: proxy.url },
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await proxy.blobSeen; // it holds the store lock and has a staging folder
+      const store = join(dest, '..', '.paddle.modelgate');
+      expect(readdirSync(store).filter((e) => e.startsWith('.staging-'))).toHaveLength(1);
+      child.kill('SIGKILL');
+      await exited;
+      expect(realpathSync(dest)).toBe(before);
+
+      const started = Date.now();
+      const next = await run('fetch', 'm@3', '--dest', dest, '--json');
+      expect(next.code, next.stderr).toBe(0);
+      expect(Date.now() - started).toBeLessThan(30_000); // the dead fetch's lock did not hold it up
+      expect(JSON.parse(readFileSync(join(dest, '.modelgate.json'), 'utf8')).version).toBe('3');
+      expect(readdirSync(store).filter((e) => e.startsWith('.staging-'))).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a second fetch into a DEST whose lock is held waits --lock-timeout, then exits 4 naming it', async () => {
+    const dest = join(fixture.work, 'locked', 'paddle');
+    expect((await run('fetch', 'm@1', '--dest', dest)).code).toBe(0);
+    const lock = join(dest, '..', '.paddle.modelgate', '.lock');
+    const holder = spawn(process.execPath, ['--import', 'tsx', HOLD_LOCK, lock], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      expect(
+        await new Promise((resolve) =>
+          holder.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())),
+        ),
+      ).toBe('locked');
+      const started = Date.now();
+      const waited = await run('fetch', 'm@4', '--dest', dest, '--lock-timeout', '1');
+      expect(waited.code).toBe(4);
+      expect(waited.stderr).toContain(`another fetch into ${dest} is still running`);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(JSON.parse(readFileSync(join(dest, '.modelgate.json'), 'utf8')).version).toBe('1');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+});
+
+describe('fetch refuses a hostile download plan before writing anything', () => {
+  const bytes = Buffer.from('model bytes');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const md5 = createHash('md5').update(bytes).digest('hex');
+  let registry: { server: Server; url: string };
+  let plan: unknown;
+  const requests: string[] = [];
+
+  function planWith(version: string, path: string, digest = sha256): unknown {
+    const file = { path, size: bytes.length, sha256: digest, md5, format: 'other' };
+    return {
+      version: {
+        model: 'm',
+        version,
+        seq: 1,
+        provider: 'paddle',
+        status: 'VERIFIED',
+        files: [file],
+        totalSize: bytes.length,
+        inputShapes: {},
+        publisher: 'x',
+        createdAt: '2024-01-01T00:00:00Z',
+        updatedAt: '2024-01-01T00:00:00Z',
+        validation: { attempts: 1 },
+      },
+      files: [
+        {
+          ...file,
+          download: {
+            url: `${registry.url}/blob`,
+            method: 'GET',
+            headers: {},
+            expiresAt: '2100-01-01T00:00:00Z',
+          },
+        },
+      ],
+    };
+  }
+
+  beforeAll(async () => {
+    registry = await listen((req, res) => {
+      requests.push(req.url!);
+      if (req.url === '/blob') res.writeHead(200).end(bytes);
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(plan));
+    });
+  });
+  afterAll(() => close(registry.server));
+
+  it.each([
+    ['a version string that climbs out', () => planWith('../../x', 'model.bin'), 'version.version'],
+    ['a path that climbs out', () => planWith('1', '../../../escaped.bin'), 'files.0.path'],
+    ['a malformed digest', () => planWith('1', 'model.bin', '../../etc/passwd'), 'files.0.sha256'],
+  ])(
+    '%s: exit 6 UNSAFE_PLAN naming the field, nothing written, no byte fetched',
+    async (_what, make, field) => {
+      plan = make();
+      requests.length = 0;
+      const work = tempDir('hostile-');
+      const dest = join(work, 'app', 'models', 'paddle');
+      const fetched = await cli(['fetch', 'm@1', '--dest', dest], { MODELGATE_REGISTRY: registry.url }, work);
+      expect(fetched.code).toBe(6);
+      expect(fetched.stderr).toContain('UNSAFE_PLAN');
+      expect(fetched.stderr).toContain(field);
+      expect(readdirSync(work)).toEqual([]);
+      expect(requests.every((u) => u.startsWith('/api/v1/models/m/download/'))).toBe(true);
+      removeDir(work);
+    },
+  );
+});
