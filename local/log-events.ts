@@ -1,3 +1,4 @@
+import { withoutPagingWords } from '../core/events.js';
 import type { RegistryEvents } from '../core/ports.js';
 import { LOAD_ERROR_FAMILY } from '../schemas/error-codes.schema.js';
 import type { Logger } from './log.js';
@@ -101,16 +102,4 @@ export function logEvents(log: Logger): RegistryEvents {
         message: `${model}@${alias} points at ${target.version} (${target.status}); serving ${served.version}, the last VERIFIED version before it`,
       }),
   };
-}
-
-/**
- * The runbook greps `MODEL_LOAD_ERROR|Failed to load model|Model initialization failed` (case-sensitive)
- * to find serving failures. A runtime's own message, quoted as a refused candidate's cause, may hold one
- * of those phrases ("Failed to load model because …"); lower-cased, it reads the same and greps apart.
- */
-export function withoutPagingWords(text: string): string {
-  return text
-    .replaceAll('MODEL_LOAD_ERROR', 'model load error')
-    .replaceAll('Failed to load model', 'failed to load model')
-    .replaceAll('Model initialization failed', 'model initialization failed');
 }
