@@ -13,13 +13,12 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { DynamoDbMetadataStore } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
 import { SfnValidationQueue } from '../../adapters/sfn-queue/sfn-validation-queue.js';
-import { fanOutEvents } from '../../core/events.js';
 import type { RegistryDeps, ValidationQueue } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { makeRouteGroupHandler } from '../http/make-handler.js';
 import type { RouteGroup } from '../routes.js';
 import { type AwsConfig, loadAwsConfig, type OptionalAwsVar } from './config.js';
-import { emfEvents, eventLogLines } from './emf-events.js';
+import { awsRegistryEvents } from './emf-events.js';
 import { GROUP_ACCESS } from './group-access.js';
 
 /**
@@ -79,7 +78,7 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
     clock: systemClock,
     // Domain events (field reports, validation outcomes) become the EMF metrics the alarms watch and
     // log lines with the local server's meanings (emf-events.ts).
-    events: fanOutEvents([emfEvents(metrics), eventLogLines(logger)]),
+    events: awsRegistryEvents(metrics, logger),
     settings: {
       urlTtlSeconds: config.URL_TTL_SECONDS,
       leaseMs: config.LEASE_MS,

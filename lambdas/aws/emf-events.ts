@@ -1,5 +1,5 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { withoutPagingWords } from '../../core/events.js';
+import { fanOutEvents, withoutPagingWords } from '../../core/events.js';
 import type { RegistryEvents } from '../../core/ports.js';
 import { LOAD_ERROR_FAMILY } from '../../schemas/error-codes.schema.js';
 import { DIMENSION, METRIC } from './metric-names.js';
@@ -97,4 +97,12 @@ export function eventLogLines(logger: EventLogger): Partial<RegistryEvents> {
       );
     },
   };
+}
+
+/**
+ * Every AWS process that settles versions or records field reports (the Lambdas, the validator's ECS
+ * task) wires the same sinks, so a verdict is counted and logged wherever it is reached.
+ */
+export function awsRegistryEvents(metrics: Metrics, logger: EventLogger): RegistryEvents {
+  return fanOutEvents([emfEvents(metrics), eventLogLines(logger)]);
 }

@@ -1,9 +1,10 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { fanOutEvents } from '../../core/events.js';
 import { recordFieldReport } from '../../core/load-reports.js';
-import { emfEvents, eventLogLines } from '../../lambdas/aws/emf-events.js';
+import { createModel } from '../../core/models.js';
+import { awsRegistryEvents } from '../../lambdas/aws/emf-events.js';
 import { METRIC } from '../../lambdas/aws/metric-names.js';
+import { precheckValidation } from '../../lambdas/aws/validation-steps.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 
@@ -30,9 +31,7 @@ describe('registry events on AWS (EMF and log lines)', () => {
       error: (message: string, extra: Record<string, unknown>) =>
         logged.push({ level: 'error', message, extra }),
     };
-    deps = Object.assign(await localTestDeps(), {
-      events: fanOutEvents([emfEvents(metrics), eventLogLines(logger)]),
-    });
+    deps = Object.assign(await localTestDeps(), { events: awsRegistryEvents(metrics, logger) });
   });
   afterEach(() => {
     vi.restoreAllMocks();
@@ -82,5 +81,32 @@ describe('registry events on AWS (EMF and log lines)', () => {
         }),
       },
     ]);
+  });
+
+  it('counts a version the pre-check refuses (too big for a validation task) once, as validation_failures', async () => {
+    await createModel(deps, { name: 'big', provider: 'paddle', description: '', tags: [] });
+    const now = deps.clock.now().toISOString();
+    await deps.metadata.createVersion({
+      model: 'big',
+      version: '1',
+      provider: 'paddle',
+      status: 'UPLOADED',
+      files: [{ path: 'a.onnx', size: 2 ** 31, sha256: 'a'.repeat(64), md5: 'b'.repeat(32), format: 'onnx' }],
+      totalSize: 2 ** 31,
+      inputShapes: {},
+      publisher: 't',
+      createdAt: now,
+      updatedAt: now,
+      validation: { attempts: 0 },
+    });
+    const r = await precheckValidation(
+      deps,
+      { diskBytes: 2 ** 30, memoryBytes: 2 ** 34 },
+      { model: 'big', version: '1', executionId: 'exec-1' },
+    );
+    expect(r).toMatchObject({ run: false, reason: 'INSUFFICIENT_DISK' });
+    expect(metricNames()).toEqual([METRIC.validationFailures]);
+    expect(emf[0]).toMatchObject({ code: 'INSUFFICIENT_DISK' });
+    expect(logged.map((l) => `${l.level} ${l.extra.event}`)).toEqual(['info validation_failed']);
   });
 });
