@@ -37,3 +37,15 @@ export function fanOutEvents(
   }
   return out as unknown as RegistryEvents;
 }
+
+/**
+ * The runbook greps `MODEL_LOAD_ERROR|Failed to load model|Model initialization failed` (case-sensitive)
+ * to find serving failures. A runtime's own message, quoted as a refused candidate's cause, may hold one
+ * of those phrases ("Failed to load model because …"); lower-cased, it reads the same and greps apart.
+ */
+export function withoutPagingWords(text: string): string {
+  return text
+    .replaceAll('MODEL_LOAD_ERROR', 'model load error')
+    .replaceAll('Failed to load model', 'failed to load model')
+    .replaceAll('Model initialization failed', 'model initialization failed');
+}

@@ -1,4 +1,10 @@
-import type { LastError, ProviderHealth, ProviderStatus, ProviderSummary } from '../schemas/health.schema.js';
+import type {
+  HealthNote,
+  LastError,
+  ProviderHealth,
+  ProviderStatus,
+  ProviderSummary,
+} from '../schemas/health.schema.js';
 import type { LoadReport } from '../schemas/load-report.schema.js';
 import type { Model } from '../schemas/model.schema.js';
 import type { ProviderRecord } from '../schemas/provider.schema.js';
@@ -10,21 +16,28 @@ import { rampPosition } from './provider-ramp.js';
 import { servedVersion } from './resolve.js';
 
 /**
- * Provider health, the rule in one place (GET /health, GET /api/v1/providers, the dashboard):
+ * Provider health, the rule in one place (GET /health, GET /api/v1/providers, the dashboard, the AWS
+ * health-score metric all call `providerHealthOf`). A provider's health is that of what it serves and of
+ * what serving nodes reported about it (DESIGN.md "What the runbook's signals mean"); a candidate the
+ * registry refused is a prevented incident, shown as a note, never a status:
  *
- * - healthScore: the share of the loads in the health window (default 1 h) that succeeded, validations
- *   and field reports alike; with no load in the window, 1 if every model has a VERIFIED version to
- *   serve, else 0 (the runbook: "health score = 0 indicates initialization failure").
+ * - served version of a model: its `production` alias target (falling back past a QUARANTINED one),
+ *   else its newest VERIFIED version (core/resolve.ts `servedVersion`).
+ * - healthScore: the share of the field loads (reports from nodes, `fetch --report`) in the health
+ *   window (default 1 h) that succeeded; with none in the window, 1 if every model has a served version,
+ *   else 0 (the runbook: "health score = 0 indicates initialization failure"). Validations do not count.
  * - status, first match wins:
  *   1. `disabled`: an operator, DISABLED_PROVIDERS or a rolled-back ramp disabled it;
- *   2. `unhealthy`: some model of the provider has no VERIFIED version to serve, or its newest settled
- *      version (VERIFIED, FAILED or QUARANTINED) failed validation, or the score is below
- *      `unhealthyBelow` (default 0.5), or the provider has no model at all;
- *   3. `degraded`: some load in the window failed (score < 1), or a ramp is still admitting only part
- *      of the nodes;
+ *   2. `unhealthy`: the provider has no model, or some model has no served version, or the score is
+ *      below `unhealthyBelow` (default 0.5);
+ *   3. `degraded`: some field load in the window failed (score < 1), or a ramp is still admitting only
+ *      part of the nodes;
  *   4. `healthy`.
- * - modelLoaded: not disabled, and every model has a version to serve whose latest load (validation
- *   or field) succeeded.
+ * - notes: one `candidate-refused` per model whose newest settled version (VERIFIED, FAILED or
+ *   QUARANTINED) FAILED validation.
+ * - lastError: the newest failed field load in the window, or null.
+ * - modelLoaded: not disabled, and every model has a served version whose latest load (validation or
+ *   field) succeeded.
  */
 
 const SETTLED: readonly VersionStatus[] = ['VERIFIED', 'FAILED', 'QUARANTINED'];
@@ -41,15 +54,17 @@ export interface ModelFacts {
 export interface ProviderFacts {
   readonly provider: ProviderRecord;
   readonly models: readonly ModelFacts[];
-  /** Loads of the provider's versions within the health window, newest first. */
+  /** Field loads (source `field`) of the provider's versions within the health window, newest first. */
   readonly recentLoads: readonly LoadReport[];
   readonly now: Date;
 }
 
+const fieldLoads = (loads: readonly LoadReport[]) => loads.filter((r) => r.source === 'field');
+
 export function healthScore(facts: Pick<ProviderFacts, 'models' | 'recentLoads'>): number {
-  if (facts.recentLoads.length === 0)
-    return facts.models.length > 0 && facts.models.every((m) => m.served) ? 1 : 0;
-  return facts.recentLoads.filter((r) => r.outcome === 'ok').length / facts.recentLoads.length;
+  const loads = fieldLoads(facts.recentLoads);
+  if (loads.length === 0) return facts.models.length > 0 && facts.models.every((m) => m.served) ? 1 : 0;
+  return loads.filter((r) => r.outcome === 'ok').length / loads.length;
 }
 
 export function providerStatus(
@@ -66,19 +81,14 @@ export function providerStatus(
     };
   const unhealthy: string[] = [];
   if (facts.models.length === 0) unhealthy.push('no model uses this provider');
-  for (const m of facts.models) {
-    if (!m.served) unhealthy.push(`${m.model} has no VERIFIED version to serve`);
-    if (m.newestSettled?.status === 'FAILED')
-      unhealthy.push(
-        `${m.model}@${m.newestSettled.version}, its newest version, failed validation (${m.newestSettled.statusReason?.code ?? 'unknown'})`,
-      );
-  }
+  for (const m of facts.models) if (!m.served) unhealthy.push(`${m.model} has no VERIFIED version to serve`);
   if (score < settings.unhealthyBelow)
     unhealthy.push(`health score ${score.toFixed(2)} is below ${settings.unhealthyBelow}`);
   if (unhealthy.length > 0) return { status: 'unhealthy', reasons: unhealthy, score };
   const degraded: string[] = [];
-  const failed = facts.recentLoads.filter((r) => r.outcome === 'failed').length;
-  if (failed > 0) degraded.push(`${failed} of ${facts.recentLoads.length} recent loads failed`);
+  const loads = fieldLoads(facts.recentLoads);
+  const failed = loads.filter((r) => r.outcome === 'failed').length;
+  if (failed > 0) degraded.push(`${failed} of ${loads.length} recent loads on nodes failed`);
   const ramp = rampPosition(p, facts.now);
   if (ramp.percent < 100) degraded.push(`re-enabling gradually: ${ramp.percent}% of nodes admitted`);
   return degraded.length > 0
@@ -86,30 +96,44 @@ export function providerStatus(
     : { status: 'healthy', reasons: [], score };
 }
 
-export function lastErrorOf(facts: Pick<ProviderFacts, 'models' | 'recentLoads'>): LastError | null {
-  const failed = facts.recentLoads.find((r) => r.outcome === 'failed' && r.code);
-  if (failed)
-    return {
-      code: failed.code!,
-      message: failed.message ?? '',
-      model: failed.model,
-      version: failed.version,
-      source: failed.source,
-      at: failed.at,
-    };
-  const version = facts.models
-    .map((m) => m.newestSettled)
-    .find((v) => v?.status === 'FAILED' && v.statusReason);
-  return version
+export function lastErrorOf(facts: Pick<ProviderFacts, 'recentLoads'>): LastError | null {
+  const failed = fieldLoads(facts.recentLoads).find((r) => r.outcome === 'failed' && r.code);
+  return failed
     ? {
-        code: version.statusReason!.code,
-        message: version.statusReason!.message,
-        model: version.model,
-        version: version.version,
-        source: 'validation',
-        at: version.updatedAt,
+        code: failed.code!,
+        message: failed.message ?? '',
+        model: failed.model,
+        version: failed.version,
+        source: failed.source,
+        at: failed.at,
       }
     : null;
+}
+
+/** A note per model whose newest settled version was refused by validation (see the rule above). */
+export function refusedCandidates(facts: Pick<ProviderFacts, 'models'>): HealthNote[] {
+  const notes: HealthNote[] = [];
+  for (const m of facts.models) {
+    const v = m.newestSettled;
+    // A FAILED version always carries its reason (core/validation-jobs.ts); without one there is no cause to show.
+    const reason = v?.status === 'FAILED' ? (v.statusReason ?? v.report?.error) : undefined;
+    if (!v || !reason) continue;
+    const code = reason.code;
+    const served = m.served ? `${m.served.model}@${m.served.version}` : null;
+    notes.push({
+      kind: 'candidate-refused',
+      model: v.model,
+      version: v.version,
+      code,
+      message: reason.message,
+      at: v.updatedAt,
+      served,
+      text: `${v.model}@${v.version} was refused by validation (${code}); ${
+        served ? `${served} is still served` : `${v.model} has no VERIFIED version yet`
+      }`,
+    });
+  }
+  return notes;
 }
 
 export function providerHealthOf(
@@ -131,6 +155,7 @@ export function providerHealthOf(
     lastError: lastErrorOf(facts),
     state: facts.provider.state,
     reasons,
+    notes: refusedCandidates(facts),
     admitPercent: rampPosition(facts.provider, facts.now).percent,
   };
 }
@@ -168,7 +193,13 @@ export async function providerFacts(
     Promise.all(models.map((m) => modelFacts(deps, m.name))),
     deps.metadata.listLoadReports({ provider: provider.name }, { since, limit: 1000 }),
   ]);
-  return { provider, models: facts, recentLoads, now, modelNames: models.map((m) => m.name) };
+  return {
+    provider,
+    models: facts,
+    recentLoads: fieldLoads(recentLoads),
+    now,
+    modelNames: models.map((m) => m.name),
+  };
 }
 
 export async function providerSummary(deps: RegistryDeps, record: ProviderRecord): Promise<ProviderSummary> {

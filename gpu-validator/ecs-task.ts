@@ -1,3 +1,4 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -5,6 +6,8 @@ import { z } from 'zod';
 import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../adapters/s3/s3-blob-store.js';
 import { defaultSettings, type RegistryDeps, systemClock } from '../core/ports.js';
+import { awsRegistryEvents } from '../lambdas/aws/emf-events.js';
+import { DEFAULT_METRICS_NAMESPACE } from '../lambdas/aws/metric-names.js';
 import { NodeClassesJson } from '../schemas/node-class.schema.js';
 import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
 
@@ -46,6 +49,18 @@ function awsDeps(
       },
     },
     clock: systemClock,
+    // The verdict this task reaches is counted (EMF on stdout, which CloudWatch Logs extracts) and
+    // logged with the same meanings as in the Lambdas: a refusal is `validation_failures`, never `errors`.
+    events: awsRegistryEvents(
+      new Metrics({
+        namespace: process.env.METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+        serviceName: 'modelgate-validator',
+      }),
+      {
+        info: (message, extra) => log(String(extra.event ?? 'event'), { level: 'info', message, ...extra }),
+        error: (message, extra) => log(String(extra.event ?? 'event'), { level: 'error', message, ...extra }),
+      },
+    ),
     settings: {
       ...defaultSettings,
       leaseMs: settingsEnv.LEASE_MS,

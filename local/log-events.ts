@@ -1,11 +1,17 @@
+import { withoutPagingWords } from '../core/events.js';
 import type { RegistryEvents } from '../core/ports.js';
 import { LOAD_ERROR_FAMILY } from '../schemas/error-codes.schema.js';
 import type { Logger } from './log.js';
 
 /**
- * The registry's events as JSON log lines. A failed load carries `MODEL_LOAD_ERROR` and the words
- * "Failed to load model", so the runbook's `grep -E "MODEL_LOAD_ERROR|Failed to load model"` finds it,
- * with provider, model, version and reason as fields.
+ * The registry's events as JSON log lines.
+ *
+ * - A load that failed on a serving node (a field report, `fetch --report`) is logged at error with
+ *   `MODEL_LOAD_ERROR` and the words "Failed to load model", so the runbook's
+ *   `grep -E "MODEL_LOAD_ERROR|Failed to load model"` finds it, with provider, model, version and reason.
+ * - A candidate the registry refused (validation FAILED) is a prevented incident: event
+ *   `validation_failed` at info, with its code and cause, and none of the words the runbook greps for
+ *   (the validator's own message is quoted as `cause`, never in `message`).
  */
 export function logEvents(log: Logger): RegistryEvents {
   const loadFailed = ({
@@ -31,13 +37,14 @@ export function logEvents(log: Logger): RegistryEvents {
     versionCommitted: () => {},
     validationFinished: ({ version, error }) => {
       if (error)
-        loadFailed({
+        log('validation_failed', {
+          level: 'info',
           provider: version.provider,
           model: version.model,
           version: version.version,
-          reason: error.code,
-          message: error.message,
-          source: 'validation',
+          code: error.code,
+          message: `Validation refused ${version.model}@${version.version} (provider ${version.provider}) with ${error.code}: no node received it`,
+          cause: withoutPagingWords(error.message),
         });
     },
     fieldReportReceived: ({ version, report }) => {

@@ -73,13 +73,10 @@ export async function startLocalServer(
   const handlers = new Map<RouteGroup, ApiHandler>(
     ROUTE_GROUPS.map((g) => [
       g,
-      makeRouteGroupHandler(g, deps, ({ message, error, routeKey }) =>
-        log('http_error', {
-          level: 'error',
-          message,
-          routeKey,
-          error: String((error as Error)?.stack ?? error),
-        }),
+      makeRouteGroupHandler(g, deps, ({ level, message, error, routeKey, code }) =>
+        level === 'warn'
+          ? log('request_refused', { level, message, code, routeKey })
+          : log('http_error', { level, message, routeKey, error: String((error as Error)?.stack ?? error) }),
       ),
     ]),
   );

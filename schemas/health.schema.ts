@@ -16,18 +16,39 @@ export const LastError = z.object({
 });
 export type LastError = z.infer<typeof LastError>;
 
+/**
+ * Something an operator should know that does not make the provider unhealthy. `candidate-refused`: the
+ * newest version of a model failed validation; the registry kept it from every node, and the model
+ * still serves what it served before (`served`, or null when it never had a VERIFIED version).
+ */
+export const HealthNote = z.object({
+  kind: z.literal('candidate-refused'),
+  model: z.string(),
+  version: z.string(),
+  code: LoadErrorCode,
+  message: z.string(),
+  at: z.string(),
+  served: z.string().nullable(),
+  /** The note in words, e.g. "det@2 was refused by validation (MODEL_CORRUPTED); det@1 is still served". */
+  text: z.string(),
+});
+export type HealthNote = z.infer<typeof HealthNote>;
+
 /** One provider in GET /health (the runbook's `.providers | to_entries[]`). */
 export const ProviderHealth = z.object({
   status: ProviderStatus,
-  /** Share of the loads in the health window that succeeded, validation included (core/health.ts). */
+  /** Share of the loads nodes reported in the health window that succeeded (core/health.ts). */
   healthScore: z.number().min(0).max(1),
   /** MODEL@VERSION the provider serves now (its most recently published served version), or null. */
   currentVersion: z.string().nullable(),
   modelLoaded: z.boolean(),
+  /** The latest load that failed on a serving node in the health window (a refused candidate is a note). */
   lastError: LastError.nullable(),
   state: ProviderState,
   /** Why it is not healthy, in words. */
   reasons: z.array(z.string()),
+  /** What does not change the status but an operator should see: refused candidates. */
+  notes: z.array(HealthNote),
   /** Share of fetching nodes admitted now (100 enabled, 0 disabled, the ramp's step otherwise). */
   admitPercent: z.number().min(0).max(100),
 });

@@ -12,6 +12,7 @@ import { ZeroFirstCounter } from './zero-first-counter.js';
 const REASONS = LoadErrorCode.options;
 const VERSION_LABELS = ['provider', 'model', 'version'] as const;
 const ERROR_LABELS = ['code', 'reason', 'provider', 'model', 'version'] as const;
+const REFUSAL_LABELS = ['provider', 'model', 'code'] as const;
 
 export interface QueueCounts {
   readonly waiting: number;
@@ -22,11 +23,18 @@ export interface QueueCounts {
  * The Prometheus side of the registry's events: the runbook's metric names (so its PromQL works as
  * written) under a configurable namespace, plus the registry's own. Gauges are rebuilt from the store
  * (`applySnapshot`) so a restart shows the right state; counters count events since start.
+ *
+ * Two meanings are kept apart (DESIGN.md "What the runbook's signals mean"):
+ * - serving: `<ns>_errors_total{code="MODEL_LOAD_ERROR"}` and `<ns>_provider_initialization_failed_total`
+ *   count only loads that failed on serving nodes (field reports, `fetch --report`): they page on-call;
+ * - gating: `<ns>_validation_failures_total{provider,model,code}` counts candidates the registry refused.
+ *   Nothing reached a node, so nothing in the runbook's family moves.
  */
 export class PrometheusMetrics implements RegistryEvents {
   readonly registry = new Registry();
   private readonly errors: ZeroFirstCounter<(typeof ERROR_LABELS)[number]>;
   private readonly initFailed: ZeroFirstCounter<'provider'>;
+  private readonly refused: ZeroFirstCounter<(typeof REFUSAL_LABELS)[number]>;
   private readonly modelSize: Gauge<'provider' | 'model' | 'version' | 'state'>;
   private readonly filesPresent: Gauge<'provider'>;
   private readonly validationDuration: Histogram<'provider' | 'outcome'>;
@@ -45,7 +53,7 @@ export class PrometheusMetrics implements RegistryEvents {
     this.errors = new ZeroFirstCounter(
       new Counter({
         name: `${ns}_errors_total`,
-        help: 'Failed model loads (validations and field reports); reason is the MODEL_LOAD_ERROR sub-code.',
+        help: 'Model loads that failed on serving nodes (field reports); reason is the MODEL_LOAD_ERROR sub-code.',
         labelNames: ERROR_LABELS,
         registers,
       }),
@@ -54,11 +62,20 @@ export class PrometheusMetrics implements RegistryEvents {
     this.initFailed = new ZeroFirstCounter(
       new Counter({
         name: `${ns}_provider_initialization_failed_total`,
-        help: "Failed validations and failed field loads of one of the provider's versions.",
+        help: "Loads of one of the provider's versions that failed on serving nodes (field reports).",
         labelNames: ['provider'],
         registers,
       }),
       ['provider'],
+    );
+    this.refused = new ZeroFirstCounter(
+      new Counter({
+        name: `${ns}_validation_failures_total`,
+        help: 'Candidate versions the registry refused (validation FAILED); code is the cause. No node got them.',
+        labelNames: REFUSAL_LABELS,
+        registers,
+      }),
+      REFUSAL_LABELS,
     );
     this.modelSize = new Gauge({
       name: `${ns}_model_size_bytes`,
@@ -111,7 +128,7 @@ export class PrometheusMetrics implements RegistryEvents {
     });
     this.healthScore = new Gauge({
       name: `${ns}_provider_health_score`,
-      help: 'Share of recent loads that succeeded, validations included (0..1).',
+      help: 'Share of the loads nodes reported in the health window that succeeded (0..1); 1 with none when every model serves a VERIFIED version.',
       labelNames: ['provider'],
       registers,
     });
@@ -162,7 +179,7 @@ export class PrometheusMetrics implements RegistryEvents {
 
   /** The text exposition. Series created before this call are now shown at 0: their held counts apply. */
   async render(): Promise<string> {
-    const done = [this.errors.beginScrape(), this.initFailed.beginScrape()];
+    const done = [this.errors.beginScrape(), this.initFailed.beginScrape(), this.refused.beginScrape()];
     const text = await this.registry.metrics();
     for (const d of done) d();
     return text;
@@ -189,7 +206,7 @@ export class PrometheusMetrics implements RegistryEvents {
       );
     if (e.peakRssBytes) this.validationPeak.set(labels, e.peakRssBytes);
     if (e.error) {
-      this.countFailure(v, e.error.code);
+      this.refused.inc({ provider: v.provider, model: v.model, code: e.error.code });
       this.modelSize.remove({ ...labels, state: 'stored' });
     } else this.modelSize.set({ ...labels, state: 'stored' }, v.totalSize);
   }
@@ -197,7 +214,7 @@ export class PrometheusMetrics implements RegistryEvents {
   fieldReportReceived(e: Parameters<RegistryEvents['fieldReportReceived']>[0]): void {
     const v = factsOf(e.version);
     this.fieldReports.inc({ provider: v.provider, outcome: e.report.outcome });
-    if (e.report.outcome === 'failed' && e.report.code) this.countFailure(v, e.report.code);
+    if (e.report.outcome === 'failed' && e.report.code) this.countServingFailure(v, e.report.code);
     const labels = { provider: v.provider, model: v.model, version: v.version, state: 'loaded' };
     if (e.loaded) this.modelSize.set(labels, v.totalSize);
     else this.modelSize.remove(labels);
@@ -261,11 +278,15 @@ export class PrometheusMetrics implements RegistryEvents {
 
   // ---- helpers ----
 
+  /** Every reason's serving series of the version, and every code's refusal series of its model, at 0. */
   private initErrors(v: VersionFacts): void {
-    for (const reason of REASONS) this.errors.init({ code: LOAD_ERROR_FAMILY, reason, ...versionLabels(v) });
+    for (const reason of REASONS) {
+      this.errors.init({ code: LOAD_ERROR_FAMILY, reason, ...versionLabels(v) });
+      this.refused.init({ provider: v.provider, model: v.model, code: reason });
+    }
   }
 
-  private countFailure(v: VersionFacts, reason: string): void {
+  private countServingFailure(v: VersionFacts, reason: string): void {
     this.errors.inc({ code: LOAD_ERROR_FAMILY, reason, ...versionLabels(v) });
     this.initFailed.inc({ provider: v.provider });
   }

@@ -45,12 +45,20 @@ export interface ObservabilityProps {
 }
 
 /**
- * Alarms and the operators' dashboard. Every alarm notifies one SNS topic (encrypted with a key that
- * CloudWatch may use, which the AWS-managed SNS key does not allow).
+ * Alarms and the operators' dashboard. Every alarm notifies one of two SNS topics (encrypted with a key
+ * that CloudWatch may use, which the AWS-managed SNS key does not allow):
+ * - `pageTopic`: on-call. Serving nodes cannot load a model (field MODEL_LOAD_ERROR reports) or the
+ *   registry itself is broken (Lambdas, API, validation infrastructure).
+ * - `ticketTopic`: not paging. Candidates the registry refused (`validation_failures`): the gate did its
+ *   job and no node received them (DESIGN.md "What the runbook's signals mean").
  */
 export class Observability extends Construct {
   readonly alarms: IAlarm[] = [];
+  /** Alarms that notify `ticketTopic` (a subset of `alarms`). */
+  readonly ticketAlarms: IAlarm[] = [];
   readonly dashboard: Dashboard;
+  readonly pageTopic: Topic;
+  readonly ticketTopic: Topic;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -59,27 +67,38 @@ export class Observability extends Construct {
       description: 'modelgate alarm topic: lets CloudWatch publish to the encrypted topic',
     });
     key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    const topic = new Topic(this, 'AlarmTopic', {
+    // The page topic keeps the construct id it always had, so an update does not replace it.
+    this.pageTopic = new Topic(this, 'AlarmTopic', {
       masterKey: key,
       enforceSSL: true,
-      displayName: 'modelgate alarms',
+      displayName: 'modelgate alarms (page)',
     });
-    if (props.alarmEmail) topic.addSubscription(new EmailSubscription(props.alarmEmail));
-    const action = new SnsAction(topic);
+    this.ticketTopic = new Topic(this, 'TicketTopic', {
+      masterKey: key,
+      enforceSSL: true,
+      displayName: 'modelgate notices (ticket, not paging)',
+    });
+    if (props.alarmEmail)
+      for (const t of [this.pageTopic, this.ticketTopic])
+        t.addSubscription(new EmailSubscription(props.alarmEmail));
+    const page = new SnsAction(this.pageTopic);
+    const ticket = new SnsAction(this.ticketTopic);
     const ns = JSON.stringify(props.metricsNamespace);
 
     const alarm = (
       id: string,
       description: string,
       a: Omit<ConstructorParameters<typeof Alarm>[2], 'alarmDescription'>,
+      severity: 'page' | 'ticket' = 'page',
     ) => {
       const created = new Alarm(this, id, {
         alarmDescription: description,
         treatMissingData: TreatMissingData.NOT_BREACHING,
         ...a,
       });
-      created.addAlarmAction(action);
+      created.addAlarmAction(severity === 'page' ? page : ticket);
       this.alarms.push(created);
+      if (severity === 'ticket') this.ticketAlarms.push(created);
       return created;
     };
 
@@ -103,9 +122,10 @@ export class Observability extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       },
     );
+    // Refused candidates never reached a node: a ticket, never a page (and never the `errors` metric).
     alarm(
       'ValidationFailures',
-      `At least ${props.validationFailureThreshold} versions failed validation within an hour (any error code): a broken runtime image or node class is likelier than that many bad models.`,
+      `Not paging: at least ${props.validationFailureThreshold} candidate versions were refused by validation within an hour (metric validation_failures, any code). No node received them; many at once suggest a broken runtime image or node class rather than bad models.`,
       {
         // Metrics Insights sums over every `code` without listing the codes (a math alarm takes at most 10 metrics).
         metric: new MathExpression({
@@ -117,6 +137,7 @@ export class Observability extends Construct {
         evaluationPeriods: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       },
+      'ticket',
     );
     alarm(
       'FailedExecutionsQueueNotEmpty',
@@ -135,7 +156,7 @@ export class Observability extends Construct {
     // --- field reports: the runbook's MODEL_LOAD_ERROR ---
     alarm(
       'ModelLoadErrors',
-      'Nodes reported MODEL_LOAD_ERROR (metric `errors`, any `code`): follow RUNBOOK-MODEL_LOAD_ERROR.',
+      'Serving nodes reported MODEL_LOAD_ERROR (metric `errors`, any `code`; field reports only): follow RUNBOOK-MODEL_LOAD_ERROR.',
       {
         metric: new MathExpression({
           expression: `SELECT SUM(${METRIC.fieldErrors}) FROM SCHEMA(${ns}, ${DIMENSION.code})`,
@@ -197,7 +218,7 @@ export class Observability extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({
-        title: 'Validation failures by code',
+        title: 'Refused candidates (validation failures) by code',
         left: [search(METRIC.validationFailures, DIMENSION.code, 'Sum', '')],
         width: 8,
       }),

@@ -18,7 +18,7 @@ import { systemClock } from '../../core/ports.js';
 import { makeRouteGroupHandler } from '../http/make-handler.js';
 import type { RouteGroup } from '../routes.js';
 import { type AwsConfig, loadAwsConfig, type OptionalAwsVar } from './config.js';
-import { emfEvents } from './emf-events.js';
+import { awsRegistryEvents } from './emf-events.js';
 import { GROUP_ACCESS } from './group-access.js';
 
 /**
@@ -76,8 +76,9 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
     }),
     queue,
     clock: systemClock,
-    // Domain events (field reports, validation outcomes) become the EMF metrics the alarms watch.
-    events: emfEvents(metrics),
+    // Domain events (field reports, validation outcomes) become the EMF metrics the alarms watch and
+    // log lines with the local server's meanings (emf-events.ts).
+    events: awsRegistryEvents(metrics, logger),
     settings: {
       urlTtlSeconds: config.URL_TTL_SECONDS,
       leaseMs: config.LEASE_MS,
@@ -121,8 +122,11 @@ export function routeGroupHandler(group: RouteGroup) {
   const runtime = createAwsRuntime(GROUP_ACCESS[group].startsValidation ? ['STATE_MACHINE_ARN'] : []);
   // Errors the route handlers map to 4xx/5xx go through the Powertools logger, so they carry the
   // Lambda and API Gateway request ids like every other line.
-  const inner = makeRouteGroupHandler(group, runtime.deps, ({ level, message, error, routeKey }) =>
-    runtime.logger[level](message, { routeKey, error: error instanceof Error ? error : String(error) }),
+  // A refusal by design (warn) carries its code, never the error object: Powertools would print a stack.
+  const inner = makeRouteGroupHandler(group, runtime.deps, ({ level, message, error, routeKey, code }) =>
+    level === 'warn'
+      ? runtime.logger.warn(message, { routeKey, code })
+      : runtime.logger.error(message, { routeKey, error: error instanceof Error ? error : String(error) }),
   );
   return withObservability<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(runtime, inner, [
     apiRequestId(runtime.logger),

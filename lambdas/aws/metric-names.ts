@@ -5,8 +5,8 @@
  *
  * | metric | dimensions | emitted by | meaning |
  * | --- | --- | --- | --- |
- * | `errors` | `code` (a LoadErrorCode) | field-report handler | a node reported MODEL_LOAD_ERROR (`ocr_errors_total`) |
- * | `validation_failures` | `code` (a LoadErrorCode) | validation pre-check/finalize Lambdas, gpu-validator | a version ended FAILED |
+ * | `errors` | `code` (a LoadErrorCode) | field-report handler (emf-events.ts) | a serving node reported MODEL_LOAD_ERROR (`ocr_errors_total`); pages |
+ * | `validation_failures` | `code` (a LoadErrorCode) | whatever settles a validation (emf-events.ts): pre-check/finalize Lambdas, gpu-validator | a candidate was refused (FAILED) before any node got it (`ocr_validation_failures_total`); a ticket, never a page |
  * | `provider_health_score` | `provider` | validation sweeper Lambda, every 5 minutes | 0..100, the provider's health score (core/health.ts) |
  *
  * Dimensions are deliberately low-cardinality (no model or version): CloudWatch bills per series and

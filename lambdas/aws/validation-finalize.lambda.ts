@@ -1,6 +1,4 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { createAwsRuntime, withObservability } from './aws-deps.js';
-import { DIMENSION, METRIC } from './metric-names.js';
 import { finalizeValidation } from './validation-steps.js';
 import { FinalizeInput } from './validation-task.js';
 
@@ -9,7 +7,9 @@ import { FinalizeInput } from './validation-task.js';
  * version the validator never settled with TIMEOUT, naming the infrastructure failure.
  */
 const runtime = createAwsRuntime();
-const { deps, logger, metrics } = runtime;
+// The TIMEOUT is counted once, as `validation_failures`, by the deps' EMF events sink (emf-events.ts) when
+// completeValidation settles the version.
+const { deps, logger } = runtime;
 
 async function finalize(event: unknown): Promise<{ failed: boolean }> {
   const input = FinalizeInput.parse(event);
@@ -17,8 +17,6 @@ async function finalize(event: unknown): Promise<{ failed: boolean }> {
   const { failed, message } = await finalizeValidation(deps, input);
   if (failed) {
     logger.error('validation infrastructure failure', { message, failure: input.failure?.Error });
-    metrics.addDimension(DIMENSION.code, 'TIMEOUT');
-    metrics.addMetric(METRIC.validationFailures, MetricUnit.Count, 1);
   }
   return { failed };
 }

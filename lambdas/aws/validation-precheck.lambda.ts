@@ -1,6 +1,4 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { createAwsRuntime, withObservability } from './aws-deps.js';
-import { DIMENSION, METRIC } from './metric-names.js';
 import { precheckValidation } from './validation-steps.js';
 import { type PrecheckResult, TaskInput } from './validation-task.js';
 
@@ -10,7 +8,9 @@ import { type PrecheckResult, TaskInput } from './validation-task.js';
  * files exceed the task's scratch disk or whose memory budget exceeds what the task can give the model.
  */
 const runtime = createAwsRuntime(['VALIDATOR_DISK_BYTES', 'VALIDATOR_MEMORY_BYTES']);
-const { deps, config, logger, metrics } = runtime;
+// A refusal is counted once, as `validation_failures`, by the deps' EMF events sink (emf-events.ts) when
+// completeValidation settles the version.
+const { deps, config, logger } = runtime;
 
 async function precheck(event: unknown): Promise<PrecheckResult> {
   const input = TaskInput.parse(event);
@@ -22,8 +22,6 @@ async function precheck(event: unknown): Promise<PrecheckResult> {
   );
   if (failedWith) {
     logger.warn('version cannot fit a validation task', { error: failedWith });
-    metrics.addDimension(DIMENSION.code, failedWith.code);
-    metrics.addMetric(METRIC.validationFailures, MetricUnit.Count, 1);
   }
   return result;
 }

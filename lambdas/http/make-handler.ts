@@ -8,15 +8,13 @@ import { type ErrorLogger, errorsMiddleware } from './errors-middleware.js';
 
 export type ApiHandler = middy.MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
 
-const consoleLogger: ErrorLogger = ({ message, error, routeKey }) =>
-  console.error(
-    JSON.stringify({
-      level: 'error',
-      event: 'http_error',
-      message,
-      routeKey,
-      error: String((error as Error)?.stack ?? error),
-    }),
+const consoleLogger: ErrorLogger = ({ level, message, error, routeKey, code }) =>
+  (level === 'warn' ? console.warn : console.error)(
+    JSON.stringify(
+      level === 'warn'
+        ? { level, event: 'request_refused', message, code, routeKey }
+        : { level, event: 'http_error', message, routeKey, error: String((error as Error)?.stack ?? error) },
+    ),
   );
 
 /**

@@ -43,10 +43,14 @@ function explain(error, explanations) {
 function fillTable(selector, rows, emptyText) {
   const body = $(`${selector} tbody`);
   body.replaceChildren(...rows);
-  if (rows.length === 0) body.append(el('tr', {}, el('td', { colspan: '7', class: 'empty' }, emptyText)));
+  if (rows.length === 0) body.append(el('tr', {}, el('td', { colspan: '8', class: 'empty' }, emptyText)));
 }
 
-function renderProviders(providers, explanations) {
+/**
+ * A provider's status, reasons and notes are core/health.ts `providerHealthOf`, the function behind
+ * /health too; the overall line is /health's own `status`. A refused candidate is a note, never a status.
+ */
+function renderProviders(providers, health, explanations) {
   const rows = providers.map((p) =>
     el(
       'tr',
@@ -56,7 +60,7 @@ function renderProviders(providers, explanations) {
       el('td', {}, p.healthScore.toFixed(2)),
       el('td', {}, p.currentVersion ?? 'none'),
       el('td', {}, p.model_loaded ? 'yes' : 'no'),
-      el('td', {}, p.lastError ? explain(p.lastError, explanations) : p.reasons.join('; ')),
+      el('td', {}, whyCell(p, explanations)),
     ),
   );
   fillTable('#providers', rows, 'No provider yet: publish a model.');
@@ -64,9 +68,50 @@ function renderProviders(providers, explanations) {
   $('#overall').textContent =
     providers.length === 0
       ? 'no providers yet'
-      : bad.length === 0
+      : health.status === 'healthy'
         ? 'all providers healthy'
         : `${bad.length} provider(s) need attention: ${bad.map((p) => p.name).join(', ')}`;
+}
+
+/** Why a provider is not healthy (a failed load on a node, or its reasons), then its notes. */
+function whyCell(p, explanations) {
+  const box = el('div');
+  if (p.lastError) box.append(explain(p.lastError, explanations));
+  else if (p.reasons.length > 0) box.append(el('div', {}, p.reasons.join('; ')));
+  for (const n of p.notes ?? []) {
+    const note = el('div', { class: 'note', 'data-note': `${n.model}@${n.version}` });
+    note.append(el('div', {}, `Note: ${n.text}. Not a serving failure: no node received it.`));
+    const x = explanations[n.code];
+    if (x) note.append(el('div', { class: 'step' }, `${n.code}: ${x.cause}. Fix: ${x.fix}.`));
+    box.append(note);
+  }
+  return box;
+}
+
+/**
+ * What the validation proved: "integrity only" when no runtime loaded any file (`loadTested: false`),
+ * else the runtime that loaded it and, per loaded file, the inputs its smoke run was fed.
+ */
+function evidenceCell(v) {
+  const r = v.report;
+  if (!r) return '–';
+  const box = el('div', { class: 'evidence' });
+  if (r.loadTested === false) {
+    box.append(el('div', { class: 'integrity-only' }, 'integrity only: no file was loaded by a runtime'));
+  } else if (r.outcome === 'passed') {
+    box.append(el('div', {}, `loaded by ${r.runtime.name} ${r.runtime.version} (${r.executionProvider})`));
+  }
+  for (const f of r.files ?? []) {
+    if (!f.fedInputs || f.fedInputs.length === 0) continue;
+    const list = el('ul', { class: 'fed-inputs', 'data-file': f.path });
+    for (const i of f.fedInputs)
+      list.append(el('li', {}, `${i.name} ${i.type} [${i.shape.join(',')}] = ${i.value} (${i.source})`));
+    box.append(el('div', { class: 'fed-title' }, `${f.path} was fed:`), list);
+    if (f.smokeRun === 'skipped')
+      box.append(el('div', { class: 'step' }, 'smoke run skipped; the load was proven'));
+    for (const note of f.notes ?? []) box.append(el('div', { class: 'step' }, note));
+  }
+  return box;
 }
 
 function renderVersions(versions, explanations) {
@@ -84,6 +129,7 @@ function renderVersions(versions, explanations) {
       el('td', {}, bytes(v.totalSize)),
       el('td', {}, r?.totals.peakRssBytes ? bytes(r.totals.peakRssBytes) : '–'),
       el('td', {}, classes || '–'),
+      el('td', {}, evidenceCell(v)),
       el('td', {}, error ? explain(error, explanations) : ''),
     );
   });
@@ -108,7 +154,10 @@ function renderReports(reports, explanations) {
   fillTable('#reports', rows, 'No field report yet.');
 }
 
-/** Bars per time bucket: validations (all) and failures (validations and field loads that failed). */
+/**
+ * Bars per time bucket: validations (blue), candidates they refused (amber) and loads that failed on
+ * serving nodes (red). Only red is what the runbook pages for.
+ */
 function renderChart(reports) {
   const SVG = 'http://www.w3.org/2000/svg';
   const width = 720;
@@ -118,11 +167,13 @@ function renderChart(reports) {
   const times = reports.map((r) => Date.parse(r.at));
   const span = Math.max(60_000, now - Math.min(now, ...times));
   const size = span / buckets;
-  const counts = Array.from({ length: buckets }, () => ({ validations: 0, failures: 0 }));
+  const counts = Array.from({ length: buckets }, () => ({ validations: 0, refused: 0, failures: 0 }));
   for (const r of reports) {
     const i = Math.min(buckets - 1, Math.max(0, Math.floor((Date.parse(r.at) - (now - span)) / size)));
-    if (r.source === 'validation') counts[i].validations++;
-    if (r.outcome === 'failed') counts[i].failures++;
+    if (r.source === 'validation') {
+      counts[i].validations++;
+      if (r.outcome === 'failed') counts[i].refused++;
+    } else if (r.outcome === 'failed') counts[i].failures++;
   }
   const max = Math.max(1, ...counts.map((c) => Math.max(c.validations, c.failures)));
   const svg = document.createElementNS(SVG, 'svg');
@@ -130,16 +181,19 @@ function renderChart(reports) {
   svg.setAttribute('width', String(width));
   svg.setAttribute('role', 'img');
   const totalV = counts.reduce((s, c) => s + c.validations, 0);
+  const totalR = counts.reduce((s, c) => s + c.refused, 0);
   const totalF = counts.reduce((s, c) => s + c.failures, 0);
+  const minutes = Math.round(span / 60_000);
   svg.setAttribute(
     'aria-label',
-    `${totalV} validations and ${totalF} failures in the last ${Math.round(span / 60_000)} minutes`,
+    `${totalV} validations (${totalR} refused) and ${totalF} failed loads on nodes in the last ${minutes} minutes`,
   );
+  const barWidth = width / buckets / 3 - 2;
   const bar = (x, h, color, title) => {
     const rect = document.createElementNS(SVG, 'rect');
     rect.setAttribute('x', String(x));
     rect.setAttribute('y', String(height - h));
-    rect.setAttribute('width', String(width / buckets / 2 - 2));
+    rect.setAttribute('width', String(barWidth));
     rect.setAttribute('height', String(h));
     rect.setAttribute('fill', color);
     const t = document.createElementNS(SVG, 'title');
@@ -149,13 +203,15 @@ function renderChart(reports) {
   };
   counts.forEach((c, i) => {
     const x = (i * width) / buckets;
+    const step = width / buckets / 3;
     bar(x, (c.validations / max) * (height - 10), '#4c8bf5', `${c.validations} validation(s)`);
-    bar(x + width / buckets / 2, (c.failures / max) * (height - 10), '#d62828', `${c.failures} failure(s)`);
+    bar(x + step, (c.refused / max) * (height - 10), '#e9a100', `${c.refused} refused candidate(s)`);
+    bar(x + 2 * step, (c.failures / max) * (height - 10), '#d62828', `${c.failures} failed load(s) on nodes`);
   });
   const legend = document.createElementNS(SVG, 'text');
   legend.setAttribute('x', '0');
   legend.setAttribute('y', String(height + 20));
-  legend.textContent = `blue: validations (${totalV}), red: failures (${totalF}); last ${Math.round(span / 60_000)} min`;
+  legend.textContent = `blue: validations (${totalV}), amber: refused candidates (${totalR}), red: failed loads on nodes (${totalF}); last ${minutes} min`;
   svg.append(legend);
   $('#chart').replaceChildren(svg);
 }
@@ -178,13 +234,14 @@ async function allVersions() {
 
 async function refresh() {
   try {
-    const [providers, versions, reports, explanations] = await Promise.all([
+    const [health, providers, versions, reports, explanations] = await Promise.all([
+      api('/health'),
       api('/api/v1/providers'),
       allVersions(),
       api('/api/v1/load-reports?limit=500'),
       api('/api/v1/failure-explanations'),
     ]);
-    renderProviders(providers, explanations);
+    renderProviders(providers, health, explanations);
     renderVersions(versions, explanations);
     renderReports(reports.items, explanations);
     renderChart(reports.items);

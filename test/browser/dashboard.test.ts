@@ -10,9 +10,10 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 
 /**
- * The dashboard in a real browser (Debian's Chromium driven by playwright-core): after one failed and
- * one verified publish, a person sees which provider is unhealthy, why in plain words, and the runbook
- * step that fixes it. Fails, never skips, without Chromium.
+ * The dashboard in a real browser (Debian's Chromium driven by playwright-core): after verified and
+ * refused publishes, a person sees which provider is unhealthy and why in plain words; a provider whose
+ * newest candidate was refused stays healthy, with the refusal as a note. Fails, never skips, without
+ * Chromium.
  */
 describe('dashboard at / of the local server', () => {
   let server: ServerHandle;
@@ -36,6 +37,10 @@ describe('dashboard at / of the local server', () => {
     ).toBe(0);
     expect(
       (await run('publish', 'ocr-rec@2.0.0', 'broken.onnx', '--provider', 'paddle', '--wait')).code,
+    ).toBe(3);
+    // a refused candidate of a provider that serves a good version
+    expect(
+      (await run('publish', 'ocr-det@1.1.0', 'broken.onnx', '--provider', 'tesseract', '--wait')).code,
     ).toBe(3);
     expect((await run('report', 'ocr-det@1.0.0', '--outcome', 'ok', '--node', 'gpu-node-7')).code).toBe(0);
     browser = await chromium.launch({
@@ -82,9 +87,16 @@ describe('dashboard at / of the local server', () => {
     const paddle = page.locator('#providers tr[data-provider="paddle"]');
     await expect.poll(() => paddle.innerText()).toContain('unhealthy');
     expect(await paddle.innerText()).toContain('none'); // no current version
+    expect(await paddle.innerText()).toContain('ocr-rec has no VERIFIED version to serve');
+    expect(await paddle.innerText()).toContain(
+      'Note: ocr-rec@2.0.0 was refused by validation (MODEL_CORRUPTED); ocr-rec has no VERIFIED version yet',
+    );
     expect(await paddle.innerText()).toContain('not a parsable model');
     const tesseract = await page.locator('#providers tr[data-provider="tesseract"]').innerText();
-    expect(tesseract).toMatch(/healthy\s+1\.00\s+ocr-det@1\.0\.0\s+yes/);
+    expect(tesseract).toMatch(/^tesseract\s+healthy\s+1\.00\s+ocr-det@1\.0\.0\s+yes/);
+    expect(tesseract).toContain(
+      'Note: ocr-det@1.1.0 was refused by validation (MODEL_CORRUPTED); ocr-det@1.0.0 is still served. Not a serving failure: no node received it.',
+    );
     expect(await page.locator('#overall').innerText()).toBe('1 provider(s) need attention: paddle');
 
     const failed = await page.locator('#versions tr[data-version="ocr-rec@2.0.0"]').innerText();
@@ -96,10 +108,14 @@ describe('dashboard at / of the local server', () => {
     expect(verified).toMatch(/\d+(\.\d)? MiB/); // peak memory of the validation
     expect(verified).toContain('cpu-small ✓');
     expect(verified).toContain('cpu-tiny ✗');
+    expect(verified).toContain('loaded by onnxruntime-node');
+    expect(verified).not.toContain('integrity only');
 
     expect(await page.locator('#reports tbody').innerText()).toContain('gpu-node-7');
     const chart = await page.locator('#chart svg').getAttribute('aria-label');
-    expect(chart).toMatch(/^2 validations and 1 failures/);
+    expect(chart).toMatch(
+      /^3 validations \(2 refused\) and 0 failed loads on nodes in the last \d+ minutes$/,
+    );
     expect(errors).toEqual([]);
 
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -122,5 +138,41 @@ describe('dashboard at / of the local server', () => {
     expect(await page.locator('#reports tbody').innerText()).toContain(
       'a GPU was required but none is usable',
     );
+  });
+
+  it("shows the inputs each smoke run was fed, and says 'integrity only' where no runtime loaded a file", async () => {
+    // The validator fills fedInputs and loadTested; here the real API answer gets both added on its way
+    // to the page, so the rendering is checked whatever this branch's validator records.
+    const page = await browser.newPage();
+    await page.route('**/api/v1/models/ocr-det/versions?*', async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      for (const v of body.items) {
+        if (v.version === '1.0.0')
+          v.report.files[0].fedInputs = [
+            { name: 'x', type: 'float32', shape: [1, 32], value: 'ramp 0.1…1.0', source: 'synthesized' },
+            { name: 'sr', type: 'int64', shape: [], value: 'fill 16000', source: 'publisher' },
+          ];
+      }
+      body.items.push({
+        ...body.items.find((v: { version: string }) => v.version === '1.0.0'),
+        version: '0.9.0',
+        report: {
+          ...body.items.find((v: { version: string }) => v.version === '1.0.0').report,
+          loadTested: false,
+          files: [],
+        },
+      });
+      await route.fulfill({ response, json: body });
+    });
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-loaded="true"]');
+    const verified = await page.locator('#versions tr[data-version="ocr-det@1.0.0"]').innerText();
+    expect(verified).toContain('det.onnx was fed:');
+    expect(verified).toContain('x float32 [1,32] = ramp 0.1…1.0 (synthesized)');
+    expect(verified).toContain('sr int64 [] = fill 16000 (publisher)');
+    const integrity = await page.locator('#versions tr[data-version="ocr-det@0.9.0"]').innerText();
+    expect(integrity).toContain('integrity only: no file was loaded by a runtime');
+    expect(integrity).not.toMatch(/passed|loaded by onnxruntime/);
   });
 });

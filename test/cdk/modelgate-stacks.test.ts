@@ -551,4 +551,34 @@ describe('observability', () => {
     for (const a of alarms)
       expect(list(a.AlarmActions as unknown[]).length, String(a.AlarmDescription)).toBe(1);
   });
+
+  it('pages on serving failures only: refused candidates (validation_failures) notify the ticket topic', () => {
+    const topics = Object.fromEntries(
+      resourcesOf(templates.observability, 'AWS::SNS::Topic').map(([id, r]) => [
+        String(r.Properties.DisplayName),
+        id,
+      ]),
+    );
+    const pageTopic = topics['modelgate alarms (page)'];
+    const ticketTopic = topics['modelgate notices (ticket, not paging)'];
+    expect(pageTopic).toBeDefined();
+    expect(ticketTopic).toBeDefined();
+    const alarms = resourcesOf(templates.observability, 'AWS::CloudWatch::Alarm').map(
+      ([, r]) => r.Properties,
+    );
+    const topicOf = (a: Json) => (list(a.AlarmActions as Json[])[0] as { Ref?: string }).Ref;
+    const reads = (a: Json, metric: string) =>
+      list(a.Metrics as Json[] | undefined).some((m) =>
+        String(m.Expression ?? '').includes(`SUM(${metric})`),
+      );
+    const refusals = alarms.filter((a) => reads(a, 'validation_failures'));
+    expect(refusals).toHaveLength(1);
+    expect(topicOf(refusals[0]!)).toBe(ticketTopic);
+    expect(String(refusals[0]!.AlarmDescription)).toMatch(/^Not paging/);
+    const serving = alarms.filter((a) => reads(a, 'errors'));
+    expect(serving).toHaveLength(1);
+    expect(topicOf(serving[0]!)).toBe(pageTopic);
+    // every other alarm pages: only the refusal alarm is a ticket
+    expect(alarms.filter((a) => topicOf(a) === ticketTopic)).toHaveLength(1);
+  });
 });

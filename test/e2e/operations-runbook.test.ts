@@ -41,8 +41,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 /**
  * The on-call engineer's view: a real modelgate, a real Prometheus scraping it every second, a failed
- * validation and a failed field load of provider `failing`, nothing wrong with provider `healthy`; the
- * runbook's PromQL, jq, grep and curl commands run as written.
+ * field load of provider `failing` (and a refused candidate of it), a refused candidate of provider
+ * `gated` that serves a good version, nothing wrong with provider `healthy`; the runbook's PromQL, jq,
+ * grep and curl commands run as written. The runbook's signals must name `failing` only: a refused
+ * candidate is a prevented incident (validation_failures, a ticket alert, a note in /health).
  */
 describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () => {
   let server: ServerHandle;
@@ -65,8 +67,10 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
     writeFileSync(join(work, 'truncated.onnx'), truncate(model, Math.floor(model.length / 2)));
     expect((await run('publish', 'vision@1', 'good.onnx', '--provider', 'healthy', '--wait')).code).toBe(0);
     expect((await run('publish', 'det@1', 'other.onnx', '--provider', 'failing', '--wait')).code).toBe(0);
-    // a validation failure …
+    expect((await run('publish', 'lid@1', 'good.onnx', '--provider', 'gated', '--wait')).code).toBe(0);
+    // candidates refused by validation: prevented incidents, not serving failures …
     expect((await run('publish', 'det@2', 'truncated.onnx', '--provider', 'failing', '--wait')).code).toBe(3);
+    expect((await run('publish', 'lid@2', 'truncated.onnx', '--provider', 'gated', '--wait')).code).toBe(3);
     // … and a field failure, and a good field load for the healthy provider
     const field = await run(
       'report',
@@ -90,7 +94,7 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
     removeDir(server?.dataDir);
   });
 
-  it("evaluates the runbook's detection queries: the failing provider shows, the healthy one does not", async () => {
+  it("evaluates the runbook's detection queries: only the provider that failed on a node shows", async () => {
     const nonEmpty = (q: string) =>
       until(q, async () => ((await prometheus.query(q)).length > 0 ? prometheus.query(q) : undefined));
     const total = await nonEmpty('sum(rate(ocr_errors_total{code="MODEL_LOAD_ERROR"}[5m])) > 0');
@@ -98,30 +102,50 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
     await nonEmpty('model_load_failure_rate{provider="failing"} > 0');
     const init = await nonEmpty('ocr_provider_initialization_failed_total > 0');
     expect(init.map((s) => s.metric.provider)).toEqual(['failing']);
-    expect(Number(init[0]!.value[1])).toBe(2); // one failed validation, one failed field load
+    expect(Number(init[0]!.value[1])).toBe(1); // the failed field load; the refused det@2 is not counted
 
-    // the healthy provider's series exist, at 0: an empty answer below is a real "no", not a missing series
-    expect(await prometheus.query('model_load_failure_rate{provider="healthy"}')).toHaveLength(1);
-    expect(await prometheus.query('model_load_failure_rate{provider="healthy"} > 0')).toEqual([]);
+    // the other providers' series exist, at 0: an empty answer below is a real "no", not a missing series
+    for (const provider of ['healthy', 'gated']) {
+      expect(await prometheus.query(`model_load_failure_rate{provider="${provider}"}`)).toHaveLength(1);
+      expect(await prometheus.query(`model_load_failure_rate{provider="${provider}"} > 0`)).toEqual([]);
+    }
     expect(
       await prometheus.query(
-        'sum(rate(ocr_errors_total{code="MODEL_LOAD_ERROR",provider="healthy"}[5m])) > 0',
+        'sum(rate(ocr_errors_total{code="MODEL_LOAD_ERROR",provider=~"healthy|gated"}[5m])) > 0',
       ),
     ).toEqual([]);
-    const reasons = await prometheus.query('ocr_errors_total{provider="failing"} > 0');
-    expect(reasons.map((s) => `${s.metric.version}:${s.metric.reason}`).sort()).toEqual([
-      '1:INSUFFICIENT_MEMORY',
-      '2:MODEL_CORRUPTED',
+    const reasons = await prometheus.query('ocr_errors_total > 0');
+    expect(reasons.map((s) => `${s.metric.provider} ${s.metric.version}:${s.metric.reason}`)).toEqual([
+      'failing 1:INSUFFICIENT_MEMORY',
     ]);
-    const alerts = await until('ModelLoadError alert', async () => {
-      const r = await prometheus.query('ALERTS{alertname="ModelLoadError",alertstate="firing"}');
-      return r.length > 0 ? r : undefined;
+    // the refused candidates, each counted once in their own metric
+    const refused = await nonEmpty('ocr_validation_failures_total > 0');
+    expect(
+      refused.map((s) => `${s.metric.provider} ${s.metric.model} ${s.metric.code} ${s.value[1]}`).sort(),
+    ).toEqual(['failing det MODEL_CORRUPTED 1', 'gated lid MODEL_CORRUPTED 1']);
+
+    const firing = (alertname: string) =>
+      until(`${alertname} alert`, async () => {
+        const r = await prometheus.query(`ALERTS{alertname="${alertname}",alertstate="firing"}`);
+        return r.length > 0 ? r : undefined;
+      });
+    expect((await firing('ModelLoadError')).map((a) => a.metric.provider)).toEqual(['failing']);
+    expect((await firing('ProviderInitializationFailed')).map((a) => a.metric.provider)).toEqual(['failing']);
+    const tickets = await until('both ModelValidationFailed alerts', async () => {
+      const r = await prometheus.query('ALERTS{alertname="ModelValidationFailed",alertstate="firing"}');
+      return r.length === 2 ? r : undefined;
     });
-    expect(alerts.map((a) => a.metric.provider)).toEqual(['failing']);
+    expect(tickets.map((a) => `${a.metric.provider} ${a.metric.severity}`).sort()).toEqual([
+      'failing info',
+      'gated info',
+    ]);
+    // nothing critical fires for the provider whose only trouble is a refused candidate
+    expect(await prometheus.query('ALERTS{severity="critical",provider="gated"}')).toEqual([]);
     const files = await prometheus.query('ocr_model_files_present');
     expect(Object.fromEntries(files.map((s) => [s.metric.provider, s.value[1]]))).toEqual({
       healthy: '1',
       failing: '1',
+      gated: '1',
     });
   });
 
@@ -139,7 +163,10 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
       currentVersion: 'det@1',
       modelLoaded: false,
     });
-    expect(health[0]!.status.lastError.code).toMatch(/MODEL_CORRUPTED|INSUFFICIENT_MEMORY/);
+    expect(health[0]!.status.lastError).toMatchObject({ code: 'INSUFFICIENT_MEMORY', source: 'field' });
+    expect(health[0]!.status.notes.map((n: { text: string }) => n.text)).toEqual([
+      'det@2 was refused by validation (MODEL_CORRUPTED); det@1 is still served',
+    ]);
 
     const providers = jqValues(
       runbook(
@@ -149,6 +176,28 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
       ),
     );
     expect(providers.map((p) => p.name)).toEqual(['failing']);
+  });
+
+  it('keeps the provider whose candidate was refused healthy, the refusal a note in /health', async () => {
+    const gated = (await api(server, 'GET', '/health')).json!.providers.gated;
+    expect(gated).toMatchObject({
+      status: 'healthy',
+      healthScore: 1,
+      currentVersion: 'lid@1',
+      modelLoaded: true,
+      lastError: null,
+      reasons: [],
+      notes: [
+        {
+          kind: 'candidate-refused',
+          model: 'lid',
+          version: '2',
+          code: 'MODEL_CORRUPTED',
+          served: 'lid@1',
+          text: 'lid@2 was refused by validation (MODEL_CORRUPTED); lid@1 is still served',
+        },
+      ],
+    });
   });
 
   it("finds the failed loads with the runbook's grep, as JSON lines with provider, model, version and reason", () => {
@@ -161,17 +210,32 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
       .split('\n')
       .map((l) => JSON.parse(l));
     const failed = lines.filter((l) => l.event === 'model_load_failed');
-    expect(failed.map((l) => `${l.provider} ${l.model}@${l.version} ${l.reason}`).sort()).toEqual([
+    expect(failed.map((l) => `${l.provider} ${l.model}@${l.version} ${l.reason}`)).toEqual([
       'failing det@1 INSUFFICIENT_MEMORY',
-      'failing det@2 MODEL_CORRUPTED',
     ]);
+    expect(lines).toEqual(failed); // the grep finds nothing else
     expect(
-      failed.every((l) => l.code === 'MODEL_LOAD_ERROR' && l.message.startsWith('Failed to load model')),
+      failed.every(
+        (l) =>
+          l.level === 'error' &&
+          l.code === 'MODEL_LOAD_ERROR' &&
+          l.message.startsWith('Failed to load model'),
+      ),
     ).toBe(true);
     // every line of the file is one JSON event, and stdout carried the same lines
-    const all = readFileSync(logFile, 'utf8').trim().split('\n');
-    expect(all.every((l) => typeof JSON.parse(l).event === 'string')).toBe(true);
-    expect(server.logs.filter((l) => l.includes('"model_load_failed"'))).toHaveLength(2);
+    const all = readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(all.every((l) => typeof l.event === 'string')).toBe(true);
+    expect(server.logs.filter((l) => l.includes('"model_load_failed"'))).toHaveLength(1);
+    // the refused candidates are in the log, at info, with their cause
+    const refused = all.filter((l) => l.event === 'validation_failed');
+    expect(refused.map((l) => `${l.level} ${l.provider} ${l.model}@${l.version} ${l.code}`).sort()).toEqual([
+      'info failing det@2 MODEL_CORRUPTED',
+      'info gated lid@2 MODEL_CORRUPTED',
+    ]);
+    expect(refused.every((l) => typeof l.cause === 'string' && l.cause.length > 0)).toBe(true);
   });
 
   it("re-validates a provider with the runbook's curl POST /api/v1/ocr/test", () => {
@@ -197,6 +261,20 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
     const refused = await run('fetch', 'vision@1', '--dest', dest, '--node', 'node-a');
     expect(refused.code).toBe(4);
     expect(refused.stderr).toMatch(/^error PROVIDER_DISABLED: provider healthy is disabled \(incident 7\)/);
+    // the server logs the refusal as a warning naming its code, without a stack trace
+    const refusals = await until('the request_refused log line', async () => {
+      const found = server.logs.filter((l) => l.includes('"request_refused"')).map((l) => JSON.parse(l));
+      return found.length > 0 ? found : undefined;
+    });
+    expect(refusals).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        code: 'PROVIDER_DISABLED',
+        message: expect.stringContaining('incident 7'),
+      }),
+    ]);
+    expect(refusals[0]).not.toHaveProperty('error');
+    expect(JSON.stringify(refusals)).not.toMatch(/\bat .*\.js:\d+/);
     const list = await run('provider', 'list', '--json');
     expect(JSON.parse(list.stdout).find((p: { name: string }) => p.name === 'healthy')).toMatchObject({
       status: 'disabled',
@@ -245,6 +323,9 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
       /^ocr_model_size_bytes\{provider="healthy",model="vision",version="1",state="stored"\} \d+$/m,
     );
     expect(metrics).toContain('ocr_provider_initialization_failed_total{provider="failing"} 0');
+    expect(metrics).toContain(
+      'ocr_validation_failures_total{provider="gated",model="lid",code="MODEL_CORRUPTED"} 0',
+    );
     const health = (await api(server, 'GET', '/health')).json!;
     expect(health.providers.failing.status).toBe('disabled');
     const refused = await run('fetch', 'det@1', '--dest', join(work, 'd3'));

@@ -28,18 +28,60 @@ describe('Prometheus metrics from registry events', () => {
 
   it('shows a new series at 0 in one scrape before it counts the first failure (so rate() sees it)', async () => {
     await validated(deps, 'det@1', { provider: 'paddle', fails: 'MODEL_CORRUPTED' });
-    const labels = { reason: 'MODEL_CORRUPTED', provider: 'paddle', model: 'det', version: '1' };
+    const labels = { provider: 'paddle', model: 'det', code: 'MODEL_CORRUPTED' };
     const first = await metrics.render();
-    expect(sample(first, 'ocr_errors_total', labels)).toBe(0);
-    expect(sample(first, 'ocr_provider_initialization_failed_total', { provider: 'paddle' })).toBe(0);
+    expect(sample(first, 'ocr_validation_failures_total', labels)).toBe(0);
     const second = await metrics.render();
-    expect(sample(second, 'ocr_errors_total', { ...labels, code: 'MODEL_LOAD_ERROR' })).toBe(1);
-    expect(sample(second, 'ocr_provider_initialization_failed_total', { provider: 'paddle' })).toBe(1);
+    expect(sample(second, 'ocr_validation_failures_total', labels)).toBe(1);
     // once shown, a series counts at once
     await validated(deps, 'det@2', { provider: 'paddle', fails: 'MODEL_CORRUPTED' });
+    expect(sample(await metrics.render(), 'ocr_validation_failures_total', labels)).toBe(2);
+
+    await validated(deps, 'rec@1', { provider: 'tesseract' });
+    await recordFieldReport(
+      deps,
+      { model: 'rec', version: '1' },
+      { outcome: 'failed', code: 'INSUFFICIENT_MEMORY', node: 'n1' },
+    );
+    const serving = { reason: 'INSUFFICIENT_MEMORY', provider: 'tesseract', model: 'rec', version: '1' };
+    const third = await metrics.render();
+    expect(sample(third, 'ocr_errors_total', serving)).toBe(0);
+    expect(sample(third, 'ocr_provider_initialization_failed_total', { provider: 'tesseract' })).toBe(0);
+    const fourth = await metrics.render();
+    expect(sample(fourth, 'ocr_errors_total', { ...serving, code: 'MODEL_LOAD_ERROR' })).toBe(1);
+    expect(sample(fourth, 'ocr_provider_initialization_failed_total', { provider: 'tesseract' })).toBe(1);
+  });
+
+  it('counts a refused candidate in validation_failures only: the serving signals stay at 0', async () => {
+    await validated(deps, 'det@1', { provider: 'paddle' });
+    await metrics.render();
+    await validated(deps, 'det@2', { provider: 'paddle', fails: 'MODEL_INVALID' });
+    await metrics.render();
+    const text = await metrics.render();
+    expect(sample(text, 'ocr_validation_failures_total', { model: 'det', code: 'MODEL_INVALID' })).toBe(1);
+    const serving = text
+      .split('\n')
+      .filter((l) => /^ocr_(errors_total|provider_initialization_failed_total)\{/.test(l));
+    expect(serving.length).toBeGreaterThan(0);
+    expect(serving.filter((l) => !l.endsWith(' 0'))).toEqual([]);
+  });
+
+  it('counts a failed field load in errors and initialization failures, never in validation_failures', async () => {
+    await validated(deps, 'det@1', { provider: 'paddle' });
+    await metrics.render();
+    await recordFieldReport(
+      deps,
+      { model: 'det', version: '1' },
+      { outcome: 'failed', code: 'MODEL_CORRUPTED', node: 'n1' },
+    );
+    await metrics.render(); // the version's series were born with the report: shown at 0 first
+    const text = await metrics.render();
     expect(
-      sample(await metrics.render(), 'ocr_provider_initialization_failed_total', { provider: 'paddle' }),
-    ).toBe(2);
+      sample(text, 'ocr_errors_total', { code: 'MODEL_LOAD_ERROR', reason: 'MODEL_CORRUPTED', version: '1' }),
+    ).toBe(1);
+    expect(sample(text, 'ocr_provider_initialization_failed_total', { provider: 'paddle' })).toBe(1);
+    const refused = text.split('\n').filter((l) => l.startsWith('ocr_validation_failures_total{'));
+    expect(refused.filter((l) => !l.endsWith(' 0'))).toEqual([]);
   });
 
   it("starts every failure reason of a committed version at 0, and a new provider's counter at 0", async () => {
@@ -66,6 +108,11 @@ describe('Prometheus metrics from registry events', () => {
     expect(series).toHaveLength(LoadErrorCode.options.length);
     expect(series.every((l) => l.endsWith(' 0'))).toBe(true);
     expect(sample(text, 'ocr_provider_initialization_failed_total', { provider: 'tesseract' })).toBe(0);
+    const refused = text
+      .split('\n')
+      .filter((l) => l.startsWith('ocr_validation_failures_total{') && l.includes('model="rec"'));
+    expect(refused).toHaveLength(LoadErrorCode.options.length);
+    expect(refused.every((l) => l.endsWith(' 0'))).toBe(true);
   });
 
   it('shows sizes stored (VERIFIED) and loaded (field reports), rebuilt from the store after a restart', async () => {
@@ -115,6 +162,7 @@ describe('Prometheus metrics from registry events', () => {
     expect(r.code).toBe(0);
     for (const name of [
       'ocr_errors_total',
+      'ocr_validation_failures_total',
       'ocr_model_files_present',
       'ocr_validation_duration_seconds_bucket',
       'ocr_validation_queue_depth',

@@ -1,9 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setAlias } from '../../core/aliases.js';
 import { getProviderSummary, registryHealth } from '../../core/health.js';
 import { recordFieldReport } from '../../core/load-reports.js';
 import { disableProvider } from '../../core/providers.js';
+import type { ProviderHealth } from '../../schemas/health.schema.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
+
+const pick = (h: ProviderHealth) => ({ status: h.status, reasons: h.reasons, notes: h.notes });
 
 /** core/health.ts's documented status rule, case by case, over real SQLite. */
 describe('provider health: score and status rule', () => {
@@ -39,15 +43,57 @@ describe('provider health: score and status rule', () => {
     });
   });
 
-  it('is unhealthy when the newest version failed validation, even with an older VERIFIED one', async () => {
+  it('stays healthy when its newest candidate was refused, with the refusal as a note', async () => {
     await validated(deps, 'det@1', { provider: 'paddle' });
+    await ok('det@1', 'n1');
     await validated(deps, 'det@2', { provider: 'paddle', fails: 'MODEL_CORRUPTED' });
     const p = await getProviderSummary(deps, 'paddle');
-    expect(p.status).toBe('unhealthy');
+    expect(p).toMatchObject({
+      status: 'healthy',
+      healthScore: 1, // validations do not count: one field load, ok
+      currentVersion: 'det@1',
+      modelLoaded: true,
+      lastError: null,
+      reasons: [],
+    });
+    expect(p.notes).toEqual([
+      {
+        kind: 'candidate-refused',
+        model: 'det',
+        version: '2',
+        code: 'MODEL_CORRUPTED',
+        message: 'synthetic MODEL_CORRUPTED',
+        at: expect.any(String),
+        served: 'det@1',
+        text: 'det@2 was refused by validation (MODEL_CORRUPTED); det@1 is still served',
+      },
+    ]);
+    // a newer VERIFIED version supersedes the refused one: the note goes
+    await validated(deps, 'det@3', { provider: 'paddle' });
+    expect((await getProviderSummary(deps, 'paddle')).notes).toEqual([]);
+  });
+
+  it('takes its status from the alias target it serves, not from newer versions', async () => {
+    await validated(deps, 'det@1', { provider: 'paddle' });
+    await validated(deps, 'det@2', { provider: 'paddle' });
+    await setAlias(deps, 'det', 'production', '1');
+    await validated(deps, 'det@3', { provider: 'paddle', fails: 'INFERENCE_FAILED' });
+    const p = await getProviderSummary(deps, 'paddle');
+    expect(p.status).toBe('healthy');
     expect(p.currentVersion).toBe('det@1');
-    expect(p.healthScore).toBe(0.5);
-    expect(p.lastError).toMatchObject({ code: 'MODEL_CORRUPTED', version: '2', source: 'validation' });
-    expect(p.reasons.join()).toContain('failed validation');
+    expect(p.notes.map((n) => n.text)).toEqual([
+      'det@3 was refused by validation (INFERENCE_FAILED); det@1 is still served',
+    ]);
+  });
+
+  it('is unhealthy when nodes fail to load what it serves, whatever validation said', async () => {
+    await validated(deps, 'det@1', { provider: 'paddle' });
+    await fail('det@1', 'n1');
+    const p = await getProviderSummary(deps, 'paddle');
+    expect(p.status).toBe('unhealthy');
+    expect(p.healthScore).toBe(0);
+    expect(p.lastError).toMatchObject({ code: 'INSUFFICIENT_MEMORY', version: '1', source: 'field' });
+    expect(p.notes).toEqual([]);
   });
 
   it('is unhealthy with score 0 when nothing is VERIFIED', async () => {
@@ -58,7 +104,12 @@ describe('provider health: score and status rule', () => {
       healthScore: 0,
       currentVersion: null,
       modelLoaded: false,
+      lastError: null, // no node loaded anything
     });
+    expect(p.reasons).toContain('det has no VERIFIED version to serve');
+    expect(p.notes.map((n) => n.text)).toEqual([
+      'det@1 was refused by validation (UNSUPPORTED_MODEL); det has no VERIFIED version yet',
+    ]);
   });
 
   it('is degraded when some recent loads failed, unhealthy below the threshold', async () => {
@@ -67,8 +118,9 @@ describe('provider health: score and status rule', () => {
     await fail('det@1', 'n2');
     let p = await getProviderSummary(deps, 'paddle');
     expect(p.status).toBe('degraded');
-    expect(p.healthScore).toBeCloseTo(2 / 3, 3);
+    expect(p.healthScore).toBeCloseTo(1 / 2, 3); // field loads only: one ok, one failed
     expect(p.modelLoaded).toBe(false); // the latest load of the served version failed
+    await ok('det@1', 'n3');
     await fail('det@1', 'n2');
     await fail('det@1', 'n2');
     p = await getProviderSummary(deps, 'paddle');
@@ -78,6 +130,7 @@ describe('provider health: score and status rule', () => {
 
   it('forgets failures older than the health window', async () => {
     await validated(deps, 'det@1', { provider: 'paddle' });
+    await ok('det@1', 'n2');
     await fail('det@1', 'n1');
     expect((await getProviderSummary(deps, 'paddle')).status).toBe('degraded');
     deps.clock.advance(61 * 60_000);
@@ -98,6 +151,7 @@ describe('provider health: score and status rule', () => {
 
   it('answers /health in the shape the runbook reads, degraded overall when one provider is not healthy', async () => {
     await validated(deps, 'good@1', { provider: 'tesseract' });
+    await validated(deps, 'good@2', { provider: 'tesseract', fails: 'MODEL_INVALID' });
     await validated(deps, 'bad@1', { provider: 'paddle', fails: 'MODEL_CORRUPTED' });
     const h = await registryHealth(deps);
     expect(h.status).toBe('degraded');
@@ -109,6 +163,10 @@ describe('provider health: score and status rule', () => {
       modelLoaded: true,
       lastError: null,
     });
+    expect(h.providers.tesseract?.notes.map((n) => n.version)).toEqual(['2']);
     expect(h.providers.paddle?.status).toBe('unhealthy');
+    // the dashboard reads /api/v1/providers: the same function gives the same status, reasons and notes
+    const summary = await getProviderSummary(deps, 'tesseract');
+    expect(pick(summary)).toEqual(pick(h.providers.tesseract!));
   });
 });
