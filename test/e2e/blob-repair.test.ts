@@ -145,7 +145,7 @@ describe('bad requests get 400 or 405, not 500 or 404', () => {
       const res = await fetch(`${f.server.url}${blobPath}`, { method });
       expect(res.status, method).toBe(405);
       expect(res.headers.get('allow')).toBe('GET, HEAD, PUT');
-      expect((await res.json()).error).toMatchObject({
+      expect(((await res.json()) as { error: unknown }).error).toMatchObject({
         code: 'INVALID_REQUEST',
         details: { field: 'method' },
       });
@@ -161,7 +161,10 @@ describe('bad requests get 400 or 405, not 500 or 404', () => {
       body,
     });
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'body' } });
+    expect(((await res.json()) as { error: unknown }).error).toMatchObject({
+      code: 'INVALID_REQUEST',
+      details: { field: 'body' },
+    });
     expect((await api(f.server, 'GET', '/api/v1/models/utf')).status).toBe(404);
     // The same text in UTF-8 is taken and stored as sent.
     const ok = await api(f.server, 'POST', '/api/v1/models', {

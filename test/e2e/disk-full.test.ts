@@ -97,7 +97,7 @@ describe.skipIf(mount === null)(
 
       const res = await put(upload, bytes);
       expect(res.status).toBe(507);
-      const body = await res.json();
+      const body = (await res.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe('INSUFFICIENT_DISK');
       expect(body.error.message).toMatch(/out of disk space/);
       expect(JSON.stringify(body)).not.toContain(dataDir); // no internals in a 5xx
