@@ -97,6 +97,11 @@ export class Scrubber implements ScrubService {
     return this.current();
   }
 
+  /** Resolves when no scrub is running. */
+  async settled(): Promise<void> {
+    await this.running;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
