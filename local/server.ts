@@ -177,7 +177,7 @@ export async function startLocalServer(
 
   /** Cuts a JSON API request that takes longer than MODELGATE_REQUEST_TIMEOUT_MS in all (not blobs). */
   function limitRequestTime(req: IncomingMessage, res: ServerResponse): void {
-    if (isBlobPath(new URL(req.url ?? '/', 'http://local').pathname)) return;
+    if (isBlobPath((req.url ?? '/').split('?')[0]!)) return;
     const timer = setTimeout(() => {
       if (res.headersSent) {
         req.socket.destroy();
