@@ -162,7 +162,11 @@ export async function startLocalServer(
           field: 'path',
         });
       if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
-        log('http_error', { level: 'error', path: req.url, error: String((error as Error)?.stack ?? error) });
+        log('http_error', {
+          level: 'error',
+          path: (req.url ?? '').split('?')[0], // a blob URL's query is its signature: never logged
+          error: String((error as Error)?.stack ?? error),
+        });
       sendResult(res, errorResponse(error));
     });
   });

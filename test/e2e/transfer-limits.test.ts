@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -126,4 +126,66 @@ describe('blob uploads are cut when idle, not when long', () => {
     expect(JSON.parse(sent.body!).error.code).toBe('TIMEOUT');
     expect((await api(f.server, 'GET', '/api/v1/models/trickled')).status).toBe(404);
   });
+
+  it('serves a slow reader to the end, and cuts a reader that stops reading', async () => {
+    // Big enough that the kernel's socket buffers cannot take it all while the reader sleeps.
+    const bytes = Buffer.alloc(48 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
+    writeFileSync(join(f.work, 'big.bin'), bytes);
+    const published = await f.run('publish', 'big@1', 'big.bin', '--wait');
+    expect(published.code, published.stderr).toBe(0);
+    const plan = await api(f.server, 'GET', '/api/v1/models/big/download/1');
+    const url = plan.json!.files[0].download.url as string;
+
+    // Never idle: a pause shorter than the idle time after every chunk, for longer than the request limit.
+    const slow = await read(url, async () => sleep(IDLE_TIMEOUT_MS / 3), REQUEST_TIMEOUT_MS * 2);
+    expect(slow.error).toBeUndefined();
+    expect(slow.bytes).toBe(bytes.length);
+    expect(slow.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+
+    // Stops reading for twice the idle time: the server gives up on the connection. (Each read has a fresh
+    // connection: one that carried a fast transfer has kernel buffers grown to hold tens of MiB.)
+    const stalled = await read(url, async (n) => {
+      if (n === 1) await sleep(IDLE_TIMEOUT_MS * 2);
+    });
+    expect(stalled.bytes).toBeLessThan(bytes.length);
+    expect(stalled.error).toBeDefined();
+    // The cut transfer is logged by its path: the URL's signature, a key to the blob, is not.
+    expect(f.server.logs.some((l) => l.includes('/blobs/sha256/'))).toBe(true);
+    expect(f.server.logs.join('\n')).not.toContain('sig=');
+  });
 });
+
+/**
+ * GETs `url`, calling `pause(n)` after the n-th chunk; pauses only while under `slowForMs` when given.
+ */
+function read(
+  url: string,
+  pause: (n: number) => Promise<void>,
+  slowForMs = Number.POSITIVE_INFINITY,
+): Promise<{ bytes: number; sha256: string; error?: string }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    request(url, { agent: false }, (res) => {
+      void (async () => {
+        let n = 0;
+        try {
+          for await (const chunk of res) {
+            hash.update(chunk as Buffer);
+            bytes += (chunk as Buffer).length;
+            n += 1;
+            if (performance.now() - started < slowForMs) await pause(n);
+          }
+          if (!res.complete) throw new Error('the response ended early');
+          resolve({ bytes, sha256: hash.digest('hex') });
+        } catch (e) {
+          resolve({ bytes, sha256: '', error: (e as Error).message });
+        }
+      })();
+    })
+      .on('error', (e) => resolve({ bytes, sha256: '', error: e.message }))
+      .end();
+  });
+}
