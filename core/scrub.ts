@@ -71,6 +71,8 @@ export class Scrubber implements ScrubService {
   private stopping = false;
   /** Blobs known to have been corrupt: one that hashes right later was repaired. */
   private readonly knownCorrupt = new Set<string>();
+  /** Blobs `checkNow` is re-hashing right now. */
+  private readonly checking = new Set<string>();
 
   constructor(
     private readonly deps: Pick<RegistryDeps, 'blobs' | 'metadata' | 'clock'>,
@@ -109,12 +111,21 @@ export class Scrubber implements ScrubService {
 
   async checkNow(blobs: readonly BlobInfo[]): Promise<void> {
     const throttle = rateLimiter(this.options.defaultBytesPerSecond, this.options);
-    for (const blob of blobs) {
-      const verdict = await this.deps.blobs.check(blob, throttle);
-      if (verdict === 'corrupt') {
-        await this.deps.blobs.markCorrupt(blob.sha256);
-        this.knownCorrupt.add(blob.sha256);
+    // Many nodes may report the same version at once: each blob is checked by one of them at a time.
+    const mine = [...new Map(blobs.map((b) => [b.sha256, b])).values()].filter(
+      (b) => !this.checking.has(b.sha256),
+    );
+    for (const b of mine) this.checking.add(b.sha256);
+    try {
+      for (const blob of mine) {
+        const verdict = await this.deps.blobs.check(blob, throttle);
+        if (verdict === 'corrupt') {
+          await this.deps.blobs.markCorrupt(blob.sha256);
+          this.knownCorrupt.add(blob.sha256);
+        }
       }
+    } finally {
+      for (const b of mine) this.checking.delete(b.sha256);
     }
   }
 

@@ -169,7 +169,15 @@ describe('scrubber over SQLite and a blob folder', () => {
     await publish('1', { 'a.onnx': 'weights-a', 'b.onnx': 'weights-b' });
     const [a, b] = [blob('weights-a'), blob('weights-b')];
     rot(a.sha256);
-    await scrubber.checkNow([a, b]);
+    let reads = 0;
+    const check = deps.blobs.check.bind(deps.blobs);
+    deps.blobs.check = (blob, throttle) => {
+      reads += 1;
+      return check(blob, throttle);
+    };
+    // Three nodes report at once, one listing a blob twice: each blob is re-read once.
+    await Promise.all([scrubber.checkNow([a, b, a]), scrubber.checkNow([a, b]), scrubber.checkNow([b])]);
+    expect(reads).toBe(2);
     expect(await deps.blobs.stat(a.sha256)).toEqual({ size: a.size, corrupt: true });
     expect(await deps.blobs.stat(b.sha256)).toEqual({ size: b.size });
   });
