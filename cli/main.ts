@@ -8,6 +8,7 @@ import { providerCommand } from './commands/provider.command.js';
 import { publishCommand } from './commands/publish.command.js';
 import { releaseCommand } from './commands/release.command.js';
 import { reportCommand } from './commands/report.command.js';
+import { scrubCommand } from './commands/scrub.command.js';
 import { serveCommand } from './commands/serve.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { validateCommand } from './commands/validate.command.js';
@@ -25,6 +26,7 @@ const COMMANDS: readonly Command[] = [
   reportCommand,
   providerCommand,
   releaseCommand,
+  scrubCommand,
   serveCommand,
 ];
 

@@ -13,6 +13,7 @@ import type {
   Version,
   VersionStatus,
 } from '../schemas/version.schema.js';
+import type { ScrubService } from './scrub.js';
 
 export interface VersionRef {
   readonly model: string;
@@ -110,10 +111,36 @@ export interface BlobInfo {
   readonly size: number;
 }
 
+/** What a store knows of a stored blob. */
+export interface BlobStat {
+  readonly size: number;
+  /**
+   * True when the stored bytes were found not to hash to their name (rot on disk, a bad copy): such a
+   * blob counts as missing for publish, so the next upload of the right bytes replaces it. Absent: intact
+   * as far as the store knows.
+   */
+  readonly corrupt?: true;
+}
+
+/** The verdict of re-hashing a stored blob. */
+export type BlobCheck = 'intact' | 'corrupt' | 'missing';
+
 /** Content-addressed file bytes. Bytes never pass through the API: the store hands out URLs. */
 export interface BlobStore {
-  /** The stored size of the blob, or null if it is not (completely) stored. */
-  stat(sha256: string): Promise<{ size: number } | null>;
+  /** The stored size of the blob (and its corrupt mark), or null if it is not (completely) stored. */
+  stat(sha256: string): Promise<BlobStat | null>;
+  /**
+   * Records that the stored bytes of the blob fail its hash. The mark lasts until an upload of bytes
+   * that do hash to the name replaces them; a blob not stored is left alone.
+   */
+  markCorrupt(sha256: string): Promise<void>;
+  /**
+   * Re-reads the stored bytes and hashes them, calling `throttle(n)` after each chunk of n bytes (the
+   * caller bounds the rate by awaiting there). Does not mark anything: the caller decides.
+   */
+  check(blob: BlobInfo, throttle?: (bytes: number) => Promise<void>): Promise<BlobCheck>;
+  /** Every stored blob, in no particular order (for integrity sweeps). */
+  list(): AsyncIterable<BlobInfo>;
   /** How to send the blob: one request, or (stores that take big blobs in parts) a multipart plan. */
   uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<UploadTarget>;
   /**
@@ -157,6 +184,8 @@ export interface RegistryDeps {
   readonly settings: RegistrySettings;
   /** Where domain events go (metrics, logs; EMF on AWS). Absent: nowhere. */
   readonly events?: RegistryEvents;
+  /** The background blob scrub (scrub.ts); absent where nothing runs in the background (Lambda). */
+  readonly scrub?: ScrubService;
 }
 
 /**

@@ -11,7 +11,7 @@ import type {
 } from '../schemas/version.schema.js';
 import { invalid, notFound, RegistryError } from './errors.js';
 import { eventsOf } from './events.js';
-import type { RegistryDeps, VersionRef } from './ports.js';
+import type { BlobStat, RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
 
 export const formatOf = (path: string): FileFormat =>
@@ -127,12 +127,18 @@ async function createOrResume(deps: RegistryDeps, input: NewVersion): Promise<Ve
   }
 }
 
-/** Distinct blobs of the manifest that are not stored, or stored with another size. */
+/**
+ * Distinct blobs of the manifest that are not stored, stored with another size, or marked corrupt (their
+ * bytes failed their hash somewhere): a publish uploads those again and the upload replaces them.
+ */
 async function missingBlobs(deps: RegistryDeps, files: readonly ManifestFile[]): Promise<ManifestFile[]> {
   const distinct = [...new Map(files.map((f) => [f.sha256, f])).values()];
   const stats = await Promise.all(distinct.map((f) => deps.blobs.stat(f.sha256)));
-  return distinct.filter((f, i) => stats[i]?.size !== f.size);
+  return distinct.filter((f, i) => !isStoredIntact(stats[i], f.size));
 }
+
+const isStoredIntact = (stat: BlobStat | null | undefined, size: number): boolean =>
+  stat?.size === size && !stat.corrupt;
 
 /**
  * Upload URLs for parts of a blob that `startVersion` planned as a multipart upload, each signed with
@@ -226,7 +232,7 @@ async function completeUploads(
   await Promise.all(
     uploads.map(async (u) => {
       const blob = { sha256: u.sha256, size: sizeOf.get(u.sha256)! };
-      if ((await deps.blobs.stat(blob.sha256))?.size === blob.size) return;
+      if (isStoredIntact(await deps.blobs.stat(blob.sha256), blob.size)) return;
       await complete(blob, u.uploadId, u.parts);
     }),
   );

@@ -13,6 +13,7 @@ import type {
   LoadResultMessage,
 } from './child-protocol.js';
 import { classifyChildExit, classifyRuntimeError, type LoadStage } from './classify.js';
+import { PARENT_PID_ENV } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
 
 /**
@@ -103,7 +104,15 @@ function runChild(
   const { script, execArgv } = childEntry();
   let child: ChildProcess;
   try {
-    child = fork(script, [JSON.stringify(request)], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // Its own process group (detached = setsid), so that killing the group ends the runtime's helpers too;
+    // the group is killed when this process exits (killLoadChildren) and the child watches its parent.
+    child = fork(script, [JSON.stringify(request)], {
+      execArgv,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) },
+      detached: true,
+    });
+    track(child);
   } catch (error) {
     watch.verdict = {
       code: 'DEPENDENCY_MISSING',
@@ -194,6 +203,39 @@ function runChild(
 }
 
 const REAP_GRACE_MS = 5000;
+
+/** Load children alive now, by pid (each the leader of its own process group). */
+const liveChildren = new Set<number>();
+let exitHookInstalled = false;
+
+function track(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  liveChildren.add(pid);
+  child.once('exit', () => liveChildren.delete(pid));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // 'exit' handlers must be synchronous: process.kill is. A SIGKILL of this process runs nothing, which
+    // is why the child also watches its parent (parent-watch.ts).
+    process.once('exit', killLoadChildren);
+  }
+}
+
+/**
+ * Kills every running load child and its process group at once (server shutdown, process exit). A load
+ * killed this way ends with a TIMEOUT verdict; the server closes its store first, so the verdict of an
+ * interrupted validation is not recorded and the version is claimed again after a restart.
+ */
+export function killLoadChildren(): void {
+  for (const pid of liveChildren) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  liveChildren.clear();
+}
 
 function reapInBackground(child: ChildProcess): void {
   const reaper = setTimeout(() => child.kill('SIGKILL'), REAP_GRACE_MS);

@@ -8,6 +8,7 @@ import type { LoadStage } from './classify.js';
 import { compareGolden, type GoldenFile, goldenFeeds, parseGoldenFile } from './golden-io.js';
 import { LoadFailure } from './load-failure.js';
 import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
+import { exitWithParent } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
 import { countProviderNodes, judgePlacement } from './provider-placement.js';
 import { checkOutputs, resolveShape, synthesizeTensor } from './synthesize-inputs.js';
@@ -174,6 +175,7 @@ async function baseline(): Promise<void> {
 async function main(): Promise<void> {
   // Orphaned (the validator died): nobody will read our result, so do not keep the machine busy.
   process.on('disconnect', () => process.exit(1));
+  exitWithParent(); // also while the runtime blocks the main thread
   const request = JSON.parse(process.argv[2] ?? '{}') as ChildRequest;
   try {
     if (request.kind === 'baseline') await baseline();

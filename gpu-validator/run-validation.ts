@@ -6,6 +6,7 @@ import { LoadErrorCode } from '../schemas/error-codes.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { ManifestFile, Version } from '../schemas/version.schema.js';
 import { baseReport, installedRuntimeVersion, validateFiles } from './engine.js';
+import { hashFile } from './file-integrity.js';
 
 export interface RunValidationOptions {
   readonly blobs: BlobStore;
@@ -45,6 +46,8 @@ export async function runValidation(
         // version's failure, not the worker's: report it rather than retry it.
         const code = e instanceof RegistryError ? LoadErrorCode.safeParse(e.code) : undefined;
         if (!code?.success) throw e;
+        // The store re-hashed what it read and it was not the blob: mark it so the next upload replaces it.
+        if (code.data === 'CHECKSUM_MISMATCH') await options.blobs.markCorrupt(f.sha256);
         return fetchFailureReport(
           version,
           options,
@@ -55,7 +58,7 @@ export async function runValidation(
       }
       files.push({ ...f, localPath });
     }
-    return await validateFiles({
+    const report = await validateFiles({
       files,
       dir,
       inputShapes: version.inputShapes,
@@ -65,8 +68,28 @@ export async function runValidation(
       worker: options.worker,
       attempt: Math.max(1, version.validation.attempts),
     });
+    await markRottenBlobs(report, files, options.blobs);
+    return report;
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A CHECKSUM_MISMATCH may be a wrong md5 in the manifest over intact bytes: only a file whose bytes do
+ * not hash to its sha256 marks the blob corrupt (re-hashed here, on the failure path only).
+ */
+async function markRottenBlobs(
+  report: ValidationReport,
+  files: readonly (ManifestFile & { localPath: string })[],
+  blobs: BlobStore,
+): Promise<void> {
+  for (const r of report.files) {
+    if (r.error?.code !== 'CHECKSUM_MISMATCH') continue;
+    const file = files.find((f) => f.path === r.path);
+    if (!file) continue;
+    const actual = await hashFile(file.localPath).catch(() => null);
+    if (actual && actual.sha256 !== file.sha256) await blobs.markCorrupt(file.sha256);
   }
 }
 

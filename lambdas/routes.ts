@@ -73,6 +73,9 @@ export const ROUTES: readonly Route[] = [
   },
   { method: 'GET', path: '/api/v1/load-reports', group: 'operations', role: 'reader' },
   { method: 'GET', path: '/api/v1/failure-explanations', group: 'operations', role: 'reader' },
+  // Blob scrub: re-hash stored blobs in the background, mark the corrupt ones, report.
+  { method: 'POST', path: '/api/v1/scrub', group: 'operations', role: 'admin' },
+  { method: 'GET', path: '/api/v1/scrub', group: 'operations', role: 'admin' },
 ];
 
 export const routeKey = (r: Pick<Route, 'method' | 'path'>): string => `${r.method} ${r.path}`;

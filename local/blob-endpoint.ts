@@ -22,8 +22,10 @@ export async function handleBlobRequest(
 ): Promise<void> {
   const sha256 = BLOB_PATH.exec(url.pathname)![1]!;
   const method = req.method === 'PUT' ? 'PUT' : req.method === 'GET' || req.method === 'HEAD' ? 'GET' : null;
-  if (!method)
-    throw new RegistryError('NOT_FOUND', `${req.method} is not allowed on blobs`, { method: req.method });
+  if (!method) {
+    refuseMethod(res, req.method ?? '');
+    return;
+  }
   const size = Number(url.searchParams.get('size'));
   const expires = Number(url.searchParams.get('expires'));
   const verdict = deps.signer.verify(
@@ -52,10 +54,32 @@ export async function handleBlobRequest(
   }
   const stored = await deps.store.stat(sha256);
   if (!stored) throw new RegistryError('NOT_FOUND', `blob ${sha256} is not stored`, { sha256 });
+  if (stored.corrupt)
+    throw new RegistryError(
+      'CHECKSUM_MISMATCH',
+      `the stored copy of blob ${sha256} is corrupt: publishing the same file again repairs it`,
+      { sha256 },
+    );
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(stored.size) });
   if (req.method === 'HEAD') {
     res.end();
     return;
   }
   await pipeline(deps.store.openRead(sha256), res);
+}
+
+const ALLOWED = 'GET, HEAD, PUT';
+
+/** 405 with `Allow`, as HTTP asks (RFC 9110 15.5.6); the error table has no 405, so it is written here. */
+function refuseMethod(res: ServerResponse, method: string): void {
+  const body = {
+    error: {
+      code: 'INVALID_REQUEST',
+      message: `method: ${method} is not allowed on blobs (allowed: ${ALLOWED})`,
+      details: { field: 'method', method, allowed: ALLOWED.split(', ') },
+    },
+  };
+  res
+    .writeHead(405, { allow: ALLOWED, 'content-type': 'application/json', connection: 'close' })
+    .end(JSON.stringify(body));
 }

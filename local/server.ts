@@ -3,10 +3,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalValidationQueue } from '../adapters/local-queue/local-validation-queue.js';
 import { RegistryError } from '../core/errors.js';
+import { fanOutEvents } from '../core/events.js';
+import { registryHealth } from '../core/health.js';
 import { defaultMemoryBudget, estimateValidationBytes } from '../core/memory-fit.js';
 import { defaultSettings, type RegistryDeps, type RegistrySettings, systemClock } from '../core/ports.js';
+import { Scrubber } from '../core/scrub.js';
+import { killLoadChildren } from '../gpu-validator/isolated-load.js';
 import { runValidation } from '../gpu-validator/run-validation.js';
 import { WorkerPool } from '../gpu-validator/worker-pool.js';
 import { errorResponse } from '../lambdas/http/errors-middleware.js';
@@ -18,6 +23,7 @@ import { type Authorizer, makeAuthorizer } from './auth.js';
 import { awsBackend, embeddedBackend } from './backends.js';
 import { handleBlobRequest, isBlobPath } from './blob-endpoint.js';
 import { acquireLock } from './data-dir.js';
+import { DiskSpace } from './disk-space.js';
 import { matchRoute, toApiGatewayEvent } from './http-event.js';
 import { jsonLogger, type Logger } from './log.js';
 import { LocalOperations } from './operations.js';
@@ -62,22 +68,47 @@ export async function startLocalServer(
   };
   // Metrics, event logs, /health, /metrics and the dashboard (issue 5).
   const ops = new LocalOperations(config, log);
+  const disk = new DiskSpace(dataDir);
+  const scrubber = new Scrubber(
+    { blobs, metadata: backend.metadata, clock: systemClock },
+    {
+      sleep: (ms) => sleep(ms),
+      monotonicMs: () => performance.now(),
+      defaultBytesPerSecond: config.MODELGATE_SCRUB_BYTES_PER_SECOND,
+      onError: (e) => log('scrub_failed', { level: 'error', error: String((e as Error)?.stack ?? e) }),
+    },
+  );
   const deps: RegistryDeps = {
     metadata: backend.metadata,
     blobs,
     queue,
     clock: systemClock,
     settings,
-    events: ops.events,
+    events: fanOutEvents(
+      [
+        ops.events,
+        {
+          // A node read bytes that do not hash right: re-hash our copy now rather than at the next scrub.
+          fieldReportReceived: ({ version, report }) => {
+            if (report.code !== 'CHECKSUM_MISMATCH') return;
+            scrubber
+              .checkNow(version.files)
+              .catch((e) => log('blob_check_failed', { level: 'error', error: String(e) }));
+          },
+        },
+      ],
+      (e) => log('event_sink_error', { level: 'error', error: String(e) }),
+    ),
+    scrub: scrubber,
   };
   const handlers = new Map<RouteGroup, ApiHandler>(
     ROUTE_GROUPS.map((g) => [
       g,
-      makeRouteGroupHandler(g, deps, ({ level, message, error, routeKey, code }) =>
-        level === 'warn'
-          ? log('request_refused', { level, message, code, routeKey })
-          : log('http_error', { level, message, routeKey, error: String((error as Error)?.stack ?? error) }),
-      ),
+      makeRouteGroupHandler(g, deps, ({ level, message, error, routeKey, code }) => {
+        disk.note(error);
+        if (level === 'warn') log('request_refused', { level, message, code, routeKey });
+        else log('http_error', { level, message, routeKey, error: String((error as Error)?.stack ?? error) });
+      }),
     ]),
   );
   const pool = new WorkerPool(deps, {
@@ -119,15 +150,66 @@ export async function startLocalServer(
         (performance.now() - started) / 1000,
       );
     });
+    limitRequestTime(req, res);
     handle(req, res).catch((error) => {
+      disk.note(error);
+      if (error instanceof URIError)
+        error = new RegistryError('INVALID_REQUEST', `path: malformed %-escape (${error.message})`, {
+          field: 'path',
+        });
       if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
-        log('http_error', { level: 'error', path: req.url, error: String((error as Error)?.stack ?? error) });
+        log('http_error', {
+          level: 'error',
+          path: (req.url ?? '').split('?')[0], // a blob URL's query is its signature: never logged
+          error: String((error as Error)?.stack ?? error),
+        });
       sendResult(res, errorResponse(error));
     });
   });
+  // Transfers are limited by idleness, not duration: Node's whole-request limit (300 s) would cut a big
+  // upload on a slow link. A socket that moves no byte for the idle time is closed; the JSON API keeps a
+  // whole-request limit of its own (limitRequestTime).
+  server.requestTimeout = 0;
+  server.setTimeout(config.MODELGATE_IDLE_TIMEOUT_MS, (socket) => {
+    log('connection_idle', { level: 'warn', idleMs: config.MODELGATE_IDLE_TIMEOUT_MS });
+    socket.destroy();
+  });
+
+  /** Cuts a JSON API request that takes longer than MODELGATE_REQUEST_TIMEOUT_MS in all (not blobs). */
+  function limitRequestTime(req: IncomingMessage, res: ServerResponse): void {
+    if (isBlobPath((req.url ?? '/').split('?')[0]!)) return;
+    const timer = setTimeout(() => {
+      if (res.headersSent) {
+        req.socket.destroy();
+        return;
+      }
+      res.setHeader('connection', 'close');
+      sendJson(res, 408, {
+        error: {
+          code: 'TIMEOUT',
+          message: `the request took longer than ${config.MODELGATE_REQUEST_TIMEOUT_MS} ms`,
+        },
+      });
+    }, config.MODELGATE_REQUEST_TIMEOUT_MS);
+    timer.unref();
+    res.once('close', () => clearTimeout(timer));
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
+    if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD') && ready) {
+      const fullSince = await disk.fullAt();
+      if (fullSince) {
+        const { providers } = await registryHealth(deps);
+        sendJson(res, 200, {
+          status: 'degraded',
+          version: PACKAGE_VERSION,
+          providers,
+          disk: { status: 'full', since: fullSince },
+        });
+        return;
+      }
+    }
     if (await ops.handle(req, res, url, ready)) return;
     if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') {
       sendJson(res, 200, openapi);
@@ -144,6 +226,7 @@ export async function startLocalServer(
       });
     authorize(req, match.route.role);
     const body = await readBody(req);
+    checkUtf8(body);
     const event = toApiGatewayEvent(req, url, body, match);
     const result = await handlers.get(match.route.group)!(
       event,
@@ -180,9 +263,14 @@ export async function startLocalServer(
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await pool.stop();
+      await scrubber.stop();
       await ops.stop();
+      // Loads in flight die with the server rather than run on for minutes: the store is closed before
+      // their (killed) verdicts come back, so none is recorded and each is claimed again after a restart.
+      const stopping = pool.stop();
+      killLoadChildren();
       backend.close();
+      await stopping;
       releaseLock();
     },
   };
@@ -200,6 +288,17 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A JSON body must be UTF-8: invalid bytes are refused rather than stored as U+FFFD. */
+function checkUtf8(body: Buffer): void {
+  try {
+    STRICT_UTF8.decode(body);
+  } catch {
+    throw new RegistryError('INVALID_REQUEST', 'body: not valid UTF-8', { field: 'body' });
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

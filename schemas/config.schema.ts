@@ -108,6 +108,19 @@ export const LocalServerConfig = z.object({
     .default(60 * 60_000),
   /** How often gauges are rebuilt from the store and blob files are checked (ocr_model_files_present). */
   MODELGATE_METRICS_REFRESH_MS: z.coerce.number().int().min(200).default(15_000),
+  /**
+   * A blob upload or download (and any connection) is cut after this long without a byte moving; its
+   * total duration is not limited, so a big model on a slow link can be published.
+   */
+  MODELGATE_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /** Whole-request limit of the JSON API (not of blob transfers), Node's 300 s by default. */
+  MODELGATE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(300_000),
+  /** Re-hash rate of `modelgate scrub` when the request names none, and of checks after a node's report. */
+  MODELGATE_SCRUB_BYTES_PER_SECOND: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(32 * 1024 * 1024),
 });
 export type LocalServerConfig = z.infer<typeof LocalServerConfig>;
 

@@ -1,15 +1,28 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import {
+  chmod,
+  copyFile,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../../core/errors.js';
-import type { BlobInfo, BlobStore, Clock } from '../../core/ports.js';
+import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock } from '../../core/ports.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
 import type { UrlSigner } from './url-signer.js';
 
 export interface FsBlobStoreOptions {
-  /** The folder holding `sha256/ab/<hex>` and `tmp/`. */
+  /** The folder holding `sha256/ab/<hex>`, `corrupt/<hex>` marks and `tmp/`. */
   readonly root: string;
   readonly signer: UrlSigner;
   /** Base URL of the server's blob endpoint, e.g. http://127.0.0.1:8080 (known only once it listens). */
@@ -31,6 +44,10 @@ async function privateDir(path: string): Promise<void> {
 /**
  * Content-addressed blob folder. A blob is written to `tmp/`, hashed as it streams, fsynced and only
  * then renamed to its final name, so a crash never leaves a partial blob under a sha256 it does not have.
+ *
+ * A blob found rotten is marked by `corrupt/<hex>`, a file holding the inode number of the bad copy: the
+ * mark applies to that copy only, so an upload that renames good bytes over it (a new inode) repairs the
+ * blob even if it races the marking.
  */
 export class FsBlobStore implements BlobStore {
   constructor(private readonly options: FsBlobStoreOptions) {}
@@ -55,13 +72,59 @@ export class FsBlobStore implements BlobStore {
     return join(this.options.root, 'sha256', sha256.slice(0, 2), sha256);
   }
 
-  async stat(sha256: string): Promise<{ size: number } | null> {
+  async stat(sha256: string): Promise<BlobStat | null> {
+    let info: Awaited<ReturnType<typeof stat>>;
     try {
-      return { size: (await stat(this.pathOf(sha256))).size };
+      info = await stat(this.pathOf(sha256));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
     }
+    return (await this.markedInode(sha256)) === String(info.ino)
+      ? { size: info.size, corrupt: true }
+      : { size: info.size };
+  }
+
+  private markPath(sha256: string): string {
+    return join(this.options.root, 'corrupt', basename(this.pathOf(sha256)));
+  }
+
+  /** The inode the corrupt mark names, or null when there is no mark. */
+  private async markedInode(sha256: string): Promise<string | null> {
+    try {
+      return (await readFile(this.markPath(sha256), 'utf8')).trim();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async markCorrupt(sha256: string): Promise<void> {
+    let ino: number;
+    try {
+      ino = (await stat(this.pathOf(sha256))).ino;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    await mkdir(join(this.options.root, 'corrupt'), { recursive: true });
+    await writeFile(this.markPath(sha256), `${ino}\n`, { mode: 0o600 });
+  }
+
+  async check(blob: BlobInfo, throttle?: (bytes: number) => Promise<void>): Promise<BlobCheck> {
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of this.openRead(blob.sha256) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+        await throttle?.(chunk.length);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+      throw e;
+    }
+    return size === blob.size && hash.digest('hex') === blob.sha256 ? 'intact' : 'corrupt';
   }
 
   async uploadTarget(blob: BlobInfo, ttlSeconds: number): Promise<TransferTarget> {
@@ -111,7 +174,7 @@ export class FsBlobStore implements BlobStore {
   ): Promise<void> {
     const final = this.pathOf(sha256);
     const existing = await this.stat(sha256);
-    if (existing?.size === size) {
+    if (existing?.size === size && !existing.corrupt) {
       for await (const _ of body); // already stored and verified: drain so the client sees a clean 200
       return;
     }
@@ -135,6 +198,8 @@ export class FsBlobStore implements BlobStore {
       await privateDir(dirname(final));
       await rename(tmp, final);
       await syncDir(dirname(final));
+      // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
+      await unlink(this.markPath(sha256)).catch(() => {});
     } catch (e) {
       await file.close().catch(() => {});
       await unlink(tmp).catch(() => {});
@@ -142,11 +207,15 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** Every stored blob's sha256 (for integrity sweeps). */
-  async *list(): AsyncIterable<string> {
+  /** Every stored blob, by its name and stored size (for integrity sweeps). */
+  async *list(): AsyncIterable<BlobInfo> {
     const top = join(this.options.root, 'sha256');
     for (const prefix of await readdir(top).catch(() => [] as string[]))
-      for (const name of await readdir(join(top, prefix))) if (HEX64.test(name)) yield name;
+      for (const name of await readdir(join(top, prefix)).catch(() => [] as string[])) {
+        if (!HEX64.test(name)) continue;
+        const info = await this.stat(name);
+        if (info) yield { sha256: name, size: info.size };
+      }
   }
 }
 

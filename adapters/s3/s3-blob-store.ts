@@ -24,6 +24,10 @@
  * The part size is a function of the blob size and the options, so a plan made at start is the plan
  * checked at commit without storing it: `partSizeBytes`, grown for huge blobs to stay within 10 000
  * parts. Uploads that are never completed are aborted by the bucket's lifecycle rule (cdk/).
+ *
+ * A blob found rotten is marked by an object `<keyPrefix>corrupt/sha256/<hex>` naming the ETag and
+ * LastModified of the bad object: the mark applies to that object only, so an upload that replaces it
+ * (a new LastModified) repairs the blob without the registry seeing the upload.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -37,13 +41,14 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { RegistryError } from '../../core/errors.js';
-import type { BlobInfo, BlobStore } from '../../core/ports.js';
+import type { BlobCheck, BlobInfo, BlobStat, BlobStore } from '../../core/ports.js';
 import {
   MAX_UPLOAD_PARTS,
   type MultipartPlan,
@@ -128,16 +133,84 @@ export class S3BlobStore implements BlobStore {
     return `${this.keyPrefix}blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
   }
 
-  async stat(sha256: string): Promise<{ size: number } | null> {
+  async stat(sha256: string): Promise<BlobStat | null> {
+    let head: {
+      ContentLength?: number | undefined;
+      ETag?: string | undefined;
+      LastModified?: Date | undefined;
+    };
     try {
-      const out = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }),
-      );
-      return { size: out.ContentLength ?? 0 };
+      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
     } catch (e) {
       if (isNotFound(e)) return null;
       throw e;
     }
+    const size = head.ContentLength ?? 0;
+    const mark = await this.readMark(sha256);
+    return mark !== null && mark === identityOf(head) ? { size, corrupt: true } : { size };
+  }
+
+  private markKey(sha256: string): string {
+    return `${this.keyPrefix}corrupt/sha256/${this.keyOf(sha256).slice(-64)}`;
+  }
+
+  /** The identity (ETag and LastModified) of the object the corrupt mark names, or null. */
+  private async readMark(sha256: string): Promise<string | null> {
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.markKey(sha256) }),
+      );
+      return ((await out.Body?.transformToString('utf8')) ?? '').trim();
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async markCorrupt(sha256: string): Promise<void> {
+    let head: { ETag?: string | undefined; LastModified?: Date | undefined };
+    try {
+      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.markKey(sha256), Body: identityOf(head) }),
+    );
+  }
+
+  async check(blob: BlobInfo, throttle?: (bytes: number) => Promise<void>): Promise<BlobCheck> {
+    let body: Readable;
+    try {
+      body = await this.openObject(blob);
+    } catch (e) {
+      if (e instanceof RegistryError && e.code === 'FILE_MISSING') return 'missing';
+      throw e;
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+      await throttle?.(chunk.length);
+    }
+    return size === blob.size && hash.digest('hex') === blob.sha256 ? 'intact' : 'corrupt';
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    const prefix = `${this.keyPrefix}blobs/sha256/`;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) {
+        const name = o.Key?.slice(o.Key.lastIndexOf('/') + 1) ?? '';
+        if (SHA256_HEX.test(name)) yield { sha256: name, size: o.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<UploadTarget> {
@@ -367,6 +440,10 @@ const refusedParts = (blob: BlobInfo, why: string) =>
     sha256: blob.sha256,
     size: blob.size,
   });
+
+/** What tells one stored object from a later one under the same key. */
+const identityOf = (head: { ETag?: string | undefined; LastModified?: Date | undefined }): string =>
+  `${head.ETag ?? ''} ${head.LastModified?.toISOString() ?? ''}`;
 
 const errorName = (e: unknown): string | undefined => (e as { name?: string } | null)?.name;
 

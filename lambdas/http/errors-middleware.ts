@@ -2,6 +2,7 @@ import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { RegistryError } from '../../core/errors.js';
 import type { ErrorEnvelope } from '../../schemas/error-codes.schema.js';
+import { insufficientDisk, isDiskFull } from './disk-full.js';
 import { HTTP_STATUS, isExposed } from './error-status.js';
 
 /**
@@ -20,7 +21,12 @@ export type ErrorLogger = (event: {
 const REFUSALS = new Set<string>(['PROVIDER_DISABLED', 'NOT_VERIFIED', 'INSUFFICIENT_MEMORY']);
 
 export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
-  const known = error instanceof RegistryError ? error : new RegistryError('INTERNAL', 'internal error');
+  const known =
+    error instanceof RegistryError
+      ? error
+      : isDiskFull(error)
+        ? insufficientDisk()
+        : new RegistryError('INTERNAL', 'internal error');
   const status = HTTP_STATUS[known.code];
   const body: ErrorEnvelope = isExposed(status)
     ? {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobInfo, BlobStore } from '../../core/ports.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
@@ -86,6 +87,52 @@ export function describeBlobStoreContract(
     it('serves nothing for an absent blob', async () => {
       const got = await send(await store.downloadTarget(describeBytes(randomBytes(8)), 60));
       expect(got.status).toBeGreaterThanOrEqual(400);
+    });
+
+    it('marks a stored blob corrupt until an upload of the right bytes replaces it', async () => {
+      const bytes = randomBytes(64 * 1024 + 3);
+      const blob = describeBytes(bytes);
+      const first = await send(await store.uploadTarget(blob, 60), bytes);
+      expect(first.status, await first.text()).toBeLessThan(300);
+      expect(await store.check(blob)).toBe('intact');
+
+      await store.markCorrupt(blob.sha256);
+      expect(await store.stat(blob.sha256)).toEqual({ size: bytes.length, corrupt: true });
+      // Stores identify the marked copy by its modification time where nothing finer exists (S3's
+      // LastModified has whole seconds): a real re-upload comes much later than the upload it repairs.
+      await sleep(1100);
+      const again = await send(await store.uploadTarget(blob, 60), bytes);
+      expect(again.status, await again.text()).toBeLessThan(300);
+      expect(await store.stat(blob.sha256)).toEqual({ size: bytes.length });
+      expect(await store.check(blob)).toBe('intact');
+    });
+
+    it('leaves an absent blob absent when asked to mark it, and checks it as missing', async () => {
+      const blob = describeBytes(randomBytes(40));
+      await store.markCorrupt(blob.sha256);
+      expect(await store.stat(blob.sha256)).toBeNull();
+      expect(await store.check(blob)).toBe('missing');
+    });
+
+    it('checks at the pace of its throttle and lists what it stores', async () => {
+      const bytes = randomBytes(200 * 1024);
+      const blob = describeBytes(bytes);
+      await send(await store.uploadTarget(blob, 60), bytes);
+      let seen = 0;
+      let calls = 0;
+      expect(
+        await store.check(blob, async (n) => {
+          seen += n;
+          calls += 1;
+        }),
+      ).toBe('intact');
+      expect(seen).toBe(bytes.length); // every byte passes the throttle
+      expect(calls).toBeGreaterThan(0);
+      const listed: BlobInfo[] = [];
+      for await (const b of store.list()) listed.push(b);
+      expect(listed).toContainEqual({ sha256: blob.sha256, size: bytes.length });
+      // A blob stored under the hash of other bytes (a wrong size declared) checks corrupt.
+      expect(await store.check({ sha256: blob.sha256, size: bytes.length + 1 })).toBe('corrupt');
     });
 
     const checksumSkip = options.skip?.checksumEnforcedByServer;

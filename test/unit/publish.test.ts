@@ -180,6 +180,9 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
         uploadTarget: (b, ttl) => deps.blobs.uploadTarget(b, ttl),
         downloadTarget: (b, ttl) => deps.blobs.downloadTarget(b, ttl),
         materialize: (b, dest) => deps.blobs.materialize(b, dest),
+        markCorrupt: (sha) => deps.blobs.markCorrupt(sha),
+        check: (b, throttle) => deps.blobs.check(b, throttle),
+        list: () => deps.blobs.list(),
         partUploadTargets: async (b, uploadId, ps) =>
           ps.map((p) => ({
             partNumber: p.partNumber,

@@ -1,0 +1,191 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { type IncomingMessage, request } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { api } from './harness.js';
+import { useServer } from './use-server.js';
+
+const REQUEST_TIMEOUT_MS = 1000;
+const IDLE_TIMEOUT_MS = 1500;
+
+interface Sent {
+  readonly status?: number;
+  readonly body?: string;
+  /** Set when the server closed the connection without an answer. */
+  readonly error?: string;
+  readonly ms: number;
+}
+
+/**
+ * Sends `chunks` to `url` one at a time with `gapMs` between them, then (unless `stallAfter`) ends the
+ * request; with `stallAfter`, stops sending after that many chunks and waits for the server.
+ */
+function trickle(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  chunks: Buffer[],
+  gapMs: number,
+  stallAfter?: number,
+): Promise<Sent> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const req = request(url, { method, headers });
+    const done = (r: Omit<Sent, 'ms'>) => resolve({ ...r, ms: performance.now() - started });
+    req.on('response', (res: IncomingMessage) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+      res.on('error', (e) => done({ error: e.message }));
+    });
+    req.on('error', (e) => done({ error: (e as NodeJS.ErrnoException).code ?? e.message }));
+    void (async () => {
+      for (let i = 0; i < chunks.length; i++) {
+        if (stallAfter !== undefined && i === stallAfter) return; // stop sending, keep the socket open
+        if (req.destroyed) return;
+        req.write(chunks[i]);
+        await sleep(gapMs);
+      }
+      req.end();
+    })();
+  });
+}
+
+const split = (bytes: Buffer, size: number) =>
+  Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
+
+/** Blob transfers are limited by idleness, never by total duration; the JSON API keeps a total limit. */
+describe('blob uploads are cut when idle, not when long', () => {
+  const f = useServer({
+    env: {
+      MODELGATE_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      MODELGATE_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS),
+    },
+  });
+
+  async function plannedUpload(version: string, bytes: Buffer) {
+    await api(f.server, 'POST', '/api/v1/models', { name: 'slow', provider: 'p' });
+    const start = await api(f.server, 'POST', '/api/v1/models/slow/versions', {
+      version,
+      files: [
+        {
+          path: 'w.bin',
+          size: bytes.length,
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          md5: createHash('md5').update(bytes).digest('hex'),
+        },
+      ],
+    });
+    expect(start.status).toBe(201);
+    return start.json!.uploads[0] as { url: string; method: string; headers: Record<string, string> };
+  }
+
+  it('takes a throttled upload that lasts well past the request limit but never idles', async () => {
+    const bytes = randomBytes(512 * 1024);
+    const upload = await plannedUpload('1', bytes);
+    // 32 chunks, 100 ms apart: about 3.2 s in all, never more than 0.1 s without a byte.
+    const sent = await trickle(upload.url, upload.method, upload.headers, split(bytes, 16 * 1024), 100);
+    expect(sent.error).toBeUndefined();
+    expect(sent.status, sent.body).toBe(200);
+    expect(sent.ms).toBeGreaterThan(REQUEST_TIMEOUT_MS * 2.5);
+    const commit = await api(f.server, 'POST', '/api/v1/models/slow/versions/1/commit');
+    expect(commit.json?.status).toBe('UPLOADED');
+  });
+
+  it('cuts an upload that stops sending after the idle time, and stores nothing', async () => {
+    const bytes = randomBytes(256 * 1024);
+    const upload = await plannedUpload('2', bytes);
+    const sent = await trickle(upload.url, upload.method, upload.headers, split(bytes, 16 * 1024), 50, 4);
+    expect(sent.status).toBeUndefined();
+    expect(sent.error).toBeDefined(); // the server closed the socket
+    expect(sent.ms).toBeGreaterThan(IDLE_TIMEOUT_MS - 100);
+    expect(sent.ms).toBeLessThan(IDLE_TIMEOUT_MS + 5000);
+    expect(f.server.logs.some((l) => l.includes('"event":"connection_idle"'))).toBe(true);
+    // The partial file is removed once the aborted body stream ends, just after the socket closes.
+    const tmp = join(f.server.dataDir, 'blobs', 'tmp');
+    for (let i = 0; i < 40 && readdirSync(tmp).length > 0; i++) await sleep(50);
+    expect(readdirSync(tmp)).toEqual([]);
+    const commit = await api(f.server, 'POST', '/api/v1/models/slow/versions/2/commit');
+    expect(commit.json?.error.code).toBe('BLOBS_MISSING');
+  });
+
+  it('keeps a whole-request limit on the JSON API: a body trickled past it gets 408', async () => {
+    const body = Buffer.from(
+      JSON.stringify({ name: 'trickled', provider: 'p', description: 'x'.repeat(200) }),
+    );
+    const sent = await trickle(
+      `${f.server.url}/api/v1/models`,
+      'POST',
+      { 'content-type': 'application/json', 'content-length': String(body.length) },
+      split(body, 10),
+      100,
+    );
+    expect(sent.status).toBe(408);
+    expect(JSON.parse(sent.body!).error.code).toBe('TIMEOUT');
+    expect((await api(f.server, 'GET', '/api/v1/models/trickled')).status).toBe(404);
+  });
+
+  it('serves a slow reader to the end, and cuts a reader that stops reading', async () => {
+    // Big enough that the kernel's socket buffers cannot take it all while the reader sleeps.
+    const bytes = Buffer.alloc(48 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
+    writeFileSync(join(f.work, 'big.bin'), bytes);
+    const published = await f.run('publish', 'big@1', 'big.bin', '--wait');
+    expect(published.code, published.stderr).toBe(0);
+    const plan = await api(f.server, 'GET', '/api/v1/models/big/download/1');
+    const url = plan.json!.files[0].download.url as string;
+
+    // Never idle: a pause shorter than the idle time after every chunk, for longer than the request limit.
+    const slow = await read(url, async () => sleep(IDLE_TIMEOUT_MS / 3), REQUEST_TIMEOUT_MS * 2);
+    expect(slow.error).toBeUndefined();
+    expect(slow.bytes).toBe(bytes.length);
+    expect(slow.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+
+    // Stops reading for twice the idle time: the server gives up on the connection. (Each read has a fresh
+    // connection: one that carried a fast transfer has kernel buffers grown to hold tens of MiB.)
+    const stalled = await read(url, async (n) => {
+      if (n === 1) await sleep(IDLE_TIMEOUT_MS * 2);
+    });
+    expect(stalled.bytes).toBeLessThan(bytes.length);
+    expect(stalled.error).toBeDefined();
+    // The cut transfer is logged by its path: the URL's signature, a key to the blob, is not.
+    expect(f.server.logs.some((l) => l.includes('/blobs/sha256/'))).toBe(true);
+    expect(f.server.logs.join('\n')).not.toContain('sig=');
+  });
+});
+
+/**
+ * GETs `url`, calling `pause(n)` after the n-th chunk; pauses only while under `slowForMs` when given.
+ */
+function read(
+  url: string,
+  pause: (n: number) => Promise<void>,
+  slowForMs = Number.POSITIVE_INFINITY,
+): Promise<{ bytes: number; sha256: string; error?: string }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    request(url, { agent: false }, (res) => {
+      void (async () => {
+        let n = 0;
+        try {
+          for await (const chunk of res) {
+            hash.update(chunk as Buffer);
+            bytes += (chunk as Buffer).length;
+            n += 1;
+            if (performance.now() - started < slowForMs) await pause(n);
+          }
+          if (!res.complete) throw new Error('the response ended early');
+          resolve({ bytes, sha256: hash.digest('hex') });
+        } catch (e) {
+          resolve({ bytes, sha256: '', error: (e as Error).message });
+        }
+      })();
+    })
+      .on('error', (e) => resolve({ bytes, sha256: '', error: e.message }))
+      .end();
+  });
+}
