@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import { redactUrlQueries } from '../local/redact.js';
 import { CliError } from './cli-error.js';
 import type { Command, Io } from './command.js';
 import { aliasCommand } from './commands/alias.command.js';
+import { deprecateCommand } from './commands/deprecate.command.js';
 import { fetchCommand } from './commands/fetch.command.js';
 import { listCommand } from './commands/list.command.js';
 import { providerCommand } from './commands/provider.command.js';
@@ -25,6 +27,7 @@ const COMMANDS: readonly Command[] = [
   reportCommand,
   providerCommand,
   releaseCommand,
+  deprecateCommand,
   serveCommand,
 ];
 
@@ -51,11 +54,12 @@ async function main(argv: string[], io: Io): Promise<number> {
   try {
     return await command.run(rest, io);
   } catch (e) {
+    // Error text may quote a transfer URL: its query is a signature, never printed (local/redact.ts).
     if (e instanceof CliError) {
-      io.err(`error ${e.code}: ${e.message}`);
+      io.err(redactUrlQueries(`error ${e.code}: ${e.message}`));
       return e.exitCode;
     }
-    io.err(`error INTERNAL: ${(e as Error)?.stack ?? String(e)}`);
+    io.err(redactUrlQueries(`error INTERNAL: ${(e as Error)?.stack ?? String(e)}`));
     return EXIT.UNEXPECTED;
   }
 }

@@ -8,8 +8,10 @@ import { isServable } from './version-state.js';
 
 /**
  * Turns NAME@REF into a version. REF is, in this order: `latest` (the highest-sequence VERIFIED
- * version), a version string, or an alias. Alias names that equal a version of the model are refused
- * when set, so the order never hides an alias.
+ * version), a version string, or an alias. Versions and aliases of a model share one name space
+ * (core/aliases.ts): a version string may not be `latest` nor equal an alias of its model, and an alias
+ * may not equal a version string, each checked by the store in the same write. So at most one of the
+ * three matches a REF, and the order never lets a publisher's version hide an admin's alias.
  *
  * Graceful degradation (the runbook's): an alias whose version can no longer be served (QUARANTINED
  * after field failures, or being re-validated) resolves to the last VERIFIED version before it, so
