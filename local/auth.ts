@@ -79,11 +79,18 @@ export function makeSiteGuard(options: {
   readonly loopback: boolean;
   readonly ownOrigins: () => readonly string[];
 }): (req: IncomingMessage) => void {
+  // The host names of the own origins, parsed once per list (the list is set once, at listen).
+  let parsed: { origins: readonly string[]; hosts: Set<string> } | undefined;
+  const hostsOf = (origins: readonly string[]) => {
+    if (parsed?.origins !== origins)
+      parsed = { origins, hosts: new Set(origins.map((o) => new URL(o).host)) };
+    return parsed.hosts;
+  };
   return (req) => {
     const own = options.ownOrigins();
     if (options.loopback) {
       const host = req.headers.host ?? '';
-      if (!own.some((o) => new URL(o).host === host.toLowerCase()))
+      if (!hostsOf(own).has(host.toLowerCase()))
         throw new RegistryError('FORBIDDEN', `host: ${JSON.stringify(host)} is not this server's own name`, {
           field: 'host',
         });

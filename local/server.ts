@@ -25,6 +25,7 @@ import { LocalOperations } from './operations.js';
 import { PACKAGE_VERSION } from './package-info.js';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
+const NO_BODY = Buffer.alloc(0);
 /** onnxruntime-node's resident memory in an empty child, measured here at about 60 MiB; rounded up. */
 const RUNTIME_BASELINE_ESTIMATE = 100 * 1024 * 1024;
 
@@ -158,7 +159,8 @@ export async function startLocalServer(
       });
     guardSite(req);
     const principal = authorize(req, match.route.role);
-    const body = await readBody(req);
+    // A GET carries no body: skip reading an empty stream on the hottest route (resolve).
+    const body = req.method === 'GET' || req.method === 'HEAD' ? NO_BODY : await readBody(req);
     const event = toApiGatewayEvent(req, url, body, match, principal?.id ?? OPEN_PRINCIPAL);
     const result = await handlers.get(match.route.group)!(
       event,
