@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setAlias } from '../../core/aliases.js';
 import { planDownload } from '../../core/download.js';
@@ -9,7 +10,8 @@ import { enableProvider } from '../../core/providers.js';
 import { startVersion } from '../../core/publish.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { deprecateVersion } from '../../core/versions.js';
-import { makeSiteGuard, ownOriginsOf } from '../../local/auth.js';
+import { OPEN_PRINCIPAL, reportSenderOf } from '../../lambdas/http/principal.js';
+import { makeAuthorizer, makeSiteGuard, ownOriginsOf } from '../../local/auth.js';
 import { redactUrlQueries } from '../../local/redact.js';
 import { parseLocalServerConfig } from '../../schemas/config.schema.js';
 import { StartVersionRequest } from '../../schemas/version.schema.js';
@@ -250,5 +252,38 @@ describe('redactUrlQueries', () => {
     expect(out).toContain('http://127.0.0.1:8080/blobs/sha256/abc?<redacted>');
     expect(out).toContain('/blobs/sha256/abc?<redacted>');
     expect(JSON.parse(out).path).toBe('/blobs/sha256/abc?<redacted>');
+  });
+});
+
+describe('the sender of a field report', () => {
+  const eventWith = (userArn?: string) =>
+    ({
+      requestContext: userArn === undefined ? {} : { authorizer: { iam: { userArn } } },
+    }) as unknown as APIGatewayProxyEventV2;
+
+  it('is the IAM principal on AWS, a fleet for node tokens, trusted only on an open server', () => {
+    const arn = 'arn:aws:sts::123456789012:assumed-role/Fleet/i-0abc';
+    expect(reportSenderOf(eventWith(arn))).toEqual({ principal: arn, fleet: false });
+    expect(reportSenderOf(eventWith('modelgate:node:0123456789ab'))).toEqual({
+      principal: 'modelgate:node:0123456789ab',
+      fleet: true,
+    });
+    expect(reportSenderOf(eventWith(OPEN_PRINCIPAL))).toEqual(TRUSTED_MACHINE);
+    expect(() => reportSenderOf(eventWith())).toThrow(/authenticated caller/);
+  });
+
+  it('comes from the token, which is required on loopback too once tokens are configured', () => {
+    const node = 'bm9kZS10b2tlbi0wMDAwMDE=';
+    const authorize = makeAuthorizer(
+      parseLocalServerConfig({ MODELGATE_TOKENS: `node=${node},admin=YWRtaW4tdG9rZW4tMDAwMDAx` }),
+    );
+    const req = (token?: string) =>
+      ({ headers: token ? { authorization: `Bearer ${token}` } : {} }) as unknown as IncomingMessage;
+    const principal = authorize(req(node), 'reader');
+    expect(principal?.role).toBe('node');
+    expect(principal?.id).toMatch(/^modelgate:node:[0-9a-f]{12}$/);
+    expect(principal?.id).not.toContain(node);
+    expect(() => authorize(req(), 'reader')).toThrow(/bearer token is required/);
+    expect(() => authorize(req(node), 'admin')).toThrow(/needs the admin role/);
   });
 });
