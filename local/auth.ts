@@ -68,8 +68,9 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * Cross-site request guard of the API. A web page the operator visits can make the browser send a
  * request to the loopback server (a `text/plain` POST needs no preflight), or rebind its own host name
  * to 127.0.0.1. So:
- * - a state-changing request whose `Origin` is not one of the server's own origins is refused, 403
- *   FORBIDDEN (field `origin`); the CLI sends no Origin, and the dashboard is served by this server;
+ * - a state-changing request whose `Origin` is not one of the server's own origins, or that a browser
+ *   marks `Sec-Fetch-Site: cross-site|same-site`, is refused, 403 FORBIDDEN (field `origin`); the CLI
+ *   sends neither header, and the dashboard is served by this server;
  * - on loopback, a request whose `Host` is not one of the server's own names is refused, 403 (field
  *   `host`): that is what DNS rebinding looks like. On other addresses bearer tokens are required, which
  *   a browser never attaches on its own.
@@ -95,8 +96,17 @@ export function makeSiteGuard(options: {
           field: 'host',
         });
     }
+    if (!STATE_CHANGING.has(req.method ?? '')) return;
+    // A browser that sends no Origin still says where the request comes from in Sec-Fetch-Site.
+    const site = req.headers['sec-fetch-site'];
+    if (site === 'cross-site' || site === 'same-site')
+      throw new RegistryError(
+        'FORBIDDEN',
+        `origin: a ${req.method} from another site (Sec-Fetch-Site: ${site}) is refused`,
+        { field: 'origin' },
+      );
     const origin = req.headers.origin;
-    if (origin !== undefined && STATE_CHANGING.has(req.method ?? '') && !own.includes(origin.toLowerCase()))
+    if (origin !== undefined && !own.includes(origin.toLowerCase()))
       throw new RegistryError(
         'FORBIDDEN',
         `origin: a ${req.method} from ${JSON.stringify(origin)} is refused: only this server's own pages and clients that send no Origin (the CLI) may change state`,

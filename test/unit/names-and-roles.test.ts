@@ -234,6 +234,11 @@ describe('cross-site guard', () => {
       expect(e?.code).toBe('FORBIDDEN');
       expect(e?.details?.field).toBe('origin');
     }
+    const noOrigin = refusal(req('POST', { 'sec-fetch-site': 'cross-site' }));
+    expect(noOrigin?.details?.field).toBe('origin');
+    expect(
+      refusal(req('POST', { 'sec-fetch-site': 'same-origin', origin: 'http://127.0.0.1:8080' })),
+    ).toBeNull();
     const rebound = refusal(req('GET', { host: 'evil.example:8080' }));
     expect(rebound?.code).toBe('FORBIDDEN');
     expect(rebound?.details?.field).toBe('host');
