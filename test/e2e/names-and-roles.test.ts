@@ -84,6 +84,7 @@ describe('names, deprecation, budgets, cross-site requests and logs (open loopba
     const fetched = await run('fetch', 'det@staging', '--dest', join(fixture.work, 'dest'));
     expect(fetched.code).toBe(4);
     expect(fetched.stderr).toContain('DEPRECATED');
+    expect((await run('status', 'det@staging')).stdout).toMatch(/^ {2}deprecated \S+: superseded$/m);
     expect((await run('deprecate', 'det@nope')).code).toBe(4);
   });
 
