@@ -58,6 +58,19 @@ describe('versions and aliases share one name space per model', () => {
     expect((await resolveVersion(deps, 'det', 'production')).version).toBe('1');
   });
 
+  it('lets the alias win over a version of the same name left by an older registry', async () => {
+    await validated(deps, 'det@2');
+    // What a registry written before the rule could hold: a version named like the alias.
+    const db = (deps.metadata as unknown as { db: import('better-sqlite3').Database }).db;
+    db.pragma('foreign_keys = OFF');
+    db.prepare(
+      "UPDATE versions SET version = 'production', doc = json_set(doc, '$.version', 'production') WHERE version = '2'",
+    ).run();
+    db.pragma('foreign_keys = ON');
+    expect((await deps.metadata.getVersion({ model: 'det', version: 'production' }))?.seq).toBe(2);
+    expect((await resolveVersion(deps, 'det', 'production')).version).toBe('1');
+  });
+
   it('refuses an alias named like a version of its model (409, field alias)', async () => {
     await validated(deps, 'det@staging', { provider: 'paddle' });
     const e = await failure(setAlias(deps, 'det', 'staging', '1'));
