@@ -14,6 +14,7 @@ export const EXIT = {
 export function exitCodeOf(code: ErrorCode | undefined): number {
   switch (code) {
     case 'INVALID_REQUEST':
+    case 'CONFIG_INVALID':
       return EXIT.USAGE;
     case 'NOT_FOUND':
     case 'NOT_VERIFIED':

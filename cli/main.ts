@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import { redactUrlQueries } from '../local/redact.js';
 import { CliError } from './cli-error.js';
 import type { Command, Io } from './command.js';
 import { aliasCommand } from './commands/alias.command.js';
+import { deprecateCommand } from './commands/deprecate.command.js';
 import { fetchCommand } from './commands/fetch.command.js';
 import { listCommand } from './commands/list.command.js';
 import { providerCommand } from './commands/provider.command.js';
@@ -27,6 +29,7 @@ const COMMANDS: readonly Command[] = [
   providerCommand,
   releaseCommand,
   scrubCommand,
+  deprecateCommand,
   serveCommand,
 ];
 
@@ -55,12 +58,13 @@ async function main(argv: string[], io: Io): Promise<number> {
   } catch (e) {
     const error = e instanceof CliError ? e : undefined;
     // A deploy script reading stdout under --json gets one document either way: the API's error envelope.
-    if (rest.includes('--json')) io.out(JSON.stringify(errorEnvelope(error, e), null, 2));
+    // Error text may quote a transfer URL: its query is a signature, never printed (local/redact.ts).
+    if (rest.includes('--json')) io.out(redactUrlQueries(JSON.stringify(errorEnvelope(error, e), null, 2)));
     if (error) {
-      io.err(`error ${error.code}: ${error.message}`);
+      io.err(redactUrlQueries(`error ${error.code}: ${error.message}`));
       return error.exitCode;
     }
-    io.err(`error INTERNAL: ${(e as Error)?.stack ?? String(e)}`);
+    io.err(redactUrlQueries(`error INTERNAL: ${(e as Error)?.stack ?? String(e)}`));
     return EXIT.UNEXPECTED;
   }
 }

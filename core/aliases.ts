@@ -1,9 +1,50 @@
 import type { Alias } from '../schemas/version.schema.js';
-import { notFound, RegistryError } from './errors.js';
+import { invalid, notFound, RegistryError } from './errors.js';
 import type { RegistryDeps } from './ports.js';
 import { isServable } from './version-state.js';
 
-/** Points an alias at a VERIFIED version. The store re-checks VERIFIED in the same write. */
+/**
+ * Names a model's versions and aliases share: `@REF` resolves by one name space (core/resolve.ts), so
+ * a version string may not equal an alias of its model or `latest`, and an alias may not equal a
+ * version string. Otherwise a publisher could publish a version named `production` and take over
+ * `@production` (an admin's alias) with a publisher's role.
+ */
+export const IMPLICIT_REF = 'latest';
+
+/** CONFLICT (409), field `version`: the version string is taken by an alias of the model. */
+export const versionShadowsAlias = (model: string, version: string) =>
+  new RegistryError(
+    'CONFLICT',
+    `version: ${model}@${version} would shadow the alias ${version} of ${model}; choose another version string`,
+    { field: 'version', model, version },
+  );
+
+/** CONFLICT (409), field `alias`: the alias is taken by a version string of the model. */
+export const aliasShadowsVersion = (model: string, alias: string) =>
+  new RegistryError(
+    'CONFLICT',
+    `alias: ${alias} would shadow version ${model}@${alias}; choose another alias name`,
+    { field: 'alias', model, alias },
+  );
+
+/**
+ * Refuses a version string that is `latest` (400, field `version`) or an alias of the model (409).
+ * The stores re-check the alias in the same write as the version, so a racing alias cannot slip in.
+ */
+export async function assertVersionNameFree(
+  deps: RegistryDeps,
+  model: string,
+  version: string,
+): Promise<void> {
+  if (version === IMPLICIT_REF)
+    throw invalid('version', `${IMPLICIT_REF} is the implicit alias of the newest VERIFIED version`);
+  if (await deps.metadata.getAlias(model, version)) throw versionShadowsAlias(model, version);
+}
+
+/**
+ * Points an alias at a VERIFIED version. The store re-checks, in the same write, that the target is
+ * VERIFIED and that no version of the model is named like the alias.
+ */
 export async function setAlias(
   deps: RegistryDeps,
   model: string,
@@ -12,10 +53,8 @@ export async function setAlias(
 ): Promise<Alias> {
   const { metadata } = deps;
   if (!(await metadata.getModel(model))) throw notFound(`model ${model}`, { model });
-  if (await metadata.getVersion({ model, version: alias }))
-    throw new RegistryError('CONFLICT', `alias ${alias} would shadow version ${model}@${alias}`, {
-      field: 'alias',
-    });
+  if (alias === IMPLICIT_REF) throw invalid('alias', `${IMPLICIT_REF} is implicit and cannot be set`);
+  if (await metadata.getVersion({ model, version: alias })) throw aliasShadowsVersion(model, alias);
   const target = await metadata.getVersion({ model, version });
   if (!target) throw notFound(`version ${model}@${version}`, { model, version });
   if (!isServable(target.status))

@@ -16,9 +16,57 @@ import { transitionCondition } from './version-state.js';
 
 const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
 
-/** Nodes whose field reports in `reports` failed: the quarantine count. Validator runs do not count. */
-export function distinctFailingNodes(reports: readonly LoadReport[]): Set<string> {
-  return new Set(reports.filter((r) => r.source === 'field' && r.outcome === 'failed').map((r) => r.node));
+/**
+ * Who sent a field report, as the transport authenticated it: `principal` is a token's id or an IAM
+ * principal's ARN, null on an open loopback server (no tokens: it trusts its own machine, so the node id a
+ * report names is taken as its identity). `fleet` marks a principal that speaks for many nodes (a
+ * `node`-role token): the node id of its report is a sub-identity of it.
+ */
+export interface ReportSender {
+  readonly principal: string | null;
+  readonly fleet: boolean;
+}
+
+/** The sender on a server without tokens (loopback only): the node id a report names is believed. */
+export const TRUSTED_MACHINE: ReportSender = { principal: null, fleet: false };
+
+/**
+ * The identity a report counts as, and the credential behind it. A reader token (or any non-fleet
+ * principal) is one reporter whatever node ids it names; a fleet token's reporters are principal/node.
+ */
+export function reporterOf(sender: ReportSender, node: string): { principal: string; reporter: string } {
+  if (sender.principal === null) return { principal: `node:${node}`, reporter: `node:${node}` };
+  return {
+    principal: sender.principal,
+    reporter: sender.fleet ? `${sender.principal}/${node}` : sender.principal,
+  };
+}
+
+/** Reports stored before reporters were authenticated count by their node id, as they did then. */
+const identityOf = (r: LoadReport) => ({
+  principal: r.principal ?? `node:${r.node}`,
+  reporter: r.reporter ?? r.principal ?? `node:${r.node}`,
+});
+
+/**
+ * Failed field reports in `reports`, counted by distinct authenticated reporter and by distinct
+ * credential. Validator runs do not count.
+ */
+export function failingReporters(reports: readonly LoadReport[]): { reporters: number; principals: number } {
+  const failed = reports.filter((r) => r.source === 'field' && r.outcome === 'failed').map(identityOf);
+  return {
+    reporters: new Set(failed.map((f) => f.reporter)).size,
+    principals: new Set(failed.map((f) => f.principal)).size,
+  };
+}
+
+/**
+ * Whether failures from `reports` reach a threshold of `n` reporters. At least two distinct credentials
+ * are needed as well (when n ≥ 2): one token, whatever node ids it names, never acts alone.
+ */
+export function enoughFailingReporters(reports: readonly LoadReport[], n: number): boolean {
+  const count = failingReporters(reports);
+  return count.reporters >= n && count.principals >= Math.min(2, n);
 }
 
 /** Loaded somewhere: some node's latest field report (reports are newest first) is ok. */
@@ -35,10 +83,17 @@ export interface FieldReportResult {
   readonly rampRolledBack: boolean;
 }
 
+/**
+ * Stores a node's report of loading a version. A failure counts towards quarantine of a VERIFIED
+ * version (`quarantineNodes` distinct reporters within the window) and towards rolling back the
+ * provider's ramp (`rampRollbackReporters` distinct reporters since the ramp started); see
+ * `enoughFailingReporters` for who counts as distinct.
+ */
 export async function recordFieldReport(
   deps: RegistryDeps,
   ref: VersionRef,
   req: FieldReportRequest,
+  sender: ReportSender,
 ): Promise<FieldReportResult> {
   const settings = operationsSettings(deps);
   let version = await deps.metadata.getVersion(ref);
@@ -57,6 +112,7 @@ export async function recordFieldReport(
     version: version.version,
     provider: version.provider,
     node: req.node,
+    ...reporterOf(sender, req.node),
     source: 'field',
     outcome: req.outcome,
     ...(req.code ? { code: req.code } : {}),
@@ -69,21 +125,22 @@ export async function recordFieldReport(
   let rampRolledBack = false;
   if (report.outcome === 'failed') {
     const why = `node ${report.node} reported ${report.code} loading ${version.model}@${version.version}`;
-    rampRolledBack = (await rollBackRamp(deps, version.provider, why)) !== null;
+    rampRolledBack = await rollBackRampOnFailures(deps, version.provider, why);
     if (version.status === 'VERIFIED') {
       // Failures from before the version was (re)verified do not count: a released version starts afresh.
       const since = new Date(now.getTime() - settings.quarantineWindowMs).toISOString();
       const recent = await deps.metadata.listLoadReports({ ref }, { since, limit: 1000 });
       const verifiedAt = version.updatedAt;
-      const nodes = distinctFailingNodes(recent.filter((r) => r.at > verifiedAt));
-      if (nodes.size >= settings.quarantineNodes) {
+      const counted = recent.filter((r) => r.at > verifiedAt);
+      if (enoughFailingReporters(counted, settings.quarantineNodes)) {
+        const reporters = failingReporters(counted).reporters;
         const minutes = Math.round(settings.quarantineWindowMs / 60_000);
         const q = await quarantine(
           deps,
           version,
           {
             code: report.code!,
-            message: `quarantined: ${nodes.size} distinct nodes reported load failures within ${minutes} min (latest: node ${report.node}: ${report.code}${report.message ? `: ${report.message}` : ''})`,
+            message: `quarantined: ${reporters} distinct nodes (authenticated reporters) reported load failures within ${minutes} min (latest: node ${report.node}: ${report.code}${report.message ? `: ${report.message}` : ''})`,
           },
           'field-reports',
         );
@@ -100,6 +157,18 @@ export async function recordFieldReport(
   );
   eventsOf(deps).fieldReportReceived({ version, report, loaded });
   return { report, version, quarantined, rampRolledBack };
+}
+
+/** Rolls back the provider's ramp once enough distinct reporters failed since it started; true if it did. */
+async function rollBackRampOnFailures(deps: RegistryDeps, provider: string, why: string): Promise<boolean> {
+  const record = await deps.metadata.getProvider(provider);
+  if (record?.state !== 'ramping' || !record.ramp) return false;
+  const during = await deps.metadata.listLoadReports(
+    { provider },
+    { since: record.ramp.startedAt, limit: 1000 },
+  );
+  if (!enoughFailingReporters(during, operationsSettings(deps).rampRollbackReporters)) return false;
+  return (await rollBackRamp(deps, provider, why)) !== null;
 }
 
 /** VERIFIED → QUARANTINED, conditionally; null if another writer changed the version first. */

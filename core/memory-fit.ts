@@ -1,6 +1,7 @@
 import type { NodeClass } from '../schemas/node-class.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
+import { RegistryError } from './errors.js';
 
 /** The runbook's ModelMemoryPressure rule: a model needs 1.5 × its size in free memory to load safely. */
 export const MEMORY_HEADROOM = 1.5;
@@ -67,6 +68,34 @@ export function fitNodeClasses(
 /** The validation budget when a version names none: the smallest node class, else the server default. */
 export function defaultMemoryBudget(classes: readonly NodeClass[], fallbackBytes: number): number {
   return classes.length > 0 ? Math.min(...classes.map((c) => c.memoryBytes)) : fallbackBytes;
+}
+
+/**
+ * The largest validation budget a publisher may ask for (`memoryBudgetBytes`), in bytes: the server's
+ * own budget, or the memory of the largest serving node class when that is more (a model meant for the
+ * big nodes may use what they have). A publisher's budget overrides the server's for its version, so
+ * without this cap a 3 GiB model would be VERIFIED under a 512 MiB server budget.
+ */
+export function memoryBudgetCap(settings: {
+  readonly defaultMemoryBudgetBytes: number;
+  readonly nodeClasses: readonly NodeClass[];
+}): number {
+  return Math.max(settings.defaultMemoryBudgetBytes, ...settings.nodeClasses.map((c) => c.memoryBytes));
+}
+
+/** CONFIG_INVALID (400), field `memoryBudgetBytes`, when a publisher's budget is above the cap. */
+export function assertMemoryBudgetAllowed(
+  requested: number | undefined,
+  settings: Parameters<typeof memoryBudgetCap>[0],
+): void {
+  if (requested === undefined) return;
+  const cap = memoryBudgetCap(settings);
+  if (requested > cap)
+    throw new RegistryError(
+      'CONFIG_INVALID',
+      `memoryBudgetBytes: ${requested} bytes is above this registry's cap of ${cap} bytes (${GiB(cap)}: the server's memory budget or its largest node class); ask for at most that`,
+      { field: 'memoryBudgetBytes', requested, cap },
+    );
 }
 
 /**

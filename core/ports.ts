@@ -33,7 +33,10 @@ export interface Page<T> {
 
 /** The fields of a version that may change after it is created. Everything else is immutable. */
 export type VersionPatch = Partial<
-  Pick<Version, 'status' | 'statusReason' | 'report' | 'validation' | 'updatedAt' | 'memoryBudgetBytes'>
+  Pick<
+    Version,
+    'status' | 'statusReason' | 'report' | 'validation' | 'updatedAt' | 'memoryBudgetBytes' | 'deprecation'
+  >
 >;
 
 /** What must hold for a conditional version update to apply. */
@@ -246,10 +249,15 @@ export interface RegistrySettings {
 }
 
 export interface OperationsSettings {
-  /** A VERIFIED version is quarantined when this many distinct nodes report failures … */
+  /**
+   * A VERIFIED version is quarantined when this many distinct authenticated reporters report failures
+   * (core/load-reports.ts says who counts as one) …
+   */
   readonly quarantineNodes: number;
   /** … within this window. */
   readonly quarantineWindowMs: number;
+  /** A provider's ramp is rolled back when this many distinct authenticated reporters report failures during it. */
+  readonly rampRollbackReporters: number;
   /** The health score counts the loads (validations and field reports) of this window. */
   readonly healthWindowMs: number;
   /** A provider whose health score is below this is unhealthy. */
@@ -263,6 +271,7 @@ export interface OperationsSettings {
 export const defaultOperationsSettings: OperationsSettings = {
   quarantineNodes: 3,
   quarantineWindowMs: 15 * 60_000,
+  rampRollbackReporters: 2,
   healthWindowMs: 60 * 60_000,
   unhealthyBelow: 0.5,
   loadedWindowMs: 24 * 3600_000,

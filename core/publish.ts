@@ -9,8 +9,10 @@ import type {
   UploadPartsResponse,
   Version,
 } from '../schemas/version.schema.js';
+import { assertVersionNameFree } from './aliases.js';
 import { invalid, notFound, RegistryError } from './errors.js';
 import { eventsOf } from './events.js';
+import { assertMemoryBudgetAllowed } from './memory-fit.js';
 import type { BlobStat, RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
 
@@ -55,6 +57,8 @@ export async function startVersion(
 ): Promise<StartVersionResponse> {
   const model = await deps.metadata.getModel(modelName);
   if (!model) throw notFound(`model ${modelName}`, { model: modelName });
+  assertMemoryBudgetAllowed(req.memoryBudgetBytes, deps.settings);
+  await assertVersionNameFree(deps, modelName, req.version);
   const files: ManifestFile[] = req.files.map((f) => ({ ...f, format: f.format ?? formatOf(f.path) }));
   checkManifest(files);
   const now = deps.clock.now().toISOString();

@@ -8,8 +8,12 @@ import { isServable } from './version-state.js';
 
 /**
  * Turns NAME@REF into a version. REF is, in this order: `latest` (the highest-sequence VERIFIED
- * version), a version string, or an alias. Alias names that equal a version of the model are refused
- * when set, so the order never hides an alias.
+ * version), an alias, or a version string. Versions and aliases of a model share one name space
+ * (core/aliases.ts): a version string may not be `latest` nor equal an alias of its model, and an alias
+ * may not equal a version string, each checked by the store in the same write. So at most one of the
+ * three matches a REF. Only a registry written before that rule can hold a version and an alias of one
+ * name: then the alias (an admin's choice) wins over the version (a publisher's), which an admin can
+ * deprecate.
  *
  * Graceful degradation (the runbook's): an alias whose version can no longer be served (QUARANTINED
  * after field failures, or being re-validated) resolves to the last VERIFIED version before it, so
@@ -30,11 +34,11 @@ export async function resolveVersion(deps: RegistryDeps, model: string, ref: str
     VersionString.safeParse(ref).success ? metadata.getVersion({ model, version: ref }) : null,
     metadata.getAlias(model, ref),
   ]);
-  if (version) return version;
   if (alias) {
     const target = await metadata.getVersion({ model, version: alias.version });
     if (target) return servableOrFallback(deps, ref, target);
   }
+  if (version) return version;
   await assertModelExists(deps, model);
   throw notFound(`version or alias ${model}@${ref}`, { model, ref });
 }

@@ -2,6 +2,7 @@ import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version, VersionStatus } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
 import type { Page, PageRequest, RegistryDeps, VersionRef } from './ports.js';
+import { sourcesOf, transitionCondition } from './version-state.js';
 
 export async function getVersion(deps: RegistryDeps, ref: VersionRef): Promise<Version> {
   const version = await deps.metadata.getVersion(ref);
@@ -25,4 +26,24 @@ export async function listReports(
 ): Promise<Page<ValidationReport>> {
   await getVersion(deps, ref);
   return deps.metadata.listReports(ref, page);
+}
+
+/**
+ * An admin retires a version: any state → DEPRECATED (DESIGN.md's state machine), in one conditional
+ * write. A DEPRECATED version is never served again: fetch refuses it, `latest` skips it, and an alias
+ * that points at it serves the last VERIFIED version before it. Deprecating it again changes nothing.
+ */
+export async function deprecateVersion(
+  deps: RegistryDeps,
+  ref: VersionRef,
+  reason: string | undefined,
+): Promise<Version> {
+  const version = await getVersion(deps, ref);
+  if (version.status === 'DEPRECATED') return version;
+  const at = deps.clock.now().toISOString();
+  return deps.metadata.updateVersion(ref, transitionCondition(sourcesOf('DEPRECATED'), 'DEPRECATED'), {
+    status: 'DEPRECATED',
+    deprecation: { at, ...(reason === undefined ? {} : { reason }) },
+    updatedAt: at,
+  });
 }

@@ -40,6 +40,12 @@ export const ROUTES: readonly Route[] = [
     role: 'admin',
   },
   {
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/deprecate',
+    group: 'versions',
+    role: 'admin',
+  },
+  {
     method: 'GET',
     path: '/api/v1/models/{name}/versions/{version}/reports',
     group: 'versions',

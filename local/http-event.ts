@@ -40,12 +40,16 @@ export function matchRoute(
   return null;
 }
 
-/** Builds the API Gateway HTTP API (payload v2) event that Lambda would receive for this request. */
+/**
+ * Builds the API Gateway HTTP API (payload v2) event that Lambda would receive for this request.
+ * `principal`: the caller, placed where API Gateway's IAM authorizer puts the caller's ARN.
+ */
 export function toApiGatewayEvent(
   req: IncomingMessage,
   url: URL,
   body: Buffer,
   match: { route: Route; params: Record<string, string> },
+  principal: string,
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers))
@@ -80,6 +84,7 @@ export function toApiGatewayEvent(
       stage: '$default',
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
-    },
+      authorizer: { iam: { userArn: principal } },
+    } as APIGatewayProxyEventV2['requestContext'],
   };
 }

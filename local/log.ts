@@ -1,13 +1,16 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { redactUrlQueries } from './redact.js';
 
 /** One JSON line per event, with a stable `event` field, so logs can be grepped and parsed. */
 export type Logger = (event: string, fields?: Record<string, unknown>) => void;
 
+/** Every line is passed through `redactUrlQueries`: no field, message or stack can leak a signed URL. */
 export function jsonLogger(write: (line: string) => void = (l) => process.stdout.write(l)): Logger {
   return (event, fields = {}) => {
     const level = (fields.level as string | undefined) ?? 'info';
-    write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+    const line = JSON.stringify({ time: new Date().toISOString(), level, event, ...fields });
+    write(`${redactUrlQueries(line)}\n`);
   };
 }
 

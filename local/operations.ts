@@ -60,6 +60,7 @@ export class LocalOperations {
   static settingsOf(config: LocalServerConfig) {
     return {
       quarantineNodes: config.MODELGATE_QUARANTINE_NODES,
+      rampRollbackReporters: config.MODELGATE_RAMP_ROLLBACK_REPORTERS,
       quarantineWindowMs: config.MODELGATE_QUARANTINE_WINDOW_MS,
       healthWindowMs: config.MODELGATE_HEALTH_WINDOW_MS,
     };

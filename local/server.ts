@@ -17,9 +17,10 @@ import { WorkerPool } from '../gpu-validator/worker-pool.js';
 import { errorResponse } from '../lambdas/http/errors-middleware.js';
 import { type ApiHandler, makeRouteGroupHandler } from '../lambdas/http/make-handler.js';
 import { buildOpenApiDocument } from '../lambdas/http/openapi.js';
+import { OPEN_PRINCIPAL } from '../lambdas/http/principal.js';
 import { ROUTE_GROUPS, type RouteGroup } from '../lambdas/routes.js';
 import type { LocalServerConfig } from '../schemas/config.schema.js';
-import { type Authorizer, makeAuthorizer } from './auth.js';
+import { type Authorizer, isLoopback, makeAuthorizer, makeSiteGuard, ownOriginsOf } from './auth.js';
 import { awsBackend, embeddedBackend } from './backends.js';
 import { handleBlobRequest, isBlobPath } from './blob-endpoint.js';
 import { acquireLock } from './data-dir.js';
@@ -30,6 +31,7 @@ import { LocalOperations } from './operations.js';
 import { PACKAGE_VERSION } from './package-info.js';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
+const NO_BODY = Buffer.alloc(0);
 /** onnxruntime-node's resident memory in an empty child, measured here at about 60 MiB; rounded up. */
 const RUNTIME_BASELINE_ESTIMATE = 100 * 1024 * 1024;
 
@@ -49,6 +51,11 @@ export async function startLocalServer(
   const releaseLock = await acquireLock(dataDir);
   const authorize = makeAuthorizer(config);
   let publicUrl = config.MODELGATE_PUBLIC_URL ?? '';
+  let ownOrigins: string[] = [];
+  const guardSite = makeSiteGuard({
+    loopback: isLoopback(config.MODELGATE_HOST),
+    ownOrigins: () => ownOrigins,
+  });
   const backend =
     config.MODELGATE_BACKEND === 'aws'
       ? await awsBackend(config)
@@ -160,7 +167,8 @@ export async function startLocalServer(
       if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
         log('http_error', {
           level: 'error',
-          path: (req.url ?? '').split('?')[0], // a blob URL's query is its signature: never logged
+          // The path only: a blob URL's query is its signature.
+          path: (req.url ?? '/').split('?')[0],
           error: String((error as Error)?.stack ?? error),
         });
       sendResult(res, errorResponse(error));
@@ -224,10 +232,12 @@ export async function startLocalServer(
       throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`, {
         path: url.pathname,
       });
-    authorize(req, match.route.role);
-    const body = await readBody(req);
+    guardSite(req);
+    const principal = authorize(req, match.route.role);
+    // A GET carries no body: skip reading an empty stream on the hottest route (resolve).
+    const body = req.method === 'GET' || req.method === 'HEAD' ? NO_BODY : await readBody(req);
     checkUtf8(body);
-    const event = toApiGatewayEvent(req, url, body, match);
+    const event = toApiGatewayEvent(req, url, body, match, principal?.id ?? OPEN_PRINCIPAL);
     const result = await handlers.get(match.route.group)!(
       event,
       lambdaContext(event.requestContext.requestId),
@@ -242,6 +252,7 @@ export async function startLocalServer(
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   publicUrl ||= `http://${host}:${address.port}`;
+  ownOrigins = ownOriginsOf(config.MODELGATE_HOST, address.port, publicUrl);
   await pool.start();
   await ops.start(deps);
   ready = true;

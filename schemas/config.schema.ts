@@ -4,22 +4,41 @@ import { NodeClassesJson } from './node-class.schema.js';
 
 const Bytes = z.coerce.number().int().positive();
 
-/** Parses `role=token,role=token` (roles: reader, publisher, admin). */
+export const TOKEN_ROLES = ['reader', 'node', 'publisher', 'admin'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/**
+ * Parses `role=token,role=token` (roles: reader, node, publisher, admin). A pair splits at its first
+ * `=` only and the token is kept verbatim, so base64 tokens ending in `=` work. A token listed under two
+ * roles is refused (the message names the roles, never the token): which role it holds would otherwise
+ * depend on the order of the list.
+ */
 const Tokens = z.string().transform((s, ctx) => {
-  const tokens: { role: 'reader' | 'publisher' | 'admin'; token: string }[] = [];
-  for (const pair of s
+  const tokens: { role: TokenRole; token: string }[] = [];
+  const pairs = s
     .split(',')
     .map((p) => p.trim())
-    .filter(Boolean)) {
-    const [role, token] = pair.split('=');
-    if ((role !== 'reader' && role !== 'publisher' && role !== 'admin') || !token || token.length < 16) {
+    .filter(Boolean);
+  for (const [i, pair] of pairs.entries()) {
+    const eq = pair.indexOf('=');
+    const role = eq < 0 ? pair : pair.slice(0, eq);
+    const token = eq < 0 ? '' : pair.slice(eq + 1);
+    if (!(TOKEN_ROLES as readonly string[]).includes(role) || token.length < 16) {
       ctx.addIssue({
         code: 'custom',
-        message: 'expected role=token pairs (reader|publisher|admin, tokens ≥ 16 chars)',
+        message: `pair ${i + 1}: expected role=token (role one of ${TOKEN_ROLES.join('|')}, token ≥ 16 chars)`,
       });
       return z.NEVER;
     }
-    tokens.push({ role, token });
+    const other = tokens.find((t) => t.token === token);
+    if (other && other.role !== role) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `pair ${i + 1}: one token is listed under two roles (${other.role} and ${role}); give each role its own token`,
+      });
+      return z.NEVER;
+    }
+    if (!other) tokens.push({ role: role as TokenRole, token });
   }
   return tokens;
 });
@@ -92,8 +111,10 @@ export const LocalServerConfig = z.object({
     .default([]),
   /** Also append the JSON log lines to this file. */
   MODELGATE_LOG_FILE: z.string().min(1).optional(),
-  /** Quarantine a VERIFIED version when this many distinct nodes report failures … */
+  /** Quarantine a VERIFIED version when this many distinct authenticated reporters report failures … */
   MODELGATE_QUARANTINE_NODES: z.coerce.number().int().min(1).max(1000).default(3),
+  /** Roll back a provider's ramp when this many distinct authenticated reporters report failures during it. */
+  MODELGATE_RAMP_ROLLBACK_REPORTERS: z.coerce.number().int().min(1).max(1000).default(2),
   /** … within this many milliseconds. */
   MODELGATE_QUARANTINE_WINDOW_MS: z.coerce
     .number()

@@ -18,7 +18,15 @@ export const LoadReport = z.object({
   model: ModelName,
   version: VersionString,
   provider: ProviderName,
+  /** The node id the report names (self-declared: used for "loaded somewhere", never to count reporters). */
   node: z.string(),
+  /**
+   * Field reports: the authenticated principal that sent it (a token's id, an IAM ARN), and the
+   * reporter counted by quarantine and ramp rollback (the principal, or principal/node for a fleet's
+   * node token). Absent on validation runs and on reports stored before reporters were authenticated.
+   */
+  principal: z.string().optional(),
+  reporter: z.string().optional(),
   source: z.enum(['field', 'validation']),
   outcome: z.enum(['ok', 'failed']),
   code: LoadErrorCode.optional(),

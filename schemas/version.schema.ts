@@ -57,6 +57,8 @@ export const Version = z.object({
   /** Why the version is in its state: the validation error for FAILED, the operator's reason otherwise. */
   statusReason: LoadError.optional(),
   report: ValidationReport.optional(),
+  /** Set when an admin deprecated the version: when, and why in their words. */
+  deprecation: z.object({ at: z.string(), reason: z.string().max(500).optional() }).optional(),
   validation: z.object({
     attempts: z.number().int().nonnegative(),
     leaseOwner: z.string().optional(),
@@ -218,3 +220,7 @@ export const Alias = z.object({
 export type Alias = z.infer<typeof Alias>;
 
 export const SetAliasRequest = z.object({ version: VersionString });
+
+/** POST …/versions/{version}/deprecate: the admin's reason, optional. */
+export const DeprecateVersionRequest = z.object({ reason: z.string().min(1).max(500).optional() });
+export type DeprecateVersionRequest = z.infer<typeof DeprecateVersionRequest>;

@@ -34,6 +34,7 @@
  * Reads are strongly consistent (GetItem, Query on the table); GSI queries are eventually consistent on
  * AWS, which the validation queue tolerates because every claim is a conditional write.
  */
+
 import { randomUUID } from 'node:crypto';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import {
@@ -47,6 +48,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { aliasShadowsVersion, versionShadowsAlias } from '../../core/aliases.js';
 import { invalid, notFound, RegistryError } from '../../core/errors.js';
 import type {
   LoadReportScope,
@@ -177,7 +179,8 @@ const PATCHABLE = [
   'validation',
   'updatedAt',
   'memoryBudgetBytes',
-] as const;
+  'deprecation',
+] as const satisfies readonly (keyof VersionPatch)[];
 const REQUIRED = new Set<string>(['status', 'validation', 'updatedAt']);
 
 const MAX_SEQ_ATTEMPTS = 40;
@@ -253,6 +256,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
           );
         if (codes[0] === 'ConditionalCheckFailed')
           throw notFound(`model ${input.model}`, { model: input.model });
+        if (codes[4] === 'ConditionalCheckFailed') throw versionShadowsAlias(input.model, input.version);
         // The counter moved (another publisher took this seq) or the transaction collided: read it again.
         // Anything else (a validation error of one item) would fail the same way again.
         const counterMoved = codes[1] === 'ConditionalCheckFailed' || codes[3] === 'ConditionalCheckFailed';
@@ -301,6 +305,14 @@ export class DynamoDbMetadataStore implements MetadataStore {
         Put: {
           TableName,
           Item: versionItem(version),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        // No alias of the model may be named like the version (core/aliases.ts): checked in this write.
+        ConditionCheck: {
+          TableName,
+          Key: key.alias(version.model, version.version),
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
@@ -419,6 +431,14 @@ export class DynamoDbMetadataStore implements MetadataStore {
         },
       },
       { Put: { TableName, Item: { ...key.alias(alias.model, alias.alias), ...clean(alias) } } },
+      {
+        // No version of the model may be named like the alias (core/aliases.ts): checked in this write.
+        ConditionCheck: {
+          TableName,
+          Key: key.versionName({ model: alias.model, version: alias.alias }),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
     ];
     for (let attempt = 0; ; attempt++) {
       try {
@@ -427,6 +447,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
       } catch (e) {
         const codes = cancellationCodes(e);
         if (!codes) throw mapSdkError(e);
+        if (codes[2] === 'ConditionalCheckFailed') throw aliasShadowsVersion(alias.model, alias.alias);
         if (codes[0] === 'ConditionalCheckFailed')
           throw new RegistryError(
             'NOT_VERIFIED',

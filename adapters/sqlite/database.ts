@@ -22,6 +22,7 @@ export function openDatabase(path: string): SqliteDatabase {
   // of page cache) and read the rest through a memory map instead of a read() per page.
   db.pragma('cache_size = -65536');
   db.pragma('mmap_size = 1073741824');
+  cachePreparedStatements(db);
   migrate(db);
   return db;
 }
@@ -47,6 +48,26 @@ function createPrivateFile(path: string): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+}
+
+const MAX_CACHED_STATEMENTS = 512;
+
+/**
+ * Compiles each SQL text once: compiling a statement costs more than running a point lookup with it
+ * (measured: `prepare` was a tenth of the CPU time of an alias resolve under load). Sharing a statement
+ * is safe because the stores only run it to completion (get, all, run), never iterate it across an
+ * await. SQL texts are literals of the code, so the cache stays small; it is capped all the same.
+ */
+function cachePreparedStatements(db: SqliteDatabase): void {
+  const compile = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    const cached = cache.get(sql);
+    if (cached) return cached;
+    const statement = compile(sql);
+    if (cache.size < MAX_CACHED_STATEMENTS) cache.set(sql, statement);
+    return statement;
+  }) as SqliteDatabase['prepare'];
 }
 
 export function migrate(db: SqliteDatabase): void {

@@ -1,3 +1,4 @@
+import { aliasShadowsVersion, versionShadowsAlias } from '../../core/aliases.js';
 import { RegistryError } from '../../core/errors.js';
 import type {
   LoadReportScope,
@@ -73,6 +74,10 @@ export class SqliteMetadataStore implements MetadataStore {
       if (!model)
         throw new RegistryError('NOT_FOUND', `model ${input.model} not found`, { model: input.model });
       const version: Version = { ...input, seq: model.next_seq };
+      if (
+        this.db.prepare('SELECT 1 FROM aliases WHERE model = ? AND alias = ?').get(input.model, input.version)
+      )
+        throw versionShadowsAlias(input.model, input.version);
       try {
         this.db
           .prepare(
@@ -191,6 +196,8 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async setAlias(alias: Alias): Promise<void> {
     this.db.transaction(() => {
+      if (this.readVersion({ model: alias.model, version: alias.alias }))
+        throw aliasShadowsVersion(alias.model, alias.alias);
       const target = this.readVersion({ model: alias.model, version: alias.version });
       if (target?.status !== 'VERIFIED')
         throw new RegistryError(

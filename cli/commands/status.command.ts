@@ -68,6 +68,8 @@ export function describeVersion(v: Version): string {
       lines.push(`    node class ${c.nodeClass}: ${c.fits ? 'fits' : 'does not fit'} (${c.reason})`);
   }
   if (v.status === 'FAILED') lines.push(describeFailure(v));
+  if (v.deprecation)
+    lines.push(`  deprecated ${v.deprecation.at}${v.deprecation.reason ? `: ${v.deprecation.reason}` : ''}`);
   return lines.join('\n');
 }
 

@@ -21,6 +21,7 @@ import {
 } from '../../schemas/provider.schema.js';
 import { Version } from '../../schemas/version.schema.js';
 import { defineRoute } from '../http/define-route.js';
+import { reportSenderOf } from '../http/principal.js';
 
 const versionParams = { name: ModelName, version: VersionString };
 const providerParams = { provider: ProviderName };
@@ -106,11 +107,12 @@ export const operationsRoutes = [
       rampRolledBack: z.boolean(),
     }),
     status: 201,
-    run: ({ deps, param, body }) =>
+    run: ({ deps, param, body, event }) =>
       recordFieldReport(
         deps,
         { model: param('name', ModelName), version: param('version', VersionString) },
         body,
+        reportSenderOf(event),
       ),
   }),
   defineRoute({

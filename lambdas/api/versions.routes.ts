@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { commitVersion, startVersion, uploadPartTargets } from '../../core/publish.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { requestRevalidation } from '../../core/validation-jobs.js';
-import { getVersion, listReports, listVersions } from '../../core/versions.js';
+import { deprecateVersion, getVersion, listReports, listVersions } from '../../core/versions.js';
 import { ModelName, VersionString } from '../../schemas/names.schema.js';
 import { ValidationReport } from '../../schemas/report.schema.js';
 import {
   CommitVersionRequest,
+  DeprecateVersionRequest,
   ListQuery,
   ListVersionsQuery,
   Page,
@@ -93,6 +94,21 @@ export const versionRoutes = [
         model: param('name', ModelName),
         version: param('version', VersionString),
       }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/api/v1/models/{name}/versions/{version}/deprecate',
+    summary: 'Deprecate a version (admin): it is never served again; aliases to it fall back',
+    params: versionParams,
+    body: DeprecateVersionRequest,
+    bodyOptional: true,
+    response: Version,
+    run: ({ deps, param, body }) =>
+      deprecateVersion(
+        deps,
+        { model: param('name', ModelName), version: param('version', VersionString) },
+        body.reason,
+      ),
   }),
   defineRoute({
     method: 'GET',

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { ZodType, z } from 'zod';
 import type { RegistryDeps } from '../../core/ports.js';
 import type { Route } from '../routes.js';
-import { parseBody, parseQuery, parseWith } from './parse.js';
+import { assertJsonBody, parseBody, parseQuery, parseWith } from './parse.js';
 
 type Out<S> = S extends ZodType ? z.output<S> : undefined;
 
@@ -49,13 +49,15 @@ export function defineRoute<
   const { run, ...contract } = def;
   return {
     ...contract,
-    invoke: (event, deps) =>
-      run({
+    invoke: (event, deps) => {
+      assertJsonBody(event);
+      return run({
         deps,
         event,
         body: (def.body ? parseBody(def.body, event, def.bodyOptional) : undefined) as Out<B>,
         query: (def.query ? parseQuery(def.query, event) : undefined) as Out<Q>,
         param: (name, schema) => parseWith(schema, event.pathParameters?.[name], name),
-      }),
+      });
+    },
   };
 }

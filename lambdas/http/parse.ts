@@ -18,6 +18,24 @@ export function parseWith<T extends ZodType>(schema: T, value: unknown, where: s
   return result.data;
 }
 
+const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
+
+/**
+ * Every API route speaks JSON: a request that carries a body must say `Content-Type: application/json`
+ * (400, field `content-type`). A browser sends `text/plain` cross-site without asking the server first;
+ * `application/json` needs a CORS preflight, which this API never grants.
+ */
+export function assertJsonBody(event: APIGatewayProxyEventV2): void {
+  if (!event.body) return;
+  const type = event.headers?.['content-type'] ?? event.headers?.['Content-Type'] ?? '';
+  if (!JSON_MEDIA_TYPE.test(type))
+    throw new RegistryError(
+      'INVALID_REQUEST',
+      `content-type: the body must be sent as application/json, not ${JSON.stringify(type || 'none')}`,
+      { field: 'content-type' },
+    );
+}
+
 export function parseBody<T extends ZodType>(
   schema: T,
   event: APIGatewayProxyEventV2,

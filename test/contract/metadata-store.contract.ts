@@ -355,6 +355,27 @@ export function describeMetadataStoreContract(
         expect(await store.getAlias('det', 'staging')).toBeNull();
       });
 
+      it('shares one name space between versions and aliases, checked in the same write', async () => {
+        const [v1] = await seedVersions('det', 1);
+        await store.updateVersion(refOf(v1!), { status: ['PENDING_UPLOAD'] }, { status: 'VERIFIED' });
+        await store.setAlias({ model: 'det', alias: 'production', version: v1!.version, updatedAt: at(1) });
+        // A version named like an existing alias: refused, nothing written, no seq consumed.
+        await rejectsWith(store.createVersion(aVersion('det', 'production')), 'CONFLICT');
+        expect(await store.getVersion({ model: 'det', version: 'production' })).toBeNull();
+        expect((await store.createVersion(aVersion('det', '2.0.0'))).seq).toBe(2);
+        // An alias named like an existing version: refused, nothing written.
+        await store.createVersion(aVersion('det', 'staging'));
+        await rejectsWith(
+          store.setAlias({ model: 'det', alias: 'staging', version: v1!.version, updatedAt: at(2) }),
+          'CONFLICT',
+        );
+        expect(await store.getAlias('det', 'staging')).toBeNull();
+        // The name space is per model.
+        const [o1] = await seedVersions('other', 1);
+        expect(o1!.version).toBe('1.0.1');
+        expect(await store.createVersion(aVersion('other', 'production'))).toMatchObject({ seq: 2 });
+      });
+
       it('lists and deletes aliases per model', async () => {
         const [v1] = await seedVersions('det', 1);
         const [o1] = await seedVersions('other', 1);

@@ -287,9 +287,14 @@ describe('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus', () 
     const outside = nodes.find((n) => !admitsNode(10, n))!;
     expect((await run('fetch', 'vision@1', '--dest', dest, '--node', outside)).code).toBe(4);
     expect((await run('fetch', 'vision@1', '--dest', dest, '--node', inside, '--report')).code).toBe(0);
-    // a failure during the ramp rolls it back
+    // failures from two nodes during the ramp roll it back (one reporter alone does not)
+    const second = nodes.find((n) => n !== inside && admitsNode(10, n))!;
     expect(
       (await run('report', 'vision@1', '--outcome', 'failed', '--code', 'GPU_UNAVAILABLE', '--node', inside))
+        .stdout,
+    ).not.toContain('ramp is rolled back');
+    expect(
+      (await run('report', 'vision@1', '--outcome', 'failed', '--code', 'GPU_UNAVAILABLE', '--node', second))
         .stdout,
     ).toContain('ramp is rolled back');
     expect((await api(server, 'GET', '/api/v1/providers/healthy')).json).toMatchObject({

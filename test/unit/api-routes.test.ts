@@ -12,7 +12,7 @@ const event = (key: string, init: Partial<APIGatewayProxyEventV2> = {}): APIGate
     routeKey: key,
     rawPath: '/',
     rawQueryString: '',
-    headers: {},
+    headers: { 'content-type': 'application/json' },
     isBase64Encoded: false,
     requestContext: { requestId: 'r1', http: { method: key.split(' ')[0] } },
     ...init,

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PrometheusMetrics } from '../../adapters/metrics/prometheus-metrics.js';
-import { recordFieldReport } from '../../core/load-reports.js';
+import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { commitVersion } from '../../core/publish.js';
 import { registrySnapshot } from '../../core/registry-state.js';
 import { LoadErrorCode } from '../../schemas/error-codes.schema.js';
@@ -117,7 +117,12 @@ describe('Prometheus metrics from registry events', () => {
 
   it('shows sizes stored (VERIFIED) and loaded (field reports), rebuilt from the store after a restart', async () => {
     await validated(deps, 'det@1', { provider: 'paddle', size: 4096 });
-    await recordFieldReport(deps, { model: 'det', version: '1' }, { outcome: 'ok', node: 'n1' });
+    await recordFieldReport(
+      deps,
+      { model: 'det', version: '1' },
+      { outcome: 'ok', node: 'n1' },
+      TRUSTED_MACHINE,
+    );
     const live = await metrics.render();
     expect(sample(live, 'ocr_model_size_bytes', { version: '1', state: 'stored' })).toBe(4096);
     expect(sample(live, 'ocr_model_size_bytes', { version: '1', state: 'loaded' })).toBe(4096);
@@ -141,6 +146,7 @@ describe('Prometheus metrics from registry events', () => {
       deps,
       { model: 'det', version: '1' },
       { outcome: 'failed', code: 'INSUFFICIENT_MEMORY', node: 'n1' },
+      TRUSTED_MACHINE,
     );
     expect(sample(await metrics.render(), 'ocr_model_size_bytes', { state: 'loaded' })).toBeUndefined();
   });
@@ -152,6 +158,7 @@ describe('Prometheus metrics from registry events', () => {
       deps,
       { model: 'det', version: '1' },
       { outcome: 'failed', code: 'GPU_UNAVAILABLE', node: 'n1' },
+      TRUSTED_MACHINE,
     );
     metrics.setFilesPresent({ paddle: true });
     metrics.observeHttp('/api/v1/models', 'GET', 200, 0.01);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planDownload } from '../../core/download.js';
-import { recordFieldReport } from '../../core/load-reports.js';
+import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { admitsNode, nodeHash, rampPosition } from '../../core/provider-ramp.js';
 import { applyDisabledProvidersList, disableProvider, enableProvider } from '../../core/providers.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
@@ -62,14 +62,22 @@ describe('provider controls: disable, enable, ramp, DISABLED_PROVIDERS', () => {
     expect(await admitted()).toBe(nodes.length);
   });
 
-  it('rolls a ramp back to disabled when a failure is reported during it, not after it ended', async () => {
+  it('rolls a ramp back to disabled when two reporters fail during it, not after it ended', async () => {
     await disableProvider(deps, 'paddle', 'incident');
     await enableProvider(deps, 'paddle', { steps: [10, 100], stepMs: 5 * MIN });
     deps.clock.advance(MIN);
+    const first = await recordFieldReport(
+      deps,
+      { model: 'det', version: '1' },
+      { outcome: 'failed', code: 'GPU_UNAVAILABLE', node: 'n0' },
+      TRUSTED_MACHINE,
+    );
+    expect(first.rampRolledBack).toBe(false);
     const r = await recordFieldReport(
       deps,
       { model: 'det', version: '1' },
       { outcome: 'failed', code: 'GPU_UNAVAILABLE', node: 'n1' },
+      TRUSTED_MACHINE,
     );
     expect(r.rampRolledBack).toBe(true);
     const p = await deps.metadata.getProvider('paddle');
@@ -82,6 +90,7 @@ describe('provider controls: disable, enable, ramp, DISABLED_PROVIDERS', () => {
       deps,
       { model: 'det', version: '1' },
       { outcome: 'failed', code: 'GPU_UNAVAILABLE', node: 'n2' },
+      TRUSTED_MACHINE,
     );
     expect(after.rampRolledBack).toBe(false);
     expect((await deps.metadata.getProvider('paddle'))?.state).toBe('ramping'); // finished: effectively enabled

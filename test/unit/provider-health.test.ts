@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setAlias } from '../../core/aliases.js';
 import { getProviderSummary, registryHealth } from '../../core/health.js';
-import { recordFieldReport } from '../../core/load-reports.js';
+import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { disableProvider } from '../../core/providers.js';
 import type { ProviderHealth } from '../../schemas/health.schema.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
@@ -23,11 +23,12 @@ describe('provider health: score and status rule', () => {
       deps,
       { model, version },
       { outcome: 'failed', code: 'INSUFFICIENT_MEMORY', node },
+      TRUSTED_MACHINE,
     );
   };
   const ok = (ref: string, node: string) => {
     const [model, version] = ref.split('@') as [string, string];
-    return recordFieldReport(deps, { model, version }, { outcome: 'ok', node });
+    return recordFieldReport(deps, { model, version }, { outcome: 'ok', node }, TRUSTED_MACHINE);
   };
 
   it('is healthy with a validated version and no failed load', async () => {

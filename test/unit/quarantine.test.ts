@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setAlias } from '../../core/aliases.js';
 import { planDownload } from '../../core/download.js';
-import { recordFieldReport, releaseVersion } from '../../core/load-reports.js';
+import { recordFieldReport, releaseVersion, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { recordingEvents, validated } from '../helpers/operations-fixtures.js';
@@ -25,6 +25,7 @@ describe('quarantine from field reports', () => {
       deps,
       { model: 'det', version },
       { outcome: 'failed', code: 'INSUFFICIENT_MEMORY', message: 'OOM', node },
+      TRUSTED_MACHINE,
     );
 
   it('quarantines on the third distinct node, not on repeats of one node', async () => {
