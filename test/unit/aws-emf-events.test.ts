@@ -1,6 +1,6 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { recordFieldReport } from '../../core/load-reports.js';
+import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { createModel } from '../../core/models.js';
 import { awsRegistryEvents } from '../../lambdas/aws/emf-events.js';
 import { METRIC } from '../../lambdas/aws/metric-names.js';
@@ -67,6 +67,7 @@ describe('registry events on AWS (EMF and log lines)', () => {
       deps,
       { model: 'det', version: '1' },
       { outcome: 'failed', code: 'GPU_UNAVAILABLE', node: 'gpu-7' },
+      TRUSTED_MACHINE,
     );
     expect(metricNames()).toEqual([METRIC.fieldErrors]);
     expect(emf[0]).toMatchObject({ code: 'GPU_UNAVAILABLE', [METRIC.fieldErrors]: 1 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PrometheusMetrics } from '../../adapters/metrics/prometheus-metrics.js';
-import { recordFieldReport } from '../../core/load-reports.js';
+import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 import { promtool } from '../helpers/promtool.js';
@@ -72,6 +72,7 @@ describe('deploy/grafana dashboard', () => {
         deps,
         { model: 'det', version: '1' },
         { outcome: 'failed', code: 'GPU_UNAVAILABLE', node: 'n1' },
+        TRUSTED_MACHINE,
       );
       metrics.setFilesPresent({ paddle: true });
       metrics.setHealthScores({ paddle: 1 });

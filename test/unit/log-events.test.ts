@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { recordFieldReport } from '../../core/load-reports.js';
+import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import type { RegistryEvents } from '../../core/ports.js';
 import { jsonLogger } from '../../local/log.js';
 import { logEvents } from '../../local/log-events.js';
@@ -54,6 +54,7 @@ describe('log lines of registry events', () => {
       deps,
       { model: 'det', version: '1' },
       { outcome: 'failed', code: 'INSUFFICIENT_MEMORY', message: 'OOM', node: 'node-a' },
+      TRUSTED_MACHINE,
     );
     const failed = parsed().filter((l) => l.event === 'model_load_failed');
     expect(failed).toEqual([

@@ -42,6 +42,7 @@ describe('Prometheus metrics from registry events', () => {
       deps,
       { model: 'rec', version: '1' },
       { outcome: 'failed', code: 'INSUFFICIENT_MEMORY', node: 'n1' },
+      TRUSTED_MACHINE,
     );
     const serving = { reason: 'INSUFFICIENT_MEMORY', provider: 'tesseract', model: 'rec', version: '1' };
     const third = await metrics.render();
@@ -73,6 +74,7 @@ describe('Prometheus metrics from registry events', () => {
       deps,
       { model: 'det', version: '1' },
       { outcome: 'failed', code: 'MODEL_CORRUPTED', node: 'n1' },
+      TRUSTED_MACHINE,
     );
     await metrics.render(); // the version's series were born with the report: shown at 0 first
     const text = await metrics.render();
