@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import { type FileReport, type LoadError, ValidationReport } from '../schemas/report.schema.js';
-import type { InputShapes, ManifestFile } from '../schemas/version.schema.js';
+import type { InputShapes, InputValues, ManifestFile } from '../schemas/version.schema.js';
 import { runtimeBaseline } from './baseline.js';
 import { checkCompatibility, limitsFor } from './compat.js';
 import { verifyIntegrity } from './file-integrity.js';
 import { goldenPathFor } from './golden-io.js';
+import { inputHintsOf } from './input-consumers.js';
 import { type IsolatedLoadResult, isolatedLoad } from './isolated-load.js';
 import { LoadFailure } from './load-failure.js';
 import { inspectOnnx, type OnnxInspection } from './onnx-inspect.js';
@@ -23,6 +24,10 @@ export interface ValidationInput {
   dir: string;
   /** Input name → dims, applied to every ONNX file having that input. */
   inputShapes: InputShapes;
+  /** Input name → fill value (`--input-value`), applied to every ONNX file having that input. */
+  inputValues?: InputValues;
+  /** Default true: probe other inputs when the first smoke run fails (false: the former single run). */
+  probe?: boolean;
   memoryBudgetBytes: number;
   /** Per file: session creation plus the smoke run. */
   timeoutMs: number;
@@ -126,6 +131,10 @@ function loadedReport(
     inputs: result.inputs ?? inspection.inputs,
     outputs: result.outputs ?? inspection.outputs,
     inputShapes: result.inputShapes,
+    fedInputs: result.fedInputs,
+    probes: result.probes,
+    notes: result.notes,
+    smokeRun: result.smokeRun,
   };
   const merged = { ...report, ...dropUndefined(facts) } as FileReport;
   if (result.ok) return { ...merged, ok: true };
@@ -179,6 +188,9 @@ async function inspectAndLoad(
     timeoutMs: input.timeoutMs,
     executionProviders: input.executionProviders ?? ['cpu'],
     inputShapes: input.inputShapes,
+    inputHints: inputHintsOf(file.localPath),
+    ...(input.inputValues ? { inputValues: input.inputValues } : {}),
+    ...(input.probe === false ? { probe: false } : {}),
     signal,
     ...(golden ? { golden } : {}),
   });
