@@ -1,6 +1,7 @@
 import type { LoadErrorCode } from '../schemas/error-codes.schema.js';
 import type { FedInput, ProbeAttempt, TensorInfo } from '../schemas/report.schema.js';
 import type { LoadStage } from './classify.js';
+import type { SampleSet } from './sample-io.js';
 import type { InputHint } from './synthesize-inputs.js';
 
 /**
@@ -21,6 +22,8 @@ export interface LoadRequest {
   detectProviders: boolean;
   /** Golden I/O (golden-io.ts): run these inputs instead of synthesized ones and compare the outputs. */
   golden?: { localPath: string; path: string };
+  /** An ONNX test-data folder (sample-io.ts): its inputs are run and its expected outputs compared. */
+  sample?: SampleSet;
   /** How the graph types and consumes each input (input-consumers.ts): values its operators accept. */
   inputHints?: Record<string, InputHint>;
   /** `--input-value NAME=V`: the fill value of that input, instead of a synthesized one. */

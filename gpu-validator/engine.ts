@@ -11,6 +11,7 @@ import { inputHintsOf } from './input-consumers.js';
 import { type IsolatedLoadResult, isolatedLoad } from './isolated-load.js';
 import { LoadFailure } from './load-failure.js';
 import { inspectOnnx, type OnnxInspection } from './onnx-inspect.js';
+import { findSampleSet, type SampleSet } from './sample-io.js';
 
 /**
  * The validation engine (DESIGN.md "Validation"): for every file of a version, integrity first, then for
@@ -161,6 +162,24 @@ async function goldenCompanion(
   return { localPath: golden.localPath, path: golden.path };
 }
 
+/**
+ * Sample inputs in the ONNX test-data layout beside the model (sample-io.ts), integrity-checked before
+ * the child reads them, for the same reason as a golden file.
+ */
+async function sampleCompanion(
+  model: ManifestFile,
+  files: ValidationInput['files'],
+): Promise<SampleSet | undefined> {
+  const set = findSampleSet(model.path, files);
+  if (!set) return undefined;
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  for (const f of [...set.inputs, ...set.outputs]) {
+    const entry = byPath.get(f.path);
+    if (entry) await verifyIntegrity(entry, entry.localPath);
+  }
+  return set;
+}
+
 /** Inspection, the pre-checks and the isolated load of one ONNX file (its integrity is checked alongside). */
 async function inspectAndLoad(
   file: ManifestFile & { localPath: string },
@@ -182,6 +201,7 @@ async function inspectAndLoad(
     (limits && checkCompatibility(inspection, limits));
   if (refusal) return { report: failed(withInspection, refusal) };
   const golden = await goldenCompanion(file, input.files);
+  const sample = golden ? undefined : await sampleCompanion(file, input.files);
   const result = await isolatedLoad({
     modelPath: file.localPath,
     memoryBudgetBytes: input.memoryBudgetBytes,
@@ -193,6 +213,7 @@ async function inspectAndLoad(
     ...(input.probe === false ? { probe: false } : {}),
     signal,
     ...(golden ? { golden } : {}),
+    ...(sample ? { sample } : {}),
   });
   return {
     report: loadedReport(withInspection, result, inspection),

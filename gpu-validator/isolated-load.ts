@@ -14,6 +14,7 @@ import type {
 } from './child-protocol.js';
 import { classifyChildExit, classifyRuntimeError, type LoadStage } from './classify.js';
 import { readProcStatusBytes } from './proc-status.js';
+import type { SampleSet } from './sample-io.js';
 import type { InputHint } from './synthesize-inputs.js';
 
 /**
@@ -46,6 +47,8 @@ export interface IsolatedLoadOptions {
   detectProviders?: boolean;
   /** A golden file (golden-io.ts): its inputs are run and its outputs compared. */
   golden?: { localPath: string; path: string };
+  /** An ONNX test-data folder beside the model (sample-io.ts): run instead of synthesized inputs. */
+  sample?: SampleSet;
   /** How the graph types and consumes each input (input-consumers.ts); without them values are generic. */
   inputHints?: Record<string, InputHint>;
   /** The publisher's fill value per input (`--input-value`). */
@@ -277,6 +280,7 @@ export async function isolatedLoad(options: IsolatedLoadOptions): Promise<Isolat
       measureGpu: executionProviders.some((p) => p === 'cuda' || p === 'tensorrt'),
       detectProviders: options.detectProviders ?? executionProviders.some((p) => p !== 'cpu'),
       ...(options.golden ? { golden: options.golden } : {}),
+      ...(options.sample ? { sample: options.sample } : {}),
       ...(options.inputHints ? { inputHints: options.inputHints } : {}),
       ...(options.inputValues ? { inputValues: options.inputValues } : {}),
       memoryBudgetBytes: options.memoryBudgetBytes,

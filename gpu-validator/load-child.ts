@@ -10,6 +10,7 @@ import { LoadFailure } from './load-failure.js';
 import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
 import { readProcStatusBytes } from './proc-status.js';
 import { countProviderNodes, judgePlacement } from './provider-placement.js';
+import { compareSample, SAMPLE_RTOL, type SampleFeeds, sampleFeeds } from './sample-io.js';
 import { smokeRun } from './smoke-run.js';
 import { checkConfiguredShape, checkOutputs } from './synthesize-inputs.js';
 
@@ -94,6 +95,10 @@ function checkConfiguredShapes(request: LoadRequest, inputs: TensorInfo[]): void
   }
 }
 
+/** Non-tensor outputs (a ZipMap's sequence of maps) cannot be returned to JS: fetch the tensors only. */
+const tensorOutputs = (outputs: TensorInfo[]) =>
+  outputs.filter((o) => o.type !== 'non-tensor').map((o) => o.name);
+
 /** The golden run: the publisher's inputs, one run, outputs compared (golden-io.ts). */
 async function goldenRun(
   ort: Ort,
@@ -111,9 +116,8 @@ async function goldenRun(
     value: `from ${request.golden.path}`,
     source: 'golden' as const,
   }));
-  const fetches = outputs.filter((o) => o.type !== 'non-tensor').map((o) => o.name);
   const runStart = performance.now();
-  const results = await session.run(feeds, fetches);
+  const results = await session.run(feeds, tensorOutputs(outputs));
   return { results, inferenceMs: performance.now() - runStart };
 }
 
@@ -154,7 +158,15 @@ async function load(request: LoadRequest): Promise<void> {
   await enter('run');
   checkConfiguredShapes(request, inputs);
   let results: Record<string, Tensor> | undefined;
-  if (golden && request.golden) {
+  let expected: SampleFeeds['expected'] | undefined;
+  if (request.sample) {
+    const sample = sampleFeeds(ort.Tensor, request.sample, inputs, outputs);
+    partial.fedInputs = sample.fed;
+    expected = sample.expected;
+    const runStart = performance.now();
+    results = await session.run(sample.feeds, tensorOutputs(outputs));
+    partial = { ...partial, inferenceMs: performance.now() - runStart, smokeRun: 'ran' };
+  } else if (golden && request.golden) {
     const ran = await goldenRun(
       ort,
       { ...request, golden: request.golden },
@@ -193,6 +205,11 @@ async function load(request: LoadRequest): Promise<void> {
     partial.golden = { file: request.golden.path, tolerance: golden.tolerance, outputs: compared };
     // Expected outputs decide; without them, NaN on the publisher's own inputs is the model's fault.
     if (Object.keys(golden.outputs).length === 0) checkOutputs(results);
+  }
+  if (request.sample && expected && results) {
+    const compared = compareSample(request.sample, expected, results);
+    partial.golden = { file: request.sample.dir, tolerance: SAMPLE_RTOL, outputs: compared };
+    if (expected.length === 0) checkOutputs(results);
   }
   await send({
     ...partial,
