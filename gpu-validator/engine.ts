@@ -8,6 +8,7 @@ import { checkCompatibility, limitsFor } from './compat.js';
 import { verifyIntegrity } from './file-integrity.js';
 import { goldenPathFor } from './golden-io.js';
 import { inputHintsOf } from './input-consumers.js';
+import { checkInputNames } from './input-names.js';
 import { type IsolatedLoadResult, isolatedLoad } from './isolated-load.js';
 import { LoadFailure } from './load-failure.js';
 import { inspectOnnx, type OnnxInspection } from './onnx-inspect.js';
@@ -283,6 +284,24 @@ function baselineBytes(): Promise<number | undefined> {
   );
 }
 
+/**
+ * The publisher's input names checked against the version's ONNX files before any load (input-names.ts);
+ * skipped when a file cannot be inspected, since that file fails on its own cause.
+ */
+function inputNamesProblem(input: ValidationInput): LoadFailure | undefined {
+  const given = { shapes: input.inputShapes, values: input.inputValues ?? {} };
+  if (Object.keys(given.shapes).length + Object.keys(given.values).length === 0) return undefined;
+  const models = [];
+  for (const file of input.files.filter((f) => f.format === 'onnx')) {
+    try {
+      models.push({ path: file.path, inputs: inspectOnnx(file.localPath).inputs });
+    } catch {
+      return undefined;
+    }
+  }
+  return models.length > 0 ? checkInputNames(models, given) : undefined;
+}
+
 /** Validates every file of a version, one at a time (each load gets the whole memory budget). */
 export async function validateFiles(input: ValidationInput): Promise<ValidationReport> {
   const started = new Date();
@@ -290,8 +309,12 @@ export async function validateFiles(input: ValidationInput): Promise<ValidationR
   let runtimeVersion = installedRuntimeVersion();
   const baseline = input.files.some((f) => f.format === 'onnx') ? baselineBytes() : undefined;
   const files: FileReport[] = [];
+  const namesProblem = inputNamesProblem(input);
   for (const file of input.files) {
-    const outcome = await validateFile(file, input, runtimeVersion);
+    const outcome =
+      namesProblem && file.format === 'onnx'
+        ? { report: failed(baseReport(file), namesProblem) }
+        : await validateFile(file, input, runtimeVersion);
     if (outcome.runtimeVersion) runtimeVersion = outcome.runtimeVersion;
     files.push(outcome.report);
   }

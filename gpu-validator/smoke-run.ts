@@ -74,7 +74,7 @@ function feedable(info: TensorInfo, hint: InputHint | undefined): Feedable {
 
 const describeFed = (f: FedInput) => `${f.name} ${f.type}[${f.shape.join(',')}] ${f.value}`;
 const shortError = (error: unknown) =>
-  (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_CHARS);
+  (error instanceof Error ? error.message : String(error)).trim().slice(0, MAX_ERROR_CHARS);
 
 function skipped(reason: string): SmokeOutcome {
   return {
