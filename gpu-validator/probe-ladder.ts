@@ -9,11 +9,12 @@ import type { ValueStyle } from './synthesize-inputs.js';
  *
  * Dynamic dims are chosen by dimension name, then by position: batch → 1; sequence/time/length → 16
  * (small) or 512 (large); height/width → 64 or 224; channels → 3; unnamed dims of a rank-4 input are
- * read as NCHW; any other dynamic dim is treated like a sequence. Uniform 2 and 8 cover graphs that want
+ * read as NCHW; any other dynamic dim is treated like a sequence. One step sizes only the first input
+ * and keeps the others' dynamic dims at 1 (recurrent states). Uniform 2 and 8 cover graphs that want
  * even or divisible sizes. Dims the publisher configured (`--input-shape`) are never changed.
  */
 
-export type DimPolicy = 'ones' | 'small' | 'uniform2' | 'large' | 'uniform8';
+export type DimPolicy = 'ones' | 'small' | 'uniform2' | 'large' | 'first-large' | 'uniform8';
 
 export interface AttemptPlan {
   dims: Record<string, number[]>;
@@ -29,9 +30,11 @@ const LADDER: { dims: DimPolicy; style: ValueStyle }[] = [
   { dims: 'small', style: 'plausible' },
   { dims: 'uniform2', style: 'plausible' },
   { dims: 'large', style: 'plausible' },
+  // The first input at representative dims, the others' dynamic dims 1: recurrent state inputs such as
+  // [2, batch, 128] whose batch dim has no name cannot be told from a sequence dim otherwise.
+  { dims: 'first-large', style: 'plausible' },
   { dims: 'uniform8', style: 'plausible' },
   { dims: 'small', style: 'plain' },
-  { dims: 'large', style: 'plain' },
 ];
 
 const BATCH = /^(n|b|bs|batch|batch_?size|batches|num_?batch(es)?|unk__\d+_batch)$/i;
@@ -54,8 +57,9 @@ export function probeDim(
   if (policy === 'ones') return defaultDim;
   if (policy === 'uniform2') return 2;
   if (policy === 'uniform8') return 8;
-  const sizes = SIZES[policy];
-  if (rank >= 2 && index === 0 && (BATCH.test(name) || !SPATIAL.test(name))) return 1;
+  const sizes = SIZES[policy === 'first-large' ? 'large' : policy];
+  if (BATCH.test(name) && rank >= 2) return 1;
+  if (rank >= 2 && index === 0 && !SPATIAL.test(name)) return 1;
   if (CHANNELS.test(name)) return 3;
   if (SPATIAL.test(name)) return sizes.spatial;
   if (rank === 4 && index === 1) return 3;
@@ -66,10 +70,12 @@ export function probeDim(
 function dimsFor(
   info: Pick<TensorInfo, 'shape'>,
   configured: number[] | undefined,
-  policy: DimPolicy,
+  step: DimPolicy,
   defaultDim: number,
+  first: boolean,
 ): number[] {
   if (configured) return configured;
+  const policy = step === 'first-large' && !first ? 'ones' : step;
   return info.shape.map((d, i) =>
     typeof d === 'number' && d >= 0 ? d : probeDim(String(d), i, info.shape.length, policy, defaultDim),
   );
@@ -92,7 +98,7 @@ export function planAttempts(
   for (const step of LADDER) {
     if (plans.length >= (options.maxAttempts ?? MAX_ATTEMPTS)) break;
     const dims = Object.fromEntries(
-      inputs.map((i) => [i.name, dimsFor(i, configured[i.name], step.dims, options.defaultDim)]),
+      inputs.map((i, n) => [i.name, dimsFor(i, configured[i.name], step.dims, options.defaultDim, n === 0)]),
     );
     const key = JSON.stringify([dims, step.style]);
     const bytes = Object.values(dims).reduce((a, d) => a + bytesOf(d), 0);

@@ -54,6 +54,21 @@ describe('probe ladder planning', () => {
     expect(new Set(plans.map((p) => JSON.stringify(p))).size).toBe(plans.length);
   });
 
+  it('keeps a batch dim at 1 wherever it sits, and tries an audio input with unnamed state dims at 1', () => {
+    expect(probeDim('batch', 1, 3, 'large', 1)).toBe(1);
+    // Silero VAD v5 as onnxruntime declares it: no dim names at all.
+    const plans = planAttempts(
+      [
+        { name: 'input', shape: ['', ''] },
+        { name: 'state', shape: [2, '', 128] },
+        { name: 'sr', shape: [] },
+      ],
+      {},
+      { defaultDim: 1, maxInputBytes: GIB },
+    );
+    expect(plans.map((p) => p.dims)).toContainEqual({ input: [1, 512], state: [2, 1, 128], sr: [] });
+  });
+
   it('leaves out probes whose inputs would take more than the memory cap', () => {
     const plans = planAttempts(
       [{ name: 'x', shape: ['n', 'm'] }],
