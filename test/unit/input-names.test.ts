@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../../cli/cli-error.js';
 import { EXIT } from '../../cli/exit-codes.js';
 import { checkPublishInputs, parseInputValues } from '../../cli/files/model-inputs.js';
+import { validateFiles } from '../../gpu-validator/engine.js';
 import { checkInputNames } from '../../gpu-validator/input-names.js';
 import { DataType, TensorProto } from '../fixtures/onnx-proto.js';
 import { buildControlInputModel, buildImageModel } from '../fixtures/onnx-writer.js';
+import { layOutVersion } from '../fixtures/version-files.js';
 
 let dir: string;
 beforeAll(() => {
@@ -102,5 +104,24 @@ describe('publish input checks (CLI, before upload)', () => {
     ).toMatch(
       /--sample-inputs names "nope", not an input of any model of this version: audio\/chunker\.onnx has x, frames/,
     );
+  });
+});
+
+describe('the engine checks the same names before any load (API users)', () => {
+  it('fails the version CONFIG_INVALID naming the inputs that exist, without loading', async () => {
+    const vdir = mkdtempSync(join(dir, 'engine-'));
+    const files = layOutVersion(vdir, [{ path: 'det.onnx', bytes: buildImageModel() }]);
+    const report = await validateFiles({
+      files,
+      dir: vdir,
+      inputShapes: { x: [1, 3, 960, 960] },
+      memoryBudgetBytes: 2 * 1024 ** 3,
+      timeoutMs: 30_000,
+      worker: 'test',
+      attempt: 1,
+    });
+    expect(report.error).toMatchObject({ code: 'CONFIG_INVALID', file: 'det.onnx' });
+    expect(report.error?.message).toMatch(/--input-shape names "x", .*det\.onnx has image/);
+    expect(report.files[0]?.loadMs).toBeUndefined();
   });
 });
