@@ -1,6 +1,8 @@
 import type { LoadErrorCode } from '../schemas/error-codes.schema.js';
-import type { TensorInfo } from '../schemas/report.schema.js';
+import type { FedInput, ProbeAttempt, TensorInfo } from '../schemas/report.schema.js';
 import type { LoadStage } from './classify.js';
+import type { SampleSet } from './sample-io.js';
+import type { InputHint } from './synthesize-inputs.js';
 
 /**
  * The messages between the validator and its loader child (types only: the child imports nothing but
@@ -20,6 +22,17 @@ export interface LoadRequest {
   detectProviders: boolean;
   /** Golden I/O (golden-io.ts): run these inputs instead of synthesized ones and compare the outputs. */
   golden?: { localPath: string; path: string };
+  /** An ONNX test-data folder (sample-io.ts): its inputs are run and its expected outputs compared. */
+  sample?: SampleSet;
+  /** How the graph types and consumes each input (input-consumers.ts): values its operators accept. */
+  inputHints?: Record<string, InputHint>;
+  /** `--input-value NAME=V`: the fill value of that input, instead of a synthesized one. */
+  inputValues?: Record<string, number | string>;
+  /** Bounds for the probe ladder (probe-ladder.ts): its inputs stay a small share of the budget and time. */
+  memoryBudgetBytes?: number;
+  timeoutMs?: number;
+  /** Default true; false runs the synthesized inputs once (the former behaviour, for benchmarks). */
+  probe?: boolean;
 }
 
 /** What the child learnt about execution providers and golden outputs (both optional). */
@@ -29,6 +42,11 @@ export interface RunFacts {
   /** `cuda → cpu` when the first requested provider ran no node. */
   executionProviderFallback?: string;
   golden?: { file: string; tolerance: number; outputs: { name: string; maxAbsDiff: number }[] };
+  /** The inputs of the deciding smoke run, the failed runs before it, facts that are not failures. */
+  fedInputs?: FedInput[];
+  probes?: ProbeAttempt[];
+  notes?: string[];
+  smokeRun?: 'ran' | 'skipped';
 }
 
 export interface BaselineRequest {

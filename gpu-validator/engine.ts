@@ -2,14 +2,17 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import { type FileReport, type LoadError, ValidationReport } from '../schemas/report.schema.js';
-import type { InputShapes, ManifestFile } from '../schemas/version.schema.js';
+import type { InputShapes, InputValues, ManifestFile } from '../schemas/version.schema.js';
 import { runtimeBaseline } from './baseline.js';
 import { checkCompatibility, limitsFor } from './compat.js';
 import { verifyIntegrity } from './file-integrity.js';
 import { goldenPathFor } from './golden-io.js';
+import { inputHintsOf } from './input-consumers.js';
+import { checkInputNames } from './input-names.js';
 import { type IsolatedLoadResult, isolatedLoad } from './isolated-load.js';
 import { LoadFailure } from './load-failure.js';
 import { inspectOnnx, type OnnxInspection } from './onnx-inspect.js';
+import { findSampleSet, type SampleSet } from './sample-io.js';
 
 /**
  * The validation engine (DESIGN.md "Validation"): for every file of a version, integrity first, then for
@@ -23,6 +26,10 @@ export interface ValidationInput {
   dir: string;
   /** Input name → dims, applied to every ONNX file having that input. */
   inputShapes: InputShapes;
+  /** Input name → fill value (`--input-value`), applied to every ONNX file having that input. */
+  inputValues?: InputValues;
+  /** Default true: probe other inputs when the first smoke run fails (false: the former single run). */
+  probe?: boolean;
   memoryBudgetBytes: number;
   /** Per file: session creation plus the smoke run. */
   timeoutMs: number;
@@ -126,6 +133,10 @@ function loadedReport(
     inputs: result.inputs ?? inspection.inputs,
     outputs: result.outputs ?? inspection.outputs,
     inputShapes: result.inputShapes,
+    fedInputs: result.fedInputs,
+    probes: result.probes,
+    notes: result.notes,
+    smokeRun: result.smokeRun,
   };
   const merged = { ...report, ...dropUndefined(facts) } as FileReport;
   if (result.ok) return { ...merged, ok: true };
@@ -152,6 +163,24 @@ async function goldenCompanion(
   return { localPath: golden.localPath, path: golden.path };
 }
 
+/**
+ * Sample inputs in the ONNX test-data layout beside the model (sample-io.ts), integrity-checked before
+ * the child reads them, for the same reason as a golden file.
+ */
+async function sampleCompanion(
+  model: ManifestFile,
+  files: ValidationInput['files'],
+): Promise<SampleSet | undefined> {
+  const set = findSampleSet(model.path, files);
+  if (!set) return undefined;
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  for (const f of [...set.inputs, ...set.outputs]) {
+    const entry = byPath.get(f.path);
+    if (entry) await verifyIntegrity(entry, entry.localPath);
+  }
+  return set;
+}
+
 /** Inspection, the pre-checks and the isolated load of one ONNX file (its integrity is checked alongside). */
 async function inspectAndLoad(
   file: ManifestFile & { localPath: string },
@@ -173,14 +202,19 @@ async function inspectAndLoad(
     (limits && checkCompatibility(inspection, limits));
   if (refusal) return { report: failed(withInspection, refusal) };
   const golden = await goldenCompanion(file, input.files);
+  const sample = golden ? undefined : await sampleCompanion(file, input.files);
   const result = await isolatedLoad({
     modelPath: file.localPath,
     memoryBudgetBytes: input.memoryBudgetBytes,
     timeoutMs: input.timeoutMs,
     executionProviders: input.executionProviders ?? ['cpu'],
     inputShapes: input.inputShapes,
+    inputHints: inputHintsOf(file.localPath),
+    ...(input.inputValues ? { inputValues: input.inputValues } : {}),
+    ...(input.probe === false ? { probe: false } : {}),
     signal,
     ...(golden ? { golden } : {}),
+    ...(sample ? { sample } : {}),
   });
   return {
     report: loadedReport(withInspection, result, inspection),
@@ -250,6 +284,24 @@ function baselineBytes(): Promise<number | undefined> {
   );
 }
 
+/**
+ * The publisher's input names checked against the version's ONNX files before any load (input-names.ts);
+ * skipped when a file cannot be inspected, since that file fails on its own cause.
+ */
+function inputNamesProblem(input: ValidationInput): LoadFailure | undefined {
+  const given = { shapes: input.inputShapes, values: input.inputValues ?? {} };
+  if (Object.keys(given.shapes).length + Object.keys(given.values).length === 0) return undefined;
+  const models = [];
+  for (const file of input.files.filter((f) => f.format === 'onnx')) {
+    try {
+      models.push({ path: file.path, inputs: inspectOnnx(file.localPath).inputs });
+    } catch {
+      return undefined;
+    }
+  }
+  return models.length > 0 ? checkInputNames(models, given) : undefined;
+}
+
 /** Validates every file of a version, one at a time (each load gets the whole memory budget). */
 export async function validateFiles(input: ValidationInput): Promise<ValidationReport> {
   const started = new Date();
@@ -257,8 +309,12 @@ export async function validateFiles(input: ValidationInput): Promise<ValidationR
   let runtimeVersion = installedRuntimeVersion();
   const baseline = input.files.some((f) => f.format === 'onnx') ? baselineBytes() : undefined;
   const files: FileReport[] = [];
+  const namesProblem = inputNamesProblem(input);
   for (const file of input.files) {
-    const outcome = await validateFile(file, input, runtimeVersion);
+    const outcome =
+      namesProblem && file.format === 'onnx'
+        ? { report: failed(baseReport(file), namesProblem) }
+        : await validateFile(file, input, runtimeVersion);
     if (outcome.runtimeVersion) runtimeVersion = outcome.runtimeVersion;
     files.push(outcome.report);
   }

@@ -97,7 +97,8 @@ export function parseGoldenFile(file: string, text: string): GoldenFile {
     throw invalid(file, '"tolerance" must be a number ≥ 0');
   return {
     inputs: checkTensors(file, 'inputs', json.inputs),
-    outputs: checkTensors(file, 'outputs', json.outputs),
+    // No outputs: "run these, compare nothing" (the run must still succeed with finite outputs).
+    outputs: json.outputs === undefined ? {} : checkTensors(file, 'outputs', json.outputs),
     tolerance,
   };
 }
@@ -132,13 +133,17 @@ export function goldenFeeds(
   return feeds;
 }
 
-/** Largest |actual − expected| over the tensor; NaN where a value is not finite on one side only. */
+/**
+ * Largest |actual − expected| over the tensor. NaN matches NaN and an infinity the same infinity (JSON
+ * has neither: expected values may be the strings "NaN", "Infinity", "-Infinity"); NaN where a value is
+ * not finite on one side only.
+ */
 function maxAbsDiff(actual: ArrayLike<number | bigint | boolean>, expected: GoldenTensor['data']): number {
   let max = 0;
   for (let i = 0; i < expected.length; i++) {
     const a = Number(actual[i]);
     const e = Number(expected[i]);
-    if (a === e) continue; // also equal infinities
+    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue; // also equal infinities
     const diff = Math.abs(a - e);
     if (Number.isNaN(diff)) return Number.NaN;
     if (diff > max) max = diff;

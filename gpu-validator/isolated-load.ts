@@ -15,6 +15,8 @@ import type {
 import { classifyChildExit, classifyRuntimeError, type LoadStage } from './classify.js';
 import { PARENT_PID_ENV } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
+import type { SampleSet } from './sample-io.js';
+import type { InputHint } from './synthesize-inputs.js';
 
 /**
  * Loads one model in a child process under a memory budget and a time limit (DESIGN.md Validation
@@ -46,6 +48,14 @@ export interface IsolatedLoadOptions {
   detectProviders?: boolean;
   /** A golden file (golden-io.ts): its inputs are run and its outputs compared. */
   golden?: { localPath: string; path: string };
+  /** An ONNX test-data folder beside the model (sample-io.ts): run instead of synthesized inputs. */
+  sample?: SampleSet;
+  /** How the graph types and consumes each input (input-consumers.ts); without them values are generic. */
+  inputHints?: Record<string, InputHint>;
+  /** The publisher's fill value per input (`--input-value`). */
+  inputValues?: Record<string, number | string>;
+  /** Default true: when the first smoke run fails, re-run with other values and shapes (probe-ladder.ts). */
+  probe?: boolean;
 }
 
 interface LoadFacts extends ChildLoadFacts {
@@ -266,6 +276,10 @@ function factsOf(watch: Watch): LoadFacts {
       providerNodes: last.providerNodes,
       executionProviderFallback: last.executionProviderFallback,
       golden: last.golden,
+      fedInputs: last.fedInputs,
+      probes: last.probes,
+      notes: last.notes,
+      smokeRun: last.smokeRun,
     });
     if (last.type === 'result') facts.gpuBytes = last.gpuBytes;
   }
@@ -308,6 +322,12 @@ export async function isolatedLoad(options: IsolatedLoadOptions): Promise<Isolat
       measureGpu: executionProviders.some((p) => p === 'cuda' || p === 'tensorrt'),
       detectProviders: options.detectProviders ?? executionProviders.some((p) => p !== 'cpu'),
       ...(options.golden ? { golden: options.golden } : {}),
+      ...(options.sample ? { sample: options.sample } : {}),
+      ...(options.inputHints ? { inputHints: options.inputHints } : {}),
+      ...(options.inputValues ? { inputValues: options.inputValues } : {}),
+      memoryBudgetBytes: options.memoryBudgetBytes,
+      timeoutMs: options.timeoutMs,
+      probe: options.probe ?? true,
     },
     {
       memoryBudgetBytes: options.memoryBudgetBytes,

@@ -11,7 +11,9 @@ import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
 import { exitWithParent } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
 import { countProviderNodes, judgePlacement } from './provider-placement.js';
-import { checkOutputs, resolveShape, synthesizeTensor } from './synthesize-inputs.js';
+import { compareSample, SAMPLE_RTOL, type SampleFeeds, sampleFeeds } from './sample-io.js';
+import { smokeRun } from './smoke-run.js';
+import { checkConfiguredShape, checkOutputs } from './synthesize-inputs.js';
 
 /**
  * The loader child (DESIGN.md Validation step 3): imports onnxruntime-node, creates a session for one
@@ -86,15 +88,38 @@ function readProviderNodes(session: InferenceSession): Record<string, number> {
   return counts;
 }
 
-function synthesizedFeeds(ort: Ort, request: LoadRequest, inputs: TensorInfo[]): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
-  for (const input of inputs) {
-    if (input.type === 'non-tensor')
-      throw new LoadFailure('CONFIG_INVALID', `input "${input.name}" is not a tensor`);
-    const dims = resolveShape(input, request.inputShapes[input.name], request.defaultDim);
-    feeds[input.name] = synthesizeTensor(ort.Tensor, input, dims);
+/** Configured shapes must name real inputs and agree with the model (CONFIG_INVALID otherwise). */
+function checkConfiguredShapes(request: LoadRequest, inputs: TensorInfo[]): void {
+  for (const [name, dims] of Object.entries(request.inputShapes)) {
+    const input = inputs.find((i) => i.name === name);
+    if (input && input.type !== 'non-tensor') checkConfiguredShape(input, dims);
   }
-  return feeds;
+}
+
+/** Non-tensor outputs (a ZipMap's sequence of maps) cannot be returned to JS: fetch the tensors only. */
+const tensorOutputs = (outputs: TensorInfo[]) =>
+  outputs.filter((o) => o.type !== 'non-tensor').map((o) => o.name);
+
+/** The golden run: the publisher's inputs, one run, outputs compared (golden-io.ts). */
+async function goldenRun(
+  ort: Ort,
+  request: LoadRequest & { golden: { localPath: string; path: string } },
+  golden: GoldenFile,
+  session: InferenceSession,
+  inputs: TensorInfo[],
+  outputs: TensorInfo[],
+) {
+  const feeds = goldenFeeds(ort.Tensor, request.golden.path, golden, inputs);
+  partial.fedInputs = Object.entries(feeds).map(([name, t]) => ({
+    name,
+    type: t.type,
+    shape: [...t.dims],
+    value: `from ${request.golden.path}`,
+    source: 'golden' as const,
+  }));
+  const runStart = performance.now();
+  const results = await session.run(feeds, tensorOutputs(outputs));
+  return { results, inferenceMs: performance.now() - runStart };
 }
 
 /** Which provider ran the nodes; a request whose providers all ran nothing fails here (provider-placement.ts). */
@@ -132,21 +157,60 @@ async function load(request: LoadRequest): Promise<void> {
   partial = { ...partial, loadMs, inputs, outputs };
   // The smoke run starts with its inputs: at served shapes they can be a large part of the peak.
   await enter('run');
-  const feeds =
-    golden && request.golden
-      ? goldenFeeds(ort.Tensor, request.golden.path, golden, inputs)
-      : synthesizedFeeds(ort, request, inputs);
-  const shapes = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, [...t.dims]]));
-  partial.inputShapes = shapes;
-  const runStart = performance.now();
-  const results = await session.run(feeds);
-  const inferenceMs = performance.now() - runStart;
-  partial.inferenceMs = inferenceMs;
+  checkConfiguredShapes(request, inputs);
+  let results: Record<string, Tensor> | undefined;
+  let expected: SampleFeeds['expected'] | undefined;
+  if (request.sample) {
+    const sample = sampleFeeds(ort.Tensor, request.sample, inputs, outputs);
+    partial.fedInputs = sample.fed;
+    expected = sample.expected;
+    const runStart = performance.now();
+    results = await session.run(sample.feeds, tensorOutputs(outputs));
+    partial = { ...partial, inferenceMs: performance.now() - runStart, smokeRun: 'ran' };
+  } else if (golden && request.golden) {
+    const ran = await goldenRun(
+      ort,
+      { ...request, golden: request.golden },
+      golden,
+      session,
+      inputs,
+      outputs,
+    );
+    results = ran.results;
+    partial = { ...partial, inferenceMs: ran.inferenceMs, smokeRun: 'ran' };
+  } else {
+    const outcome = await smokeRun(
+      {
+        ort,
+        session,
+        request,
+        inputs,
+        outputs,
+        loadStart,
+        loadMs,
+        peakBytes: () => readProcStatusBytes('self', 'VmHWM'),
+      },
+      (facts) => Object.assign(partial, facts),
+    );
+    const { results: ran, ...facts } = outcome;
+    results = ran;
+    partial = { ...partial, ...facts };
+  }
+  const inferenceMs = partial.inferenceMs ?? 0;
+  if (partial.fedInputs)
+    partial.inputShapes = Object.fromEntries(partial.fedInputs.map((f) => [f.name, f.shape]));
+  const shapes = partial.inputShapes ?? {};
   const executionProvider = placementFacts(request, session);
-  checkOutputs(results);
-  if (golden && request.golden) {
+  if (golden && request.golden && results) {
     const compared = compareGolden(request.golden.path, golden, results);
     partial.golden = { file: request.golden.path, tolerance: golden.tolerance, outputs: compared };
+    // Expected outputs decide; without them, NaN on the publisher's own inputs is the model's fault.
+    if (Object.keys(golden.outputs).length === 0) checkOutputs(results);
+  }
+  if (request.sample && expected && results) {
+    const compared = compareSample(request.sample, expected, results);
+    partial.golden = { file: request.sample.dir, tolerance: SAMPLE_RTOL, outputs: compared };
+    if (expected.length === 0) checkOutputs(results);
   }
   await send({
     ...partial,

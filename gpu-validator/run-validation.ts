@@ -62,6 +62,7 @@ export async function runValidation(
       files,
       dir,
       inputShapes: version.inputShapes,
+      ...(version.inputValues ? { inputValues: version.inputValues } : {}),
       memoryBudgetBytes: version.memoryBudgetBytes ?? options.memoryBudgetBytes,
       timeoutMs: options.timeoutMs,
       ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),

@@ -24,6 +24,7 @@ import {
 } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { hashForPublish } from '../files/hash-file.js';
+import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
 import type { RegistryClient } from '../registry-client.js';
 import { encode } from '../registry-client.js';
 import { uploadFile } from '../upload.js';
@@ -41,6 +42,16 @@ Options:
   --provider P          provider of a new model (default: default); must match an existing model's
   --input-shape N=D,..  shape an input is served at, e.g. x=1,3,640,640 (repeatable); symbolic dims
                         of that input take these values in validation and memory profiling
+  --input-value N=V     the value input N is served with (repeatable): a scalar input's value, or the
+                        fill value of that input's tensor, e.g. sr=16000; used instead of synthesized
+                        values in the smoke run
+  --sample-inputs PATH  inputs to smoke-run with: a golden JSON file ({"inputs": …}, "outputs"
+                        optional: without them nothing is compared), or a folder in the ONNX test-data
+                        layout (test_data_set_N/input_K.pb, optional output_K.pb, compared with a
+                        tolerance); published beside the model. A published folder that already holds
+                        test_data_set_N next to its model uses it without this flag.
+                        Every name in --input-shape, --input-value and the samples must be an input of
+                        the version's ONNX files: checked before anything is uploaded (exit 2)
   --memory-budget B     memory budget of the validation (e.g. 2GiB); default: the server's
   --follow-symlinks     follow symbolic links in a folder that point outside it (default: refused);
                         dangling links and loops are always refused
@@ -65,6 +76,8 @@ export const publishCommand: Command = {
       ...REGISTRY_OPTION,
       provider: { type: 'string' },
       'input-shape': { type: 'string', multiple: true },
+      'input-value': { type: 'string', multiple: true },
+      'sample-inputs': { type: 'string' },
       'memory-budget': { type: 'string' },
       'follow-symlinks': { type: 'boolean' },
       wait: { type: 'boolean' },
@@ -87,6 +100,7 @@ export const publishCommand: Command = {
     if (positionals.length < 2)
       throw CliError.usage('give at least one file or folder to publish', 'publish');
     const inputShapes = parseInputShapes(values['input-shape'] ?? []);
+    const inputValues = parseInputValues(values['input-value'] ?? []);
     const memoryBudgetBytes = values['memory-budget']
       ? parseBytes('publish', 'memory-budget', values['memory-budget'])
       : undefined;
@@ -95,9 +109,17 @@ export const publishCommand: Command = {
       throw CliError.usage('--timeout expects seconds', 'publish');
 
     const client = clientFor(io, values.registry);
-    const files = await collectFiles('publish', positionals.slice(1), {
+    const collected = await collectFiles('publish', positionals.slice(1), {
       followSymlinks: values['follow-symlinks'] === true,
     });
+    const files = [
+      ...collected,
+      ...checkPublishInputs(collected, {
+        shapes: inputShapes,
+        values: inputValues,
+        ...(values['sample-inputs'] ? { sampleInputs: values['sample-inputs'] } : {}),
+      }),
+    ];
     const total = files.reduce((s, f) => s + f.size, 0);
     const hashing = progressBar(io, 'hashing  ', total);
     let hashed = 0;
@@ -117,6 +139,7 @@ export const publishCommand: Command = {
       version,
       files: manifest,
       inputShapes,
+      ...(Object.keys(inputValues).length > 0 ? { inputValues } : {}),
       ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
       publisher: io.env.USER ?? 'unknown',
     });

@@ -1,4 +1,5 @@
 import { FAILURE_EXPLANATIONS } from '../../core/failure-explanations.js';
+import type { FileReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parse, parseRef } from '../args.js';
 import {
@@ -63,6 +64,7 @@ export function describeVersion(v: Version): string {
       lines.push(
         `    ${f.ok ? 'ok  ' : 'FAIL'} ${f.path}: ${f.error ? `${f.error.code}: ${f.error.message}` : timing}`,
       );
+      lines.push(...describeSmokeRun(f));
     }
     for (const c of r.nodeClasses)
       lines.push(`    node class ${c.nodeClass}: ${c.fits ? 'fits' : 'does not fit'} (${c.reason})`);
@@ -71,6 +73,21 @@ export function describeVersion(v: Version): string {
   if (v.deprecation)
     lines.push(`  deprecated ${v.deprecation.at}${v.deprecation.reason ? `: ${v.deprecation.reason}` : ''}`);
   return lines.join('\n');
+}
+
+/** What the smoke run fed (per input: shape, values, source), the failed probes before it, and notes. */
+export function describeSmokeRun(f: FileReport): string[] {
+  const lines: string[] = [];
+  if (f.smokeRun === 'skipped') lines.push('         smoke run skipped (load proven)');
+  for (const i of f.fedInputs ?? [])
+    lines.push(`         fed ${i.name} ${i.type}[${i.shape.join(',')}] ${i.value} (${i.source})`);
+  if (f.probes?.length) lines.push(`         ${f.probes.length} smoke run(s) failed before:`);
+  for (const p of f.probes ?? [])
+    lines.push(
+      `           ${p.inputs.map((i) => `${i.name}[${i.shape.join(',')}] ${i.value}`).join('; ')} → ${p.error.split('\n')[0]?.slice(0, 160)}`,
+    );
+  for (const n of f.notes ?? []) lines.push(`         note: ${n}`);
+  return lines;
 }
 
 /** One line: the failure code, the runtime's message, and what to do (the runbook step). */

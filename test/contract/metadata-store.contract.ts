@@ -82,6 +82,7 @@ export function describeMetadataStoreContract(
         const input = aVersion('det', '2.0.0', {
           memoryBudgetBytes: 1024,
           inputShapes: { x: [1, 3, 960, 960] },
+          inputValues: { sr: 16000, lang: 'en' },
         });
         const stored = await store.createVersion(input);
         expect(stored).toEqual({ ...input, seq: 4 });

@@ -4,7 +4,7 @@ import { commitVersion, startVersion } from '../../core/publish.js';
 import { claimValidation } from '../../core/validation-jobs.js';
 import { EcsEnvError, readEcsJobEnv, runEcsJob } from '../../gpu-validator/ecs-job.js';
 import { StartVersionRequest } from '../../schemas/version.schema.js';
-import { buildMlpModel, buildNanModel } from '../fixtures/onnx-writer.js';
+import { buildMlpModel, buildUnknownOpModel } from '../fixtures/onnx-writer.js';
 import { manifestEntry } from '../fixtures/version-files.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
@@ -102,11 +102,11 @@ describe('runEcsJob', () => {
   });
 
   it('records a model that fails validation and returns normally (the task exits 0)', async () => {
-    await claimedVersion('1', buildNanModel());
+    await claimedVersion('1', buildUnknownOpModel());
     const outcome = await runEcsJob(deps, env('1'));
     expect(outcome.status).toBe('recorded');
     const stored = await deps.metadata.getVersion({ model: 'det', version: '1' });
-    expect(stored).toMatchObject({ status: 'FAILED', statusReason: { code: 'INFERENCE_FAILED' } });
+    expect(stored).toMatchObject({ status: 'FAILED', statusReason: { code: 'UNSUPPORTED_MODEL' } });
   });
 
   it('records GPU_UNAVAILABLE when cuda is requested where it is absent', async () => {

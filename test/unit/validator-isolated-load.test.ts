@@ -110,10 +110,26 @@ describe('isolatedLoad', () => {
     expect(missing).toMatchObject({ ok: false, code: 'FILE_MISSING' });
   });
 
-  it('fails a model whose smoke run produces NaN as INFERENCE_FAILED', async () => {
+  it('passes a model whose smoke run on synthesized inputs produces NaN, with a note', async () => {
     const result = await isolatedLoad({ ...roomy, modelPath: write('nan.onnx', buildNanModel()) });
+    expect(result).toMatchObject({ ok: true, smokeRun: 'ran' });
+    expect(result.notes?.[0]).toMatch(
+      /output "output" has 4 of 4 values NaN or infinite on synthesized inputs/,
+    );
+    expect(result.fedInputs).toEqual([
+      { name: 'input', type: 'float32', shape: [1, 4], value: 'ramp 0.1…0.9', source: 'synthesized' },
+    ]);
+  });
+
+  it("fails NaN on inputs that are all the publisher's own (--input-value) as INFERENCE_FAILED", async () => {
+    const result = await isolatedLoad({
+      ...roomy,
+      modelPath: write('nan-given.onnx', buildNanModel()),
+      inputValues: { input: 0.5 },
+    });
     expect(result).toMatchObject({ ok: false, code: 'INFERENCE_FAILED', stage: 'run' });
-    expect(result.loadMs).toBeGreaterThan(0);
+    expect(result.ok || result.message).toMatch(/output "output" .* on the publisher's inputs/);
+    expect(result.fedInputs?.[0]).toMatchObject({ value: 'fill 0.5', source: 'publisher' });
   });
 
   it('kills a child over the memory budget: INSUFFICIENT_MEMORY with the peak seen', async () => {

@@ -40,7 +40,8 @@ describe('synthesizeTensor', () => {
     expect(nonFiniteCount(f)).toBe(0);
     const ids = synthesizeTensor(Tensor, { name: 'ids', type: 'int64', shape: ['N'] }, [5]);
     expect(ids.type).toBe('int64');
-    expect(ids.data).toEqual(new BigInt64Array(5));
+    // Integers 1, not 0: as a shape, size, step, depth or divisor 0 breaks graphs.
+    expect(ids.data).toEqual(new BigInt64Array(5).fill(1n));
     expect(synthesizeTensor(Tensor, { name: 'm', type: 'bool', shape: [2] }, [2]).type).toBe('bool');
   });
 
@@ -52,7 +53,7 @@ describe('synthesizeTensor', () => {
 });
 
 describe('checkOutputs', () => {
-  it('fails with INFERENCE_FAILED naming the output with NaN or Inf', () => {
+  it('fails with INFERENCE_FAILED naming the output with NaN or Inf (publisher inputs)', () => {
     const good = new Tensor('float32', new Float32Array([1, 2]), [2]);
     const bad = new Tensor('float32', new Float32Array([Number.NaN, 1, Number.POSITIVE_INFINITY]), [3]);
     expect(() => checkOutputs({ good })).not.toThrow();

@@ -1,0 +1,145 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, posix } from 'node:path';
+import { goldenPathFor, parseGoldenFile } from '../../gpu-validator/golden-io.js';
+import { checkInputNames, type ModelInputs } from '../../gpu-validator/input-names.js';
+import type { LoadFailure } from '../../gpu-validator/load-failure.js';
+import { inspectOnnx } from '../../gpu-validator/onnx-inspect.js';
+import { parseTensorProto } from '../../gpu-validator/tensor-proto.js';
+import type { InputShapes, InputValues } from '../../schemas/version.schema.js';
+import { CliError } from '../cli-error.js';
+import type { LocalFile } from '../collect-files.js';
+
+/**
+ * What `publish` says about a version's inputs, checked against its local ONNX files before anything is
+ * uploaded (an unknown name or a shape contradicting a fixed dim exits 2 naming the inputs that exist),
+ * and `--sample-inputs` turned into files of the version by convention, so the engine finds them with
+ * the model: a golden JSON becomes `DIR/NAME.golden.json` beside `DIR/NAME.onnx` (golden-io.ts), a folder
+ * of ONNX test data becomes `DIR/test_data_set_N/…` in the model's folder (sample-io.ts).
+ */
+
+const SET = /^test_data_set_\d+$/;
+
+/** `NAME=V` pairs: a number where V parses as one, else the string. */
+export function parseInputValues(specs: readonly string[]): InputValues {
+  const values: InputValues = {};
+  for (const spec of specs) {
+    const m = /^([^=]+)=(.+)$/.exec(spec);
+    if (!m?.[1] || m[2] === undefined)
+      throw CliError.usage(
+        `--input-value expects NAME=VALUE (a number, or a string), got "${spec}"`,
+        'publish',
+      );
+    const n = Number(m[2]);
+    values[m[1]] = m[2].trim() !== '' && Number.isFinite(n) ? n : m[2];
+  }
+  return values;
+}
+
+function inspectModels(files: readonly LocalFile[]): ModelInputs[] {
+  const models: ModelInputs[] = [];
+  for (const f of files.filter((x) => x.path.endsWith('.onnx'))) {
+    try {
+      models.push({ path: f.path, inputs: inspectOnnx(f.localPath).inputs });
+    } catch {
+      // An unreadable model is the server's to judge (with its real cause); its names cannot be checked here.
+    }
+  }
+  return models;
+}
+
+/** The one model sample inputs belong to: the only ONNX file, or the only one having all their names. */
+function targetModel(models: ModelInputs[], names: string[], path: string): ModelInputs {
+  const fits = models.filter((m) => names.every((n) => m.inputs.some((i) => i.name === n)));
+  const candidates = models.length === 1 ? models : fits;
+  if (candidates.length === 1) return candidates[0] as ModelInputs;
+  throw CliError.usage(
+    `--sample-inputs ${path}: ${candidates.length === 0 ? 'no' : 'more than one'} model of this version has the inputs ${names.join(', ') || '(unnamed)'}; put the samples in the model's own folder instead`,
+    'publish',
+  );
+}
+
+function goldenSamples(path: string, models: ModelInputs[]): { names: string[]; files: LocalFile[] } {
+  let names: string[];
+  try {
+    names = Object.keys(parseGoldenFile(basename(path), readFileSync(path, 'utf8')).inputs);
+  } catch (error) {
+    throw CliError.usage(`--sample-inputs ${(error as Error).message}`, 'publish');
+  }
+  const model = targetModel(models, names, path);
+  const target = goldenPathFor(model.path);
+  return { names, files: [{ path: target, localPath: path, size: statSync(path).size }] };
+}
+
+function testDataSamples(path: string, models: ModelInputs[]): { names: string[]; files: LocalFile[] } {
+  const sets = SET.test(basename(path))
+    ? [{ name: basename(path), dir: path }]
+    : readdirSync(path)
+        .filter((n) => SET.test(n))
+        .map((n) => ({ name: n, dir: join(path, n) }));
+  if (sets.length === 0)
+    throw CliError.usage(
+      `--sample-inputs ${path}: no test_data_set_N folder (input_K.pb files) in it`,
+      'publish',
+    );
+  const names = new Set<string>();
+  const found: { set: string; name: string; localPath: string }[] = [];
+  for (const set of sets)
+    for (const name of readdirSync(set.dir).filter((n) => /^(input|output)_\d+\.pb$/.test(n))) {
+      const localPath = join(set.dir, name);
+      if (name.startsWith('input_')) {
+        try {
+          const tensorName = parseTensorProto(name, readFileSync(localPath)).name;
+          if (tensorName) names.add(tensorName);
+        } catch (error) {
+          throw CliError.usage(`--sample-inputs ${(error as LoadFailure).message}`, 'publish');
+        }
+      }
+      found.push({ set: set.name, name, localPath });
+    }
+  const model = targetModel(models, [...names], path);
+  const dir = posix.dirname(model.path);
+  const files = found.map((f) => ({
+    path: posix.join(dir, f.set, f.name),
+    localPath: f.localPath,
+    size: statSync(f.localPath).size,
+  }));
+  return { names: [...names], files };
+}
+
+/**
+ * Checks every input name given against the local ONNX files and returns the sample files to publish
+ * with the version. Exits 2 (a usage error) on an unknown name or a shape contradicting a fixed dim.
+ */
+export function checkPublishInputs(
+  files: readonly LocalFile[],
+  given: { shapes: InputShapes; values: InputValues; sampleInputs?: string },
+): LocalFile[] {
+  const models = inspectModels(files);
+  const asked = Object.keys(given.shapes).length + Object.keys(given.values).length > 0 || given.sampleInputs;
+  if (!asked) return [];
+  if (models.length === 0)
+    throw CliError.usage(
+      'input shapes, values and samples need an ONNX model in the version to apply to',
+      'publish',
+    );
+  let samples: { names: string[]; files: LocalFile[] } = { names: [], files: [] };
+  if (given.sampleInputs) {
+    const path = given.sampleInputs;
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (!info) throw CliError.usage(`--sample-inputs ${path}: no such file or folder`, 'publish');
+    samples = info.isDirectory() ? testDataSamples(path, models) : goldenSamples(path, models);
+    const clash = samples.files.find((s) => files.some((f) => f.path === s.path));
+    if (clash)
+      throw CliError.usage(
+        `--sample-inputs would publish ${clash.path}, which the version already has`,
+        'publish',
+      );
+  }
+  const problem = checkInputNames(models, {
+    shapes: given.shapes,
+    values: given.values,
+    samples: samples.names,
+  });
+  if (problem) throw CliError.usage(problem.message, 'publish');
+  return samples.files;
+}

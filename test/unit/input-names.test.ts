@@ -1,0 +1,127 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliError } from '../../cli/cli-error.js';
+import { EXIT } from '../../cli/exit-codes.js';
+import { checkPublishInputs, parseInputValues } from '../../cli/files/model-inputs.js';
+import { validateFiles } from '../../gpu-validator/engine.js';
+import { checkInputNames } from '../../gpu-validator/input-names.js';
+import { DataType, TensorProto } from '../fixtures/onnx-proto.js';
+import { buildControlInputModel, buildImageModel } from '../fixtures/onnx-writer.js';
+import { layOutVersion } from '../fixtures/version-files.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'input-names-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const models = [
+  { path: 'det/model.onnx', inputs: [{ name: 'x', type: 'float32', shape: ['n', 3, 'h', 'w'] }] },
+  { path: 'vad.onnx', inputs: [{ name: 'sr', type: 'int64', shape: [] }] },
+];
+
+describe('checkInputNames', () => {
+  it('accepts names of any model of the version and shapes that agree with its fixed dims', () => {
+    expect(
+      checkInputNames(models, { shapes: { x: [1, 3, 960, 960] }, values: { sr: 16000 } }),
+    ).toBeUndefined();
+  });
+
+  it('names the unknown input and the inputs that exist, per flag', () => {
+    const failure = checkInputNames(models, { shapes: { image: [1, 3, 960, 960] } });
+    expect(failure?.code).toBe('CONFIG_INVALID');
+    expect(failure?.message).toBe(
+      '--input-shape names "image", not an input of any model of this version: det/model.onnx has x; vad.onnx has sr',
+    );
+    expect(checkInputNames(models, { values: { rate: 1 } })?.message).toMatch(/^--input-value names "rate"/);
+    expect(checkInputNames(models, { samples: ['y'] })?.message).toMatch(/^--sample-inputs names "y"/);
+  });
+
+  it('refuses a shape that contradicts a fixed dim or the rank', () => {
+    expect(checkInputNames(models, { shapes: { x: [1, 4, 8, 8] } })?.message).toMatch(
+      /--input-shape x: det\/model\.onnx: input "x" dimension 1 is fixed at 3/,
+    );
+    expect(checkInputNames(models, { shapes: { x: [1, 3] } })?.message).toMatch(/has rank 4/);
+  });
+});
+
+describe('publish input checks (CLI, before upload)', () => {
+  const usage = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      expect(error).toBeInstanceOf(CliError);
+      expect((error as CliError).exitCode).toBe(EXIT.USAGE);
+      return (error as CliError).message;
+    }
+    throw new Error('expected a usage error');
+  };
+
+  it('parses --input-value as numbers where they are numbers, else strings', () => {
+    expect(parseInputValues(['sr=16000', 'lang=en', 'gain=0.5'])).toEqual({
+      sr: 16000,
+      lang: 'en',
+      gain: 0.5,
+    });
+    expect(usage(() => parseInputValues(['sr']))).toMatch(/NAME=VALUE/);
+  });
+
+  it('exits 2 on an unknown name, read from the local ONNX files', () => {
+    const path = join(dir, 'det.onnx');
+    writeFileSync(path, buildImageModel());
+    const files = [{ path: 'det.onnx', localPath: path, size: 1 }];
+    expect(usage(() => checkPublishInputs(files, { shapes: { x: [1, 3, 9, 9] }, values: {} }))).toMatch(
+      /"x", not an input of any model of this version: det\.onnx has image/,
+    );
+    expect(checkPublishInputs(files, { shapes: { image: [1, 3, 9, 9] }, values: {} })).toEqual([]);
+  });
+
+  it('publishes a golden file beside its model and a test-data folder in the model folder', () => {
+    const model = join(dir, 'chunker.onnx');
+    writeFileSync(model, buildControlInputModel());
+    const files = [{ path: 'audio/chunker.onnx', localPath: model, size: 1 }];
+    const golden = join(dir, 'golden.json');
+    writeFileSync(golden, JSON.stringify({ inputs: { frames: { type: 'int64', dims: [], data: [2] } } }));
+    expect(checkPublishInputs(files, { shapes: {}, values: {}, sampleInputs: golden })).toEqual([
+      { path: 'audio/chunker.golden.json', localPath: golden, size: expect.any(Number) },
+    ]);
+    const set = join(dir, 'samples', 'test_data_set_0');
+    mkdirSync(set, { recursive: true });
+    const pb = TensorProto.encode(
+      TensorProto.fromObject({ name: 'frames', dims: [], dataType: DataType.INT64, int64Data: [2] }),
+    );
+    writeFileSync(join(set, 'input_1.pb'), pb.finish());
+    const added = checkPublishInputs(files, { shapes: {}, values: {}, sampleInputs: join(dir, 'samples') });
+    expect(added.map((f) => f.path)).toEqual(['audio/test_data_set_0/input_1.pb']);
+    const wrong = TensorProto.encode(
+      TensorProto.fromObject({ name: 'nope', dims: [], dataType: DataType.INT64, int64Data: [2] }),
+    );
+    writeFileSync(join(set, 'input_1.pb'), wrong.finish());
+    expect(
+      usage(() => checkPublishInputs(files, { shapes: {}, values: {}, sampleInputs: join(dir, 'samples') })),
+    ).toMatch(
+      /--sample-inputs names "nope", not an input of any model of this version: audio\/chunker\.onnx has x, frames/,
+    );
+  });
+});
+
+describe('the engine checks the same names before any load (API users)', () => {
+  it('fails the version CONFIG_INVALID naming the inputs that exist, without loading', async () => {
+    const vdir = mkdtempSync(join(dir, 'engine-'));
+    const files = layOutVersion(vdir, [{ path: 'det.onnx', bytes: buildImageModel() }]);
+    const report = await validateFiles({
+      files,
+      dir: vdir,
+      inputShapes: { x: [1, 3, 960, 960] },
+      memoryBudgetBytes: 2 * 1024 ** 3,
+      timeoutMs: 30_000,
+      worker: 'test',
+      attempt: 1,
+    });
+    expect(report.error).toMatchObject({ code: 'CONFIG_INVALID', file: 'det.onnx' });
+    expect(report.error?.message).toMatch(/--input-shape names "x", .*det\.onnx has image/);
+    expect(report.files[0]?.loadMs).toBeUndefined();
+  });
+});
