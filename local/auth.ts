@@ -80,18 +80,20 @@ export function makeSiteGuard(options: {
   readonly loopback: boolean;
   readonly ownOrigins: () => readonly string[];
 }): (req: IncomingMessage) => void {
-  // The host names of the own origins, parsed once per list (the list is set once, at listen).
+  // The host names of the own origins, parsed once per list (the list is set once, at listen). The Host
+  // check defends against DNS rebinding, which is about the name: the port is left out so that a client
+  // behind a local port forward (ssh -L, kubectl port-forward) still reaches the server.
   let parsed: { origins: readonly string[]; hosts: Set<string> } | undefined;
   const hostsOf = (origins: readonly string[]) => {
     if (parsed?.origins !== origins)
-      parsed = { origins, hosts: new Set(origins.map((o) => new URL(o).host)) };
+      parsed = { origins, hosts: new Set(origins.map((o) => new URL(o).hostname)) };
     return parsed.hosts;
   };
   return (req) => {
     const own = options.ownOrigins();
     if (options.loopback) {
       const host = req.headers.host ?? '';
-      if (!hostsOf(own).has(host.toLowerCase()))
+      if (!hostsOf(own).has(hostnameOf(host)))
         throw new RegistryError('FORBIDDEN', `host: ${JSON.stringify(host)} is not this server's own name`, {
           field: 'host',
         });
@@ -113,6 +115,15 @@ export function makeSiteGuard(options: {
         { field: 'origin' },
       );
   };
+}
+
+/** The lower-case host name of a Host header (`name:port`, `[::1]:port`); '' when it does not parse. */
+function hostnameOf(host: string): string {
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return '';
+  }
 }
 
 /** The origins a client of a server listening at `address`:`port` may use, by name and by address. */

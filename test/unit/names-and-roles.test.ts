@@ -255,6 +255,10 @@ describe('cross-site guard', () => {
     const rebound = refusal(req('GET', { host: 'evil.example:8080' }));
     expect(rebound?.code).toBe('FORBIDDEN');
     expect(rebound?.details?.field).toBe('host');
+    // A local port forward (ssh -L 9000:127.0.0.1:8080) keeps the name and changes the port: still ours.
+    expect(refusal(req('GET', { host: 'localhost:9000' }))).toBeNull();
+    expect(refusal(req('GET', { host: '[::1]:9000' }))).toBeNull();
+    expect(refusal(req('GET', { host: 'not a host' }))?.details?.field).toBe('host');
   });
 });
 
