@@ -16,6 +16,7 @@ import { EXIT } from '../exit-codes.js';
 import { installVersion } from '../files/install-dir.js';
 import { encode } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
+import { loadTestedFields } from './status.command.js';
 
 const HELP = `Usage: modelgate fetch NAME@VERSION|ALIAS --dest DIR [--json]
 
@@ -90,11 +91,12 @@ export const fetchCommand: Command = {
       contentDir: result.contentDir,
       files: plan.files.length,
       bytes: result.bytes,
+      ...loadTestedFields(plan.version),
     };
     if (values.json) printJson(io, summary);
     else
       io.out(
-        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}`,
+        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}`,
       );
     return EXIT.OK;
   },

@@ -69,6 +69,12 @@ function renderProviders(providers, explanations) {
         : `${bad.length} provider(s) need attention: ${bad.map((p) => p.name).join(', ')}`;
 }
 
+/** A passed report whose files no runtime loaded (core/failure-explanations.ts wasLoadTested). */
+function integrityOnly(r) {
+  if (r?.outcome !== 'passed') return false;
+  return !(r.loadTested ?? r.files.some((f) => f.check === 'loaded' && f.ok));
+}
+
 function renderVersions(versions, explanations) {
   const rows = versions.map((v) => {
     const r = v.report;
@@ -84,7 +90,15 @@ function renderVersions(versions, explanations) {
       el('td', {}, bytes(v.totalSize)),
       el('td', {}, r?.totals.peakRssBytes ? bytes(r.totals.peakRssBytes) : '–'),
       el('td', {}, classes || '–'),
-      el('td', {}, error ? explain(error, explanations) : ''),
+      el(
+        'td',
+        {},
+        error
+          ? explain(error, explanations)
+          : integrityOnly(r)
+            ? 'integrity only: no file was loaded by a runtime'
+            : '',
+      ),
     );
   });
   fillTable('#versions', rows, 'No version yet.');
