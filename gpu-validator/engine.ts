@@ -234,9 +234,13 @@ async function loadOrt(
   };
 }
 
-/** The inspector's deadline follows the per-file time limit: a sane file's structure parses far faster. */
+/**
+ * The inspector's deadline: the per-file time limit, and at least a minute, since a 10-million-node graph
+ * takes about 4 s of CPU to walk (bench/inspect-event-loop.ts) and a busy machine stretches that. It only
+ * has to stop a parser that never ends.
+ */
 function inspectLimits(input: ValidationInput): OffThreadOptions {
-  return { deadlineMs: Math.max(10_000, input.timeoutMs) };
+  return { deadlineMs: Math.max(60_000, input.timeoutMs) };
 }
 
 /**

@@ -37,7 +37,7 @@ export type InspectReply =
   | { ok: false; code?: LoadErrorCode; message: string; details?: Record<string, unknown> };
 
 export interface OffThreadOptions {
-  /** Wall-clock limit for the inspection, ms. Default 30 s: a 10-million-node graph takes about 3 s. */
+  /** Wall-clock limit for the inspection, ms. Default 30 s (the engine passes its own, at least a minute). */
   deadlineMs?: number;
   /** The worker's V8 old-generation cap, MiB. Default 256: inspectors keep bounded lists, so far more than they need. */
   maxHeapMb?: number;
