@@ -128,7 +128,7 @@ export function checkExternalData(
 function loadedReport(
   report: FileReport,
   result: IsolatedLoadResult,
-  inspection: OnnxInspection,
+  inspection: Pick<OnnxInspection, 'inputs' | 'outputs'>,
 ): FileReport {
   const facts: Partial<FileReport> = {
     loadMs: result.loadMs,
@@ -226,9 +226,8 @@ async function loadOrt(
   signal: AbortSignal,
 ): Promise<FileOutcome> {
   const result = await loadIsolated(file, input, signal);
-  const inspection = { inputs: [], outputs: [] } as unknown as OnnxInspection;
   return {
-    report: loadedReport(report, result, inspection),
+    report: loadedReport(report, result, { inputs: [], outputs: [] }),
     ...(result.runtimeVersion ? { runtimeVersion: result.runtimeVersion } : {}),
     reusable: true,
   };

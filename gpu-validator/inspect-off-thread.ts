@@ -63,6 +63,47 @@ function workerSource(): { source: string | URL; eval: boolean } {
   };
 }
 
+/**
+ * Idle workers kept for the next inspection: starting a worker costs tens of milliseconds (more on a busy
+ * machine), as much as inspecting a small model. A worker that missed its deadline or its heap cap is
+ * terminated, never reused. Idle workers are unref'd, so they never keep a process alive.
+ */
+const idle: Worker[] = [];
+/** A worker that dies while idle (it should not) just leaves the set. */
+const dropIdle = (worker: Worker) => () => {
+  const at = idle.indexOf(worker);
+  if (at >= 0) idle.splice(at, 1);
+};
+const MAX_IDLE = 2;
+let nextId = 1;
+
+function startWorker(maxHeapMb: number): Worker {
+  const { source, eval: isEval } = workerSource();
+  return new Worker(source, {
+    eval: isEval,
+    resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
+    stdout: false,
+    stderr: false,
+  });
+}
+
+function takeWorker(maxHeapMb: number): Worker {
+  const reused = maxHeapMb === DEFAULT_MAX_HEAP_MB ? idle.pop() : undefined;
+  const worker = reused ?? startWorker(maxHeapMb);
+  if (!reused) worker.on('exit', dropIdle(worker));
+  worker.ref();
+  return worker;
+}
+
+function giveBack(worker: Worker, maxHeapMb: number): void {
+  if (maxHeapMb !== DEFAULT_MAX_HEAP_MB || idle.length >= MAX_IDLE) {
+    void worker.terminate();
+    return;
+  }
+  worker.unref();
+  idle.push(worker);
+}
+
 export function inspectOffThread<F extends InspectFormat>(
   format: F,
   path: string,
@@ -70,27 +111,25 @@ export function inspectOffThread<F extends InspectFormat>(
 ): Promise<Results[F]> {
   const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const maxHeapMb = options.maxHeapMb ?? DEFAULT_MAX_HEAP_MB;
-  const { source, eval: isEval } = workerSource();
-  const request: InspectRequest = { format, path };
-  const worker = new Worker(source, {
-    eval: isEval,
-    workerData: request,
-    resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
-    stdout: false,
-    stderr: false,
-  });
+  const worker = takeWorker(maxHeapMb);
+  const id = nextId++;
   return new Promise<Results[F]>((resolve, reject) => {
     let settled = false;
-    const settle = (outcome: () => void) => {
+    const settle = (reuse: boolean, outcome: () => void) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      void worker.terminate();
+      // Only our own listeners: Worker keeps internal ones (removeAllListeners would break its messaging).
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      if (reuse) giveBack(worker, maxHeapMb);
+      else void worker.terminate();
       outcome();
     };
     const timer = setTimeout(
       () =>
-        settle(() =>
+        settle(false, () =>
           reject(
             corrupted(
               `the ${format} inspector did not finish within ${deadlineMs} ms: the file's structure is not that of a sane model`,
@@ -99,14 +138,15 @@ export function inspectOffThread<F extends InspectFormat>(
         ),
       deadlineMs,
     );
-    worker.once('message', (reply: InspectReply) =>
-      settle(() => {
+    const onMessage = (reply: InspectReply & { id: number }) => {
+      if (reply.id !== id) return;
+      settle(true, () => {
         if (reply.ok) return resolve(reply.result as Results[F]);
         reject(new LoadFailure(reply.code ?? 'MODEL_CORRUPTED', reply.message, reply.details));
-      }),
-    );
-    worker.once('error', (error: Error & { code?: string }) =>
-      settle(() => {
+      });
+    };
+    const onError = (error: Error & { code?: string }) =>
+      settle(false, () => {
         if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
           return reject(
             corrupted(
@@ -117,10 +157,15 @@ export function inspectOffThread<F extends InspectFormat>(
         // The inspectors answer every failure of theirs: an uncaught error is the worker's own (it could not
         // start), not a verdict on the file.
         reject(new Error(`the ${format} inspector could not run: ${error.message}`));
-      }),
-    );
-    worker.once('exit', (code) =>
-      settle(() => reject(new Error(`the ${format} inspector exited with code ${code} before answering`))),
-    );
+      });
+    const onExit = (code: number) =>
+      settle(false, () =>
+        reject(new Error(`the ${format} inspector exited with code ${code} before answering`)),
+      );
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    const request: InspectRequest & { id: number } = { id, format, path };
+    worker.postMessage(request);
   });
 }

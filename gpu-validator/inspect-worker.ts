@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { inspectGguf } from './gguf-inspect.js';
 import type { InspectFormat, InspectReply, InspectRequest } from './inspect-off-thread.js';
 import { LoadFailure } from './load-failure.js';
@@ -36,4 +36,7 @@ async function answer(request: InspectRequest): Promise<InspectReply> {
   }
 }
 
-answer(workerData as InspectRequest).then((reply) => parentPort?.postMessage(reply));
+// One request at a time (the parent gives a worker one file, then takes it back into its idle set).
+parentPort?.on('message', (request: InspectRequest & { id: number }) => {
+  answer(request).then((reply) => parentPort?.postMessage({ ...reply, id: request.id }));
+});

@@ -60,6 +60,20 @@ describe('inspectOffThread', () => {
     expect((error as Error).message).toContain('did not finish within 1 ms');
   });
 
+  it('reuses an idle worker, and never one that missed its deadline', async () => {
+    const small = join(dir, 'small.onnx');
+    writeFileSync(small, buildMlpModel({ layers: 1, dim: 4 }));
+    const slow = join(dir, 'slow2.onnx');
+    writeHugeGraph(slow, 300_000);
+    await inspectOffThread('onnx', small);
+    await expect(inspectOffThread('onnx', slow, { deadlineMs: 1 })).rejects.toMatchObject({
+      code: 'MODEL_CORRUPTED',
+    });
+    const results = [];
+    for (let i = 0; i < 20; i++) results.push(await inspectOffThread('onnx', small));
+    expect(results.every((r) => r.inputs[0]?.name === 'input')).toBe(true);
+  });
+
   it('a parser failure comes back as the LoadFailure the parser threw', async () => {
     const path = join(dir, 'bad.safetensors');
     writeFileSync(path, Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x7b]));

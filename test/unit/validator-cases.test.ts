@@ -92,16 +92,13 @@ describe('the cases', () => {
     expect(report.files[0]?.check).toBe('loaded');
   });
 
-  it('inspector-negative-length: MODEL_CORRUPTED within seconds, with the event loop free throughout', async () => {
-    let ticks = 0;
-    const ticker = setInterval(() => ticks++, 10);
+  it('inspector-negative-length: MODEL_CORRUPTED at once, naming the length that runs backwards', async () => {
     const started = performance.now();
     const report = await validate(caseFiles('inspector-negative-length'));
-    clearInterval(ticker);
-    expect(report.error).toMatchObject({ code: 'MODEL_CORRUPTED' });
-    expect(report.error?.message).toMatch(/-2048 bytes/);
+    expect(report.error).toMatchObject({ code: 'MODEL_CORRUPTED', file: 'model.onnx' });
+    expect(report.error?.message).toMatch(/field of -2048 bytes at byte 2048 runs past/);
     expect(performance.now() - started).toBeLessThan(5000);
-    expect(ticks).toBeGreaterThan(0);
+    expect(report.files[0]?.loadMs).toBeUndefined();
   });
 });
 
