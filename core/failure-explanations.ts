@@ -35,7 +35,7 @@ export const FAILURE_EXPLANATIONS: Readonly<Record<LoadErrorCode, FailureExplana
   },
   MODEL_CORRUPTED: {
     cause:
-      'the bytes are not a parsable model of the format its name claims (truncated, damaged before it was hashed, empty, or another format)',
+      'the file is not a parsable model (truncated, damaged before it was hashed, empty, or another format than its name claims)',
     runbookStep: 'Common Fixes › Fix: Corrupted Model Files',
     fix: 'export the model again from its source and publish a new version',
   },
