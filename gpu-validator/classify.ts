@@ -49,7 +49,7 @@ const RULES: { code: LoadErrorCode | 'PROVIDER'; pattern: RegExp }[] = [
   {
     code: 'UNSUPPORTED_MODEL',
     pattern:
-      /Unsupported model IR version|official support for domain|Opset \d+ is under development|No Op registered|not a registered function\/op|Could not find an implementation|NOT_IMPLEMENTED|not implemented|are not supported|is not supported|Unsupported data type|unsupported attribute|attribute .{0,80} not supported/i,
+      /Unsupported model IR version|official support for domain|Opset \d+ is under development|No Op registered|not a registered function\/op|Could not find an implementation|NOT_IMPLEMENTED|not implemented|are not supported|is not supported|Unsupported data type|unsupported attribute|attribute .{0,80} not supported|Invalid '[^']+' attribute value|attribute is .{0,80}\. It can only be/i,
   },
   {
     code: 'MODEL_INVALID',

@@ -109,6 +109,14 @@ const CONFORMANCE = {
   externalOutside:
     'External data path validation failed for initializer: W. Error: External data path escapes model directory. External data path: "../weights.bin" resolved path: "/v/weights.bin" allowed directory: "/v/det"',
   ortGarbage: 'inference_session.cc:2119 LoadOrtModelWithLoader ORT model verification failed.',
+  padModeValue:
+    "Exception during initialization: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/padbase.h:236 onnxruntime::PadBase::PadBase(const KernelInfoType&) [with KernelInfoType = onnxruntime::OpKernelInfo] Invalid 'mode' attribute value",
+  resizeModeValue:
+    'Exception during initialization: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/upsamplebase.h:370 onnxruntime::UpsampleMode onnxruntime::UpsampleBase::StringToUpsampleMode(const std::string&) mode attribute is bogus. It can only be nearest(default) or linear or cubic.',
+  unknownAttribute:
+    'Load model from /tmp/attr-rnnDirection.onnx failed:This is an invalid model. In Node, ("", Relu, "", -1) : ("x": tensor(float),) -> ("y": tensor(float),) , Error Unrecognized attribute: direction for operator Relu',
+  shapeInference:
+    "Load model from /tmp/attr-softmaxAxis.onnx failed:Node () Op (Softmax) [ShapeInferenceError] 'axis' must be in [-4 , 3]. Its actual value is: 9",
 };
 
 describe('classifyRuntimeError on the conformance suite and invalid graphs', () => {
@@ -124,6 +132,10 @@ describe('classifyRuntimeError on the conformance suite and invalid graphs', () 
     ['unknownElementType', 'MODEL_INVALID'],
     ['externalOutside', 'MODEL_INVALID'],
     ['ortGarbage', 'MODEL_CORRUPTED'],
+    ['padModeValue', 'UNSUPPORTED_MODEL'],
+    ['resizeModeValue', 'UNSUPPORTED_MODEL'],
+    ['unknownAttribute', 'MODEL_INVALID'],
+    ['shapeInference', 'MODEL_INVALID'],
   ] as const)('%s → %s', (key, code) => {
     expect(classifyRuntimeError(CONFORMANCE[key], load)).toBe(code);
   });
