@@ -217,6 +217,27 @@ describe('siblings of the cases', () => {
     expect(report.error?.message).toContain('element type 999');
   });
 
+  it('real runtime refusals get the cause, not corruption: bfloat16 → UNSUPPORTED_MODEL, bound types → MODEL_INVALID', async () => {
+    const identity = (type: number) =>
+      encodeModel({
+        nodes: [{ opType: 'Identity', input: ['x'], output: ['y'] }],
+        initializers: [],
+        inputs: [valueInfo('x', type, [1, 4])],
+        outputs: [valueInfo('y', type, [1, 4])],
+      });
+    const bf16 = await validate([{ path: 'bf16.onnx', bytes: identity(16) }]);
+    expect(bf16.error).toMatchObject({ code: 'UNSUPPORTED_MODEL', message: 'Unsupported data type: 16' });
+    const mixed = encodeModel({
+      nodes: [{ opType: 'Add', input: ['x', 'z'], output: ['y'] }],
+      initializers: [],
+      inputs: [valueInfo('x', 1, [1, 4]), valueInfo('z', 7, [1, 4])],
+      outputs: [valueInfo('y', 1, [1, 4])],
+    });
+    const bound = await validate([{ path: 'mixed.onnx', bytes: mixed }]);
+    expect(bound.error).toMatchObject({ code: 'MODEL_INVALID' });
+    expect(bound.error?.message).toContain('bound to different types');
+  });
+
   it('a zip archive named .ort is refused as what it is', async () => {
     const report = await validate([{ path: 'model.ort', bytes: buildZip([{ name: 'a', data: 'b' }]) }]);
     expect(report.error).toMatchObject({ code: 'MODEL_CORRUPTED' });
