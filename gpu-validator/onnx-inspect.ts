@@ -131,6 +131,8 @@ function openFailure(path: string, error: NodeJS.ErrnoException): LoadFailure {
 function summarize(state: InspectState, reader: WireReader): OnnxInspection {
   const toInfo = (v: ValueInfoRecord): TensorInfo => ({ name: v.name, ...v.info });
   const inlineBytes = reader.fileSize;
+  if (!Number.isSafeInteger(inlineBytes + state.initializerBytes))
+    throw corrupted('the initializers declare more bytes in total than any file can hold');
   return {
     irVersion: state.irVersion,
     opsetImports: state.opsets,
@@ -228,7 +230,17 @@ function externalRef(t: TensorRecord): ExternalDataRef {
 function tensorBytes(t: TensorRecord): number {
   const perElement = dataTypeBytes(t.dataType);
   if (perElement === 0 || t.dims.some((d) => d < 0)) return t.storedBytes;
-  return Math.ceil(t.dims.reduce((a, d) => a * d, 1) * perElement);
+  const bytes = Math.ceil(t.dims.reduce((a, d) => a * d, 1) * perElement);
+  // No file, however large, holds 2^53 bytes: such dims are damage, and would make every total meaningless.
+  if (!Number.isSafeInteger(bytes)) {
+    throw corrupted(
+      `tensor "${t.name}" declares dims [${t.dims.join(', ')}], more bytes than any file can hold`,
+      {
+        tensor: t.name,
+      },
+    );
+  }
+  return bytes;
 }
 
 function parseNode(r: WireReader, s: InspectState, end: number, depth: number): void {

@@ -91,6 +91,8 @@ function checkHeader(
     tensorBytes += t.bytes;
     dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
   }
+  if (!Number.isSafeInteger(tensorBytes))
+    throw corrupted('safetensors: the tensors declare more bytes in total than any file can hold');
   return { tensorCount, tensorBytes, dtypes, staticMemoryEstimateBytes: tensorBytes };
 }
 

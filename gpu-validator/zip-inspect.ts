@@ -58,6 +58,8 @@ export function inspectZip(path: string): Promise<ZipInspection> {
               ),
             );
           }
+          if (!Number.isSafeInteger(result.uncompressedBytes))
+            return done(new Error('the entries declare more bytes in total than any file can hold'));
           zip.readEntry();
         });
       });

@@ -149,7 +149,10 @@ async function checkParser(parse: Parser, bytes: Buffer): Promise<void> {
   const heapBefore = process.memoryUsage().heapUsed;
   const started = performance.now();
   try {
-    await parse(path);
+    const result = (await parse(path)) as { staticMemoryEstimateBytes?: number } | undefined;
+    // Whatever a file claims, the totals stay finite integers a memory check can compare.
+    if (result?.staticMemoryEstimateBytes !== undefined)
+      expect(Number.isSafeInteger(result.staticMemoryEstimateBytes)).toBe(true);
   } catch (error) {
     if (!(error instanceof LoadFailure)) {
       throw new Error(`not a LoadFailure: ${(error as Error)?.stack ?? String(error)}`);
