@@ -272,10 +272,10 @@ async function validateLoadable(
 }
 
 /** The first bytes and the size of a file, read to recognise it; a file that cannot be opened fails here. */
-function sniff(file: ManifestFile & { localPath: string }): SniffedFormat {
+function sniff(file: ManifestFile & { localPath: string }): { format: SniffedFormat; size: number } {
   try {
     const { head, size } = readHead(file.localPath);
-    return sniffFormat(head, size);
+    return { format: sniffFormat(head, size), size };
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     if (e.code === 'EACCES' || e.code === 'EPERM')
@@ -322,12 +322,18 @@ async function validateFile(
 /**
  * A file's signature. A file the runtime will load is sniffed at once (its hash runs alongside the load);
  * any other file is hashed first, so that a signature-based verdict is only ever given on the published
- * bytes (a mismatch is CHECKSUM_MISMATCH, whatever the bytes look like).
+ * bytes (a mismatch is CHECKSUM_MISMATCH, whatever the bytes look like). A loadable file whose size is not
+ * the published one is hashed first too: a short download is FILE_MISSING, not "an empty model".
  */
 async function sniffOrIntegrity(file: ManifestFile & { localPath: string }): Promise<SniffedFormat> {
   const ext = posix.extname(file.path).toLowerCase();
-  if (ext !== '.onnx' && ext !== '.ort') await verifyIntegrity(file, file.localPath);
-  return sniff(file);
+  if (ext !== '.onnx' && ext !== '.ort') {
+    await verifyIntegrity(file, file.localPath);
+    return sniff(file).format;
+  }
+  const { format, size } = sniff(file);
+  if (size !== file.size) await verifyIntegrity(file, file.localPath);
+  return format;
 }
 
 function withDetected(report: FileReport, error: unknown): FileReport {

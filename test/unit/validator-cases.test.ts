@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +104,23 @@ describe('the cases', () => {
 
 describe('siblings of the cases', () => {
   const mlp = () => buildMlpModel({ layers: 1, dim: 4 });
+
+  it('a model file that is empty on disk but not in the manifest gets integrity\'s verdict, not "empty model"', async () => {
+    const dir = mkdtempSync(join(root, 'v-'));
+    const [file] = layOutVersion(dir, [{ path: 'model.onnx', bytes: mlp() }]);
+    writeFileSync(file!.localPath, '');
+    const report = await validateFiles({
+      files: [file!],
+      dir,
+      inputShapes: {},
+      memoryBudgetBytes: 2 * GIB,
+      timeoutMs: 30_000,
+      worker: 'test',
+      attempt: 1,
+    });
+    expect(report.error).toMatchObject({ code: 'FILE_MISSING', file: 'model.onnx' });
+    expect(report.error?.message).not.toContain('empty (0 bytes)');
+  });
 
   it('an HTML page named .onnx or .safetensors is FILE_MISSING, a downloaded error page', async () => {
     for (const path of ['model.onnx', 'model.safetensors']) {
