@@ -420,7 +420,8 @@ export async function validateFiles(input: ValidationInput): Promise<ValidationR
   const files: FileReport[] = [];
   const bySha = new Map<string, FileReport>();
   for (const file of input.files) {
-    const first = bySha.get(file.sha256);
+    const hasGolden = input.files.some((f) => f.path === goldenPathFor(file.path));
+    const first = hasGolden ? undefined : bySha.get(file.sha256);
     const outcome = first ? await reuseOutcome(file, first) : await validateFile(file, input, runtimeVersion);
     if (outcome.runtimeVersion) runtimeVersion = outcome.runtimeVersion;
     if (!first && outcome.reusable && isModelPath(file.path)) bySha.set(file.sha256, outcome.report);

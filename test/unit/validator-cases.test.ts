@@ -274,4 +274,21 @@ describe('siblings of the cases', () => {
     expect(b?.peakRssBytes).toBe(a?.peakRssBytes);
     expect(b?.notes?.at(-1)).toContain('same bytes as a/model.onnx');
   });
+
+  it('does not reuse a report for a copy that has its own golden file', async () => {
+    const bytes = mlp();
+    const golden = JSON.stringify({
+      inputs: { input: { type: 'float32', dims: [1, 4], data: [1, 2, 3, 4] } },
+      outputs: { output: { dims: [1, 4], data: [0, 0, 0, 0] } },
+      tolerance: 1e-6,
+    });
+    const report = await validate([
+      { path: 'a/model.onnx', bytes },
+      { path: 'b/model.onnx', bytes },
+      { path: 'b/model.golden.json', bytes: golden },
+    ]);
+    const b = report.files.find((f) => f.path === 'b/model.onnx');
+    expect(b?.notes ?? []).not.toContainEqual(expect.stringContaining('same bytes as'));
+    expect(b?.golden?.file).toBe('b/model.golden.json');
+  });
 });
