@@ -300,10 +300,7 @@ async function validateFile(
 ): Promise<FileOutcome> {
   let report = baseReport(file);
   try {
-    // Integrity first for everything that is not loaded: a signature read from bytes that are not the
-    // published ones must not name the file's cause.
-    const sniffed = sniffOrIntegrity(file);
-    const plan = planFile(file.path, await sniffed);
+    const plan = planFile(file.path, await sniffOrIntegrity(file));
     report = {
       ...report,
       check: CHECK_OF[plan.handling],
@@ -311,7 +308,7 @@ async function validateFile(
     };
     if (plan.handling === 'load-onnx' || plan.handling === 'load-ort')
       return await validateLoadable(file, input, report, runtimeVersion, plan.handling);
-    await verifyIntegrity(file, file.localPath);
+    // Anything else was hashed before it was sniffed (sniffOrIntegrity).
     if (plan.handling === 'integrity') return { report: { ...report, ok: true }, reusable: true };
     return { report: await inspectModelFormat(file, plan.handling, input, report), reusable: true };
   } catch (error) {

@@ -122,6 +122,25 @@ describe('siblings of the cases', () => {
     expect(report.error?.message).not.toContain('empty (0 bytes)');
   });
 
+  it('a safetensors file whose bytes changed after publishing is CHECKSUM_MISMATCH, hashed once before inspection', async () => {
+    const dir = mkdtempSync(join(root, 'v-'));
+    const bytes = buildSafetensors([{ name: 'w', dtype: 'F32', shape: [4] }]);
+    const [file] = layOutVersion(dir, [{ path: 'w.safetensors', bytes }]);
+    const damaged = Buffer.from(bytes);
+    damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 1, damaged.length - 1);
+    writeFileSync(file!.localPath, damaged);
+    const report = await validateFiles({
+      files: [file!],
+      dir,
+      inputShapes: {},
+      memoryBudgetBytes: 2 * GIB,
+      timeoutMs: 30_000,
+      worker: 'test',
+      attempt: 1,
+    });
+    expect(report.error).toMatchObject({ code: 'CHECKSUM_MISMATCH', file: 'w.safetensors' });
+  });
+
   it('an HTML page named .onnx or .safetensors is FILE_MISSING, a downloaded error page', async () => {
     for (const path of ['model.onnx', 'model.safetensors']) {
       const report = await validate([
