@@ -4,7 +4,13 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateFiles } from '../../gpu-validator/engine.js';
 import { ValidationReport } from '../../schemas/report.schema.js';
-import { buildGguf, buildPytorchZip, buildSafetensors, buildZip } from '../fixtures/model-formats.js';
+import {
+  buildGguf,
+  buildPytorchZip,
+  buildSafetensors,
+  buildZip,
+  convertToOrt,
+} from '../fixtures/model-formats.js';
 import { buildMlpModel, encodeModel, valueInfo } from '../fixtures/onnx-writer.js';
 import { type FixtureFile, layOutVersion } from '../fixtures/version-files.js';
 
@@ -272,6 +278,19 @@ describe('siblings of the cases', () => {
     const bound = await validate([{ path: 'mixed.onnx', bytes: mixed }]);
     expect(bound.error).toMatchObject({ code: 'MODEL_INVALID' });
     expect(bound.error?.message).toContain('bound to different types');
+  });
+
+  it('a real ORT-format model (converted by onnxruntime) is loaded and smoke-run like .onnx', async () => {
+    const onnxPath = join(root, 'for-ort.onnx');
+    writeFileSync(onnxPath, mlp());
+    const ort = convertToOrt(onnxPath, join(root, 'converted.ort'));
+    expect(ort.toString('latin1', 4, 8)).toBe('ORTM');
+    const report = await validate([{ path: 'model.ort', bytes: ort }]);
+    expect(report.outcome).toBe('passed');
+    expect(report.loadTested).toBe(true);
+    expect(report.files[0]).toMatchObject({ check: 'loaded', detectedFormat: 'ort', ok: true });
+    expect(report.files[0]?.loadMs).toBeGreaterThan(0);
+    expect(report.files[0]?.inputs.map((i) => i.name)).toEqual(['input']);
   });
 
   it('a zip archive named .ort is refused as what it is', async () => {
