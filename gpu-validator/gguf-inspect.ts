@@ -85,6 +85,12 @@ export function inspectGguf(path: string): GgufInspection {
     const r = new ByteReader(fd, fileSize, 'GGUF');
     if (r.readBytes(4, 'the magic').toString('latin1') !== 'GGUF') throw corrupted('GGUF: no GGUF magic');
     const version = r.u32('the version');
+    if (version === 0x02000000 || version === 0x03000000) {
+      throw new LoadFailure(
+        'UNSUPPORTED_MODEL',
+        'a big-endian GGUF file: little-endian hosts cannot load it',
+      );
+    }
     if (version !== 2 && version !== 3) {
       throw new LoadFailure(
         'UNSUPPORTED_MODEL',
