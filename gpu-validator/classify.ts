@@ -1,4 +1,5 @@
 import type { LoadErrorCode } from '../schemas/error-codes.schema.js';
+import { dataTypeName } from './onnx-types.js';
 
 /** Where in the child a failure happened: importing the runtime, creating the session, or running it. */
 export type LoadStage = 'import' | 'load' | 'run';
@@ -93,9 +94,19 @@ export function classifyRuntimeFailure(
   context: ClassifyContext,
 ): { code: LoadErrorCode; message: string } {
   const code = matchRule(message, context);
-  if (code) return { code, message };
+  if (code) return { code, message: withTypeName(message) };
   const fallbackCode = fallback(context.stage);
   return { code: fallbackCode, message: `${message} (${FALLBACK_NOTE[context.stage]})` };
+}
+
+/** "Unsupported data type: 16" names a number: say which element type that is (onnx.proto). */
+function withTypeName(message: string): string {
+  const type = /Unsupported data type: (\d+)\b/.exec(message);
+  if (!type) return message;
+  const name = dataTypeName(Number(type[1]));
+  return name.startsWith('onnx-type-')
+    ? message
+    : `${message} (element type ${type[1]} is ${name}, which this runtime has no kernel for here)`;
 }
 
 const FALLBACK_NOTE: Record<LoadStage, string> = {
