@@ -225,12 +225,29 @@ async function loadOrt(
   report: FileReport,
   signal: AbortSignal,
 ): Promise<FileOutcome> {
+  if (report.detectedFormat !== 'ort' && (await isOnnxProtobuf(file, input))) {
+    throw new LoadFailure(
+      'MODEL_CORRUPTED',
+      `${file.path} is an ONNX protobuf, not an ORT-format model (no ORTM identifier): name it .onnx`,
+      { detectedFormat: 'onnx' },
+    );
+  }
   const result = await loadIsolated(file, input, signal);
   return {
     report: loadedReport(report, result, { inputs: [], outputs: [] }),
     ...(result.runtimeVersion ? { runtimeVersion: result.runtimeVersion } : {}),
     reusable: true,
   };
+}
+
+/** Whether a file without the ORT identifier parses as an ONNX model (then its name is what is wrong). */
+async function isOnnxProtobuf(file: ManifestFile & { localPath: string }, input: ValidationInput) {
+  try {
+    await inspectOffThread('onnx', file.localPath, inspectLimits(input));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -267,7 +284,8 @@ async function validateLoadable(
       : inspectAndLoad(file, input, report, runtimeVersion, abort.signal);
   const [checked, loaded] = await Promise.allSettled([integrity, load]);
   if (checked.status === 'rejected') return { report: failed(report, checked.reason) };
-  if (loaded.status === 'rejected') return { report: failed(report, loaded.reason) };
+  if (loaded.status === 'rejected')
+    return { report: failed(withDetected(report, loaded.reason), loaded.reason) };
   return loaded.value;
 }
 

@@ -296,6 +296,13 @@ describe('siblings of the cases', () => {
     expect(report.files[0]?.inputs.map((i) => i.name)).toEqual(['input']);
   });
 
+  it('an ONNX protobuf named .ort is refused telling to name it .onnx', async () => {
+    const report = await validate([{ path: 'model.ort', bytes: mlp() }]);
+    expect(report.error).toMatchObject({ code: 'MODEL_CORRUPTED', file: 'model.ort' });
+    expect(report.error?.message).toContain('name it .onnx');
+    expect(report.files[0]?.detectedFormat).toBe('onnx');
+  });
+
   it('a zip archive named .ort is refused as what it is', async () => {
     const report = await validate([{ path: 'model.ort', bytes: buildZip([{ name: 'a', data: 'b' }]) }]);
     expect(report.error).toMatchObject({ code: 'MODEL_CORRUPTED' });
