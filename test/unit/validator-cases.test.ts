@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateFiles } from '../../gpu-validator/engine.js';
+import { checkExternalData, validateFiles } from '../../gpu-validator/engine.js';
 import { ValidationReport } from '../../schemas/report.schema.js';
 import {
   buildGguf,
@@ -338,5 +338,45 @@ describe('siblings of the cases', () => {
     const b = report.files.find((f) => f.path === 'b/model.onnx');
     expect(b?.notes ?? []).not.toContainEqual(expect.stringContaining('same bytes as'));
     expect(b?.golden?.file).toBe('b/model.golden.json');
+  });
+});
+
+describe('checkExternalData: onnxruntime’s folder rule, in the pre-check', () => {
+  const files = [
+    {
+      path: 'det/model.onnx',
+      size: 100,
+      sha256: 'a'.repeat(64),
+      md5: 'b'.repeat(32),
+      format: 'onnx' as const,
+    },
+    {
+      path: 'det/sub/w.bin',
+      size: 64,
+      sha256: 'c'.repeat(64),
+      md5: 'd'.repeat(32),
+      format: 'other' as const,
+    },
+    { path: 'w.bin', size: 64, sha256: 'c'.repeat(64), md5: 'd'.repeat(32), format: 'other' as const },
+  ];
+  const check = (location: string) =>
+    checkExternalData(
+      'det/model.onnx',
+      { externalData: [{ tensor: 'W', location, offset: 0, length: 64 }] },
+      files,
+    );
+
+  it('refuses a location outside the model folder, however it is written, as MODEL_INVALID stating the rule', () => {
+    for (const location of ['../w.bin', 'sub/../../w.bin', '/etc/passwd', '..']) {
+      const refusal = check(location);
+      expect(refusal?.code, location).toBe('MODEL_INVALID');
+      expect(refusal?.message).toContain("external data must lie in the model's folder or below it");
+    }
+  });
+
+  it('accepts the folder or below it; a location there that is not a file of the version is FILE_MISSING', () => {
+    expect(check('sub/w.bin')).toBeUndefined();
+    expect(check('./sub/../sub/w.bin')).toBeUndefined();
+    expect(check('other.bin')?.code).toBe('FILE_MISSING');
   });
 });
