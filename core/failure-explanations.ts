@@ -1,4 +1,16 @@
 import type { LoadErrorCode } from '../schemas/error-codes.schema.js';
+import type { ValidationReport } from '../schemas/report.schema.js';
+
+/** What a passed version whose files no runtime loaded is called, wherever it shows (status, fetch, dashboard). */
+export const INTEGRITY_ONLY = 'integrity only: no file was loaded by a runtime';
+
+/**
+ * Whether a runtime loaded at least one file of the version. Reports written before `loadTested` existed
+ * are judged by their files: a passed file whose check was `loaded`.
+ */
+export function wasLoadTested(report: Pick<ValidationReport, 'loadTested' | 'files'>): boolean {
+  return report.loadTested ?? report.files.some((f) => f.check === 'loaded' && f.ok);
+}
 
 export interface FailureExplanation {
   /** The cause in plain words. */
@@ -11,9 +23,10 @@ export interface FailureExplanation {
 /** Each load error code, explained as the runbook's "Root Cause Analysis" and "Common Fixes" name it. */
 export const FAILURE_EXPLANATIONS: Readonly<Record<LoadErrorCode, FailureExplanation>> = {
   FILE_MISSING: {
-    cause: 'a model file (or an external-data file it references) is missing',
+    cause:
+      'a model file (or an external-data file it references) is missing, or is a Git LFS pointer or a downloaded error page instead of the model',
     runbookStep: 'Common Fixes › Fix: Missing Model Files',
-    fix: 'publish the version again with every file it references',
+    fix: 'fetch the real file (git lfs pull, or download it again) and publish the version again with every file it references',
   },
   CHECKSUM_MISMATCH: {
     cause: 'the bytes differ from the published checksum: corrupted in transit or on disk',
@@ -21,7 +34,8 @@ export const FAILURE_EXPLANATIONS: Readonly<Record<LoadErrorCode, FailureExplana
     fix: 're-upload (publish) or re-download (fetch) the file; checksums are verified end to end',
   },
   MODEL_CORRUPTED: {
-    cause: 'the file is not a parsable model (truncated or damaged before it was hashed)',
+    cause:
+      'the file is not a parsable model (truncated, damaged before it was hashed, empty, or another format than its name claims)',
     runbookStep: 'Common Fixes › Fix: Corrupted Model Files',
     fix: 'export the model again from its source and publish a new version',
   },

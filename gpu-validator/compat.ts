@@ -98,3 +98,28 @@ function customOperatorFailure(
 export function limitsFor(runtimeVersion: string | undefined): RuntimeLimits | undefined {
   return runtimeVersion === ONNXRUNTIME_NODE_1_30.version ? ONNXRUNTIME_NODE_1_30 : undefined;
 }
+
+/**
+ * Inputs and outputs must declare element types ONNX defines (onnx.proto TensorProto.DataType, 1-26 in
+ * onnx 1.20): an undefined type such as 999 is an invalid graph (re-exporting fixes it; re-downloading the
+ * same bytes cannot), not corruption. The inspector names such a type `onnx-type-N`.
+ */
+export function checkElementTypes(
+  inspection: Pick<OnnxInspection, 'inputs' | 'outputs'>,
+): LoadFailure | undefined {
+  for (const [kind, list] of [
+    ['input', inspection.inputs],
+    ['output', inspection.outputs],
+  ] as const) {
+    for (const t of list) {
+      const unknown = /^onnx-type-(\d+)$/.exec(t.type);
+      if (!unknown) continue;
+      return new LoadFailure(
+        'MODEL_INVALID',
+        `${kind} "${t.name}" declares element type ${unknown[1]}, which ONNX does not define: the graph is invalid; re-export the model`,
+        { [kind]: t.name, elementType: Number(unknown[1]) },
+      );
+    }
+  }
+  return undefined;
+}

@@ -4,15 +4,18 @@ import { posix } from 'node:path';
 import { type FileReport, type LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { InputShapes, InputValues, ManifestFile } from '../schemas/version.schema.js';
 import { runtimeBaseline } from './baseline.js';
-import { checkCompatibility, limitsFor } from './compat.js';
+import { checkCompatibility, checkElementTypes, limitsFor } from './compat.js';
 import { verifyIntegrity } from './file-integrity.js';
+import { type FileHandling, isModelPath, planFile } from './file-kind.js';
+import { readHead, type SniffedFormat, sniffFormat } from './format-sniff.js';
 import { goldenPathFor } from './golden-io.js';
-import { inputHintsOf } from './input-consumers.js';
 import { checkInputNames } from './input-names.js';
+import { inspectOffThread, type OffThreadOptions } from './inspect-off-thread.js';
 import { type IsolatedLoadResult, isolatedLoad } from './isolated-load.js';
 import { LoadFailure } from './load-failure.js';
-import { inspectOnnx, type OnnxInspection } from './onnx-inspect.js';
+import type { OnnxInspection } from './onnx-inspect.js';
 import { findSampleSet, type SampleSet } from './sample-io.js';
+import { checkPytorchZip } from './zip-inspect.js';
 
 /**
  * The validation engine (DESIGN.md "Validation"): for every file of a version, integrity first, then for
@@ -57,6 +60,8 @@ export function installedRuntimeVersion(): string {
 interface FileOutcome {
   report: FileReport;
   runtimeVersion?: string;
+  /** Whether another path with the same bytes may reuse this report (it depends on nothing but the bytes). */
+  reusable?: boolean;
 }
 
 /** A file's report before any check has passed (the fields every outcome shares). */
@@ -85,8 +90,9 @@ function failed(report: FileReport, error: unknown): FileReport {
 }
 
 /**
- * External data must travel with the model: each reference must name a file of the same version (the
- * location is relative to the model's folder) and lie within it.
+ * External data must travel with the model: each reference must lie in the model's folder or below it
+ * (onnxruntime refuses any other path: "External data path escapes model directory") and name a file of
+ * the same version whose size covers the bytes it reads.
  */
 export function checkExternalData(
   modelPath: string,
@@ -95,13 +101,22 @@ export function checkExternalData(
 ): LoadFailure | undefined {
   const byPath = new Map(files.map((f) => [f.path, f]));
   for (const ref of inspection.externalData) {
-    const resolved = posix.normalize(posix.join(posix.dirname(modelPath), ref.location));
+    const details = { tensor: ref.tensor, location: ref.location };
+    const inside = posix.normalize(ref.location);
+    if (!ref.location || posix.isAbsolute(ref.location) || inside === '..' || inside.startsWith('../')) {
+      return new LoadFailure(
+        'MODEL_INVALID',
+        `${modelPath}: tensor "${ref.tensor}" keeps its data in "${ref.location}", outside the model's folder: external data must lie in the model's folder or below it (onnxruntime's rule); move the file there and re-export the model with that location`,
+        details,
+      );
+    }
+    const resolved = posix.join(posix.dirname(modelPath), inside);
     const target = byPath.get(resolved);
-    if (!ref.location || resolved.startsWith('..') || posix.isAbsolute(ref.location) || !target) {
+    if (!target) {
       return new LoadFailure(
         'FILE_MISSING',
         `${modelPath}: tensor "${ref.tensor}" keeps its data in "${ref.location}", which is not a file of this version`,
-        { tensor: ref.tensor, location: ref.location },
+        details,
       );
     }
     const end = (ref.offset ?? 0) + (ref.length ?? 0);
@@ -109,7 +124,7 @@ export function checkExternalData(
       return new LoadFailure(
         'MODEL_CORRUPTED',
         `${modelPath}: tensor "${ref.tensor}" reads bytes up to ${end} of ${resolved}, which has ${target.size}`,
-        { tensor: ref.tensor, location: ref.location },
+        details,
       );
     }
   }
@@ -119,7 +134,7 @@ export function checkExternalData(
 function loadedReport(
   report: FileReport,
   result: IsolatedLoadResult,
-  inspection: OnnxInspection,
+  inspection: Pick<OnnxInspection, 'inputs' | 'outputs'>,
 ): FileReport {
   const facts: Partial<FileReport> = {
     loadMs: result.loadMs,
@@ -189,7 +204,7 @@ async function inspectAndLoad(
   runtimeVersion: string,
   signal: AbortSignal,
 ): Promise<FileOutcome> {
-  const inspection = inspectOnnx(file.localPath);
+  const inspection = await inspectOffThread('onnx', file.localPath, inspectLimits(input));
   const withInspection: FileReport = {
     ...report,
     inspection: { ...inspection },
@@ -199,27 +214,82 @@ async function inspectAndLoad(
   const limits = limitsFor(runtimeVersion);
   const refusal =
     checkExternalData(file.path, inspection, input.files) ??
+    checkElementTypes(inspection) ??
     (limits && checkCompatibility(inspection, limits));
   if (refusal) return { report: failed(withInspection, refusal) };
   const golden = await goldenCompanion(file, input.files);
   const sample = golden ? undefined : await sampleCompanion(file, input.files);
-  const result = await isolatedLoad({
+  const result = await loadIsolated(file, input, signal, golden, sample);
+  return {
+    report: loadedReport(withInspection, result, inspection),
+    ...(result.runtimeVersion ? { runtimeVersion: result.runtimeVersion } : {}),
+    reusable: inspection.externalData.length === 0 && !golden && !sample,
+  };
+}
+
+function loadIsolated(
+  file: ManifestFile & { localPath: string },
+  input: ValidationInput,
+  signal: AbortSignal,
+  golden?: { localPath: string; path: string },
+  sample?: SampleSet,
+): Promise<IsolatedLoadResult> {
+  return isolatedLoad({
     modelPath: file.localPath,
     memoryBudgetBytes: input.memoryBudgetBytes,
     timeoutMs: input.timeoutMs,
     executionProviders: input.executionProviders ?? ['cpu'],
     inputShapes: input.inputShapes,
-    inputHints: inputHintsOf(file.localPath),
     ...(input.inputValues ? { inputValues: input.inputValues } : {}),
     ...(input.probe === false ? { probe: false } : {}),
     signal,
     ...(golden ? { golden } : {}),
     ...(sample ? { sample } : {}),
   });
+}
+
+/**
+ * An ORT-format model (`.ort`, a FlatBuffer) has no protobuf to inspect: onnxruntime loads it like
+ * `.onnx` and judges its bytes itself ("ORT model verification failed" is MODEL_CORRUPTED).
+ */
+async function loadOrt(
+  file: ManifestFile & { localPath: string },
+  input: ValidationInput,
+  report: FileReport,
+  signal: AbortSignal,
+): Promise<FileOutcome> {
+  if (report.detectedFormat !== 'ort' && (await isOnnxProtobuf(file, input))) {
+    throw new LoadFailure(
+      'MODEL_CORRUPTED',
+      `${file.path} is an ONNX protobuf, not an ORT-format model (no ORTM identifier): name it .onnx`,
+      { detectedFormat: 'onnx' },
+    );
+  }
+  const result = await loadIsolated(file, input, signal);
   return {
-    report: loadedReport(withInspection, result, inspection),
+    report: loadedReport(report, result, { inputs: [], outputs: [] }),
     ...(result.runtimeVersion ? { runtimeVersion: result.runtimeVersion } : {}),
+    reusable: true,
   };
+}
+
+/** Whether a file without the ORT identifier parses as an ONNX model (then its name is what is wrong). */
+async function isOnnxProtobuf(file: ManifestFile & { localPath: string }, input: ValidationInput) {
+  try {
+    await inspectOffThread('onnx', file.localPath, inspectLimits(input));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The inspector's deadline: the per-file time limit, and at least a minute, since a 10-million-node graph
+ * takes about 4 s of CPU to walk (bench/inspect-event-loop.ts) and a busy machine stretches that. It only
+ * has to stop a parser that never ends.
+ */
+function inspectLimits(input: ValidationInput): OffThreadOptions {
+  return { deadlineMs: Math.max(60_000, input.timeoutMs) };
 }
 
 /**
@@ -229,37 +299,142 @@ async function inspectAndLoad(
  * fails CHECKSUM_MISMATCH whatever its load said, and an early integrity failure (unreadable, wrong
  * size) kills the load at once. The load runs in its own process, so unverified bytes cannot harm us.
  */
-async function validateOnnx(
+async function validateLoadable(
   file: ManifestFile & { localPath: string },
   input: ValidationInput,
   report: FileReport,
   runtimeVersion: string,
+  handling: 'load-onnx' | 'load-ort',
 ): Promise<FileOutcome> {
   const abort = new AbortController();
   const integrity = verifyIntegrity(file, file.localPath).catch((error: unknown) => {
     abort.abort();
     throw error;
   });
-  const load = inspectAndLoad(file, input, report, runtimeVersion, abort.signal);
+  const load =
+    handling === 'load-ort'
+      ? loadOrt(file, input, report, abort.signal)
+      : inspectAndLoad(file, input, report, runtimeVersion, abort.signal);
   const [checked, loaded] = await Promise.allSettled([integrity, load]);
   if (checked.status === 'rejected') return { report: failed(report, checked.reason) };
-  if (loaded.status === 'rejected') return { report: failed(report, loaded.reason) };
+  if (loaded.status === 'rejected')
+    return { report: failed(withDetected(report, loaded.reason), loaded.reason) };
   return loaded.value;
 }
+
+/** The first bytes and the size of a file, read to recognise it; a file that cannot be opened fails here. */
+function sniff(file: ManifestFile & { localPath: string }): { format: SniffedFormat; size: number } {
+  try {
+    const { head, size } = readHead(file.localPath);
+    return { format: sniffFormat(head, size), size };
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'EACCES' || e.code === 'EPERM')
+      throw new LoadFailure('PERMISSION_DENIED', `${file.path} is not readable: ${e.code}`);
+    throw new LoadFailure('FILE_MISSING', `${file.path} cannot be opened: ${e.message}`);
+  }
+}
+
+const CHECK_OF: Record<FileHandling, FileReport['check']> = {
+  'load-onnx': 'loaded',
+  'load-ort': 'loaded',
+  safetensors: 'inspected',
+  gguf: 'inspected',
+  'pytorch-zip': 'inspected',
+  integrity: 'integrity-only',
+};
 
 async function validateFile(
   file: ManifestFile & { localPath: string },
   input: ValidationInput,
   runtimeVersion: string,
 ): Promise<FileOutcome> {
-  const report = baseReport(file);
+  let report = baseReport(file);
   try {
-    if (file.format === 'onnx') return await validateOnnx(file, input, report, runtimeVersion);
-    await verifyIntegrity(file, file.localPath);
-    return { report: { ...report, ok: true } };
+    const plan = planFile(file.path, await sniffOrIntegrity(file));
+    report = {
+      ...report,
+      check: CHECK_OF[plan.handling],
+      ...(plan.detectedFormat ? { detectedFormat: plan.detectedFormat } : {}),
+    };
+    if (plan.handling === 'load-onnx' || plan.handling === 'load-ort')
+      return await validateLoadable(file, input, report, runtimeVersion, plan.handling);
+    // Anything else was hashed before it was sniffed (sniffOrIntegrity).
+    if (plan.handling === 'integrity') return { report: { ...report, ok: true }, reusable: true };
+    return { report: await inspectModelFormat(file, plan.handling, input, report), reusable: true };
   } catch (error) {
-    return { report: failed(report, error) };
+    return { report: failed(withDetected(report, error), error) };
   }
+}
+
+/**
+ * A file's signature. A file the runtime will load is sniffed at once (its hash runs alongside the load);
+ * any other file is hashed first, so that a signature-based verdict is only ever given on the published
+ * bytes (a mismatch is CHECKSUM_MISMATCH, whatever the bytes look like). A loadable file whose size is not
+ * the published one is hashed first too: a short download is FILE_MISSING, not "an empty model".
+ */
+async function sniffOrIntegrity(file: ManifestFile & { localPath: string }): Promise<SniffedFormat> {
+  const ext = posix.extname(file.path).toLowerCase();
+  if (ext !== '.onnx' && ext !== '.ort') {
+    await verifyIntegrity(file, file.localPath);
+    return sniff(file).format;
+  }
+  const { format, size } = sniff(file);
+  if (size !== file.size) await verifyIntegrity(file, file.localPath);
+  return format;
+}
+
+function withDetected(report: FileReport, error: unknown): FileReport {
+  const detected = error instanceof LoadFailure ? error.details?.detectedFormat : undefined;
+  return typeof detected === 'string' ? { ...report, detectedFormat: detected } : report;
+}
+
+/** safetensors, GGUF and PyTorch zip checkpoints: their structure, checked off the event loop. */
+async function inspectModelFormat(
+  file: ManifestFile & { localPath: string },
+  handling: 'safetensors' | 'gguf' | 'pytorch-zip',
+  input: ValidationInput,
+  report: FileReport,
+): Promise<FileReport> {
+  const limits = inspectLimits(input);
+  if (handling === 'pytorch-zip') {
+    const zip = await inspectOffThread('zip', file.localPath, limits);
+    checkPytorchZip(zip);
+    return { ...report, ok: true, inspection: { ...zip, staticMemoryEstimateBytes: zip.uncompressedBytes } };
+  }
+  const inspection =
+    handling === 'safetensors'
+      ? await inspectOffThread('safetensors', file.localPath, limits)
+      : await inspectOffThread('gguf', file.localPath, limits);
+  return { ...report, ok: true, inspection: { ...inspection } };
+}
+
+/**
+ * Two manifest paths with the same bytes are validated once: the second reuses the first's report (its
+ * integrity is still checked, its path is its own, and a note says whose facts it carries). Models that
+ * read external data or have a golden file are not reused, since those depend on the folder they sit in.
+ */
+async function reuseOutcome(
+  file: ManifestFile & { localPath: string },
+  first: FileReport,
+): Promise<FileOutcome> {
+  const report: FileReport = {
+    ...first,
+    path: file.path,
+    notes: [...(first.notes ?? []), `same bytes as ${first.path}: checked once, its facts are reused`],
+    ...(first.error ? { error: { ...first.error, file: file.path } } : {}),
+  };
+  try {
+    await verifyIntegrity(file, file.localPath);
+    return { report };
+  } catch (error) {
+    return { report: failed(baseReport(file), error) };
+  }
+}
+
+/** True when at least one file was loaded by a runtime (a failed load did not prove anything). */
+export function anyLoaded(files: readonly FileReport[]): boolean {
+  return files.some((f) => f.check === 'loaded' && f.ok);
 }
 
 function totals(files: FileReport[]): ValidationReport['totals'] {
@@ -288,13 +463,15 @@ function baselineBytes(): Promise<number | undefined> {
  * The publisher's input names checked against the version's ONNX files before any load (input-names.ts);
  * skipped when a file cannot be inspected, since that file fails on its own cause.
  */
-function inputNamesProblem(input: ValidationInput): LoadFailure | undefined {
+async function inputNamesProblem(input: ValidationInput): Promise<LoadFailure | undefined> {
   const given = { shapes: input.inputShapes, values: input.inputValues ?? {} };
   if (Object.keys(given.shapes).length + Object.keys(given.values).length === 0) return undefined;
   const models = [];
   for (const file of input.files.filter((f) => f.format === 'onnx')) {
     try {
-      models.push({ path: file.path, inputs: inspectOnnx(file.localPath).inputs });
+      // Untrusted bytes: parsed off the event loop, under the same deadline and heap cap as inspection.
+      const inspection = await inspectOffThread('onnx', file.localPath, inspectLimits(input));
+      models.push({ path: file.path, inputs: inspection.inputs });
     } catch {
       return undefined;
     }
@@ -302,20 +479,35 @@ function inputNamesProblem(input: ValidationInput): LoadFailure | undefined {
   return models.length > 0 ? checkInputNames(models, given) : undefined;
 }
 
+/**
+ * Whether a model has files that travel with it and decide its run (a golden file, a test-data folder):
+ * then its report is its own, never one reused from another path with the same bytes.
+ */
+function hasCompanions(file: ManifestFile, files: ValidationInput['files']): boolean {
+  return (
+    files.some((f) => f.path === goldenPathFor(file.path)) || findSampleSet(file.path, files) !== undefined
+  );
+}
+
 /** Validates every file of a version, one at a time (each load gets the whole memory budget). */
 export async function validateFiles(input: ValidationInput): Promise<ValidationReport> {
   const started = new Date();
   const startedMs = performance.now();
   let runtimeVersion = installedRuntimeVersion();
-  const baseline = input.files.some((f) => f.format === 'onnx') ? baselineBytes() : undefined;
+  const baseline = input.files.some((f) => /\.(onnx|ort)$/i.test(f.path)) ? baselineBytes() : undefined;
   const files: FileReport[] = [];
-  const namesProblem = inputNamesProblem(input);
+  const namesProblem = await inputNamesProblem(input);
+  const bySha = new Map<string, FileReport>();
   for (const file of input.files) {
+    const first = hasCompanions(file, input.files) ? undefined : bySha.get(file.sha256);
     const outcome =
       namesProblem && file.format === 'onnx'
         ? { report: failed(baseReport(file), namesProblem) }
-        : await validateFile(file, input, runtimeVersion);
+        : first
+          ? await reuseOutcome(file, first)
+          : await validateFile(file, input, runtimeVersion);
     if (outcome.runtimeVersion) runtimeVersion = outcome.runtimeVersion;
+    if (!first && outcome.reusable && isModelPath(file.path)) bySha.set(file.sha256, outcome.report);
     files.push(outcome.report);
   }
   const baselineRssBytes = await baseline;
@@ -325,6 +517,7 @@ export async function validateFiles(input: ValidationInput): Promise<ValidationR
   const requested = input.executionProviders ?? ['cpu'];
   return ValidationReport.parse({
     outcome: files.every((f) => f.ok) ? 'passed' : 'failed',
+    loadTested: anyLoaded(files),
     ...(firstError ? { error: firstError } : {}),
     runtime: { name: RUNTIME_NAME, version: runtimeVersion },
     executionProvider: files.find((f) => f.executionProvider)?.executionProvider ?? requested[0] ?? 'cpu',

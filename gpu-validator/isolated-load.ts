@@ -12,7 +12,7 @@ import type {
   FailureMessage,
   LoadResultMessage,
 } from './child-protocol.js';
-import { classifyChildExit, classifyRuntimeError, type LoadStage } from './classify.js';
+import { classifyChildExit, classifyRuntimeFailure, type LoadStage } from './classify.js';
 import { PARENT_PID_ENV } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
 import type { SampleSet } from './sample-io.js';
@@ -341,10 +341,10 @@ export async function isolatedLoad(options: IsolatedLoadOptions): Promise<Isolat
   if (watch.verdict) return { ok: false, ...watch.verdict, stage: watch.stage, ...facts };
   const last = finalMessage(watch);
   if (last?.type === 'failure') {
-    const code =
-      last.code ??
-      classifyRuntimeError(last.message, { stage: last.stage, requestedProviders: executionProviders });
-    return { ok: false, code, message: last.message, stage: last.stage, ...facts };
+    const { code, message } = last.code
+      ? { code: last.code, message: last.message }
+      : classifyRuntimeFailure(last.message, { stage: last.stage, requestedProviders: executionProviders });
+    return { ok: false, code, message, stage: last.stage, ...facts };
   }
   const result = last as LoadResultMessage;
   const broken = limitVerdict(result, options, facts.peakRssBytes ?? 0);

@@ -6,6 +6,7 @@ import type { TensorInfo } from '../schemas/report.schema.js';
 import type { ChildMessage, ChildRequest, FailureMessage, LoadRequest } from './child-protocol.js';
 import type { LoadStage } from './classify.js';
 import { compareGolden, type GoldenFile, goldenFeeds, parseGoldenFile } from './golden-io.js';
+import { inputHintsOf } from './input-consumers.js';
 import { LoadFailure } from './load-failure.js';
 import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
 import { exitWithParent } from './parent-watch.js';
@@ -146,6 +147,13 @@ async function load(request: LoadRequest): Promise<void> {
   const golden: GoldenFile | undefined = request.golden
     ? parseGoldenFile(request.golden.path, readFileSync(request.golden.localPath, 'utf8'))
     : undefined;
+  // How the graph consumes each input, read here rather than in the validator: the graph is untrusted
+  // and may be huge, so its walk belongs to this isolated, budgeted process (and happens before the load,
+  // so it adds nothing to the session's peak).
+  if (!request.golden && !request.sample && !request.inputHints) {
+    const hints = inputHintsOf(request.modelPath);
+    if (hints) request.inputHints = hints;
+  }
   // Other processes may share the GPU: the total before our load is the fallback's zero point.
   const gpuUsedBefore = request.measureGpu ? await readGpuMemoryUsed() : undefined;
   await enter('load');

@@ -131,6 +131,8 @@ function openFailure(path: string, error: NodeJS.ErrnoException): LoadFailure {
 function summarize(state: InspectState, reader: WireReader): OnnxInspection {
   const toInfo = (v: ValueInfoRecord): TensorInfo => ({ name: v.name, ...v.info });
   const inlineBytes = reader.fileSize;
+  if (!Number.isSafeInteger(inlineBytes + state.initializerBytes))
+    throw corrupted('the initializers declare more bytes in total than any file can hold');
   return {
     irVersion: state.irVersion,
     opsetImports: state.opsets,
@@ -156,8 +158,8 @@ function summarize(state: InspectState, reader: WireReader): OnnxInspection {
 function parseModel(r: WireReader, s: InspectState, end: number): void {
   r.forEachField(end, (field, wire) => {
     if (field === 1 && wire === WireType.VARINT) s.irVersion = r.readVarint();
-    else if (field === 2 && wire === WireType.LEN) s.producerName = r.readString(r.readVarint());
-    else if (field === 3 && wire === WireType.LEN) s.producerVersion = r.readString(r.readVarint());
+    else if (field === 2 && wire === WireType.LEN) s.producerName = r.readStringField(end);
+    else if (field === 3 && wire === WireType.LEN) s.producerVersion = r.readStringField(end);
     else if (field === 7 && wire === WireType.LEN) {
       s.graphCount++;
       parseGraph(r, s, r.readLengthEnd(end), 0);
@@ -171,7 +173,7 @@ function parseModel(r: WireReader, s: InspectState, end: number): void {
 function parseOpset(r: WireReader, end: number): OpsetImport {
   const opset: OpsetImport = { domain: '', version: 0 };
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) opset.domain = r.readString(r.readVarint());
+    if (field === 1 && wire === WireType.LEN) opset.domain = r.readStringField(end);
     else if (field === 2 && wire === WireType.VARINT) opset.version = r.readVarint();
     else r.skipField(wire, end);
   });
@@ -182,8 +184,8 @@ function parseOpset(r: WireReader, end: number): OpsetImport {
 function parseFunction(r: WireReader, s: InspectState, end: number): { domain: string; name: string } {
   const fn = { domain: '', name: '' };
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) fn.name = r.readString(r.readVarint());
-    else if (field === 10 && wire === WireType.LEN) fn.domain = r.readString(r.readVarint());
+    if (field === 1 && wire === WireType.LEN) fn.name = r.readStringField(end);
+    else if (field === 10 && wire === WireType.LEN) fn.domain = r.readStringField(end);
     else if (field === 7 && wire === WireType.LEN) parseNode(r, s, r.readLengthEnd(end), 1);
     else r.skipField(wire, end);
   });
@@ -228,15 +230,25 @@ function externalRef(t: TensorRecord): ExternalDataRef {
 function tensorBytes(t: TensorRecord): number {
   const perElement = dataTypeBytes(t.dataType);
   if (perElement === 0 || t.dims.some((d) => d < 0)) return t.storedBytes;
-  return Math.ceil(t.dims.reduce((a, d) => a * d, 1) * perElement);
+  const bytes = Math.ceil(t.dims.reduce((a, d) => a * d, 1) * perElement);
+  // No file, however large, holds 2^53 bytes: such dims are damage, and would make every total meaningless.
+  if (!Number.isSafeInteger(bytes)) {
+    throw corrupted(
+      `tensor "${t.name}" declares dims [${t.dims.join(', ')}], more bytes than any file can hold`,
+      {
+        tensor: t.name,
+      },
+    );
+  }
+  return bytes;
 }
 
 function parseNode(r: WireReader, s: InspectState, end: number, depth: number): void {
   let opType = '';
   let domain = '';
   r.forEachField(end, (field, wire) => {
-    if (field === 4 && wire === WireType.LEN) opType = r.readString(r.readVarint());
-    else if (field === 7 && wire === WireType.LEN) domain = r.readString(r.readVarint());
+    if (field === 4 && wire === WireType.LEN) opType = r.readStringField(end);
+    else if (field === 7 && wire === WireType.LEN) domain = r.readStringField(end);
     else if (field === 5 && wire === WireType.LEN) parseAttribute(r, s, r.readLengthEnd(end), depth);
     else r.skipField(wire, end);
   });
@@ -277,7 +289,7 @@ function parseTensor(r: WireReader, end: number): TensorRecord {
   r.forEachField(end, (field, wire) => {
     if (field === 1) readInts(r, wire, end, t.dims);
     else if (field === 2 && wire === WireType.VARINT) t.dataType = r.readVarint();
-    else if (field === 8 && wire === WireType.LEN) t.name = r.readString(r.readVarint());
+    else if (field === 8 && wire === WireType.LEN) t.name = r.readStringField(end);
     else if (field === 13 && wire === WireType.LEN) parseEntry(r, r.readLengthEnd(end), t.externalEntries);
     else if (field === 14 && wire === WireType.VARINT) t.external = r.readVarint() === 1;
     else if (DATA_FIELDS.has(field)) t.storedBytes += r.skipField(wire, end);
@@ -309,8 +321,8 @@ function parseEntry(r: WireReader, end: number, into: Map<string, string>): void
   let key = '';
   let value = '';
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) key = r.readString(r.readVarint());
-    else if (field === 2 && wire === WireType.LEN) value = r.readString(r.readVarint());
+    if (field === 1 && wire === WireType.LEN) key = r.readStringField(end);
+    else if (field === 2 && wire === WireType.LEN) value = r.readStringField(end);
     else r.skipField(wire, end);
   });
   if (into.size < 64) into.set(key, value);
@@ -321,7 +333,7 @@ function parseEntry(r: WireReader, end: number, into: Map<string, string>): void
 function parseValueInfo(r: WireReader, end: number): ValueInfoRecord {
   const record: ValueInfoRecord = { name: '', info: { type: 'unknown', shape: [] } };
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) record.name = r.readString(r.readVarint());
+    if (field === 1 && wire === WireType.LEN) record.name = r.readStringField(end);
     else if (field === 2 && wire === WireType.LEN) record.info = parseType(r, r.readLengthEnd(end));
     else r.skipField(wire, end);
   });
@@ -371,7 +383,7 @@ function parseDim(r: WireReader, end: number): number | string {
   let dim: number | string = '?';
   r.forEachField(end, (field, wire) => {
     if (field === 1 && wire === WireType.VARINT) dim = r.readVarint();
-    else if (field === 2 && wire === WireType.LEN) dim = r.readString(r.readVarint());
+    else if (field === 2 && wire === WireType.LEN) dim = r.readStringField(end);
     else r.skipField(wire, end);
   });
   return dim;

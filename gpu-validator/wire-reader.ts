@@ -81,8 +81,13 @@ export class WireReader {
     throw corrupted(`varint longer than 10 bytes before byte ${this.position}`);
   }
 
-  /** Reads `length` bytes when they fit the buffer; longer values are cut to the buffer size and skipped. */
+  /**
+   * Reads `length` bytes when they fit the buffer; longer values are cut to the buffer size and skipped.
+   * A length that is negative, not an integer or past the end of the file is corruption: the position
+   * only ever moves forward, so no crafted length can make a parser loop.
+   */
   readBytes(length: number): Buffer {
+    this.checkLength(length, this.fileSize);
     const kept = Math.min(length, this.buffer.length);
     this.ensure(kept);
     const start = this.position - this.bufferStart;
@@ -96,21 +101,30 @@ export class WireReader {
     return this.readBytes(length).toString('utf8');
   }
 
+  /** A LEN field's payload as UTF-8: its length is read here and checked against `limit` (the enclosing message's end). */
+  readStringField(limit: number): string {
+    const length = this.readVarint();
+    this.checkLength(length, limit);
+    return this.readString(length);
+  }
+
   skip(length: number): void {
-    if (length < 0 || this.position + length > this.fileSize) {
-      throw corrupted(`field of ${length} bytes at byte ${this.position} runs past the end of the file`);
-    }
+    this.checkLength(length, this.fileSize);
     this.position += length;
+  }
+
+  private checkLength(length: number, limit: number): void {
+    if (!Number.isSafeInteger(length) || length < 0 || this.position + length > limit) {
+      const where = limit === this.fileSize ? 'the end of the file' : 'its enclosing message';
+      throw corrupted(`field of ${length} bytes at byte ${this.position} runs past ${where}`);
+    }
   }
 
   /** Reads a LEN field's length and returns the offset where its payload ends, checked against `limit`. */
   readLengthEnd(limit: number): number {
     const length = this.readVarint();
-    const end = this.position + length;
-    if (length < 0 || end > limit) {
-      throw corrupted(`field of ${length} bytes at byte ${this.position} runs past its enclosing message`);
-    }
-    return end;
+    this.checkLength(length, Math.min(limit, this.fileSize));
+    return this.position + length;
   }
 
   /** Skips a field's value. Groups (wire types 3, 4) are unused by ONNX; 6 and 7 do not exist. */
@@ -141,7 +155,7 @@ export class WireReader {
     while (this.position < end) {
       const tag = this.readVarint();
       const field = Math.floor(tag / 8);
-      if (field < 1) throw corrupted(`invalid field number 0 at byte ${this.position}`);
+      if (field < 1) throw corrupted(`invalid field number ${field} at byte ${this.position}`);
       onField(field, tag % 8);
       if (this.position > end) throw corrupted(`field ${field} runs past its enclosing message`);
     }

@@ -40,8 +40,8 @@ export function bareRuntimeRun(modelPath: string): Promise<BareRun> {
 }
 
 /**
- * Bundles the driver and the loader child side by side (the engine finds `./load-child.js` next to
- * itself, as in dist/). The folder is under node_modules so that the external `onnxruntime-node`
+ * Bundles the driver, the loader child and the inspection worker side by side (the engine finds
+ * `./load-child.js` and `./inspect-worker.js` next to itself, as in dist/). The folder is under node_modules so that the external `onnxruntime-node`
  * resolves as it does for the CLI.
  */
 export async function bundleValidator(): Promise<string> {
@@ -50,6 +50,7 @@ export async function bundleValidator(): Promise<string> {
     entryPoints: {
       'validate-driver': join(ROOT, 'bench', 'lib', 'validate-driver.ts'),
       'load-child': join(ROOT, 'gpu-validator', 'load-child.ts'),
+      'inspect-worker': join(ROOT, 'gpu-validator', 'inspect-worker.ts'),
     },
     outdir,
     outExtension: { '.js': '.js' },

@@ -17,6 +17,7 @@ import { checkDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
+import { loadTestedFields } from './status.command.js';
 
 const HELP = `Usage: modelgate fetch NAME@VERSION|ALIAS --dest DIR [--json]
 
@@ -109,11 +110,12 @@ export const fetchCommand: Command = {
       contentDir: result.contentDir,
       files: plan.files.length,
       bytes: result.bytes,
+      ...loadTestedFields(plan.version),
     };
     if (values.json) printJson(io, summary);
     else
       io.out(
-        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}`,
+        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}`,
       );
     return EXIT.OK;
   },

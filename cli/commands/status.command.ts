@@ -1,4 +1,4 @@
-import { FAILURE_EXPLANATIONS } from '../../core/failure-explanations.js';
+import { FAILURE_EXPLANATIONS, INTEGRITY_ONLY, wasLoadTested } from '../../core/failure-explanations.js';
 import type { FileReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parse, parseRef } from '../args.js';
@@ -38,7 +38,7 @@ export const statusCommand: Command = {
     const v = await clientFor(io, values.registry).get<Version>(
       `api/v1/models/${encode(name)}/resolve/${encode(ref)}`,
     );
-    if (values.json) printJson(io, v);
+    if (values.json) printJson(io, withLoadTested(v));
     else io.out(describeVersion(v));
     return EXIT.OK;
   },
@@ -53,14 +53,19 @@ export function describeVersion(v: Version): string {
     lines.push(`  ${f.sha256.slice(0, 12)}  ${formatBytes(f.size).padStart(10)}  ${f.path}`);
   const r = v.report;
   if (r) {
+    // Nothing may say a runtime passed the version unless a runtime loaded something of it.
     lines.push(
-      `  validation: ${r.outcome} on ${r.runtime.name} ${r.runtime.version} (${r.executionProvider}), ${Math.round(r.durationMs)} ms, peak RSS ${formatBytes(r.totals.peakRssBytes)}, budget ${formatBytes(r.memoryBudgetBytes)}`,
+      wasLoadTested(r)
+        ? `  validation: ${r.outcome} on ${r.runtime.name} ${r.runtime.version} (${r.executionProvider}), ${Math.round(r.durationMs)} ms, peak RSS ${formatBytes(r.totals.peakRssBytes)}, budget ${formatBytes(r.memoryBudgetBytes)}`
+        : `  validation: ${r.outcome}, ${INTEGRITY_ONLY}, ${Math.round(r.durationMs)} ms`,
     );
     for (const f of r.files) {
       const timing =
         f.check === 'loaded'
           ? `load ${f.loadMs?.toFixed(0)} ms, run ${f.inferenceMs?.toFixed(1)} ms, peak ${formatBytes(f.peakRssBytes ?? 0)}`
-          : 'integrity checked';
+          : f.check === 'inspected'
+            ? `structure inspected (${f.detectedFormat ?? f.format}), not loaded by a runtime`
+            : 'integrity checked';
       lines.push(
         `    ${f.ok ? 'ok  ' : 'FAIL'} ${f.path}: ${f.error ? `${f.error.code}: ${f.error.message}` : timing}`,
       );
@@ -96,4 +101,18 @@ export function describeFailure(v: Version): string {
   if (!e) return `${v.model}@${v.version} FAILED`;
   const x = FAILURE_EXPLANATIONS[e.code];
   return `error ${e.code}: ${e.message}${e.file ? ` (${e.file})` : ''}: ${x.cause}; fix: ${x.fix} [runbook: ${x.runbookStep}]`;
+}
+
+/**
+ * `loadTested` and, for a version no runtime loaded, the integrity-only note: what `status --json` and
+ * `fetch --json` put on top, so a script reading only the top level cannot take it for a runtime-tested one.
+ */
+export function loadTestedFields(v: Version): { loadTested?: boolean; note?: string } {
+  if (!v.report) return {};
+  const loadTested = wasLoadTested(v.report);
+  return { loadTested, ...(loadTested ? {} : { note: INTEGRITY_ONLY }) };
+}
+
+function withLoadTested(v: Version): Version & { loadTested?: boolean; note?: string } {
+  return { ...v, ...loadTestedFields(v) };
 }

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { classifyChildExit, classifyRuntimeError } from '../../gpu-validator/classify.js';
+import {
+  classifyChildExit,
+  classifyRuntimeError,
+  classifyRuntimeFailure,
+} from '../../gpu-validator/classify.js';
 
 /** Messages recorded from onnxruntime-node 1.30.0 and Node 20 failing on the fixtures. */
 const RECORDED = {
@@ -63,8 +67,96 @@ describe('classifyRuntimeError', () => {
     expect(classifyRuntimeError('weird', { stage: 'import', requestedProviders: [] })).toBe(
       'DEPENDENCY_MISSING',
     );
-    expect(classifyRuntimeError('weird', { stage: 'load', requestedProviders: [] })).toBe('MODEL_CORRUPTED');
+    // The file parsed before it reached the runtime: an unrecognised refusal is never called corruption.
+    expect(classifyRuntimeError('weird', { stage: 'load', requestedProviders: [] })).toBe('MODEL_INVALID');
     expect(classifyRuntimeError('weird', { stage: 'run', requestedProviders: [] })).toBe('INFERENCE_FAILED');
+  });
+
+  it('says in the message when the code is only the fallback', () => {
+    const verdict = classifyRuntimeFailure('weird', load);
+    expect(verdict.code).toBe('MODEL_INVALID');
+    expect(verdict.message).toMatch(
+      /^weird \(.*does not recognise; the file parsed, so it is not called corrupt\)$/,
+    );
+    expect(classifyRuntimeFailure(RECORDED.protobuf, load)).toEqual({
+      code: 'MODEL_CORRUPTED',
+      message: RECORDED.protobuf,
+    });
+  });
+});
+
+/**
+ * Messages of onnxruntime-node 1.30.0 creating sessions for the 68 models of ONNX's conformance suite
+ * (Debian libonnx-testdata, ONNX 1.12) that it cannot load, one per kind (paths shortened), and for
+ * graphs written by test/fixtures/onnx-writer.ts.
+ */
+const CONFORMANCE = {
+  bfloat16Cast: 'Unsupported data type: 16',
+  batchwiseGru:
+    'Exception during initialization: /onnxruntime_src/onnxruntime/core/providers/cpu/rnn/deep_cpu_gru.h:56 onnxruntime::DeepCpuGruOp::DeepCpuGruOp(const onnxruntime::OpKernelInfo&) layout_ == 0 was false. Batchwise recurrent operations (layout == 1) are not supported. If you need support create a github issue with justification.',
+  batchwiseRnn:
+    'Exception during initialization: /onnxruntime_src/onnxruntime/core/providers/cpu/rnn/rnn.h:48 onnxruntime::RNN<T>::RNN(const onnxruntime::OpKernelInfo&) [with T = float] layout_ == 0 was false. Batchwise recurrent operations (layout == 1) are not supported. If you need support create a github issue with justification.',
+  stringNormalizerLocale:
+    'Exception during initialization: /onnxruntime_src/onnxruntime/core/providers/cpu/text/string_normalizer.cc:235 onnxruntime::StringNormalizer::Locale::Locale(const std::string&)::<lambda()> Failed to construct locale with name:en_US.UTF-8:locale::facet::_S_create_c_locale name not valid:Please, install necessary language-pack-XX and configure locales',
+  missingKernelType: "Could not find an implementation for BitShift(11) node with name ''",
+  trainingOp:
+    'Load model from /usr/share/libonnx-testdata/data/node/test_adam/model.onnx failed:Fatal error: ai.onnx.preview.training:Adam(-1) is not a registered function/op',
+  typeError:
+    'Load model from /tmp/fp16-type-mismatch/model.onnx failed:Type Error: Type (tensor(float16)) of output arg (r) of node () does not match expected type (tensor(float)).',
+  boundToDifferentTypes:
+    'Load model from /tmp/mismatch.onnx failed:Type Error: Type parameter (T) of Optype (Add) bound to different types (tensor(float) and tensor(int64) in node ().',
+  unknownElementType: 'Load model from /tmp/type999.onnx failed:Invalid tensor data type 999.',
+  externalOutside:
+    'External data path validation failed for initializer: W. Error: External data path escapes model directory. External data path: "../weights.bin" resolved path: "/v/weights.bin" allowed directory: "/v/det"',
+  ortGarbage: 'inference_session.cc:2119 LoadOrtModelWithLoader ORT model verification failed.',
+  padModeValue:
+    "Exception during initialization: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/padbase.h:236 onnxruntime::PadBase::PadBase(const KernelInfoType&) [with KernelInfoType = onnxruntime::OpKernelInfo] Invalid 'mode' attribute value",
+  resizeModeValue:
+    'Exception during initialization: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/upsamplebase.h:370 onnxruntime::UpsampleMode onnxruntime::UpsampleBase::StringToUpsampleMode(const std::string&) mode attribute is bogus. It can only be nearest(default) or linear or cubic.',
+  unknownAttribute:
+    'Load model from /tmp/attr-rnnDirection.onnx failed:This is an invalid model. In Node, ("", Relu, "", -1) : ("x": tensor(float),) -> ("y": tensor(float),) , Error Unrecognized attribute: direction for operator Relu',
+  shapeInference:
+    "Load model from /tmp/attr-softmaxAxis.onnx failed:Node () Op (Softmax) [ShapeInferenceError] 'axis' must be in [-4 , 3]. Its actual value is: 9",
+};
+
+describe('classifyRuntimeError on the conformance suite and invalid graphs', () => {
+  it.each([
+    ['bfloat16Cast', 'UNSUPPORTED_MODEL'],
+    ['batchwiseGru', 'UNSUPPORTED_MODEL'],
+    ['batchwiseRnn', 'UNSUPPORTED_MODEL'],
+    ['stringNormalizerLocale', 'DEPENDENCY_MISSING'],
+    ['missingKernelType', 'UNSUPPORTED_MODEL'],
+    ['trainingOp', 'UNSUPPORTED_MODEL'],
+    ['typeError', 'MODEL_INVALID'],
+    ['boundToDifferentTypes', 'MODEL_INVALID'],
+    ['unknownElementType', 'MODEL_INVALID'],
+    ['externalOutside', 'MODEL_INVALID'],
+    ['ortGarbage', 'MODEL_CORRUPTED'],
+    ['padModeValue', 'UNSUPPORTED_MODEL'],
+    ['resizeModeValue', 'UNSUPPORTED_MODEL'],
+    ['unknownAttribute', 'MODEL_INVALID'],
+    ['shapeInference', 'MODEL_INVALID'],
+  ] as const)('%s → %s', (key, code) => {
+    expect(classifyRuntimeError(CONFORMANCE[key], load)).toBe(code);
+  });
+
+  it('tells an element type ONNX lacks (MODEL_INVALID) from one this runtime lacks (UNSUPPORTED_MODEL)', () => {
+    expect(classifyRuntimeError('Unsupported data type: 999', load)).toBe('MODEL_INVALID');
+    expect(classifyRuntimeError('Unsupported data type: 16', load)).toBe('UNSUPPORTED_MODEL');
+    expect(classifyRuntimeError('Unsupported data type: 0', load)).toBe('MODEL_INVALID');
+  });
+
+  it("is not fooled by runtime warnings about old opsets in a crashed child's stderr", () => {
+    const stderrTail =
+      '[W:onnxruntime:, transpose_optimizer.cc:37 ApplyImpl] Transpose optimizer failed: Unsupported ONNX opset: 6\n';
+    const verdict = classifyChildExit({
+      requestedProviders: ['cpu'],
+      exitCode: null,
+      stage: 'run',
+      signal: 'SIGSEGV',
+      stderrTail,
+    });
+    expect(verdict.code).toBe('INFERENCE_FAILED');
   });
 });
 
@@ -91,7 +183,9 @@ describe('classifyChildExit', () => {
 
   it('classifies a segfault by the stage it happened in', () => {
     expect(classifyChildExit({ ...base, stage: 'run', signal: 'SIGSEGV' }).code).toBe('INFERENCE_FAILED');
-    expect(classifyChildExit({ ...base, stage: 'load', signal: 'SIGSEGV' }).code).toBe('MODEL_CORRUPTED');
+    const atLoad = classifyChildExit({ ...base, stage: 'load', signal: 'SIGSEGV' });
+    expect(atLoad.code).toBe('MODEL_INVALID');
+    expect(atLoad.message).toContain('not called corrupt');
     const atImport = classifyChildExit({ ...base, stage: 'import', signal: null, exitCode: 1 });
     expect(atImport.code).toBe('DEPENDENCY_MISSING');
     expect(atImport.message).toContain('exited with code 1');

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { describeVersion, loadTestedFields } from '../../cli/commands/status.command.js';
+import { INTEGRITY_ONLY, wasLoadTested } from '../../core/failure-explanations.js';
+import type { FileReport, ValidationReport } from '../../schemas/report.schema.js';
+import type { Version } from '../../schemas/version.schema.js';
+
+/** Nothing may say a version passed a runtime unless a runtime loaded one of its files. */
+
+const NOW = '2026-01-01T00:00:00.000Z';
+
+function file(path: string, check: FileReport['check'], extra: Partial<FileReport> = {}): FileReport {
+  return {
+    path,
+    sha256: 'a'.repeat(64),
+    size: 10,
+    format: 'other',
+    check,
+    ok: true,
+    inputs: [],
+    outputs: [],
+    ...extra,
+  };
+}
+
+function version(files: FileReport[], loadTested?: boolean): Version {
+  const report: ValidationReport = {
+    outcome: 'passed',
+    ...(loadTested === undefined ? {} : { loadTested }),
+    runtime: { name: 'onnxruntime-node', version: '1.30.0' },
+    executionProvider: 'cpu',
+    worker: 'w',
+    attempt: 1,
+    startedAt: NOW,
+    finishedAt: NOW,
+    durationMs: 12,
+    memoryBudgetBytes: 1 << 30,
+    files,
+    totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
+    nodeClasses: [],
+  };
+  return {
+    model: 'm',
+    version: '1.0.0',
+    provider: 'p',
+    seq: 1,
+    status: 'VERIFIED',
+    files: files.map((f) => ({
+      path: f.path,
+      size: 10,
+      sha256: f.sha256,
+      md5: 'b'.repeat(32),
+      format: 'other',
+    })),
+    totalSize: 10,
+    inputShapes: {},
+    publisher: 't',
+    createdAt: NOW,
+    updatedAt: NOW,
+    validation: { attempts: 1 },
+    report,
+  } as Version;
+}
+
+describe('integrity-only versions', () => {
+  it('status says "integrity only" and never names the runtime for a version no runtime loaded', () => {
+    const v = version([file('model.pt', 'inspected', { detectedFormat: 'pytorch-zip' })], false);
+    const text = describeVersion(v);
+    expect(text).toContain(INTEGRITY_ONLY);
+    expect(text).not.toContain('on onnxruntime-node');
+    expect(text).toContain('structure inspected (pytorch-zip), not loaded by a runtime');
+    expect(loadTestedFields(v)).toEqual({ loadTested: false, note: INTEGRITY_ONLY });
+  });
+
+  it('a version with a loaded file says which runtime passed it', () => {
+    const v = version([file('model.onnx', 'loaded', { loadMs: 3, inferenceMs: 1 })], true);
+    expect(describeVersion(v)).toContain('validation: passed on onnxruntime-node 1.30.0');
+    expect(loadTestedFields(v)).toEqual({ loadTested: true });
+  });
+
+  it('judges reports written before loadTested existed by their files', () => {
+    expect(wasLoadTested(version([file('a.txt', 'integrity-only')]).report as ValidationReport)).toBe(false);
+    expect(wasLoadTested(version([file('m.onnx', 'loaded')]).report as ValidationReport)).toBe(true);
+  });
+});
