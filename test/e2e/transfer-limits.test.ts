@@ -128,8 +128,10 @@ describe('blob uploads are cut when idle, not when long', () => {
   });
 
   it('serves a slow reader to the end, and cuts a reader that stops reading', async () => {
-    // Big enough that the kernel's socket buffers cannot take it all while the reader sleeps.
-    const bytes = Buffer.alloc(48 * 1024 * 1024);
+    // Big enough that the kernel's socket buffers cannot take it all while the reader sleeps: loopback
+    // receive buffers autotune up to net.ipv4.tcp_rmem's maximum (32 MiB on these machines) plus the send
+    // buffer (4 MiB), so 48 MiB passed whole now and then; 112 MiB leaves a wide margin.
+    const bytes = Buffer.alloc(112 * 1024 * 1024);
     for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
     writeFileSync(join(f.work, 'big.bin'), bytes);
     const published = await f.run('publish', 'big@1', 'big.bin', '--wait');
