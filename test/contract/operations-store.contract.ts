@@ -63,6 +63,7 @@ export function describeOperationsStoreContract(
         .catch((e) => e);
       expect(stale).toBeInstanceOf(RegistryError);
       expect((stale as RegistryError).code).toBe('CONFLICT');
+      expect((stale as RegistryError).details).toEqual({ provider: 'paddle', revision: 1 });
       expect(await store.getProvider('paddle')).toMatchObject({
         state: 'disabled',
         reason: 'OOM',
@@ -120,6 +121,13 @@ export function describeOperationsStoreContract(
       await store.createProviderIfAbsent(provider('easyocr'));
       const all = await store.listLoadReports({ all: true }, { limit: 3 });
       expect(all.map((r) => r.at.slice(17, 19))).toEqual(['04', '03', '02']);
+
+      for (const limit of [0, -1, 2.5]) {
+        const bad = await store.listLoadReports({ provider: 'paddle' }, { limit }).catch((e: unknown) => e);
+        expect(bad).toBeInstanceOf(RegistryError);
+        expect((bad as RegistryError).code).toBe('INVALID_REQUEST');
+        expect((bad as RegistryError).details).toEqual({ field: 'limit' });
+      }
     });
   });
 }
