@@ -98,7 +98,11 @@ export abstract class MetadataStoreBase implements MetadataStore {
     expectedRevision: number,
   ): Promise<'ok' | 'missing' | { readonly conflict: number }>;
   protected abstract insertLoadReport(report: LoadReport): Promise<void>;
-  /** Newest first by `at` (then by arrival), `at >= since` when given, at most `limit` (checked). */
+  /**
+   * Newest first by `at` (then by arrival), `at >= since` when given, at most `limit` (checked, not
+   * capped);
+   * `{ all: true }`: the reports of the providers that have a record.
+   */
   protected abstract queryLoadReports(
     scope: LoadReportScope,
     options: { readonly since?: string | undefined; readonly limit: number },
@@ -248,7 +252,8 @@ export abstract class MetadataStoreBase implements MetadataStore {
     scope: LoadReportScope,
     options: { readonly since?: string | undefined; readonly limit: number },
   ): Promise<LoadReport[]> {
-    return this.queryLoadReports(scope, { since: options.since, limit: checkLimit(options.limit) });
+    // Not paginated, so not capped: the caller bounds what it reads (a window of `since`, a limit).
+    return this.queryLoadReports(scope, { since: options.since, limit: checkLimit(options.limit, Infinity) });
   }
 }
 
@@ -270,10 +275,10 @@ export const PATCHABLE_VERSION_FIELDS = [
 ] as const satisfies readonly (keyof VersionPatch)[];
 const REQUIRED_VERSION_FIELDS = new Set<string>(['status', 'validation', 'updatedAt']);
 
-/** INVALID_REQUEST (field `limit`) unless a positive integer; capped at MAX_PAGE_LIMIT. */
-function checkLimit(limit: number): number {
+/** INVALID_REQUEST (field `limit`) unless a positive integer; capped at `cap`. */
+function checkLimit(limit: number, cap = MAX_PAGE_LIMIT): number {
   if (!Number.isInteger(limit) || limit < 1) throw invalid('limit', 'must be a positive integer');
-  return Math.min(limit, MAX_PAGE_LIMIT);
+  return Math.min(limit, cap);
 }
 
 function checkPage<P extends PageRequest>(page: P): PageRequest {

@@ -53,8 +53,8 @@ export interface VersionCondition {
  * suite (test/contract/metadata-store.contract.ts) holds each backend to this list.
  *
  * Errors common to every method (not repeated below):
- * - INVALID_REQUEST, field `limit`: a page or report limit that is not a positive integer. A limit over
- *   1000 is served as 1000.
+ * - INVALID_REQUEST, field `limit`: a page or report limit that is not a positive integer. A page
+ *   limit over 1000 is served as 1000.
  * - INVALID_REQUEST, field `cursor`: a cursor not returned by the same listing of the same store (same
  *   model, version or provider).
  * - UNAVAILABLE: the storage service is throttling or down; retry later.
@@ -137,8 +137,10 @@ export interface MetadataStore {
   /** Stores a load report (field or validation). No existence check: a node may report what it has. */
   appendLoadReport(report: LoadReport): Promise<void>;
   /**
-   * Load reports of one version, one provider, or all, newest first (by `at`, then by arrival), only
-   * those with `at >= since` (ISO 8601) when given, at most `limit` (1..1000).
+   * Load reports of one version, one provider, or all (those of every provider that has a record:
+   * core/providers.ts creates one with a provider's first model), newest first (by `at`, then by
+   * arrival), only those with `at >= since` (ISO 8601) when given, at most `limit` (a positive integer;
+   * not capped: the caller bounds what it reads).
    */
   listLoadReports(
     scope: LoadReportScope,

@@ -81,6 +81,8 @@ const CHECK_FAILED = 'ConditionalCheckFailed';
 export class DynamoDbMetadataStore extends MetadataStoreBase {
   /** version ref → seq. The mapping is immutable, so caching it is always correct. */
   private readonly seqCache = new Map<string, number>();
+  /** The arrival stamp of the last load report this store wrote (arrivalId). */
+  private lastArrival = 0;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -465,7 +467,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
   protected async insertLoadReport(report: LoadReport): Promise<void> {
     try {
       await this.client.send(
-        new PutCommand({ TableName: this.tableName, Item: loadReportItem(report, randomUUID()) }),
+        new PutCommand({ TableName: this.tableName, Item: loadReportItem(report, this.arrivalId()) }),
       );
     } catch (e) {
       throw mapSdkError(e);
@@ -476,15 +478,23 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     scope: LoadReportScope,
     options: { readonly since?: string | undefined; readonly limit: number },
   ): Promise<LoadReport[]> {
+    return (await this.loadReportItems(scope, options)).map((i) => i.report as LoadReport);
+  }
+
+  /** Load report items, newest first by gsi2sk (`at`, then arrival). */
+  private async loadReportItems(
+    scope: LoadReportScope,
+    options: { readonly since?: string | undefined; readonly limit: number },
+  ): Promise<Item[]> {
     const { limit } = options;
     if ('all' in scope) {
       // Every provider's newest `limit`, merged: providers are few, and each query is by index.
       const perProvider = await Promise.all(
-        (await this.queryProviders()).map((p) => this.queryLoadReports({ provider: p.name }, options)),
+        (await this.queryProviders()).map((p) => this.loadReportItems({ provider: p.name }, options)),
       );
       return perProvider
         .flat()
-        .sort((a, b) => b.at.localeCompare(a.at))
+        .sort((a, b) => String(b.gsi2sk).localeCompare(String(a.gsi2sk)))
         .slice(0, limit);
     }
     const since = options.since ?? '';
@@ -507,8 +517,16 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
         },
       };
     }
-    const items = await queryAll(this.query, { ...input, ScanIndexForward: false }, limit);
-    return items.map((i) => i.report as LoadReport);
+    return queryAll(this.query, { ...input, ScanIndexForward: false }, limit);
+  }
+
+  /**
+   * The id of a load report: its arrival (milliseconds, strictly increasing within this store) then a
+   * random part, so reports with the same `at` sort by arrival, as on SQLite, and never collide.
+   */
+  private arrivalId(): string {
+    this.lastArrival = Math.max(Date.now(), this.lastArrival + 1);
+    return `${String(this.lastArrival).padStart(15, '0')}-${randomUUID()}`;
   }
 
   // ---- SDK calls ----

@@ -328,7 +328,7 @@ export class SqliteMetadataStore extends MetadataStoreBase {
         ? ['model = ? AND version = ?', [scope.ref.model, scope.ref.version]]
         : 'provider' in scope
           ? ['provider = ?', [scope.provider]]
-          : ['1 = 1', []];
+          : ['provider IN (SELECT name FROM providers)', []];
     const rows = this.db
       .prepare(`SELECT doc FROM load_reports WHERE ${where} AND at >= ? ORDER BY at DESC, id DESC LIMIT ?`)
       .all(...args, options.since ?? '', options.limit) as DocRow[];
