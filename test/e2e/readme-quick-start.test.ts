@@ -15,10 +15,10 @@ const ROOT = join(import.meta.dirname, '..', '..');
 function quickStartBlock(readme: string): string[] {
   const start = readme.indexOf('npm ci && npm start');
   if (start < 0) throw new Error('README: no `npm ci && npm start` line');
-  const afterSetup = readme.indexOf('```', readme.indexOf('```', start) + 3);
-  const open = readme.indexOf('```', afterSetup + 3);
+  const setupClose = readme.indexOf('```', start);
+  const open = readme.indexOf('```', setupClose + 3);
   const close = readme.indexOf('```', open + 3);
-  if (afterSetup < 0 || open < 0 || close < 0) throw new Error('README: no CLI block after the set-up block');
+  if (setupClose < 0 || open < 0 || close < 0) throw new Error('README: no CLI block after the set-up block');
   const body = readme.slice(readme.indexOf('\n', open) + 1, close);
   return body.split('\n').filter((l) => l.trim() !== '');
 }
