@@ -98,7 +98,8 @@ describe('README quick start on a fresh clone', () => {
     expect(status.status).toBe('VERIFIED');
     expect(status.provider).toBe('paddle');
     expect(existsSync(join(work, 'app', 'models', 'paddle', 'det.onnx'))).toBe(true);
-    // the generated models stay out of git
-    expect(execFileSync('git', ['status', '--porcelain'], { cwd: clone, encoding: 'utf8' })).toBe('');
+    // the generated models stay out of git (the linked node_modules is this test's own doing)
+    const untracked = execFileSync('git', ['status', '--porcelain'], { cwd: clone, encoding: 'utf8' });
+    expect(untracked.split('\n').filter((l) => l && l !== '?? node_modules')).toEqual([]);
   }, 300_000);
 });
