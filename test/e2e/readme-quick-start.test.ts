@@ -9,18 +9,19 @@ const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 
 /**
- * The README's quick-start CLI block: the first fenced block after the one holding `npm ci && npm start`,
- * one command a line (blank lines dropped; `#` comments are left to bash).
+ * The README's quick-start CLI block: the first fenced block running `npx modelgate` after the one holding
+ * `npm ci && npm start`, one command a line (blank lines dropped; `#` comments are left to bash).
  */
 function quickStartBlock(readme: string): string[] {
   const start = readme.indexOf('npm ci && npm start');
   if (start < 0) throw new Error('README: no `npm ci && npm start` line');
-  const setupClose = readme.indexOf('```', start);
-  const open = readme.indexOf('```', setupClose + 3);
-  const close = readme.indexOf('```', open + 3);
-  if (setupClose < 0 || open < 0 || close < 0) throw new Error('README: no CLI block after the set-up block');
-  const body = readme.slice(readme.indexOf('\n', open) + 1, close);
-  return body.split('\n').filter((l) => l.trim() !== '');
+  // fenced blocks after the set-up block: [open, close) pairs; the first that runs `npx modelgate`
+  const fences = [...readme.slice(start).matchAll(/^```[^\n]*$/gm)].map((m) => start + m.index);
+  for (let i = 1; i + 1 < fences.length; i += 2) {
+    const body = readme.slice(readme.indexOf('\n', fences[i]!) + 1, fences[i + 1]);
+    if (/^npx modelgate /m.test(body)) return body.split('\n').filter((l) => l.trim() !== '');
+  }
+  throw new Error('README: no CLI block after the set-up block');
 }
 
 /**

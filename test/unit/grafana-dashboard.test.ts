@@ -7,6 +7,9 @@ import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 import { promtool } from '../helpers/promtool.js';
+import { needs } from '../helpers/system-programs.js';
+
+const need = needs(['promtool']);
 
 const FILE = join(
   import.meta.dirname,
@@ -45,7 +48,7 @@ describe('deploy/grafana dashboard', () => {
     for (const p of dashboard.panels) expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
   });
 
-  it('has only PromQL that promtool accepts', () => {
+  it.skipIf(need.skip)(need.title('has only PromQL that promtool accepts'), () => {
     const rules = [
       'groups:',
       '  - name: grafana-panels',
