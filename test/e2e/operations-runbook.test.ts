@@ -47,7 +47,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
  * grep and curl commands run as written. The runbook's signals must name `failing` only: a refused
  * candidate is a prevented incident (validation_failures, a ticket alert, a note in /health).
  */
-const need = needs(['prometheus']);
+const need = needs(['prometheus', 'jq', 'curl']);
 
 describe.skipIf(need.skip)(
   need.title('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus'),

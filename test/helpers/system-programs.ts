@@ -18,6 +18,8 @@ export const SYSTEM_PROGRAMS = {
   prometheus: { commands: ['prometheus'], apt: 'prometheus', for: 'the runbook queries and Grafana panels' },
   promtool: { commands: ['promtool'], apt: 'prometheus', for: 'checking metrics, rules and PromQL' },
   time: { commands: ['time'], apt: 'time', for: 'GNU time, the reference peak memory' },
+  jq: { commands: ['jq'], apt: 'jq', for: "the runbook's jq commands" },
+  curl: { commands: ['curl'], apt: 'curl', for: "the runbook's curl commands" },
 } as const;
 
 export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
