@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './quiet-dependencies.js';
 import { redactUrlQueries } from '../local/redact.js';
 import { CliError } from './cli-error.js';
 import type { Command, Io } from './command.js';

@@ -8,6 +8,7 @@ import type { RegistryDeps, RegistryEvents } from '../core/ports.js';
 import { applyDisabledProvidersList } from '../core/providers.js';
 import { providerFilesPresent, registrySnapshot } from '../core/registry-state.js';
 import type { LocalServerConfig } from '../schemas/config.schema.js';
+import { dashboardData, embeddedDataScript } from './dashboard/dashboard-data.js';
 import { matchRoute } from './http-event.js';
 import type { Logger } from './log.js';
 import { logEvents } from './log-events.js';
@@ -99,7 +100,7 @@ export class LocalOperations {
       return true;
     }
     if (url.pathname === '/' || url.pathname === '/dashboard' || url.pathname === '/dashboard/') {
-      await this.sendFile(res, 'index.html', 'html');
+      await this.sendDashboard(res);
       return true;
     }
     const file = DASHBOARD_FILE.exec(url.pathname);
@@ -120,6 +121,15 @@ export class LocalOperations {
     } catch {
       return 'unmatched';
     }
+  }
+
+  /** index.html with the data of its first paint embedded (app.js renders it at once, then polls the API). */
+  private async sendDashboard(res: ServerResponse): Promise<void> {
+    const html = await readFile(join(DASHBOARD_DIR, 'index.html'), 'utf8');
+    const data = this.deps ? embeddedDataScript(await dashboardData(this.deps)) : '';
+    res
+      .writeHead(200, { 'content-type': CONTENT_TYPES.html!, 'cache-control': 'no-cache' })
+      .end(html.replace('<!-- dashboard-data -->', data));
   }
 
   private async sendFile(res: ServerResponse, name: string, ext: string): Promise<void> {

@@ -1,5 +1,6 @@
-// The dashboard: plain browser JavaScript, no build step. Everything shown is fetched from the same
-// API the CLI uses; nothing is rendered on the server, so the page is never a stale copy.
+// The dashboard: plain browser JavaScript, no build step. The server embeds the data of the first paint
+// (local/dashboard/dashboard-data.ts, read through the same core functions as the API), so the page shows
+// the registry at once; it then polls the same API the CLI uses every 5 s, so it never stays a stale copy.
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -36,6 +37,8 @@ function explain(error, explanations) {
   const x = explanations[error.code];
   const box = el('div');
   box.append(el('div', { class: 'cause' }, `${error.code}: ${x ? x.cause : error.message}`));
+  // the runtime's own words beside the plain explanation: what to search for, what to quote in a ticket
+  if (x && error.message) box.append(el('div', { class: 'runtime-error' }, `Runtime said: ${error.message}`));
   if (x) box.append(el('div', { class: 'step' }, `Runbook: ${x.runbookStep}. Fix: ${x.fix}.`));
   return box;
 }
@@ -60,6 +63,7 @@ function renderProviders(providers, health, explanations) {
       el('td', {}, p.healthScore.toFixed(2)),
       el('td', {}, p.currentVersion ?? 'none'),
       el('td', {}, p.model_loaded ? 'yes' : 'no'),
+      el('td', {}, rampText(p)),
       el('td', {}, whyCell(p, explanations)),
     ),
   );
@@ -71,6 +75,15 @@ function renderProviders(providers, health, explanations) {
       : health.status === 'healthy'
         ? 'all providers healthy'
         : `${bad.length} provider(s) need attention: ${bad.map((p) => p.name).join(', ')}`;
+}
+
+/** The share of fetching nodes admitted now, and where a ramp is under way, its step and the next one. */
+function rampText(p) {
+  if (!p.enabled) return '0% (disabled)';
+  if (!p.ramp) return `${p.admitPercent}% of nodes`;
+  const step = p.ramp.steps.findIndex((s) => s >= p.admitPercent) + 1;
+  const next = p.ramp.nextStepAt ? `, next step ${new Date(p.ramp.nextStepAt).toLocaleTimeString()}` : '';
+  return `ramping: ${p.admitPercent}% of nodes (step ${step} of ${p.ramp.steps.length}${next})`;
 }
 
 /** Why a provider is not healthy (a failed load on a node, or its reasons), then its notes. */
@@ -96,12 +109,21 @@ function evidenceCell(v) {
   const r = v.report;
   if (!r) return '–';
   const box = el('div', { class: 'evidence' });
-  if (r.loadTested === false) {
+  // a FAILED version has no verdict to qualify: its Failure cell says what happened
+  if (r.loadTested === false && r.outcome === 'passed') {
     box.append(el('div', { class: 'integrity-only' }, 'integrity only: no file was loaded by a runtime'));
   } else if (r.outcome === 'passed') {
     box.append(el('div', {}, `loaded by ${r.runtime.name} ${r.runtime.version} (${r.executionProvider})`));
   }
   for (const f of r.files ?? []) {
+    if (f.inputs && f.inputs.length > 0)
+      box.append(
+        el(
+          'div',
+          { class: 'inputs', 'data-file': f.path },
+          `${f.path} inputs: ${f.inputs.map((i) => `${i.name} ${i.type} [${i.shape.join(',')}]`).join(', ')}`,
+        ),
+      );
     if (!f.fedInputs || f.fedInputs.length === 0) continue;
     const list = el('ul', { class: 'fed-inputs', 'data-file': f.path });
     for (const i of f.fedInputs)
@@ -114,10 +136,33 @@ function evidenceCell(v) {
   return box;
 }
 
-function renderVersions(versions, explanations) {
-  const rows = versions.map((v) => {
+/** One header row per model (its provider and aliases), then its versions, newest first. */
+function renderModels(models, explanations) {
+  const rows = models.flatMap((m) => [
+    el(
+      'tr',
+      { class: 'model', 'data-model': m.name },
+      el(
+        'th',
+        { colspan: '8' },
+        `${m.name} (provider ${m.provider}) · aliases: ${
+          m.aliases.length > 0
+            ? m.aliases.map((a) => `${a.alias} → ${a.version}`).join(', ')
+            : 'none (latest only)'
+        }`,
+      ),
+    ),
+    ...versionRows(m.versions, explanations),
+  ]);
+  fillTable('#versions', rows, 'No version yet.');
+}
+
+function versionRows(versions, explanations) {
+  return versions.map((v) => {
     const r = v.report;
-    const classes = (r?.nodeClasses ?? []).map((c) => `${c.nodeClass} ${c.fits ? '✓' : '✗'}`).join(', ');
+    const classes = (r?.nodeClasses ?? []).map((c) =>
+      el('div', { class: 'node-class' }, `${c.nodeClass} ${c.fits ? '✓' : '✗'} ${c.reason ?? ''}`.trim()),
+    );
     const error =
       v.status === 'FAILED' || v.status === 'QUARANTINED' ? (v.statusReason ?? r?.error) : undefined;
     return el(
@@ -128,12 +173,11 @@ function renderVersions(versions, explanations) {
       el('td', {}, badge(v.status)),
       el('td', {}, bytes(v.totalSize)),
       el('td', {}, r?.totals.peakRssBytes ? bytes(r.totals.peakRssBytes) : '–'),
-      el('td', {}, classes || '–'),
+      el('td', {}, ...(classes.length > 0 ? classes : ['–'])),
       el('td', {}, evidenceCell(v)),
       el('td', {}, error ? explain(error, explanations) : ''),
     );
   });
-  fillTable('#versions', rows, 'No version yet.');
 }
 
 function renderReports(reports, explanations) {
@@ -216,7 +260,7 @@ function renderChart(reports) {
   $('#chart').replaceChildren(svg);
 }
 
-async function allVersions() {
+async function allModels() {
   const models = [];
   let cursor;
   do {
@@ -226,30 +270,46 @@ async function allVersions() {
     models.push(...page.items);
     cursor = page.nextCursor;
   } while (cursor);
-  const pages = await Promise.all(
-    models.map((m) => api(`/api/v1/models/${encodeURIComponent(m.name)}/versions?limit=20`)),
+  return Promise.all(
+    models.map(async (m) => {
+      const name = encodeURIComponent(m.name);
+      const [versions, aliases] = await Promise.all([
+        api(`/api/v1/models/${name}/versions?limit=20`),
+        api(`/api/v1/models/${name}/aliases`),
+      ]);
+      return { name: m.name, provider: m.provider, versions: versions.items, aliases: aliases.items };
+    }),
   );
-  return pages.flatMap((p) => p.items);
+}
+
+/** `{ health, providers, models, reports, explanations }`, as local/dashboard/dashboard-data.ts embeds it. */
+function render(data) {
+  renderProviders(data.providers, data.health, data.explanations);
+  renderModels(data.models, data.explanations);
+  renderReports(data.reports, data.explanations);
+  renderChart(data.reports);
+  document.body.dataset.loaded = 'true';
 }
 
 async function refresh() {
   try {
-    const [health, providers, versions, reports, explanations] = await Promise.all([
+    const [health, providers, models, reports, explanations] = await Promise.all([
       api('/health'),
       api('/api/v1/providers'),
-      allVersions(),
+      allModels(),
       api('/api/v1/load-reports?limit=500'),
       api('/api/v1/failure-explanations'),
     ]);
-    renderProviders(providers, health, explanations);
-    renderVersions(versions, explanations);
-    renderReports(reports.items, explanations);
-    renderChart(reports.items);
-    document.body.dataset.loaded = 'true';
+    render({ health, providers, models, reports: reports.items, explanations });
+    document.body.dataset.source = 'api';
   } catch (e) {
     $('#overall').textContent = `cannot reach the registry API: ${e.message}`;
   }
 }
 
-refresh();
+const embedded = document.getElementById('dashboard-data');
+if (embedded) {
+  render(JSON.parse(embedded.textContent));
+  document.body.dataset.source = 'embedded';
+} else refresh();
 setInterval(refresh, 5000);

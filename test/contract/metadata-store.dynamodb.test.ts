@@ -5,39 +5,44 @@ import {
 } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 import type { RegistryError } from '../../core/errors.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
+import { describeSkipped, needs } from '../helpers/system-programs.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
 import { describeOperationsStoreContract } from './operations-store.contract.js';
 
 // One DynamoDB Local (a JVM: seconds to start) for the whole file; each test gets its own fresh table.
 let local: DynamoDbLocal | undefined;
+const need = needs(['java']);
 
 beforeAll(async () => {
-  local = await startDynamoDbLocal();
+  if (!need.skip) local = await startDynamoDbLocal();
 });
 
 afterAll(async () => {
   await local?.stop();
 });
 
-describeMetadataStoreContract('dynamodb (DynamoDB Local)', async () => {
-  if (!local) throw new Error('DynamoDB Local did not start: see the beforeAll error');
-  const server = local;
-  const table = await server.createMetadataTable();
-  return {
-    // A fresh store per test: the version-name cache must not outlive its table.
-    store: new DynamoDbMetadataStore(server.doc, table),
-    cleanup: () => server.deleteTable(table),
-  };
-});
+if (need.skip) describeSkipped(need, 'metadata and operations store contracts on DynamoDB Local');
+else {
+  describeMetadataStoreContract('dynamodb (DynamoDB Local)', async () => {
+    if (!local) throw new Error('DynamoDB Local did not start: see the beforeAll error');
+    const server = local;
+    const table = await server.createMetadataTable();
+    return {
+      // A fresh store per test: the version-name cache must not outlive its table.
+      store: new DynamoDbMetadataStore(server.doc, table),
+      cleanup: () => server.deleteTable(table),
+    };
+  });
 
-describeOperationsStoreContract('dynamodb (DynamoDB Local)', async () => {
-  if (!local) throw new Error('DynamoDB Local did not start: see the beforeAll error');
-  const server = local;
-  const table = await server.createMetadataTable();
-  return { store: new DynamoDbMetadataStore(server.doc, table), cleanup: () => server.deleteTable(table) };
-});
+  describeOperationsStoreContract('dynamodb (DynamoDB Local)', async () => {
+    if (!local) throw new Error('DynamoDB Local did not start: see the beforeAll error');
+    const server = local;
+    const table = await server.createMetadataTable();
+    return { store: new DynamoDbMetadataStore(server.doc, table), cleanup: () => server.deleteTable(table) };
+  });
+}
 
-describe('DynamoDbMetadataStore specifics', () => {
+describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => {
   it('creates the documented key schema', () => {
     const def = metadataTableDefinition('t');
     expect(def.BillingMode).toBe('PAY_PER_REQUEST');

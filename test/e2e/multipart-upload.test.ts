@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { needs } from '../helpers/system-programs.js';
 import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
 
 const MiB = 1024 ** 2;
@@ -11,7 +12,9 @@ const MiB = 1024 ** 2;
  * instead of 64 MiB, so a 12 MiB file goes in 3 parts without uploading gigabytes. `.bin` files are
  * validated by integrity only: quick, and every byte is still re-hashed from S3.
  */
-describe('multipart uploads on the aws backend', () => {
+const need = needs(['java']);
+
+describe.skipIf(need.skip)(need.title('multipart uploads on the aws backend'), () => {
   let server: ServerHandle;
   let work: string;
   const run = (...args: string[]) => cli(args, server.env, work);

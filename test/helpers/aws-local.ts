@@ -14,6 +14,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { metadataTableDefinition } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3_CLIENT_CHECKSUM_SETTINGS } from '../../adapters/s3/s3-blob-store.js';
+import { requireProgram } from './system-programs.js';
 
 /**
  * Real local AWS endpoints for contract tests: DynamoDB Local (AWS's own emulator, a Java process) and
@@ -63,7 +64,7 @@ export async function startDynamoDbLocal(options: { heapMb?: number } = {}): Pro
   const port = await freePort();
   const dir = emulatorDir();
   const child = spawn(
-    'java',
+    requireProgram('java'),
     [
       // Startup flags: a short-lived test server gains nothing from the optimizing JIT tiers.
       '-XX:TieredStopAtLevel=1',

@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { requireProgram } from './system-programs.js';
 
 export interface PrometheusHandle {
   readonly url: string;
@@ -23,18 +24,15 @@ async function freePort(): Promise<number> {
 
 /**
  * A real Prometheus (Debian's `prometheus` package) on loopback, scraping `target` every second and
- * evaluating `ruleFiles` every second, with its storage in `dir`. Fails, never skips, when it is not
- * installed: the runbook's queries are only proven against a real one.
+ * evaluating `ruleFiles` every second, with its storage in `dir`. Throws, naming the install line, when
+ * it is not installed: callers decide to skip with `needs(['prometheus'])` (system-programs.ts).
  */
 export async function startPrometheus(options: {
   dir: string;
   target: string;
   ruleFiles: string[];
 }): Promise<PrometheusHandle> {
-  if (spawnSync('prometheus', ['--version']).error)
-    throw new Error(
-      'prometheus is not installed: apt-get install -y prometheus (Debian package; .ci/run installs it)',
-    );
+  const prometheus = requireProgram('prometheus');
   const port = await freePort();
   const config = join(options.dir, 'prometheus.yml');
   writeFileSync(
@@ -52,7 +50,7 @@ export async function startPrometheus(options: {
     ].join('\n'),
   );
   const child: ChildProcess = spawn(
-    'prometheus',
+    prometheus,
     [
       `--config.file=${config}`,
       `--storage.tsdb.path=${join(options.dir, 'data')}`,

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childEntry, isolatedLoad } from '../../gpu-validator/isolated-load.js';
 import { modelOfSize } from '../fixtures/onnx-writer.js';
+import { needs } from '../helpers/system-programs.js';
 
-const TIME = '/usr/bin/time';
+const need = needs(['time']);
 const REFERENCE = join(import.meta.dirname, '../fixtures/ort-reference-run.mjs');
 
 let dir: string;
@@ -17,15 +18,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** GNU time's "Maximum resident set size" of a plain node process that loads and runs the model. */
 function referencePeakBytes(modelPath: string, execArgv: string[]): number {
-  const run = spawnSync(TIME, ['-v', process.execPath, ...execArgv, REFERENCE, modelPath, '{}'], {
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    need.path('time'),
+    ['-v', process.execPath, ...execArgv, REFERENCE, modelPath, '{}'],
+    {
+      encoding: 'utf8',
+    },
+  );
   const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(run.stderr);
   if (run.status !== 0 || !match) throw new Error(`reference run failed: ${run.stderr.slice(-500)}`);
   return Number(match[1]) * 1024;
 }
 
-describe.skipIf(!existsSync(TIME))('memory accuracy against /usr/bin/time -v', () => {
+describe.skipIf(need.skip)(need.title('memory accuracy against GNU time -v'), () => {
   it("the child's VmHWM matches the peak RSS of a plain process loading and running the same model", async () => {
     const modelPath = join(dir, 'm.onnx');
     writeFileSync(modelPath, modelOfSize(4e6));
