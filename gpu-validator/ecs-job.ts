@@ -2,9 +2,9 @@ import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { RegistryError } from '../core/errors.js';
-import { defaultMemoryBudget } from '../core/memory-fit.js';
 import type { RegistryDeps, VersionRef } from '../core/ports.js';
 import { completeValidation, heartbeat } from '../core/validation-jobs.js';
+import { heartbeatIntervalMs, whyNotLeaseHolder } from '../core/validation-rules.js';
 import { ModelName, VersionString } from '../schemas/names.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
@@ -112,15 +112,6 @@ export interface EcsJobOptions {
 
 const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
 
-/** Why this execution has nothing to do for the version, or undefined when it holds the lease. */
-function notOurs(version: Version | null, owner: string): string | undefined {
-  if (!version) return 'the version does not exist';
-  if (version.status !== 'VALIDATING') return `the version is ${version.status}, not VALIDATING`;
-  if (version.validation.leaseOwner !== owner)
-    return `the lease belongs to ${version.validation.leaseOwner ?? 'nobody'}, not this execution`;
-  return undefined;
-}
-
 /** Extends the lease every third of its length while `work` runs, so that it never lapses mid-validation. */
 async function whileHeartbeating<T>(
   deps: RegistryDeps,
@@ -132,7 +123,7 @@ async function whileHeartbeating<T>(
   // completion, which only the owner may do.
   const beat = setInterval(
     () => heartbeat(deps, ref, owner).catch(() => {}),
-    Math.max(250, deps.settings.leaseMs / 3),
+    heartbeatIntervalMs(deps.settings.leaseMs),
   );
   try {
     return await work();
@@ -151,14 +142,13 @@ export async function runEcsJob(
   // The runtime baseline is measured once per process: start it now, while the files download.
   runtimeBaseline().catch(() => {});
   const version = await deps.metadata.getVersion(ref);
-  const skip = notOurs(version, env.LEASE_OWNER);
+  const skip = whyNotLeaseHolder(version, env.LEASE_OWNER);
   if (skip || !version) {
     log('validation_skipped', { ...ref, reason: skip });
     return { status: 'skipped', reason: skip ?? 'the version does not exist' };
   }
-  const budget =
-    env.MEMORY_BUDGET_BYTES ??
-    defaultMemoryBudget(deps.settings.nodeClasses, deps.settings.defaultMemoryBudgetBytes);
+  // The version's own budget, when it names one, overrides this inside runValidation.
+  const budget = env.MEMORY_BUDGET_BYTES ?? deps.settings.defaultMemoryBudgetBytes;
   log('validation_started', {
     ...ref,
     executionProviders: env.EXECUTION_PROVIDERS,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../adapters/s3/s3-blob-store.js';
 import { defaultSettings, type RegistryDeps, systemClock } from '../core/ports.js';
+import { deploymentMemoryBudget } from '../core/validation-rules.js';
 import { awsRegistryEvents } from '../lambdas/aws/emf-events.js';
 import { DEFAULT_METRICS_NAMESPACE } from '../lambdas/aws/metric-names.js';
 import { NodeClassesJson } from '../schemas/node-class.schema.js';
@@ -21,11 +22,7 @@ import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
 /** Registry settings the task needs beyond the job itself; the CDK task definition sets them. */
 const SettingsEnv = z.object({
   LEASE_MS: z.coerce.number().int().positive().default(defaultSettings.leaseMs),
-  DEFAULT_MEMORY_BUDGET_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(defaultSettings.defaultMemoryBudgetBytes),
+  DEFAULT_MEMORY_BUDGET_BYTES: z.coerce.number().int().positive().optional(),
   NODE_CLASSES: NodeClassesJson.default([]),
 });
 
@@ -64,7 +61,10 @@ function awsDeps(
     settings: {
       ...defaultSettings,
       leaseMs: settingsEnv.LEASE_MS,
-      defaultMemoryBudgetBytes: settingsEnv.DEFAULT_MEMORY_BUDGET_BYTES,
+      defaultMemoryBudgetBytes: deploymentMemoryBudget(
+        settingsEnv.DEFAULT_MEMORY_BUDGET_BYTES,
+        settingsEnv.NODE_CLASSES,
+      ),
       nodeClasses: settingsEnv.NODE_CLASSES,
     },
   };

@@ -8,9 +8,10 @@ import { LocalValidationQueue } from '../adapters/local-queue/local-validation-q
 import { RegistryError } from '../core/errors.js';
 import { fanOutEvents } from '../core/events.js';
 import { registryHealth } from '../core/health.js';
-import { defaultMemoryBudget, estimateValidationBytes } from '../core/memory-fit.js';
+import { estimateValidationBytes } from '../core/memory-fit.js';
 import { defaultSettings, type RegistryDeps, type RegistrySettings, systemClock } from '../core/ports.js';
 import { Scrubber } from '../core/scrub.js';
+import { deploymentMemoryBudget, effectiveMemoryBudget } from '../core/validation-rules.js';
 import { killLoadChildren } from '../gpu-validator/isolated-load.js';
 import { runValidation } from '../gpu-validator/run-validation.js';
 import { WorkerPool } from '../gpu-validator/worker-pool.js';
@@ -67,9 +68,10 @@ export async function startLocalServer(
     urlTtlSeconds: config.MODELGATE_URL_TTL_SECONDS,
     leaseMs: config.MODELGATE_LEASE_MS,
     maxValidationAttempts: config.MODELGATE_MAX_ATTEMPTS,
-    defaultMemoryBudgetBytes:
-      config.MODELGATE_MEMORY_BUDGET ??
-      defaultMemoryBudget(config.MODELGATE_NODE_CLASSES, defaultSettings.defaultMemoryBudgetBytes),
+    defaultMemoryBudgetBytes: deploymentMemoryBudget(
+      config.MODELGATE_MEMORY_BUDGET,
+      config.MODELGATE_NODE_CLASSES,
+    ),
     nodeClasses: config.MODELGATE_NODE_CLASSES,
     operations: LocalOperations.settingsOf(config),
   };
@@ -133,11 +135,7 @@ export async function startLocalServer(
       // What the machine has free at start, less a quarter for the server itself and the page cache.
       capacityBytes: Math.floor(freemem() * 0.75),
       estimateBytes: (v) =>
-        estimateValidationBytes(
-          v,
-          v.memoryBudgetBytes ?? settings.defaultMemoryBudgetBytes,
-          RUNTIME_BASELINE_ESTIMATE,
-        ),
+        estimateValidationBytes(v, effectiveMemoryBudget(v, settings), RUNTIME_BASELINE_ESTIMATE),
     },
     log,
   });

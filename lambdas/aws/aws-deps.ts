@@ -15,6 +15,7 @@ import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../../adapters/s3/s3-b
 import { SfnValidationQueue } from '../../adapters/sfn-queue/sfn-validation-queue.js';
 import type { RegistryDeps, ValidationQueue } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
+import { deploymentMemoryBudget } from '../../core/validation-rules.js';
 import { makeRouteGroupHandler } from '../http/make-handler.js';
 import type { RouteGroup } from '../routes.js';
 import { type AwsConfig, loadAwsConfig, type OptionalAwsVar } from './config.js';
@@ -83,7 +84,10 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
       urlTtlSeconds: config.URL_TTL_SECONDS,
       leaseMs: config.LEASE_MS,
       maxValidationAttempts: config.MAX_VALIDATION_ATTEMPTS,
-      defaultMemoryBudgetBytes: config.DEFAULT_MEMORY_BUDGET_BYTES,
+      defaultMemoryBudgetBytes: deploymentMemoryBudget(
+        config.DEFAULT_MEMORY_BUDGET_BYTES,
+        config.NODE_CLASSES,
+      ),
       nodeClasses: config.NODE_CLASSES,
     },
   };

@@ -36,7 +36,8 @@ export const AwsEnv = z.object({
     .optional(),
   LEASE_MS: positiveInt().default(defaultSettings.leaseMs),
   MAX_VALIDATION_ATTEMPTS: positiveInt(100).default(defaultSettings.maxValidationAttempts),
-  DEFAULT_MEMORY_BUDGET_BYTES: positiveInt().default(defaultSettings.defaultMemoryBudgetBytes),
+  /** Validation budget when a version names none (bytes); unset: the smallest node class, else 4 GiB. */
+  DEFAULT_MEMORY_BUDGET_BYTES: positiveInt().optional(),
   /** The serving node classes reports are judged against, as JSON (cdk context `nodeClasses`). */
   NODE_CLASSES: NodeClassesJson.default([]),
   /** CloudWatch namespace of the registry's EMF metrics; `ocr` so the runbook's names hold. */

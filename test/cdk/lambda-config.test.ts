@@ -27,7 +27,6 @@ describe('loadAwsConfig', () => {
       URL_TTL_SECONDS: 3600,
       LEASE_MS: defaultSettings.leaseMs,
       MAX_VALIDATION_ATTEMPTS: defaultSettings.maxValidationAttempts,
-      DEFAULT_MEMORY_BUDGET_BYTES: defaultSettings.defaultMemoryBudgetBytes,
       METRICS_NAMESPACE: 'ocr',
       NODE_CLASSES: [],
     });
