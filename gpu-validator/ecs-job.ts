@@ -5,6 +5,7 @@ import { RegistryError } from '../core/errors.js';
 import type { RegistryDeps, VersionRef } from '../core/ports.js';
 import { completeValidation, heartbeat } from '../core/validation-jobs.js';
 import { heartbeatIntervalMs, whyNotLeaseHolder } from '../core/validation-rules.js';
+import { AwsStorageEnv } from '../schemas/config.schema.js';
 import { ModelName, VersionString } from '../schemas/names.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
@@ -31,10 +32,8 @@ export const EcsJobEnv = z.object({
   VERSION: VersionString,
   /** The Step Functions execution id that claimed the version. */
   LEASE_OWNER: z.string().min(1).max(2048),
-  TABLE_NAME: z.string().min(1),
-  BUCKET_NAME: z.string().min(1),
-  /** The task's budget when the version names none (default: the smallest node class, else 4 GiB). */
-  MEMORY_BUDGET_BYTES: positiveInt.optional(),
+  /** The registry table and bucket, under the names every deployment uses. */
+  ...AwsStorageEnv.shape,
   /** Preference list for the runtime, e.g. `cuda,cpu`; the report says which one actually ran. */
   EXECUTION_PROVIDERS: z
     .string()
@@ -147,8 +146,6 @@ export async function runEcsJob(
     log('validation_skipped', { ...ref, reason: skip });
     return { status: 'skipped', reason: skip ?? 'the version does not exist' };
   }
-  // The version's own budget, when it names one, overrides this inside runValidation.
-  const budget = env.MEMORY_BUDGET_BYTES ?? deps.settings.defaultMemoryBudgetBytes;
   log('validation_started', {
     ...ref,
     executionProviders: env.EXECUTION_PROVIDERS,
@@ -159,7 +156,8 @@ export async function runEcsJob(
       blobs: deps.blobs,
       scratchDir: env.SCRATCH_DIR,
       worker: env.LEASE_OWNER,
-      memoryBudgetBytes: budget,
+      // The deployment's budget (MODELGATE_MEMORY_BUDGET); the version's own overrides it in runValidation.
+      memoryBudgetBytes: deps.settings.defaultMemoryBudgetBytes,
       timeoutMs: env.TIMEOUT_MS,
       executionProviders: env.EXECUTION_PROVIDERS,
     }),

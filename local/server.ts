@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalValidationQueue } from '../adapters/local-queue/local-validation-queue.js';
 import { fanOutEvents } from '../core/events.js';
 import { type RegistryDeps, systemClock } from '../core/ports.js';
+import { registrySettingsOf } from '../core/registry-settings.js';
 import { Scrubber } from '../core/scrub.js';
 import { killLoadChildren } from '../gpu-validator/isolated-load.js';
 import type { WorkerPool } from '../gpu-validator/worker-pool.js';
@@ -18,14 +19,14 @@ import { DiskSpace } from './disk-space.js';
 import { jsonLogger, type Logger } from './log.js';
 import { LocalOperations } from './operations.js';
 import { PACKAGE_VERSION } from './package-info.js';
-import { localRegistrySettings } from './registry-settings.js';
+
 import { requestListener } from './request-dispatch.js';
 import { localWorkerPool } from './validation-workers.js';
 
 /**
  * The embedded server's composition root: wires the embedded adapters (SQLite, blob folder,
  * in-process queue) or the AWS ones to the very same handlers as Lambda, with the worker pool, the
- * scrubber and the operations endpoints. Each part lives in its own file: registry-settings.ts (the
+ * scrubber and the operations endpoints. Each part lives in its own file:
  * configuration mapped to registry settings), validation-workers.ts (the pool and its memory
  * heuristics), request-dispatch.ts (the request listener), lambda-context.ts, backends.ts.
  */
@@ -57,7 +58,7 @@ export async function startLocalServer(
       : await embeddedBackend(dataDir, () => publicUrl);
   const { blobs } = backend;
   const queue = new LocalValidationQueue();
-  const settings = localRegistrySettings(config);
+  const settings = registrySettingsOf(config);
   // Metrics, event logs, /health, /metrics and the dashboard.
   const ops = new LocalOperations(config, log);
   const disk = new DiskSpace(dataDir);

@@ -121,8 +121,8 @@ describe('synthesis and cdk-nag', () => {
   it('bundles every Lambda with the local esbuild into an ESM file that loads and exports handler', () => {
     const env = {
       ...process.env,
-      TABLE_NAME: 'registry-table',
-      BUCKET_NAME: 'registry-bucket',
+      MODELGATE_TABLE_NAME: 'registry-table',
+      MODELGATE_BUCKET_NAME: 'registry-bucket',
       POWERTOOLS_SERVICE_NAME: 'test',
       STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
       VALIDATOR_DISK_BYTES: '1000',
