@@ -498,6 +498,30 @@ describe('validation pipeline', () => {
     templates.validation.resourceCountIs('AWS::ECS::CapacityProvider', 1);
   });
 
+  it('gives the pre-check, the sweeper and the validator task one lease, under the shared name', () => {
+    const lease = String(30 * 60 * 1000);
+    const leaseOf = (variables: Record<string, string> | undefined) => variables?.MODELGATE_LEASE_MS;
+    const functions = resourcesOf(templates.validation, 'AWS::Lambda::Function')
+      .map(
+        ([, f]) =>
+          (f.Properties as { Environment?: { Variables?: Record<string, string> } }).Environment?.Variables,
+      )
+      .filter((v) => v?.POWERTOOLS_SERVICE_NAME?.startsWith('modelgate-validation-'));
+    expect(functions.map((v) => v?.POWERTOOLS_SERVICE_NAME).sort()).toEqual([
+      'modelgate-validation-finalize',
+      'modelgate-validation-precheck',
+      'modelgate-validation-sweeper',
+    ]);
+    for (const variables of functions) expect(leaseOf(variables)).toBe(lease);
+    templates.validation.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: Match.arrayWith([
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'MODELGATE_LEASE_MS', Value: lease }]),
+        }),
+      ]),
+    });
+  });
+
   it('gives the pre-check the task capacity it checks against', () => {
     templates.validation.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
