@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderName } from './names.schema.js';
-import { NodeClassesJson } from './node-class.schema.js';
+import { NodeClasses, NodeClassesJson } from './node-class.schema.js';
 
 const Bytes = z.coerce.number().int().positive();
 
@@ -162,3 +162,108 @@ export function parseLocalServerConfig(env: Record<string, string | undefined>):
   const issue = result.error.issues[0]!;
   throw new Error(`configuration: ${issue.path.join('.')}: ${issue.message}`);
 }
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const contextInt = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number()
+    .int()
+    .min(min, `expected an integer in [${min}, ${max}]`)
+    .max(max, `expected an integer in [${min}, ${max}]`)
+    .default(fallback);
+const contextString = (pattern: RegExp, fallback: string) =>
+  z.string().regex(pattern, `must match ${pattern}`).default(fallback);
+
+/** `-c nodeClasses='[...]'` arrives as a string, cdk.json gives the array itself. */
+const NodeClassesContext = z.preprocess((raw) => {
+  if (typeof raw !== 'string') return raw;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}, NodeClasses);
+
+/**
+ * The CDK app's deployment knobs, read from CDK context (`cdk.json` or `-c key=value`), each with a
+ * default that synthesizes offline (cdk/settings.ts parses them once, strictly: a typo in a number
+ * fails the synth instead of deploying a cluster of size NaN). The registry settings the app passes to
+ * the Lambdas and the validator task are RegistryEnv's, under their MODELGATE_ names.
+ */
+export const CdkContext = z
+  .object({
+    /** Prefix of every stack name, so two copies (e.g. staging) can live in one account. @default 'Modelgate' */
+    stackPrefix: contextString(/^[A-Za-z][A-Za-z0-9-]{0,40}$/, 'Modelgate'),
+    /** Prefix of the three IAM managed policy names (IAM names are account-wide). @default '' */
+    policyNamePrefix: contextString(/^[A-Za-z0-9+=,.@_-]{0,60}$/, ''),
+    /** GPU instance type of the validation capacity (one validation task per instance). @default 'g5.xlarge' */
+    gpuInstanceType: contextString(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'g5.xlarge'),
+    /** @default 0 */
+    gpuMinCapacity: contextInt(0, 1000, 0),
+    /** @default 4 */
+    gpuMaxCapacity: contextInt(1, 1000, 4),
+    /** Root EBS volume of a GPU instance, GiB: container images plus validation scratch space. @default 200 */
+    gpuDiskGiB: contextInt(30, 16_384, 200),
+    /** Part of the disk kept for the OS and the (CUDA) container image, GiB; the rest is scratch. @default 40 */
+    gpuDiskReservedGiB: contextInt(10, 16_000, 40),
+    /**
+     * Hard memory limit of the validator container, MiB; must fit the instance type's registered memory
+     * (g5.xlarge: 16 GiB, of which ECS registers about 15.3 GiB). @default 14336
+     */
+    validatorMemoryMiB: contextInt(1024, 4 * 1024 * 1024, 14 * 1024),
+    /** Of that, what the validator process itself keeps, MiB; the rest is what a model may use. @default 1024 */
+    validatorOverheadMiB: contextInt(128, 64 * 1024, 1024),
+    /** @default 3072 */
+    validatorCpuUnits: contextInt(256, 192 * 1024, 3 * 1024),
+    /** `asset`: build gpu-validator/Dockerfile at deploy time. `ecr`: use a pushed image. @default 'asset' */
+    validatorImage: z.enum(['asset', 'ecr'], 'expected asset or ecr').default('asset'),
+    /** @default 'latest' */
+    validatorImageTag: contextString(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'latest'),
+    /** One validation task may run this long, minutes, before it counts as hung. @default 120 */
+    validationTimeoutMinutes: contextInt(5, 24 * 60, 120),
+    /** Retries of the ECS task on infrastructure errors (capacity, task stopped), with backoff. @default 3 */
+    validationInfraRetries: contextInt(0, 10, 3),
+    /** CloudWatch namespace of the registry's EMF metrics (the runbook's `ocr`). @default 'ocr' */
+    metricsNamespace: contextString(/^[A-Za-z0-9._/#:-]{1,255}$/, 'ocr'),
+    /** Optional e-mail subscribed to the alarm topic. @default none */
+    alarmEmail: z
+      .union([z.literal(''), z.string().regex(/^[^@\s]+@[^@\s]+$/, 'must be an e-mail address')])
+      .optional()
+      .transform((v) => v || undefined),
+    /** Validation failures per hour that page someone. @default 5 */
+    validationFailureAlarmThreshold: contextInt(1, 100_000, 5),
+    /** @default 90 */
+    logRetentionDays: contextInt(1, 3653, 90).refine(
+      (d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d),
+      {
+        message: `CloudWatch accepts ${LOG_RETENTION_DAYS.join(', ')}`,
+      },
+    ),
+    /** Serving node classes every report is judged against (MODELGATE_NODE_CLASSES). @default [] */
+    nodeClasses: NodeClassesContext.default([]),
+  })
+  .superRefine((s, ctx) => {
+    if (s.gpuMinCapacity > s.gpuMaxCapacity)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gpuMinCapacity'],
+        message: `${s.gpuMinCapacity} exceeds gpuMaxCapacity (${s.gpuMaxCapacity})`,
+      });
+    if (s.gpuDiskReservedGiB >= s.gpuDiskGiB)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gpuDiskReservedGiB'],
+        message: `${s.gpuDiskReservedGiB} leaves no scratch space on gpuDiskGiB (${s.gpuDiskGiB})`,
+      });
+    if (s.validatorOverheadMiB >= s.validatorMemoryMiB)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validatorOverheadMiB'],
+        message: `${s.validatorOverheadMiB} leaves no memory for the model`,
+      });
+  });
+export type CdkContext = z.infer<typeof CdkContext>;
