@@ -46,8 +46,11 @@ export const EcsJobEnv = z.object({
     )
     .pipe(z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be provider names like cuda,cpu')).min(1)),
   SCRATCH_DIR: z.string().min(1).default(tmpdir()),
-  /** Per file: session creation plus the smoke run. */
-  TIMEOUT_MS: positiveInt.default(15 * 60_000),
+  /**
+   * Per file: session creation plus the smoke run, in milliseconds: the local server's setting of the
+   * same name; its default here is 15 minutes (10 on the local server).
+   */
+  MODELGATE_VALIDATION_TIMEOUT_MS: positiveInt.default(15 * 60_000),
 });
 export type EcsJobEnv = z.infer<typeof EcsJobEnv>;
 
@@ -158,7 +161,7 @@ export async function runEcsJob(
       worker: env.LEASE_OWNER,
       // The deployment's budget (MODELGATE_MEMORY_BUDGET); the version's own overrides it in runValidation.
       memoryBudgetBytes: deps.settings.defaultMemoryBudgetBytes,
-      timeoutMs: env.TIMEOUT_MS,
+      timeoutMs: env.MODELGATE_VALIDATION_TIMEOUT_MS,
       executionProviders: env.EXECUTION_PROVIDERS,
     }),
   );
