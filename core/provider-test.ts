@@ -5,6 +5,7 @@ import { modelsOfProvider } from './pages.js';
 import type { RegistryDeps } from './ports.js';
 import { servedVersion } from './resolve.js';
 import { requestRevalidation } from './validation-jobs.js';
+import { isValidationPending } from './validation-rules.js';
 
 export interface WaitOptions {
   /** How long to wait for the verdicts; versions still validating then are `pending`. */
@@ -40,7 +41,7 @@ export async function testProvider(
   let current = targets;
   for (;;) {
     current = await Promise.all(current.map(async (v) => (await deps.metadata.getVersion(v)) ?? v));
-    const settled = current.every((v) => !['UPLOADED', 'VALIDATING'].includes(v.status));
+    const settled = current.every((v) => !isValidationPending(v.status));
     if (settled || Date.now() >= deadline) break;
     await wait.sleep(wait.pollMs);
   }

@@ -5,6 +5,7 @@ import { recordValidationOutcome } from './load-reports.js';
 import { fitNodeClasses } from './memory-fit.js';
 import { eachItem } from './pages.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
+import { isBackingOff } from './validation-rules.js';
 import { transitionCondition } from './version-state.js';
 
 /**
@@ -30,7 +31,7 @@ export async function claimValidation(
   worker: string,
 ): Promise<Version | null> {
   const now = deps.clock.now();
-  if (version.validation.notBefore && Date.parse(version.validation.notBefore) > now.getTime()) return null;
+  if (isBackingOff(version, now.getTime())) return null;
   try {
     return await deps.metadata.updateVersion(version, transitionCondition(['UPLOADED'], 'VALIDATING'), {
       status: 'VALIDATING',
@@ -209,8 +210,7 @@ export async function requeueStalled(deps: RegistryDeps, staleAfterMs: number): 
   const now = deps.clock.now().getTime();
   const requeued: Version[] = [];
   for await (const v of uploaded(deps, 100)) {
-    const due = !v.validation.notBefore || Date.parse(v.validation.notBefore) <= now;
-    if (!due || Date.parse(v.updatedAt) > now - staleAfterMs) continue;
+    if (isBackingOff(v, now) || Date.parse(v.updatedAt) > now - staleAfterMs) continue;
     await deps.queue.enqueue(v);
     requeued.push(v);
   }

@@ -2,9 +2,10 @@ import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { RegistryError } from '../core/errors.js';
-import { defaultMemoryBudget } from '../core/memory-fit.js';
 import type { RegistryDeps, VersionRef } from '../core/ports.js';
 import { completeValidation, heartbeat } from '../core/validation-jobs.js';
+import { heartbeatIntervalMs, whyNotLeaseHolder } from '../core/validation-rules.js';
+import { AwsStorageEnv } from '../schemas/config.schema.js';
 import { ModelName, VersionString } from '../schemas/names.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
@@ -31,10 +32,8 @@ export const EcsJobEnv = z.object({
   VERSION: VersionString,
   /** The Step Functions execution id that claimed the version. */
   LEASE_OWNER: z.string().min(1).max(2048),
-  TABLE_NAME: z.string().min(1),
-  BUCKET_NAME: z.string().min(1),
-  /** The task's budget when the version names none (default: the smallest node class, else 4 GiB). */
-  MEMORY_BUDGET_BYTES: positiveInt.optional(),
+  /** The registry table and bucket, under the names every deployment uses. */
+  ...AwsStorageEnv.shape,
   /** Preference list for the runtime, e.g. `cuda,cpu`; the report says which one actually ran. */
   EXECUTION_PROVIDERS: z
     .string()
@@ -47,8 +46,11 @@ export const EcsJobEnv = z.object({
     )
     .pipe(z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be provider names like cuda,cpu')).min(1)),
   SCRATCH_DIR: z.string().min(1).default(tmpdir()),
-  /** Per file: session creation plus the smoke run. */
-  TIMEOUT_MS: positiveInt.default(15 * 60_000),
+  /**
+   * Per file: session creation plus the smoke run, in milliseconds: the local server's setting of the
+   * same name; its default here is 15 minutes (10 on the local server).
+   */
+  MODELGATE_VALIDATION_TIMEOUT_MS: positiveInt.default(15 * 60_000),
 });
 export type EcsJobEnv = z.infer<typeof EcsJobEnv>;
 
@@ -112,15 +114,6 @@ export interface EcsJobOptions {
 
 const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
 
-/** Why this execution has nothing to do for the version, or undefined when it holds the lease. */
-function notOurs(version: Version | null, owner: string): string | undefined {
-  if (!version) return 'the version does not exist';
-  if (version.status !== 'VALIDATING') return `the version is ${version.status}, not VALIDATING`;
-  if (version.validation.leaseOwner !== owner)
-    return `the lease belongs to ${version.validation.leaseOwner ?? 'nobody'}, not this execution`;
-  return undefined;
-}
-
 /** Extends the lease every third of its length while `work` runs, so that it never lapses mid-validation. */
 async function whileHeartbeating<T>(
   deps: RegistryDeps,
@@ -132,7 +125,7 @@ async function whileHeartbeating<T>(
   // completion, which only the owner may do.
   const beat = setInterval(
     () => heartbeat(deps, ref, owner).catch(() => {}),
-    Math.max(250, deps.settings.leaseMs / 3),
+    heartbeatIntervalMs(deps.settings.leaseMs),
   );
   try {
     return await work();
@@ -151,14 +144,11 @@ export async function runEcsJob(
   // The runtime baseline is measured once per process: start it now, while the files download.
   runtimeBaseline().catch(() => {});
   const version = await deps.metadata.getVersion(ref);
-  const skip = notOurs(version, env.LEASE_OWNER);
+  const skip = whyNotLeaseHolder(version, env.LEASE_OWNER);
   if (skip || !version) {
     log('validation_skipped', { ...ref, reason: skip });
     return { status: 'skipped', reason: skip ?? 'the version does not exist' };
   }
-  const budget =
-    env.MEMORY_BUDGET_BYTES ??
-    defaultMemoryBudget(deps.settings.nodeClasses, deps.settings.defaultMemoryBudgetBytes);
   log('validation_started', {
     ...ref,
     executionProviders: env.EXECUTION_PROVIDERS,
@@ -169,8 +159,9 @@ export async function runEcsJob(
       blobs: deps.blobs,
       scratchDir: env.SCRATCH_DIR,
       worker: env.LEASE_OWNER,
-      memoryBudgetBytes: budget,
-      timeoutMs: env.TIMEOUT_MS,
+      // The deployment's budget (MODELGATE_MEMORY_BUDGET); the version's own overrides it in runValidation.
+      memoryBudgetBytes: deps.settings.defaultMemoryBudgetBytes,
+      timeoutMs: env.MODELGATE_VALIDATION_TIMEOUT_MS,
       executionProviders: env.EXECUTION_PROVIDERS,
     }),
   );

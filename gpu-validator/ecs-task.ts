@@ -2,13 +2,14 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../adapters/s3/s3-blob-store.js';
-import { defaultSettings, type RegistryDeps, systemClock } from '../core/ports.js';
+import { type RegistryDeps, systemClock } from '../core/ports.js';
+import { registrySettingsOf } from '../core/registry-settings.js';
 import { awsRegistryEvents } from '../lambdas/aws/emf-events.js';
 import { DEFAULT_METRICS_NAMESPACE } from '../lambdas/aws/metric-names.js';
-import { NodeClassesJson } from '../schemas/node-class.schema.js';
+import { RegistryEnv } from '../schemas/config.schema.js';
 import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
 
 /**
@@ -18,16 +19,11 @@ import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
  * is misconfigured (a variable is missing or malformed), which no retry fixes.
  */
 
-/** Registry settings the task needs beyond the job itself; the CDK task definition sets them. */
-const SettingsEnv = z.object({
-  LEASE_MS: z.coerce.number().int().positive().default(defaultSettings.leaseMs),
-  DEFAULT_MEMORY_BUDGET_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(defaultSettings.defaultMemoryBudgetBytes),
-  NODE_CLASSES: NodeClassesJson.default([]),
-});
+/**
+ * The registry settings, under the names every deployment uses (schemas/config.schema.ts); the CDK task
+ * definition sets them as on the Lambdas, so the task heartbeats the lease the pre-check claimed.
+ */
+const SettingsEnv = RegistryEnv;
 
 const log = (event: string, fields: Record<string, unknown>) =>
   console.log(JSON.stringify({ time: new Date().toISOString(), event, ...fields }));
@@ -61,12 +57,7 @@ function awsDeps(
         error: (message, extra) => log(String(extra.event ?? 'event'), { level: 'error', message, ...extra }),
       },
     ),
-    settings: {
-      ...defaultSettings,
-      leaseMs: settingsEnv.LEASE_MS,
-      defaultMemoryBudgetBytes: settingsEnv.DEFAULT_MEMORY_BUDGET_BYTES,
-      nodeClasses: settingsEnv.NODE_CLASSES,
-    },
+    settings: registrySettingsOf(settingsEnv),
   };
 }
 
@@ -84,7 +75,11 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
-    const outcome = await runEcsJob(awsDeps(env.TABLE_NAME, env.BUCKET_NAME, settingsEnv), env, { log });
+    const outcome = await runEcsJob(
+      awsDeps(env.MODELGATE_TABLE_NAME, env.MODELGATE_BUCKET_NAME, settingsEnv),
+      env,
+      { log },
+    );
     log('validation_task_done', { status: outcome.status });
     return 0;
   } catch (e) {

@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from '../core/errors.js';
 import type { BlobStore } from '../core/ports.js';
+import { effectiveMemoryBudget } from '../core/validation-rules.js';
 import { LoadErrorCode } from '../schemas/error-codes.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { ManifestFile, Version } from '../schemas/version.schema.js';
@@ -63,7 +64,9 @@ export async function runValidation(
       dir,
       inputShapes: version.inputShapes,
       ...(version.inputValues ? { inputValues: version.inputValues } : {}),
-      memoryBudgetBytes: version.memoryBudgetBytes ?? options.memoryBudgetBytes,
+      memoryBudgetBytes: effectiveMemoryBudget(version, {
+        defaultMemoryBudgetBytes: options.memoryBudgetBytes,
+      }),
       timeoutMs: options.timeoutMs,
       ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
       worker: options.worker,
@@ -114,7 +117,9 @@ function fetchFailureReport(
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),
-    memoryBudgetBytes: version.memoryBudgetBytes ?? options.memoryBudgetBytes,
+    memoryBudgetBytes: effectiveMemoryBudget(version, {
+      defaultMemoryBudgetBytes: options.memoryBudgetBytes,
+    }),
     files: [{ ...baseReport(file), error: loadError }],
     totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
     nodeClasses: [],

@@ -6,6 +6,7 @@ import {
   recoverExpiredLeases,
   retryOrFail,
 } from '../core/validation-jobs.js';
+import { heartbeatIntervalMs, holdsLease, leaseRecoveryIntervalMs } from '../core/validation-rules.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 
@@ -51,17 +52,14 @@ export class WorkerPool {
     for (const v of recovered)
       this.log('validation_recovered', { model: v.model, version: v.version, status: v.status });
     for (let n = 0; n < this.options.workers; n++) this.loops.push(this.loop(`${this.options.id}/${n}`));
-    this.recoveryTimer = setInterval(
-      () => {
-        recoverExpiredLeases(this.deps)
-          .then((changed) => {
-            for (const v of changed)
-              this.log('validation_lease_expired', { model: v.model, version: v.version, status: v.status });
-          })
-          .catch((e) => this.log('validation_recovery_error', { level: 'error', error: String(e) }));
-      },
-      Math.max(1000, this.deps.settings.leaseMs / 2),
-    );
+    this.recoveryTimer = setInterval(() => {
+      recoverExpiredLeases(this.deps)
+        .then((changed) => {
+          for (const v of changed)
+            this.log('validation_lease_expired', { model: v.model, version: v.version, status: v.status });
+        })
+        .catch((e) => this.log('validation_recovery_error', { level: 'error', error: String(e) }));
+    }, leaseRecoveryIntervalMs(this.deps.settings.leaseMs));
     this.recoveryTimer.unref();
   }
 
@@ -136,12 +134,9 @@ export class WorkerPool {
       worker,
       attempt: job.validation.attempts,
     });
-    const beat = setInterval(
-      () => {
-        heartbeat(this.deps, job, worker).catch(() => {});
-      },
-      Math.max(250, this.deps.settings.leaseMs / 3),
-    );
+    const beat = setInterval(() => {
+      heartbeat(this.deps, job, worker).catch(() => {});
+    }, heartbeatIntervalMs(this.deps.settings.leaseMs));
     try {
       const report = await this.options.validate(job, worker);
       const done = await completeValidation(this.deps, job, worker, report);
@@ -162,7 +157,7 @@ export class WorkerPool {
         error: String(e),
       });
       const current = await this.deps.metadata.getVersion(job).catch(() => null);
-      if (current?.status === 'VALIDATING' && current.validation.leaseOwner === worker)
+      if (current && holdsLease(current, worker))
         await retryOrFail(this.deps, current, `infrastructure error: ${(e as Error).message}`).catch(
           () => {},
         );

@@ -57,16 +57,6 @@ export class LocalOperations {
     );
   }
 
-  /** The operations settings of core (quarantine, health window) from the server's configuration. */
-  static settingsOf(config: LocalServerConfig) {
-    return {
-      quarantineNodes: config.MODELGATE_QUARANTINE_NODES,
-      rampRollbackReporters: config.MODELGATE_RAMP_ROLLBACK_REPORTERS,
-      quarantineWindowMs: config.MODELGATE_QUARANTINE_WINDOW_MS,
-      healthWindowMs: config.MODELGATE_HEALTH_WINDOW_MS,
-    };
-  }
-
   /** Applies DISABLED_PROVIDERS, rebuilds the gauges from the store, and starts the periodic refresh. */
   async start(deps: RegistryDeps): Promise<void> {
     this.deps = deps;

@@ -23,7 +23,7 @@ export interface RegistryApiProps {
   readonly blobPrefix: string;
   readonly validationStateMachine: IStateMachine;
   readonly metricsNamespace: string;
-  /** NODE_CLASSES for lambdas/aws/config.ts: JSON of the serving node classes. */
+  /** MODELGATE_NODE_CLASSES (schemas/config.schema.ts): JSON of the serving node classes. */
   readonly nodeClassesJson: string;
   readonly logRetention: RetentionDays;
 }
@@ -77,10 +77,10 @@ export class RegistryApi extends Construct {
         description: `modelgate API: ${group} routes`,
         logRetention: props.logRetention,
         environment: {
-          TABLE_NAME: props.table.tableName,
-          BUCKET_NAME: props.bucket.bucketName,
+          MODELGATE_TABLE_NAME: props.table.tableName,
+          MODELGATE_BUCKET_NAME: props.bucket.bucketName,
           METRICS_NAMESPACE: props.metricsNamespace,
-          NODE_CLASSES: props.nodeClassesJson,
+          MODELGATE_NODE_CLASSES: props.nodeClassesJson,
           POWERTOOLS_SERVICE_NAME: `modelgate-${group}`,
           ...(access.startsValidation
             ? { STATE_MACHINE_ARN: props.validationStateMachine.stateMachineArn }

@@ -35,7 +35,7 @@ import { Construct } from 'constructs';
 import { acknowledgeWildcards } from '../nag.js';
 import { grantTable } from './data-access.js';
 import { ModelgateFunction } from './modelgate-function.js';
-import type { ValidatorTask } from './validator-task.js';
+import { VALIDATION_LEASE_MS, type ValidatorTask } from './validator-task.js';
 
 /**
  * ECS/Step Functions errors that mean "the infrastructure failed", never "the model failed":
@@ -66,7 +66,7 @@ export interface ValidationPipelineProps {
   readonly taskTimeout: Duration;
   readonly infraRetries: number;
   readonly metricsNamespace: string;
-  /** NODE_CLASSES for lambdas/aws/config.ts: JSON of the serving node classes. */
+  /** MODELGATE_NODE_CLASSES (schemas/config.schema.ts): JSON of the serving node classes. */
   readonly nodeClassesJson: string;
   readonly logRetention: RetentionDays;
 }
@@ -91,10 +91,12 @@ export class ValidationPipeline extends Construct {
   constructor(scope: Construct, id: string, props: ValidationPipelineProps) {
     super(scope, id);
     const common = {
-      TABLE_NAME: props.table.tableName,
-      BUCKET_NAME: props.bucket.bucketName,
+      MODELGATE_TABLE_NAME: props.table.tableName,
+      MODELGATE_BUCKET_NAME: props.bucket.bucketName,
       METRICS_NAMESPACE: props.metricsNamespace,
-      NODE_CLASSES: props.nodeClassesJson,
+      MODELGATE_NODE_CLASSES: props.nodeClassesJson,
+      // One lease for every step that reads it: the pre-check's claim, the sweeper's expiry check, the task.
+      MODELGATE_LEASE_MS: String(VALIDATION_LEASE_MS),
     };
     const precheck = new ModelgateFunction(this, 'PrecheckFunction', {
       entry: 'lambdas/aws/validation-precheck.lambda.ts',
@@ -105,9 +107,6 @@ export class ValidationPipeline extends Construct {
         POWERTOOLS_SERVICE_NAME: 'modelgate-validation-precheck',
         VALIDATOR_DISK_BYTES: String(props.taskDiskBytes),
         VALIDATOR_MEMORY_BYTES: String(props.taskMemoryBytes),
-        // The claim's lease must outlast a GPU instance cold start (scale-out from zero) before the
-        // validator's first heartbeat, or a lease sweeper could hand the job to someone else meanwhile.
-        LEASE_MS: String(30 * 60 * 1000),
       },
     });
     const finalize = new ModelgateFunction(this, 'FinalizeFunction', {

@@ -32,13 +32,20 @@ export interface ValidatorTaskProps {
   readonly memoryMiB: number;
   readonly cpuUnits: number;
   readonly metricsNamespace: string;
-  /** NODE_CLASSES: JSON of the serving node classes the report is judged against. */
+  /** MODELGATE_NODE_CLASSES: JSON of the serving node classes the report is judged against. */
   readonly nodeClassesJson: string;
   readonly logRetention: RetentionDays;
 }
 
 /** The container's name: the state machine's overrides address it. */
 export const VALIDATOR_CONTAINER = 'gpu-validator';
+
+/**
+ * The validation lease on AWS (MODELGATE_LEASE_MS of the pre-check, the sweeper and the validator task),
+ * 30 minutes: the claim must outlast a GPU instance cold start (scale-out from zero) before the
+ * validator's first heartbeat, or the sweeper could hand the job to another execution meanwhile.
+ */
+export const VALIDATION_LEASE_MS = 30 * 60 * 1000;
 
 /**
  * The gpu-validator ECS task: one GPU, a hard memory limit, a task-scoped scratch volume, and a task
@@ -83,10 +90,12 @@ export class ValidatorTask extends Construct {
       stopTimeout: Duration.seconds(120),
       logging: LogDrivers.awsLogs({ streamPrefix: 'validator', logGroup }),
       environment: {
-        TABLE_NAME: props.table.tableName,
-        BUCKET_NAME: props.bucket.bucketName,
+        MODELGATE_TABLE_NAME: props.table.tableName,
+        MODELGATE_BUCKET_NAME: props.bucket.bucketName,
         METRICS_NAMESPACE: props.metricsNamespace,
-        NODE_CLASSES: props.nodeClassesJson,
+        MODELGATE_NODE_CLASSES: props.nodeClassesJson,
+        // The lease the pre-check claimed with: the task's heartbeats extend it by as much.
+        MODELGATE_LEASE_MS: String(VALIDATION_LEASE_MS),
         POWERTOOLS_SERVICE_NAME: 'modelgate-gpu-validator',
         SCRATCH_DIR: '/scratch',
       },

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isVerdictSettled } from '../../core/validation-rules.js';
 import type { Model } from '../../schemas/model.schema.js';
 import { ProviderName, VersionString } from '../../schemas/names.schema.js';
 import type {
@@ -233,8 +234,6 @@ async function ensureModel(
   }
 }
 
-const SETTLED = new Set(['VERIFIED', 'FAILED', 'QUARANTINED', 'DEPRECATED']);
-
 export async function waitForVerdict(
   client: RegistryClient,
   name: string,
@@ -248,7 +247,7 @@ export async function waitForVerdict(
     const v = await client.get<Version>(`api/v1/models/${encode(name)}/versions/${encode(version)}`);
     if (v.status !== last) note(`${name}@${version}: ${v.status}`);
     last = v.status;
-    if (SETTLED.has(v.status)) return v;
+    if (isVerdictSettled(v.status)) return v;
     if (Date.now() > deadline)
       throw new CliError(
         'TIMEOUT',

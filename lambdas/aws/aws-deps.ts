@@ -15,6 +15,7 @@ import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../../adapters/s3/s3-b
 import { SfnValidationQueue } from '../../adapters/sfn-queue/sfn-validation-queue.js';
 import type { RegistryDeps, ValidationQueue } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
+import { registrySettingsOf } from '../../core/registry-settings.js';
 import { makeRouteGroupHandler } from '../http/make-handler.js';
 import type { RouteGroup } from '../routes.js';
 import { type AwsConfig, loadAwsConfig, type OptionalAwsVar } from './config.js';
@@ -69,23 +70,17 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
     : noQueue;
 
   const deps: RegistryDeps = {
-    metadata: new DynamoDbMetadataStore(docClient, config.TABLE_NAME),
-    blobs: new S3BlobStore(s3, config.BUCKET_NAME, {
-      multipartThresholdBytes: config.S3_MULTIPART_THRESHOLD_BYTES,
-      partSizeBytes: config.S3_PART_SIZE_BYTES,
+    metadata: new DynamoDbMetadataStore(docClient, config.MODELGATE_TABLE_NAME),
+    blobs: new S3BlobStore(s3, config.MODELGATE_BUCKET_NAME, {
+      multipartThresholdBytes: config.MODELGATE_S3_MULTIPART_THRESHOLD_BYTES,
+      partSizeBytes: config.MODELGATE_S3_PART_SIZE_BYTES,
     }),
     queue,
     clock: systemClock,
     // Domain events (field reports, validation outcomes) become the EMF metrics the alarms watch and
     // log lines with the local server's meanings (emf-events.ts).
     events: awsRegistryEvents(metrics, logger),
-    settings: {
-      urlTtlSeconds: config.URL_TTL_SECONDS,
-      leaseMs: config.LEASE_MS,
-      maxValidationAttempts: config.MAX_VALIDATION_ATTEMPTS,
-      defaultMemoryBudgetBytes: config.DEFAULT_MEMORY_BUDGET_BYTES,
-      nodeClasses: config.NODE_CLASSES,
-    },
+    settings: registrySettingsOf(config),
   };
   return { config, deps, logger, metrics, tracer };
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { defaultSettings } from '../../core/ports.js';
-import { NodeClassesJson } from '../../schemas/node-class.schema.js';
+import { AwsStorageEnv, RegistryEnv } from '../../schemas/config.schema.js';
 
 /**
- * Every environment variable a modelgate Lambda reads, in ONE schema, parsed once per cold start.
+ * Every environment variable a modelgate Lambda reads, in ONE schema, parsed once per cold start: the
+ * registry settings every deployment shares (schemas/config.schema.ts) plus the Lambdas' own.
  * The CDK app (cdk/constructs/) sets them; a missing or malformed one fails the cold start with an
  * error that names the variable, instead of a request failing later with an SDK error about `undefined`.
  *
@@ -14,10 +14,10 @@ import { NodeClassesJson } from '../../schemas/node-class.schema.js';
 const positiveInt = (max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(1).max(max);
 
 export const AwsEnv = z.object({
-  /** The registry table (cdk/constructs/registry-table.ts). */
-  TABLE_NAME: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name'),
-  /** The blob bucket (cdk/constructs/blob-bucket.ts). */
-  BUCKET_NAME: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+  // The shared settings (URL lifetime, lease, attempts, memory budget, node classes, operations, S3
+  // parts) and the table and bucket, under the same names as everywhere else.
+  ...RegistryEnv.shape,
+  ...AwsStorageEnv.shape,
   /** The validation state machine: only the API functions that enqueue need it. */
   STATE_MACHINE_ARN: z
     .string()
@@ -26,19 +26,6 @@ export const AwsEnv = z.object({
       'must be a state machine ARN',
     )
     .optional(),
-  /** Presigned URL lifetime; S3 refuses a SigV4 presigned URL valid longer than 7 days. */
-  URL_TTL_SECONDS: positiveInt(7 * 24 * 3600).default(defaultSettings.urlTtlSeconds),
-  /** Files over this many bytes are uploaded in parts; default 64 MiB, at most 5 GiB (one PUT). */
-  S3_MULTIPART_THRESHOLD_BYTES: positiveInt(5 * 1024 ** 3).optional(),
-  /** The size of one part; default 64 MiB, S3 takes 5 MiB to 5 GiB. */
-  S3_PART_SIZE_BYTES: positiveInt(5 * 1024 ** 3)
-    .min(5 * 1024 ** 2)
-    .optional(),
-  LEASE_MS: positiveInt().default(defaultSettings.leaseMs),
-  MAX_VALIDATION_ATTEMPTS: positiveInt(100).default(defaultSettings.maxValidationAttempts),
-  DEFAULT_MEMORY_BUDGET_BYTES: positiveInt().default(defaultSettings.defaultMemoryBudgetBytes),
-  /** The serving node classes reports are judged against, as JSON (cdk context `nodeClasses`). */
-  NODE_CLASSES: NodeClassesJson.default([]),
   /** CloudWatch namespace of the registry's EMF metrics; `ocr` so the runbook's names hold. */
   METRICS_NAMESPACE: z
     .string()

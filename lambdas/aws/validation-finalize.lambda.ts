@@ -1,6 +1,6 @@
+import { finalizeValidation } from '../../core/validation-steps.js';
+import { FinalizeInput } from '../../schemas/validation-task.schema.js';
 import { createAwsRuntime, withObservability } from './aws-deps.js';
-import { finalizeValidation } from './validation-steps.js';
-import { FinalizeInput } from './validation-task.js';
 
 /**
  * Last task of the validation state machine, after the ECS task or after its retries ran out: fails a

@@ -1,6 +1,6 @@
+import { type PrecheckResult, precheckValidation } from '../../core/validation-steps.js';
+import { TaskInput } from '../../schemas/validation-task.schema.js';
 import { createAwsRuntime, withObservability } from './aws-deps.js';
-import { precheckValidation } from './validation-steps.js';
-import { type PrecheckResult, TaskInput } from './validation-task.js';
 
 /**
  * First task of the validation state machine (cdk/constructs/validation-pipeline.ts): claims the

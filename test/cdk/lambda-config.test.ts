@@ -4,8 +4,8 @@ import { AwsConfigError, loadAwsConfig } from '../../lambdas/aws/config.js';
 
 /** lambdas/aws/config.ts: the one schema every Lambda parses its environment with at cold start. */
 const base = {
-  TABLE_NAME: 'Modelgate-Stateful-RegistryTable-1ABC',
-  BUCKET_NAME: 'modelgate-blobs-1a2b',
+  MODELGATE_TABLE_NAME: 'Modelgate-Stateful-RegistryTable-1ABC',
+  MODELGATE_BUCKET_NAME: 'modelgate-blobs-1a2b',
   POWERTOOLS_SERVICE_NAME: 'modelgate-models',
 };
 
@@ -24,12 +24,11 @@ describe('loadAwsConfig', () => {
     const c = loadAwsConfig(base);
     expect(c).toMatchObject({
       ...base,
-      URL_TTL_SECONDS: 3600,
-      LEASE_MS: defaultSettings.leaseMs,
-      MAX_VALIDATION_ATTEMPTS: defaultSettings.maxValidationAttempts,
-      DEFAULT_MEMORY_BUDGET_BYTES: defaultSettings.defaultMemoryBudgetBytes,
+      MODELGATE_URL_TTL_SECONDS: 3600,
+      MODELGATE_LEASE_MS: defaultSettings.leaseMs,
+      MODELGATE_MAX_ATTEMPTS: defaultSettings.maxValidationAttempts,
       METRICS_NAMESPACE: 'ocr',
-      NODE_CLASSES: [],
+      MODELGATE_NODE_CLASSES: [],
     });
     expect(c.STATE_MACHINE_ARN).toBeUndefined();
   });
@@ -37,18 +36,18 @@ describe('loadAwsConfig', () => {
   it('coerces numbers and parses node classes from JSON', () => {
     const c = loadAwsConfig({
       ...base,
-      URL_TTL_SECONDS: '900',
+      MODELGATE_URL_TTL_SECONDS: '900',
       VALIDATOR_DISK_BYTES: '1000',
-      NODE_CLASSES: JSON.stringify([{ name: 'cpu-16g', memoryBytes: 16 * 1024 ** 3 }]),
+      MODELGATE_NODE_CLASSES: JSON.stringify([{ name: 'cpu-16g', memoryBytes: 16 * 1024 ** 3 }]),
     });
-    expect(c.URL_TTL_SECONDS).toBe(900);
+    expect(c.MODELGATE_URL_TTL_SECONDS).toBe(900);
     expect(c.VALIDATOR_DISK_BYTES).toBe(1000);
-    expect(c.NODE_CLASSES).toEqual([
+    expect(c.MODELGATE_NODE_CLASSES).toEqual([
       { name: 'cpu-16g', memoryBytes: 16 * 1024 ** 3, executionProviders: ['cpu'] },
     ]);
   });
 
-  it.each(['TABLE_NAME', 'BUCKET_NAME', 'POWERTOOLS_SERVICE_NAME'] as const)(
+  it.each(['MODELGATE_TABLE_NAME', 'MODELGATE_BUCKET_NAME', 'POWERTOOLS_SERVICE_NAME'] as const)(
     'names a missing %s',
     (variable) => {
       const env: Record<string, string | undefined> = { ...base, [variable]: undefined };
@@ -60,17 +59,26 @@ describe('loadAwsConfig', () => {
 
   it('names every invalid variable with what was wrong and what it got', () => {
     const e = errorOf(() =>
-      loadAwsConfig({ ...base, URL_TTL_SECONDS: 'soon', BUCKET_NAME: 'Not_A_Bucket', NODE_CLASSES: '{oops' }),
+      loadAwsConfig({
+        ...base,
+        MODELGATE_URL_TTL_SECONDS: 'soon',
+        MODELGATE_BUCKET_NAME: 'Not_A_Bucket',
+        MODELGATE_NODE_CLASSES: '{oops',
+      }),
     );
-    expect([...e.variables].sort()).toEqual(['BUCKET_NAME', 'NODE_CLASSES', 'URL_TTL_SECONDS']);
+    expect([...e.variables].sort()).toEqual([
+      'MODELGATE_BUCKET_NAME',
+      'MODELGATE_NODE_CLASSES',
+      'MODELGATE_URL_TTL_SECONDS',
+    ]);
     expect(e.message).toContain('"soon"');
     expect(e.message).toContain('must be an S3 bucket name');
   });
 
   it('refuses a URL lifetime S3 would not sign (over 7 days)', () => {
     expect(
-      errorOf(() => loadAwsConfig({ ...base, URL_TTL_SECONDS: String(8 * 24 * 3600) })).variables,
-    ).toEqual(['URL_TTL_SECONDS']);
+      errorOf(() => loadAwsConfig({ ...base, MODELGATE_URL_TTL_SECONDS: String(8 * 24 * 3600) })).variables,
+    ).toEqual(['MODELGATE_URL_TTL_SECONDS']);
   });
 
   it('demands the optional variables a function declares it needs', () => {

@@ -121,8 +121,8 @@ describe('synthesis and cdk-nag', () => {
   it('bundles every Lambda with the local esbuild into an ESM file that loads and exports handler', () => {
     const env = {
       ...process.env,
-      TABLE_NAME: 'registry-table',
-      BUCKET_NAME: 'registry-bucket',
+      MODELGATE_TABLE_NAME: 'registry-table',
+      MODELGATE_BUCKET_NAME: 'registry-bucket',
       POWERTOOLS_SERVICE_NAME: 'test',
       STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
       VALIDATOR_DISK_BYTES: '1000',
@@ -496,6 +496,30 @@ describe('validation pipeline', () => {
       }),
     });
     templates.validation.resourceCountIs('AWS::ECS::CapacityProvider', 1);
+  });
+
+  it('gives the pre-check, the sweeper and the validator task one lease, under the shared name', () => {
+    const lease = String(30 * 60 * 1000);
+    const leaseOf = (variables: Record<string, string> | undefined) => variables?.MODELGATE_LEASE_MS;
+    const functions = resourcesOf(templates.validation, 'AWS::Lambda::Function')
+      .map(
+        ([, f]) =>
+          (f.Properties as { Environment?: { Variables?: Record<string, string> } }).Environment?.Variables,
+      )
+      .filter((v) => v?.POWERTOOLS_SERVICE_NAME?.startsWith('modelgate-validation-'));
+    expect(functions.map((v) => v?.POWERTOOLS_SERVICE_NAME).sort()).toEqual([
+      'modelgate-validation-finalize',
+      'modelgate-validation-precheck',
+      'modelgate-validation-sweeper',
+    ]);
+    for (const variables of functions) expect(leaseOf(variables)).toBe(lease);
+    templates.validation.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: Match.arrayWith([
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'MODELGATE_LEASE_MS', Value: lease }]),
+        }),
+      ]),
+    });
   });
 
   it('gives the pre-check the task capacity it checks against', () => {

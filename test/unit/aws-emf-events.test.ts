@@ -2,9 +2,9 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { createModel } from '../../core/models.js';
+import { precheckValidation } from '../../core/validation-steps.js';
 import { awsRegistryEvents } from '../../lambdas/aws/emf-events.js';
 import { METRIC } from '../../lambdas/aws/metric-names.js';
-import { precheckValidation } from '../../lambdas/aws/validation-steps.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 

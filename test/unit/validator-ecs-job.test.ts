@@ -11,7 +11,11 @@ import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 /** The ECS task's logic over real SQLite and a real blob folder, with real models and a real loader child. */
 
 const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:validate:run-1';
-const baseEnv = { TABLE_NAME: 'registry', BUCKET_NAME: 'blobs', EXECUTION_PROVIDERS: 'cpu' };
+const baseEnv = {
+  MODELGATE_TABLE_NAME: 'registry',
+  MODELGATE_BUCKET_NAME: 'blobs',
+  EXECUTION_PROVIDERS: 'cpu',
+};
 
 let deps: TestDeps;
 beforeEach(async () => {
@@ -47,11 +51,11 @@ const env = (version: string, extra: Record<string, string> = {}) =>
 describe('readEcsJobEnv', () => {
   it('names every missing variable', () => {
     try {
-      readEcsJobEnv({ MODEL: 'det', BUCKET_NAME: 'b' });
+      readEcsJobEnv({ MODEL: 'det', MODELGATE_BUCKET_NAME: 'blobs' });
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(EcsEnvError);
-      expect((e as EcsEnvError).variables).toEqual(['VERSION', 'LEASE_OWNER', 'TABLE_NAME']);
+      expect((e as EcsEnvError).variables).toEqual(['VERSION', 'LEASE_OWNER', 'MODELGATE_TABLE_NAME']);
       expect((e as Error).message).toContain('LEASE_OWNER');
     }
   });
@@ -64,7 +68,6 @@ describe('readEcsJobEnv', () => {
         MODELGATE_VERSION: '1',
         LEASE_OWNER: 'x',
         EXECUTION_PROVIDERS: 'cuda, cpu',
-        MEMORY_BUDGET_BYTES: '1024',
       },
       ['--version', '2'],
     );
@@ -73,7 +76,6 @@ describe('readEcsJobEnv', () => {
       VERSION: '2',
       LEASE_OWNER: 'x',
       EXECUTION_PROVIDERS: ['cuda', 'cpu'],
-      MEMORY_BUDGET_BYTES: 1024,
     });
     expect(
       readEcsJobEnv({

@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createModel } from '../../core/models.js';
 import { completeValidation } from '../../core/validation-jobs.js';
-import { finalizeValidation, precheckValidation } from '../../lambdas/aws/validation-steps.js';
-import { notRunReport } from '../../lambdas/aws/validation-task.js';
+import { finalizeValidation, notRunReport, precheckValidation } from '../../core/validation-steps.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 

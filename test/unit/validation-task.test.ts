@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  describeInfrastructureFailure,
-  FinalizeInput,
-  notRunReport,
-  TaskInput,
-} from '../../lambdas/aws/validation-task.js';
+import { describeInfrastructureFailure, notRunReport } from '../../core/validation-steps.js';
 import { ValidationReport } from '../../schemas/report.schema.js';
+import { FinalizeInput, TaskInput } from '../../schemas/validation-task.schema.js';
 
-/** The pure parts of the Step Functions task Lambdas (lambdas/aws/validation-*.lambda.ts). */
+/** The pure parts of the Step Functions task steps (core/validation-steps.ts) and their input contract. */
 describe('task inputs', () => {
   const executionId = 'arn:aws:states:eu-west-1:123456789012:execution:sm:resnet-1_0-0123456789ab';
 

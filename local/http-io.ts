@@ -1,0 +1,50 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RegistryError } from '../core/errors.js';
+
+/** The largest JSON body the API reads, in bytes (16 MiB); blobs never pass through here. */
+export const MAX_JSON_BODY = 16 * 1024 * 1024;
+
+/** Reads a JSON request's body; PAYLOAD_TOO_LARGE (413), field `body`, past MAX_JSON_BODY bytes. */
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_JSON_BODY)
+      throw new RegistryError('PAYLOAD_TOO_LARGE', `body: larger than ${MAX_JSON_BODY} bytes`, {
+        field: 'body',
+      });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A JSON body must be UTF-8: invalid bytes are refused (INVALID_REQUEST, field `body`) rather than stored as U+FFFD. */
+export function checkUtf8(body: Buffer): void {
+  try {
+    STRICT_UTF8.decode(body);
+  } catch {
+    throw new RegistryError('INVALID_REQUEST', 'body: not valid UTF-8', { field: 'body' });
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** Writes a handler's result (an API Gateway v2 structured result); a response already started is cut. */
+export function sendResult(
+  res: ServerResponse,
+  result: { statusCode?: number; headers?: Record<string, unknown>; body?: string },
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  // An error answered before the request body was read: close the connection rather than read the rest.
+  if ((result.statusCode ?? 200) >= 400) headers.connection = 'close';
+  res.writeHead(result.statusCode ?? 200, headers).end(result.body ?? '');
+}

@@ -1,0 +1,137 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RegistryError } from '../core/errors.js';
+import { registryHealth } from '../core/health.js';
+import { type RegistryDeps, systemClock } from '../core/ports.js';
+import { errorResponse } from '../lambdas/http/errors-middleware.js';
+import type { ApiHandler } from '../lambdas/http/make-handler.js';
+import { OPEN_PRINCIPAL } from '../lambdas/http/principal.js';
+import type { RouteGroup } from '../lambdas/routes.js';
+import type { LocalServerConfig } from '../schemas/config.schema.js';
+import type { Authorizer } from './auth.js';
+import type { Backend } from './backends.js';
+import { handleBlobRequest, isBlobPath } from './blob-endpoint.js';
+import type { DiskSpace } from './disk-space.js';
+import { matchRoute, toApiGatewayEvent } from './http-event.js';
+import { checkUtf8, readBody, sendJson, sendResult } from './http-io.js';
+import { lambdaContext } from './lambda-context.js';
+import type { Logger } from './log.js';
+import type { LocalOperations } from './operations.js';
+import { PACKAGE_VERSION } from './package-info.js';
+
+const NO_BODY = Buffer.alloc(0);
+
+/** What the dispatcher sends requests to: built by the composition root (server.ts). */
+export interface DispatchParts {
+  readonly config: LocalServerConfig;
+  readonly deps: RegistryDeps;
+  readonly backend: Backend;
+  readonly handlers: ReadonlyMap<RouteGroup, ApiHandler>;
+  readonly ops: LocalOperations;
+  readonly disk: DiskSpace;
+  readonly openapi: unknown;
+  readonly authorize: Authorizer;
+  readonly guardSite: (req: IncomingMessage) => void;
+  readonly log: Logger;
+  /** False until the server has started (and again once it closes): /health says so. */
+  readonly ready: () => boolean;
+}
+
+/**
+ * The embedded server's request listener: times every request for /metrics, limits JSON API requests
+ * to MODELGATE_REQUEST_TIMEOUT_MS, and sends each to /health, the operations endpoints, the OpenAPI
+ * document, the signed blob endpoint or, as an API Gateway v2 event, the route group's Lambda handler.
+ * Every error becomes the API's error envelope.
+ */
+export function requestListener(parts: DispatchParts): (req: IncomingMessage, res: ServerResponse) => void {
+  const { config, ops, disk, log } = parts;
+  return (req, res) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const path = new URL(req.url ?? '/', 'http://local').pathname;
+      const method = req.method ?? 'GET';
+      ops.metrics.observeHttp(
+        ops.routeLabel(method, path),
+        method,
+        res.statusCode,
+        (performance.now() - started) / 1000,
+      );
+    });
+    limitRequestTime(req, res, config.MODELGATE_REQUEST_TIMEOUT_MS);
+    dispatch(parts, req, res).catch((error) => {
+      disk.note(error);
+      if (error instanceof URIError)
+        error = new RegistryError('INVALID_REQUEST', `path: malformed %-escape (${error.message})`, {
+          field: 'path',
+        });
+      if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
+        log('http_error', {
+          level: 'error',
+          // The path only: a blob URL's query is its signature.
+          path: (req.url ?? '/').split('?')[0],
+          error: String((error as Error)?.stack ?? error),
+        });
+      sendResult(res, errorResponse(error));
+    });
+  };
+}
+
+/** Cuts a JSON API request that takes longer than `limitMs` in all (blob transfers are not limited). */
+function limitRequestTime(req: IncomingMessage, res: ServerResponse, limitMs: number): void {
+  if (isBlobPath((req.url ?? '/').split('?')[0]!)) return;
+  const timer = setTimeout(() => {
+    if (res.headersSent) {
+      req.socket.destroy();
+      return;
+    }
+    res.setHeader('connection', 'close');
+    sendJson(res, 408, {
+      error: { code: 'TIMEOUT', message: `the request took longer than ${limitMs} ms` },
+    });
+  }, limitMs);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
+}
+
+async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { deps, backend, disk, ops } = parts;
+  const url = new URL(req.url ?? '/', 'http://local');
+  const ready = parts.ready();
+  if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD') && ready) {
+    const fullSince = await disk.fullAt();
+    if (fullSince) {
+      const { providers } = await registryHealth(deps);
+      sendJson(res, 200, {
+        status: 'degraded',
+        version: PACKAGE_VERSION,
+        providers,
+        disk: { status: 'full', since: fullSince },
+      });
+      return;
+    }
+  }
+  if (await ops.handle(req, res, url, ready)) return;
+  if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') {
+    sendJson(res, 200, parts.openapi);
+    return;
+  }
+  if (backend.blobEndpoint && isBlobPath(url.pathname)) {
+    await handleBlobRequest(req, res, url, { ...backend.blobEndpoint, clock: systemClock });
+    return;
+  }
+  const match = matchRoute(req.method ?? 'GET', url.pathname);
+  if (!match)
+    throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`, {
+      path: url.pathname,
+    });
+  parts.guardSite(req);
+  const principal = parts.authorize(req, match.route.role);
+  // A GET carries no body: skip reading an empty stream on the hottest route (resolve).
+  const body = req.method === 'GET' || req.method === 'HEAD' ? NO_BODY : await readBody(req);
+  checkUtf8(body);
+  const event = toApiGatewayEvent(req, url, body, match, principal?.id ?? OPEN_PRINCIPAL);
+  const result = await parts.handlers.get(match.route.group)!(
+    event,
+    lambdaContext(event.requestContext.requestId),
+  );
+  sendResult(res, result);
+}
