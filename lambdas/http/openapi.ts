@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorEnvelope } from '../../schemas/error-codes.schema.js';
-import { ROUTE_IMPLS } from '../api/all-routes.js';
+import { ROUTE_IMPLS } from '../routes.js';
 import { HTTP_STATUS } from './error-status.js';
 
 const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
