@@ -173,36 +173,6 @@ export function clientFor(io: Io, registryFlag: string | undefined): RegistryCli
 
 export const printJson = (io: Io, value: unknown) => io.out(JSON.stringify(value, null, 2));
 
-/** A one-line progress bar on stderr, redrawn at most every 100 ms, only on a terminal. */
-export function progressBar(
-  io: Io,
-  label: string,
-  total: number,
-): { update(done: number): void; finish(): void } {
-  if (!io.interactive || total === 0) return { update: () => {}, finish: () => {} };
-  let last = 0;
-  const draw = (done: number) => {
-    const share = Math.min(1, done / total);
-    const width = 30;
-    const bar = '#'.repeat(Math.round(share * width)).padEnd(width, '.');
-    process.stderr.write(
-      `\r${label} [${bar}] ${(share * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)}  `,
-    );
-  };
-  return {
-    update(done) {
-      const now = Date.now();
-      if (now - last < 100) return;
-      last = now;
-      draw(done);
-    },
-    finish() {
-      draw(total);
-      process.stderr.write('\n');
-    },
-  };
-}
-
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;

@@ -3,17 +3,11 @@ import { RegistryError } from '../../core/errors.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import {
-  defineCommand,
-  formatBytes,
-  jsonOption,
-  printJson,
-  progressBar,
-  REGISTRY_OPTION,
-} from '../command.js';
+import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { checkDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
+import { transferProgress } from '../progress.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
 import { loadTestedFields } from './status.command.js';
@@ -65,14 +59,14 @@ export const fetchCommand = defineCommand({
       name,
     );
     const total = plan.files.reduce((s, f) => s + f.size, 0);
-    const bar = progressBar(io, 'fetching ', total);
+    const bar = transferProgress(io, values.json === true, 'fetching', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
     try {
       result = await installVersion({
         dest: values.dest,
         version: plan.version,
         files: plan.files,
-        onProgress: (done) => bar.update(done),
+        onProgress: (done, _total, path) => bar.update(done, path),
         lockTimeoutMs,
         onLockWait: () => {
           if (!values.json) io.err(`another fetch into ${values.dest} is running: waiting for it`);

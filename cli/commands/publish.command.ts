@@ -14,17 +14,11 @@ import type {
 import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { collectFiles } from '../collect-files.js';
-import {
-  defineCommand,
-  formatBytes,
-  jsonOption,
-  printJson,
-  progressBar,
-  REGISTRY_OPTION,
-} from '../command.js';
+import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { hashForPublish } from '../files/hash-file.js';
 import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
+import { transferProgress } from '../progress.js';
 import type { RegistryClient } from '../registry-client.js';
 import { encode } from '../registry-client.js';
 import { uploadFile } from '../upload.js';
@@ -98,9 +92,14 @@ export const publishCommand = defineCommand({
     const versionCheck = VersionString.safeParse(version);
     if (!versionCheck.success)
       throw CliError.usage(`version "${version}" ${versionCheck.error.issues[0]?.message}`, 'publish');
-    const provider = values.provider ?? (io.env.MODELGATE_PROVIDER || undefined);
-    if (provider !== undefined && !ProviderName.safeParse(provider).success)
-      throw CliError.usage(`--provider "${provider}" must match ^[a-z0-9][a-z0-9._-]{0,63}$`, 'publish');
+    // --provider must match an existing model's; $MODELGATE_PROVIDER only names the provider of a new one.
+    const provider = { given: values.provider, fallback: io.env.MODELGATE_PROVIDER || undefined };
+    for (const [flag, value] of [
+      ['--provider', provider.given],
+      ['$MODELGATE_PROVIDER', provider.fallback],
+    ] as const)
+      if (value !== undefined && !ProviderName.safeParse(value).success)
+        throw CliError.usage(`${flag} "${value}" must match ^[a-z0-9][a-z0-9._-]{0,63}$`, 'publish');
     const publisher = values.publisher ?? osUser();
     if (publisher.length === 0 || publisher.length > 200)
       throw CliError.usage('--publisher must be 1 to 200 characters', 'publish');
@@ -128,12 +127,12 @@ export const publishCommand = defineCommand({
       }),
     ];
     const total = files.reduce((s, f) => s + f.size, 0);
-    const hashing = progressBar(io, 'hashing  ', total);
+    const hashing = transferProgress(io, values.json === true, 'hashing', total);
     let hashed = 0;
     const manifest = [];
     for (const f of files) {
       const base = hashed;
-      const h = await hashForPublish(f.localPath, (b) => hashing.update(base + b));
+      const h = await hashForPublish(f.localPath, (b) => hashing.update(base + b, f.path));
       if (h.size !== f.size)
         throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
       hashed += h.size;
@@ -151,13 +150,13 @@ export const publishCommand = defineCommand({
       publisher,
     });
     const uploadTotal = started.uploads.reduce((s, u) => s + u.size, 0);
-    const uploading = progressBar(io, 'uploading', uploadTotal);
+    const uploading = transferProgress(io, values.json === true, 'uploading', uploadTotal);
     let uploaded = 0;
     const multipart: CompletedUpload[] = [];
     for (const u of started.uploads) {
       const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
       const base = uploaded;
-      const onProgress = (b: number) => uploading.update(base + b);
+      const onProgress = (b: number) => uploading.update(base + b, local.path);
       if (u.multipart)
         multipart.push(await uploadInParts(client, { name, version }, local.localPath, u, onProgress));
       else await uploadFile(local.localPath, u, onProgress);
@@ -223,17 +222,21 @@ function parseInputShapes(specs: readonly string[]): InputShapes {
 async function ensureModel(
   client: RegistryClient,
   name: string,
-  provider: string | undefined,
+  provider: { given: string | undefined; fallback: string | undefined },
 ): Promise<void> {
   try {
     const model = await client.get<Model>(`api/v1/models/${encode(name)}`);
-    if (provider !== undefined && model.provider !== provider)
-      throw CliError.usage(`model ${name} belongs to provider ${model.provider}, not ${provider}`, 'publish');
+    if (provider.given !== undefined && model.provider !== provider.given)
+      throw CliError.usage(
+        `model ${name} belongs to provider ${model.provider}, not ${provider.given}`,
+        'publish',
+      );
   } catch (e) {
     if (!(e instanceof CliError) || e.code !== 'NOT_FOUND') throw e;
-    if (provider === undefined) throw newModelNeedsProvider(name);
+    const chosen = provider.given ?? provider.fallback;
+    if (chosen === undefined) throw newModelNeedsProvider(name);
     try {
-      await client.post<Model>('api/v1/models', { name, ...(provider ? { provider } : {}) });
+      await client.post<Model>('api/v1/models', { name, provider: chosen });
     } catch (createError) {
       // Another publisher created it in between: that is fine.
       if (!(createError instanceof CliError) || createError.code !== 'ALREADY_EXISTS') throw createError;

@@ -53,6 +53,14 @@ describe('CLI messages for people', () => {
       provider: string;
     };
     expect(second).toMatchObject({ publisher: 'alice', provider: 'paddle' });
+    // $MODELGATE_PROVIDER only names the provider of a new model: an existing one keeps its own.
+    const other = await cli(
+      ['publish', 'owned@4', 'm.onnx', '--json'],
+      { ...fixture.server.env, MODELGATE_PROVIDER: 'other' },
+      fixture.work,
+    );
+    expect(other.code).toBe(0);
+    expect((JSON.parse(other.stdout) as { provider: string }).provider).toBe('paddle');
   });
 
   it('draws no progress into a pipe', async () => {
