@@ -28,6 +28,9 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
     paths[impl.path] ??= {};
     paths[impl.path]![impl.method.toLowerCase()] = {
       summary: impl.summary,
+      tags: [impl.group],
+      // Who may call it: the IAM managed policy on AWS, the token's role on the local server.
+      'x-modelgate-role': impl.role,
       parameters,
       ...(impl.body
         ? {

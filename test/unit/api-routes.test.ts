@@ -107,6 +107,10 @@ describe('the route table, its handlers and the OpenAPI document', () => {
         (p) => p.in === 'path',
       );
       expect(documented.map((p) => p.name)).toEqual(pathParamNames(r.path));
+      expect(doc.paths[r.path]![r.method.toLowerCase()]).toMatchObject({
+        tags: [r.group],
+        'x-modelgate-role': r.role,
+      });
     }
   });
 
