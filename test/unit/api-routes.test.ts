@@ -141,4 +141,35 @@ describe('the route table, its handlers and the OpenAPI document', () => {
     expect(res.statusCode).toBe(400);
     expect(JSON.parse(res.body!).error.details.field).toBe('version');
   });
+
+  it("records the authenticated caller as a version's publisher, and the claimed name only on an open server", async () => {
+    await makeRouteGroupHandler('models', deps)(
+      event('POST /api/v1/models', { body: JSON.stringify({ name: 'ocr-det', provider: 'paddle' }) }),
+      context,
+    );
+    const handler = makeRouteGroupHandler('versions', deps);
+    const start = (version: string, userArn?: string) =>
+      handler(
+        event('POST /api/v1/models/{name}/versions', {
+          pathParameters: { name: 'ocr-det' },
+          body: JSON.stringify({
+            version,
+            publisher: 'alice',
+            files: [{ path: 'm.onnx', size: 4, sha256: 'a'.repeat(64), md5: 'b'.repeat(32) }],
+          }),
+          requestContext: {
+            requestId: 'r1',
+            http: { method: 'POST' },
+            ...(userArn ? { authorizer: { iam: { userArn } } } : {}),
+          } as never,
+        }),
+        context,
+      );
+    const arn = 'arn:aws:iam::123456789012:user/ci';
+    const signed = await start('1', arn);
+    expect(signed.statusCode, signed.body).toBe(201);
+    expect(JSON.parse(signed.body!).version.publisher).toBe(arn);
+    const open = await start('2', 'modelgate:open');
+    expect(JSON.parse(open.body!).version.publisher).toBe('alice');
+  });
 });
