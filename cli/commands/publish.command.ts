@@ -35,12 +35,12 @@ export const publishCommand = defineCommand({
     provider: {
       type: 'string',
       arg: 'P',
-      help: 'provider of a new model (or $MODELGATE_PROVIDER): required for a new model, since\nfetch, health, quarantine and disabling all act per provider; an existing model keeps its own',
+      help: 'provider of a new model (or $MODELGATE_PROVIDER): required for a new model, since\nfetch, health, quarantine and disabling act per provider; an existing model keeps\nits own, which --provider must match',
     },
     publisher: {
       type: 'string',
       arg: 'NAME',
-      help: "who publishes (default: the OS user); a registry with tokens records the token's identity",
+      help: "who publishes (default: the OS user); a registry with tokens or IAM records the\ncaller's identity instead",
     },
     'input-shape': {
       type: 'string',
@@ -86,7 +86,7 @@ export const publishCommand = defineCommand({
     'Progress (file, bytes, rate, time left) is drawn on stderr only when it is a terminal and without --json.',
   ].join('\n'),
   exitCodes:
-    '0 published (and VERIFIED with --wait), 2 usage (including a new model without --provider), 3 FAILED\nvalidation, 4 refused (e.g. the version exists), 6 a file changed while uploading, 1 unexpected',
+    '0 published (and VERIFIED with --wait), 2 usage (including a new model without --provider),\n3 FAILED validation, 4 refused (e.g. the version exists), 6 a file changed while uploading, 1 unexpected',
   async run({ values, positionals, io, client: registry }) {
     const { name, ref: version } = parseRef('publish', positionals[0]);
     const versionCheck = VersionString.safeParse(version);
@@ -115,6 +115,8 @@ export const publishCommand = defineCommand({
       throw CliError.usage('--timeout expects seconds', 'publish');
 
     const client = registry();
+    // Before any byte is hashed: a new model without a provider is refused at once, not after minutes.
+    const createModel = await modelToCreate(client, name, provider);
     const collected = await collectFiles('publish', positionals.slice(1), {
       followSymlinks: values['follow-symlinks'] === true,
     });
@@ -140,7 +142,7 @@ export const publishCommand = defineCommand({
     }
     hashing.finish();
 
-    await ensureModel(client, name, provider);
+    if (createModel) await createModelOnce(client, name, createModel);
     const started = await client.post<StartVersionResponse>(`api/v1/models/${encode(name)}/versions`, {
       version,
       files: manifest,
@@ -219,11 +221,15 @@ function parseInputShapes(specs: readonly string[]): InputShapes {
   return shapes;
 }
 
-async function ensureModel(
+/**
+ * The provider of the model to create, or undefined when the model exists (its provider must then match
+ * an explicit --provider). A new model with no provider at all is a usage error.
+ */
+async function modelToCreate(
   client: RegistryClient,
   name: string,
   provider: { given: string | undefined; fallback: string | undefined },
-): Promise<void> {
+): Promise<string | undefined> {
   try {
     const model = await client.get<Model>(`api/v1/models/${encode(name)}`);
     if (provider.given !== undefined && model.provider !== provider.given)
@@ -231,16 +237,21 @@ async function ensureModel(
         `model ${name} belongs to provider ${model.provider}, not ${provider.given}`,
         'publish',
       );
+    return undefined;
   } catch (e) {
     if (!(e instanceof CliError) || e.code !== 'NOT_FOUND') throw e;
     const chosen = provider.given ?? provider.fallback;
     if (chosen === undefined) throw newModelNeedsProvider(name);
-    try {
-      await client.post<Model>('api/v1/models', { name, provider: chosen });
-    } catch (createError) {
-      // Another publisher created it in between: that is fine.
-      if (!(createError instanceof CliError) || createError.code !== 'ALREADY_EXISTS') throw createError;
-    }
+    return chosen;
+  }
+}
+
+async function createModelOnce(client: RegistryClient, name: string, provider: string): Promise<void> {
+  try {
+    await client.post<Model>('api/v1/models', { name, provider });
+  } catch (createError) {
+    // Another publisher created it in between: that is fine.
+    if (!(createError instanceof CliError) || createError.code !== 'ALREADY_EXISTS') throw createError;
   }
 }
 
