@@ -1,8 +1,7 @@
 import { AliasName, ModelName, VersionString } from '../../schemas/names.schema.js';
 import type { Alias } from '../../schemas/version.schema.js';
-
 import { CliError } from '../cli-error.js';
-import { defineCommand, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
@@ -28,7 +27,7 @@ export const aliasCommand = defineCommand({
   description: 'Aliases name the version a fleet serves; fetch NAME@ALIAS follows them.',
   options: { ...jsonOption('the result'), ...REGISTRY_OPTION },
   exitCodes: '0 done, 2 usage, 4 refused (version not VERIFIED, unknown model/version/alias), 1 unexpected',
-  async run({ values, positionals, io, client: registry }) {
+  async run({ positionals, client: registry, print }) {
     const client = registry();
     const [action, rawName, rawAlias, rawVersion] = positionals;
     const name = check(ModelName, 'NAME', rawName);
@@ -37,17 +36,14 @@ export const aliasCommand = defineCommand({
       const alias = check(AliasName, 'ALIAS', rawAlias);
       const version = check(VersionString, 'VERSION', rawVersion);
       const result = await client.put<Alias>(`${base}/${encode(alias)}`, { version });
-      if (values.json) printJson(io, result);
-      else io.out(`${name}@${alias} -> ${version}`);
+      print(result, () => `${name}@${alias} -> ${version}`);
     } else if (action === 'list') {
       const { items } = await client.get<{ items: Alias[] }>(base);
-      if (values.json) printJson(io, { items });
-      else for (const a of items) io.out(`${a.alias}\t${a.version}\t${a.updatedAt}`);
+      print({ items }, () => items.map((a) => `${a.alias}\t${a.version}\t${a.updatedAt}`));
     } else if (action === 'rm') {
       const alias = check(AliasName, 'ALIAS', rawAlias);
       await client.request('DELETE', `${base}/${encode(alias)}`);
-      if (values.json) printJson(io, { deleted: true });
-      else io.out(`removed ${name}@${alias}`);
+      print({ deleted: true }, () => `removed ${name}@${alias}`);
     } else throw CliError.usage(`unknown alias action "${action ?? ''}": use set, list or rm`, 'alias');
     return EXIT.OK;
   },

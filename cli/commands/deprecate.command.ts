@@ -2,7 +2,7 @@ import { VersionString } from '../../schemas/names.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { defineCommand, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
@@ -18,7 +18,7 @@ export const deprecateCommand = defineCommand({
     ...REGISTRY_OPTION,
   },
   exitCodes: '0 deprecated, 2 usage, 4 unknown version or not allowed, 1 unexpected',
-  async run({ values, positionals, io, client }) {
+  async run({ values, positionals, client, print }) {
     if (positionals.length > 1) throw CliError.usage(`unexpected argument "${positionals[1]}"`, 'deprecate');
     const { name, ref } = parseRef('deprecate', positionals[0]);
     if (!VersionString.safeParse(ref).success)
@@ -29,8 +29,7 @@ export const deprecateCommand = defineCommand({
       `api/v1/models/${encode(name)}/versions/${encode(ref)}/deprecate`,
       values.reason === undefined ? {} : { reason: values.reason },
     );
-    if (values.json) printJson(io, v);
-    else io.out(`${name}@${ref} ${v.status}${v.deprecation?.reason ? ` (${v.deprecation.reason})` : ''}`);
+    print(v, () => `${name}@${ref} ${v.status}${v.deprecation?.reason ? ` (${v.deprecation.reason})` : ''}`);
     return EXIT.OK;
   },
 });

@@ -1,7 +1,6 @@
 import type { Model } from '../../schemas/model.schema.js';
 import { ModelName } from '../../schemas/names.schema.js';
 import { type Version, VersionStatus } from '../../schemas/version.schema.js';
-
 import { CliError } from '../cli-error.js';
 import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';

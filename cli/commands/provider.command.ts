@@ -2,7 +2,6 @@ import type { ProviderSummary } from '../../schemas/health.schema.js';
 import { ProviderName } from '../../schemas/names.schema.js';
 import type { ProviderRecord } from '../../schemas/provider.schema.js';
 import { RampSteps } from '../../schemas/provider.schema.js';
-
 import { CliError } from '../cli-error.js';
 import { defineCommand, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
@@ -63,13 +62,12 @@ export const providerCommand = defineCommand({
   },
   notes: "DISABLED_PROVIDERS in the server's environment disables providers at start.",
   exitCodes: '0 done, 2 usage, 4 unknown provider, 1 unexpected',
-  async run({ values, positionals, io, client: registry }) {
+  async run({ values, positionals, io, client: registry, print }) {
     const client = registry();
     const [action, rawName] = positionals;
     if (action === 'list') {
       const providers = await client.get<ProviderSummary[]>('api/v1/providers');
-      if (values.json) printJson(io, providers);
-      else for (const p of providers) io.out(describeProvider(p));
+      print(providers, () => providers.map((p) => describeProvider(p)));
       return EXIT.OK;
     }
     if (action === 'disable') {
@@ -79,8 +77,7 @@ export const providerCommand = defineCommand({
       const p = await client.post<ProviderRecord>(`api/v1/providers/${encode(name)}/disable`, {
         reason: values.reason,
       });
-      if (values.json) printJson(io, p);
-      else io.out(`provider ${name} disabled: ${values.reason}`);
+      print(p, () => `provider ${name} disabled: ${values.reason}`);
       return EXIT.OK;
     }
     if (action === 'enable') {

@@ -14,7 +14,7 @@ import type {
 import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { collectFiles } from '../collect-files.js';
-import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, formatBytes, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { hashForPublish } from '../files/hash-file.js';
 import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
@@ -87,7 +87,7 @@ export const publishCommand = defineCommand({
   ].join('\n'),
   exitCodes:
     '0 published (and VERIFIED with --wait), 2 usage (including a new model without --provider),\n3 FAILED validation, 4 refused (e.g. the version exists), 6 a file changed while uploading, 1 unexpected',
-  async run({ values, positionals, io, client: registry }) {
+  async run({ values, positionals, io, client: registry, print }) {
     const { name, ref: version } = parseRef('publish', positionals[0]);
     const versionCheck = VersionString.safeParse(version);
     if (!versionCheck.success)
@@ -175,8 +175,7 @@ export const publishCommand = defineCommand({
       );
     if (values.wait)
       result = await waitForVerdict(client, name, version, timeoutMs, (s) => !values.json && io.err(s));
-    if (values.json) printJson(io, result);
-    else io.out(`${name}@${version} ${result.status}`);
+    print(result, () => `${name}@${version} ${result.status}`);
     if (result.status === 'FAILED') {
       io.err(describeFailure(result));
       return EXIT.VALIDATION_FAILED;

@@ -6,7 +6,7 @@ import { VersionString } from '../../schemas/names.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { defineCommand, type Io, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, type Io, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import type { RegistryClient } from '../registry-client.js';
 import { encode } from '../registry-client.js';
@@ -101,7 +101,7 @@ export const reportCommand = defineCommand({
     ...REGISTRY_OPTION,
   },
   exitCodes: '0 reported, 2 usage, 4 unknown model/version, 1 unexpected',
-  async run({ values, positionals, io, client }) {
+  async run({ values, positionals, client, print }) {
     const { name, ref } = parseRef('report', positionals[0]);
     if (!VersionString.safeParse(ref).success)
       throw CliError.usage(`"${ref}" is not a version string`, 'report');
@@ -119,8 +119,7 @@ export const reportCommand = defineCommand({
       message: values.message,
       node,
     });
-    if (values.json) printJson(io, result);
-    else io.out(describeReport(result));
+    print(result, () => describeReport(result));
     return EXIT.OK;
   },
 });

@@ -2,7 +2,7 @@ import { FAILURE_EXPLANATIONS, INTEGRITY_ONLY, wasLoadTested } from '../../core/
 import type { FileReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parseRef } from '../args.js';
-import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, formatBytes, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
@@ -14,11 +14,10 @@ export const statusCommand = defineCommand({
     "Shows a version's state, its files and its latest validation report (load time, peak memory,\nsmoke inference, and the cause of a failure with the runbook step that fixes it).",
   options: { ...jsonOption('the version'), ...REGISTRY_OPTION },
   exitCodes: '0 shown, 2 usage, 4 unknown model/version/alias, 1 unexpected',
-  async run({ values, positionals, io, client }) {
+  async run({ positionals, client, print }) {
     const { name, ref } = parseRef('status', positionals[0], 'NAME@VERSION|ALIAS');
     const v = await client().get<Version>(`api/v1/models/${encode(name)}/resolve/${encode(ref)}`);
-    if (values.json) printJson(io, withLoadTested(v));
-    else io.out(describeVersion(v));
+    print(withLoadTested(v), () => describeVersion(v));
     return EXIT.OK;
   },
 });

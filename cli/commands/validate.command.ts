@@ -2,7 +2,7 @@ import { VersionString } from '../../schemas/names.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { defineCommand, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 import { waitForVerdict } from './publish.command.js';
@@ -21,15 +21,14 @@ export const validateCommand = defineCommand({
   },
   exitCodes:
     '0 queued (and VERIFIED with --wait), 2 usage, 3 FAILED validation, 4 unknown version or not allowed, 1 unexpected',
-  async run({ values, positionals, io, client: registry }) {
+  async run({ values, positionals, io, client: registry, print }) {
     const { name, ref } = parseRef('validate', positionals[0]);
     if (!VersionString.safeParse(ref).success)
       throw CliError.usage(`"${ref}" is not a version string`, 'validate');
     const client = registry();
     let v = await client.post<Version>(`api/v1/models/${encode(name)}/versions/${encode(ref)}/validate`);
     if (values.wait) v = await waitForVerdict(client, name, ref, 3600_000, (s) => !values.json && io.err(s));
-    if (values.json) printJson(io, v);
-    else io.out(`${name}@${ref} ${v.status}`);
+    print(v, () => `${name}@${ref} ${v.status}`);
     if (v.status === 'FAILED') {
       io.err(describeFailure(v));
       return EXIT.VALIDATION_FAILED;

@@ -1,5 +1,4 @@
 import { RegistryError } from '../../core/errors.js';
-
 import { CliError } from '../cli-error.js';
 import { defineCommand, jsonOption, printJson } from '../command.js';
 import { EXIT } from '../exit-codes.js';
