@@ -40,7 +40,8 @@ const usage = () =>
     '',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
     '',
-    'Environment: MODELGATE_REGISTRY (default http://127.0.0.1:8080), MODELGATE_TOKEN (bearer token)',
+    'Environment: MODELGATE_REGISTRY (default http://127.0.0.1:8080), MODELGATE_TOKEN (bearer token),',
+    '             MODELGATE_PROVIDER (the provider of a model that publish creates, unless --provider)',
   ].join('\n');
 
 async function main(argv: string[], io: Io): Promise<number> {

@@ -16,7 +16,7 @@ export interface AccessPoliciesProps {
 /**
  * The three IAM managed policies users and roles attach: `ModelReader`, `ModelPublisher` and
  * `RegistryAdmin`, each `execute-api:Invoke` on exactly the routes of lambdas/routes.ts whose `role`
- * it is. Users never need S3 or DynamoDB rights: presigned URLs carry the signing Lambda's rights.
+ * it is (declared with the route's method, path and schemas in lambdas/api/). Users never need S3 or DynamoDB rights: presigned URLs carry the signing Lambda's rights.
  * Roles are not cumulative; a publisher who also reads attaches both policies.
  */
 export class AccessPolicies extends Construct {

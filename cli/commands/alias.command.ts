@@ -1,21 +1,9 @@
 import { AliasName, ModelName, VersionString } from '../../schemas/names.schema.js';
 import type { Alias } from '../../schemas/version.schema.js';
-import { parse } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, clientFor, printJson, REGISTRY_HELP, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
-
-const HELP = `Usage:
-  modelgate alias set NAME ALIAS VERSION   point ALIAS (e.g. production) at a VERIFIED version
-  modelgate alias list NAME                list a model's aliases
-  modelgate alias rm NAME ALIAS            remove an alias
-
-Options:
-  --json          print the result as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 done, 2 usage, 4 refused (version not VERIFIED, unknown model/version/alias), 1 unexpected.`;
 
 function check(
   schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } },
@@ -28,17 +16,19 @@ function check(
   return value;
 }
 
-export const aliasCommand: Command = {
+export const aliasCommand = defineCommand({
   name: 'alias',
   summary: 'set, list or remove aliases (production, staging, ...)',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('alias', argv, { ...REGISTRY_OPTION, json: { type: 'boolean' } });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
-    const client = clientFor(io, values.registry);
+  usage: [
+    'alias set NAME ALIAS VERSION   point ALIAS (e.g. production) at a VERIFIED version',
+    "alias list NAME                list a model's aliases",
+    'alias rm NAME ALIAS            remove an alias',
+  ],
+  description: 'Aliases name the version a fleet serves; fetch NAME@ALIAS follows them.',
+  options: { ...jsonOption('the result'), ...REGISTRY_OPTION },
+  exitCodes: '0 done, 2 usage, 4 refused (version not VERIFIED, unknown model/version/alias), 1 unexpected',
+  async run({ positionals, client: registry, print }) {
+    const client = registry();
     const [action, rawName, rawAlias, rawVersion] = positionals;
     const name = check(ModelName, 'NAME', rawName);
     const base = `api/v1/models/${encode(name)}/aliases`;
@@ -46,18 +36,15 @@ export const aliasCommand: Command = {
       const alias = check(AliasName, 'ALIAS', rawAlias);
       const version = check(VersionString, 'VERSION', rawVersion);
       const result = await client.put<Alias>(`${base}/${encode(alias)}`, { version });
-      if (values.json) printJson(io, result);
-      else io.out(`${name}@${alias} -> ${version}`);
+      print(result, () => `${name}@${alias} -> ${version}`);
     } else if (action === 'list') {
       const { items } = await client.get<{ items: Alias[] }>(base);
-      if (values.json) printJson(io, { items });
-      else for (const a of items) io.out(`${a.alias}\t${a.version}\t${a.updatedAt}`);
+      print({ items }, () => items.map((a) => `${a.alias}\t${a.version}\t${a.updatedAt}`));
     } else if (action === 'rm') {
       const alias = check(AliasName, 'ALIAS', rawAlias);
       await client.request('DELETE', `${base}/${encode(alias)}`);
-      if (values.json) printJson(io, { deleted: true });
-      else io.out(`removed ${name}@${alias}`);
+      print({ deleted: true }, () => `removed ${name}@${alias}`);
     } else throw CliError.usage(`unknown alias action "${action ?? ''}": use set, list or rm`, 'alias');
     return EXIT.OK;
   },
-};
+});

@@ -1,78 +1,57 @@
 import { freemem } from 'node:os';
 import { RegistryError } from '../../core/errors.js';
 import type { Version } from '../../schemas/version.schema.js';
-import { parse, parseBytes, parseRef } from '../args.js';
+import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import {
-  type Command,
-  clientFor,
-  formatBytes,
-  printJson,
-  progressBar,
-  REGISTRY_HELP,
-  REGISTRY_OPTION,
-} from '../command.js';
+import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { checkDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
+import { transferProgress } from '../progress.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
 import { loadTestedFields } from './status.command.js';
 
-const HELP = `Usage: modelgate fetch NAME@VERSION|ALIAS --dest DIR [--json]
-
-Downloads a VERIFIED version into DIR: every file is hashed as it is written and checked against the
-manifest; checksums.txt (md5sum -c), SHA256SUMS (sha256sum -c) and .modelgate.json are written; files
-are 0644 and folders 0755. DIR is then switched to the new content atomically (DIR becomes a symlink
-to a content folder beside it). A failed fetch leaves DIR exactly as it was.
-
-The plan the registry answers is checked whole (version string, paths, sizes, digests) before anything
-is written. DIR's store (.DIR.modelgate beside it) is used only if it is a real folder owned by this user.
-Fetches into one DIR run one at a time (a lock the system releases if a fetch dies); what a killed fetch
-left there is removed by the next one. Right before the switch, the registry is asked again whether the
-version is still VERIFIED: one quarantined meanwhile is not installed.
-
-Options:
-  --dest DIR      where the model files must appear (e.g. /app/models/paddle)
-  --free-memory B|auto
-                  refuse (exit 5) before downloading a byte if the version's profiled peak × 1.5 exceeds
-                  B bytes (e.g. 6GiB); auto reads MemAvailable from /proc/meminfo
-  --node ID       this node's id, sent with the request (default: the host name): a provider being
-                  re-enabled gradually admits nodes by it
-  --report        report the outcome to the registry as a field report (modelgate report)
-  --lock-timeout S
-                  wait at most S seconds for another fetch into DIR to end (default 300)
-  --json          print the result as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 fetched, 2 usage (including a store folder that is not a real folder of this user's),
-4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR
-still running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure
-(checksum mismatch, an unsafe plan: UNSAFE_PLAN), 1 unexpected (including disk full: INSUFFICIENT_DISK).`;
-
-export const fetchCommand: Command = {
+export const fetchCommand = defineCommand({
   name: 'fetch',
   summary: 'download a VERIFIED version into a folder, verified and switched atomically',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('fetch', argv, {
-      ...REGISTRY_OPTION,
-      dest: { type: 'string' },
-      'free-memory': { type: 'string' },
-      node: { type: 'string' },
-      report: { type: 'boolean' },
-      'lock-timeout': { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'fetch NAME@VERSION|ALIAS --dest DIR [--json]',
+  description:
+    'Downloads a VERIFIED version into DIR: every file is hashed as it is written and checked against the\nmanifest; checksums.txt (md5sum -c), SHA256SUMS (sha256sum -c) and .modelgate.json are written; files\nare 0644 and folders 0755. DIR is then switched to the new content atomically (DIR becomes a symlink\nto a content folder beside it). A failed fetch leaves DIR exactly as it was.',
+  options: {
+    dest: { type: 'string', arg: 'DIR', help: 'where the model files must appear (e.g. /app/models/paddle)' },
+    'free-memory': {
+      type: 'string',
+      arg: 'B|auto',
+      help: "refuse (exit 5) before downloading a byte if the version's profiled peak × 1.5 exceeds\nB bytes (e.g. 6GiB); auto reads MemAvailable from /proc/meminfo",
+    },
+    node: {
+      type: 'string',
+      arg: 'ID',
+      help: "this node's id, sent with the request (default: the host name): a provider being\nre-enabled gradually admits nodes by it",
+    },
+    report: {
+      type: 'boolean',
+      help: 'report the outcome to the registry as a field report (modelgate report)',
+    },
+    'lock-timeout': {
+      type: 'string',
+      arg: 'S',
+      help: 'wait at most S seconds for another fetch into DIR to end (default 300)',
+    },
+    ...jsonOption('the result'),
+    ...REGISTRY_OPTION,
+  },
+  notes:
+    "The plan the registry answers is checked whole (version string, paths, sizes, digests) before anything\nis written. DIR's store (.DIR.modelgate beside it) is used only if it is a real folder owned by this user.\nFetches into one DIR run one at a time (a lock the system releases if a fetch dies); what a killed fetch\nleft there is removed by the next one. Right before the switch, the registry is asked again whether the\nversion is still VERIFIED: one quarantined meanwhile is not installed.",
+  exitCodes:
+    "0 fetched, 2 usage (including a store folder that is not a real folder of this user's),\n4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR\nstill running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure\n(checksum mismatch, an unsafe plan: UNSAFE_PLAN), 1 unexpected (including disk full: INSUFFICIENT_DISK)",
+  async run({ values, positionals, io, client: registry }) {
     const { name, ref } = parseRef('fetch', positionals[0], 'NAME@VERSION|ALIAS');
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const lockTimeoutMs = lockTimeoutOf(values['lock-timeout']);
-    const client = clientFor(io, values.registry);
+    const client = registry();
     const node = checkNodeId('fetch', values.node);
     const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
     const plan = checkDownloadPlan(
@@ -80,14 +59,14 @@ export const fetchCommand: Command = {
       name,
     );
     const total = plan.files.reduce((s, f) => s + f.size, 0);
-    const bar = progressBar(io, 'fetching ', total);
+    const bar = transferProgress(io, values.json === true, 'fetching', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
     try {
       result = await installVersion({
         dest: values.dest,
         version: plan.version,
         files: plan.files,
-        onProgress: (done) => bar.update(done),
+        onProgress: (done, _total, path) => bar.update(done, path),
         lockTimeoutMs,
         onLockWait: () => {
           if (!values.json) io.err(`another fetch into ${values.dest} is running: waiting for it`);
@@ -119,7 +98,7 @@ export const fetchCommand: Command = {
       );
     return EXIT.OK;
   },
-};
+});
 
 /**
  * Asks the registry again, after the download and right before the switch, whether the version may

@@ -1,52 +1,33 @@
 import type { Model } from '../../schemas/model.schema.js';
 import { ModelName } from '../../schemas/names.schema.js';
 import { type Version, VersionStatus } from '../../schemas/version.schema.js';
-import { parse } from '../args.js';
 import { CliError } from '../cli-error.js';
-import {
-  type Command,
-  clientFor,
-  formatBytes,
-  printJson,
-  REGISTRY_HELP,
-  REGISTRY_OPTION,
-} from '../command.js';
+import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
-const HELP = `Usage: modelgate list [NAME] [--status S] [--limit N] [--json]
-
-Without NAME, lists models. With NAME, lists its versions, newest first.
-
-Options:
-  --status S      only versions in state S (PENDING_UPLOAD, UPLOADED, VALIDATING, VERIFIED, FAILED,
-                  QUARANTINED, DEPRECATED)
-  --limit N       at most N entries (default: all, fetched page by page)
-  --json          print {"items": [...]} as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 listed, 2 usage, 4 unknown model, 1 unexpected.`;
-
-export const listCommand: Command = {
+export const listCommand = defineCommand({
   name: 'list',
   summary: 'list models, or the versions of a model',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('list', argv, {
-      ...REGISTRY_OPTION,
-      status: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'list [NAME] [--status S] [--limit N] [--json]',
+  description: 'Without NAME, lists models. With NAME, lists its versions, newest first.',
+  options: {
+    status: {
+      type: 'string',
+      arg: 'S',
+      help: 'only versions in state S (PENDING_UPLOAD, UPLOADED, VALIDATING, VERIFIED, FAILED,\nQUARANTINED, DEPRECATED)',
+    },
+    limit: { type: 'string', arg: 'N', help: 'at most N entries (default: all, fetched page by page)' },
+    ...jsonOption('{"items": [...]}'),
+    ...REGISTRY_OPTION,
+  },
+  exitCodes: '0 listed, 2 usage, 4 unknown model, 1 unexpected',
+  async run({ values, positionals, io, client: registry }) {
     const limit = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
     if (!(limit >= 1)) throw CliError.usage('--limit expects a positive number', 'list');
     if (values.status !== undefined && !VersionStatus.safeParse(values.status).success)
       throw CliError.usage(`--status must be one of ${VersionStatus.options.join(', ')}`, 'list');
-    const client = clientFor(io, values.registry);
+    const client = registry();
     const name = positionals[0];
     if (name !== undefined && !ModelName.safeParse(name).success)
       throw CliError.usage(`"${name}" is not a model name`, 'list');
@@ -71,4 +52,4 @@ export const listCommand: Command = {
         );
     return EXIT.OK;
   },
-};
+});

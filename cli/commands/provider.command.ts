@@ -2,31 +2,10 @@ import type { ProviderSummary } from '../../schemas/health.schema.js';
 import { ProviderName } from '../../schemas/names.schema.js';
 import type { ProviderRecord } from '../../schemas/provider.schema.js';
 import { RampSteps } from '../../schemas/provider.schema.js';
-import { parse } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, clientFor, printJson, REGISTRY_HELP, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
-
-const HELP = `Usage:
-  modelgate provider list                              status, health score, current version of each provider
-  modelgate provider disable NAME --reason R           refuse every fetch of the provider's versions (exit 4)
-  modelgate provider enable NAME [--ramp 1,10,100 --step 5m]
-                                                       enable at once, or admit that share of fetching nodes
-                                                       (by node id) at each step; a failure report during the
-                                                       ramp rolls it back to disabled
-
-The runbook's "Prevent cascade failures" and "Re-enable provider". DISABLED_PROVIDERS in the server's
-environment disables providers at start.
-
-Options:
-  --reason R      why (shown to every refused fetch)
-  --ramp P,P,..   ascending percentages of nodes, the last 100
-  --step D        time per step: 30s, 5m, 1h (default 5m)
-  --json          print the result as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 done, 2 usage, 4 unknown provider, 1 unexpected.`;
 
 /** 30s, 5m, 1h, or plain seconds. */
 export function parseDurationSeconds(command: string, text: string): number {
@@ -62,28 +41,33 @@ function describeProvider(p: ProviderSummary): string {
   return `${p.name.padEnd(16)} ${p.status.padEnd(9)} score ${score}  ${String(p.currentVersion ?? '-').padEnd(28)} model_loaded=${p.model_loaded}${extra}`;
 }
 
-export const providerCommand: Command = {
+export const providerCommand = defineCommand({
   name: 'provider',
   summary: 'list, disable or (gradually) enable providers',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('provider', argv, {
-      ...REGISTRY_OPTION,
-      reason: { type: 'string' },
-      ramp: { type: 'string' },
-      step: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
-    const client = clientFor(io, values.registry);
+  usage: [
+    'provider list                              status, health score, current version of each provider',
+    "provider disable NAME --reason R           refuse every fetch of the provider's versions (exit 4)",
+    'provider enable NAME [--ramp 1,10,100 --step 5m]',
+    '                                           enable at once, or admit that share of fetching nodes',
+    '                                           (by node id) at each step; a failure report during the',
+    '                                           ramp rolls it back to disabled',
+  ],
+  description: 'The runbook\'s "Prevent cascade failures" and "Re-enable provider".',
+  options: {
+    reason: { type: 'string', arg: 'R', help: 'why (shown to every refused fetch)' },
+    ramp: { type: 'string', arg: 'P,P,..', help: 'ascending percentages of nodes, the last 100' },
+    step: { type: 'string', arg: 'D', help: 'time per step: 30s, 5m, 1h (default 5m)' },
+    ...jsonOption('the result'),
+    ...REGISTRY_OPTION,
+  },
+  notes: "DISABLED_PROVIDERS in the server's environment disables providers at start.",
+  exitCodes: '0 done, 2 usage, 4 unknown provider, 1 unexpected',
+  async run({ values, positionals, io, client: registry, print }) {
+    const client = registry();
     const [action, rawName] = positionals;
     if (action === 'list') {
       const providers = await client.get<ProviderSummary[]>('api/v1/providers');
-      if (values.json) printJson(io, providers);
-      else for (const p of providers) io.out(describeProvider(p));
+      print(providers, () => providers.map((p) => describeProvider(p)));
       return EXIT.OK;
     }
     if (action === 'disable') {
@@ -93,8 +77,7 @@ export const providerCommand: Command = {
       const p = await client.post<ProviderRecord>(`api/v1/providers/${encode(name)}/disable`, {
         reason: values.reason,
       });
-      if (values.json) printJson(io, p);
-      else io.out(`provider ${name} disabled: ${values.reason}`);
+      print(p, () => `provider ${name} disabled: ${values.reason}`);
       return EXIT.OK;
     }
     if (action === 'enable') {
@@ -119,4 +102,4 @@ export const providerCommand: Command = {
       'provider',
     );
   },
-};
+});

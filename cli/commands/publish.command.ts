@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isVerdictSettled } from '../../core/validation-rules.js';
 import type { Model } from '../../schemas/model.schema.js';
@@ -11,93 +12,98 @@ import type {
   UploadPartsResponse,
   Version,
 } from '../../schemas/version.schema.js';
-import { parse, parseBytes, parseRef } from '../args.js';
+import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { collectFiles } from '../collect-files.js';
-import {
-  type Command,
-  clientFor,
-  formatBytes,
-  printJson,
-  progressBar,
-  REGISTRY_HELP,
-  REGISTRY_OPTION,
-} from '../command.js';
+import { defineCommand, formatBytes, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { hashForPublish } from '../files/hash-file.js';
 import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
+import { transferProgress } from '../progress.js';
 import type { RegistryClient } from '../registry-client.js';
 import { encode } from '../registry-client.js';
 import { uploadFile } from '../upload.js';
 import { uploadParts } from '../upload-parts.js';
 import { describeFailure } from './status.command.js';
 
-const HELP = `Usage: modelgate publish NAME@VERSION PATH... [options]
-
-Publishes a new version: hashes every file (sha256 and md5) in one pass, uploads only the files the
-registry does not hold yet, commits, and queues the version for validation. A folder publishes every
-file below it, under its relative path. On S3, a big file goes in parts, 4 at a time, each checked by S3
-as it arrives; a failed part is tried 3 times.
-
-Options:
-  --provider P          provider of a new model (default: default); must match an existing model's
-  --input-shape N=D,..  shape an input is served at, e.g. x=1,3,640,640 (repeatable); symbolic dims
-                        of that input take these values in validation and memory profiling
-  --input-value N=V     the value input N is served with (repeatable): a scalar input's value, or the
-                        fill value of that input's tensor, e.g. sr=16000; used instead of synthesized
-                        values in the smoke run
-  --sample-inputs PATH  inputs to smoke-run with: a golden JSON file ({"inputs": …}, "outputs"
-                        optional: without them nothing is compared), or a folder in the ONNX test-data
-                        layout (test_data_set_N/input_K.pb, optional output_K.pb, compared with a
-                        tolerance); published beside the model. A published folder that already holds
-                        test_data_set_N next to its model uses it without this flag.
-                        Every name in --input-shape, --input-value and the samples must be an input of
-                        the version's ONNX files: checked before anything is uploaded (exit 2)
-  --memory-budget B     memory budget of the validation (e.g. 2GiB); default: the server's
-  --follow-symlinks     follow symbolic links in a folder that point outside it (default: refused);
-                        dangling links and loops are always refused
-
-Golden I/O: a file DIR/NAME.golden.json published with DIR/NAME.onnx holds inputs and expected outputs
-({"inputs": {N: {"type", "dims", "data"}}, "outputs": {N: {"dims", "data"}}, "tolerance": 1e-4});
-validation runs those inputs and fails INFERENCE_FAILED on a larger difference.
-  --wait                wait until the version is VERIFIED or FAILED (exit 3 if FAILED)
-  --timeout SECONDS     with --wait, give up after this long (default 3600)
-  --json                print the final version as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 published (and VERIFIED with --wait), 2 usage, 3 FAILED validation, 4 refused
-(e.g. the version exists), 6 a file changed while uploading, 1 unexpected.`;
-
-export const publishCommand: Command = {
+export const publishCommand = defineCommand({
   name: 'publish',
   summary: 'publish a new version of a model (one or many files)',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('publish', argv, {
-      ...REGISTRY_OPTION,
-      provider: { type: 'string' },
-      'input-shape': { type: 'string', multiple: true },
-      'input-value': { type: 'string', multiple: true },
-      'sample-inputs': { type: 'string' },
-      'memory-budget': { type: 'string' },
-      'follow-symlinks': { type: 'boolean' },
-      wait: { type: 'boolean' },
-      timeout: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'publish NAME@VERSION PATH... [options]',
+  description:
+    'Publishes a new version: hashes every file (sha256 and md5) in one pass, uploads only the files the\nregistry does not hold yet, commits, and queues the version for validation. A folder publishes every\nfile below it, under its relative path. On S3, a big file goes in parts, 4 at a time, each checked by S3\nas it arrives; a failed part is tried 3 times.',
+  options: {
+    provider: {
+      type: 'string',
+      arg: 'P',
+      help: 'provider of a new model (or $MODELGATE_PROVIDER): required for a new model, since\nfetch, health, quarantine and disabling act per provider; an existing model keeps\nits own, which --provider must match',
+    },
+    publisher: {
+      type: 'string',
+      arg: 'NAME',
+      help: "who publishes (default: the OS user); a registry with tokens or IAM records the\ncaller's identity instead",
+    },
+    'input-shape': {
+      type: 'string',
+      multiple: true,
+      arg: 'N=D,..',
+      help: 'shape an input is served at, e.g. x=1,3,640,640 (repeatable); symbolic dims\nof that input take these values in validation and memory profiling',
+    },
+    'input-value': {
+      type: 'string',
+      multiple: true,
+      arg: 'N=V',
+      help: "the value input N is served with (repeatable): a scalar input's value, or the\nfill value of that input's tensor, e.g. sr=16000; used instead of synthesized\nvalues in the smoke run",
+    },
+    'sample-inputs': {
+      type: 'string',
+      arg: 'PATH',
+      help: 'inputs to smoke-run with: a golden JSON file or a folder in the ONNX test-data\nlayout (see Notes); published beside the model',
+    },
+    'memory-budget': {
+      type: 'string',
+      arg: 'B',
+      help: "memory budget of the validation (e.g. 2GiB); default: the server's",
+    },
+    'follow-symlinks': {
+      type: 'boolean',
+      help: 'follow symbolic links in a folder that point outside it (default: refused);\ndangling links and loops are always refused',
+    },
+    wait: { type: 'boolean', help: 'wait until the version is VERIFIED or FAILED (exit 3 if FAILED)' },
+    timeout: { type: 'string', arg: 'SECONDS', help: 'with --wait, give up after this long (default 3600)' },
+    ...jsonOption('the final version'),
+    ...REGISTRY_OPTION,
+  },
+  notes: [
+    "Every name in --input-shape, --input-value and the samples must be an input of the version's ONNX",
+    'files: checked before anything is uploaded (exit 2).',
+    'Sample inputs: a golden JSON file ({"inputs": …}, "outputs" optional: without them nothing is',
+    'compared), or a folder in the ONNX test-data layout (test_data_set_N/input_K.pb, optional',
+    'output_K.pb, compared with a tolerance). A published folder that already holds test_data_set_N',
+    'next to its model uses it without --sample-inputs.',
+    'Golden I/O: a file DIR/NAME.golden.json published with DIR/NAME.onnx holds inputs and expected',
+    'outputs ({"inputs": {N: {"type", "dims", "data"}}, "outputs": {N: {"dims", "data"}}, "tolerance":',
+    '1e-4}); validation runs those inputs and fails INFERENCE_FAILED on a larger difference.',
+    'Progress (file, bytes, rate, time left) is drawn on stderr only when it is a terminal and without --json.',
+  ].join('\n'),
+  exitCodes:
+    '0 published (and VERIFIED with --wait), 2 usage (including a new model without --provider),\n3 FAILED validation, 4 refused (e.g. the version exists), 6 a file changed while uploading, 1 unexpected',
+  async run({ values, positionals, io, client: registry, print }) {
     const { name, ref: version } = parseRef('publish', positionals[0]);
     const versionCheck = VersionString.safeParse(version);
     if (!versionCheck.success)
       throw CliError.usage(`version "${version}" ${versionCheck.error.issues[0]?.message}`, 'publish');
-    if (values.provider !== undefined && !ProviderName.safeParse(values.provider).success)
-      throw CliError.usage(
-        `--provider "${values.provider}" must match ^[a-z0-9][a-z0-9._-]{0,63}$`,
-        'publish',
-      );
+    // --provider must match an existing model's; $MODELGATE_PROVIDER only names the provider of a new one.
+    const provider = { given: values.provider, fallback: io.env.MODELGATE_PROVIDER || undefined };
+    for (const [flag, value] of [
+      ['--provider', provider.given],
+      ['$MODELGATE_PROVIDER', provider.fallback],
+    ] as const)
+      if (value !== undefined && !ProviderName.safeParse(value).success)
+        throw CliError.usage(`${flag} "${value}" must match ^[a-z0-9][a-z0-9._-]{0,63}$`, 'publish');
+    const publisher = values.publisher ?? osUser();
+    if (publisher.length === 0 || publisher.length > 200)
+      throw CliError.usage('--publisher must be 1 to 200 characters', 'publish');
     if (positionals.length < 2)
       throw CliError.usage('give at least one file or folder to publish', 'publish');
     const inputShapes = parseInputShapes(values['input-shape'] ?? []);
@@ -109,7 +115,9 @@ export const publishCommand: Command = {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
       throw CliError.usage('--timeout expects seconds', 'publish');
 
-    const client = clientFor(io, values.registry);
+    const client = registry();
+    // Before any byte is hashed: a new model without a provider is refused at once, not after minutes.
+    const createModel = await modelToCreate(client, name, provider);
     const collected = await collectFiles('publish', positionals.slice(1), {
       followSymlinks: values['follow-symlinks'] === true,
     });
@@ -122,12 +130,12 @@ export const publishCommand: Command = {
       }),
     ];
     const total = files.reduce((s, f) => s + f.size, 0);
-    const hashing = progressBar(io, 'hashing  ', total);
+    const hashing = transferProgress(io, values.json === true, 'hashing', total);
     let hashed = 0;
     const manifest = [];
     for (const f of files) {
       const base = hashed;
-      const h = await hashForPublish(f.localPath, (b) => hashing.update(base + b));
+      const h = await hashForPublish(f.localPath, (b) => hashing.update(base + b, f.path));
       if (h.size !== f.size)
         throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
       hashed += h.size;
@@ -135,23 +143,23 @@ export const publishCommand: Command = {
     }
     hashing.finish();
 
-    await ensureModel(client, name, values.provider);
+    if (createModel) await createModelOnce(client, name, createModel);
     const started = await client.post<StartVersionResponse>(`api/v1/models/${encode(name)}/versions`, {
       version,
       files: manifest,
       inputShapes,
       ...(Object.keys(inputValues).length > 0 ? { inputValues } : {}),
       ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
-      publisher: io.env.USER ?? 'unknown',
+      publisher,
     });
     const uploadTotal = started.uploads.reduce((s, u) => s + u.size, 0);
-    const uploading = progressBar(io, 'uploading', uploadTotal);
+    const uploading = transferProgress(io, values.json === true, 'uploading', uploadTotal);
     let uploaded = 0;
     const multipart: CompletedUpload[] = [];
     for (const u of started.uploads) {
       const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
       const base = uploaded;
-      const onProgress = (b: number) => uploading.update(base + b);
+      const onProgress = (b: number) => uploading.update(base + b, local.path);
       if (u.multipart)
         multipart.push(await uploadInParts(client, { name, version }, local.localPath, u, onProgress));
       else await uploadFile(local.localPath, u, onProgress);
@@ -168,15 +176,14 @@ export const publishCommand: Command = {
       );
     if (values.wait)
       result = await waitForVerdict(client, name, version, timeoutMs, (s) => !values.json && io.err(s));
-    if (values.json) printJson(io, result);
-    else io.out(`${name}@${version} ${result.status}`);
+    print(result, () => `${name}@${version} ${result.status}`);
     if (result.status === 'FAILED') {
       io.err(describeFailure(result));
       return EXIT.VALIDATION_FAILED;
     }
     return EXIT.OK;
   },
-};
+});
 
 /** A big file, in parts: each part's URL is asked of the registry with the part's checksum. */
 function uploadInParts(
@@ -214,23 +221,59 @@ function parseInputShapes(specs: readonly string[]): InputShapes {
   return shapes;
 }
 
-async function ensureModel(
+/**
+ * The provider of the model to create, or undefined when the model exists (its provider must then match
+ * an explicit --provider). A new model with no provider at all is a usage error.
+ */
+async function modelToCreate(
   client: RegistryClient,
   name: string,
-  provider: string | undefined,
-): Promise<void> {
+  provider: { given: string | undefined; fallback: string | undefined },
+): Promise<string | undefined> {
   try {
     const model = await client.get<Model>(`api/v1/models/${encode(name)}`);
-    if (provider !== undefined && model.provider !== provider)
-      throw CliError.usage(`model ${name} belongs to provider ${model.provider}, not ${provider}`, 'publish');
+    if (provider.given !== undefined && model.provider !== provider.given)
+      throw CliError.usage(
+        `model ${name} belongs to provider ${model.provider}, not ${provider.given}`,
+        'publish',
+      );
+    return undefined;
   } catch (e) {
     if (!(e instanceof CliError) || e.code !== 'NOT_FOUND') throw e;
-    try {
-      await client.post<Model>('api/v1/models', { name, ...(provider ? { provider } : {}) });
-    } catch (createError) {
-      // Another publisher created it in between: that is fine.
-      if (!(createError instanceof CliError) || createError.code !== 'ALREADY_EXISTS') throw createError;
-    }
+    const chosen = provider.given ?? provider.fallback;
+    if (chosen === undefined) throw newModelNeedsProvider(name);
+    return chosen;
+  }
+}
+
+async function createModelOnce(client: RegistryClient, name: string, provider: string): Promise<void> {
+  try {
+    await client.post<Model>('api/v1/models', { name, provider });
+  } catch (createError) {
+    // Another publisher created it in between: that is fine.
+    if (!(createError instanceof CliError) || createError.code !== 'ALREADY_EXISTS') throw createError;
+  }
+}
+
+/**
+ * The usage error of a new model published without a provider: every model belongs to one, and the
+ * provider is what operations act on, so a silent "default" would put unrelated models under one switch.
+ */
+export function newModelNeedsProvider(name: string): CliError {
+  return CliError.usage(
+    `model ${name} is new: say which provider it belongs to with --provider P (or $MODELGATE_PROVIDER). ` +
+      'Health, quarantine and `modelgate provider disable` act per provider, so models that fail together ' +
+      'should share one and unrelated models should not',
+    'publish',
+  );
+}
+
+/** The OS user's name, as the default publisher; `unknown` where the system has none (a bare container uid). */
+function osUser(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 

@@ -4,30 +4,12 @@ import type { LoadReport } from '../../schemas/load-report.schema.js';
 import { NodeId } from '../../schemas/load-report.schema.js';
 import { VersionString } from '../../schemas/names.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
-import { parse, parseRef } from '../args.js';
+import { parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, clientFor, type Io, printJson, REGISTRY_HELP, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, type Io, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import type { RegistryClient } from '../registry-client.js';
 import { encode } from '../registry-client.js';
-
-const HELP = `Usage: modelgate report NAME@VERSION --outcome ok|failed [--code CODE] [--message M] [--node ID]
-
-Reports how loading a version went on this node. Reports feed the provider's health score and the
-metrics (ocr_errors_total, ocr_model_size_bytes{state="loaded"}); failures from ${'3'} distinct nodes within
-15 minutes (the server's MODELGATE_QUARANTINE_* settings) quarantine a VERIFIED version: fetch then
-refuses it and its aliases resolve to the last VERIFIED version before it. A failure while the
-provider is being re-enabled gradually rolls the provider back to disabled.
-
-Options:
-  --outcome ok|failed   what happened
-  --code CODE           with failed: the cause, one of ${LoadErrorCode.options.join(', ')}
-  --message M           the error text the runtime gave
-  --node ID             this node's id (default: the host name)
-  --json                print the stored report as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 reported, 2 usage, 4 unknown model/version, 1 unexpected.`;
 
 export interface ReportOutcome {
   readonly report: LoadReport;
@@ -100,23 +82,26 @@ export function describeReport(r: ReportOutcome): string {
   return lines.join('\n');
 }
 
-export const reportCommand: Command = {
+export const reportCommand = defineCommand({
   name: 'report',
   summary: 'report how loading a version went on this node (field report)',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('report', argv, {
-      ...REGISTRY_OPTION,
-      outcome: { type: 'string' },
-      code: { type: 'string' },
-      message: { type: 'string' },
-      node: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'report NAME@VERSION --outcome ok|failed [--code CODE] [--message M] [--node ID]',
+  description:
+    'Reports how loading a version went on this node. Reports feed the provider\'s health score and the\nmetrics (ocr_errors_total, ocr_model_size_bytes{state="loaded"}); failures from 3 distinct nodes within\n15 minutes (the server\'s MODELGATE_QUARANTINE_* settings) quarantine a VERIFIED version: fetch then\nrefuses it and its aliases resolve to the last VERIFIED version before it. A failure while the\nprovider is being re-enabled gradually rolls the provider back to disabled.',
+  options: {
+    outcome: { type: 'string', arg: 'ok|failed', help: 'what happened' },
+    code: {
+      type: 'string',
+      arg: 'CODE',
+      help: `with failed: the cause, one of ${LoadErrorCode.options.join(', ')}`,
+    },
+    message: { type: 'string', arg: 'M', help: 'the error text the runtime gave' },
+    node: { type: 'string', arg: 'ID', help: "this node's id (default: the host name)" },
+    ...jsonOption('the stored report'),
+    ...REGISTRY_OPTION,
+  },
+  exitCodes: '0 reported, 2 usage, 4 unknown model/version, 1 unexpected',
+  async run({ values, positionals, client, print }) {
     const { name, ref } = parseRef('report', positionals[0]);
     if (!VersionString.safeParse(ref).success)
       throw CliError.usage(`"${ref}" is not a version string`, 'report');
@@ -128,14 +113,13 @@ export const reportCommand: Command = {
     if (values.code !== undefined && !LoadErrorCode.safeParse(values.code).success)
       throw CliError.usage(`--code must be one of ${LoadErrorCode.options.join(', ')}`, 'report');
     const node = checkNodeId('report', values.node);
-    const result = await sendFieldReport(clientFor(io, values.registry), name, ref, {
+    const result = await sendFieldReport(client(), name, ref, {
       outcome,
       code: values.code,
       message: values.message,
       node,
     });
-    if (values.json) printJson(io, result);
-    else io.out(describeReport(result));
+    print(result, () => describeReport(result));
     return EXIT.OK;
   },
-};
+});

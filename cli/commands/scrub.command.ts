@@ -1,33 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ScrubReport } from '../../schemas/scrub.schema.js';
-import { parse, parseBytes } from '../args.js';
+import { parseBytes } from '../args.js';
 import { CliError } from '../cli-error.js';
-import {
-  type Command,
-  clientFor,
-  formatBytes,
-  printJson,
-  REGISTRY_HELP,
-  REGISTRY_OPTION,
-} from '../command.js';
+import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-
-const HELP = `Usage: modelgate scrub [--rate B] [--wait] [--status] [--json]
-
-Re-hashes every stored blob in the background of the registry, reading at most --rate bytes per second.
-A blob whose bytes no longer hash to their name (rot on disk) is marked corrupt: the next publish of the
-same file uploads it again and replaces it, so re-publishing the affected files repairs the registry.
-The report counts checked, corrupt and repaired blobs and names the versions that hold a corrupt one.
-Admin only.
-
-Options:
-  --rate B        bytes per second, e.g. 64MiB (default: the server's MODELGATE_SCRUB_BYTES_PER_SECOND)
-  --wait          wait for the scrub to finish and print its report (exit 6 if a blob is corrupt)
-  --status        print the latest scrub's report; start nothing
-  --json          print the report as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 ok, 1 unexpected, 2 usage, 6 corrupt blobs found (with --wait or --status).`;
 
 const POLL_MS = 500;
 
@@ -45,26 +21,32 @@ function describe(r: ScrubReport): string[] {
   return lines;
 }
 
-export const scrubCommand: Command = {
+export const scrubCommand = defineCommand({
   name: 'scrub',
   summary: 're-hash stored blobs, mark and report corrupt ones (admin)',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('scrub', argv, {
-      ...REGISTRY_OPTION,
-      rate: { type: 'string' },
-      wait: { type: 'boolean' },
-      status: { type: 'boolean' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'scrub [--rate B] [--wait] [--status] [--json]',
+  description:
+    'Re-hashes every stored blob in the background of the registry, reading at most --rate bytes per second.\nA blob whose bytes no longer hash to their name (rot on disk) is marked corrupt: the next publish of the\nsame file uploads it again and replaces it, so re-publishing the affected files repairs the registry.\nThe report counts checked, corrupt and repaired blobs and names the versions that hold a corrupt one.\nAdmin only.',
+  options: {
+    rate: {
+      type: 'string',
+      arg: 'B',
+      help: "bytes per second, e.g. 64MiB (default: the server's MODELGATE_SCRUB_BYTES_PER_SECOND)",
+    },
+    wait: {
+      type: 'boolean',
+      help: 'wait for the scrub to finish and print its report (exit 6 if a blob is corrupt)',
+    },
+    status: { type: 'boolean', help: "print the latest scrub's report; start nothing" },
+    ...jsonOption('the report'),
+    ...REGISTRY_OPTION,
+  },
+  exitCodes: '0 ok, 1 unexpected, 2 usage, 6 corrupt blobs found (with --wait or --status)',
+  async run({ values, positionals, io, client: registry }) {
     if (positionals.length > 0) throw CliError.usage(`unexpected argument "${positionals[0]}"`, 'scrub');
     if (values.status && (values.rate || values.wait))
       throw CliError.usage('--status starts nothing: it takes neither --rate nor --wait', 'scrub');
-    const client = clientFor(io, values.registry);
+    const client = registry();
     let report: ScrubReport;
     if (values.status) report = await client.get<ScrubReport>('api/v1/scrub');
     else {
@@ -84,4 +66,4 @@ export const scrubCommand: Command = {
     const settled = values.status || values.wait;
     return settled && report.corrupt > 0 ? EXIT.INTEGRITY : EXIT.OK;
   },
-};
+});

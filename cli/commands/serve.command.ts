@@ -2,34 +2,10 @@ import { readFileSync } from 'node:fs';
 import { jsonLogger, stdoutAndFile } from '../../local/log.js';
 import { startLocalServer } from '../../local/server.js';
 import { parseLocalServerConfig } from '../../schemas/config.schema.js';
-import { parse, parseBytes } from '../args.js';
+import { parseBytes } from '../args.js';
 import { CliError } from '../cli-error.js';
-import type { Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-
-const HELP = `Usage: modelgate serve [--data-dir D] [--port N] [--host H] [--workers N] [--memory-budget B]
-
-Runs the registry on this machine: SQLite metadata and a blob folder under the data folder, the HTTP
-API under /api/v1, signed blob URLs, and validation workers. Flags override environment variables.
-
-Options:
-  --data-dir D        data folder (MODELGATE_DATA_DIR, default ./.modelgate)
-  --port N            port (MODELGATE_PORT, default 8080; 0 picks a free one)
-  --host H            address (MODELGATE_HOST, default 127.0.0.1; any other needs MODELGATE_TOKENS)
-  --workers N         validation workers (MODELGATE_WORKERS, default 1)
-  --memory-budget B   default memory budget of a validation, e.g. 4GiB (MODELGATE_MEMORY_BUDGET;
-                      default: the smallest node class, else 4GiB)
-  --node-classes FILE JSON array of node classes every report is judged against
-                      (MODELGATE_NODE_CLASSES), e.g.
-                      [{"name":"cpu-small","memoryBytes":2147483648},
-                       {"name":"gpu-a10g","memoryBytes":17179869184,"gpuMemoryBytes":25769803776,
-                        "executionProviders":["cuda","cpu"]}]
-  --log-file PATH     also append the JSON log lines (one per event) to PATH (MODELGATE_LOG_FILE)
-
-Operations (environment): DISABLED_PROVIDERS=a,b disables providers at start (the runbook's variable;
-providers it disabled before and no longer lists are enabled), MODELGATE_METRICS_NAMESPACE (default ocr),
-MODELGATE_QUARANTINE_NODES (3) and MODELGATE_QUARANTINE_WINDOW_MS (900000), MODELGATE_HEALTH_WINDOW_MS
-(3600000), MODELGATE_METRICS_REFRESH_MS (15000). GET /metrics, GET /health, and the dashboard at /.`;
 
 function readNodeClasses(path: string): string {
   try {
@@ -47,24 +23,42 @@ function openLogFile(path: string): ReturnType<typeof stdoutAndFile> {
   }
 }
 
-export const serveCommand: Command = {
+export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'run the registry on this machine',
-  help: HELP,
-  async run(argv, io) {
-    const { values } = parse('serve', argv, {
-      'data-dir': { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      workers: { type: 'string' },
-      'memory-budget': { type: 'string' },
-      'node-classes': { type: 'string' },
-      'log-file': { type: 'string' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'serve [--data-dir D] [--port N] [--host H] [--workers N] [--memory-budget B]',
+  description:
+    'Runs the registry on this machine: SQLite metadata and a blob folder under the data folder, the HTTP\nAPI under /api/v1, signed blob URLs, and validation workers. Flags override environment variables.',
+  options: {
+    'data-dir': { type: 'string', arg: 'D', help: 'data folder (MODELGATE_DATA_DIR, default ./.modelgate)' },
+    port: { type: 'string', arg: 'N', help: 'port (MODELGATE_PORT, default 8080; 0 picks a free one)' },
+    host: {
+      type: 'string',
+      arg: 'H',
+      help: 'address (MODELGATE_HOST, default 127.0.0.1; any other needs MODELGATE_TOKENS)',
+    },
+    workers: { type: 'string', arg: 'N', help: 'validation workers (MODELGATE_WORKERS, default 1)' },
+    'memory-budget': {
+      type: 'string',
+      arg: 'B',
+      help: 'default memory budget of a validation, e.g. 4GiB (MODELGATE_MEMORY_BUDGET;\ndefault: the smallest node class, else 4GiB)',
+    },
+    'node-classes': {
+      type: 'string',
+      arg: 'FILE',
+      help: 'JSON array of node classes every report is judged against\n(MODELGATE_NODE_CLASSES), e.g.\n[{"name":"cpu-small","memoryBytes":2147483648},\n {"name":"gpu-a10g","memoryBytes":17179869184,"gpuMemoryBytes":25769803776,\n  "executionProviders":["cuda","cpu"]}]',
+    },
+    'log-file': {
+      type: 'string',
+      arg: 'PATH',
+      help: 'also append the JSON log lines (one per event) to PATH (MODELGATE_LOG_FILE)',
+    },
+  },
+  notes:
+    "Operations (environment): DISABLED_PROVIDERS=a,b disables providers at start (the runbook's variable;\nproviders it disabled before and no longer lists are enabled), MODELGATE_METRICS_NAMESPACE (default ocr),\nMODELGATE_QUARANTINE_NODES (3) and MODELGATE_QUARANTINE_WINDOW_MS (900000), MODELGATE_HEALTH_WINDOW_MS\n(3600000), MODELGATE_METRICS_REFRESH_MS (15000). GET /metrics, GET /health, and the dashboard at /.",
+  exitCodes:
+    '0 stopped by SIGINT or SIGTERM, 2 usage (a bad flag or setting), 1 unexpected (e.g. the port is in use)',
+  async run({ values, io }) {
     const flags: Record<string, string | undefined> = {
       MODELGATE_DATA_DIR: values['data-dir'],
       MODELGATE_PORT: values.port,
@@ -104,4 +98,4 @@ export const serveCommand: Command = {
     logFile?.close();
     return EXIT.OK;
   },
-};
+});

@@ -1,48 +1,26 @@
 import { FAILURE_EXPLANATIONS, INTEGRITY_ONLY, wasLoadTested } from '../../core/failure-explanations.js';
 import type { FileReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
-import { parse, parseRef } from '../args.js';
-import {
-  type Command,
-  clientFor,
-  formatBytes,
-  printJson,
-  REGISTRY_HELP,
-  REGISTRY_OPTION,
-} from '../command.js';
+import { parseRef } from '../args.js';
+import { defineCommand, formatBytes, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 
-const HELP = `Usage: modelgate status NAME@VERSION|ALIAS [--json]
-
-Shows a version's state, its files and its latest validation report (load time, peak memory,
-smoke inference, and the cause of a failure with the runbook step that fixes it).
-
-Options:
-  --json          print the version as one JSON document
-${REGISTRY_HELP}
-
-Exit codes: 0 shown, 2 usage, 4 unknown model/version/alias, 1 unexpected.`;
-
-export const statusCommand: Command = {
+export const statusCommand = defineCommand({
   name: 'status',
   summary: 'show a version, its validation report and why it failed',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('status', argv, { ...REGISTRY_OPTION, json: { type: 'boolean' } });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'status NAME@VERSION|ALIAS [--json]',
+  description:
+    "Shows a version's state, its files and its latest validation report (load time, peak memory,\nsmoke inference, and the cause of a failure with the runbook step that fixes it).",
+  options: { ...jsonOption('the version'), ...REGISTRY_OPTION },
+  exitCodes: '0 shown, 2 usage, 4 unknown model/version/alias, 1 unexpected',
+  async run({ positionals, client, print }) {
     const { name, ref } = parseRef('status', positionals[0], 'NAME@VERSION|ALIAS');
-    const v = await clientFor(io, values.registry).get<Version>(
-      `api/v1/models/${encode(name)}/resolve/${encode(ref)}`,
-    );
-    if (values.json) printJson(io, withLoadTested(v));
-    else io.out(describeVersion(v));
+    const v = await client().get<Version>(`api/v1/models/${encode(name)}/resolve/${encode(ref)}`);
+    print(withLoadTested(v), () => describeVersion(v));
     return EXIT.OK;
   },
-};
+});
 
 export function describeVersion(v: Version): string {
   const lines = [
@@ -57,7 +35,7 @@ export function describeVersion(v: Version): string {
     // A failure is a failure whatever was loaded: "integrity only" describes what a pass proved.
     lines.push(
       wasLoadTested(r)
-        ? `  validation: ${r.outcome} on ${r.runtime.name} ${r.runtime.version} (${r.executionProvider}), ${Math.round(r.durationMs)} ms, peak RSS ${formatBytes(r.totals.peakRssBytes)}, budget ${formatBytes(r.memoryBudgetBytes)}`
+        ? `  validation: ${measured([`${r.outcome} on ${r.runtime.name} ${r.runtime.version} (${r.executionProvider})`, `${Math.round(r.durationMs)} ms`, r.totals.peakRssBytes > 0 && `peak RSS ${formatBytes(r.totals.peakRssBytes)}`, `budget ${formatBytes(r.memoryBudgetBytes)}`])}`
         : r.outcome === 'passed'
           ? `  validation: passed, ${INTEGRITY_ONLY}, ${Math.round(r.durationMs)} ms`
           : `  validation: failed before any runtime ran the version, ${Math.round(r.durationMs)} ms`,
@@ -65,7 +43,11 @@ export function describeVersion(v: Version): string {
     for (const f of r.files) {
       const timing =
         f.check === 'loaded'
-          ? `load ${f.loadMs?.toFixed(0)} ms, run ${f.inferenceMs?.toFixed(1)} ms, peak ${formatBytes(f.peakRssBytes ?? 0)}`
+          ? measured([
+              f.loadMs !== undefined && `load ${f.loadMs.toFixed(0)} ms`,
+              f.inferenceMs !== undefined && `run ${f.inferenceMs.toFixed(1)} ms`,
+              (f.peakRssBytes ?? 0) > 0 && `peak ${formatBytes(f.peakRssBytes!)}`,
+            ]) || 'loaded'
           : f.check === 'inspected'
             ? `structure inspected (${f.detectedFormat ?? f.format}), not loaded by a runtime`
             : 'integrity checked';
@@ -81,6 +63,14 @@ export function describeVersion(v: Version): string {
   if (v.deprecation)
     lines.push(`  deprecated ${v.deprecation.at}${v.deprecation.reason ? `: ${v.deprecation.reason}` : ''}`);
   return lines.join('\n');
+}
+
+/**
+ * The figures that were measured, joined; a load that failed early measured no peak or no run time,
+ * and printing "peak RSS 0 B" for it would claim a measurement that never happened.
+ */
+function measured(parts: readonly (string | false)[]): string {
+  return parts.filter((p): p is string => p !== false).join(', ');
 }
 
 /** What the smoke run fed (per input: shape, values, source), the failed probes before it, and notes. */

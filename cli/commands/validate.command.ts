@@ -1,49 +1,38 @@
 import { VersionString } from '../../schemas/names.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
-import { parse, parseRef } from '../args.js';
+import { parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, clientFor, printJson, REGISTRY_HELP, REGISTRY_OPTION } from '../command.js';
+import { defineCommand, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { encode } from '../registry-client.js';
 import { waitForVerdict } from './publish.command.js';
 import { describeFailure } from './status.command.js';
 
-const HELP = `Usage: modelgate validate NAME@VERSION [--wait] [--json]
-
-Queues a VERIFIED or FAILED version for validation again (a new runtime, a new node class). The
-history of reports is kept (GET /api/v1/models/NAME/versions/VERSION/reports).
-
-Options:
-  --wait          wait for the verdict (exit 3 if FAILED)
-  --json          print the version as one JSON document
-${REGISTRY_HELP}`;
-
-export const validateCommand: Command = {
+export const validateCommand = defineCommand({
   name: 'validate',
   summary: 're-validate a version',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('validate', argv, {
-      ...REGISTRY_OPTION,
-      wait: { type: 'boolean' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'validate NAME@VERSION [--wait] [--json]',
+  description:
+    'Queues a VERIFIED or FAILED version for validation again (a new runtime, a new node class). The\nhistory of reports is kept (GET /api/v1/models/NAME/versions/VERSION/reports).',
+  options: {
+    wait: { type: 'boolean', help: 'wait for the verdict (exit 3 if FAILED)' },
+    ...jsonOption('the version'),
+    ...REGISTRY_OPTION,
+  },
+  exitCodes:
+    '0 queued (and VERIFIED with --wait), 2 usage, 3 FAILED validation, 4 unknown version or not allowed, 1 unexpected',
+  async run({ values, positionals, io, client: registry, print }) {
     const { name, ref } = parseRef('validate', positionals[0]);
     if (!VersionString.safeParse(ref).success)
       throw CliError.usage(`"${ref}" is not a version string`, 'validate');
-    const client = clientFor(io, values.registry);
+    const client = registry();
     let v = await client.post<Version>(`api/v1/models/${encode(name)}/versions/${encode(ref)}/validate`);
     if (values.wait) v = await waitForVerdict(client, name, ref, 3600_000, (s) => !values.json && io.err(s));
-    if (values.json) printJson(io, v);
-    else io.out(`${name}@${ref} ${v.status}`);
+    print(v, () => `${name}@${ref} ${v.status}`);
     if (v.status === 'FAILED') {
       io.err(describeFailure(v));
       return EXIT.VALIDATION_FAILED;
     }
     return EXIT.OK;
   },
-};
+});

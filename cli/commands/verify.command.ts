@@ -1,27 +1,19 @@
 import { RegistryError } from '../../core/errors.js';
-import { parse } from '../args.js';
 import { CliError } from '../cli-error.js';
-import { type Command, printJson } from '../command.js';
+import { defineCommand, jsonOption, printJson } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { verifyDir } from '../files/verify-dir.js';
 
-const HELP = `Usage: modelgate verify DIR [--json]
-
-Re-hashes every file of a folder written by \`modelgate fetch\` against its .modelgate.json manifest
-and reports missing, changed and extra files.
-
-Exit codes: 0 intact, 2 usage, 6 integrity failure (missing, changed or extra files, or no manifest).`;
-
-export const verifyCommand: Command = {
+export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 're-hash a fetched folder against its manifest',
-  help: HELP,
-  async run(argv, io) {
-    const { values, positionals } = parse('verify', argv, { json: { type: 'boolean' } });
-    if (values.help) {
-      io.out(HELP);
-      return EXIT.OK;
-    }
+  usage: 'verify DIR [--json]',
+  description:
+    'Re-hashes every file of a folder written by `modelgate fetch` against its .modelgate.json manifest\nand reports missing, changed and extra files.',
+  options: { ...jsonOption('the result') },
+  exitCodes:
+    '0 intact, 2 usage, 6 integrity failure (missing folder, missing, changed or extra files, or no manifest)',
+  async run({ values, positionals, io }) {
     const dir = positionals[0];
     if (!dir) throw CliError.usage('missing DIR', 'verify');
     let result: Awaited<ReturnType<typeof verifyDir>>;
@@ -31,8 +23,11 @@ export const verifyCommand: Command = {
       if (e instanceof RegistryError)
         throw new CliError(
           e.code,
-          `${e.message}: fetch the version again with \`modelgate fetch\``,
+          e.message.includes('modelgate fetch')
+            ? e.message
+            : `${e.message}: fetch the version again with \`modelgate fetch\``,
           EXIT.INTEGRITY,
+          e.details,
         );
       throw e;
     }
@@ -46,4 +41,4 @@ export const verifyCommand: Command = {
     }
     return result.ok ? EXIT.OK : EXIT.INTEGRITY;
   },
-};
+});

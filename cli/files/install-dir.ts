@@ -29,7 +29,8 @@ export interface InstallOptions {
   /** Every file of the version with where to GET its bytes (DownloadPlan.files). */
   files: DownloadableFile[];
   fetchImpl?: typeof fetch;
-  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /** Bytes written of all files so far, their total, and the file the latest bytes belong to. */
+  onProgress?: (bytesDone: number, bytesTotal: number, path: string) => void;
   /** How long to wait for another fetch into the same DEST to end, in ms (default 5 minutes). */
   lockTimeoutMs?: number;
   /** Called once if another fetch into the same DEST holds its lock: this one waits for it. */
@@ -300,12 +301,12 @@ async function forEachLimited<T>(
 async function downloadAll(staging: string, opts: InstallOptions, total: number): Promise<void> {
   const fetchImpl = opts.fetchImpl ?? globalThis.fetch;
   let done = 0;
-  const onBytes = (bytes: number) => {
+  const onBytes = (path: string) => (bytes: number) => {
     done += bytes;
-    opts.onProgress?.(done, total);
+    opts.onProgress?.(done, total, path);
   };
   await forEachLimited(opts.files, DOWNLOAD_CONCURRENCY, (file, signal) =>
-    downloadVerified(file, join(staging, file.path), fetchImpl, onBytes, signal),
+    downloadVerified(file, join(staging, file.path), fetchImpl, onBytes(file.path), signal),
   );
 }
 

@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile } from '../../schemas/version.schema.js';
@@ -20,7 +20,26 @@ export interface VerifyResult {
   problems: VerifyProblem[];
 }
 
+/** The folder itself first: a missing one is named as such, not as a folder without a manifest. */
+async function assertFolder(dir: string): Promise<void> {
+  const stats = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    return rethrowFsError(err, `cannot read ${dir}`);
+  });
+  if (!stats)
+    throw new RegistryError(
+      'FILE_MISSING',
+      `the folder ${dir} does not exist: check the path, or fetch the version into it with \`modelgate fetch NAME@VERSION --dest ${dir}\``,
+      { dir },
+    );
+  if (!stats.isDirectory())
+    throw new RegistryError('FILE_MISSING', `${dir} is a file, not a folder written by \`modelgate fetch\``, {
+      dir,
+    });
+}
+
 async function readMetadata(dir: string): Promise<InstalledMetadata> {
+  await assertFolder(dir);
   const path = join(dir, METADATA_FILE);
   let text: string;
   try {

@@ -8,7 +8,10 @@ export const modelRoutes = [
   defineRoute({
     method: 'GET',
     path: '/api/v1/models',
+    group: 'models',
+    role: 'reader',
     summary: 'List models by name, paginated by cursor',
+    params: {},
     query: ListQuery,
     response: Page(Model),
     run: ({ deps, query }) => listModels(deps, query),
@@ -16,7 +19,10 @@ export const modelRoutes = [
   defineRoute({
     method: 'POST',
     path: '/api/v1/models',
+    group: 'models',
+    role: 'publisher',
     summary: 'Create a model',
+    params: {},
     body: CreateModelRequest,
     response: Model,
     status: 201,
@@ -25,9 +31,11 @@ export const modelRoutes = [
   defineRoute({
     method: 'GET',
     path: '/api/v1/models/{name}',
+    group: 'models',
+    role: 'reader',
     summary: 'Get a model',
     params: { name: ModelName },
     response: Model,
-    run: ({ deps, param }) => getModel(deps, param('name', ModelName)),
+    run: ({ deps, params }) => getModel(deps, params.name),
   }),
 ];

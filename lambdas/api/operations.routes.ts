@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { FAILURE_EXPLANATIONS } from '../../core/failure-explanations.js';
 import { getProviderSummary, listProviderSummaries, registryHealth } from '../../core/health.js';
 import { listLoadReports, recordFieldReport, releaseVersion } from '../../core/load-reports.js';
@@ -7,12 +6,18 @@ import { operationsSettings } from '../../core/ports.js';
 import { testProvider } from '../../core/provider-test.js';
 import { disableProvider, enableProvider } from '../../core/providers.js';
 import {
+  FailureExplanations,
+  FieldReportResponse,
+  LoadReportList,
+  ProviderSummaryList,
+} from '../../schemas/api.schema.js';
+import {
   HealthResponse,
   ProviderSummary,
   ProviderTestRequest,
   ProviderTestResult,
 } from '../../schemas/health.schema.js';
-import { FieldReportRequest, LoadReport, LoadReportsQuery } from '../../schemas/load-report.schema.js';
+import { FieldReportRequest, LoadReportsQuery } from '../../schemas/load-report.schema.js';
 import { ModelName, ProviderName, VersionString } from '../../schemas/names.schema.js';
 import {
   DisableProviderRequest,
@@ -25,12 +30,17 @@ import { reportSenderOf } from '../http/principal.js';
 
 const versionParams = { name: ModelName, version: VersionString };
 const providerParams = { provider: ProviderName };
-const providersRoute = (path: string, summary: string) =>
+/** The `{name}` and `{version}` path parameters as the version key core takes. */
+const keyOf = (p: { name: string; version: string }) => ({ model: p.name, version: p.version });
+const providersRoute = (path: '/api/v1/providers' | '/api/v1/ocr/providers', summary: string) =>
   defineRoute({
     method: 'GET',
     path,
+    group: 'operations',
+    role: 'reader',
     summary,
-    response: z.array(ProviderSummary),
+    params: {},
+    response: ProviderSummaryList,
     run: ({ deps }) => listProviderSummaries(deps),
   });
 
@@ -38,7 +48,10 @@ export const operationsRoutes = [
   defineRoute({
     method: 'GET',
     path: '/api/v1/health',
+    group: 'operations',
+    role: 'reader',
     summary: 'Registry and provider health (the local server also serves it at /health)',
+    params: {},
     response: HealthResponse,
     run: ({ deps }) => registryHealth(deps),
   }),
@@ -50,40 +63,49 @@ export const operationsRoutes = [
   defineRoute({
     method: 'GET',
     path: '/api/v1/providers/{provider}',
+    group: 'operations',
+    role: 'reader',
     summary: 'One provider',
     params: providerParams,
     response: ProviderSummary,
-    run: ({ deps, param }) => getProviderSummary(deps, param('provider', ProviderName)),
+    run: ({ deps, params }) => getProviderSummary(deps, params.provider),
   }),
   defineRoute({
     method: 'POST',
     path: '/api/v1/providers/{provider}/disable',
+    group: 'operations',
+    role: 'admin',
     summary:
       "Disable a provider: its versions are refused to fetch (the runbook's 'Prevent cascade failures')",
     params: providerParams,
     body: DisableProviderRequest,
     response: ProviderRecord,
-    run: ({ deps, param, body }) => disableProvider(deps, param('provider', ProviderName), body.reason),
+    run: ({ deps, params, body }) => disableProvider(deps, params.provider, body.reason),
   }),
   defineRoute({
     method: 'POST',
     path: '/api/v1/providers/{provider}/enable',
+    group: 'operations',
+    role: 'admin',
     summary: 'Enable a provider, at once or by a ramp of node percentages (rolled back on a failure report)',
     params: providerParams,
     body: EnableProviderRequest,
     response: ProviderRecord,
-    run: ({ deps, param, body }) =>
+    run: ({ deps, params, body }) =>
       enableProvider(
         deps,
-        param('provider', ProviderName),
+        params.provider,
         body.ramp ? { steps: body.ramp, stepMs: body.stepSeconds * 1000 } : undefined,
       ),
   }),
   defineRoute({
     method: 'POST',
     path: '/api/v1/ocr/test',
+    group: 'operations',
+    role: 'admin',
     summary:
       "Re-validate the provider's current version(s) and return the verdicts (the runbook's provider test)",
+    params: {},
     body: ProviderTestRequest,
     response: ProviderTestResult,
     run: ({ deps, body }) =>
@@ -96,47 +118,46 @@ export const operationsRoutes = [
   defineRoute({
     method: 'POST',
     path: '/api/v1/models/{name}/versions/{version}/field-reports',
+    group: 'operations',
+    role: 'reader',
     summary:
       'A node reports the outcome of loading a version (feeds health, metrics, quarantine, ramp rollback)',
     params: versionParams,
     body: FieldReportRequest,
-    response: z.object({
-      report: LoadReport,
-      version: Version,
-      quarantined: z.boolean(),
-      rampRolledBack: z.boolean(),
-    }),
+    response: FieldReportResponse,
     status: 201,
-    run: ({ deps, param, body, event }) =>
-      recordFieldReport(
-        deps,
-        { model: param('name', ModelName), version: param('version', VersionString) },
-        body,
-        reportSenderOf(event),
-      ),
+    run: ({ deps, params, body, event }) =>
+      recordFieldReport(deps, keyOf(params), body, reportSenderOf(event)),
   }),
   defineRoute({
     method: 'POST',
     path: '/api/v1/models/{name}/versions/{version}/release',
+    group: 'operations',
+    role: 'admin',
     summary: 'Release a QUARANTINED version back to VERIFIED (an operator decided it is safe)',
     params: versionParams,
     response: Version,
-    run: ({ deps, param }) =>
-      releaseVersion(deps, { model: param('name', ModelName), version: param('version', VersionString) }),
+    run: ({ deps, params }) => releaseVersion(deps, keyOf(params)),
   }),
   defineRoute({
     method: 'GET',
     path: '/api/v1/load-reports',
+    group: 'operations',
+    role: 'reader',
     summary: 'Recent loads (field reports and validations), newest first, optionally of one provider',
+    params: {},
     query: LoadReportsQuery,
-    response: z.object({ items: z.array(LoadReport) }),
+    response: LoadReportList,
     run: async ({ deps, query }) => ({ items: await listLoadReports(deps, query) }),
   }),
   defineRoute({
     method: 'GET',
     path: '/api/v1/failure-explanations',
+    group: 'operations',
+    role: 'reader',
     summary: 'Each load error code in plain words, with the runbook step that fixes it',
-    response: z.record(z.string(), z.object({ cause: z.string(), runbookStep: z.string(), fix: z.string() })),
+    params: {},
+    response: FailureExplanations,
     run: async () => FAILURE_EXPLANATIONS,
   }),
 ];

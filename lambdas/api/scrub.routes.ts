@@ -18,8 +18,11 @@ export const scrubRoutes = [
   defineRoute({
     method: 'POST',
     path: '/api/v1/scrub',
+    group: 'operations',
+    role: 'admin',
     summary:
       'Start re-hashing every stored blob at a bounded rate (bytesPerSecond); corrupt ones are marked so the next publish re-uploads them. Answers the running scrub if one is',
+    params: {},
     body: ScrubRequest,
     bodyOptional: true,
     response: ScrubReport,
@@ -29,7 +32,10 @@ export const scrubRoutes = [
   defineRoute({
     method: 'GET',
     path: '/api/v1/scrub',
+    group: 'operations',
+    role: 'admin',
     summary: 'The latest scrub: counts of checked, corrupt and repaired blobs and the versions affected',
+    params: {},
     response: ScrubReport,
     run: async ({ deps }) => scrubberOf(deps).current(),
   }),

@@ -2,8 +2,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { RegistryError } from '../../core/errors.js';
 import type { RegistryDeps } from '../../core/ports.js';
-import { implsOfGroup } from '../api/all-routes.js';
-import type { RouteGroup } from '../routes.js';
+import { implsOfGroup, type RouteGroup } from '../routes.js';
 import { type ErrorLogger, errorsMiddleware } from './errors-middleware.js';
 
 export type ApiHandler = middy.MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;

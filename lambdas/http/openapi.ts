@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorEnvelope } from '../../schemas/error-codes.schema.js';
-import { ROUTE_IMPLS } from '../api/all-routes.js';
+import { ROUTE_IMPLS } from '../routes.js';
 import { HTTP_STATUS } from './error-status.js';
 
 const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
@@ -28,6 +28,9 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
     paths[impl.path] ??= {};
     paths[impl.path]![impl.method.toLowerCase()] = {
       summary: impl.summary,
+      tags: [impl.group],
+      // Who may call it: the IAM managed policy on AWS, the token's role on the local server.
+      'x-modelgate-role': impl.role,
       parameters,
       ...(impl.body
         ? {

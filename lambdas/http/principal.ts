@@ -25,3 +25,13 @@ export function reportSenderOf(event: APIGatewayProxyEventV2): ReportSender {
   if (principal === OPEN_PRINCIPAL) return { principal: null, fleet: false };
   return { principal, fleet: principal.startsWith(FLEET_PRINCIPAL_PREFIX) };
 }
+
+/**
+ * Who published a version: the authenticated caller's identity (an IAM ARN or `modelgate:ROLE:HASH`)
+ * when there is one, since a name in the body is only a claim; on an open server, the name the client
+ * sent (the CLI's `--publisher`, else the OS user).
+ */
+export function publisherOf(event: APIGatewayProxyEventV2, claimed: string): string {
+  const principal = principalOf(event);
+  return principal === null || principal === OPEN_PRINCIPAL ? claimed : principal;
+}

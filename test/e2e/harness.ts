@@ -119,7 +119,8 @@ export async function startServer(
     dataDir,
     process: child,
     logs,
-    env: { MODELGATE_REGISTRY: url },
+    // A new model needs a provider: the tests that are not about providers publish under one.
+    env: { MODELGATE_REGISTRY: url, MODELGATE_PROVIDER: 'default' },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -33,7 +33,15 @@ describe.each(BACKENDS)(
     });
 
     it('publishes a folder: every file in it is part of the version', async () => {
-      const r = await run('publish', 'ocr-bundle@2.0.0', './bundle/', '--wait', '--json');
+      const r = await run(
+        'publish',
+        'ocr-bundle@2.0.0',
+        './bundle/',
+        '--provider',
+        'paddle',
+        '--wait',
+        '--json',
+      );
       expect(r.code).toBe(0);
       const v = JSON.parse(r.stdout);
       expect(v.status).toBe('VERIFIED');

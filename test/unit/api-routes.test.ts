@@ -1,9 +1,10 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROUTE_IMPLS } from '../../lambdas/api/all-routes.js';
+import { defineRoute, pathParamNames } from '../../lambdas/http/define-route.js';
 import { makeRouteGroupHandler } from '../../lambdas/http/make-handler.js';
 import { buildOpenApiDocument } from '../../lambdas/http/openapi.js';
-import { ROUTES, routeKey } from '../../lambdas/routes.js';
+import { ROUTE_IMPLS, ROUTES, routeKey } from '../../lambdas/routes.js';
+import { ModelName, type VersionString } from '../../schemas/names.schema.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 const event = (key: string, init: Partial<APIGatewayProxyEventV2> = {}): APIGatewayProxyEventV2 =>
@@ -94,5 +95,81 @@ describe('the route table, its handlers and the OpenAPI document', () => {
     );
     expect(res.statusCode).toBe(400);
     expect(JSON.parse(res.body!).error.details.field).toBe('query.limit');
+  });
+
+  it('declares a schema for exactly the path parameters of each route, and documents them', () => {
+    const doc = buildOpenApiDocument('test') as {
+      paths: Record<string, Record<string, { parameters: { name: string; in: string }[] }>>;
+    };
+    for (const r of ROUTES) {
+      expect(Object.keys(r.params), routeKey(r)).toEqual(pathParamNames(r.path));
+      const documented = doc.paths[r.path]![r.method.toLowerCase()]!.parameters.filter(
+        (p) => p.in === 'path',
+      );
+      expect(documented.map((p) => p.name)).toEqual(pathParamNames(r.path));
+      expect(doc.paths[r.path]![r.method.toLowerCase()]).toMatchObject({
+        tags: [r.group],
+        'x-modelgate-role': r.role,
+      });
+    }
+  });
+
+  it('refuses at definition a route whose params do not match its path', () => {
+    const declare = () =>
+      defineRoute({
+        method: 'GET',
+        path: '/api/v1/models/{name}/versions/{version}',
+        group: 'versions',
+        role: 'reader',
+        summary: 'broken',
+        // A cast stands for a declaration the compiler could not see (built at run time).
+        params: { name: ModelName } as { name: typeof ModelName; version: typeof VersionString },
+        response: ModelName,
+        run: async () => null,
+      });
+    expect(declare).toThrow(/params declare \[name\], the path has \[name, version\]/);
+  });
+
+  it('parses every path parameter before the use case runs and names the one at fault', async () => {
+    const handler = makeRouteGroupHandler('versions', deps);
+    const res = await handler(
+      event('GET /api/v1/models/{name}/versions/{version}', {
+        pathParameters: { name: 'ocr-det', version: '../etc' },
+      }),
+      context,
+    );
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body!).error.details.field).toBe('version');
+  });
+
+  it("records the authenticated caller as a version's publisher, and the claimed name only on an open server", async () => {
+    await makeRouteGroupHandler('models', deps)(
+      event('POST /api/v1/models', { body: JSON.stringify({ name: 'ocr-det', provider: 'paddle' }) }),
+      context,
+    );
+    const handler = makeRouteGroupHandler('versions', deps);
+    const start = (version: string, userArn?: string) =>
+      handler(
+        event('POST /api/v1/models/{name}/versions', {
+          pathParameters: { name: 'ocr-det' },
+          body: JSON.stringify({
+            version,
+            publisher: 'alice',
+            files: [{ path: 'm.onnx', size: 4, sha256: 'a'.repeat(64), md5: 'b'.repeat(32) }],
+          }),
+          requestContext: {
+            requestId: 'r1',
+            http: { method: 'POST' },
+            ...(userArn ? { authorizer: { iam: { userArn } } } : {}),
+          } as never,
+        }),
+        context,
+      );
+    const arn = 'arn:aws:iam::123456789012:user/ci';
+    const signed = await start('1', arn);
+    expect(signed.statusCode, signed.body).toBe(201);
+    expect(JSON.parse(signed.body!).version.publisher).toBe(arn);
+    const open = await start('2', 'modelgate:open');
+    expect(JSON.parse(open.body!).version.publisher).toBe('alice');
   });
 });

@@ -115,6 +115,17 @@ describe('verifyDir', () => {
     await expect(failure).rejects.toThrow(/not written by `modelgate fetch`/);
   });
 
+  it('says a folder that does not exist is missing, rather than lacking a manifest', async () => {
+    const failure = verifyDir(join(root, 'no-such-folder'));
+    await expect(failure).rejects.toMatchObject({ code: 'FILE_MISSING' });
+    await expect(failure).rejects.toThrow(/the folder .*no-such-folder does not exist/);
+  });
+
+  it('refuses a file given where a folder is expected', async () => {
+    const failure = verifyDir(join(dest, 'rec.onnx'));
+    await expect(failure).rejects.toThrow(/is a file, not a folder/);
+  });
+
   it('refuses a corrupted .modelgate.json', async () => {
     await rm(join(dest, '.modelgate.json'));
     await writeFile(join(dest, '.modelgate.json'), '{"model": 1');

@@ -82,3 +82,30 @@ describe('integrity-only versions', () => {
     expect(wasLoadTested(version([file('m.onnx', 'loaded')]).report as ValidationReport)).toBe(true);
   });
 });
+
+describe('a FAILED version', () => {
+  it('shows what was measured before the failure, and never a peak that was not measured', () => {
+    const failedFile = file('model.onnx', 'loaded', {
+      ok: false,
+      loadMs: 40,
+      error: { code: 'MODEL_CORRUPTED', message: 'the file ends inside a field' },
+    });
+    const v = { ...version([failedFile], true), status: 'FAILED' } as Version;
+    v.report = { ...v.report!, outcome: 'failed' };
+    const text = describeVersion(v);
+    expect(text).toContain('validation: failed on onnxruntime-node 1.30.0 (cpu), 12 ms, budget 1.0 GiB');
+    expect(text).not.toContain('peak RSS 0 B');
+    expect(text).not.toMatch(/[^0-9.]0 B/);
+  });
+
+  it('shows the peak when one was measured', () => {
+    const v = version(
+      [file('model.onnx', 'loaded', { loadMs: 3, inferenceMs: 1, peakRssBytes: 2 << 20 })],
+      true,
+    );
+    v.report = { ...v.report!, totals: { loadMs: 3, inferenceMs: 1, peakRssBytes: 2 << 20 } };
+    const text = describeVersion(v);
+    expect(text).toContain('peak RSS 2.0 MiB');
+    expect(text).toContain('load 3 ms, run 1.0 ms, peak 2.0 MiB');
+  });
+});
