@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, request } from 'node:http';
@@ -145,11 +146,11 @@ describe('blob uploads are cut when idle, not when long', () => {
     expect(slow.bytes).toBe(bytes.length);
     expect(slow.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
 
-    // Stops reading for twice the idle time: the server gives up on the connection. (Each read has a fresh
-    // connection: one that carried a fast transfer has kernel buffers grown to hold tens of MiB.)
-    const stalled = await read(url, async (n) => {
-      if (n === 1) await sleep(IDLE_TIMEOUT_MS * 2);
-    });
+    // Stops reading for twice the idle time: the server gives up on the connection. The reader is a
+    // python3 socket with an 8 KiB receive buffer set before connecting (which turns off the kernel's
+    // autotuning): a Node client cannot shrink its buffer, and loopback's autotuned buffers sometimes
+    // absorbed the whole file, so the server was never kept waiting.
+    const stalled = stalledRead(url, IDLE_TIMEOUT_MS * 2);
     expect(stalled.bytes).toBeLessThan(bytes.length);
     expect(stalled.error).toBeDefined();
     // The cut transfer is logged by its path: the URL's signature, a key to the blob, is not.
@@ -157,6 +158,50 @@ describe('blob uploads are cut when idle, not when long', () => {
     expect(f.server.logs.join('\n')).not.toContain('sig=');
   });
 });
+
+/**
+ * GETs `url` over a socket with a tiny receive buffer, reads 64 KiB, stops reading for `stallMs`, then
+ * reads on until the server ends or cuts the connection: the bytes received and whether it was cut.
+ */
+function stalledRead(url: string, stallMs: number): { bytes: number; error?: string } {
+  const { hostname, port, pathname, search } = new URL(url);
+  const script = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.sendall(("GET " + sys.argv[3] + " HTTP/1.1\\r\\nHost: " + sys.argv[1] + ":" + sys.argv[2] + "\\r\\nConnection: close\\r\\n\\r\\n").encode())
+head = b""
+while b"\\r\\n\\r\\n" not in head:
+    head += s.recv(4096)
+length = int([l.split(b":")[1] for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length")][0])
+body = len(head.split(b"\\r\\n\\r\\n", 1)[1])
+while body < 65536:
+    body += len(s.recv(8192))
+time.sleep(float(sys.argv[4]))
+err = ""
+try:
+    while body < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            err = "closed early"
+            break
+        body += len(chunk)
+except OSError as e:
+    err = str(e)
+print(body, length, err)
+`;
+  const out = execFileSync(
+    'python3',
+    ['-c', script, hostname, port, `${pathname}${search}`, String(stallMs / 1000)],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  ).trim();
+  const [bytes, , ...error] = out.split(' ');
+  return { bytes: Number(bytes), ...(error.join(' ') ? { error: error.join(' ') } : {}) };
+}
 
 /**
  * GETs `url`, calling `pause(n)` after the n-th chunk; pauses only while under `slowForMs` when given.
