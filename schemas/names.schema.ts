@@ -19,7 +19,10 @@ export const AliasName = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,63}$/, 'must match ^[a-z][a-z0-9_-]{0,63}$')
   .refine((s) => s !== 'latest', 'latest is implicit and cannot be set');
+/** A SHA-256 digest as 64 lower-case hex digits: a blob's name in every store and on the wire. */
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits');
+/** True when `value` is a `Sha256Hex` digest (for stores that filter names rather than reject them). */
+export const isSha256Hex = (value: string): boolean => Sha256Hex.safeParse(value).success;
 export const Md5Hex = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
 
 /**

@@ -49,6 +49,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore } from '../../core/ports.js';
+import { isSha256Hex } from '../../schemas/names.schema.js';
 import {
   MAX_UPLOAD_PARTS,
   type MultipartPlan,
@@ -91,8 +92,6 @@ export const DEFAULT_PART_SIZE_BYTES = 64 * MiB;
 /** SigV4 presigned URLs live at most 7 days. */
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
 export class S3BlobStore implements BlobStore {
   private readonly keyPrefix: string;
   private readonly multipartThreshold: number;
@@ -126,7 +125,7 @@ export class S3BlobStore implements BlobStore {
 
   /** The object key of a blob. Public so that operators and tests can find an object. */
   keyOf(sha256: string): string {
-    if (!SHA256_HEX.test(sha256))
+    if (!isSha256Hex(sha256))
       throw new RegistryError('INVALID_REQUEST', 'sha256 must be 64 lower-case hex digits', {
         field: 'sha256',
       });
@@ -207,7 +206,7 @@ export class S3BlobStore implements BlobStore {
       );
       for (const o of page.Contents ?? []) {
         const name = o.Key?.slice(o.Key.lastIndexOf('/') + 1) ?? '';
-        if (SHA256_HEX.test(name)) yield { sha256: name, size: o.Size ?? 0 };
+        if (isSha256Hex(name)) yield { sha256: name, size: o.Size ?? 0 };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
