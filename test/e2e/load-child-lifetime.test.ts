@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataType } from '../fixtures/onnx-proto.js';
 import { encodeModel, valueInfo } from '../fixtures/onnx-writer.js';
+import { eventually } from '../helpers/eventually.js';
 import { cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
 
 /** The pid's parent and state from /proc/PID/stat, or null when it is gone. */
@@ -25,8 +26,7 @@ const isDead = (pid: number) => {
 
 /** The pid of the server's running model-load child (not the baseline one), once there is one. */
 async function loadChildOf(serverPid: number, withinMs: number): Promise<number> {
-  const until = Date.now() + withinMs;
-  while (Date.now() < until) {
+  const find = () => {
     for (const name of readdirSync('/proc')) {
       const pid = Number(name);
       if (!Number.isInteger(pid) || procStat(pid)?.ppid !== serverPid) continue;
@@ -38,14 +38,17 @@ async function loadChildOf(serverPid: number, withinMs: number): Promise<number>
       }
       if (cmdline.includes('load-child') && cmdline.includes('"kind":"load"')) return pid;
     }
-    await sleep(50);
-  }
-  throw new Error(`no load child of ${serverPid} within ${withinMs} ms`);
+    return undefined;
+  };
+  return eventually(find, { what: `a load child of ${serverPid}`, timeoutMs: withinMs });
 }
 
+/** How long `pid` took to die, in ms (at most about `withinMs`: the caller asserts on the figure). */
 async function waitDead(pid: number, withinMs: number): Promise<number> {
   const started = Date.now();
-  while (!isDead(pid) && Date.now() - started < withinMs) await sleep(50);
+  await eventually(() => isDead(pid), { what: `pid ${pid} to die`, timeoutMs: withinMs }).catch(
+    () => undefined,
+  );
   return Date.now() - started;
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admitsNode } from '../../core/provider-ramp.js';
 import { buildMlpModel, truncate } from '../fixtures/onnx-writer.js';
+import { eventually } from '../helpers/eventually.js';
 import { type PrometheusHandle, startPrometheus } from '../helpers/prometheus-server.js';
 import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
 
@@ -29,15 +30,9 @@ const jqValues = (text: string): Record<string, any>[] =>
     .filter(Boolean)
     .map((s) => JSON.parse(`${s}\n}`));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** Prometheus scrapes and evaluates every second: its answers are awaited, never assumed. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> =>
+  eventually(probe, { what, timeoutMs, intervalMs: 500 });
 
 /**
  * The on-call engineer's view: a real modelgate, a real Prometheus scraping it every second, a failed

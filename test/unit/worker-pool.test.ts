@@ -4,6 +4,7 @@ import { createModel } from '../../core/models.js';
 import { WorkerPool } from '../../gpu-validator/worker-pool.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
+import { eventually } from '../helpers/eventually.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 // The engine is replaced by a timed stand-in here: this tests the pool's scheduling, not validation
@@ -54,17 +55,17 @@ async function runPool(deps: TestDeps, capacityBytes: number, jobs: number) {
     validate: async (_v: Version, worker) => {
       running++;
       maxRunning = Math.max(maxRunning, running);
+      // The stand-in's own duration (not a wait for something): long enough for jobs to overlap.
       await sleep(80);
       running--;
       return report(worker);
     },
   });
   await pool.start();
-  for (let i = 0; i < 200; i++) {
-    const verified = await deps.metadata.listVersionsByStatus('VERIFIED', { limit: 100 });
-    if (verified.items.length === jobs) break;
-    await sleep(20);
-  }
+  await eventually(
+    async () => (await deps.metadata.listVersionsByStatus('VERIFIED', { limit: 100 })).items.length === jobs,
+    { what: `${jobs} versions to be VERIFIED`, timeoutMs: 4000, intervalMs: 20 },
+  ).catch(() => undefined); // the assertions on the count say what went wrong
   await pool.stop();
   return {
     maxRunning,
@@ -104,7 +105,12 @@ describe('worker pool', () => {
       },
     });
     await pool.start();
-    await sleep(150);
+    // Given back: UPLOADED again, with a retry time.
+    await eventually(
+      async () =>
+        (await deps.metadata.getVersion({ model: 'm', version: '0' }))?.validation.notBefore !== undefined,
+      { what: 'the job to be given back with a retry time' },
+    );
     await pool.stop();
     const v = await deps.metadata.getVersion({ model: 'm', version: '0' });
     expect(v?.status).toBe('UPLOADED');
