@@ -2,45 +2,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createModel } from '../../core/models.js';
 import { WorkerPool } from '../../gpu-validator/worker-pool.js';
-import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
+import { aNewVersion, aReport } from '../helpers/builders.js';
 import { eventually } from '../helpers/eventually.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 // The engine is replaced by a timed stand-in here: this tests the pool's scheduling, not validation
 // (the e2e tests run the real engine).
-const report = (worker: string): ValidationReport => ({
-  outcome: 'passed',
-  runtime: { name: 'stand-in', version: '0' },
-  executionProvider: 'cpu',
-  worker,
-  attempt: 1,
-  startedAt: '',
-  finishedAt: '',
-  durationMs: 0,
-  memoryBudgetBytes: 1,
-  files: [],
-  totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
-  nodeClasses: [],
-});
+const report = (worker: string) => aReport({ runtime: { name: 'stand-in', version: '0' }, worker });
 
 async function queueVersions(deps: TestDeps, n: number): Promise<void> {
   await createModel(deps, { name: 'm', provider: 'p', description: '', tags: [] });
   for (let i = 0; i < n; i++) {
     const now = deps.clock.now().toISOString();
-    await deps.metadata.createVersion({
-      model: 'm',
-      version: String(i),
-      provider: 'p',
-      status: 'UPLOADED',
-      files: [],
-      totalSize: 0,
-      inputShapes: {},
-      publisher: 't',
-      createdAt: now,
-      updatedAt: now,
-      validation: { attempts: 0 },
-    });
+    await deps.metadata.createVersion(aNewVersion({ version: String(i), createdAt: now }));
   }
 }
 
