@@ -62,7 +62,7 @@ import {
 
 /**
  * Settings every S3Client handed to this store needs. With the SDK's default (WHEN_SUPPORTED), presigned
- * PUT URLs carry the CRC32 of an empty body and S3 rejects the real upload (STACK.md); integrity comes from
+ * PUT URLs carry the CRC32 of an empty body and S3 rejects the real upload; integrity comes from
  * the manifest's SHA-256, signed into each upload, and from `materialize`'s re-hash.
  */
 export const S3_CLIENT_CHECKSUM_SETTINGS = {

@@ -43,7 +43,7 @@ export const MIGRATIONS: readonly { readonly id: number; readonly sql: string }[
     `,
   },
   {
-    // Operations (issue 5): a model's provider as an indexed column (providers list their models), the
+    // Operations: a model's provider as an indexed column (providers list their models), the
     // provider records (backfilled, enabled, for every provider a model already names) and load reports.
     id: 2,
     sql: `

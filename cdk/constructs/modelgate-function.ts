@@ -79,7 +79,7 @@ export class ModelgateFunction extends Construct {
     Validations.of(this.fn).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
-        'nodejs22.x is the runtime this project verified (shared/STACK.md); moving to a newer runtime is a deliberate upgrade, not a synth-time default.',
+        'nodejs22.x is the runtime this project is tested on; moving to a newer runtime is a deliberate upgrade, not a synth-time default.',
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
