@@ -6,6 +6,7 @@ import type { RegistryDeps } from './ports.js';
 import { servedVersion } from './resolve.js';
 import { requestRevalidation } from './validation-jobs.js';
 
+/** How `testProvider` waits for the verdicts of the versions it re-validates; times in ms. */
 export interface WaitOptions {
   /** How long to wait for the verdicts; versions still validating then are `pending`. */
   readonly timeoutMs: number;
