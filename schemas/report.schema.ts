@@ -10,6 +10,7 @@ export const TensorInfo = z.object({
 });
 export type TensorInfo = z.infer<typeof TensorInfo>;
 
+/** Why a load or a validation failed: a load-failure code, the message, and the file at fault where one is. */
 export const LoadError = z.object({
   code: LoadErrorCode,
   message: z.string(),
@@ -147,6 +148,10 @@ export type ZipInspection = z.infer<typeof ZipInspection>;
 export const FileInspection = z.union([OnnxInspection, GgufInspection, SafetensorsInspection, ZipInspection]);
 export type FileInspection = z.infer<typeof FileInspection>;
 
+/**
+ * What validation found for one file of a version: how it was checked, whether it passed, and what was
+ * measured (times in ms, memory in bytes) and fed.
+ */
 export const FileReport = z.object({
   path: FilePath,
   sha256: Sha256Hex,
@@ -200,12 +205,17 @@ export const FileReport = z.object({
 });
 export type FileReport = z.infer<typeof FileReport>;
 
+/** Whether a validated version fits one serving node class by the runbook's memory rule, and why. */
 export const NodeClassFit = z.object({
   nodeClass: z.string(),
   fits: z.boolean(),
   reason: z.string(),
 });
 
+/**
+ * The report of one validation attempt: the outcome, the runtime and execution provider, who ran it and
+ * when, the memory budget (bytes), every file's report, the totals and the node classes it fits.
+ */
 export const ValidationReport = z.object({
   outcome: z.enum(['passed', 'failed']),
   /**
