@@ -27,7 +27,7 @@ import { acquireLock } from './data-dir.js';
 import { DiskSpace } from './disk-space.js';
 import { matchRoute, toApiGatewayEvent } from './http-event.js';
 import { jsonLogger, type Logger } from './log.js';
-import { LocalOperations } from './operations.js';
+import { LocalObservability } from './observability.js';
 import { PACKAGE_VERSION } from './package-info.js';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
@@ -71,10 +71,10 @@ export async function startLocalServer(
       config.MODELGATE_MEMORY_BUDGET ??
       defaultMemoryBudget(config.MODELGATE_NODE_CLASSES, defaultSettings.defaultMemoryBudgetBytes),
     nodeClasses: config.MODELGATE_NODE_CLASSES,
-    operations: LocalOperations.settingsOf(config),
+    operations: LocalObservability.settingsOf(config),
   };
   // Metrics, event logs, /health, /metrics and the dashboard (issue 5).
-  const ops = new LocalOperations(config, log);
+  const ops = new LocalObservability(config, log);
   const disk = new DiskSpace(dataDir);
   const scrubber = new Scrubber(
     { blobs, metadata: backend.metadata, clock: systemClock },
