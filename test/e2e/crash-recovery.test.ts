@@ -2,27 +2,19 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
 import { eventually } from '../helpers/eventually.js';
-import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { api, cli, type ServerHandle } from './harness.js';
+import { useServers } from './use-server.js';
 
 /** kill -9 in the middle of an upload or a validation: on restart, no half blob and no version stuck. */
 describe('a server killed with -9 recovers on restart', () => {
-  const cleanup: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c();
-  });
-
-  async function server(dataDir?: string): Promise<ServerHandle> {
-    const s = await startServer(dataDir ? { dataDir } : {});
-    cleanup.push(() => s.stop());
-    return s;
-  }
+  const servers = useServers();
+  const server = (dataDir?: string): Promise<ServerHandle> => servers.start(dataDir ? { dataDir } : {});
 
   it('leaves no partial blob after being killed mid-upload', async () => {
     const first = await server();
-    cleanup.push(() => removeDir(first.dataDir));
     const bytes = Buffer.alloc(8 * 1024 * 1024, 1);
     const sha = createHash('sha256').update(bytes).digest('hex');
     await api(first, 'POST', '/api/v1/models', { name: 'crash' });
@@ -57,9 +49,7 @@ describe('a server killed with -9 recovers on restart', () => {
 
   it('validates again a version left VALIDATING by a kill -9', async () => {
     const first = await server();
-    cleanup.push(() => removeDir(first.dataDir));
-    const work = tempDir();
-    cleanup.push(() => removeDir(work));
+    const work = servers.tempDir();
     mkdirSync(join(work, 'many'));
     // Several models: validation takes long enough to be caught in the middle.
     for (let i = 0; i < 6; i++)

@@ -1,11 +1,12 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DataType } from '../fixtures/onnx-proto.js';
 import { encodeModel, valueInfo } from '../fixtures/onnx-writer.js';
 import { eventually } from '../helpers/eventually.js';
-import { cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { cli, type ServerHandle } from './harness.js';
+import { useServers } from './use-server.js';
 
 /** The pid's parent and state from /proc/PID/stat, or null when it is gone. */
 function procStat(pid: number): { ppid: number; state: string } | null {
@@ -71,17 +72,11 @@ function blockingLoadModel(nodes = 60_000): Buffer {
 }
 
 describe('load children die with their server', () => {
-  const cleanup: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c();
-  });
+  const servers = useServers();
 
   async function serverValidatingSlowModel(): Promise<{ server: ServerHandle; child: number }> {
-    const server = await startServer();
-    cleanup.push(() => removeDir(server.dataDir));
-    cleanup.push(() => server.stop());
-    const work = tempDir();
-    cleanup.push(() => removeDir(work));
+    const server = await servers.start();
+    const work = servers.tempDir();
     writeFileSync(join(work, 'slow.onnx'), blockingLoadModel());
     const published = await cli(['publish', 'slow@1', 'slow.onnx'], server.env, work);
     expect(published.code, published.stderr).toBe(0);
