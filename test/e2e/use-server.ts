@@ -18,19 +18,24 @@ export interface ServerFixture {
 
 /**
  * A real `modelgate serve` and a work folder for the tests of one describe block: started before them,
- * stopped and removed after them. `options` may depend on the work folder (files written before start).
+ * stopped and removed after them (a `dataDir` given in `options` is left in place). `options` may depend
+ * on the work folder (files written before start).
  */
 export function useServer(options: ServerOptions | ((work: string) => ServerOptions) = {}): ServerFixture {
   let server: ServerHandle | undefined;
   let work = '';
+  // A data folder the caller passed is the caller's (a mount, say): the fixture removes only its own.
+  let ownDataDir = true;
   beforeAll(async () => {
     work = tempDir();
-    server = await startServer(typeof options === 'function' ? options(work) : options);
+    const resolved = typeof options === 'function' ? options(work) : options;
+    ownDataDir = resolved.dataDir === undefined;
+    server = await startServer(resolved);
   });
   afterAll(async () => {
     await server?.stop();
     removeDir(work);
-    if (server) removeDir(server.dataDir);
+    if (server && ownDataDir) removeDir(server.dataDir);
   });
   return {
     get server() {
