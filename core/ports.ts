@@ -47,56 +47,100 @@ export interface VersionCondition {
 }
 
 /**
- * Models, versions, aliases and report history. Every write that changes a version's state is
- * conditional: if the condition does not hold the store throws RegistryError('CONFLICT') and
- * writes nothing, so two racing writers cannot both win.
+ * Models, versions, aliases, report history, providers and load reports. Storage only: the rules are
+ * in the use cases of core/. Every backend extends MetadataStoreBase (core/metadata-store-base.ts),
+ * which checks the input and builds every error below, so both deployments answer alike; the contract
+ * suite (test/contract/metadata-store.contract.ts) holds each backend to this list.
+ *
+ * Errors common to every method (not repeated below):
+ * - INVALID_REQUEST, field `limit`: a page or report limit that is not a positive integer. A page
+ *   limit over 1000 is served as 1000.
+ * - INVALID_REQUEST, field `cursor`: a cursor not returned by the same listing of the same store (same
+ *   model, version or provider).
+ * - UNAVAILABLE: the storage service is throttling or down; retry later.
+ * - PAYLOAD_TOO_LARGE: a record over the storage's item limit (DynamoDB: 400 KB, about 4000 files).
+ *
+ * Every write that changes a version's state is conditional: if the condition does not hold the store
+ * throws CONFLICT and writes nothing, so two racing writers cannot both win.
  */
 export interface MetadataStore {
+  /** Stores a new model. ALREADY_EXISTS (details `model`) if one of that name exists; it is kept. */
   createModel(model: Model): Promise<void>;
+  /** The model, or null. */
   getModel(name: string): Promise<Model | null>;
+  /** Models by name, paginated. */
   listModels(page: PageRequest): Promise<Page<Model>>;
 
-  /** Stores a new version with the next per-model sequence number. ALREADY_EXISTS if it exists. */
+  /**
+   * Stores a new version with the next per-model sequence number (1, 2, …, without gaps, also under
+   * concurrent calls) and returns it. NOT_FOUND (details `model`) if the model does not exist;
+   * ALREADY_EXISTS (details `model`, `version`) if the version exists; CONFLICT (field `version`) if an
+   * alias of the model has the version's name; CONFLICT if no seq could be allocated under heavy
+   * contention. Nothing is written on any of them.
+   */
   createVersion(version: Omit<Version, 'seq'>): Promise<Version>;
+  /** The version, or null (also for an unknown model). */
   getVersion(ref: VersionRef): Promise<Version | null>;
-  /** Newest (highest seq) first. */
+  /** A model's versions, newest (highest seq) first, only those of `status` when given; none for an unknown model. */
   listVersions(
     model: string,
     page: PageRequest & { status?: VersionStatus | undefined },
   ): Promise<Page<Version>>;
-  /** Across all models, oldest update first: the work list of the validation queue. */
+  /** Across all models, oldest update first (then model, version): the work list of the validation queue. */
   listVersionsByStatus(status: VersionStatus, page: PageRequest): Promise<Page<Version>>;
+  /**
+   * Applies the patch if the condition holds, atomically, and returns the version as stored. A patch key
+   * whose value is undefined removes that field. NOT_FOUND (details `model`, `version`) if the version
+   * does not exist; CONFLICT (details `status`: what it is, `expected`) if its status is not one of
+   * `condition.status` or its lease owner is not `condition.leaseOwner`; INVALID_REQUEST (field
+   * `condition.status`) for an empty status list, (field: the key) for a key outside VersionPatch or
+   * the removal of `status`, `validation` or `updatedAt`. Nothing is written on any of them.
+   */
   updateVersion(ref: VersionRef, condition: VersionCondition, patch: VersionPatch): Promise<Version>;
   /** The highest-seq VERIFIED version, or null. */
   latestVerified(model: string): Promise<Version | null>;
 
-  /** Points the alias at the version only if that version is VERIFIED at the moment of the write. */
+  /**
+   * Creates or moves the alias, checking in the same write that its target is VERIFIED and that no
+   * version of the model is named like the alias. CONFLICT (field `alias`) if a version has the
+   * alias's name; NOT_FOUND (details `model`, `version`) if the target does not exist; NOT_VERIFIED
+   * (details `status`) if it is not VERIFIED; CONFLICT if concurrent writes of the target kept the
+   * write from landing. In that order when several hold; nothing is written on any of them.
+   */
   setAlias(alias: Alias): Promise<void>;
+  /** The alias, or null. */
   getAlias(model: string, alias: string): Promise<Alias | null>;
+  /** A model's aliases by name; none for an unknown model. */
   listAliases(model: string): Promise<Alias[]>;
+  /** Removes the alias; nothing happens if there is none. */
   deleteAlias(model: string, alias: string): Promise<void>;
 
+  /** Appends a validation report to the version's history. NOT_FOUND (details `model`, `version`) if the version does not exist. */
   appendReport(ref: VersionRef, report: ValidationReport): Promise<void>;
-  /** Newest first. */
+  /** A version's report history, newest first; none for an unknown version. */
   listReports(ref: VersionRef, page: PageRequest): Promise<Page<ValidationReport>>;
 
-  // Operations (issue 5): providers and load reports. Storage only; the rules are in core/.
   /** Models whose `provider` is this one, by name, paginated by cursor. */
   listModelsByProvider(provider: string, page: PageRequest): Promise<Page<Model>>;
-  /** Stores the record unless one with that name exists. True when it was created. */
+  /** Stores the record unless one with that name exists. True when it was created; no error. */
   createProviderIfAbsent(record: ProviderRecord): Promise<boolean>;
+  /** The provider record, or null. */
   getProvider(name: string): Promise<ProviderRecord | null>;
   /** Every provider record, by name (providers are few: no pagination). */
   listProviders(): Promise<ProviderRecord[]>;
   /**
-   * Replaces the record only if the stored one has revision `expectedRevision`: CONFLICT otherwise,
-   * NOT_FOUND if there is none. The caller sets `record.revision` to `expectedRevision + 1`.
+   * Replaces the record only if the stored one has revision `expectedRevision`: CONFLICT (details
+   * `provider`, `revision`: the stored one) otherwise, NOT_FOUND (details `provider`) if there is none.
+   * The caller sets `record.revision` to `expectedRevision + 1`.
    */
   updateProvider(record: ProviderRecord, expectedRevision: number): Promise<void>;
+  /** Stores a load report (field or validation). No existence check: a node may report what it has. */
   appendLoadReport(report: LoadReport): Promise<void>;
   /**
-   * Load reports of one version, one provider, or all, newest first (by `at`, then by arrival), only
-   * those with `at >= since` when given, at most `limit`.
+   * Load reports of one version, one provider, or all (those of every provider that has a record:
+   * core/providers.ts creates one with a provider's first model), newest first (by `at`, then by
+   * arrival), only those with `at >= since` (ISO 8601) when given, at most `limit` (a positive integer;
+   * not capped: the caller bounds what it reads).
    */
   listLoadReports(
     scope: LoadReportScope,
@@ -128,9 +172,14 @@ export interface BlobStat {
 /** The verdict of re-hashing a stored blob. */
 export type BlobCheck = 'intact' | 'corrupt' | 'missing';
 
-/** Content-addressed file bytes. Bytes never pass through the API: the store hands out URLs. */
+/**
+ * Content-addressed file bytes, named by their sha256 (64 lowercase hex digits). Bytes never pass
+ * through the API: the store hands out URLs. Common to every method: INVALID_REQUEST (field `sha256`)
+ * for a name that is not 64 lowercase hex digits, so a name can never steer a path or key; an error of
+ * the storage service itself is thrown as it is (a 500). Contract: test/contract/blob-store.contract.ts.
+ */
 export interface BlobStore {
-  /** The stored size of the blob (and its corrupt mark), or null if it is not (completely) stored. */
+  /** The stored size of the blob (and its corrupt mark), or null if it is not (completely) stored. No error for a missing blob. */
   stat(sha256: string): Promise<BlobStat | null>;
   /**
    * Records that the stored bytes of the blob fail its hash. The mark lasts until an upload of bytes
@@ -142,9 +191,12 @@ export interface BlobStore {
    * caller bounds the rate by awaiting there). Does not mark anything: the caller decides.
    */
   check(blob: BlobInfo, throttle?: (bytes: number) => Promise<void>): Promise<BlobCheck>;
-  /** Every stored blob, in no particular order (for integrity sweeps). */
+  /** Every stored blob, in no particular order (for integrity sweeps). Blobs still uploading are not listed. */
   list(): AsyncIterable<BlobInfo>;
-  /** How to send the blob: one request, or (stores that take big blobs in parts) a multipart plan. */
+  /**
+   * How to send the blob, valid for `ttlSeconds`: one request (the storage refuses bytes whose size or
+   * checksum differ), or (stores that take big blobs in parts) a multipart plan.
+   */
   uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<UploadTarget>;
   /**
    * Multipart stores only: the upload URLs of some parts of a plan `uploadTarget` made, each signed with
@@ -163,17 +215,29 @@ export interface BlobStore {
    * under the hash. An upload the storage no longer knows is left alone: the blob stays missing.
    */
   completeUpload?(blob: BlobInfo, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
+  /** A URL that serves the blob's bytes for `ttlSeconds`. Does not check that the blob is stored: the caller has. */
   downloadTarget(blob: BlobInfo, ttlSeconds: number): Promise<TransferTarget>;
-  /** Places the blob's bytes at `destPath` (a hard link where the store is local, a download otherwise). */
+  /**
+   * Places the blob's bytes at `destPath` (a hard link where the store is local, a download otherwise).
+   * FILE_MISSING (details `sha256`) when the blob is not stored; CHECKSUM_MISMATCH when the bytes read
+   * back do not hash to the name (stores that re-hash on the way).
+   */
   materialize(blob: BlobInfo, destPath: string): Promise<void>;
 }
 
 /** Hands a committed version to whatever validates it (a local worker pool, Step Functions). */
 export interface ValidationQueue {
+  /**
+   * Queues one validation of the version. At least once: enqueueing a version already queued or running
+   * is harmless (every claim is a conditional write). An error of the queue service is thrown as it is;
+   * the version stays UPLOADED, and the sweep (core/validation-jobs.ts) hands it to the queue again.
+   */
   enqueue(ref: VersionRef): Promise<void>;
 }
 
+/** The time, injectable so tests control it. */
 export interface Clock {
+  /** The current instant. Never throws. */
   now(): Date;
 }
 

@@ -489,6 +489,18 @@ function hasCompanions(file: ManifestFile, files: ValidationInput['files']): boo
   );
 }
 
+/**
+ * The runtime names files by the path it opened, a scratch folder of this worker: the publisher knows
+ * them by their paths in the version, and the worker's layout is nobody else's business.
+ */
+function withoutScratchPaths(report: FileReport, scratchDir: string): void {
+  const prefix = scratchDir.endsWith('/') ? scratchDir : `${scratchDir}/`;
+  const clean = (text: string) => text.split(prefix).join('');
+  if (report.error) report.error = { ...report.error, message: clean(report.error.message) };
+  if (report.probes) report.probes = report.probes.map((p) => ({ ...p, error: clean(p.error) }));
+  if (report.notes) report.notes = report.notes.map(clean);
+}
+
 /** Validates every file of a version, one at a time (each load gets the whole memory budget). */
 export async function validateFiles(input: ValidationInput): Promise<ValidationReport> {
   const started = new Date();
@@ -513,6 +525,7 @@ export async function validateFiles(input: ValidationInput): Promise<ValidationR
   const baselineRssBytes = await baseline;
   if (baselineRssBytes !== undefined)
     for (const f of files) if (f.peakRssBytes !== undefined) f.baselineRssBytes = baselineRssBytes;
+  for (const f of files) withoutScratchPaths(f, input.dir);
   const firstError: LoadError | undefined = files.find((f) => f.error)?.error;
   const requested = input.executionProviders ?? ['cpu'];
   return ValidationReport.parse({

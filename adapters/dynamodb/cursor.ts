@@ -1,9 +1,7 @@
-import { invalid } from '../../core/errors.js';
-
 /**
  * Page cursors: DynamoDB's LastEvaluatedKey (string attributes only, in this table) as base64url JSON.
  * Opaque to clients; on the way back in it is checked against the query it is used with, so a forged
- * or foreign cursor is an INVALID_REQUEST instead of a DynamoDB ValidationException or another model's page.
+ * or foreign cursor is refused (the store answers INVALID_REQUEST) instead of a DynamoDB ValidationException or another model's page.
  */
 export function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
@@ -19,23 +17,23 @@ export interface CursorShape {
   readonly sortPrefix?: string;
 }
 
-export function decodeCursor(cursor: string, shape: CursorShape): Record<string, string> {
-  const bad = () => invalid('cursor', 'not a cursor of this listing');
-  if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) throw bad();
+/** The key a cursor holds, or null when it is not a key of the listing `shape` describes. */
+export function decodeCursor(cursor: string, shape: CursorShape): Record<string, string> | null {
+  if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw bad();
+    return null;
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad();
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
   const entries = Object.entries(parsed);
   const sameAttrs =
     entries.length === shape.keyAttrs.length &&
     shape.keyAttrs.every((a) => typeof (parsed as Record<string, unknown>)[a] === 'string');
-  if (!sameAttrs) throw bad();
+  if (!sameAttrs) return null;
   const key = parsed as Record<string, string>;
-  if (key[shape.partitionAttr] !== shape.partition) throw bad();
-  if (shape.sortPrefix !== undefined && !key.sk?.startsWith(shape.sortPrefix)) throw bad();
+  if (key[shape.partitionAttr] !== shape.partition) return null;
+  if (shape.sortPrefix !== undefined && !key.sk?.startsWith(shape.sortPrefix)) return null;
   return key;
 }

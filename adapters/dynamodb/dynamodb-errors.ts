@@ -1,4 +1,4 @@
-import { RegistryError } from '../../core/errors.js';
+import { concurrentUpdate, recordTooLarge, storeBusy } from '../../core/metadata-store-base.js';
 
 /**
  * Recognizing DynamoDB's errors by name rather than by class: the document client and the low-level
@@ -8,7 +8,7 @@ import { RegistryError } from '../../core/errors.js';
 interface SdkErrorShape {
   name?: string;
   message?: string;
-  CancellationReasons?: { Code?: string }[];
+  CancellationReasons?: { Code?: string; Item?: Record<string, { S?: string } | undefined> }[];
   Item?: Record<string, { S?: string } | undefined>;
 }
 
@@ -35,6 +35,11 @@ export function oldStatusOf(e: unknown): string | undefined {
   return shape(e).Item?.status?.S;
 }
 
+/** The `status` of the item transaction item `index` saw when its condition failed (ALL_OLD), if any. */
+export function cancelledItemStatus(e: unknown, index: number): string | undefined {
+  return shape(e).CancellationReasons?.[index]?.Item?.status?.S;
+}
+
 const THROTTLED = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
@@ -46,15 +51,10 @@ const THROTTLED = new Set([
 /** Maps the SDK errors callers can act on to RegistryErrors; anything else is a bug and is rethrown as is. */
 export function mapSdkError(e: unknown): unknown {
   const err = shape(e);
-  if (err.name && THROTTLED.has(err.name))
-    return new RegistryError('UNAVAILABLE', `DynamoDB is busy (${err.name}): retry later`, {
-      cause: err.name,
-    });
+  if (err.name && THROTTLED.has(err.name)) return storeBusy('DynamoDB', err.name);
   if (err.name === 'ValidationException' && /item size/i.test(err.message ?? ''))
-    return new RegistryError('PAYLOAD_TOO_LARGE', 'the record exceeds DynamoDB’s 400 KB item limit', {
-      cause: err.message,
-    });
+    return recordTooLarge('DynamoDB', '400 KB', err.message);
   if (err.name === 'TransactionCanceledException' || err.name === 'ConditionalCheckFailedException')
-    return new RegistryError('CONFLICT', `concurrent update: ${err.message ?? err.name}`);
+    return concurrentUpdate(err.message ?? err.name);
   return e;
 }

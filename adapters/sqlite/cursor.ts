@@ -1,11 +1,10 @@
-import { RegistryError } from '../../core/errors.js';
-
 /** Opaque keyset cursors: base64url JSON of the last row's sort key. Never an offset. */
 export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string, arity: number): (string | number)[] {
+/** The sort key a cursor holds, or null when it is not a cursor of `arity` keys made by encodeCursor. */
+export function decodeCursor(cursor: string, arity: number): (string | number)[] | null {
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (
@@ -15,9 +14,7 @@ export function decodeCursor(cursor: string, arity: number): (string | number)[]
     )
       return key;
   } catch {
-    // fall through to the error below
+    // not JSON: not a cursor
   }
-  throw new RegistryError('INVALID_REQUEST', 'cursor: not a cursor returned by this registry', {
-    field: 'cursor',
-  });
+  return null;
 }

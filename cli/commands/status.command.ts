@@ -54,10 +54,13 @@ export function describeVersion(v: Version): string {
   const r = v.report;
   if (r) {
     // Nothing may say a runtime passed the version unless a runtime loaded something of it.
+    // A failure is a failure whatever was loaded: "integrity only" describes what a pass proved.
     lines.push(
       wasLoadTested(r)
         ? `  validation: ${r.outcome} on ${r.runtime.name} ${r.runtime.version} (${r.executionProvider}), ${Math.round(r.durationMs)} ms, peak RSS ${formatBytes(r.totals.peakRssBytes)}, budget ${formatBytes(r.memoryBudgetBytes)}`
-        : `  validation: ${r.outcome}, ${INTEGRITY_ONLY}, ${Math.round(r.durationMs)} ms`,
+        : r.outcome === 'passed'
+          ? `  validation: passed, ${INTEGRITY_ONLY}, ${Math.round(r.durationMs)} ms`
+          : `  validation: failed before any runtime ran the version, ${Math.round(r.durationMs)} ms`,
     );
     for (const f of r.files) {
       const timing =

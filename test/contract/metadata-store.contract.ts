@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RegistryError } from '../../core/errors.js';
-import type { MetadataStore, Page, VersionRef } from '../../core/ports.js';
+import type { MetadataStore, Page, VersionPatch, VersionRef } from '../../core/ports.js';
 import type { ErrorCode } from '../../schemas/error-codes.schema.js';
 import type { Model } from '../../schemas/model.schema.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
@@ -62,6 +62,26 @@ export function describeMetadataStoreContract(
         const seen = pages.flatMap((p) => p.items.map((m) => m.name));
         expect(seen).toHaveLength(names.length);
         expect([...seen].sort()).toEqual(names);
+      });
+
+      it('refuses a limit that is not a positive integer with INVALID_REQUEST naming the field', async () => {
+        await seedVersions('det', 1);
+        const ref = { model: 'det', version: '1.0.1' };
+        for (const limit of [0, -1, 1.5, Number.NaN]) {
+          const listings = [
+            store.listModels({ limit }),
+            store.listVersions('det', { limit }),
+            store.listVersionsByStatus('PENDING_UPLOAD', { limit }),
+            store.listReports(ref, { limit }),
+            store.listModelsByProvider('paddle', { limit }),
+          ];
+          for (const listing of listings) {
+            const err = await rejectsWith(listing, 'INVALID_REQUEST');
+            expect(err.details).toMatchObject({ field: 'limit' });
+          }
+        }
+        // A limit past the page cap is served, not refused.
+        expect((await store.listModels({ limit: 5000 })).items.map((m) => m.name)).toEqual(['det']);
       });
 
       it('refuses a malformed cursor with INVALID_REQUEST naming the field', async () => {
@@ -226,6 +246,60 @@ export function describeMetadataStoreContract(
         }
       });
 
+      it('refuses a version of an unknown model with NOT_FOUND', async () => {
+        const err = await rejectsWith(store.createVersion(aVersion('ghost', '1.0.0')), 'NOT_FOUND');
+        expect(err.details).toMatchObject({ model: 'ghost' });
+        expect(await store.getVersion({ model: 'ghost', version: '1.0.0' })).toBeNull();
+      });
+
+      it('says in a CONFLICT what the status was and what was expected', async () => {
+        const [v] = await seedVersions('det', 1, 'UPLOADED');
+        const err = await rejectsWith(
+          store.updateVersion(refOf(v!), { status: ['VALIDATING', 'FAILED'] }, { status: 'VERIFIED' }),
+          'CONFLICT',
+        );
+        expect(err.details).toEqual({
+          model: 'det',
+          version: '1.0.1',
+          status: 'UPLOADED',
+          expected: ['VALIDATING', 'FAILED'],
+        });
+      });
+
+      it('refuses a patch that removes a required field with INVALID_REQUEST naming it, writing nothing', async () => {
+        const [v] = await seedVersions('det', 1, 'UPLOADED');
+        const ref = refOf(v!);
+        for (const field of ['validation', 'status', 'updatedAt'] as const) {
+          const err = await rejectsWith(
+            store.updateVersion(
+              ref,
+              { status: ['UPLOADED'] },
+              { statusReason: undefined, [field]: undefined },
+            ),
+            'INVALID_REQUEST',
+          );
+          expect(err.details).toMatchObject({ field });
+        }
+        expect(await store.getVersion(ref)).toEqual(v);
+      });
+
+      it('refuses a patch of an immutable field and an empty condition with INVALID_REQUEST', async () => {
+        const [v] = await seedVersions('det', 1, 'UPLOADED');
+        const ref = refOf(v!);
+        const immutable = { seq: 9, publisher: 'mallory' } as unknown as VersionPatch;
+        const err = await rejectsWith(
+          store.updateVersion(ref, { status: ['UPLOADED'] }, immutable),
+          'INVALID_REQUEST',
+        );
+        expect(err.details).toMatchObject({ field: 'seq' });
+        const empty = await rejectsWith(
+          store.updateVersion(ref, { status: [] }, { status: 'VALIDATING' }),
+          'INVALID_REQUEST',
+        );
+        expect(empty.details).toMatchObject({ field: 'condition.status' });
+        expect(await store.getVersion(ref)).toEqual(v);
+      });
+
       it('refuses to update a version that does not exist', async () => {
         await store.createModel(aModel('det'));
         const err = await rejectsWith(
@@ -234,9 +308,9 @@ export function describeMetadataStoreContract(
             { status: ['UPLOADED'] },
             { status: 'VALIDATING' },
           ),
-          ['NOT_FOUND', 'CONFLICT'],
+          'NOT_FOUND',
         );
-        expect(err).toBeInstanceOf(RegistryError);
+        expect(err.details).toMatchObject({ model: 'det', version: '0.0.0' });
         expect(await store.getVersion({ model: 'det', version: '0.0.0' })).toBeNull();
       });
     });
@@ -270,6 +344,28 @@ export function describeMetadataStoreContract(
         expect(items.every((v) => v.status === 'VERIFIED')).toBe(true);
         const pending = await store.listVersions('det', { limit: 10, status: 'PENDING_UPLOAD' });
         expect(pending.items.map((v) => v.seq)).toEqual([6, 3, 1]);
+      });
+
+      it('refuses a cursor of another listing, or of another model, with INVALID_REQUEST', async () => {
+        await seedVersions('a', 3);
+        await seedVersions('b', 3);
+        const ofA = (await store.listVersions('a', { limit: 1 })).nextCursor;
+        const ofModels = (await store.listModels({ limit: 1 })).nextCursor;
+        const ofStatus = (await store.listVersionsByStatus('PENDING_UPLOAD', { limit: 1 })).nextCursor;
+        expect([ofA, ofModels, ofStatus].every((c) => typeof c === 'string')).toBe(true);
+        const refused = [
+          store.listVersions('b', { limit: 1, cursor: ofA }),
+          store.listVersions('a', { limit: 1, cursor: ofModels }),
+          store.listModels({ limit: 1, cursor: ofStatus }),
+          store.listVersionsByStatus('PENDING_UPLOAD', { limit: 1, cursor: ofA }),
+          store.listVersionsByStatus('VERIFIED', { limit: 1, cursor: ofStatus }),
+          store.listReports({ model: 'a', version: '1.0.1' }, { limit: 1, cursor: ofA }),
+          store.listModelsByProvider('paddle', { limit: 1, cursor: ofA }),
+        ];
+        for (const listing of refused) {
+          const err = await rejectsWith(listing, 'INVALID_REQUEST');
+          expect(err.details).toMatchObject({ field: 'cursor' });
+        }
       });
 
       it('refuses a malformed version cursor with INVALID_REQUEST', async () => {
@@ -351,7 +447,7 @@ export function describeMetadataStoreContract(
         await seedVersions('det', 1);
         await rejectsWith(
           store.setAlias({ model: 'det', alias: 'staging', version: '7.7.7', updatedAt: at(1) }),
-          ['NOT_FOUND', 'NOT_VERIFIED'],
+          'NOT_FOUND',
         );
         expect(await store.getAlias('det', 'staging')).toBeNull();
       });
@@ -377,6 +473,25 @@ export function describeMetadataStoreContract(
         expect(await store.createVersion(aVersion('other', 'production'))).toMatchObject({ seq: 2 });
       });
 
+      it('says in NOT_VERIFIED which status the target has', async () => {
+        const [v1] = await seedVersions('det', 1, 'VALIDATING');
+        const err = await rejectsWith(
+          store.setAlias({ model: 'det', alias: 'production', version: v1!.version, updatedAt: at(1) }),
+          'NOT_VERIFIED',
+        );
+        expect(err.details).toEqual({ model: 'det', version: '1.0.1', status: 'VALIDATING' });
+      });
+
+      it('refuses an alias named like a version with CONFLICT even when its target is missing', async () => {
+        await seedVersions('det', 1);
+        const err = await rejectsWith(
+          store.setAlias({ model: 'det', alias: '1.0.1', version: '7.7.7', updatedAt: at(1) }),
+          'CONFLICT',
+        );
+        expect(err.details).toMatchObject({ field: 'alias' });
+        expect(await store.getAlias('det', '1.0.1')).toBeNull();
+      });
+
       it('lists and deletes aliases per model', async () => {
         const [v1] = await seedVersions('det', 1);
         const [o1] = await seedVersions('other', 1);
@@ -399,6 +514,15 @@ export function describeMetadataStoreContract(
     });
 
     describe('reports', () => {
+      it('refuses a report of a version that does not exist with NOT_FOUND', async () => {
+        await seedVersions('det', 1);
+        const ghost = { model: 'det', version: '9.9.9' };
+        const err = await rejectsWith(store.appendReport(ghost, aReport(1)), 'NOT_FOUND');
+        expect(err.details).toMatchObject(ghost);
+        await rejectsWith(store.appendReport({ model: 'nope', version: '1' }, aReport(1)), 'NOT_FOUND');
+        expect((await store.listReports(ghost, { limit: 10 })).items).toEqual([]);
+      });
+
       it('keeps the report history of each version, newest first, paged', async () => {
         const [v1, v2] = await seedVersions('det', 2);
         for (const attempt of [1, 2, 3]) await store.appendReport(refOf(v1!), aReport(attempt));
@@ -482,14 +606,14 @@ function aReport(attempt: number): ValidationReport {
   };
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode | ErrorCode[]): Promise<RegistryError> {
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<RegistryError> {
   const outcome = await promise.then(
     () => new Error('expected a rejection, got a result'),
     (e: unknown) => e,
   );
   expect(outcome).toBeInstanceOf(RegistryError);
   const err = outcome as RegistryError;
-  expect(Array.isArray(code) ? code : [code]).toContain(err.code);
+  expect(err.code).toBe(code);
   return err;
 }
 

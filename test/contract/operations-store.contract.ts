@@ -63,6 +63,7 @@ export function describeOperationsStoreContract(
         .catch((e) => e);
       expect(stale).toBeInstanceOf(RegistryError);
       expect((stale as RegistryError).code).toBe('CONFLICT');
+      expect((stale as RegistryError).details).toEqual({ provider: 'paddle', revision: 1 });
       expect(await store.getProvider('paddle')).toMatchObject({
         state: 'disabled',
         reason: 'OOM',
@@ -120,6 +121,33 @@ export function describeOperationsStoreContract(
       await store.createProviderIfAbsent(provider('easyocr'));
       const all = await store.listLoadReports({ all: true }, { limit: 3 });
       expect(all.map((r) => r.at.slice(17, 19))).toEqual(['04', '03', '02']);
+      // `all` covers the providers that have a record; a report naming another is kept under its provider.
+      await store.appendLoadReport(report('odd', '1', 'unregistered', '2026-01-01T00:00:05.000Z'));
+      expect((await store.listLoadReports({ all: true }, { limit: 1 }))[0]?.at.slice(17, 19)).toBe('04');
+      expect(await store.listLoadReports({ provider: 'unregistered' }, { limit: 5 })).toHaveLength(1);
+      // Not paginated, so a large limit is taken as asked (a window's worth), not refused.
+      expect(await store.listLoadReports({ all: true }, { limit: 100_000 })).toHaveLength(4);
+
+      // Reports of the same instant come back newest arrival first, in every scope.
+      const same = '2026-01-01T00:00:09.000Z';
+      for (const node of ['n1', 'n2', 'n3'])
+        await store.appendLoadReport({ ...report('det', '1.0', 'paddle', same), node });
+      const scopes = [
+        { ref: { model: 'det', version: '1.0' } },
+        { provider: 'paddle' },
+        { all: true as const },
+      ];
+      for (const scope of scopes) {
+        const tied = await store.listLoadReports(scope, { since: same, limit: 10 });
+        expect(tied.map((r) => r.node)).toEqual(['n3', 'n2', 'n1']);
+      }
+
+      for (const limit of [0, -1, 2.5]) {
+        const bad = await store.listLoadReports({ provider: 'paddle' }, { limit }).catch((e: unknown) => e);
+        expect(bad).toBeInstanceOf(RegistryError);
+        expect((bad as RegistryError).code).toBe('INVALID_REQUEST');
+        expect((bad as RegistryError).details).toEqual({ field: 'limit' });
+      }
     });
   });
 }
