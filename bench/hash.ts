@@ -1,5 +1,5 @@
 /**
- * Hashing benchmark (issue 2): `npx tsx bench/hash.ts` (npm run bench:hash).
+ * Hashing benchmark: `npx tsx bench/hash.ts` (npm run bench:hash).
  *
  * On a 1 GiB file of random bytes, in one run: openssl's sha256 and md5 as the baseline, our
  * sha256File (what fetch verification and verifyDir use) and hashForPublish (sha256 + md5 in one read),

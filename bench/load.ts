@@ -23,7 +23,7 @@ const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 30);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PATH = '/api/v1/models/det/resolve/production';
-/** Issue 8's figure, measured on the 2-core development machine. */
+/** The resolve bar of BENCHMARKS.md, measured on the 2-core development machine. */
 const TARGET = { requestsPerSecond: 9000, p99Ms: 15 };
 
 async function seed(dataDir: string): Promise<void> {

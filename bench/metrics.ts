@@ -1,5 +1,5 @@
 /**
- * Metrics scrape benchmark (issue 5): `npx tsx bench/metrics.ts` (npm run bench:metrics).
+ * Metrics scrape benchmark: `npx tsx bench/metrics.ts` (npm run bench:metrics).
  *
  * Fills a registry (real SQLite, the local server's own wiring) with 1 000 models × 10 VERIFIED
  * versions, starts the local server on it, and times GET /metrics over HTTP: rebuilding the gauges

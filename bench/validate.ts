@@ -1,5 +1,5 @@
 /**
- * Validation benchmark (issue 3): `npx tsx bench/validate.ts` (npm run bench:validate).
+ * Validation benchmark: `npx tsx bench/validate.ts` (npm run bench:validate).
  *
  * Writes ONNX models of 10 MB, 100 MB, 500 MB and 1 GB (one MatMul; almost all bytes one initializer) in
  * os.tmpdir(), then, in one run:

@@ -72,11 +72,19 @@ export async function setAlias(
   return record;
 }
 
+/**
+ * The aliases of `model`, each with the version it points at.
+ * @throws RegistryError NOT_FOUND when the model does not exist.
+ */
 export async function listAliases(deps: RegistryDeps, model: string): Promise<Alias[]> {
   if (!(await deps.metadata.getModel(model))) throw notFound(`model ${model}`, { model });
   return deps.metadata.listAliases(model);
 }
 
+/**
+ * Removes alias `model@alias`; the version it pointed at is untouched.
+ * @throws RegistryError NOT_FOUND when the alias does not exist.
+ */
 export async function deleteAlias(deps: RegistryDeps, model: string, alias: string): Promise<void> {
   if (!(await deps.metadata.getAlias(model, alias)))
     throw notFound(`alias ${model}@${alias}`, { model, alias });

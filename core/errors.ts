@@ -16,8 +16,10 @@ export class RegistryError extends Error {
   }
 }
 
+/** A NOT_FOUND error: `<what> not found`, with `details` (the keys that were looked up) for the client. */
 export const notFound = (what: string, details?: Record<string, unknown>) =>
   new RegistryError('NOT_FOUND', `${what} not found`, details);
 
+/** An INVALID_REQUEST error naming the field at fault: `<field>: <message>`, with `details.field`. */
 export const invalid = (field: string, message: string) =>
   new RegistryError('INVALID_REQUEST', `${field}: ${message}`, { field });

@@ -2,6 +2,7 @@ import type { RegistryDeps, RegistryEvents } from './ports.js';
 
 const ignore = () => {};
 
+/** An events sink that ignores every event: the default where no metrics or logs are wired. */
 export const noEvents: RegistryEvents = {
   providerSeen: ignore,
   versionCommitted: ignore,
@@ -13,6 +14,7 @@ export const noEvents: RegistryEvents = {
   aliasFellBack: ignore,
 };
 
+/** The events sink of `deps`, or `noEvents` when none is wired; never throws. */
 export const eventsOf = (deps: Pick<RegistryDeps, 'events'>): RegistryEvents => deps.events ?? noEvents;
 
 /**

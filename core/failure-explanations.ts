@@ -12,6 +12,7 @@ export function wasLoadTested(report: Pick<ValidationReport, 'loadTested' | 'fil
   return report.loadTested ?? report.files.some((f) => f.check === 'loaded' && f.ok);
 }
 
+/** What an error code means to the person who must act on it: the cause, the runbook step, the fix. */
 export interface FailureExplanation {
   /** The cause in plain words. */
   readonly cause: string;

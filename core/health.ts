@@ -42,6 +42,7 @@ import { servedVersion } from './resolve.js';
 
 const SETTLED: readonly VersionStatus[] = ['VERIFIED', 'FAILED', 'QUARANTINED'];
 
+/** What the health rules need to know about one model of a provider (read once, judged by pure functions). */
 export interface ModelFacts {
   readonly model: string;
   readonly served: Version | null;
@@ -51,6 +52,7 @@ export interface ModelFacts {
   readonly servedLatestLoad: LoadReport | null;
 }
 
+/** What the health rules need to know about one provider: its record, its models, its recent field loads. */
 export interface ProviderFacts {
   readonly provider: ProviderRecord;
   readonly models: readonly ModelFacts[];
@@ -61,12 +63,21 @@ export interface ProviderFacts {
 
 const fieldLoads = (loads: readonly LoadReport[]) => loads.filter((r) => r.source === 'field');
 
+/**
+ * Share of the provider's recent field loads that succeeded, 0..1. Without loads: 1 when every model
+ * serves a version, else 0.
+ */
 export function healthScore(facts: Pick<ProviderFacts, 'models' | 'recentLoads'>): number {
   const loads = fieldLoads(facts.recentLoads);
   if (loads.length === 0) return facts.models.length > 0 && facts.models.every((m) => m.served) ? 1 : 0;
   return loads.filter((r) => r.outcome === 'ok').length / loads.length;
 }
 
+/**
+ * The provider's status by DESIGN.md's health rules, with the reasons in words and the health score:
+ * `disabled` (its record says so), `unhealthy` (nothing to serve, or a score under `unhealthyBelow`),
+ * `degraded` (some field loads failed, or a ramp is under way), else `healthy`. Pure.
+ */
 export function providerStatus(
   facts: ProviderFacts,
   settings: Pick<OperationsSettings, 'unhealthyBelow'>,
@@ -96,6 +107,7 @@ export function providerStatus(
     : { status: 'healthy', reasons: [], score };
 }
 
+/** The newest failed field load among the recent ones that carries a code, or null when there is none. */
 export function lastErrorOf(facts: Pick<ProviderFacts, 'recentLoads'>): LastError | null {
   const failed = fieldLoads(facts.recentLoads).find((r) => r.outcome === 'failed' && r.code);
   return failed
@@ -136,6 +148,10 @@ export function refusedCandidates(facts: Pick<ProviderFacts, 'models'>): HealthN
   return notes;
 }
 
+/**
+ * The health part of a provider's summary (status, reasons, score, served version, last error) from its
+ * facts. Pure.
+ */
 export function providerHealthOf(
   facts: ProviderFacts,
   settings: Pick<OperationsSettings, 'unhealthyBelow'>,
@@ -182,6 +198,10 @@ async function modelFacts(deps: RegistryDeps, model: string): Promise<ModelFacts
   };
 }
 
+/**
+ * Reads the facts about `provider` from the store: its models, the version each serves, and its field
+ * loads within the health window (`healthWindowMs` of the operations settings).
+ */
 export async function providerFacts(
   deps: RegistryDeps,
   provider: ProviderRecord,
@@ -202,6 +222,7 @@ export async function providerFacts(
   };
 }
 
+/** The summary `GET /api/v1/providers/{provider}` returns: health, ramp position and models. */
 export async function providerSummary(deps: RegistryDeps, record: ProviderRecord): Promise<ProviderSummary> {
   const facts = await providerFacts(deps, record);
   const health = providerHealthOf(facts, operationsSettings(deps));
@@ -227,11 +248,16 @@ export async function providerSummary(deps: RegistryDeps, record: ProviderRecord
   };
 }
 
+/** The summary of every provider the registry knows (`GET /api/v1/providers`). */
 export async function listProviderSummaries(deps: RegistryDeps): Promise<ProviderSummary[]> {
   const records = await deps.metadata.listProviders();
   return Promise.all(records.map((r) => providerSummary(deps, r)));
 }
 
+/**
+ * The summary of provider `name`.
+ * @throws RegistryError NOT_FOUND when no such provider exists.
+ */
 export async function getProviderSummary(deps: RegistryDeps, name: string): Promise<ProviderSummary> {
   const record = await deps.metadata.getProvider(name);
   if (!record) throw notFound(`provider ${name}`, { provider: name });

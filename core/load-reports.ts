@@ -76,6 +76,10 @@ export function isLoadedSomewhere(reports: readonly LoadReport[]): boolean {
   return [...latest.values()].some((r) => r.outcome === 'ok');
 }
 
+/**
+ * What recording a field report did: the stored report, the version it was about, and whether it
+ * quarantined the version or rolled back a provider's ramp.
+ */
 export interface FieldReportResult {
   readonly report: LoadReport;
   readonly version: Version;
@@ -244,6 +248,7 @@ export async function recordValidationOutcome(
   eventsOf(deps).validationFinished({ version, ...detail });
 }
 
+/** Load reports, newest first: of one provider, or of every provider; at most `query.limit`. */
 export function listLoadReports(
   deps: RegistryDeps,
   query: { provider?: string | undefined; limit: number },

@@ -20,14 +20,16 @@ export function versionPeakBytes(report: Pick<ValidationReport, 'files'>): numbe
   );
 }
 
+/** Sum of the GPU memory, in bytes, that the version's loaded files used (0 when none was measured). */
 export const versionGpuBytes = (report: Pick<ValidationReport, 'files'>): number =>
   report.files.reduce((sum, f) => sum + (f.gpuBytes ?? 0), 0);
 
+/** The runbook's rule: a peak of `peakBytes` fits `freeBytes` when it fits with `MEMORY_HEADROOM` to spare. */
 export function fitsMemory(peakBytes: number, freeBytes: number): boolean {
   return peakBytes * MEMORY_HEADROOM <= freeBytes;
 }
 
-const GiB = (n: number) => `${(n / 1024 ** 3).toFixed(2)} GiB`;
+const formatGiB = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 
 /** For each node class: does the validated version fit it, by the runbook's rule, and why. */
 export function fitNodeClasses(
@@ -49,18 +51,18 @@ export function fitNodeClasses(
       return {
         nodeClass: c.name,
         fits: false,
-        reason: `peak ${GiB(peak)} × ${MEMORY_HEADROOM} > ${GiB(c.memoryBytes)} memory`,
+        reason: `peak ${formatGiB(peak)} × ${MEMORY_HEADROOM} > ${formatGiB(c.memoryBytes)} memory`,
       };
     if (gpu > 0 && c.gpuMemoryBytes !== undefined && !fitsMemory(gpu, c.gpuMemoryBytes))
       return {
         nodeClass: c.name,
         fits: false,
-        reason: `GPU ${GiB(gpu)} × ${MEMORY_HEADROOM} > ${GiB(c.gpuMemoryBytes)} GPU memory`,
+        reason: `GPU ${formatGiB(gpu)} × ${MEMORY_HEADROOM} > ${formatGiB(c.gpuMemoryBytes)} GPU memory`,
       };
     return {
       nodeClass: c.name,
       fits: true,
-      reason: `peak ${GiB(peak)} × ${MEMORY_HEADROOM} ≤ ${GiB(c.memoryBytes)}`,
+      reason: `peak ${formatGiB(peak)} × ${MEMORY_HEADROOM} ≤ ${formatGiB(c.memoryBytes)}`,
     };
   });
 }
@@ -93,7 +95,7 @@ export function assertMemoryBudgetAllowed(
   if (requested > cap)
     throw new RegistryError(
       'CONFIG_INVALID',
-      `memoryBudgetBytes: ${requested} bytes is above this registry's cap of ${cap} bytes (${GiB(cap)}: the server's memory budget or its largest node class); ask for at most that`,
+      `memoryBudgetBytes: ${requested} bytes is above this registry's cap of ${cap} bytes (${formatGiB(cap)}: the server's memory budget or its largest node class); ask for at most that`,
       { field: 'memoryBudgetBytes', requested, cap },
     );
 }

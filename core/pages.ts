@@ -17,5 +17,6 @@ export async function* eachItem<T>(
   } while (cursor);
 }
 
+/** Every model of `provider`, read from the store page by page (200 a page) as the caller iterates. */
 export const modelsOfProvider = (deps: RegistryDeps, provider: string): AsyncGenerator<Model> =>
   eachItem((cursor) => deps.metadata.listModelsByProvider(provider, { limit: 200, cursor }));

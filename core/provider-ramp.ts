@@ -17,6 +17,7 @@ export function nodeHash(nodeId: string): number {
   return h >>> 0;
 }
 
+/** Where a provider's gradual re-enabling stands at a given time. */
 export interface RampPosition {
   /** Share of nodes admitted now, 0..100. */
   readonly percent: number;
@@ -26,6 +27,10 @@ export interface RampPosition {
   readonly finished: boolean;
 }
 
+/**
+ * The ramp position of `provider` at `now`: 0 % when disabled, 100 % (finished) when enabled or without
+ * a ramp, else the step reached by the time elapsed since the ramp started (one step per `stepMs`). Pure.
+ */
 export function rampPosition(provider: ProviderRecord, now: Date): RampPosition {
   if (provider.state === 'disabled') return { percent: 0, step: 0, nextStepAt: null, finished: false };
   if (provider.state === 'enabled' || !provider.ramp)
@@ -42,6 +47,10 @@ export function rampPosition(provider: ProviderRecord, now: Date): RampPosition 
   };
 }
 
+/**
+ * Whether a node is inside the `percent` (0..100) of nodes admitted: a stable hash of `nodeId`, so the
+ * same node stays admitted as the share grows. No node id is admitted only at 100 %.
+ */
 export function admitsNode(percent: number, nodeId: string | undefined): boolean {
   if (percent >= 100) return true;
   if (percent <= 0 || !nodeId) return false;

@@ -7,6 +7,7 @@ import { servedVersion } from './resolve.js';
 import { requestRevalidation } from './validation-jobs.js';
 import { isValidationPending } from './validation-rules.js';
 
+/** How `testProvider` waits for the verdicts of the versions it re-validates; times in ms. */
 export interface WaitOptions {
   /** How long to wait for the verdicts; versions still validating then are `pending`. */
   readonly timeoutMs: number;

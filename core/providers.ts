@@ -10,6 +10,7 @@ import { admitsNode, rampPosition } from './provider-ramp.js';
  * conditional on the record's revision and retried on a race, so concurrent operators serialize.
  */
 
+/** The record of a provider seen for the first time: enabled, revision 0, created at `now`. */
 export const newProviderRecord = (name: string, now: Date): ProviderRecord => ({
   name,
   state: 'enabled',
@@ -63,6 +64,11 @@ async function changeProvider(
   }
 }
 
+/**
+ * Disables provider `name` with the reason given (nodes stop being served its models) and emits
+ * `providerChanged`. `by: 'env'` is the DISABLED_PROVIDERS list, which creates the provider if needed.
+ * @throws RegistryError NOT_FOUND when the provider does not exist (and `by` is not `env`).
+ */
 export async function disableProvider(
   deps: RegistryDeps,
   name: string,

@@ -16,6 +16,7 @@ import { assertMemoryBudgetAllowed } from './memory-fit.js';
 import type { BlobStat, RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
 
+/** `onnx` for a path ending in `.onnx` (any case), `other` for every other file. */
 export const formatOf = (path: string): FileFormat =>
   path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'other';
 

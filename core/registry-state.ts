@@ -21,6 +21,10 @@ export interface VersionFacts {
   readonly peakRssBytes?: number | undefined;
 }
 
+/**
+ * The registry's state for the metrics gauges: providers, every version's facts, what is loaded now,
+ * and the count of versions per status.
+ */
 export interface RegistrySnapshot {
   readonly providers: readonly { readonly name: string; readonly enabled: boolean }[];
   readonly versions: readonly VersionFacts[];
@@ -33,6 +37,7 @@ export interface RegistrySnapshot {
 export const canStillFail = (status: VersionStatus): boolean =>
   status === 'UPLOADED' || status === 'VALIDATING' || status === 'VERIFIED' || status === 'QUARANTINED';
 
+/** The facts about a version the gauges need: identity, status, size, and its peak memory when validated. */
 export const factsOf = (v: Version): VersionFacts => ({
   provider: v.provider,
   model: v.model,
@@ -42,6 +47,10 @@ export const factsOf = (v: Version): VersionFacts => ({
   ...(v.report ? { peakRssBytes: versionPeakBytes(v.report) || v.report.totals.peakRssBytes } : {}),
 });
 
+/**
+ * Reads the whole registry's state from the store: every provider and version, and the load reports of
+ * the loaded window (`loadedWindowMs`) to tell which versions some node has loaded.
+ */
 export async function registrySnapshot(deps: RegistryDeps): Promise<RegistrySnapshot> {
   const versions: VersionFacts[] = [];
   const byKey = new Map<string, VersionFacts>();

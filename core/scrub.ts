@@ -23,6 +23,7 @@ export interface ScrubService {
   stop(): Promise<void>;
 }
 
+/** What a Scrubber needs besides the registry: a sleep and a monotonic clock (injected for tests), rates. */
 export interface ScrubberOptions {
   readonly sleep: (ms: number) => Promise<void>;
   /** Milliseconds from any fixed origin (performance.now): the rate is measured against it. */
@@ -65,6 +66,10 @@ export function rateLimiter(
   };
 }
 
+/**
+ * The background scrub of the local server: one scrub at a time over every stored blob at a bounded rate,
+ * its report readable while it runs, `checkNow` for single blobs; see the module comment.
+ */
 export class Scrubber implements ScrubService {
   private report: ScrubReport;
   private running: Promise<void> | null = null;

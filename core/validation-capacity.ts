@@ -7,6 +7,7 @@ import type { LoadError } from '../schemas/report.schema.js';
  * kill. Failing early names the precise cause (INSUFFICIENT_DISK / INSUFFICIENT_MEMORY) instead.
  */
 
+/** What validating one version asks of a task, in bytes. */
 export interface CapacityDemand {
   /** Sum of the version's file sizes: the validator stages every file on scratch disk. */
   readonly totalSizeBytes: number;
@@ -14,6 +15,7 @@ export interface CapacityDemand {
   readonly memoryBudgetBytes: number;
 }
 
+/** What one validation task offers, in bytes. */
 export interface TaskCapacity {
   /** Scratch disk the validation task may fill. */
   readonly diskBytes: number;
@@ -21,6 +23,7 @@ export interface TaskCapacity {
   readonly memoryBytes: number;
 }
 
+/** Whether a version fits a task; when not, the LoadError (INSUFFICIENT_DISK or INSUFFICIENT_MEMORY) saying why. */
 export type CapacityDecision = { readonly fits: true } | { readonly fits: false; readonly error: LoadError };
 
 const GiB = 1024 ** 3;

@@ -25,6 +25,11 @@ const uploaded = (deps: RegistryDeps, pageSize: number) =>
 export const retryBackoffMs = (attempts: number): number =>
   Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 
+/**
+ * Takes the lease of an UPLOADED version for `worker`: VALIDATING, one more attempt, the lease expiring
+ * `settings.leaseMs` from now. Null when its backoff (`notBefore`) has not passed or another worker won
+ * the race (the conditional write failed); other store errors are thrown.
+ */
 export async function claimValidation(
   deps: RegistryDeps,
   version: Version,
@@ -62,6 +67,10 @@ export async function claimNext(
   return null;
 }
 
+/**
+ * Extends `worker`'s lease by `settings.leaseMs` from now. False when the version is gone or the lease is
+ * no longer `worker`'s (it expired and someone else took the job); other store errors are thrown.
+ */
 export async function heartbeat(deps: RegistryDeps, ref: VersionRef, worker: string): Promise<boolean> {
   const current = await deps.metadata.getVersion(ref);
   if (!current) return false;

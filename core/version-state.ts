@@ -16,6 +16,7 @@ const TRANSITIONS: Readonly<Record<VersionStatus, readonly VersionStatus[]>> = {
   DEPRECATED: [],
 };
 
+/** Whether the state machine allows `from` → `to`. */
 export function canTransition(from: VersionStatus, to: VersionStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }

@@ -4,12 +4,20 @@ import { notFound } from './errors.js';
 import type { Page, PageRequest, RegistryDeps, VersionRef } from './ports.js';
 import { sourcesOf, transitionCondition } from './version-state.js';
 
+/**
+ * The version `ref` names.
+ * @throws RegistryError NOT_FOUND when it does not exist.
+ */
 export async function getVersion(deps: RegistryDeps, ref: VersionRef): Promise<Version> {
   const version = await deps.metadata.getVersion(ref);
   if (!version) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
   return version;
 }
 
+/**
+ * One page of a model's versions, optionally of one status.
+ * @throws RegistryError NOT_FOUND when the model does not exist.
+ */
 export async function listVersions(
   deps: RegistryDeps,
   model: string,
@@ -19,6 +27,10 @@ export async function listVersions(
   return deps.metadata.listVersions(model, page);
 }
 
+/**
+ * One page of a version's validation reports (every attempt), newest first.
+ * @throws RegistryError NOT_FOUND when the version does not exist.
+ */
 export async function listReports(
   deps: RegistryDeps,
   ref: VersionRef,

@@ -18,8 +18,8 @@ export interface LoadRequest {
   defaultDim: number;
   /** Ask nvidia-smi for this process's GPU memory after the run. */
   measureGpu: boolean;
-  /** Profile the run to learn which execution provider ran each node (provider-placement.ts). */
-  detectProviders: boolean;
+  /** Profile the run to learn which execution provider ran each node (execution-provider-placement.ts). */
+  detectExecutionProviders: boolean;
   /** Golden I/O (golden-io.ts): run these inputs instead of synthesized ones and compare the outputs. */
   golden?: { localPath: string; path: string };
   /** An ONNX test-data folder (sample-io.ts): its inputs are run and its expected outputs compared. */
@@ -37,9 +37,9 @@ export interface LoadRequest {
 
 /** What the child learnt about execution providers and golden outputs (both optional). */
 export interface RunFacts {
-  /** Node count per provider that executed it, from the runtime's profiler. */
-  providerNodes?: Record<string, number>;
-  /** `cuda → cpu` when the first requested provider ran no node. */
+  /** Node count per execution provider that executed it, from the runtime's profiler. */
+  executionProviderNodes?: Record<string, number>;
+  /** `cuda → cpu` when the first requested execution provider ran no node. */
   executionProviderFallback?: string;
   golden?: { file: string; tolerance: number; outputs: { name: string; maxAbsDiff: number }[] };
   /** The inputs of the deciding smoke run, the failed runs before it, facts that are not failures. */

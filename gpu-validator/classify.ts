@@ -6,10 +6,10 @@ export type LoadStage = 'import' | 'load' | 'run';
 
 export interface ClassifyContext {
   stage: LoadStage;
-  requestedProviders: readonly string[];
+  requestedExecutionProviders: readonly string[];
 }
 
-const GPU_PROVIDERS = new Set(['cuda', 'tensorrt']);
+const GPU_EXECUTION_PROVIDERS = new Set(['cuda', 'tensorrt']);
 
 /**
  * Message patterns of onnxruntime (C++ and its Node binding) and Node, in priority order. They were taken
@@ -17,7 +17,7 @@ const GPU_PROVIDERS = new Set(['cuda', 'tensorrt']);
  * (Debian libonnx-testdata, ONNX 1.12) that the CPU runtime cannot load (test/unit/validator-classify.test.ts
  * keeps the recorded messages). Corruption is claimed only for messages that say the bytes do not parse.
  */
-const RULES: { code: LoadErrorCode | 'PROVIDER'; pattern: RegExp }[] = [
+const RULES: { code: LoadErrorCode | 'EXECUTION_PROVIDER'; pattern: RegExp }[] = [
   { code: 'INSUFFICIENT_MEMORY', pattern: /bad_alloc|Failed to allocate memory|out of memory|ENOMEM/i },
   // onnxruntime refuses external data outside the model's folder; the file exists, so it is not missing.
   { code: 'MODEL_INVALID', pattern: /External data path escapes model directory/i },
@@ -33,7 +33,7 @@ const RULES: { code: LoadErrorCode | 'PROVIDER'; pattern: RegExp }[] = [
       /Failed to construct locale|locale::facet|language-pack|cannot open shared object|GLIBC_[0-9.]+' not found/i,
   },
   {
-    code: 'PROVIDER',
+    code: 'EXECUTION_PROVIDER',
     pattern:
       /backend not found|no available backend|AppendExecutionProvider|providers_shared|execution provider/i,
   },
@@ -77,8 +77,8 @@ export function classifyRuntimeError(message: string, context: ClassifyContext):
 function matchRule(message: string, context: ClassifyContext): LoadErrorCode | undefined {
   for (const rule of RULES) {
     if (!rule.pattern.test(message)) continue;
-    if (rule.code !== 'PROVIDER') return rule.code;
-    return context.requestedProviders.some((p) => GPU_PROVIDERS.has(p))
+    if (rule.code !== 'EXECUTION_PROVIDER') return rule.code;
+    return context.requestedExecutionProviders.some((p) => GPU_EXECUTION_PROVIDERS.has(p))
       ? 'GPU_UNAVAILABLE'
       : 'DEPENDENCY_MISSING';
   }

@@ -13,7 +13,7 @@ import { runtimeBaseline } from './baseline.js';
 import { runValidation } from './run-validation.js';
 
 /**
- * The ECS validation task's logic (issue 3 part 8), apart from its AWS wiring (ecs-task.ts) so that it
+ * The ECS validation task's logic, apart from its AWS wiring (ecs-task.ts) so that it
  * runs in tests over SQLite and a blob folder. The state machine (cdk/constructs/validation-pipeline.ts)
  * claimed the version with its execution id as lease owner and passes that id here; this job heartbeats
  * that lease, validates, and records the report as that owner.

@@ -142,7 +142,7 @@ function loadedReport(
     peakRssBytes: result.peakRssBytes,
     gpuBytes: result.gpuBytes,
     executionProvider: result.executionProvider,
-    executionProviderNodes: result.providerNodes,
+    executionProviderNodes: result.executionProviderNodes,
     executionProviderFallback: result.executionProviderFallback,
     golden: result.golden,
     inputs: result.inputs ?? inspection.inputs,

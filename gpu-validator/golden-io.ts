@@ -3,7 +3,7 @@ import type { Tensor } from 'onnxruntime-node';
 import { LoadFailure } from './load-failure.js';
 
 /**
- * Golden I/O (issue 3, part 5): a version may carry, for an ONNX file `dir/NAME.onnx`, a file
+ * Golden I/O: a version may carry, for an ONNX file `dir/NAME.onnx`, a file
  * `dir/NAME.golden.json` of the same version (any format; it is integrity-checked like every file):
  *
  *   { "inputs":  { "image":  { "type": "float32", "dims": [1, 3, 2, 2], "data": [0.1, …] } },

@@ -1,4 +1,3 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,13 +13,15 @@ import type {
 } from './child-protocol.js';
 import { classifyChildExit, classifyRuntimeFailure, type LoadStage } from './classify.js';
 import { PARENT_PID_ENV } from './parent-watch.js';
-import { readProcStatusBytes } from './proc-status.js';
+import { killWatchedChildren, runWatched, type WatchdogStop } from './process-watchdog.js';
 import type { SampleSet } from './sample-io.js';
 import type { InputHint } from './synthesize-inputs.js';
 
 /**
  * Loads one model in a child process under a memory budget and a time limit (DESIGN.md Validation
  * step 3). The parent only forks, samples and waits: whatever the runtime does, this process survives.
+ * The watching itself (fork, RSS sampling, clock, kill) is process-watchdog.ts; this module turns what
+ * the child said, or why it was stopped, into a load verdict.
  */
 
 export interface IsolatedLoadOptions {
@@ -42,10 +43,11 @@ export interface IsolatedLoadOptions {
    */
   signal?: AbortSignal;
   /**
-   * Profile the run to learn which provider executed the nodes (provider-placement.ts). Default: when a
-   * provider other than the CPU is requested, since only then can the runtime's choice differ from ours.
+   * Profile the run to learn which execution provider ran the nodes (execution-provider-placement.ts).
+   * Default: when an execution provider other than the CPU is requested, since only then can the
+   * runtime's choice differ from ours.
    */
-  detectProviders?: boolean;
+  detectExecutionProviders?: boolean;
   /** A golden file (golden-io.ts): its inputs are run and its outputs compared. */
   golden?: { localPath: string; path: string };
   /** An ONNX test-data folder beside the model (sample-io.ts): run instead of synthesized inputs. */
@@ -70,7 +72,6 @@ export type IsolatedLoadResult =
 
 const DEFAULT_SAMPLE_INTERVAL_MS = 10;
 const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
-const STDERR_TAIL_BYTES = 4096;
 const MIB = 1024 * 1024;
 
 /**
@@ -86,17 +87,51 @@ export function childEntry(): { script: string; execArgv: string[] } {
 
 const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 
+/** What one watched run of the child amounts to, in the terms of a load. */
 interface Watch {
   stage: LoadStage;
   sampledPeak: number;
   messages: ChildMessage[];
-  stderrTail: string;
-  /** Set when we killed the child: that verdict stands whatever the child said last. */
+  /** Set when the watchdog killed the child: that verdict stands whatever the child said last. */
   verdict?: { code: LoadErrorCode; message: string };
 }
 
-/** Forks the child with `request` and watches it; resolves when it has exited, never rejects. */
-function runChild(
+/** The load verdict for a watchdog stop, worded with the stage the child had reached when it was stopped. */
+function stopVerdict(stop: WatchdogStop, stage: LoadStage): { code: LoadErrorCode; message: string } {
+  switch (stop.reason) {
+    case 'memory':
+      return {
+        code: 'INSUFFICIENT_MEMORY',
+        message: `resident memory reached ${mib(stop.rssBytes)} during ${stage}, over the budget of ${mib(stop.limitBytes)}`,
+      };
+    case 'time':
+      return {
+        code: 'TIMEOUT',
+        message:
+          stop.phase === 'startup'
+            ? `the loader did not start within ${stop.limitMs} ms`
+            : `loading and running took longer than ${stop.limitMs} ms (killed during ${stage})`,
+      };
+    case 'cancelled':
+      return {
+        code: 'TIMEOUT',
+        message: stop.started
+          ? 'the load was cancelled by the validator'
+          : 'the load was cancelled before it started',
+      };
+    case 'spawn-failed':
+      return { code: 'DEPENDENCY_MISSING', message: `cannot start the loader: ${stop.error.message}` };
+    case 'process-error':
+      return { code: 'DEPENDENCY_MISSING', message: `the loader process failed: ${stop.error.message}` };
+  }
+}
+
+/**
+ * Forks the child with `request` under the process watchdog and reads its messages as a load: stage
+ * messages move the stage (and, at `load`, restart the clock with the load+run limit), anything else is
+ * the child's final word. Resolves when the child has exited or spoken its final word, never rejects.
+ */
+async function runChild(
   request: ChildRequest,
   limits: {
     memoryBudgetBytes: number;
@@ -106,129 +141,42 @@ function runChild(
     signal?: AbortSignal | undefined;
   },
 ): Promise<Watch> {
-  const watch: Watch = { stage: 'import', sampledPeak: 0, messages: [], stderrTail: '' };
-  if (limits.signal?.aborted) {
-    watch.verdict = { code: 'TIMEOUT', message: 'the load was cancelled before it started' };
-    return Promise.resolve(watch);
-  }
+  const watch: Watch = { stage: 'import', sampledPeak: 0, messages: [] };
   const { script, execArgv } = childEntry();
-  let child: ChildProcess;
-  try {
-    // Its own process group (detached = setsid), so that killing the group ends the runtime's helpers too;
-    // the group is killed when this process exits (killLoadChildren) and the child watches its parent.
-    child = fork(script, [JSON.stringify(request)], {
-      execArgv,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) },
-      detached: true,
-    });
-    track(child);
-  } catch (error) {
-    watch.verdict = {
-      code: 'DEPENDENCY_MISSING',
-      message: `cannot start the loader: ${(error as Error).message}`,
-    };
-    return Promise.resolve(watch);
-  }
-  return new Promise((resolve) => {
-    const kill = (code: LoadErrorCode, message: string) => {
-      if (watch.verdict) return;
-      watch.verdict = { code, message };
-      child.kill('SIGKILL');
-    };
-    const sample = () => {
-      if (child.pid === undefined) return;
-      const rss = readProcStatusBytes(child.pid, 'VmRSS');
-      if (rss === undefined) return;
-      watch.sampledPeak = Math.max(watch.sampledPeak, rss);
-      if (rss > limits.memoryBudgetBytes) {
-        kill(
-          'INSUFFICIENT_MEMORY',
-          `resident memory reached ${mib(rss)} during ${watch.stage}, over the budget of ${mib(limits.memoryBudgetBytes)}`,
-        );
-      }
-    };
-    const sampler = setInterval(sample, limits.sampleIntervalMs);
-    const cancel = () => kill('TIMEOUT', 'the load was cancelled by the validator');
-    limits.signal?.addEventListener('abort', cancel, { once: true });
-    let deadline = setTimeout(
-      () => kill('TIMEOUT', `the loader did not start within ${limits.startupTimeoutMs} ms`),
-      limits.startupTimeoutMs,
-    );
-    const keepTail = (chunk: Buffer) => {
-      watch.stderrTail = (watch.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
-    };
-    child.stdout?.on('data', keepTail);
-    child.stderr?.on('data', keepTail);
-    child.on('message', (message: ChildMessage) => {
-      watch.messages.push(message);
-      if (message.type !== 'stage') {
-        // The child's final word (it measured its own VmHWM just before): the verdict needs nothing more.
-        // Its exit is not waited for, since tearing down a GB address space takes ~0.1 s; it is reaped in
-        // the background and killed if it lingers.
-        reapInBackground(child);
-        finish(null, null);
-        return;
-      }
+  // The child also watches its parent (parent-watch.ts): a SIGKILL of this process runs no exit hook.
+  const run = await runWatched<ChildMessage>({
+    script,
+    args: [JSON.stringify(request)],
+    execArgv,
+    env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) },
+    memoryLimitBytes: limits.memoryBudgetBytes,
+    sampleIntervalMs: limits.sampleIntervalMs,
+    timeLimitMs: limits.startupTimeoutMs,
+    signal: limits.signal,
+    onStop: (stop) => {
+      watch.verdict = stopVerdict(stop, watch.stage);
+    },
+    onMessage: (message, control) => {
+      // The child's final word (it measured its own VmHWM just before): the verdict needs nothing more.
+      if (message.type !== 'stage') return 'final';
       watch.stage = message.stage;
-      if (message.stage === 'load') {
-        // The load+run clock starts once the runtime is in: process start-up is not the model's cost.
-        clearTimeout(deadline);
-        deadline = setTimeout(
-          () =>
-            kill(
-              'TIMEOUT',
-              `loading and running took longer than ${limits.timeoutMs} ms (killed during ${watch.stage})`,
-            ),
-          limits.timeoutMs,
-        );
-      }
-    });
-    let settled = false;
-    const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
-      if (settled) return;
-      settled = true;
-      clearInterval(sampler);
-      limits.signal?.removeEventListener('abort', cancel);
-      clearTimeout(deadline);
-      if (!watch.verdict && !watch.messages.some((m) => m.type !== 'stage')) {
-        watch.verdict = classifyChildExit({
-          stage: watch.stage,
-          requestedProviders: request.kind === 'load' ? request.executionProviders : [],
-          signal,
-          exitCode,
-          stderrTail: watch.stderrTail,
-        });
-      }
-      resolve(watch);
-    };
-    child.on('error', (error) => {
-      kill('DEPENDENCY_MISSING', `the loader process failed: ${error.message}`);
-      // A process that never started emits no 'close' on every Node version: settle here.
-      if (child.pid === undefined) finish(null, null);
-    });
-    child.on('close', finish);
-    sample();
+      // The load+run clock starts once the runtime is in: process start-up is not the model's cost.
+      if (message.stage === 'load') control.restartClock(limits.timeoutMs, 'load');
+      return undefined;
+    },
   });
-}
-
-const REAP_GRACE_MS = 5000;
-
-/** Load children alive now, by pid (each the leader of its own process group). */
-const liveChildren = new Set<number>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess): void {
-  const pid = child.pid;
-  if (pid === undefined) return;
-  liveChildren.add(pid);
-  child.once('exit', () => liveChildren.delete(pid));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // 'exit' handlers must be synchronous: process.kill is. A SIGKILL of this process runs nothing, which
-    // is why the child also watches its parent (parent-watch.ts).
-    process.once('exit', killLoadChildren);
+  watch.messages = run.messages;
+  watch.sampledPeak = run.sampledPeakRssBytes;
+  if (!watch.verdict && !run.final) {
+    watch.verdict = classifyChildExit({
+      stage: watch.stage,
+      requestedExecutionProviders: request.kind === 'load' ? request.executionProviders : [],
+      signal: run.exitSignal,
+      exitCode: run.exitCode,
+      stderrTail: run.outputTail,
+    });
   }
+  return watch;
 }
 
 /**
@@ -237,20 +185,7 @@ function track(child: ChildProcess): void {
  * interrupted validation is not recorded and the version is claimed again after a restart.
  */
 export function killLoadChildren(): void {
-  for (const pid of liveChildren) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-  liveChildren.clear();
-}
-
-function reapInBackground(child: ChildProcess): void {
-  const reaper = setTimeout(() => child.kill('SIGKILL'), REAP_GRACE_MS);
-  reaper.unref();
-  child.once('close', () => clearTimeout(reaper));
+  killWatchedChildren();
 }
 
 /** The child's final word: its result or its failure (stage messages are progress only). */
@@ -273,7 +208,7 @@ function factsOf(watch: Watch): LoadFacts {
       inputShapes: last.inputShapes,
       vmHwmBytes: last.vmHwmBytes,
       executionProvider: last.executionProvider,
-      providerNodes: last.providerNodes,
+      executionProviderNodes: last.executionProviderNodes,
       executionProviderFallback: last.executionProviderFallback,
       golden: last.golden,
       fedInputs: last.fedInputs,
@@ -320,7 +255,8 @@ export async function isolatedLoad(options: IsolatedLoadOptions): Promise<Isolat
       inputShapes: options.inputShapes ?? {},
       defaultDim: options.defaultDim ?? 1,
       measureGpu: executionProviders.some((p) => p === 'cuda' || p === 'tensorrt'),
-      detectProviders: options.detectProviders ?? executionProviders.some((p) => p !== 'cpu'),
+      detectExecutionProviders:
+        options.detectExecutionProviders ?? executionProviders.some((p) => p !== 'cpu'),
       ...(options.golden ? { golden: options.golden } : {}),
       ...(options.sample ? { sample: options.sample } : {}),
       ...(options.inputHints ? { inputHints: options.inputHints } : {}),
@@ -343,7 +279,10 @@ export async function isolatedLoad(options: IsolatedLoadOptions): Promise<Isolat
   if (last?.type === 'failure') {
     const { code, message } = last.code
       ? { code: last.code, message: last.message }
-      : classifyRuntimeFailure(last.message, { stage: last.stage, requestedProviders: executionProviders });
+      : classifyRuntimeFailure(last.message, {
+          stage: last.stage,
+          requestedExecutionProviders: executionProviders,
+        });
     return { ok: false, code, message, stage: last.stage, ...facts };
   }
   const result = last as LoadResultMessage;

@@ -5,13 +5,13 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { TensorInfo } from '../schemas/report.schema.js';
 import type { ChildMessage, ChildRequest, FailureMessage, LoadRequest } from './child-protocol.js';
 import type { LoadStage } from './classify.js';
+import { countExecutionProviderNodes, judgePlacement } from './execution-provider-placement.js';
 import { compareGolden, type GoldenFile, goldenFeeds, parseGoldenFile } from './golden-io.js';
 import { inputHintsOf } from './input-consumers.js';
 import { LoadFailure } from './load-failure.js';
 import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
 import { exitWithParent } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
-import { countProviderNodes, judgePlacement } from './provider-placement.js';
 import { compareSample, SAMPLE_RTOL, type SampleFeeds, sampleFeeds } from './sample-io.js';
 import { smokeRun } from './smoke-run.js';
 import { checkConfiguredShape, checkOutputs } from './synthesize-inputs.js';
@@ -69,18 +69,18 @@ const PROFILE_PREFIX = `modelgate-ep-${process.pid}`;
 
 function sessionOptions(request: LoadRequest): InferenceSession.SessionOptions {
   const options: InferenceSession.SessionOptions = { executionProviders: request.executionProviders };
-  if (!request.detectProviders) return options;
+  if (!request.detectExecutionProviders) return options;
   return { ...options, enableProfiling: true, profileFilePrefix: join(tmpdir(), PROFILE_PREFIX) };
 }
 
-/** Node counts per provider from the profile of the smoke run; the profile file is removed. */
-function readProviderNodes(session: InferenceSession): Record<string, number> {
+/** Node counts per execution provider from the profile of the smoke run; the profile file is removed. */
+function readExecutionProviderNodes(session: InferenceSession): Record<string, number> {
   session.endProfiling();
   const counts: Record<string, number> = {};
   for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(`${PROFILE_PREFIX}_`))) {
     const path = join(tmpdir(), name);
     try {
-      for (const [p, n] of Object.entries(countProviderNodes(readFileSync(path, 'utf8'))))
+      for (const [p, n] of Object.entries(countExecutionProviderNodes(readFileSync(path, 'utf8'))))
         counts[p] = (counts[p] ?? 0) + n;
     } finally {
       rmSync(path, { force: true });
@@ -123,14 +123,17 @@ async function goldenRun(
   return { results, inferenceMs: performance.now() - runStart };
 }
 
-/** Which provider ran the nodes; a request whose providers all ran nothing fails here (provider-placement.ts). */
+/**
+ * Which execution provider ran the nodes; a request whose execution providers all ran nothing fails here
+ * (execution-provider-placement.ts).
+ */
 function placementFacts(request: LoadRequest, session: InferenceSession): string {
-  if (!request.detectProviders) return request.executionProviders[0] ?? 'cpu';
-  const providerNodes = readProviderNodes(session);
-  const placement = judgePlacement(request.executionProviders, providerNodes);
+  if (!request.detectExecutionProviders) return request.executionProviders[0] ?? 'cpu';
+  const executionProviderNodes = readExecutionProviderNodes(session);
+  const placement = judgePlacement(request.executionProviders, executionProviderNodes);
   partial = {
     ...partial,
-    providerNodes,
+    executionProviderNodes,
     executionProvider: placement.executionProvider,
     ...(placement.fallback ? { executionProviderFallback: placement.fallback } : {}),
   };

@@ -4,10 +4,17 @@ import type { FsBlobStore } from '../adapters/fs-blobs/fs-blob-store.js';
 import type { UrlSigner } from '../adapters/fs-blobs/url-signer.js';
 import { RegistryError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
+import { isSha256Hex } from '../schemas/names.schema.js';
 
-const BLOB_PATH = /^\/blobs\/sha256\/([0-9a-f]{64})$/;
+const BLOB_PATH = /^\/blobs\/sha256\/([^/]+)$/;
 
-export const isBlobPath = (path: string): boolean => BLOB_PATH.test(path);
+/** The blob's digest in a `/blobs/sha256/<Sha256Hex>` path, or undefined for any other path. */
+const blobDigest = (path: string): string | undefined => {
+  const digest = BLOB_PATH.exec(path)?.[1];
+  return digest !== undefined && isSha256Hex(digest) ? digest : undefined;
+};
+
+export const isBlobPath = (path: string): boolean => blobDigest(path) !== undefined;
 
 /**
  * The local counterpart of S3 presigned URLs: PUT streams the body straight into the blob folder,
@@ -20,7 +27,7 @@ export async function handleBlobRequest(
   url: URL,
   deps: { store: FsBlobStore; signer: UrlSigner; clock: Clock },
 ): Promise<void> {
-  const sha256 = BLOB_PATH.exec(url.pathname)![1]!;
+  const sha256 = blobDigest(url.pathname)!;
   const method = req.method === 'PUT' ? 'PUT' : req.method === 'GET' || req.method === 'HEAD' ? 'GET' : null;
   if (!method) {
     refuseMethod(res, req.method ?? '');

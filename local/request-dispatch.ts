@@ -15,7 +15,7 @@ import { matchRoute, toApiGatewayEvent } from './http-event.js';
 import { checkUtf8, readBody, sendJson, sendResult } from './http-io.js';
 import { lambdaContext } from './lambda-context.js';
 import type { Logger } from './log.js';
-import type { LocalOperations } from './operations.js';
+import type { LocalObservability } from './observability.js';
 import { PACKAGE_VERSION } from './package-info.js';
 
 const NO_BODY = Buffer.alloc(0);
@@ -26,7 +26,7 @@ export interface DispatchParts {
   readonly deps: RegistryDeps;
   readonly backend: Backend;
   readonly handlers: ReadonlyMap<RouteGroup, ApiHandler>;
-  readonly ops: LocalOperations;
+  readonly ops: LocalObservability;
   readonly disk: DiskSpace;
   readonly openapi: unknown;
   readonly authorize: Authorizer;

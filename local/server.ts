@@ -17,7 +17,7 @@ import { awsBackend, embeddedBackend } from './backends.js';
 import { acquireLock } from './data-dir.js';
 import { DiskSpace } from './disk-space.js';
 import { jsonLogger, type Logger } from './log.js';
-import { LocalOperations } from './operations.js';
+import { LocalObservability } from './observability.js';
 import { PACKAGE_VERSION } from './package-info.js';
 
 import { requestListener } from './request-dispatch.js';
@@ -60,7 +60,7 @@ export async function startLocalServer(
   const queue = new LocalValidationQueue();
   const settings = registrySettingsOf(config);
   // Metrics, event logs, /health, /metrics and the dashboard.
-  const ops = new LocalOperations(config, log);
+  const ops = new LocalObservability(config, log);
   const disk = new DiskSpace(dataDir);
   const scrubber = new Scrubber(
     { blobs, metadata: backend.metadata, clock: systemClock },

@@ -42,9 +42,14 @@ export const ApiErrorCode = z.enum([
 ]);
 export type ApiErrorCode = z.infer<typeof ApiErrorCode>;
 
+/** Every code an error envelope may carry: the API's own and the load-failure codes of validation. */
 export const ErrorCode = z.union([ApiErrorCode, LoadErrorCode]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+/**
+ * The body of every error answer: `{ error: { code, message, details? } }`; `details` names the field or
+ * keys at fault where there is one.
+ */
 export const ErrorEnvelope = z.object({
   error: z.object({
     code: ErrorCode,

@@ -3,9 +3,18 @@ import { LoadErrorCode } from './error-codes.schema.js';
 import { ProviderName } from './names.schema.js';
 import { DisabledBy, ProviderState } from './provider.schema.js';
 
+/**
+ * A provider's health by DESIGN.md's rules: `healthy`, `degraded` (serving, with failures or a ramp under
+ * way), `unhealthy` (nothing to serve, or a health score too low) or `disabled` by an operator or the
+ * environment.
+ */
 export const ProviderStatus = z.enum(['healthy', 'degraded', 'unhealthy', 'disabled']);
 export type ProviderStatus = z.infer<typeof ProviderStatus>;
 
+/**
+ * The newest failed load of a provider's models: its code and message, which version, from a node
+ * (`field`) or from validation, and when (ISO 8601).
+ */
 export const LastError = z.object({
   code: LoadErrorCode,
   message: z.string(),
@@ -54,6 +63,10 @@ export const ProviderHealth = z.object({
 });
 export type ProviderHealth = z.infer<typeof ProviderHealth>;
 
+/**
+ * GET /health: the overall status (`starting`, with a 503, before the server has its registry), the
+ * package version, and each provider's health by name.
+ */
 export const HealthResponse = z.object({
   /** `healthy` when every enabled provider is healthy; `degraded` otherwise. */
   status: z.enum(['healthy', 'degraded', 'starting']),
@@ -82,12 +95,17 @@ export const ProviderSummary = ProviderHealth.extend({
 });
 export type ProviderSummary = z.infer<typeof ProviderSummary>;
 
+/** POST /api/v1/ocr/test: re-validate a provider's served versions (the runbook's request shape). */
 export const ProviderTestRequest = z.object({
   provider: ProviderName,
   /** The registry always loads and smoke-runs; `init_only` is accepted for the runbook's request shape. */
   init_only: z.boolean().default(true),
 });
 
+/**
+ * The answer of a provider test: `ok` when every re-validated version passed, and each version's verdict
+ * (`pending` when it was still validating when the wait ended).
+ */
 export const ProviderTestResult = z.object({
   provider: z.string(),
   ok: z.boolean(),

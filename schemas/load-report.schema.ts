@@ -35,6 +35,10 @@ export const LoadReport = z.object({
 });
 export type LoadReport = z.infer<typeof LoadReport>;
 
+/**
+ * A node's report of a load in the field: `ok`, or `failed` with a MODEL_LOAD_ERROR sub-code (required)
+ * and a message of at most 2000 characters.
+ */
 export const FieldReportRequest = z
   .object({
     outcome: z.enum(['ok', 'failed']),
@@ -49,6 +53,7 @@ export const FieldReportRequest = z
   });
 export type FieldReportRequest = z.infer<typeof FieldReportRequest>;
 
+/** GET load reports: of one provider or all, at most `limit` (1..1000, default 100) newest first. */
 export const LoadReportsQuery = z.object({
   provider: ProviderName.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { ModelName, ProviderName } from './names.schema.js';
 
+/**
+ * A model: a name that versions are published under, the provider (group of models) it belongs to, a
+ * description, tags, and when it was created (ISO 8601).
+ */
 export const Model = z.object({
   name: ModelName,
   provider: ProviderName,
@@ -10,6 +14,7 @@ export const Model = z.object({
 });
 export type Model = z.infer<typeof Model>;
 
+/** POST /api/v1/models: the name, and optionally the provider (default `default`), description and tags. */
 export const CreateModelRequest = z.object({
   name: ModelName,
   provider: ProviderName.default('default'),

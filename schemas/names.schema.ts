@@ -2,15 +2,18 @@ import { z } from 'zod';
 
 // DESIGN.md "Domain": the exact grammars. They exclude '/', '..' as a whole name, control characters and
 // whitespace, so a name is always safe as a path segment, a DynamoDB key part and a Prometheus label.
+/** A model's name: 1..100 of lower-case letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
 export const ModelName = z
   .string()
   .regex(
     /^[a-z0-9][a-z0-9._-]{0,99}$/,
     'must match ^[a-z0-9][a-z0-9._-]{0,99}$ (lower-case letters, digits, . _ -)',
   );
+/** A provider's name (a group of models): 1..64 of lower-case letters, digits, `.`, `_`, `-`. */
 export const ProviderName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must match ^[a-z0-9][a-z0-9._-]{0,63}$');
+/** A version's name: 1..64 of letters, digits, `.`, `_`, `+`, `-`, starting with a letter or digit. */
 export const VersionString = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, 'must match ^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$');
@@ -19,7 +22,11 @@ export const AliasName = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,63}$/, 'must match ^[a-z][a-z0-9_-]{0,63}$')
   .refine((s) => s !== 'latest', 'latest is implicit and cannot be set');
+/** A SHA-256 digest as 64 lower-case hex digits: a blob's name in every store and on the wire. */
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits');
+/** True when `value` is a `Sha256Hex` digest (for stores that filter names rather than reject them). */
+export const isSha256Hex = (value: string): boolean => Sha256Hex.safeParse(value).success;
+/** An MD5 digest as 32 lower-case hex digits (the manifest carries it for S3's Content-MD5). */
 export const Md5Hex = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
 
 /**

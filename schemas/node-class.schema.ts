@@ -9,6 +9,7 @@ export const NodeClass = z.object({
 });
 export type NodeClass = z.infer<typeof NodeClass>;
 
+/** The serving node classes a validated version is judged against: at most 100. */
 export const NodeClasses = z.array(NodeClass).max(100);
 
 /** Node classes as they come from an environment variable or a file: JSON text of the array above. */

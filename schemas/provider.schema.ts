@@ -20,6 +20,10 @@ export const RampSteps = z
   .refine((s) => s.every((p, i) => i === 0 || p > s[i - 1]!), 'steps must be ascending')
   .refine((s) => s[s.length - 1] === 100, 'the last step must be 100');
 
+/**
+ * A gradual re-enabling under way: the step percentages, the time per step in ms (at least 1 s) and when
+ * it started (ISO 8601).
+ */
 export const Ramp = z.object({
   steps: RampSteps,
   stepMs: z.number().int().min(1000),
@@ -27,6 +31,10 @@ export const Ramp = z.object({
 });
 export type Ramp = z.infer<typeof Ramp>;
 
+/**
+ * A provider (group of models) as stored: its state, why and by whom it was disabled, its ramp, and a
+ * revision that makes every update conditional.
+ */
 export const ProviderRecord = z.object({
   name: ProviderName,
   state: ProviderState,
@@ -40,7 +48,12 @@ export const ProviderRecord = z.object({
 });
 export type ProviderRecord = z.infer<typeof ProviderRecord>;
 
+/** POST …/providers/{provider}/disable: the operator's reason, 1..500 characters. */
 export const DisableProviderRequest = z.object({ reason: z.string().min(1).max(500) });
+/**
+ * POST …/providers/{provider}/enable: at once, or by a ramp of step percentages, one step per
+ * `stepSeconds`.
+ */
 export const EnableProviderRequest = z.object({
   /** Without a ramp the provider is enabled for every node at once. */
   ramp: RampSteps.optional(),

@@ -10,6 +10,7 @@ export const TensorInfo = z.object({
 });
 export type TensorInfo = z.infer<typeof TensorInfo>;
 
+/** Why a load or a validation failed: a load-failure code, the message, and the file at fault where one is. */
 export const LoadError = z.object({
   code: LoadErrorCode,
   message: z.string(),
@@ -46,6 +47,111 @@ export const ProbeAttempt = z.object({
 });
 export type ProbeAttempt = z.infer<typeof ProbeAttempt>;
 
+/**
+ * What the structural inspection of an ONNX file found (gpu-validator/onnx-inspect.ts): the IR version,
+ * the opset per domain, the producer, the declared inputs and outputs, the operators by count, sizes in
+ * bytes. Fields after `fileSize` are optional so that reports written by earlier validators still parse.
+ */
+export const OnnxInspection = z
+  .object({
+    irVersion: z.number().int().nonnegative(),
+    /** One entry per operator-set domain (`''` is the default ONNX domain) and its version. */
+    opsetImports: z.array(z.object({ domain: z.string(), version: z.number().int() })),
+    producerName: z.string(),
+    producerVersion: z.string(),
+    /** Size of the model file in bytes. */
+    fileSize: z.number().int().nonnegative(),
+    inputs: z.array(TensorInfo).optional(),
+    outputs: z.array(TensorInfo).optional(),
+    /** Nodes per operator (domain, op type). */
+    operators: z
+      .array(z.object({ domain: z.string(), opType: z.string(), count: z.number().int() }))
+      .optional(),
+    /** Model-local functions (domain, name): nodes calling them need no runtime kernel. */
+    functions: z.array(z.object({ domain: z.string(), name: z.string() })).optional(),
+    initializerCount: z.number().int().nonnegative().optional(),
+    /** In-memory bytes of all initializers and constant attributes. */
+    initializerBytes: z.number().nonnegative().optional(),
+    /** Tensors whose data lives in another file of the version (offset and length in bytes). */
+    externalData: z
+      .array(
+        z.object({
+          tensor: z.string(),
+          location: z.string(),
+          offset: z.number().optional(),
+          length: z.number().optional(),
+        }),
+      )
+      .optional(),
+    /** Bytes the inspector read: proportional to the graph, not to the weights. */
+    bytesRead: z.number().int().nonnegative().optional(),
+    /** A static guess in bytes at what loading adds to the runtime's baseline; the measured peak decides. */
+    staticMemoryEstimateBytes: z.number().nonnegative().optional(),
+    /** True when a list hit its cap (a hostile or degenerate file) and was cut. */
+    truncatedLists: z.boolean().optional(),
+  })
+  .loose();
+export type OnnxInspection = z.infer<typeof OnnxInspection>;
+
+/** What the header of a safetensors file declares (gpu-validator/safetensors-inspect.ts); sizes in bytes. */
+export const SafetensorsInspection = z
+  .object({
+    headerBytes: z.number().int().nonnegative(),
+    tensorCount: z.number().int().nonnegative(),
+    /** Bytes of all tensors (elements × element size). */
+    tensorBytes: z.number().nonnegative(),
+    /** Tensor count per dtype (`F16`, `BF16`, …). */
+    dtypes: z.record(z.string(), z.number().int().nonnegative()),
+    staticMemoryEstimateBytes: z.number().nonnegative(),
+    fileSize: z.number().int().nonnegative(),
+  })
+  .loose();
+export type SafetensorsInspection = z.infer<typeof SafetensorsInspection>;
+
+/** What the header of a GGUF file declares (gpu-validator/gguf-inspect.ts); sizes in bytes. */
+export const GgufInspection = z
+  .object({
+    /** GGUF format version. */
+    version: z.number().int().nonnegative(),
+    /** `general.architecture`, when the metadata names one (`llama`). */
+    architecture: z.string().optional(),
+    metadataCount: z.number().int().nonnegative(),
+    tensorCount: z.number().int().nonnegative(),
+    /** Bytes of the data section the tensors use. */
+    tensorBytes: z.number().nonnegative(),
+    /** Alignment of the tensor data in bytes. */
+    alignment: z.number().int().positive(),
+    staticMemoryEstimateBytes: z.number().nonnegative(),
+    fileSize: z.number().int().nonnegative(),
+  })
+  .loose();
+export type GgufInspection = z.infer<typeof GgufInspection>;
+
+/** What the central directory of a zip (a PyTorch checkpoint) lists (gpu-validator/zip-inspect.ts). */
+export const ZipInspection = z
+  .object({
+    entryCount: z.number().int().nonnegative(),
+    /** Sum of the entries' uncompressed sizes in bytes. */
+    uncompressedBytes: z.number().nonnegative(),
+    /** The entry holding the pickled object graph (`archive/data.pkl`), when there is one. */
+    dataPkl: z.string().optional(),
+    staticMemoryEstimateBytes: z.number().nonnegative().optional(),
+    fileSize: z.number().int().nonnegative(),
+  })
+  .loose();
+export type ZipInspection = z.infer<typeof ZipInspection>;
+
+/**
+ * A file's structural inspection, by format. Unknown fields are kept (`loose`): an inspector may add facts
+ * before the schema names them, and a stored report is returned as written.
+ */
+export const FileInspection = z.union([OnnxInspection, GgufInspection, SafetensorsInspection, ZipInspection]);
+export type FileInspection = z.infer<typeof FileInspection>;
+
+/**
+ * What validation found for one file of a version: how it was checked, whether it passed, and what was
+ * measured (times in ms, memory in bytes) and fed.
+ */
 export const FileReport = z.object({
   path: FilePath,
   sha256: Sha256Hex,
@@ -94,16 +200,22 @@ export const FileReport = z.object({
   notes: z.array(z.string()).optional(),
   /** The smoke run could not be made in this runtime (e.g. a sequence input onnxruntime-node cannot feed); the load was still proven. */
   smokeRun: z.enum(['ran', 'skipped']).optional(),
-  inspection: z.record(z.string(), z.unknown()).optional(),
+  /** The structural inspection of the file (ONNX, safetensors, GGUF or zip), when it was inspected. */
+  inspection: FileInspection.optional(),
 });
 export type FileReport = z.infer<typeof FileReport>;
 
+/** Whether a validated version fits one serving node class by the runbook's memory rule, and why. */
 export const NodeClassFit = z.object({
   nodeClass: z.string(),
   fits: z.boolean(),
   reason: z.string(),
 });
 
+/**
+ * The report of one validation attempt: the outcome, the runtime and execution provider, who ran it and
+ * when, the memory budget (bytes), every file's report, the totals and the node classes it fits.
+ */
 export const ValidationReport = z.object({
   outcome: z.enum(['passed', 'failed']),
   /**

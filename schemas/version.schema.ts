@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FilePath, Md5Hex, ModelName, ProviderName, Sha256Hex, VersionString } from './names.schema.js';
 import { LoadError, ValidationReport } from './report.schema.js';
 
+/** A version's place in DESIGN.md's state machine (core/version-state.ts lists the allowed transitions). */
 export const VersionStatus = z.enum([
   'PENDING_UPLOAD',
   'UPLOADED',
@@ -13,9 +14,11 @@ export const VersionStatus = z.enum([
 ]);
 export type VersionStatus = z.infer<typeof VersionStatus>;
 
+/** `onnx` for a file the runtime loads, `other` for every other file (inspected or integrity-checked). */
 export const FileFormat = z.enum(['onnx', 'other']);
 export type FileFormat = z.infer<typeof FileFormat>;
 
+/** One file of a version: its path in the version, its size in bytes, and its SHA-256 and MD5 digests. */
 export const ManifestFile = z.object({
   path: FilePath,
   size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
@@ -39,6 +42,10 @@ export const InputValues = z.record(
 );
 export type InputValues = z.infer<typeof InputValues>;
 
+/**
+ * A published version: its files, status, input shapes and values, memory budget (bytes), the latest
+ * validation report and the state of its validation job (attempts, lease, backoff).
+ */
 export const Version = z.object({
   model: ModelName,
   version: VersionString,
@@ -72,6 +79,10 @@ export type Version = z.infer<typeof Version>;
 /** The most files one version may hold. */
 export const MAX_VERSION_FILES = 10_000;
 
+/**
+ * POST …/versions: the version name and its manifest (1..10 000 files), with the input shapes and values
+ * it is served at and an optional memory budget in bytes.
+ */
 export const StartVersionRequest = z.object({
   version: VersionString,
   files: z
@@ -121,6 +132,7 @@ export type MultipartPlan = z.infer<typeof MultipartPlan>;
 export const UploadTarget = TransferTarget.extend({ multipart: MultipartPlan.optional() });
 export type UploadTarget = z.infer<typeof UploadTarget>;
 
+/** How to upload one blob the registry does not hold yet: the signed target, and the blob's SHA-256 and size. */
 export const UploadInstruction = UploadTarget.extend({
   sha256: Sha256Hex,
   size: z.number().int().nonnegative(),
@@ -132,6 +144,7 @@ const distinctBy =
   (items: readonly T[]): boolean =>
     new Set(items.map(key)).size === items.length;
 
+/** A multipart upload's part number and the base64 SHA-256 of that part's bytes. */
 export const PartChecksum = z.object({ partNumber: PartNumber, checksumSha256: Sha256Base64 });
 export type PartChecksum = z.infer<typeof PartChecksum>;
 
@@ -151,9 +164,11 @@ export const UploadPartsRequest = z.object({
 });
 export type UploadPartsRequest = z.infer<typeof UploadPartsRequest>;
 
+/** The signed upload URL of one part of a multipart upload. */
 export const PartTarget = TransferTarget.extend({ partNumber: PartNumber });
 export type PartTarget = z.infer<typeof PartTarget>;
 
+/** The signed upload URLs of the parts asked for, one per part. */
 export const UploadPartsResponse = z.object({ parts: z.array(PartTarget) });
 export type UploadPartsResponse = z.infer<typeof UploadPartsResponse>;
 
@@ -161,6 +176,7 @@ export type UploadPartsResponse = z.infer<typeof UploadPartsResponse>;
 export const UploadedPart = PartChecksum.extend({ etag: z.string().min(1).max(1024) });
 export type UploadedPart = z.infer<typeof UploadedPart>;
 
+/** A multipart upload to assemble at commit: the blob's SHA-256, the upload id and every uploaded part. */
 export const CompletedUpload = z.object({
   sha256: Sha256Hex,
   uploadId: UploadId,
@@ -188,6 +204,7 @@ export const CommitVersionRequest = z.object({
 });
 export type CommitVersionRequest = z.infer<typeof CommitVersionRequest>;
 
+/** The answer of POST …/versions: the version (PENDING_UPLOAD) and the uploads still needed. */
 export const StartVersionResponse = z.object({
   version: Version,
   /** One per distinct blob the registry does not hold yet: blobs it has are never uploaded again. */
@@ -195,22 +212,28 @@ export const StartVersionResponse = z.object({
 });
 export type StartVersionResponse = z.infer<typeof StartVersionResponse>;
 
+/** A file of a download plan: the manifest entry and where to GET its bytes. */
 export const DownloadFile = ManifestFile.extend({ download: TransferTarget });
+/** GET …/download/{ref}: the version and, for each of its files, a signed download target. */
 export const DownloadPlan = z.object({
   version: Version,
   files: z.array(DownloadFile),
 });
 export type DownloadPlan = z.infer<typeof DownloadPlan>;
 
+/** A page of a listing: the items and, when there are more, the cursor that continues it. */
 export const Page = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().optional() });
 
+/** Paging query of every listing: `limit` 1..1000 (default 100) and the `cursor` of the previous page. */
 export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(2000).optional(),
 });
+/** Paging query of a model's versions, optionally of one status. */
 export const ListVersionsQuery = ListQuery.extend({ status: VersionStatus.optional() });
 
+/** A named pointer (`production`) from a model to one of its versions, and when it was last moved. */
 export const Alias = z.object({
   model: ModelName,
   alias: z.string(),
@@ -219,6 +242,7 @@ export const Alias = z.object({
 });
 export type Alias = z.infer<typeof Alias>;
 
+/** PUT …/aliases/{alias}: the version the alias should point at. */
 export const SetAliasRequest = z.object({ version: VersionString });
 
 /** POST …/versions/{version}/deprecate: the admin's reason, optional. */

@@ -18,6 +18,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock } from '../../core/ports.js';
+import { isSha256Hex } from '../../schemas/names.schema.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
 import type { UrlSigner } from './url-signer.js';
 
@@ -30,7 +31,6 @@ export interface FsBlobStoreOptions {
   readonly clock: Clock;
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
 /** Blobs are the registry's own: readable by its user only (the data folder is 0700 too). */
 const BLOB_MODE = 0o600;
 const DIR_MODE = 0o700;
@@ -65,7 +65,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   pathOf(sha256: string): string {
-    if (!HEX64.test(sha256))
+    if (!isSha256Hex(sha256))
       throw new RegistryError('INVALID_REQUEST', 'sha256: must be 64 lower-case hex digits', {
         field: 'sha256',
       });
@@ -212,7 +212,7 @@ export class FsBlobStore implements BlobStore {
     const top = join(this.options.root, 'sha256');
     for (const prefix of await readdir(top).catch(() => [] as string[]))
       for (const name of await readdir(join(top, prefix)).catch(() => [] as string[])) {
-        if (!HEX64.test(name)) continue;
+        if (!isSha256Hex(name)) continue;
         const info = await this.stat(name);
         if (info) yield { sha256: name, size: info.size };
       }

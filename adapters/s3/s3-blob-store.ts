@@ -49,6 +49,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore } from '../../core/ports.js';
+import { isSha256Hex } from '../../schemas/names.schema.js';
 import {
   MAX_UPLOAD_PARTS,
   type MultipartPlan,
@@ -61,7 +62,7 @@ import {
 
 /**
  * Settings every S3Client handed to this store needs. With the SDK's default (WHEN_SUPPORTED), presigned
- * PUT URLs carry the CRC32 of an empty body and S3 rejects the real upload (STACK.md); integrity comes from
+ * PUT URLs carry the CRC32 of an empty body and S3 rejects the real upload; integrity comes from
  * the manifest's SHA-256, signed into each upload, and from `materialize`'s re-hash.
  */
 export const S3_CLIENT_CHECKSUM_SETTINGS = {
@@ -90,8 +91,6 @@ export const DEFAULT_MULTIPART_THRESHOLD_BYTES = 64 * MiB;
 export const DEFAULT_PART_SIZE_BYTES = 64 * MiB;
 /** SigV4 presigned URLs live at most 7 days. */
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
-
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export class S3BlobStore implements BlobStore {
   private readonly keyPrefix: string;
@@ -126,7 +125,7 @@ export class S3BlobStore implements BlobStore {
 
   /** The object key of a blob. Public so that operators and tests can find an object. */
   keyOf(sha256: string): string {
-    if (!SHA256_HEX.test(sha256))
+    if (!isSha256Hex(sha256))
       throw new RegistryError('INVALID_REQUEST', 'sha256 must be 64 lower-case hex digits', {
         field: 'sha256',
       });
@@ -207,7 +206,7 @@ export class S3BlobStore implements BlobStore {
       );
       for (const o of page.Contents ?? []) {
         const name = o.Key?.slice(o.Key.lastIndexOf('/') + 1) ?? '';
-        if (SHA256_HEX.test(name)) yield { sha256: name, size: o.Size ?? 0 };
+        if (isSha256Hex(name)) yield { sha256: name, size: o.Size ?? 0 };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -9,12 +9,26 @@ import {
 import { Construct } from 'constructs';
 
 export interface BlobBucketProps {
-  /** Days after which S3 aborts an incomplete multipart upload (and stops billing its parts). */
+  /**
+   * Days after which S3 aborts an incomplete multipart upload (and stops billing its parts).
+   * @default 7
+   */
   readonly abortIncompleteUploadsAfterDays?: number;
-  /** Days a replaced or deleted object version is kept, so an accidental overwrite can be undone. */
+  /**
+   * Days a replaced or deleted object version is kept, so an accidental overwrite can be undone.
+   * @default 30
+   */
   readonly noncurrentVersionDays?: number;
-  /** Days server access logs are kept. */
+  /**
+   * Days server access logs are kept.
+   * @default 365
+   */
   readonly accessLogDays?: number;
+  /**
+   * What becomes of the bucket (and its access-log bucket) when the stack is deleted: the blobs outlive
+   * any stack unless a throw-away environment says otherwise.
+   * @default RemovalPolicy.RETAIN
+   */
   readonly removalPolicy?: RemovalPolicy;
 }
 

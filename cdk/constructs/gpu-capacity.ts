@@ -28,11 +28,15 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
 export interface GpuCapacityProps {
+  /** EC2 instance type of the validation hosts (e.g. `g5.xlarge`). Required. */
   readonly instanceType: string;
+  /** Fewest instances the Auto Scaling group keeps (0 lets it scale to zero between validations). Required. */
   readonly minCapacity: number;
+  /** Most instances the Auto Scaling group may run. Required. */
   readonly maxCapacity: number;
-  /** Root volume size: the container image and the validation scratch space share it. */
+  /** Root volume size in GiB: the container image and the validation scratch space share it. Required. */
   readonly diskGiB: number;
+  /** How long the hosts' logs are kept. Required. */
   readonly logRetention: RetentionDays;
 }
 

@@ -7,13 +7,23 @@ import { Construct } from 'constructs';
 import { repoPath } from '../paths.js';
 
 export interface ModelgateFunctionProps {
-  /** The entry file, relative to the repository root (e.g. `lambdas/aws/models.lambda.ts`). */
+  /** The entry file, relative to the repository root (e.g. `lambdas/aws/models.lambda.ts`). Required. */
   readonly entry: string;
+  /** The function's description in the console. Required. */
   readonly description: string;
-  /** Variables parsed by lambdas/aws/config.ts. */
+  /** Variables parsed by lambdas/aws/config.ts. Required. */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * Memory in MiB (Lambda also scales CPU with it).
+   * @default 512
+   */
   readonly memorySize?: number;
+  /**
+   * Time limit of one invocation: under API Gateway's 30 s integration limit.
+   * @default Duration.seconds(29)
+   */
   readonly timeout?: Duration;
+  /** How long the function's logs are kept. Required. */
   readonly logRetention: RetentionDays;
 }
 
@@ -79,7 +89,7 @@ export class ModelgateFunction extends Construct {
     Validations.of(this.fn).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
-        'nodejs22.x is the runtime this project verified (shared/STACK.md); moving to a newer runtime is a deliberate upgrade, not a synth-time default.',
+        'nodejs22.x is the runtime this project is tested on; moving to a newer runtime is a deliberate upgrade, not a synth-time default.',
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -33,14 +33,22 @@ export const DASHBOARD_NAME = DASHBOARD_TITLE.replace(/[^A-Za-z0-9_-]+/g, '-').r
 export const PROVIDER_HEALTH_PANEL = 'Provider Health Score';
 
 export interface ObservabilityProps {
-  /** Namespace of the registry's EMF metrics (lambdas/aws/metric-names.ts), `ocr` by default. */
+  /** Namespace of the registry's EMF metrics (lambdas/aws/metric-names.ts); the stack passes `ocr`. Required. */
   readonly metricsNamespace: string;
+  /** The API's functions by route group: each gets an error alarm and dashboard graphs. Required. */
   readonly functions: ReadonlyMap<string, IFunction>;
+  /** The validation state machine: its failed, timed-out and aborted executions are alarmed on. Required. */
   readonly stateMachine: IStateMachine;
+  /** The dead-letter queue of failed validation executions: any message raises an alarm. Required. */
   readonly failedExecutions: IQueue;
+  /** The HTTP API: repeated 5xx answers raise an alarm; traffic and p99 latency are graphed. Required. */
   readonly api: IHttpApi;
-  /** Validation failures (any code) per hour that raise the alarm. */
+  /** Validation failures (any code) per hour that raise the alarm. Required. */
   readonly validationFailureThreshold: number;
+  /**
+   * An address subscribed to the alarm topic.
+   * @default - no subscription: the alarms only go to the topic
+   */
   readonly alarmEmail?: string | undefined;
 }
 

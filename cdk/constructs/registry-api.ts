@@ -16,15 +16,21 @@ import { grantBlobRead, grantBlobWrite, grantTable } from './data-access.js';
 import { ModelgateFunction } from './modelgate-function.js';
 
 export interface RegistryApiProps {
+  /** The metadata table the route functions read and write (each only as its route group needs). Required. */
   readonly table: ITableV2;
-  /** The table's GSIs, which the adapter queries. */
+  /** The table's GSIs, which the adapter queries. Required. */
   readonly gsiNames: readonly string[];
+  /** The blob bucket presigned uploads and downloads point at. Required. */
   readonly bucket: IBucket;
+  /** Key prefix of the blobs in the bucket: access is granted under it only. Required. */
   readonly blobPrefix: string;
+  /** The state machine a committed version starts. Required. */
   readonly validationStateMachine: IStateMachine;
+  /** Namespace of the EMF metrics the functions write. Required. */
   readonly metricsNamespace: string;
-  /** MODELGATE_NODE_CLASSES (schemas/config.schema.ts): JSON of the serving node classes. */
+  /** MODELGATE_NODE_CLASSES (schemas/config.schema.ts): JSON of the serving node classes. Required. */
   readonly nodeClassesJson: string;
+  /** How long the functions' logs are kept. Required. */
   readonly logRetention: RetentionDays;
 }
 

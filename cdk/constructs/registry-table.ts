@@ -11,7 +11,11 @@ import { Construct } from 'constructs';
 import { METADATA_TABLE_KEYS } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 
 export interface RegistryTableProps {
-  /** RETAIN unless a throw-away environment says otherwise: the registry's metadata outlives any stack. */
+  /**
+   * What becomes of the table when the stack is deleted: the registry's metadata outlives any stack
+   * unless a throw-away environment says otherwise.
+   * @default RemovalPolicy.RETAIN
+   */
   readonly removalPolicy?: RemovalPolicy;
 }
 

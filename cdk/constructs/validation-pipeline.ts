@@ -52,22 +52,33 @@ export const INFRASTRUCTURE_ERRORS = [
 ] as const;
 
 export interface ValidationPipelineProps {
+  /** The metadata table the pre-check, finalize and sweeper functions read and write. Required. */
   readonly table: ITableV2;
-  /** The table's GSIs, which the adapter queries. */
+  /** The table's GSIs, which the adapter queries. Required. */
   readonly gsiNames: readonly string[];
+  /** The blob bucket the validator task reads. Required. */
   readonly bucket: IBucket;
+  /** The VPC the validator task runs in. Required. */
   readonly vpc: IVpc;
+  /** The ECS cluster of the GPU capacity. Required. */
   readonly cluster: ICluster;
+  /** The GPU Auto Scaling group's capacity provider the task is placed on. Required. */
   readonly capacityProvider: AsgCapacityProvider;
+  /** The validator task definition the state machine runs. Required. */
   readonly validator: ValidatorTask;
-  /** Scratch bytes and model memory one task offers: the pre-check refuses versions that exceed them. */
+  /** Scratch bytes one task offers: the pre-check refuses versions that exceed them. Required. */
   readonly taskDiskBytes: number;
+  /** Model memory in bytes one task offers: the pre-check refuses versions that exceed it. Required. */
   readonly taskMemoryBytes: number;
+  /** Time limit of one validator task run. Required. */
   readonly taskTimeout: Duration;
+  /** Most attempts of the task on infrastructure errors (backoff from 60 s, at most 15 min). Required. */
   readonly infraRetries: number;
+  /** Namespace of the EMF metrics the functions write. Required. */
   readonly metricsNamespace: string;
-  /** MODELGATE_NODE_CLASSES (schemas/config.schema.ts): JSON of the serving node classes. */
+  /** MODELGATE_NODE_CLASSES (schemas/config.schema.ts): JSON of the serving node classes. Required. */
   readonly nodeClassesJson: string;
+  /** How long the functions' and the state machine's logs are kept. Required. */
   readonly logRetention: RetentionDays;
 }
 

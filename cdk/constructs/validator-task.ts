@@ -23,17 +23,25 @@ export type ValidatorImageSource =
   | { readonly kind: 'ecr'; readonly tag: string };
 
 export interface ValidatorTaskProps {
+  /** Where the validator's container image comes from. Required. */
   readonly image: ValidatorImageSource;
+  /** The metadata table the task heartbeats and records its report in. Required. */
   readonly table: ITableV2;
-  /** The table's GSIs, which the adapter queries. */
+  /** The table's GSIs, which the adapter queries. Required. */
   readonly gsiNames: readonly string[];
+  /** The blob bucket the task reads model files from. Required. */
   readonly bucket: IBucket;
+  /** Key prefix of the blobs in the bucket: read access is granted under it only. Required. */
   readonly blobPrefix: string;
+  /** Hard memory limit of the container in MiB. Required. */
   readonly memoryMiB: number;
+  /** CPU units of the task (1024 = one vCPU). Required. */
   readonly cpuUnits: number;
+  /** Namespace of the EMF metrics the task writes. Required. */
   readonly metricsNamespace: string;
-  /** MODELGATE_NODE_CLASSES: JSON of the serving node classes the report is judged against. */
+  /** MODELGATE_NODE_CLASSES: JSON of the serving node classes the report is judged against. Required. */
   readonly nodeClassesJson: string;
+  /** How long the task's logs are kept. Required. */
   readonly logRetention: RetentionDays;
 }
 

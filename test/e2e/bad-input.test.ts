@@ -1,34 +1,30 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel, truncate } from '../fixtures/onnx-writer.js';
-import { api, BACKENDS, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { api, BACKENDS, cli, type ServerHandle } from './harness.js';
+import { useServer } from './use-server.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
 
 /** Every bad input of the issue: a clear error with a code and the field at fault, and nothing lost. */
 describe.each(BACKENDS)('bad input gets a clear error and loses nothing (%s backend)', (backend) => {
+  const fixture = useServer({ backend });
   let server: ServerHandle;
   let work: string;
-  const run = (...args: string[]) => cli(args, server.env, work);
+  const run = fixture.run;
   const model = buildMlpModel({ layers: 2, dim: 16 });
 
   beforeAll(async () => {
-    server = await startServer({ backend });
-    work = tempDir();
+    ({ server, work } = fixture);
     writeFileSync(join(work, 'good.onnx'), model);
     writeFileSync(join(work, 'truncated.onnx'), truncate(model, Math.floor(model.length / 2)));
     writeFileSync(join(work, 'not-onnx.onnx'), 'this is a text file, not a model\n');
     writeFileSync(join(work, 'vocab.txt'), 'a\nb\n');
     const published = await run('publish', 'good@1.0.0', 'good.onnx', '--wait');
     expect(published.code).toBe(0);
-  });
-  afterAll(async () => {
-    await server?.stop();
-    removeDir(work);
-    removeDir(server?.dataDir);
   });
 
   it.each([

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
-import { CLI, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { eventually } from '../helpers/eventually.js';
+import { CLI, cli, type ServerHandle } from './harness.js';
+import { useServers } from './use-server.js';
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 
@@ -17,20 +18,11 @@ function walk(dir: string, prefix = ''): string[] {
 }
 
 describe('the data folder', () => {
-  const cleanup: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c();
-  });
-
-  async function server(dataDir?: string): Promise<ServerHandle> {
-    const s = await startServer(dataDir ? { dataDir } : {});
-    cleanup.push(() => s.stop());
-    return s;
-  }
+  const servers = useServers();
+  const server = (dataDir?: string): Promise<ServerHandle> => servers.start(dataDir ? { dataDir } : {});
 
   it('is 0700 with files 0600 even under umask 000', async () => {
-    const work = tempDir();
-    cleanup.push(() => removeDir(work));
+    const work = servers.tempDir();
     const previous = process.umask(0); // inherited by the server process
     let s: ServerHandle;
     try {
@@ -38,7 +30,6 @@ describe('the data folder', () => {
     } finally {
       process.umask(previous);
     }
-    cleanup.push(() => removeDir(s.dataDir));
     writeFileSync(join(work, 'm.onnx'), buildMlpModel({ layers: 1, dim: 4 }));
     const published = await cli(['publish', 'perm@1', join(work, 'm.onnx'), '--wait'], s.env, work);
     expect(published.code, published.stderr).toBe(0);
@@ -57,15 +48,13 @@ describe('the data folder', () => {
 
   it('starts again at once after kill -9, without waiting for the dead server to be reaped', async () => {
     const first = await server();
-    cleanup.push(() => removeDir(first.dataDir));
     first.process.kill('SIGKILL'); // not awaited: the old process may still be a zombie
     const second = await server(first.dataDir);
     expect((await fetch(`${second.url}/health`)).status).toBe(200);
   });
 
   it('starts while its killed predecessor stays a zombie that nobody reaps (as under a PID 1 that never waits)', async () => {
-    const dataDir = tempDir();
-    cleanup.push(() => removeDir(dataDir));
+    const dataDir = servers.tempDir();
     // sh starts the server in the background, then becomes `sleep`, which never reaps it.
     const parent = spawn(
       'sh',
@@ -75,7 +64,7 @@ describe('the data folder', () => {
       ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
-    cleanup.push(() => {
+    servers.defer(() => {
       parent.kill('SIGKILL');
     });
     let out = '';
@@ -87,15 +76,15 @@ describe('the data folder', () => {
     );
     const pid = Number(/pid (\d+)/.exec(out)![1]);
     process.kill(pid, 'SIGKILL');
-    await sleep(200);
-    expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2]).toBe('Z'); // dead, not reaped
+    await eventually(() => readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z', {
+      what: `pid ${pid} to be a zombie (dead, not reaped)`,
+    });
     const second = await server(dataDir);
     expect((await fetch(`${second.url}/health`)).status).toBe(200);
   });
 
   it('starts over a pid file an earlier version left, even when that pid is alive (a reused pid)', async () => {
-    const dataDir = tempDir();
-    cleanup.push(() => removeDir(dataDir));
+    const dataDir = servers.tempDir();
     writeFileSync(join(dataDir, 'server.lock'), String(process.pid)); // this test process: alive
     const s = await server(dataDir);
     expect((await fetch(`${s.url}/health`)).status).toBe(200);
@@ -103,7 +92,6 @@ describe('the data folder', () => {
 
   it('refuses a second server on the same folder, naming it', async () => {
     const first = await server();
-    cleanup.push(() => removeDir(first.dataDir));
     const second = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', first.dataDir], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });

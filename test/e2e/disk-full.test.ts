@@ -4,7 +4,8 @@ import { closeSync, mkdtempSync, openSync, readdirSync, rmdirSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, type ServerHandle, startServer } from './harness.js';
+import { api, type ServerHandle } from './harness.js';
+import { useServer } from './use-server.js';
 
 /**
  * A real full disk: the data folder is a 6 MiB tmpfs, filled to the last byte by a filler file. Mounting
@@ -55,15 +56,16 @@ describe.skipIf(mount === null)(
   () => {
     const dataDir = mount!;
     const filler = join(dataDir, 'filler');
-    let server: ServerHandle;
-
-    beforeAll(async () => {
-      server = await startServer({ dataDir });
-    });
-    afterAll(async () => {
-      await server?.stop();
+    // Registered before the server fixture, so that it runs after the server has stopped (after-hooks
+    // run last-registered first): a busy mount cannot be unmounted.
+    afterAll(() => {
       execFileSync('umount', [dataDir]);
       rmdirSync(dataDir);
+    });
+    const fixture = useServer({ dataDir });
+    let server: ServerHandle;
+    beforeAll(() => {
+      server = fixture.server;
     });
 
     async function plan(version: string, bytes: Buffer) {

@@ -1,10 +1,12 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DataType } from '../fixtures/onnx-proto.js';
 import { encodeModel, valueInfo } from '../fixtures/onnx-writer.js';
-import { cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { eventually } from '../helpers/eventually.js';
+import { cli, type ServerHandle } from './harness.js';
+import { useServers } from './use-server.js';
 
 /** The pid's parent and state from /proc/PID/stat, or null when it is gone. */
 function procStat(pid: number): { ppid: number; state: string } | null {
@@ -25,8 +27,7 @@ const isDead = (pid: number) => {
 
 /** The pid of the server's running model-load child (not the baseline one), once there is one. */
 async function loadChildOf(serverPid: number, withinMs: number): Promise<number> {
-  const until = Date.now() + withinMs;
-  while (Date.now() < until) {
+  const find = () => {
     for (const name of readdirSync('/proc')) {
       const pid = Number(name);
       if (!Number.isInteger(pid) || procStat(pid)?.ppid !== serverPid) continue;
@@ -38,14 +39,17 @@ async function loadChildOf(serverPid: number, withinMs: number): Promise<number>
       }
       if (cmdline.includes('load-child') && cmdline.includes('"kind":"load"')) return pid;
     }
-    await sleep(50);
-  }
-  throw new Error(`no load child of ${serverPid} within ${withinMs} ms`);
+    return undefined;
+  };
+  return eventually(find, { what: `a load child of ${serverPid}`, timeoutMs: withinMs });
 }
 
+/** How long `pid` took to die, in ms (at most about `withinMs`: the caller asserts on the figure). */
 async function waitDead(pid: number, withinMs: number): Promise<number> {
   const started = Date.now();
-  while (!isDead(pid) && Date.now() - started < withinMs) await sleep(50);
+  await eventually(() => isDead(pid), { what: `pid ${pid} to die`, timeoutMs: withinMs }).catch(
+    () => undefined,
+  );
   return Date.now() - started;
 }
 
@@ -68,17 +72,11 @@ function blockingLoadModel(nodes = 60_000): Buffer {
 }
 
 describe('load children die with their server', () => {
-  const cleanup: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c();
-  });
+  const servers = useServers();
 
   async function serverValidatingSlowModel(): Promise<{ server: ServerHandle; child: number }> {
-    const server = await startServer();
-    cleanup.push(() => removeDir(server.dataDir));
-    cleanup.push(() => server.stop());
-    const work = tempDir();
-    cleanup.push(() => removeDir(work));
+    const server = await servers.start();
+    const work = servers.tempDir();
     writeFileSync(join(work, 'slow.onnx'), blockingLoadModel());
     const published = await cli(['publish', 'slow@1', 'slow.onnx'], server.env, work);
     expect(published.code, published.stderr).toBe(0);

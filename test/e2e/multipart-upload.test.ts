@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { needs } from '../helpers/system-programs.js';
-import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { api, type ServerHandle } from './harness.js';
+import { useServer } from './use-server.js';
 
 const MiB = 1024 ** 2;
 
@@ -15,24 +16,19 @@ const MiB = 1024 ** 2;
 const need = needs(['java']);
 
 describe.skipIf(need.skip)(need.title('multipart uploads on the aws backend'), () => {
+  const fixture = useServer({
+    backend: 'aws',
+    env: {
+      MODELGATE_S3_MULTIPART_THRESHOLD_BYTES: String(5 * MiB),
+      MODELGATE_S3_PART_SIZE_BYTES: String(5 * MiB),
+    },
+  });
   let server: ServerHandle;
   let work: string;
-  const run = (...args: string[]) => cli(args, server.env, work);
+  const run = fixture.run;
 
-  beforeAll(async () => {
-    server = await startServer({
-      backend: 'aws',
-      env: {
-        MODELGATE_S3_MULTIPART_THRESHOLD_BYTES: String(5 * MiB),
-        MODELGATE_S3_PART_SIZE_BYTES: String(5 * MiB),
-      },
-    });
-    work = tempDir();
-  });
-  afterAll(async () => {
-    await server?.stop();
-    removeDir(work);
-    removeDir(server?.dataDir);
+  beforeAll(() => {
+    ({ server, work } = fixture);
   });
 
   it('publishes a 12 MiB file in parts through the CLI, validates it, and fetches the same bytes', async () => {

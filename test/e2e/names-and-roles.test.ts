@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
+import { eventually } from '../helpers/eventually.js';
 import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
 import { useServer } from './use-server.js';
 
@@ -32,14 +33,6 @@ function raw(
     req.end(body);
   });
 }
-
-const until = async (what: string, probe: () => boolean, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe('names, deprecation, budgets, cross-site requests and logs (open loopback server)', () => {
   const fixture = useServer({ args: ['--memory-budget', '512MiB'] });
@@ -170,9 +163,10 @@ describe('names, deprecation, budgets, cross-site requests and logs (open loopba
       req.on('close', () => resolve());
     });
     const logs = fixture.server.logs;
-    await until('the aborted transfer in the log', () =>
-      logs.some((l) => l.includes(`/blobs/sha256/${sha256}`)),
-    );
+    await eventually(() => logs.some((l) => l.includes(`/blobs/sha256/${sha256}`)), {
+      what: 'the aborted transfer in the log',
+      intervalMs: 100,
+    });
     const lines = logs.filter((l) => l.includes(sha256));
     expect(lines.length).toBeGreaterThan(0);
     for (const line of logs) {

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admitsNode } from '../../core/provider-ramp.js';
 import { buildMlpModel, truncate } from '../fixtures/onnx-writer.js';
+import { eventually } from '../helpers/eventually.js';
 import { type PrometheusHandle, startPrometheus } from '../helpers/prometheus-server.js';
 import { needs } from '../helpers/system-programs.js';
-import { api, cli, removeDir, type ServerHandle, startServer, tempDir } from './harness.js';
+import { api, type ServerHandle } from './harness.js';
+import { useServer } from './use-server.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const RULES = join(ROOT, 'deploy', 'prometheus', 'modelgate-rules.yml');
@@ -30,15 +32,9 @@ const jqValues = (text: string): Record<string, any>[] =>
     .filter(Boolean)
     .map((s) => JSON.parse(`${s}\n}`));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** Prometheus scrapes and evaluates every second: its answers are awaited, never assumed. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> =>
+  eventually(probe, { what, timeoutMs, intervalMs: 500 });
 
 /**
  * The on-call engineer's view: a real modelgate, a real Prometheus scraping it every second, a failed
@@ -52,19 +48,19 @@ const need = needs(['prometheus', 'jq', 'curl']);
 describe.skipIf(need.skip)(
   need.title('runbook MODEL_LOAD_ERROR against a live modelgate and Prometheus'),
   () => {
+    const fixture = useServer((dir) => ({
+      args: ['--log-file', join(dir, 'logs', 'app.log')],
+      env: { MODELGATE_METRICS_REFRESH_MS: '1000' },
+    }));
     let server: ServerHandle;
     let prometheus: PrometheusHandle;
     let work: string;
     let logFile: string;
-    const run = (...args: string[]) => cli(args, server.env, work);
+    const run = fixture.run;
 
     beforeAll(async () => {
-      work = tempDir();
+      ({ server, work } = fixture);
       logFile = join(work, 'logs', 'app.log');
-      server = await startServer({
-        args: ['--log-file', logFile],
-        env: { MODELGATE_METRICS_REFRESH_MS: '1000' },
-      });
       prometheus = await startPrometheus({ dir: work, target: new URL(server.url).host, ruleFiles: [RULES] });
       const model = buildMlpModel({ layers: 2, dim: 16 });
       writeFileSync(join(work, 'good.onnx'), model);
@@ -96,9 +92,6 @@ describe.skipIf(need.skip)(
     });
     afterAll(async () => {
       await prometheus?.stop();
-      await server?.stop();
-      removeDir(work);
-      removeDir(server?.dataDir);
     });
 
     it("evaluates the runbook's detection queries: only the provider that failed on a node shows", async () => {
@@ -349,8 +342,7 @@ describe.skipIf(need.skip)(
     });
 
     it('rebuilds state after a restart and applies DISABLED_PROVIDERS, as the runbook exports it', async () => {
-      await server.stop();
-      server = await startServer({ dataDir: server.dataDir, env: { DISABLED_PROVIDERS: 'failing' } });
+      server = await fixture.restart({ env: { DISABLED_PROVIDERS: 'failing' } });
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       expect(metrics).toMatch(
         /^ocr_model_size_bytes\{provider="healthy",model="vision",version="1",state="stored"\} \d+$/m,
@@ -365,8 +357,7 @@ describe.skipIf(need.skip)(
       expect(refused.code).toBe(4);
       expect(refused.stderr).toContain('PROVIDER_DISABLED');
       // `unset DISABLED_PROVIDERS` and restart: enabled again
-      await server.stop();
-      server = await startServer({ dataDir: server.dataDir });
+      server = await fixture.restart();
       expect((await api(server, 'GET', '/health')).json!.providers.failing.status).not.toBe('disabled');
     });
   },

@@ -5,8 +5,8 @@ import { buildImageModel } from '../fixtures/onnx-writer.js';
 import { useServer } from './use-server.js';
 
 /**
- * The memory profile is taken at the shapes a version is served at (issue 3 part 5): the same image model
- * published at 1×1 and at 960×960 pixels, through the real CLI against a real server.
+ * The memory profile is taken at the shapes a version is served at, since memory grows with them: the
+ * same image model published at 1×1 and at 960×960 pixels, through the real CLI against a real server.
  */
 describe('validation at the served input shapes', () => {
   const fixture = useServer();

@@ -181,7 +181,7 @@ export async function startS3rver(bucket = 'modelgate-test'): Promise<S3Local> {
     region,
     credentials: s3rverCredentials,
     forcePathStyle: true,
-    // STACK.md: with the default (WHEN_SUPPORTED) the SDK sends aws-chunked streaming bodies with trailing
+    // With the SDK's default (WHEN_SUPPORTED) the SDK sends aws-chunked streaming bodies with trailing
     // checksums that s3rver stores verbatim, i.e. corrupted; and presigned URLs would carry a CRC32 of nothing.
     ...S3_CLIENT_CHECKSUM_SETTINGS,
   });

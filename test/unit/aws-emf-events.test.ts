@@ -5,6 +5,7 @@ import { createModel } from '../../core/models.js';
 import { precheckValidation } from '../../core/validation-steps.js';
 import { awsRegistryEvents } from '../../lambdas/aws/emf-events.js';
 import { METRIC } from '../../lambdas/aws/metric-names.js';
+import { aManifestFile, aNewVersion } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 
@@ -87,19 +88,14 @@ describe('registry events on AWS (EMF and log lines)', () => {
   it('counts a version the pre-check refuses (too big for a validation task) once, as validation_failures', async () => {
     await createModel(deps, { name: 'big', provider: 'paddle', description: '', tags: [] });
     const now = deps.clock.now().toISOString();
-    await deps.metadata.createVersion({
-      model: 'big',
-      version: '1',
-      provider: 'paddle',
-      status: 'UPLOADED',
-      files: [{ path: 'a.onnx', size: 2 ** 31, sha256: 'a'.repeat(64), md5: 'b'.repeat(32), format: 'onnx' }],
-      totalSize: 2 ** 31,
-      inputShapes: {},
-      publisher: 't',
-      createdAt: now,
-      updatedAt: now,
-      validation: { attempts: 0 },
-    });
+    await deps.metadata.createVersion(
+      aNewVersion({
+        model: 'big',
+        provider: 'paddle',
+        files: [aManifestFile({ path: 'a.onnx', size: 2 ** 31 })],
+        createdAt: now,
+      }),
+    );
     const r = await precheckValidation(
       deps,
       { diskBytes: 2 ** 30, memoryBytes: 2 ** 34 },

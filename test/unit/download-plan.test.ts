@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { checkDownloadPlan } from '../../cli/files/download-plan.js';
+import { aVersion } from '../helpers/builders.js';
 
 const hex = (algorithm: string, text: string) => createHash(algorithm).update(text).digest('hex');
 
@@ -10,7 +11,7 @@ function file(path: string, content = path) {
     size: content.length,
     sha256: hex('sha256', content),
     md5: hex('md5', content),
-    format: 'other',
+    format: 'other' as const,
   };
 }
 
@@ -18,20 +19,14 @@ function file(path: string, content = path) {
 // biome-ignore lint/suspicious/noExplicitAny: tests mutate the plan's JSON freely to make it hostile
 function plan(files = [file('det.onnx'), file('dict/keys.txt')]): any {
   return {
-    version: {
+    version: aVersion({
       model: 'ocr-det',
       version: '1.0.0',
-      seq: 1,
       provider: 'paddle',
       status: 'VERIFIED',
       files,
-      totalSize: files.reduce((s, f) => s + f.size, 0),
-      inputShapes: {},
-      publisher: 'test',
-      createdAt: '2024-01-20T00:00:00Z',
-      updatedAt: '2024-01-20T00:00:00Z',
       validation: { attempts: 1 },
-    },
+    }),
     files: files.map((f) => ({
       ...f,
       download: {

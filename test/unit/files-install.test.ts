@@ -24,6 +24,7 @@ import { tryLock } from '../../adapters/fs-lock/kernel-lock.js';
 import type { DownloadableFile } from '../../cli/files/download-file.js';
 import { type InstallOptions, installVersion } from '../../cli/files/install-dir.js';
 import type { Version } from '../../schemas/version.schema.js';
+import { aVersion } from '../helpers/builders.js';
 
 const run = promisify(execFile);
 
@@ -99,20 +100,15 @@ function serverFile(path: string, data: Buffer, behaviour: Behaviour = 'ok'): Do
 }
 
 function versionOf(version: string, files: readonly DownloadableFile[]): Version {
-  return {
+  return aVersion({
     model: 'ocr-det',
     version,
     seq: Number(version.replace(/\D/g, '')) || 1,
     provider: 'paddle',
     status: 'VERIFIED',
     files: files.map(({ download: _download, ...file }) => file),
-    totalSize: files.reduce((sum, file) => sum + file.size, 0),
-    inputShapes: {},
-    publisher: 'test',
-    createdAt: '2024-01-20T00:00:00Z',
-    updatedAt: '2024-01-20T00:00:00Z',
     validation: { attempts: 1 },
-  };
+  });
 }
 
 const options = (

@@ -7,6 +7,7 @@ import type { DownloadableFile } from '../../cli/files/download-file.js';
 import { installVersion } from '../../cli/files/install-dir.js';
 import { verifyDir } from '../../cli/files/verify-dir.js';
 import type { Version } from '../../schemas/version.schema.js';
+import { aVersion } from '../helpers/builders.js';
 
 const hex = (algorithm: string, data: Buffer) => createHash(algorithm).update(data).digest('hex');
 
@@ -29,20 +30,15 @@ function file(path: string, data: Buffer): DownloadableFile {
 }
 
 function version(files: readonly DownloadableFile[]): Version {
-  return {
+  return aVersion({
     model: 'ocr-rec',
     version: '2.1.0',
     seq: 3,
     provider: 'paddle',
     status: 'VERIFIED',
     files: files.map(({ download: _download, ...f }) => f),
-    totalSize: files.reduce((sum, f) => sum + f.size, 0),
-    inputShapes: {},
-    publisher: 'test',
-    createdAt: '2024-01-20T00:00:00Z',
-    updatedAt: '2024-01-20T00:00:00Z',
     validation: { attempts: 1 },
-  };
+  });
 }
 
 let root: string;

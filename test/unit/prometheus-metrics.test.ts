@@ -4,6 +4,7 @@ import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { commitVersion } from '../../core/publish.js';
 import { registrySnapshot } from '../../core/registry-state.js';
 import { LoadErrorCode } from '../../schemas/error-codes.schema.js';
+import { aNewVersion } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 import { promtool } from '../helpers/promtool.js';
@@ -92,19 +93,15 @@ describe('Prometheus metrics from registry events', () => {
   it("starts every failure reason of a committed version at 0, and a new provider's counter at 0", async () => {
     await validated(deps, 'rec@1', { provider: 'tesseract' });
     const now = deps.clock.now().toISOString();
-    await deps.metadata.createVersion({
-      model: 'rec',
-      version: '2',
-      provider: 'tesseract',
-      status: 'PENDING_UPLOAD',
-      files: [],
-      totalSize: 0,
-      inputShapes: {},
-      publisher: 't',
-      createdAt: now,
-      updatedAt: now,
-      validation: { attempts: 0 },
-    });
+    await deps.metadata.createVersion(
+      aNewVersion({
+        model: 'rec',
+        version: '2',
+        provider: 'tesseract',
+        status: 'PENDING_UPLOAD',
+        createdAt: now,
+      }),
+    );
     await commitVersion(deps, { model: 'rec', version: '2' });
     const text = await metrics.render();
     const series = text

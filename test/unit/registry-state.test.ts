@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createModel } from '../../core/models.js';
 import { providerFilesPresent } from '../../core/registry-state.js';
+import { aManifestFile, aNewVersion } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 /** ocr_model_files_present's source: every file of every served version, checked in the real blob folder. */
@@ -16,19 +17,16 @@ describe('providerFilesPresent', () => {
     await createModel(deps, { name: 'det', provider: 'paddle', description: '', tags: [] });
     await createModel(deps, { name: 'empty', provider: 'nothing', description: '', tags: [] });
     const now = deps.clock.now().toISOString();
-    await deps.metadata.createVersion({
-      model: 'det',
-      version: '1',
-      provider: 'paddle',
-      status: 'VERIFIED',
-      files: [{ path: 'det.onnx', size: bytes.length, sha256, md5: 'b'.repeat(32), format: 'onnx' }],
-      totalSize: bytes.length,
-      inputShapes: {},
-      publisher: 't',
-      createdAt: now,
-      updatedAt: now,
-      validation: { attempts: 1 },
-    });
+    await deps.metadata.createVersion(
+      aNewVersion({
+        model: 'det',
+        provider: 'paddle',
+        status: 'VERIFIED',
+        files: [aManifestFile({ path: 'det.onnx', size: bytes.length, sha256 })],
+        createdAt: now,
+        validation: { attempts: 1 },
+      }),
+    );
   });
   afterEach(() => deps.cleanup());
 

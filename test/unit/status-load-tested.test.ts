@@ -3,62 +3,34 @@ import { describeVersion, loadTestedFields } from '../../cli/commands/status.com
 import { INTEGRITY_ONLY, wasLoadTested } from '../../core/failure-explanations.js';
 import type { FileReport, ValidationReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
+import { aFileReport, aManifestFile, aReport, aVersion } from '../helpers/builders.js';
 
 /** Nothing may say a version passed a runtime unless a runtime loaded one of its files. */
 
 const NOW = '2026-01-01T00:00:00.000Z';
 
 function file(path: string, check: FileReport['check'], extra: Partial<FileReport> = {}): FileReport {
-  return {
-    path,
-    sha256: 'a'.repeat(64),
-    size: 10,
-    format: 'other',
-    check,
-    ok: true,
-    inputs: [],
-    outputs: [],
-    ...extra,
-  };
+  return aFileReport({ path, size: 10, format: 'other', check, ...extra });
 }
 
 function version(files: FileReport[], loadTested?: boolean): Version {
-  const report: ValidationReport = {
-    outcome: 'passed',
+  const report = aReport({
     ...(loadTested === undefined ? {} : { loadTested }),
     runtime: { name: 'onnxruntime-node', version: '1.30.0' },
-    executionProvider: 'cpu',
-    worker: 'w',
-    attempt: 1,
     startedAt: NOW,
     finishedAt: NOW,
     durationMs: 12,
-    memoryBudgetBytes: 1 << 30,
     files,
-    totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
-    nodeClasses: [],
-  };
-  return {
+  });
+  return aVersion({
     model: 'm',
     version: '1.0.0',
-    provider: 'p',
-    seq: 1,
     status: 'VERIFIED',
-    files: files.map((f) => ({
-      path: f.path,
-      size: 10,
-      sha256: f.sha256,
-      md5: 'b'.repeat(32),
-      format: 'other',
-    })),
-    totalSize: 10,
-    inputShapes: {},
-    publisher: 't',
+    files: files.map((f) => aManifestFile({ path: f.path, size: 10, sha256: f.sha256, format: 'other' })),
     createdAt: NOW,
-    updatedAt: NOW,
     validation: { attempts: 1 },
     report,
-  } as Version;
+  });
 }
 
 describe('integrity-only versions', () => {

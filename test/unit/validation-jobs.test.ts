@@ -9,6 +9,7 @@ import {
   requeueStalled,
 } from '../../core/validation-jobs.js';
 import type { Version } from '../../schemas/version.schema.js';
+import { aManifestFile, aNewVersion, aReport } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 const SHA = 'a'.repeat(64);
@@ -16,19 +17,13 @@ const MD5 = 'b'.repeat(32);
 
 async function uploadedVersion(deps: TestDeps, version: string): Promise<Version> {
   const now = deps.clock.now().toISOString();
-  const v = await deps.metadata.createVersion({
-    model: 'm',
-    version,
-    provider: 'p',
-    status: 'UPLOADED',
-    files: [{ path: 'a.onnx', size: 1, sha256: SHA, md5: MD5, format: 'onnx' }],
-    totalSize: 1,
-    inputShapes: {},
-    publisher: 't',
-    createdAt: now,
-    updatedAt: now,
-    validation: { attempts: 0 },
-  });
+  const v = await deps.metadata.createVersion(
+    aNewVersion({
+      version,
+      files: [aManifestFile({ path: 'a.onnx', size: 1, sha256: SHA, md5: MD5 })],
+      createdAt: now,
+    }),
+  );
   deps.clock.advance(1);
   return v;
 }
@@ -87,21 +82,11 @@ describe('validation jobs: leases, heartbeats, retries', () => {
     await claimNext(deps, 'owner');
     expect(await heartbeat(deps, v, 'intruder')).toBe(false);
     expect(await heartbeat(deps, v, 'owner')).toBe(true);
-    const report = {
-      outcome: 'failed' as const,
-      error: { code: 'MODEL_CORRUPTED' as const, message: 'bad' },
-      runtime: { name: 'onnxruntime-node', version: 't' },
-      executionProvider: 'cpu',
+    const report = aReport({
+      outcome: 'failed',
+      error: { code: 'MODEL_CORRUPTED', message: 'bad' },
       worker: 'owner',
-      attempt: 1,
-      startedAt: '',
-      finishedAt: '',
-      durationMs: 1,
-      memoryBudgetBytes: 1,
-      files: [],
-      totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
-      nodeClasses: [],
-    };
+    });
     await expect(completeValidation(deps, v, 'intruder', report)).rejects.toMatchObject({ code: 'CONFLICT' });
     const done = await completeValidation(deps, v, 'owner', report);
     expect(done.status).toBe('FAILED');

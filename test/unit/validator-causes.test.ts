@@ -12,7 +12,7 @@ import { buildMlpModel, encodeModel, valueInfo } from '../fixtures/onnx-writer.j
 import { type FixtureFile, layOutVersion } from '../fixtures/version-files.js';
 
 /**
- * The causes of issue 3 part 6 that the engine tests do not already provoke: a hang during inference,
+ * The load failure causes that the engine tests do not already provoke: a hang during inference,
  * execution providers that are not installed (and one the runtime drops silently), an unreadable file.
  * Each from a real file or a real condition, through validateFiles and a real loader child.
  */

@@ -31,7 +31,7 @@ const RECORDED = {
   noRuntime: "Cannot find package 'onnxruntime-node' imported from /app/gpu-validator/load-child.js",
 };
 
-const load = { stage: 'load' as const, requestedProviders: ['cpu'] };
+const load = { stage: 'load' as const, requestedExecutionProviders: ['cpu'] };
 
 describe('classifyRuntimeError', () => {
   it.each([
@@ -55,21 +55,25 @@ describe('classifyRuntimeError', () => {
   });
 
   it('says GPU_UNAVAILABLE for a provider failure when cuda was required, DEPENDENCY_MISSING otherwise', () => {
-    expect(classifyRuntimeError(RECORDED.cuda, { stage: 'load', requestedProviders: ['cuda'] })).toBe(
-      'GPU_UNAVAILABLE',
-    );
-    expect(classifyRuntimeError(RECORDED.cuda, { stage: 'load', requestedProviders: ['webgpu'] })).toBe(
-      'DEPENDENCY_MISSING',
-    );
+    expect(
+      classifyRuntimeError(RECORDED.cuda, { stage: 'load', requestedExecutionProviders: ['cuda'] }),
+    ).toBe('GPU_UNAVAILABLE');
+    expect(
+      classifyRuntimeError(RECORDED.cuda, { stage: 'load', requestedExecutionProviders: ['webgpu'] }),
+    ).toBe('DEPENDENCY_MISSING');
   });
 
   it('falls back by stage when the message names nothing known', () => {
-    expect(classifyRuntimeError('weird', { stage: 'import', requestedProviders: [] })).toBe(
+    expect(classifyRuntimeError('weird', { stage: 'import', requestedExecutionProviders: [] })).toBe(
       'DEPENDENCY_MISSING',
     );
     // The file parsed before it reached the runtime: an unrecognised refusal is never called corruption.
-    expect(classifyRuntimeError('weird', { stage: 'load', requestedProviders: [] })).toBe('MODEL_INVALID');
-    expect(classifyRuntimeError('weird', { stage: 'run', requestedProviders: [] })).toBe('INFERENCE_FAILED');
+    expect(classifyRuntimeError('weird', { stage: 'load', requestedExecutionProviders: [] })).toBe(
+      'MODEL_INVALID',
+    );
+    expect(classifyRuntimeError('weird', { stage: 'run', requestedExecutionProviders: [] })).toBe(
+      'INFERENCE_FAILED',
+    );
   });
 
   it('says in the message when the code is only the fallback', () => {
@@ -150,7 +154,7 @@ describe('classifyRuntimeError on the conformance suite and invalid graphs', () 
     const stderrTail =
       '[W:onnxruntime:, transpose_optimizer.cc:37 ApplyImpl] Transpose optimizer failed: Unsupported ONNX opset: 6\n';
     const verdict = classifyChildExit({
-      requestedProviders: ['cpu'],
+      requestedExecutionProviders: ['cpu'],
       exitCode: null,
       stage: 'run',
       signal: 'SIGSEGV',
@@ -161,7 +165,7 @@ describe('classifyRuntimeError on the conformance suite and invalid graphs', () 
 });
 
 describe('classifyChildExit', () => {
-  const base = { requestedProviders: ['cpu'], exitCode: null, stderrTail: '' };
+  const base = { requestedExecutionProviders: ['cpu'], exitCode: null, stderrTail: '' };
 
   it('takes a SIGKILL nobody of ours sent for the kernel OOM killer', () => {
     const verdict = classifyChildExit({ ...base, stage: 'load', signal: 'SIGKILL' });

@@ -2,44 +2,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createModel } from '../../core/models.js';
 import { WorkerPool } from '../../gpu-validator/worker-pool.js';
-import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Version } from '../../schemas/version.schema.js';
+import { aNewVersion, aReport } from '../helpers/builders.js';
+import { eventually } from '../helpers/eventually.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 // The engine is replaced by a timed stand-in here: this tests the pool's scheduling, not validation
 // (the e2e tests run the real engine).
-const report = (worker: string): ValidationReport => ({
-  outcome: 'passed',
-  runtime: { name: 'stand-in', version: '0' },
-  executionProvider: 'cpu',
-  worker,
-  attempt: 1,
-  startedAt: '',
-  finishedAt: '',
-  durationMs: 0,
-  memoryBudgetBytes: 1,
-  files: [],
-  totals: { loadMs: 0, inferenceMs: 0, peakRssBytes: 0 },
-  nodeClasses: [],
-});
+const report = (worker: string) => aReport({ runtime: { name: 'stand-in', version: '0' }, worker });
 
 async function queueVersions(deps: TestDeps, n: number): Promise<void> {
   await createModel(deps, { name: 'm', provider: 'p', description: '', tags: [] });
   for (let i = 0; i < n; i++) {
     const now = deps.clock.now().toISOString();
-    await deps.metadata.createVersion({
-      model: 'm',
-      version: String(i),
-      provider: 'p',
-      status: 'UPLOADED',
-      files: [],
-      totalSize: 0,
-      inputShapes: {},
-      publisher: 't',
-      createdAt: now,
-      updatedAt: now,
-      validation: { attempts: 0 },
-    });
+    await deps.metadata.createVersion(aNewVersion({ version: String(i), createdAt: now }));
   }
 }
 
@@ -54,17 +30,17 @@ async function runPool(deps: TestDeps, capacityBytes: number, jobs: number) {
     validate: async (_v: Version, worker) => {
       running++;
       maxRunning = Math.max(maxRunning, running);
+      // The stand-in's own duration (not a wait for something): long enough for jobs to overlap.
       await sleep(80);
       running--;
       return report(worker);
     },
   });
   await pool.start();
-  for (let i = 0; i < 200; i++) {
-    const verified = await deps.metadata.listVersionsByStatus('VERIFIED', { limit: 100 });
-    if (verified.items.length === jobs) break;
-    await sleep(20);
-  }
+  await eventually(
+    async () => (await deps.metadata.listVersionsByStatus('VERIFIED', { limit: 100 })).items.length === jobs,
+    { what: `${jobs} versions to be VERIFIED`, timeoutMs: 4000, intervalMs: 20 },
+  ).catch(() => undefined); // the assertions on the count say what went wrong
   await pool.stop();
   return {
     maxRunning,
@@ -104,7 +80,12 @@ describe('worker pool', () => {
       },
     });
     await pool.start();
-    await sleep(150);
+    // Given back: UPLOADED again, with a retry time.
+    await eventually(
+      async () =>
+        (await deps.metadata.getVersion({ model: 'm', version: '0' }))?.validation.notBefore !== undefined,
+      { what: 'the job to be given back with a retry time' },
+    );
     await pool.stop();
     const v = await deps.metadata.getVersion({ model: 'm', version: '0' });
     expect(v?.status).toBe('UPLOADED');

@@ -23,8 +23,11 @@ const CONTENT_TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
 };
 
-/** The operations side of the local server: events to metrics and logs, /metrics, /health, the dashboard. */
-export class LocalOperations {
+/**
+ * What the local server shows of itself: events to metrics and logs, /metrics, /health and the dashboard.
+ * ("Operations" is the runbook's provider, field-report and quarantine rules in core/; this only observes.)
+ */
+export class LocalObservability {
   readonly metrics: PrometheusMetrics;
   readonly events: RegistryEvents;
   private deps: RegistryDeps | null = null;

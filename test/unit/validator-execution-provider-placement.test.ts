@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  countProviderNodes,
+  countExecutionProviderNodes,
+  executionProviderShortName,
   judgePlacement,
-  providerShortName,
-} from '../../gpu-validator/provider-placement.js';
+} from '../../gpu-validator/execution-provider-placement.js';
 
 /** Events as onnxruntime-node 1.30's profiler writes them (shortened; a CUDA run names CUDAExecutionProvider). */
 const event = (cat: string, name: string, provider?: string) =>
@@ -20,7 +20,7 @@ const event = (cat: string, name: string, provider?: string) =>
 
 const profile = (...events: string[]) => `[\n${events.join(',\n')}\n]\n`;
 
-describe('countProviderNodes', () => {
+describe('countExecutionProviderNodes', () => {
   it('counts node events per provider and ignores session events', () => {
     const text = profile(
       event('Session', 'model_loading_uri'),
@@ -30,13 +30,13 @@ describe('countProviderNodes', () => {
       event('Node', 'NonMaxSuppression_kernel_time', 'CPUExecutionProvider'),
       event('Session', 'SequentialExecutor::Execute'),
     );
-    expect(countProviderNodes(text)).toEqual({ cuda: 2, cpu: 1 });
+    expect(countExecutionProviderNodes(text)).toEqual({ cuda: 2, cpu: 1 });
   });
 
   it('maps the runtime names to the session option names', () => {
-    expect(providerShortName('CPUExecutionProvider')).toBe('cpu');
-    expect(providerShortName('CUDAExecutionProvider')).toBe('cuda');
-    expect(providerShortName('TensorrtExecutionProvider')).toBe('tensorrt');
+    expect(executionProviderShortName('CPUExecutionProvider')).toBe('cpu');
+    expect(executionProviderShortName('CUDAExecutionProvider')).toBe('cuda');
+    expect(executionProviderShortName('TensorrtExecutionProvider')).toBe('tensorrt');
   });
 });
 

@@ -9,10 +9,10 @@ import type { LoadErrorCode } from '../schemas/error-codes.schema.js';
  * Only node stdlib: the loader child imports this module.
  */
 
-const GPU_PROVIDERS = new Set(['cuda', 'tensorrt']);
+const GPU_EXECUTION_PROVIDERS = new Set(['cuda', 'tensorrt']);
 
 /** `CUDAExecutionProvider` → `cuda`, the names the session options use. */
-export function providerShortName(ortName: string): string {
+export function executionProviderShortName(ortName: string): string {
   return ortName.replace(/ExecutionProvider$/, '').toLowerCase();
 }
 
@@ -21,21 +21,21 @@ interface ProfileEvent {
   args?: { provider?: string };
 }
 
-/** Node events per provider in an onnxruntime profile (a JSON array of Chrome trace events). */
-export function countProviderNodes(profileJson: string): Record<string, number> {
+/** Node events per execution provider in an onnxruntime profile (a JSON array of Chrome trace events). */
+export function countExecutionProviderNodes(profileJson: string): Record<string, number> {
   const counts: Record<string, number> = {};
   const events = JSON.parse(profileJson) as ProfileEvent[];
   for (const event of Array.isArray(events) ? events : []) {
-    const provider = event.cat === 'Node' ? event.args?.provider : undefined;
-    if (!provider) continue;
-    const name = providerShortName(provider);
+    const ortName = event.cat === 'Node' ? event.args?.provider : undefined;
+    if (!ortName) continue;
+    const name = executionProviderShortName(ortName);
     counts[name] = (counts[name] ?? 0) + 1;
   }
   return counts;
 }
 
 export interface Placement {
-  /** The provider that ran the model: the first requested one that executed any node. */
+  /** The execution provider that ran the model: the first requested one that executed any node. */
   executionProvider: string;
   /** Set when the first requested provider ran no node: `cuda → cpu`. */
   fallback?: string;
@@ -59,7 +59,7 @@ export function judgePlacement(requested: readonly string[], counts: Record<stri
   if (!requested.includes(actual)) {
     const where = ran.map((p) => `${counts[p]} on ${p}`).join(', ');
     placement.failure = {
-      code: GPU_PROVIDERS.has(first) ? 'GPU_UNAVAILABLE' : 'DEPENDENCY_MISSING',
+      code: GPU_EXECUTION_PROVIDERS.has(first) ? 'GPU_UNAVAILABLE' : 'DEPENDENCY_MISSING',
       message: `execution provider ${requested.join(',')} was required, but the runtime ran every node elsewhere (${where})`,
     };
   }
