@@ -86,7 +86,29 @@ function failed(report: FileReport, error: unknown): FileReport {
           'INFERENCE_FAILED',
           `validator error: ${error instanceof Error ? error.message : String(error)}`,
         );
-  return { ...report, ok: false, error: { code: failure.code, message: failure.message, file: report.path } };
+  const detail = typeof failure.details?.detail === 'string' ? { detail: failure.details.detail } : {};
+  return {
+    ...report,
+    ok: false,
+    error: { code: failure.code, message: failure.message, file: report.path, ...detail },
+  };
+}
+
+/** What the wire reader says when a protobuf breaks off: byte offsets and wire types, nothing a publisher acts on. */
+const WIRE_LEVEL = /at byte|wire type|field \d+ runs|runs past|varint|packed integers/;
+
+/**
+ * A damaged protobuf in plain words (what it means, what to do), the reader's byte-level account kept as
+ * the error's `detail`.
+ */
+function plainCorruption(path: string, error: unknown): unknown {
+  if (!(error instanceof LoadFailure) || error.code !== 'MODEL_CORRUPTED' || !WIRE_LEVEL.test(error.message))
+    return error;
+  return new LoadFailure(
+    'MODEL_CORRUPTED',
+    `${path} is not a readable ONNX model: its contents break off or are damaged (a truncated download or upload, a corrupted copy, or a file that is not ONNX at all)`,
+    { detail: error.message },
+  );
 }
 
 /**
@@ -204,7 +226,11 @@ async function inspectAndLoad(
   runtimeVersion: string,
   signal: AbortSignal,
 ): Promise<FileOutcome> {
-  const inspection = await inspectOffThread('onnx', file.localPath, inspectLimits(input));
+  const inspection = await inspectOffThread('onnx', file.localPath, inspectLimits(input)).catch(
+    (error: unknown) => {
+      throw plainCorruption(file.path, error);
+    },
+  );
   const withInspection: FileReport = {
     ...report,
     inspection: { ...inspection },

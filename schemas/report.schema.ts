@@ -15,6 +15,8 @@ export const LoadError = z.object({
   code: LoadErrorCode,
   message: z.string(),
   file: FilePath.optional(),
+  /** Technical detail behind the plain message (byte offsets of a damaged protobuf), for whoever digs deeper. */
+  detail: z.string().max(2000).optional(),
 });
 export type LoadError = z.infer<typeof LoadError>;
 
