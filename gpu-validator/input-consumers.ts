@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
+import { parseDim } from './onnx-inspect.js';
 import { dataTypeName } from './onnx-types.js';
 import { WireReader, WireType } from './wire-reader.js';
 
@@ -173,22 +174,12 @@ function tensorType(r: WireReader, end: number): Pick<InputPlan, 'elemType' | 's
       const shapeEnd = r.readLengthEnd(end);
       r.forEachField(shapeEnd, (f, w) => {
         if (f === 1 && w === WireType.LEN && facts.shape.length < MAX_RANK)
-          facts.shape.push(dimension(r, r.readLengthEnd(shapeEnd)));
+          facts.shape.push(parseDim(r, r.readLengthEnd(shapeEnd)));
         else r.skipField(w, shapeEnd);
       });
     } else r.skipField(wire, end);
   });
   return facts;
-}
-
-function dimension(r: WireReader, end: number): number | string {
-  let dim: number | string = '?';
-  r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.VARINT) dim = r.readVarint();
-    else if (field === 2 && wire === WireType.LEN) dim = r.readString(r.readVarint());
-    else r.skipField(wire, end);
-  });
-  return dim;
 }
 
 /**

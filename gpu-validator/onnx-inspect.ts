@@ -378,8 +378,11 @@ function parseShape(r: WireReader, end: number): (number | string)[] {
   return dims;
 }
 
-/** A fixed size, a symbolic name, or neither (unknown): kept as '?' so the rank stays right. */
-function parseDim(r: WireReader, end: number): number | string {
+/**
+ * A TensorShapeProto.Dimension: a fixed size, a symbolic name, or neither (unknown), kept as '?' so the
+ * rank stays right. Every length is checked against `end`, the dimension's own message.
+ */
+export function parseDim(r: WireReader, end: number): number | string {
   let dim: number | string = '?';
   r.forEachField(end, (field, wire) => {
     if (field === 1 && wire === WireType.VARINT) dim = r.readVarint();
