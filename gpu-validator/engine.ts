@@ -94,16 +94,12 @@ function failed(report: FileReport, error: unknown): FileReport {
   };
 }
 
-/** What the wire reader says when a protobuf breaks off: byte offsets and wire types, nothing a publisher acts on. */
-const WIRE_LEVEL = /at byte|wire type|field \d+ runs|runs past|varint|packed integers/;
-
 /**
  * A damaged protobuf in plain words (what it means, what to do), the reader's byte-level account kept as
  * the error's `detail`.
  */
 function plainCorruption(path: string, error: unknown): unknown {
-  if (!(error instanceof LoadFailure) || error.code !== 'MODEL_CORRUPTED' || !WIRE_LEVEL.test(error.message))
-    return error;
+  if (!(error instanceof LoadFailure) || error.details?.protobuf !== true) return error;
   return new LoadFailure(
     'MODEL_CORRUPTED',
     `${path} is not a readable ONNX model: its contents break off or are damaged (a truncated download or upload, a corrupted copy, or a file that is not ONNX at all)`,

@@ -1,6 +1,12 @@
 import { readSync } from 'node:fs';
 import { corrupted } from './load-failure.js';
 
+/**
+ * A protobuf that breaks off or is malformed: its account (byte offsets, wire types) helps whoever digs
+ * into the file, not a publisher, so it is marked for callers to put in plain words.
+ */
+export const wireCorrupted = (message: string) => corrupted(message, { protobuf: true });
+
 /** Protobuf wire types (https://protobuf.dev/programming-guides/encoding/). */
 export const WireType = { VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 5 } as const;
 
@@ -40,7 +46,8 @@ export class WireReader {
   private ensure(n: number): void {
     const start = this.position - this.bufferStart;
     if (start >= 0 && start + n <= this.bufferLength) return;
-    if (this.position + n > this.fileSize) throw corrupted(`unexpected end of file at byte ${this.position}`);
+    if (this.position + n > this.fileSize)
+      throw wireCorrupted(`unexpected end of file at byte ${this.position}`);
     // After a skip, the next thing is usually a short tensor header: don't pull in a full buffer of the
     // weights that follow it. Sequential parsing (the graph's nodes) grows the read size back.
     const sequential = this.position === this.bufferStart + this.bufferLength;
@@ -55,7 +62,7 @@ export class WireReader {
     this.bytesRead += got;
     this.bufferStart = this.position;
     this.bufferLength = got;
-    if (got < n) throw corrupted(`unexpected end of file at byte ${this.position + got}`);
+    if (got < n) throw wireCorrupted(`unexpected end of file at byte ${this.position + got}`);
   }
 
   readByte(): number {
@@ -78,7 +85,7 @@ export class WireReader {
       if (byte < 0x80) return value >= TWO_POW_63 ? value - TWO_POW_64 : value;
       scale *= 128;
     }
-    throw corrupted(`varint longer than 10 bytes before byte ${this.position}`);
+    throw wireCorrupted(`varint longer than 10 bytes before byte ${this.position}`);
   }
 
   /**
@@ -116,7 +123,7 @@ export class WireReader {
   private checkLength(length: number, limit: number): void {
     if (!Number.isSafeInteger(length) || length < 0 || this.position + length > limit) {
       const where = limit === this.fileSize ? 'the end of the file' : 'its enclosing message';
-      throw corrupted(`field of ${length} bytes at byte ${this.position} runs past ${where}`);
+      throw wireCorrupted(`field of ${length} bytes at byte ${this.position} runs past ${where}`);
     }
   }
 
@@ -144,9 +151,9 @@ export class WireReader {
         this.skip(4);
         break;
       default:
-        throw corrupted(`invalid wire type ${wireType} at byte ${this.position}`);
+        throw wireCorrupted(`invalid wire type ${wireType} at byte ${this.position}`);
     }
-    if (this.position > limit) throw corrupted(`field at byte ${start} runs past its enclosing message`);
+    if (this.position > limit) throw wireCorrupted(`field at byte ${start} runs past its enclosing message`);
     return this.position - start;
   }
 
@@ -155,9 +162,9 @@ export class WireReader {
     while (this.position < end) {
       const tag = this.readVarint();
       const field = Math.floor(tag / 8);
-      if (field < 1) throw corrupted(`invalid field number ${field} at byte ${this.position}`);
+      if (field < 1) throw wireCorrupted(`invalid field number ${field} at byte ${this.position}`);
       onField(field, tag % 8);
-      if (this.position > end) throw corrupted(`field ${field} runs past its enclosing message`);
+      if (this.position > end) throw wireCorrupted(`field ${field} runs past its enclosing message`);
     }
   }
 }
