@@ -1,26 +1,16 @@
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RegistryError } from '../../core/errors.js';
 import { createModel } from '../../core/models.js';
 import { commitVersion, startVersion } from '../../core/publish.js';
 import { StartVersionRequest } from '../../schemas/version.schema.js';
+import { blobOf } from '../fixtures/version-files.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
-
-const blob = (text: string) => {
-  const bytes = Buffer.from(text);
-  return {
-    bytes,
-    size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    md5: createHash('md5').update(bytes).digest('hex'),
-  };
-};
 
 const request = (files: { path: string; text: string }[], extra: Record<string, unknown> = {}) =>
   StartVersionRequest.parse({
     version: '1.0.0',
     files: files.map((f) => {
-      const { bytes: _b, ...rest } = blob(f.text);
+      const { bytes: _b, ...rest } = blobOf(f.text);
       return { path: f.path, ...rest };
     }),
     ...extra,
@@ -43,7 +33,7 @@ describe('an interrupted publish resumes', () => {
   it('declaring the same manifest again answers the same version and URLs for the blobs still missing', async () => {
     const first = await startVersion(deps, 'ocr-det', request(FILES, { inputShapes: { x: [1, 3] } }));
     expect(first.uploads).toHaveLength(2);
-    const w = blob('weights');
+    const w = blobOf('weights');
     await deps.blobs.write(w.sha256, w.size, [w.bytes]); // one upload made it before the interruption
 
     const again = await startVersion(
@@ -53,8 +43,8 @@ describe('an interrupted publish resumes', () => {
     );
     expect(again.version.seq).toBe(first.version.seq);
     expect(again.version.status).toBe('PENDING_UPLOAD');
-    expect(again.uploads.map((u) => u.sha256)).toEqual([blob('abc').sha256]);
-    const a = blob('abc');
+    expect(again.uploads.map((u) => u.sha256)).toEqual([blobOf('abc').sha256]);
+    const a = blobOf('abc');
     await deps.blobs.write(a.sha256, a.size, [a.bytes]);
     expect((await commitVersion(deps, ref)).status).toBe('UPLOADED');
   });
@@ -76,7 +66,7 @@ describe('an interrupted publish resumes', () => {
   it('still refuses the same manifest once the version is committed', async () => {
     await startVersion(deps, 'ocr-det', request(FILES));
     for (const f of FILES) {
-      const b = blob(f.text);
+      const b = blobOf(f.text);
       await deps.blobs.write(b.sha256, b.size, [b.bytes]);
     }
     await commitVersion(deps, ref);

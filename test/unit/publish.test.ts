@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setAlias } from '../../core/aliases.js';
 import { planDownload } from '../../core/download.js';
@@ -10,23 +9,14 @@ import { resolveVersion } from '../../core/resolve.js';
 import { claimValidation, completeValidation } from '../../core/validation-jobs.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import { StartVersionRequest } from '../../schemas/version.schema.js';
+import { blobOf } from '../fixtures/version-files.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
-
-const blob = (text: string) => {
-  const bytes = Buffer.from(text);
-  return {
-    bytes,
-    size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    md5: createHash('md5').update(bytes).digest('hex'),
-  };
-};
 
 const request = (version: string, files: { path: string; text: string }[]) =>
   StartVersionRequest.parse({
     version,
     files: files.map((f) => {
-      const { bytes: _b, ...rest } = blob(f.text);
+      const { bytes: _b, ...rest } = blobOf(f.text);
       return { path: f.path, ...rest };
     }),
   });
@@ -65,7 +55,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
   afterEach(() => deps.cleanup());
 
   async function store(text: string) {
-    const b = blob(text);
+    const b = blobOf(text);
     await deps.blobs.write(b.sha256, b.size, [b.bytes]);
   }
 
@@ -82,8 +72,8 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     );
     expect(res.version.status).toBe('PENDING_UPLOAD');
     expect(res.version.seq).toBe(1);
-    expect(res.uploads.map((u) => u.sha256)).toEqual([blob('abc').sha256]);
-    expect(res.uploads[0]!.url).toContain(`/blobs/sha256/${blob('abc').sha256}`);
+    expect(res.uploads.map((u) => u.sha256)).toEqual([blobOf('abc').sha256]);
+    expect(res.uploads[0]!.url).toContain(`/blobs/sha256/${blobOf('abc').sha256}`);
     expect(res.version.files.map((f) => f.format)).toEqual(['onnx', 'other', 'other']);
   });
 
@@ -98,7 +88,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     );
     await store('A');
     const e = await expectCode(commitVersion(deps, { model: 'ocr-det', version: '1.0.0' }), 'BLOBS_MISSING');
-    expect(e.details?.missing).toEqual([{ path: 'b.txt', sha256: blob('B').sha256 }]);
+    expect(e.details?.missing).toEqual([{ path: 'b.txt', sha256: blobOf('B').sha256 }]);
     expect(deps.enqueued).toEqual([]);
     await store('B');
     const committed = await commitVersion(deps, { model: 'ocr-det', version: '1.0.0' });
@@ -193,7 +183,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
           })),
         completeUpload: async (b, uploadId) => {
           assembled.push(`${b.sha256}/${uploadId}`);
-          await store(b.sha256 === blob('A').sha256 ? 'A' : 'B');
+          await store(b.sha256 === blobOf('A').sha256 ? 'A' : 'B');
         },
       };
       return { deps: { ...deps, blobs }, assembled };
@@ -212,19 +202,19 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
       await store('B'); // e.g. another publisher's upload finished first
       const committed = await commitVersion(d, ref, {
         multipart: [
-          { sha256: blob('A').sha256, uploadId: 'ua', parts },
-          { sha256: blob('B').sha256, uploadId: 'ub', parts },
+          { sha256: blobOf('A').sha256, uploadId: 'ua', parts },
+          { sha256: blobOf('B').sha256, uploadId: 'ub', parts },
         ],
       });
       expect(committed.status).toBe('UPLOADED');
-      expect(assembled).toEqual([`${blob('A').sha256}/ua`]);
+      expect(assembled).toEqual([`${blobOf('A').sha256}/ua`]);
     });
 
     it("refuses uploads of files that are not the version's, and assembles nothing", async () => {
       const { deps: d, assembled } = withParts();
       await startVersion(d, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
       const e = await expectCode(
-        commitVersion(d, ref, { multipart: [{ sha256: blob('B').sha256, uploadId: 'ub', parts }] }),
+        commitVersion(d, ref, { multipart: [{ sha256: blobOf('B').sha256, uploadId: 'ub', parts }] }),
         'INVALID_REQUEST',
       );
       expect(e.details?.field).toBe('multipart[0].sha256');
@@ -240,18 +230,18 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
           uploadId: 'ua',
           parts: [{ partNumber: 2, checksumSha256: parts[0]!.checksumSha256 }],
         });
-      expect((await ask(blob('A').sha256)).parts.map((p) => p.url)).toEqual([
-        `http://parts/${blob('A').sha256}/ua/2`,
+      expect((await ask(blobOf('A').sha256)).parts.map((p) => p.url)).toEqual([
+        `http://parts/${blobOf('A').sha256}/ua/2`,
       ]);
-      await expectCode(ask(blob('B').sha256), 'INVALID_REQUEST');
+      await expectCode(ask(blobOf('B').sha256), 'INVALID_REQUEST');
       await store('A');
       await commitVersion(d, ref);
-      await expectCode(ask(blob('A').sha256), 'CONFLICT');
+      await expectCode(ask(blobOf('A').sha256), 'CONFLICT');
     });
 
     it('says so where the store takes every file in one upload', async () => {
       await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
-      const sha256 = blob('A').sha256;
+      const sha256 = blobOf('A').sha256;
       await expectCode(
         uploadPartTargets(deps, ref, {
           sha256,

@@ -1,21 +1,11 @@
-import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createModel } from '../../core/models.js';
 import { commitVersion, startVersion } from '../../core/publish.js';
 import { rateLimiter, Scrubber } from '../../core/scrub.js';
 import { StartVersionRequest } from '../../schemas/version.schema.js';
+import { blobOf } from '../fixtures/version-files.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
-
-const blob = (text: string) => {
-  const bytes = Buffer.from(text);
-  return {
-    bytes,
-    size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    md5: createHash('md5').update(bytes).digest('hex'),
-  };
-};
 
 /** A clock and a sleep that only move time forward when slept: rates are measured exactly. */
 function virtualTime() {
@@ -83,14 +73,14 @@ describe('scrubber over SQLite and a blob folder', () => {
     const req = StartVersionRequest.parse({
       version,
       files: Object.entries(files).map(([path, text]) => {
-        const { bytes: _b, ...rest } = blob(text);
+        const { bytes: _b, ...rest } = blobOf(text);
         return { path, ...rest };
       }),
     });
     const started = await startVersion(deps, 'det', req);
     for (const u of started.uploads) {
-      const text = Object.values(files).find((t) => blob(t).sha256 === u.sha256)!;
-      await deps.blobs.write(u.sha256, u.size, [blob(text).bytes]);
+      const text = Object.values(files).find((t) => blobOf(t).sha256 === u.sha256)!;
+      await deps.blobs.write(u.sha256, u.size, [blobOf(text).bytes]);
     }
     await commitVersion(deps, { model: 'det', version });
     return started;
@@ -114,7 +104,7 @@ describe('scrubber over SQLite and a blob folder', () => {
   it('finds a rotted blob, marks it, names the versions, and publish asks for it again', async () => {
     await publish('1', { 'a.onnx': 'weights-a', 'vocab.txt': 'shared' });
     await publish('2', { 'b.onnx': 'weights-b', 'copy/vocab.txt': 'shared' });
-    const shared = blob('shared');
+    const shared = blobOf('shared');
     rot(shared.sha256);
 
     const report = await finished(1000);
@@ -127,7 +117,7 @@ describe('scrubber over SQLite and a blob folder', () => {
       missing: 0,
       corruptBlobs: [shared.sha256],
     });
-    expect(report.checkedBytes).toBe(blob('weights-a').size + blob('weights-b').size + shared.size);
+    expect(report.checkedBytes).toBe(blobOf('weights-a').size + blobOf('weights-b').size + shared.size);
     expect(report.affectedVersions).toEqual(
       expect.arrayContaining([
         { model: 'det', version: '1', status: 'UPLOADED', paths: ['vocab.txt'] },
@@ -157,7 +147,7 @@ describe('scrubber over SQLite and a blob folder', () => {
 
   it('reports a blob a validation marked, and counts its repair by a re-upload', async () => {
     await publish('1', { 'a.onnx': 'weights-a' });
-    const a = blob('weights-a');
+    const a = blobOf('weights-a');
     rot(a.sha256);
     await deps.blobs.markCorrupt(a.sha256); // what a validation's re-hash does
     expect(await finished()).toMatchObject({ corrupt: 1, corruptBlobs: [a.sha256] });
@@ -167,7 +157,7 @@ describe('scrubber over SQLite and a blob folder', () => {
 
   it('re-hashes on demand what a node reported and marks only the corrupt blob', async () => {
     await publish('1', { 'a.onnx': 'weights-a', 'b.onnx': 'weights-b' });
-    const [a, b] = [blob('weights-a'), blob('weights-b')];
+    const [a, b] = [blobOf('weights-a'), blobOf('weights-b')];
     rot(a.sha256);
     let reads = 0;
     const check = deps.blobs.check.bind(deps.blobs);

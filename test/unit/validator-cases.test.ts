@@ -12,7 +12,7 @@ import {
   convertToOrt,
 } from '../fixtures/model-formats.js';
 import { buildMlpModel, encodeModel, valueInfo } from '../fixtures/onnx-writer.js';
-import { type FixtureFile, layOutVersion } from '../fixtures/version-files.js';
+import { engineInput, type FixtureFile, layOutVersion } from '../fixtures/version-files.js';
 
 /**
  * The cases of test/fixtures/cases (small versions that modelgate once judged wrongly, each a kind of
@@ -20,7 +20,6 @@ import { type FixtureFile, layOutVersion } from '../fixtures/version-files.js';
  */
 
 const CASES = join(import.meta.dirname, '../fixtures/cases');
-const GIB = 1024 ** 3;
 
 let root: string;
 beforeAll(() => {
@@ -39,15 +38,7 @@ function caseFiles(name: string): FixtureFile[] {
 
 async function validate(files: FixtureFile[]) {
   const dir = mkdtempSync(join(root, 'v-'));
-  const report = await validateFiles({
-    files: layOutVersion(dir, files),
-    dir,
-    inputShapes: {},
-    memoryBudgetBytes: 2 * GIB,
-    timeoutMs: 30_000,
-    worker: 'test',
-    attempt: 1,
-  });
+  const report = await validateFiles(engineInput(layOutVersion(dir, files), dir));
   ValidationReport.parse(report);
   return report;
 }
@@ -121,15 +112,7 @@ describe('siblings of the cases', () => {
     const dir = mkdtempSync(join(root, 'v-'));
     const [file] = layOutVersion(dir, [{ path: 'model.onnx', bytes: mlp() }]);
     writeFileSync(file!.localPath, '');
-    const report = await validateFiles({
-      files: [file!],
-      dir,
-      inputShapes: {},
-      memoryBudgetBytes: 2 * GIB,
-      timeoutMs: 30_000,
-      worker: 'test',
-      attempt: 1,
-    });
+    const report = await validateFiles(engineInput([file!], dir));
     expect(report.error).toMatchObject({ code: 'FILE_MISSING', file: 'model.onnx' });
     expect(report.error?.message).not.toContain('empty (0 bytes)');
   });
@@ -141,15 +124,7 @@ describe('siblings of the cases', () => {
     const damaged = Buffer.from(bytes);
     damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 1, damaged.length - 1);
     writeFileSync(file!.localPath, damaged);
-    const report = await validateFiles({
-      files: [file!],
-      dir,
-      inputShapes: {},
-      memoryBudgetBytes: 2 * GIB,
-      timeoutMs: 30_000,
-      worker: 'test',
-      attempt: 1,
-    });
+    const report = await validateFiles(engineInput([file!], dir));
     expect(report.error).toMatchObject({ code: 'CHECKSUM_MISMATCH', file: 'w.safetensors' });
   });
 

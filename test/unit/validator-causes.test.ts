@@ -9,7 +9,7 @@ import { isolatedLoad } from '../../gpu-validator/isolated-load.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import { DataType } from '../fixtures/onnx-proto.js';
 import { buildMlpModel, encodeModel, valueInfo } from '../fixtures/onnx-writer.js';
-import { type FixtureFile, layOutVersion } from '../fixtures/version-files.js';
+import { engineInput, type FixtureFile, layOutVersion } from '../fixtures/version-files.js';
 
 /**
  * The load failure causes that the engine tests do not already provoke: a hang during inference,
@@ -30,16 +30,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function input(files: FixtureFile[], overrides: Partial<ValidationInput> = {}): ValidationInput {
   const dir = mkdtempSync(join(root, 'v-'));
-  return {
-    files: layOutVersion(dir, files),
-    dir,
-    inputShapes: {},
-    memoryBudgetBytes: 2 * GIB,
-    timeoutMs: 30_000,
-    worker: 'test',
-    attempt: 1,
-    ...overrides,
-  };
+  return engineInput(layOutVersion(dir, files), dir, overrides);
 }
 
 /**

@@ -18,13 +18,13 @@ import {
   truncate,
 } from '../fixtures/onnx-writer.js';
 import {
+  engineInput,
   type FixtureFile,
   type LaidOutFile,
   layOutVersion,
   manifestEntry,
 } from '../fixtures/version-files.js';
 
-const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 
 let root: string;
@@ -34,16 +34,7 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function input(files: LaidOutFile[], dir: string, overrides: Partial<ValidationInput> = {}): ValidationInput {
-  return {
-    files,
-    dir,
-    inputShapes: {},
-    memoryBudgetBytes: 2 * GIB,
-    timeoutMs: 30_000,
-    worker: 'test',
-    attempt: 1,
-    ...overrides,
-  };
+  return engineInput(files, dir, overrides);
 }
 
 /** Lays the files out in a fresh folder and validates them. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateFiles } from '../../gpu-validator/engine.js';
 import { type FileReport, ValidationReport } from '../../schemas/report.schema.js';
-import { manifestEntry } from '../fixtures/version-files.js';
+import { engineInput, manifestEntry } from '../fixtures/version-files.js';
 
 /**
  * The smoke-run cases of test/fixtures/cases (copied from the shared case folder, each with the outcome
@@ -12,21 +12,12 @@ import { manifestEntry } from '../fixtures/version-files.js';
  */
 
 const CASES = join(import.meta.dirname, '../fixtures/cases');
-const GIB = 1024 ** 3;
 
 async function validateCase(name: string) {
   const dir = join(CASES, name, 'version');
   const localPath = join(dir, 'model.onnx');
   const file = { ...manifestEntry('model.onnx', readFileSync(localPath), 'onnx'), localPath };
-  const report = await validateFiles({
-    files: [file],
-    dir,
-    inputShapes: {},
-    memoryBudgetBytes: 2 * GIB,
-    timeoutMs: 30_000,
-    worker: 'test',
-    attempt: 1,
-  });
+  const report = await validateFiles(engineInput([file], dir));
   expect(ValidationReport.parse(report)).toEqual(report);
   return { report, file: report.files[0] as FileReport };
 }
