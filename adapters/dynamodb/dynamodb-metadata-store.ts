@@ -419,7 +419,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
-      { Put: { TableName, Item: aliasItem(alias) } },
+      { Put: { TableName, Item: aliasItem(alias, seq) } },
       {
         // No version of the model may be named like the alias (core/aliases.ts): checked in this write.
         ConditionCheck: {
@@ -449,7 +449,11 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
 
   protected async readAlias(model: string, alias: string): Promise<Alias | null> {
     const item = await this.get(key.alias(model, alias));
-    return item ? (strip(item) as Alias) : null;
+    if (!item) return null;
+    const found = strip(item) as Alias;
+    // The target's seq, written with the alias: getVersion of the target then skips its VNAME read.
+    if (typeof item.targetSeq === 'number') this.remember({ model, version: found.version }, item.targetSeq);
+    return found;
   }
 
   protected async queryAliases(model: string): Promise<Alias[]> {

@@ -20,7 +20,7 @@
  *                                   (dynamodb-spill.ts), in the items below.
  *   sk = VFILES#<seq>#<p, 4 digits>       part p of a spilled manifest (`b`: gzipped JSON bytes)
  *   sk = VREPORT#<seq>#<id>#<p, 4 digits>  part p of a spilled latest report, generation `id`
- *   sk = ALIAS#<alias>              an alias
+ *   sk = ALIAS#<alias>              an alias, with `targetSeq`: its version's seq
  *   sk = REPORT#<version>#<n, 10 digits>  one validation report of the history; a large one has
  *                                   `reportParts` instead, its parts at RPART#<version>#<n>#<p>
  *   sk = TALLY#<version>            the version's bounded field-load tally (LoadTally, core/ports.ts)
@@ -137,6 +137,7 @@ const STORAGE_ATTRS = new Set([
   'reportCount',
   'filesParts',
   'reportParts',
+  'targetSeq',
 ]);
 export const GSI2_KEY_ATTRS = ['pk', 'sk', 'gsi2pk', 'gsi2sk'] as const;
 export const PROVIDERS_GSI_PK = 'PROVIDERS';
@@ -193,8 +194,15 @@ export const providerItem = (record: ProviderRecord) => ({
   ...clean(record),
 });
 
-/** An alias of a model. */
-export const aliasItem = (alias: Alias) => ({ ...key.alias(alias.model, alias.alias), ...clean(alias) });
+/**
+ * An alias of a model, with its target's seq when known (`targetSeq`): resolving the alias then reads
+ * the target version's item directly, without its VNAME lookup.
+ */
+export const aliasItem = (alias: Alias, targetSeq?: number) => ({
+  ...key.alias(alias.model, alias.alias),
+  ...clean(alias),
+  ...(targetSeq === undefined ? {} : { targetSeq }),
+});
 
 /** Report `n` of a version's validation history, and the parts that hold it when it is large. */
 export function reportItems(ref: VersionRef, n: number, report: ValidationReport): Item[] {
@@ -232,7 +240,7 @@ export function bulkItems(
     modelItem(model),
     ...(maxSeq > 0 ? [{ ...key.counter(model.name), seq: maxSeq }] : []),
     ...versions.flatMap((v) => [{ ...key.versionName(v), seq: v.seq }, ...versionItems(v)]),
-    ...aliases.map(aliasItem),
+    ...aliases.map((a) => aliasItem(a, versions.find((v) => v.version === a.version)?.seq)),
   ];
 }
 

@@ -6,7 +6,10 @@ import {
   metadataTableDefinition,
 } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 import type { RegistryError } from '../../core/errors.js';
+import { defaultSettings, systemClock } from '../../core/ports.js';
+import { resolveVersion } from '../../core/resolve.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
+import { countingDocClient } from '../helpers/dynamodb-reads.js';
 import { describeSkipped, needs } from '../helpers/system-programs.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
 import { describeOperationsStoreContract } from './operations-store.contract.js';
@@ -189,6 +192,54 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
       const eventual = new DynamoDbMetadataStore(server.doc, table, { consistentReads: false });
       expect((await eventual.getVersion({ model: 'm', version: 'big' }))?.files).toEqual(files);
     } finally {
+      await server.deleteTable(table);
+    }
+  });
+
+  it('resolves an alias with two GetItems and a version with two, from a cold store; eventual reads cost half', async () => {
+    const server = local!;
+    const table = await server.createMetadataTable();
+    const counting = countingDocClient(server.endpoint);
+    try {
+      const seed = new DynamoDbMetadataStore(server.doc, table);
+      await seed.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+      for (const version of ['1.0.0', '2.0.0'])
+        await seed.createVersion({
+          model: 'm',
+          version,
+          provider: 'p',
+          status: 'VERIFIED',
+          files: [],
+          totalSize: 0,
+          inputShapes: {},
+          publisher: 'me',
+          createdAt: 'x',
+          updatedAt: 'x',
+          validation: { attempts: 1 },
+        });
+      await seed.setAlias({ model: 'm', alias: 'production', version: '1.0.0', updatedAt: 'x' });
+      const deps = (consistentReads: boolean) => ({
+        metadata: new DynamoDbMetadataStore(counting.doc, table, { consistentReads }),
+        blobs: undefined as never,
+        queue: undefined as never,
+        clock: systemClock,
+        settings: defaultSettings,
+      });
+      const cases = [
+        ['production', '1.0.0', { GetItemCommand: 2 }], // the alias (with its target's seq), the version
+        ['2.0.0', '2.0.0', { GetItemCommand: 2 }], // never an alias name: VNAME, the version
+      ] as const;
+      for (const [ref, expected, byCommand] of cases) {
+        counting.reset();
+        expect((await resolveVersion(deps(true), 'm', ref)).version).toBe(expected);
+        expect(counting.reads.byCommand).toEqual(byCommand);
+        const strong = counting.reads.readUnits;
+        counting.reset();
+        await resolveVersion(deps(false), 'm', ref);
+        expect(counting.reads.readUnits).toBe(strong / 2);
+      }
+    } finally {
+      counting.destroy();
       await server.deleteTable(table);
     }
   });
