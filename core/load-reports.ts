@@ -42,37 +42,11 @@ export function reporterOf(sender: ReportSender, node: string): { principal: str
   };
 }
 
-/** Reports stored before reporters were authenticated count by their node id, as they did then. */
-const identityOf = (r: LoadReport) => ({
-  principal: r.principal ?? `node:${r.node}`,
-  reporter: r.reporter ?? r.principal ?? `node:${r.node}`,
-});
-
-/**
- * Failed field reports in `reports`, counted by distinct authenticated reporter and by distinct
- * credential. Validator runs do not count.
- */
-export function failingReporters(reports: readonly LoadReport[]): { reporters: number; principals: number } {
-  const failed = reports.filter((r) => r.source === 'field' && r.outcome === 'failed').map(identityOf);
-  return {
-    reporters: new Set(failed.map((f) => f.reporter)).size,
-    principals: new Set(failed.map((f) => f.principal)).size,
-  };
-}
-
-/**
- * Whether failures from `reports` reach a threshold of `n` reporters. At least two distinct credentials
- * are needed as well (when n ≥ 2): one token, whatever node ids it names, never acts alone.
- */
-export function enoughFailingReporters(reports: readonly LoadReport[], n: number): boolean {
-  const count = failingReporters(reports);
-  return count.reporters >= n && count.principals >= Math.min(2, n);
-}
-
 /**
  * The reporters and credentials of a tally (LoadTally, core/ports.ts) whose latest failure is at or
  * after `since` and after `after` (both ISO; failures before a version was (re)verified do not count):
- * the same counts as failingReporters over the failed field reports of that window.
+ * the distinct reporters and credentials of the failed field reports of that window. Validator runs are
+ * never tallied.
  */
 export function tallyFailures(
   tally: LoadTally,
@@ -84,7 +58,10 @@ export function tallyFailures(
   return { reporters: counts(tally.failedReporters), principals: counts(tally.failedPrincipals) };
 }
 
-/** enoughFailingReporters, read from a tally: `n` reporters and min(2, n) credentials. */
+/**
+ * Whether the tallied failures of the window reach a threshold of `n` reporters. At least two distinct
+ * credentials are needed as well (when n ≥ 2): one token, whatever node ids it names, never acts alone.
+ */
 export function enoughTalliedFailures(tally: LoadTally, n: number, since: string, after = ''): boolean {
   const count = tallyFailures(tally, since, after);
   return count.reporters >= n && count.principals >= Math.min(2, n);
@@ -127,7 +104,7 @@ export interface FieldReportResult {
  * Stores a node's report of loading a version. A failure counts towards quarantine of a VERIFIED
  * version (`quarantineNodes` distinct reporters within the window) and towards rolling back the
  * provider's ramp (`rampRollbackReporters` distinct reporters since the ramp started); see
- * `enoughFailingReporters` for who counts as distinct.
+ * `enoughTalliedFailures` for who counts as distinct.
  */
 export async function recordFieldReport(
   deps: RegistryDeps,
