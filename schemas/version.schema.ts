@@ -214,10 +214,15 @@ export type StartVersionResponse = z.infer<typeof StartVersionResponse>;
 
 /** A file of a download plan: the manifest entry and where to GET its bytes. */
 export const DownloadFile = ManifestFile.extend({ download: TransferTarget });
-/** GET …/download/{ref}: the version and, for each of its files, a signed download target. */
+/**
+ * GET …/download/{ref}: the version and, for each of its files, a signed download target. A version of
+ * many files is answered in pages (core/download.ts DOWNLOAD_PAGE_FILES files each, in manifest order):
+ * `nextCursor`, when present, is passed back as `?cursor=` for the next page of the same version.
+ */
 export const DownloadPlan = z.object({
   version: Version,
   files: z.array(DownloadFile),
+  nextCursor: z.string().max(2000).optional(),
 });
 export type DownloadPlan = z.infer<typeof DownloadPlan>;
 

@@ -5,7 +5,7 @@ import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { checkDownloadPlan } from '../files/download-plan.js';
+import { fetchDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
 import { transferProgress } from '../progress.js';
 import { encode, type RegistryClient } from '../registry-client.js';
@@ -54,8 +54,11 @@ export const fetchCommand = defineCommand({
     const client = registry();
     const node = checkNodeId('fetch', values.node);
     const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
-    const plan = checkDownloadPlan(
-      await client.get<unknown>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`),
+    const plan = await fetchDownloadPlan(
+      (cursor) =>
+        client.get<unknown>(
+          `api/v1/models/${encode(name)}/download/${encode(ref)}${query}${cursor ? `&cursor=${encode(cursor)}` : ''}`,
+        ),
       name,
     );
     const total = plan.files.reduce((s, f) => s + f.size, 0);
