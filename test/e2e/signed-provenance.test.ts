@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { specCheckModelStatement, specVerifyBundle } from '../fixtures/independent-dsse.js';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
-import { api, cli } from './harness.js';
+import { api, BACKENDS, cli } from './harness.js';
 import { useServer } from './use-server.js';
 
 /**
@@ -72,8 +72,8 @@ function snapshot(dest: string): string {
   return [target, ...files].join('\n');
 }
 
-describe('signed provenance', () => {
-  const fixture = useServer();
+describe.each(BACKENDS)('signed provenance on the %s backend', (backend) => {
+  const fixture = useServer({ backend });
   const run = (...args: string[]) => fixture.run(...args);
   let keyFile = '';
   let otherKeyFile = '';
