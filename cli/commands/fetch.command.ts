@@ -108,7 +108,7 @@ export const fetchCommand = defineCommand({
     if (values.json) printJson(io, summary);
     else
       io.out(
-        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}`,
+        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}${signed ? `, signed by key ${signed.provenance.keyId.slice(0, 16)}…` : ''}`,
       );
     return EXIT.OK;
   },
