@@ -8,6 +8,7 @@ import {
   MODEL_SIGNING_PREDICATE_TYPE,
   ModelSigningPredicate,
   SIGSTORE_BUNDLE_MEDIA_TYPE,
+  type SignedBundles,
   SigningBundle,
   VALIDATION_PREDICATE_TYPE,
   VALIDATION_SIG_FILE,
@@ -123,7 +124,7 @@ export function validationPredicate(version: Version, report: ValidationReport):
     seq: version.seq,
     verdict: 'VERIFIED',
     loadTested: report.loadTested ?? report.files.some((f) => f.check === 'loaded'),
-    runtime: report.runtime,
+    runtime: { name: report.runtime.name, version: report.runtime.version },
     executionProvider: report.executionProvider,
     memoryBudgetBytes: report.memoryBudgetBytes,
     totals: {
@@ -169,26 +170,46 @@ export function validationStatement(version: Version, report: ValidationReport):
   };
 }
 
-/**
- * Signs a Statement: its JSON (UTF-8) is the DSSE payload, the signer signs PAE(type, payload), and the
- * envelope goes into a Sigstore bundle v0.3 whose public-key hint (and the DSSE keyid) is the key id.
- */
-export async function signStatement(signer: Signer, statement: InTotoStatement): Promise<SigningBundle> {
-  const keyId = keyIdOf(await signer.publicKeyPem());
-  const payload = Buffer.from(JSON.stringify(statement), 'utf8');
-  const sig = Buffer.from(await signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, payload)));
+/** The Sigstore bundle v0.3 of a signed payload; the public-key hint and the DSSE keyid are the key id. */
+function bundleOf(payload: Buffer, sigBase64: string, keyId: string): SigningBundle {
   return {
     mediaType: SIGSTORE_BUNDLE_MEDIA_TYPE,
     verificationMaterial: { publicKey: { hint: keyId }, tlogEntries: [] },
     dsseEnvelope: {
       payload: payload.toString('base64'),
       payloadType: IN_TOTO_PAYLOAD_TYPE,
-      signatures: [{ sig: sig.toString('base64'), keyid: keyId }],
+      signatures: [{ sig: sigBase64, keyid: keyId }],
     },
   };
 }
 
-/** Both signatures of a VERIFIED verdict: `model.sig` over the files, `validation.sig` over the report. */
+/** The DSSE payload of a Statement: its JSON, UTF-8. Deterministic: the builders fix the key order. */
+const payloadOf = (statement: InTotoStatement) => Buffer.from(JSON.stringify(statement), 'utf8');
+
+/** Signs PAE(in-toto type, payload); the signature in base64. */
+async function signPayload(signer: Signer, payload: Buffer): Promise<string> {
+  return Buffer.from(await signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, payload))).toString('base64');
+}
+
+/** Signs a Statement into a Sigstore bundle v0.3 (DSSE envelope, ECDSA over the PAE). */
+export async function signStatement(signer: Signer, statement: InTotoStatement): Promise<SigningBundle> {
+  const keyId = keyIdOf(await signer.publicKeyPem());
+  const payload = payloadOf(statement);
+  return bundleOf(payload, await signPayload(signer, payload), keyId);
+}
+
+/** The two payloads of a version's verdict, built (format 1) from its files and the report that passed it. */
+function verdictPayloads(version: Version, report: ValidationReport): { model: Buffer; validation: Buffer } {
+  return {
+    model: payloadOf(modelSigningStatement(`${version.model}@${version.version}`, version.files)),
+    validation: payloadOf(validationStatement(version, report)),
+  };
+}
+
+/**
+ * Signs a VERIFIED verdict: `model.sig` over the files, `validation.sig` over the report. Returns what the
+ * version record keeps (the signatures, not the payloads: `signedBundles` rebuilds them from the record).
+ */
 export async function signVerdict(
   signer: Signer,
   version: Version,
@@ -196,14 +217,30 @@ export async function signVerdict(
   now: Date,
 ): Promise<VersionSignatures> {
   const keyId = keyIdOf(await signer.publicKeyPem());
+  const payloads = verdictPayloads(version, report);
   return {
+    format: 1,
     keyId,
     signedAt: now.toISOString(),
-    model: await signStatement(
-      signer,
-      modelSigningStatement(`${version.model}@${version.version}`, version.files),
-    ),
-    validation: await signStatement(signer, validationStatement(version, report)),
+    model: { sig: await signPayload(signer, payloads.model) },
+    validation: { sig: await signPayload(signer, payloads.validation) },
+  };
+}
+
+/**
+ * The two bundles of a signed version, rebuilt from its record: the payloads from its files and report
+ * (the same builders that signed them), the signatures as stored. Null when it is not signed or has no
+ * report. A record whose files or report changed since would not verify: nodes refuse it.
+ */
+export function signedBundles(version: Version): SignedBundles | null {
+  const stored = version.signatures;
+  if (!stored || !version.report) return null;
+  const payloads = verdictPayloads(version, version.report);
+  return {
+    keyId: stored.keyId,
+    signedAt: stored.signedAt,
+    model: bundleOf(payloads.model, stored.model.sig, stored.keyId),
+    validation: bundleOf(payloads.validation, stored.validation.sig, stored.keyId),
   };
 }
 

@@ -6,7 +6,7 @@ import {
 import type { Version } from '../schemas/version.schema.js';
 import { notFound, RegistryError } from './errors.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
-import { keyIdOf, signVerdict } from './provenance.js';
+import { keyIdOf, signedBundles, signVerdict } from './provenance.js';
 
 /**
  * Signed provenance as use cases: the public key, a version's signatures with its current standing,
@@ -32,7 +32,8 @@ export async function getSigningKey(deps: Pick<RegistryDeps, 'signer'>): Promise
 export async function getVersionSignatures(deps: RegistryDeps, ref: VersionRef): Promise<SignaturesResponse> {
   const version = await deps.metadata.getVersion(ref);
   if (!version) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
-  if (!version.signatures)
+  const signatures = signedBundles(version);
+  if (!signatures)
     throw new RegistryError(
       'NOT_FOUND',
       `${ref.model}@${ref.version} is ${version.status} and has no signatures (only VERIFIED versions are signed)`,
@@ -46,7 +47,7 @@ export async function getVersionSignatures(deps: RegistryDeps, ref: VersionRef):
     status: version.status,
     revoked,
     ...(reason ? { reason } : {}),
-    signatures: version.signatures,
+    signatures,
   };
 }
 

@@ -157,14 +157,30 @@ export const ValidationPredicate = z.object({
 });
 export type ValidationPredicate = z.infer<typeof ValidationPredicate>;
 
-/** The two bundles of a VERIFIED version, the key that signed them and when. */
+/**
+ * What a version record keeps of its signatures: the key, when, and the two DER signatures (base64).
+ * Not the payloads: both Statements are rebuilt from the record itself (its files and its report) by
+ * core/provenance.ts's builders, byte for byte, so a signed record grows by a few hundred bytes instead of
+ * twice its manifest (a DynamoDB item holds 400 KB). `format` names the builders' version: a change to
+ * what they write is a new format, and records of the old one keep being rebuilt the old way.
+ */
 export const VersionSignatures = z.object({
+  format: z.literal(1),
+  keyId: KeyId,
+  signedAt: z.string(),
+  model: z.object({ sig: Base64.min(1).max(200) }),
+  validation: z.object({ sig: Base64.min(1).max(200) }),
+});
+export type VersionSignatures = z.infer<typeof VersionSignatures>;
+
+/** A version's two bundles as nodes receive them (`model.sig`, `validation.sig`), the key and when. */
+export const SignedBundles = z.object({
   keyId: KeyId,
   signedAt: z.string(),
   model: SigningBundle,
   validation: SigningBundle,
 });
-export type VersionSignatures = z.infer<typeof VersionSignatures>;
+export type SignedBundles = z.infer<typeof SignedBundles>;
 
 /** `GET /api/v1/signing-key`: the registry's public key. */
 export const SigningKeyResponse = z.object({
@@ -186,6 +202,6 @@ export const SignaturesResponse = z.object({
   status: z.string(),
   revoked: z.boolean(),
   reason: z.string().optional(),
-  signatures: VersionSignatures,
+  signatures: SignedBundles,
 });
 export type SignaturesResponse = z.infer<typeof SignaturesResponse>;

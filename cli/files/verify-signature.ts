@@ -19,8 +19,8 @@ import {
 import {
   MODEL_SIG_FILE,
   type SignaturesResponse,
+  type SignedBundles,
   VALIDATION_SIG_FILE,
-  type VersionSignatures,
 } from '../../schemas/signature.schema.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
 import { CliError } from '../cli-error.js';
@@ -130,7 +130,7 @@ export async function checkPlanSignatures(
   version: Version,
   files: readonly ManifestFile[],
   trusted: readonly TrustedKey[],
-): Promise<{ signatures: VersionSignatures; provenance: VerifiedProvenance }> {
+): Promise<{ signatures: SignedBundles; provenance: VerifiedProvenance }> {
   const ref = { model: version.model, version: version.version };
   let answer: Partial<SignaturesResponse>;
   try {
@@ -153,15 +153,15 @@ export async function checkPlanSignatures(
   const signatures = answer.signatures ?? { model: undefined, validation: undefined };
   try {
     const provenance = verifyBundles(signatures, trusted, files, ref);
-    // Both bundles parsed and verified: they are the shapes VersionSignatures declares.
-    return { signatures: signatures as VersionSignatures, provenance };
+    // Both bundles parsed and verified: they are the shapes SignedBundles declares.
+    return { signatures: signatures as SignedBundles, provenance };
   } catch (e) {
     return refusal(e);
   }
 }
 
 /** Writes `model.sig` and `validation.sig` (JSON, 0644, fsynced) into a folder about to be switched in. */
-export async function writeSignatureFiles(dir: string, signatures: VersionSignatures): Promise<void> {
+export async function writeSignatureFiles(dir: string, signatures: SignedBundles): Promise<void> {
   for (const [name, bundle] of [
     [MODEL_SIG_FILE, signatures.model],
     [VALIDATION_SIG_FILE, signatures.validation],

@@ -4,7 +4,7 @@ import { KeyFileSigner } from '../../adapters/signing/key-file-signer.js';
 import { RegistryError } from '../../core/errors.js';
 import { createModel } from '../../core/models.js';
 import type { RegistryDeps } from '../../core/ports.js';
-import { trustedKeysFromPem, verifyProvenance } from '../../core/provenance.js';
+import { signedBundles, trustedKeysFromPem, verifyProvenance } from '../../core/provenance.js';
 import { claimValidation, completeValidation, requestRevalidation } from '../../core/validation-jobs.js';
 import { finalizeValidation } from '../../core/validation-steps.js';
 import { getSigningKey, getVersionSignatures } from '../../core/version-signatures.js';
@@ -59,7 +59,7 @@ describe('signing a verdict', () => {
     const verified = await validate('w1');
     expect(verified.status).toBe('VERIFIED');
     const trusted = trustedKeysFromPem(await deps.signer!.publicKeyPem());
-    const provenance = verifyProvenance(verified.signatures!, trusted, files, ref);
+    const provenance = verifyProvenance(signedBundles(verified)!, trusted, files, ref);
     expect(provenance.keyId).toBe(verified.signatures!.keyId);
     expect(provenance.validation).toMatchObject({
       verdict: 'VERIFIED',
@@ -71,8 +71,14 @@ describe('signing a verdict', () => {
         { path: 'dict/keys.txt', check: 'integrity-only', inputs: [] },
       ],
     });
+    // The record keeps the signatures only (a few hundred bytes); the bundles are rebuilt from it as read back.
     const stored = await deps.metadata.getVersion(ref);
     expect(stored?.signatures).toEqual(verified.signatures);
+    expect(JSON.stringify(stored?.signatures).length).toBeLessThan(600);
+    expect(() => verifyProvenance(signedBundles(stored!)!, trusted, files, ref)).not.toThrow();
+    // A record whose report changed would no longer verify: the payload is rebuilt from it.
+    const altered = { ...stored!, report: { ...stored!.report!, executionProvider: 'cuda' } };
+    expect(() => verifyProvenance(signedBundles(altered)!, trusted, files, ref)).toThrow(/does not verify/);
   });
 
   it('does not sign a failure, and a failed re-validation drops the older signatures', async () => {
@@ -98,7 +104,7 @@ describe('signing a verdict', () => {
     const signed = await deps.metadata.getVersion(ref);
     expect(signed?.status).toBe('VERIFIED');
     const trusted = trustedKeysFromPem(await deps.signer!.publicKeyPem());
-    expect(() => verifyProvenance(signed!.signatures!, trusted, files, ref)).not.toThrow();
+    expect(() => verifyProvenance(signedBundles(signed!)!, trusted, files, ref)).not.toThrow();
   });
 });
 
@@ -128,6 +134,7 @@ describe('serving signatures', () => {
     const answer = await getVersionSignatures(deps, ref);
     expect(answer).toMatchObject({ status: 'QUARANTINED', revoked: true });
     expect(answer.reason).toContain('3 nodes failed to load it');
-    expect(answer.signatures).toEqual(verified.signatures);
+    expect(answer.signatures).toEqual(signedBundles(verified));
+    expect(answer.signatures.model.verificationMaterial.publicKey.hint).toBe(verified.signatures!.keyId);
   });
 });
