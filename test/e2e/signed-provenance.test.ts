@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
   cpSync,
+  existsSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -12,9 +13,10 @@ import {
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specCheckModelStatement, specVerifyBundle } from '../fixtures/independent-dsse.js';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
+import { type KmsEndpoint, startKmsEndpoint } from '../helpers/kms-endpoint.js';
 import { api, BACKENDS, cli } from './harness.js';
 import { useServer } from './use-server.js';
 
@@ -307,4 +309,43 @@ describe.each(BACKENDS)('signed provenance on the %s backend', (backend) => {
     const live = await api(fixture.server, 'GET', '/api/v1/models/signed/versions/1.0.0/signatures');
     expect(live.json).toMatchObject({ status: 'VERIFIED', revoked: false });
   });
+});
+
+describe('signed provenance with the key in KMS', () => {
+  let kms: KmsEndpoint;
+  // Before the server's own beforeAll, which reads the endpoint's address.
+  beforeAll(async () => {
+    kms = await startKmsEndpoint();
+  });
+  const fixture = useServer(() => ({
+    env: {
+      MODELGATE_SIGNING_KMS_KEY_ID: kms.keyArn,
+      AWS_ENDPOINT_URL_KMS: kms.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    },
+  }));
+  afterAll(async () => {
+    await kms?.stop();
+  });
+
+  it('signs through KMS: the server serves its public key, keeps no key file, and nodes verify', async () => {
+    const file = join(fixture.work, 'm.onnx');
+    writeFileSync(file, buildMlpModel({ layers: 1, dim: 4, seed: 5 }));
+    const published = await fixture.run('publish', 'kms@1', file, '--wait');
+    expect(published.code, published.stderr).toBe(0);
+    expect(kms.calls.filter((c) => c.target === 'TrentService.Sign')).toHaveLength(2);
+    expect(existsSync(join(fixture.server.dataDir, 'model-signing.pem'))).toBe(false);
+
+    const key = await fixture.run('signing-key');
+    expect(key.stdout.trim()).toBe(kms.publicKeyPem.trim());
+    const keyFile = join(fixture.work, 'kms.pem');
+    writeFileSync(keyFile, kms.publicKeyPem);
+    const dest = join(fixture.work, 'node', 'kms');
+    const fetched = await fixture.run('fetch', 'kms@1', '--dest', dest, '--verify-key', keyFile);
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect((await fixture.run('verify', dest, '--key', keyFile)).code).toBe(0);
+    specVerifyBundle(JSON.parse(readFileSync(join(dest, 'model.sig'), 'utf8')), kms.publicKeyPem);
+  }, 120_000);
 });
