@@ -22,6 +22,10 @@ import type { Signer } from './ports.js';
  * The signed-provenance formats, pure (node:crypto only): the DSSE pre-authentication encoding, the two
  * in-toto Statements the registry signs, the Sigstore bundle around them, and their verification with a
  * set of trusted public keys. Shapes and sources: schemas/signature.schema.ts.
+ *
+ * The statement builders (and NOT_MODEL_FILES) are format 1 of VersionSignatures: stored records keep
+ * only signatures, and their payloads are rebuilt by these builders, so what they write must not change
+ * (test/unit/provenance.test.ts pins it). Another statement is another format, built by other functions.
  */
 
 /** A file as the signatures name it: its path relative to the version root and its sha256 (hex). */

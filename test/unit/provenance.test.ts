@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   SignatureError,
   signStatement,
   trustedKeysFromPem,
+  validationStatement,
   verifyProvenance,
 } from '../../core/provenance.js';
 import {
@@ -31,6 +32,7 @@ import {
   specSignStatement,
   specVerifyBundle,
 } from '../fixtures/independent-dsse.js';
+import { aFileReport, aReport, aVersion } from '../helpers/builders.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelgate-provenance-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -239,5 +241,38 @@ describe('trusted keys', () => {
     const text = pem(publicKey);
     const reflowed = text.replace(/\n(?!-----)/g, '\r\n');
     expect(trustedKeysFromPem(reflowed)[0]!.keyId).toBe(keyIdOf(text));
+  });
+});
+
+describe('format 1 of the stored signatures', () => {
+  it('rebuilds byte-identical payloads: the builders write exactly what they wrote when records were signed', () => {
+    const version = aVersion({
+      files: [
+        { path: 'b/x.onnx', size: 3, sha256: '1'.repeat(64), md5: '2'.repeat(32), format: 'onnx' },
+        { path: 'a.txt', size: 5, sha256: '3'.repeat(64), md5: '4'.repeat(32), format: 'other' },
+      ],
+    });
+    const report = aReport({
+      files: [
+        aFileReport({
+          path: 'b/x.onnx',
+          sha256: '1'.repeat(64),
+          loadMs: 1.5,
+          peakRssBytes: 1000,
+          fedInputs: [{ name: 'x', type: 'float32', shape: [1], value: 'fill 1', source: 'synthesized' }],
+        }),
+        aFileReport({ path: 'a.txt', sha256: '3'.repeat(64), check: 'integrity-only', format: 'other' }),
+      ],
+      nodeClasses: [{ nodeClass: 'cpu', fits: true, reason: 'ok' }],
+    });
+    const digest = (statement: unknown) =>
+      createHash('sha256').update(JSON.stringify(statement)).digest('hex');
+    // If one of these changes, records signed before no longer verify: make a format 2 instead.
+    expect(digest(modelSigningStatement('m@1', version.files))).toBe(
+      '29ccc3e3d1c4dd21468677a4c3e97201f0d2b91703be4d26a8c4092306849d21',
+    );
+    expect(digest(validationStatement(version, report))).toBe(
+      'ff93e177b81ab426dc7f8744ab313b03c4aa3b786930941846b1cb174c4d6849',
+    );
   });
 });
