@@ -321,6 +321,7 @@ export const PATCHABLE_VERSION_FIELDS = [
   'updatedAt',
   'memoryBudgetBytes',
   'deprecation',
+  'signatures',
 ] as const satisfies readonly (keyof VersionPatch)[];
 const REQUIRED_VERSION_FIELDS = new Set<string>(['status', 'validation', 'updatedAt']);
 

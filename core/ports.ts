@@ -35,7 +35,14 @@ export interface Page<T> {
 export type VersionPatch = Partial<
   Pick<
     Version,
-    'status' | 'statusReason' | 'report' | 'validation' | 'updatedAt' | 'memoryBudgetBytes' | 'deprecation'
+    | 'status'
+    | 'statusReason'
+    | 'report'
+    | 'validation'
+    | 'updatedAt'
+    | 'memoryBudgetBytes'
+    | 'deprecation'
+    | 'signatures'
   >
 >;
 
@@ -289,6 +296,19 @@ export interface RegistryDeps {
   readonly events?: RegistryEvents;
   /** The background blob scrub (scrub.ts); absent where nothing runs in the background (Lambda). */
   readonly scrub?: ScrubService;
+  /** Signs VERIFIED verdicts (provenance.ts); absent: versions are not signed (the validator's ECS task). */
+  readonly signer?: Signer;
+}
+
+/**
+ * The registry's signing key (an embedded P-256 key file, or AWS KMS). Errors of the key service are
+ * thrown as they are.
+ */
+export interface Signer {
+  /** The public key, PEM (SubjectPublicKeyInfo), as `modelgate signing-key` prints it. */
+  publicKeyPem(): Promise<string>;
+  /** ECDSA P-256 signature of SHA-256(`message`), DER-encoded (as DSSE envelopes carry it). */
+  sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
 /**

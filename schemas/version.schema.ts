@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FilePath, Md5Hex, ModelName, ProviderName, Sha256Hex, VersionString } from './names.schema.js';
 import { LoadError, ValidationReport } from './report.schema.js';
+import { VersionSignatures } from './signature.schema.js';
 
 /** A version's place in DESIGN.md's state machine (core/version-state.ts lists the allowed transitions). */
 export const VersionStatus = z.enum([
@@ -66,6 +67,8 @@ export const Version = z.object({
   report: ValidationReport.optional(),
   /** Set when an admin deprecated the version: when, and why in their words. */
   deprecation: z.object({ at: z.string(), reason: z.string().max(500).optional() }).optional(),
+  /** The registry's signatures of the VERIFIED verdict (schemas/signature.schema.ts); absent before it is signed. */
+  signatures: VersionSignatures.optional(),
   validation: z.object({
     attempts: z.number().int().nonnegative(),
     leaseOwner: z.string().optional(),

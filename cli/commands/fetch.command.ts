@@ -7,6 +7,7 @@ import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } fr
 import { EXIT } from '../exit-codes.js';
 import { fetchDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
+import { checkPlanSignatures, trustedKeysFrom, writeSignatureFiles } from '../files/verify-signature.js';
 import { transferProgress } from '../progress.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
@@ -15,7 +16,7 @@ import { loadTestedFields } from './status.command.js';
 export const fetchCommand = defineCommand({
   name: 'fetch',
   summary: 'download a VERIFIED version into a folder, verified and switched atomically',
-  usage: 'fetch NAME@VERSION|ALIAS --dest DIR [--json]',
+  usage: 'fetch NAME@VERSION|ALIAS --dest DIR [--verify-key PEM] [--json]',
   description:
     'Downloads a VERIFIED version into DIR: every file is hashed as it is written and checked against the\nmanifest; checksums.txt (md5sum -c), SHA256SUMS (sha256sum -c) and .modelgate.json are written; files\nare 0644 and folders 0755. DIR is then switched to the new content atomically (DIR becomes a symlink\nto a content folder beside it). A failed fetch leaves DIR exactly as it was.',
   options: {
@@ -34,6 +35,12 @@ export const fetchCommand = defineCommand({
       type: 'boolean',
       help: 'report the outcome to the registry as a field report (modelgate report)',
     },
+    'verify-key': {
+      type: 'string',
+      multiple: true,
+      arg: 'PEM',
+      help: 'refuse (exit 6) a version whose registry signatures (model.sig, validation.sig) are\nmissing, do not verify with this public key (PEM text or a file; repeat or put several keys\nin the file to trust several) or list other files; default $MODELGATE_VERIFY_KEY',
+    },
     'lock-timeout': {
       type: 'string',
       arg: 'S',
@@ -45,12 +52,13 @@ export const fetchCommand = defineCommand({
   notes:
     "The plan the registry answers is checked whole (version string, paths, sizes, digests) before anything\nis written. DIR's store (.DIR.modelgate beside it) is used only if it is a real folder owned by this user.\nFetches into one DIR run one at a time (a lock the system releases if a fetch dies); what a killed fetch\nleft there is removed by the next one. Right before the switch, the registry is asked again whether the\nversion is still VERIFIED: one quarantined meanwhile is not installed.",
   exitCodes:
-    "0 fetched, 2 usage (including a store folder that is not a real folder of this user's),\n4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR\nstill running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure\n(checksum mismatch, an unsafe plan: UNSAFE_PLAN), 1 unexpected (including disk full: INSUFFICIENT_DISK)",
+    "0 fetched, 2 usage (including a store folder that is not a real folder of this user's),\n4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR\nstill running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure\n(checksum mismatch, an unsafe plan: UNSAFE_PLAN, a signature that is missing or does not verify:\nSIGNATURE_INVALID), 1 unexpected (including disk full: INSUFFICIENT_DISK)",
   async run({ values, positionals, io, client: registry }) {
     const { name, ref } = parseRef('fetch', positionals[0], 'NAME@VERSION|ALIAS');
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const lockTimeoutMs = lockTimeoutOf(values['lock-timeout']);
+    const trusted = await trustedKeysFrom(values['verify-key'], io.env, 'fetch');
     const client = registry();
     const node = checkNodeId('fetch', values.node);
     const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
@@ -61,6 +69,8 @@ export const fetchCommand = defineCommand({
         ),
       name,
     );
+    // Signatures are checked against the plan before a byte moves; the download checks every byte against it.
+    const signed = trusted ? await checkPlanSignatures(client, plan.version, plan.files, trusted) : undefined;
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = transferProgress(io, values.json === true, 'fetching', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
@@ -74,7 +84,10 @@ export const fetchCommand = defineCommand({
         onLockWait: () => {
           if (!values.json) io.err(`another fetch into ${values.dest} is running: waiting for it`);
         },
-        beforeSwitch: () => assertStillVerified(client, plan.version),
+        beforeSwitch: async (staging) => {
+          await assertStillVerified(client, plan.version);
+          if (signed) await writeSignatureFiles(staging, signed.signatures);
+        },
       });
     } catch (e) {
       if (values.report && e instanceof RegistryError) await reportQuietly(io, client, plan.version, node, e);
@@ -93,11 +106,12 @@ export const fetchCommand = defineCommand({
       files: plan.files.length,
       bytes: result.bytes,
       ...loadTestedFields(plan.version),
+      ...(signed ? { signedBy: signed.provenance.keyId } : {}),
     };
     if (values.json) printJson(io, summary);
     else
       io.out(
-        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}`,
+        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}${signed ? `, signed by key ${signed.provenance.keyId.slice(0, 16)}…` : ''}`,
       );
     return EXIT.OK;
   },

@@ -38,9 +38,9 @@ export interface InstallOptions {
   /**
    * Called after every byte is downloaded and verified, right before DEST is switched: a last check
    * that may refuse the install by throwing (fetch asks the registry whether the version is still
-   * VERIFIED). DEST is then left exactly as it was.
+   * VERIFIED). DEST is then left exactly as it was. It may add files to `staging`, the folder switched in.
    */
-  beforeSwitch?: () => Promise<void>;
+  beforeSwitch?: (staging: string) => Promise<void>;
 }
 
 export interface InstallResult {
@@ -321,7 +321,7 @@ async function buildContentDir(layout: Layout, opts: InstallOptions, total: numb
     await downloadAll(staging, opts, total);
     await writeSidecars(staging, opts.version, opts.files);
     for (const dir of [...subDirs, staging]) await syncDir(dir);
-    await opts.beforeSwitch?.();
+    await opts.beforeSwitch?.(staging);
     // Only complete, verified folders ever carry a name without the staging prefix.
     await rename(staging, contentDir);
     await syncDir(layout.store);

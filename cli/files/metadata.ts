@@ -6,7 +6,14 @@ import { ManifestFile, type Version } from '../../schemas/version.schema.js';
 export const METADATA_FILE = '.modelgate.json';
 export const MD5_SUMS_FILE = 'checksums.txt';
 export const SHA256_SUMS_FILE = 'SHA256SUMS';
-export const SIDECAR_FILES: readonly string[] = [METADATA_FILE, MD5_SUMS_FILE, SHA256_SUMS_FILE];
+/** `fetch --verify-key` also installs the registry's signatures (schemas/signature.schema.ts) there. */
+export const SIDECAR_FILES: readonly string[] = [
+  METADATA_FILE,
+  MD5_SUMS_FILE,
+  SHA256_SUMS_FILE,
+  'model.sig',
+  'validation.sig',
+];
 
 /** What `.modelgate.json` holds: enough for `verifyDir` and an operator to know what is installed. */
 export const InstalledMetadata = z.object({

@@ -5,6 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -13,6 +14,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { DynamoDbMetadataStore } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
 import { SfnValidationQueue } from '../../adapters/sfn-queue/sfn-validation-queue.js';
+import { KmsSigner } from '../../adapters/signing/kms-signer.js';
 import type { RegistryDeps, ValidationQueue } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { registrySettingsOf } from '../../core/registry-settings.js';
@@ -93,6 +95,15 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
     // log lines with the local server's meanings (emf-events.ts).
     events: awsRegistryEvents(metrics, logger),
     settings: registrySettingsOf(config),
+    // Only the finalize role may kms:Sign; the API functions read the public key with the same signer.
+    ...(config.MODELGATE_SIGNING_KMS_KEY_ID
+      ? {
+          signer: new KmsSigner(
+            tracer.captureAWSv3Client(new KMSClient({})),
+            config.MODELGATE_SIGNING_KMS_KEY_ID,
+          ),
+        }
+      : {}),
   };
   return { config, deps, logger, metrics, tracer, ...(readCache ? { readCache } : {}) };
 }
