@@ -33,6 +33,28 @@ export function whyNotLeaseHolder(
 }
 
 /**
+ * True while `version` is reserved for a validation job of its lease owner (a Step Functions execution)
+ * that waits in, or is retried from, the AWS Batch queue: the reservation (`validation.queuedUntil`, an
+ * ISO time that outlasts the execution) runs past `nowMs`. Nobody sweeps such a version back or hands it
+ * to another execution: a queued job holds no lease, however long it waits for GPU capacity.
+ */
+export function isQueued(version: Pick<Version, 'validation'>, nowMs: number): boolean {
+  const until = version.validation.queuedUntil;
+  return version.validation.leaseOwner !== undefined && until !== undefined && Date.parse(until) > nowMs;
+}
+
+/**
+ * True when a job of `owner` may start validating `version`: it is reserved for `owner` (UPLOADED) or
+ * `owner` held its lease on an attempt that died with its host (VALIDATING).
+ */
+export function mayStartQueued(version: Pick<Version, 'status' | 'validation'>, owner: string): boolean {
+  return (
+    (version.status === 'UPLOADED' || version.status === 'VALIDATING') &&
+    version.validation.leaseOwner === owner
+  );
+}
+
+/**
  * True while a version given back after a failed attempt waits out its backoff (`validation.notBefore`,
  * an ISO time set by retryOrFail) at `nowMs` (epoch milliseconds): nobody may claim it before then.
  */

@@ -267,3 +267,22 @@ export const CdkContext = z
       });
   });
 export type CdkContext = z.infer<typeof CdkContext>;
+
+/**
+ * The AWS validation pipeline's own settings, set by the CDK app (cdk/constructs/validation-pipeline.ts,
+ * validator-job.ts) from its context (`CdkContext`): the pre-check Lambda reads the first, the validator
+ * container the second (with the registry settings above, under the same names).
+ */
+export const ValidationPipelineEnv = z.object({
+  /**
+   * How long a version stays reserved for a job waiting in the Batch queue, in milliseconds: the state
+   * machine's time limit, so that the reservation outlives the execution that holds it.
+   */
+  MODELGATE_QUEUE_HOLD_MS: positiveInt(60_000).optional(),
+  /**
+   * How often the validator extends its lease, in milliseconds. Default: a third of MODELGATE_LEASE_MS;
+   * at most half of it, so a missed beat is retried before the lease runs out.
+   */
+  MODELGATE_HEARTBEAT_MS: positiveInt(250).optional(),
+});
+export type ValidationPipelineEnv = z.infer<typeof ValidationPipelineEnv>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AwsStorageEnv, RegistryEnv } from '../../schemas/config.schema.js';
+import { AwsStorageEnv, RegistryEnv, ValidationPipelineEnv } from '../../schemas/config.schema.js';
 
 /**
  * Every environment variable a modelgate Lambda reads, in ONE schema, parsed once per cold start: the
@@ -18,6 +18,7 @@ export const AwsEnv = z.object({
   // parts) and the table and bucket, under the same names as everywhere else.
   ...RegistryEnv.shape,
   ...AwsStorageEnv.shape,
+  ...ValidationPipelineEnv.shape,
   /** The validation state machine: only the API functions that enqueue need it. */
   STATE_MACHINE_ARN: z
     .string()
@@ -41,7 +42,11 @@ export const AwsEnv = z.object({
 export type AwsEnv = z.infer<typeof AwsEnv>;
 
 /** The optional variables a given function cannot run without. */
-export type OptionalAwsVar = 'STATE_MACHINE_ARN' | 'VALIDATOR_DISK_BYTES' | 'VALIDATOR_MEMORY_BYTES';
+export type OptionalAwsVar =
+  | 'STATE_MACHINE_ARN'
+  | 'VALIDATOR_DISK_BYTES'
+  | 'VALIDATOR_MEMORY_BYTES'
+  | 'MODELGATE_QUEUE_HOLD_MS';
 
 export type AwsConfig<R extends OptionalAwsVar = never> = AwsEnv & { [K in R]-?: NonNullable<AwsEnv[K]> };
 
