@@ -1,4 +1,3 @@
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -7,8 +6,7 @@ import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-st
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../adapters/s3/s3-blob-store.js';
 import { type RegistryDeps, systemClock } from '../core/ports.js';
 import { registrySettingsOf } from '../core/registry-settings.js';
-import { awsRegistryEvents } from '../lambdas/aws/emf-events.js';
-import { DEFAULT_METRICS_NAMESPACE } from '../lambdas/aws/metric-names.js';
+import { awsRegistryEvents, validatorJobMetrics } from '../lambdas/aws/emf-events.js';
 import { RegistryEnv } from '../schemas/config.schema.js';
 import { VALIDATOR_EXIT } from '../schemas/validation-task.schema.js';
 import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
@@ -49,17 +47,10 @@ function awsDeps(
     clock: systemClock,
     // The verdict this task reaches is counted (EMF on stdout, which CloudWatch Logs extracts) and
     // logged with the same meanings as in the Lambdas: a refusal is `validation_failures`, never `errors`.
-    events: awsRegistryEvents(
-      new Metrics({
-        namespace: process.env.METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
-        // The `service` dimension, as on the Lambdas (the alarms sum over it): the job definition sets it.
-        serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'modelgate-gpu-validator',
-      }),
-      {
-        info: (message, extra) => log(String(extra.event ?? 'event'), { level: 'info', message, ...extra }),
-        error: (message, extra) => log(String(extra.event ?? 'event'), { level: 'error', message, ...extra }),
-      },
-    ),
+    events: awsRegistryEvents(validatorJobMetrics(process.env), {
+      info: (message, extra) => log(String(extra.event ?? 'event'), { level: 'info', message, ...extra }),
+      error: (message, extra) => log(String(extra.event ?? 'event'), { level: 'error', message, ...extra }),
+    }),
     settings: registrySettingsOf(settingsEnv),
   };
 }
