@@ -1,12 +1,11 @@
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { RegistryError } from '../core/errors.js';
 import type { RegistryDeps, VersionRef } from '../core/ports.js';
 import { completeValidation, heartbeat, startQueuedValidation } from '../core/validation-jobs.js';
 import { heartbeatIntervalMs } from '../core/validation-rules.js';
-import { AwsStorageEnv, ValidationPipelineEnv } from '../schemas/config.schema.js';
-import { ModelName, VersionString } from '../schemas/names.schema.js';
+import { ValidatorJobEnv } from '../schemas/config.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { runtimeBaseline } from './baseline.js';
@@ -25,36 +24,11 @@ import { runValidation } from './run-validation.js';
  * the job's retry strategy retries as an infrastructure failure.
  */
 
-const positiveInt = z.coerce.number().int().positive();
-
-/** Every variable the task reads, in one schema: a missing or malformed one fails naming it. */
-export const EcsJobEnv = z.object({
-  MODEL: ModelName,
-  VERSION: VersionString,
-  /** The Step Functions execution id that claimed the version. */
-  LEASE_OWNER: z.string().min(1).max(2048),
-  /** The registry table and bucket, under the names every deployment uses. */
-  ...AwsStorageEnv.shape,
-  /** How often the lease is extended (ms); default a third of MODELGATE_LEASE_MS. */
-  MODELGATE_HEARTBEAT_MS: ValidationPipelineEnv.shape.MODELGATE_HEARTBEAT_MS,
-  /** Preference list for the runtime, e.g. `cuda,cpu`; the report says which one actually ran. */
-  EXECUTION_PROVIDERS: z
-    .string()
-    .default('cuda,cpu')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be provider names like cuda,cpu')).min(1)),
-  SCRATCH_DIR: z.string().min(1).default(tmpdir()),
-  /**
-   * Per file: session creation plus the smoke run, in milliseconds: the local server's setting of the
-   * same name; its default here is 15 minutes (10 on the local server).
-   */
-  MODELGATE_VALIDATION_TIMEOUT_MS: positiveInt.default(15 * 60_000),
-});
+/**
+ * Every variable the job reads, in one schema (ValidatorJobEnv, schemas/config.schema.ts): a missing or
+ * malformed one fails naming it.
+ */
+export const EcsJobEnv = ValidatorJobEnv;
 export type EcsJobEnv = z.infer<typeof EcsJobEnv>;
 
 export class EcsEnvError extends Error {
@@ -168,18 +142,19 @@ export async function runEcsJob(
   }
   log('validation_started', {
     ...ref,
-    executionProviders: env.EXECUTION_PROVIDERS,
+    executionProviders: env.MODELGATE_EXECUTION_PROVIDERS,
     attempt: version.validation.attempts,
   });
   const report = await whileHeartbeating(deps, ref, env.LEASE_OWNER, heartbeatMs, () =>
     runValidation(version, {
       blobs: deps.blobs,
-      scratchDir: env.SCRATCH_DIR,
+      // Outside a container (tests, a run by hand) the OS temp folder; the image sets /scratch.
+      scratchDir: env.MODELGATE_SCRATCH_DIR ?? tmpdir(),
       worker: env.LEASE_OWNER,
       // The deployment's budget (MODELGATE_MEMORY_BUDGET); the version's own overrides it in runValidation.
       memoryBudgetBytes: deps.settings.defaultMemoryBudgetBytes,
       timeoutMs: env.MODELGATE_VALIDATION_TIMEOUT_MS,
-      executionProviders: env.EXECUTION_PROVIDERS,
+      executionProviders: env.MODELGATE_EXECUTION_PROVIDERS,
     }),
   );
   try {

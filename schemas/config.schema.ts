@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderName } from './names.schema.js';
+import { ModelName, ProviderName, VersionString } from './names.schema.js';
 import { NodeClasses, NodeClassesJson } from './node-class.schema.js';
 
 const Bytes = z.coerce.number().int().positive();
@@ -337,3 +337,38 @@ export const ValidationPipelineEnv = z.object({
   MODELGATE_HEARTBEAT_MS: positiveInt(250).optional(),
 });
 export type ValidationPipelineEnv = z.infer<typeof ValidationPipelineEnv>;
+
+/**
+ * The validator job's own environment (gpu-validator/ecs-job.ts reads it with the registry settings,
+ * RegistryEnv): the version to validate and its owner, set per job by the state machine, and the job
+ * definition's settings (cdk/stacks/validation-stack.ts). Names as on the local server where the meaning
+ * is the same (MODELGATE_VALIDATION_TIMEOUT_MS).
+ */
+export const ValidatorJobEnv = z.object({
+  /** MODELGATE_MODEL (or MODEL, or `--model`): the model of the version to validate. */
+  MODEL: ModelName,
+  /** MODELGATE_VERSION (or VERSION, or `--version`). */
+  VERSION: VersionString,
+  /** MODELGATE_LEASE_OWNER (or LEASE_OWNER): the Step Functions execution the version is reserved for. */
+  LEASE_OWNER: z.string().min(1).max(2048),
+  ...AwsStorageEnv.shape,
+  MODELGATE_HEARTBEAT_MS: ValidationPipelineEnv.shape.MODELGATE_HEARTBEAT_MS,
+  /** Preference list for the runtime, e.g. `cuda,cpu`; the report says which one actually ran. Default cuda,cpu. */
+  MODELGATE_EXECUTION_PROVIDERS: z
+    .string()
+    .default('cuda,cpu')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be provider names like cuda,cpu')).min(1)),
+  /** Where the job stages model files (the image sets /scratch). Default: the OS temp folder. */
+  MODELGATE_SCRATCH_DIR: z.string().min(1).optional(),
+  /**
+   * Per file: session creation plus the smoke run, in milliseconds: the local server's setting of the
+   * same name; its default here is 15 minutes (10 on the local server).
+   */
+  MODELGATE_VALIDATION_TIMEOUT_MS: positiveInt().default(15 * 60_000),
+});

@@ -97,7 +97,7 @@ export class ValidationPipeline extends Construct {
     const common = {
       MODELGATE_TABLE_NAME: props.table.tableName,
       MODELGATE_BUCKET_NAME: props.bucket.bucketName,
-      METRICS_NAMESPACE: props.metricsNamespace,
+      MODELGATE_METRICS_NAMESPACE: props.metricsNamespace,
       MODELGATE_NODE_CLASSES: props.nodeClassesJson,
       // One lease for every step that reads it: the sweeper's expiry check and the validator job.
       ...props.sharedEnvironment,
@@ -111,8 +111,8 @@ export class ValidationPipeline extends Construct {
         POWERTOOLS_SERVICE_NAME: 'modelgate-validation-precheck',
         // The reservation outlives the execution that holds it.
         MODELGATE_QUEUE_HOLD_MS: String(this.executionTimeout.toMilliseconds()),
-        VALIDATOR_DISK_BYTES: String(props.taskDiskBytes),
-        VALIDATOR_MEMORY_BYTES: String(props.taskMemoryBytes),
+        MODELGATE_VALIDATOR_DISK_BYTES: String(props.taskDiskBytes),
+        MODELGATE_VALIDATOR_MEMORY_BYTES: String(props.taskMemoryBytes),
       },
     });
     const finalize = new ModelgateFunction(this, 'FinalizeFunction', {
@@ -272,7 +272,7 @@ export class ValidationPipeline extends Construct {
       environment: {
         ...common,
         POWERTOOLS_SERVICE_NAME: 'modelgate-validation-sweeper',
-        STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+        MODELGATE_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
       },
     });
     grantTable(sweeper.role, props.table, props.gsiNames, 'readWrite');

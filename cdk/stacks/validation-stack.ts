@@ -73,11 +73,11 @@ export class ValidationStack extends Stack {
       environment: {
         MODELGATE_TABLE_NAME: table.tableName,
         MODELGATE_BUCKET_NAME: bucket.bucketName,
-        METRICS_NAMESPACE: settings.metricsNamespace,
+        MODELGATE_METRICS_NAMESPACE: settings.metricsNamespace,
         MODELGATE_NODE_CLASSES: nodeClassesJson,
         ...shared,
         POWERTOOLS_SERVICE_NAME: 'modelgate-gpu-validator',
-        SCRATCH_DIR: '/scratch',
+        MODELGATE_SCRATCH_DIR: '/scratch',
       },
     });
     // The job's whole life: blocked in the queue at most queueTimeout, then every attempt.

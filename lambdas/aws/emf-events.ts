@@ -109,12 +109,12 @@ export function awsRegistryEvents(metrics: Metrics, logger: EventLogger): Regist
 
 /**
  * The Powertools Metrics of the validator job (gpu-validator/ecs-task.ts), configured from its
- * environment as the Lambdas' are (aws-deps.ts): namespace METRICS_NAMESPACE, and the `service`
+ * environment as the Lambdas' are (aws-deps.ts): namespace MODELGATE_METRICS_NAMESPACE, and the `service`
  * dimension from POWERTOOLS_SERVICE_NAME, which the job definition sets.
  */
 export function validatorJobMetrics(env: Readonly<Record<string, string | undefined>>): Metrics {
   return new Metrics({
-    namespace: env.METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+    namespace: env.MODELGATE_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
     serviceName: env.POWERTOOLS_SERVICE_NAME || 'modelgate-gpu-validator',
   });
 }

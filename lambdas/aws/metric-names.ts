@@ -1,6 +1,6 @@
 /**
  * The CloudWatch (EMF) metric contract between what emits metrics on AWS and what watches them
- * (cdk/constructs/observability.ts). Everything lives in one namespace, `METRICS_NAMESPACE`
+ * (cdk/constructs/observability.ts). Everything lives in one namespace, `MODELGATE_METRICS_NAMESPACE`
  * (default `ocr`), so the runbook's metric names carry over from Prometheus without the `ocr_` prefix:
  *
  * | metric | dimensions | emitted by | meaning |

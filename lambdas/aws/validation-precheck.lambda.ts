@@ -8,8 +8,8 @@ import { createAwsRuntime, withObservability } from './aws-deps.js';
  * whose files exceed the job's scratch disk or whose memory budget exceeds what the job can give the model.
  */
 const runtime = createAwsRuntime([
-  'VALIDATOR_DISK_BYTES',
-  'VALIDATOR_MEMORY_BYTES',
+  'MODELGATE_VALIDATOR_DISK_BYTES',
+  'MODELGATE_VALIDATOR_MEMORY_BYTES',
   'MODELGATE_QUEUE_HOLD_MS',
 ]);
 // A refusal is counted once, as `validation_failures`, by the deps' EMF events sink (emf-events.ts) when
@@ -21,7 +21,10 @@ async function precheck(event: unknown): Promise<PrecheckResult> {
   logger.appendKeys({ model: input.model, version: input.version, executionId: input.executionId });
   const { failedWith, ...result } = await precheckValidation(
     deps,
-    { diskBytes: config.VALIDATOR_DISK_BYTES, memoryBytes: config.VALIDATOR_MEMORY_BYTES },
+    {
+      diskBytes: config.MODELGATE_VALIDATOR_DISK_BYTES,
+      memoryBytes: config.MODELGATE_VALIDATOR_MEMORY_BYTES,
+    },
     input,
     config.MODELGATE_QUEUE_HOLD_MS,
   );

@@ -39,8 +39,8 @@ function synth(context: Record<string, unknown>) {
   for (const stack of Object.values(stacks)) {
     names.add(`stack ${stack.stackName}`);
     const resources = (Template.fromStack(stack).toJSON() as { Resources: Record<string, Json> }).Resources;
+    // A literal: a reference names another resource, whose own name is checked where it is defined.
     for (const r of Object.values(resources))
-      // A literal: a reference names another resource, whose own name is checked where it is defined.
       for (const [key, value] of Object.entries((r.Properties as Json | undefined) ?? {}))
         if (
           key.endsWith('Name') &&

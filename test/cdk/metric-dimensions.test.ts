@@ -153,7 +153,7 @@ describe('metric dimensions: emitters and alarms agree', () => {
       ...env,
       MODELGATE_TABLE_NAME: 'registry-table',
       MODELGATE_BUCKET_NAME: 'registry-bucket',
-      STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
+      MODELGATE_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
       AWS_REGION: 'eu-west-1',
     });
     const composed: RegistryDeps = { ...deps, events: runtime.deps.events };
@@ -181,8 +181,8 @@ describe('metric dimensions: emitters and alarms agree', () => {
 
     // The pre-check Lambda refuses a version too big for a job: one validation_failures.
     const precheck = lambdaDeps('modelgate-validation-precheck', [
-      'VALIDATOR_DISK_BYTES',
-      'VALIDATOR_MEMORY_BYTES',
+      'MODELGATE_VALIDATOR_DISK_BYTES',
+      'MODELGATE_VALIDATOR_MEMORY_BYTES',
       'MODELGATE_QUEUE_HOLD_MS',
     ]);
     await createModel(deps, { name: 'big', provider: 'paddle', description: '', tags: [] });
@@ -198,8 +198,8 @@ describe('metric dimensions: emitters and alarms agree', () => {
       precheckValidation(
         precheck.deps,
         {
-          diskBytes: precheck.runtime.config.VALIDATOR_DISK_BYTES,
-          memoryBytes: precheck.runtime.config.VALIDATOR_MEMORY_BYTES,
+          diskBytes: precheck.runtime.config.MODELGATE_VALIDATOR_DISK_BYTES,
+          memoryBytes: precheck.runtime.config.MODELGATE_VALIDATOR_MEMORY_BYTES,
         },
         { model: 'big', version: '1', executionId: 'exec-big' },
         precheck.runtime.config.MODELGATE_QUEUE_HOLD_MS,
@@ -252,7 +252,7 @@ describe('metric dimensions: emitters and alarms agree', () => {
     all.push(...fieldError);
 
     // The sweeper's provider health scores: one document per provider.
-    const sweeper = lambdaDeps('modelgate-validation-sweeper', ['STATE_MACHINE_ARN']);
+    const sweeper = lambdaDeps('modelgate-validation-sweeper', ['MODELGATE_STATE_MACHINE_ARN']);
     const health = await emitted(() => publishHealthScores(deps, sweeper.runtime.metrics));
     expect(series(health).length).toBeGreaterThan(0);
     for (const s of series(health))
@@ -299,7 +299,7 @@ describe('metric dimensions: emitters and alarms agree', () => {
           MODELGATE_MODEL: 'det',
           MODELGATE_VERSION: '2',
           MODELGATE_LEASE_OWNER: 'exec-job',
-          EXECUTION_PROVIDERS: 'cpu',
+          MODELGATE_EXECUTION_PROVIDERS: 'cpu',
         }),
       ),
     );

@@ -123,9 +123,9 @@ describe('synthesis and cdk-nag', () => {
       MODELGATE_TABLE_NAME: 'registry-table',
       MODELGATE_BUCKET_NAME: 'registry-bucket',
       POWERTOOLS_SERVICE_NAME: 'test',
-      STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
-      VALIDATOR_DISK_BYTES: '1000',
-      VALIDATOR_MEMORY_BYTES: '1000',
+      MODELGATE_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
+      MODELGATE_VALIDATOR_DISK_BYTES: '1000',
+      MODELGATE_VALIDATOR_MEMORY_BYTES: '1000',
       MODELGATE_QUEUE_HOLD_MS: '3600000',
       AWS_REGION: 'eu-west-1',
     };
@@ -605,8 +605,8 @@ describe('validation pipeline', () => {
     templates.validation.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
-          VALIDATOR_DISK_BYTES: String(160 * 1024 ** 3),
-          VALIDATOR_MEMORY_BYTES: String(13 * 1024 ** 3),
+          MODELGATE_VALIDATOR_DISK_BYTES: String(160 * 1024 ** 3),
+          MODELGATE_VALIDATOR_MEMORY_BYTES: String(13 * 1024 ** 3),
         }),
       },
     });

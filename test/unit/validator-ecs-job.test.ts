@@ -14,7 +14,7 @@ const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:validate:run-
 const baseEnv = {
   MODELGATE_TABLE_NAME: 'registry',
   MODELGATE_BUCKET_NAME: 'blobs',
-  EXECUTION_PROVIDERS: 'cpu',
+  MODELGATE_EXECUTION_PROVIDERS: 'cpu',
 };
 
 let deps: TestDeps;
@@ -67,7 +67,7 @@ describe('readEcsJobEnv', () => {
         MODEL: 'det',
         MODELGATE_VERSION: '1',
         LEASE_OWNER: 'x',
-        EXECUTION_PROVIDERS: 'cuda, cpu',
+        MODELGATE_EXECUTION_PROVIDERS: 'cuda, cpu',
       },
       ['--version', '2'],
     );
@@ -75,7 +75,7 @@ describe('readEcsJobEnv', () => {
       MODEL: 'det',
       VERSION: '2',
       LEASE_OWNER: 'x',
-      EXECUTION_PROVIDERS: ['cuda', 'cpu'],
+      MODELGATE_EXECUTION_PROVIDERS: ['cuda', 'cpu'],
     });
     expect(
       readEcsJobEnv({
@@ -83,8 +83,8 @@ describe('readEcsJobEnv', () => {
         MODEL: 'd',
         VERSION: '1',
         LEASE_OWNER: 'x',
-        EXECUTION_PROVIDERS: undefined,
-      }).EXECUTION_PROVIDERS,
+        MODELGATE_EXECUTION_PROVIDERS: undefined,
+      }).MODELGATE_EXECUTION_PROVIDERS,
     ).toEqual(['cuda', 'cpu']);
   });
 });
@@ -113,7 +113,7 @@ describe('runEcsJob', () => {
 
   it('records GPU_UNAVAILABLE when cuda is requested where it is absent', async () => {
     await claimedVersion('1', buildMlpModel({ layers: 1, dim: 16 }));
-    await runEcsJob(deps, env('1', { EXECUTION_PROVIDERS: 'cuda,cpu' }));
+    await runEcsJob(deps, env('1', { MODELGATE_EXECUTION_PROVIDERS: 'cuda,cpu' }));
     const stored = await deps.metadata.getVersion({ model: 'det', version: '1' });
     expect(stored?.statusReason?.code).toBe('GPU_UNAVAILABLE');
   });
