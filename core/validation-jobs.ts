@@ -108,7 +108,7 @@ export async function completeValidation(
   const current = await deps.metadata.getVersion(ref);
   if (!current) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
   const passed = report.outcome === 'passed';
-  // The fit per node class is the registry's rule, applied here so every validator (local or ECS) gets it.
+  // The fit per node class is the registry's rule, applied here so every validator (local or Batch) gets it.
   report = { ...report, nodeClasses: fitNodeClasses(report, deps.settings.nodeClasses) };
   const updated = await deps.metadata.updateVersion(
     ref,

@@ -5,7 +5,7 @@ import { defaultSettings, type RegistrySettings } from './ports.js';
 
 /**
  * The rules of a validation lease, written once for every validator (the local worker pool, the Step
- * Functions task steps, the ECS task): who holds a version, when a retry may start, how often a holder
+ * Functions task steps, the Batch job): who holds a version, when a retry may start, how often a holder
  * heartbeats, and which memory budget a validation gets.
  */
 
@@ -88,7 +88,7 @@ export function effectiveMemoryBudget(
 
 /**
  * The deployment's validation budget in bytes, resolved once by each composition root (embedded server,
- * Lambdas, ECS task) into `settings.defaultMemoryBudgetBytes`: the configured one
+ * Lambdas, Batch job) into `settings.defaultMemoryBudgetBytes`: the configured one
  * (`MODELGATE_MEMORY_BUDGET`), else the memory of the smallest serving node class, else 4 GiB.
  */
 export function deploymentMemoryBudget(

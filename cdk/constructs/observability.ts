@@ -303,6 +303,23 @@ export class Observability extends Construct {
         width: 12,
       }),
     );
+    if (props.blockedJobs)
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: 'Validation jobs blocked in the GPU queue (vCPU quota, capacity)',
+          left: [
+            new Metric({
+              namespace: 'AWS/Events',
+              metricName: 'MatchedEvents',
+              dimensionsMap: { RuleName: props.blockedJobs.ruleName },
+              statistic: 'Sum',
+              period,
+              label: 'Batch Job Queue Blocked events',
+            }),
+          ],
+          width: 24,
+        }),
+      );
     this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 }));
   }
 }

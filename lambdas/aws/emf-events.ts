@@ -100,8 +100,8 @@ export function eventLogLines(logger: EventLogger): Partial<RegistryEvents> {
 }
 
 /**
- * Every AWS process that settles versions or records field reports (the Lambdas, the validator's ECS
- * task) wires the same sinks, so a verdict is counted and logged wherever it is reached.
+ * Every AWS process that settles versions or records field reports (the Lambdas, the validator's Batch
+ * job) wires the same sinks, so a verdict is counted and logged wherever it is reached.
  */
 export function awsRegistryEvents(metrics: Metrics, logger: EventLogger): RegistryEvents {
   return fanOutEvents([emfEvents(metrics), eventLogLines(logger)]);
