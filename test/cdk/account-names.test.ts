@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addModelgateStacks, createApp, type ModelgateStacks } from '../../cdk/modelgate-app.js';
+import { cfnLint, cfnLintMissing } from '../helpers/cfn-lint.js';
 
 /**
  * Two copies of the app in one account (`-c stackPrefix=Staging` beside the default) must not collide:
@@ -24,7 +25,7 @@ const NOT_PHYSICAL = new Set([
 const INLINE = new Set(['AWS::IAM::Policy PolicyName', 'AWS::ApiGatewayV2::Api Name']);
 
 const dirs: string[] = [];
-let copies: { stacks: ModelgateStacks; names: Set<string> }[];
+let copies: { stacks: ModelgateStacks; names: Set<string>; outdir: string }[];
 
 function synth(context: Record<string, unknown>) {
   const outdir = mkdtempSync(join(tmpdir(), 'modelgate-cdk-copies-'));
@@ -50,7 +51,7 @@ function synth(context: Record<string, unknown>) {
         )
           names.add(`${r.Type} ${key} ${JSON.stringify(value)}`);
   }
-  return { stacks, names };
+  return { stacks, names, outdir };
 }
 
 beforeAll(() => {
@@ -88,3 +89,13 @@ it('puts the optional Spot compute environment behind the on-demand one', () => 
     { ComputeEnvironment: { 'Fn::GetAtt': [spot![0], 'ComputeEnvironmentArn'] }, Order: 2 },
   ]);
 });
+
+it.skipIf(cfnLintMissing !== undefined)(
+  `keeps the second copy (with Spot) cfn-lint clean${cfnLintMissing ? ` (skipped: ${cfnLintMissing})` : ''}`,
+  () => {
+    const { templates, unexpected } = cfnLint(copies[1]!.outdir);
+    expect(templates.map((t) => t.split('/').at(-1))).toContain('Staging-Validation.template.json');
+    expect(unexpected).toEqual([]);
+  },
+  120_000,
+);

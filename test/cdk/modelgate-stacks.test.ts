@@ -1,5 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -19,6 +19,7 @@ import {
 } from '../../cdk/modelgate-app.js';
 import { GROUP_ACCESS } from '../../lambdas/aws/group-access.js';
 import { ROUTE_GROUPS, ROUTES, type Route, routeKey } from '../../lambdas/routes.js';
+import { cfnLint, cfnLintMissing } from '../helpers/cfn-lint.js';
 
 /**
  * The whole CDK app, synthesized ONCE (with real esbuild bundling and the cdk-nag AwsSolutions pack)
@@ -691,66 +692,12 @@ describe('observability', () => {
 });
 
 describe('cfn-lint', () => {
-  /**
-   * Findings cfn-lint reports on what CDK itself writes, each with its reason; anything else fails.
-   * W3005: CDK adds an explicit DependsOn on a Lambda's role besides the GetAtt (harmless, redundant).
-   * E3002 Tags on AWS::CloudWatch::Dashboard: CloudFormation accepts dashboard tags; this cfn-lint's
-   * resource spec predates them (a false positive of an outdated spec).
-   */
-  const KNOWN = [
-    { rule: 'W3005', why: 'redundant DependsOn written by CDK' },
-    {
-      rule: 'E3002',
-      resourceType: 'AWS::CloudWatch::Dashboard',
-      message: "'Tags' was unexpected",
-      why: 'outdated spec',
-    },
-  ];
-  const cfnLint = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' });
-  const missing = cfnLint.error !== undefined || cfnLint.status !== 0;
-  if (missing && process.env.CI === 'true')
-    throw new Error('cfn-lint is not on the PATH (required under CI=true)');
-
-  it.skipIf(missing)(
-    'finds nothing in any synthesized template but the known CDK findings (needs cfn-lint on the PATH)',
+  it.skipIf(cfnLintMissing !== undefined)(
+    `finds nothing in any synthesized template but the findings CDK itself causes${cfnLintMissing ? ` (skipped: ${cfnLintMissing})` : ''}`,
     () => {
-      const files = readdirSync(outdir)
-        .filter((f) => f.endsWith('.template.json'))
-        .map((f) => join(outdir, f));
-      expect(files).toHaveLength(4);
-      const run = spawnSync('cfn-lint', ['--format', 'json', ...files], {
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 ** 2,
-      });
-      const findings = JSON.parse(run.stdout || '[]') as {
-        Filename: string;
-        Level: string;
-        Message: string;
-        Rule: { Id: string };
-        Location: { Path: (string | number)[] };
-      }[];
-      const typeOf = (f: (typeof findings)[number]) => {
-        const template = JSON.parse(readFileSync(f.Filename, 'utf8')) as {
-          Resources: Record<string, { Type: string }>;
-        };
-        return f.Location.Path[0] === 'Resources'
-          ? template.Resources[String(f.Location.Path[1])]?.Type
-          : undefined;
-      };
-      const unexpected = findings.filter(
-        (f) =>
-          !KNOWN.some(
-            (k) =>
-              k.rule === f.Rule.Id &&
-              (k.resourceType === undefined || k.resourceType === typeOf(f)) &&
-              (k.message === undefined || f.Message.includes(k.message)),
-          ),
-      );
-      expect(
-        unexpected.map(
-          (f) => `${f.Rule.Id} ${f.Filename.split('/').at(-1)} ${f.Location.Path.join('/')}: ${f.Message}`,
-        ),
-      ).toEqual([]);
+      const { templates: linted, unexpected } = cfnLint(outdir);
+      expect(linted).toHaveLength(4);
+      expect(unexpected).toEqual([]);
     },
     120_000,
   );
