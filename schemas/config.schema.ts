@@ -257,8 +257,14 @@ export const CdkContext = z
     validatorVcpus: contextInt(1, 192, 3),
     /** `asset`: build gpu-validator/Dockerfile at deploy time. `ecr`: use a pushed image. @default 'asset' */
     validatorImage: z.enum(['asset', 'ecr'], 'expected asset or ecr').default('asset'),
-    /** The pushed image's tag with `ecr`: the git sha `npm run image:push` tagged it with. @default 'latest' */
-    validatorImageTag: contextString(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'latest'),
+    /**
+     * The pushed image's tag, required with `ecr`: the git sha `npm run image:push` tagged it with (the
+     * repository's tags are immutable, so there is no moving `latest`). @default none
+     */
+    validatorImageTag: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag, e.g. a git sha')
+      .optional(),
     /** One validation job attempt may run this long, minutes, before Batch stops it (not retried). @default 120 */
     validationTimeoutMinutes: contextInt(5, 24 * 60, 120),
     /** Attempts of one validation job: host failures and infrastructure exits are retried. @default 3 */
@@ -297,6 +303,12 @@ export const CdkContext = z
         code: 'custom',
         path: ['validatorVcpus'],
         message: `${s.validatorVcpus} exceeds gpuMaxVcpus (${s.gpuMaxVcpus}): no job could ever run`,
+      });
+    if (s.validatorImage === 'ecr' && s.validatorImageTag === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validatorImageTag'],
+        message: 'is required with validatorImage=ecr: the git sha `npm run image:push` pushed',
       });
     if (s.validationHeartbeatSeconds * 2 > s.validationLeaseSeconds)
       ctx.addIssue({

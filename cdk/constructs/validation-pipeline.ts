@@ -117,7 +117,8 @@ export class ValidationPipeline extends Construct {
     });
     const finalize = new ModelgateFunction(this, 'FinalizeFunction', {
       entry: 'lambdas/aws/validation-finalize.lambda.ts',
-      description: 'modelgate validation: fail a started version never settled (TIMEOUT), release one never started',
+      description:
+        'modelgate validation: fail a started version never settled (TIMEOUT), release one never started',
       logRetention: props.logRetention,
       environment: { ...common, POWERTOOLS_SERVICE_NAME: 'modelgate-validation-finalize' },
     });

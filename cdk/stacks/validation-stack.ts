@@ -58,7 +58,7 @@ export class ValidationStack extends Stack {
     });
     this.validator = new ValidatorJob(this, 'Validator', {
       image:
-        settings.validatorImage === 'ecr'
+        settings.validatorImage === 'ecr' && settings.validatorImageTag
           ? { kind: 'ecr', tag: settings.validatorImageTag }
           : { kind: 'asset' },
       table,

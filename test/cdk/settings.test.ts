@@ -59,6 +59,12 @@ describe('readSettings', () => {
       'context gpuDiskGiB=10: expected an integer in [30, 16384]',
     );
     expect(() => settingsOf({ validatorImage: 'docker' })).toThrow('context validatorImage="docker"');
+    expect(() => settingsOf({ validatorImage: 'ecr' })).toThrow(
+      'context validatorImageTag=undefined: is required with validatorImage=ecr',
+    );
+    expect(settingsOf({ validatorImage: 'ecr', validatorImageTag: 'c'.repeat(40) }).validatorImageTag).toBe(
+      'c'.repeat(40),
+    );
     expect(() => settingsOf({ logRetentionDays: 2 })).toThrow('CloudWatch accepts 1, 3, 5');
     expect(() => settingsOf({ nodeClasses: '{oops' })).toThrow('context nodeClasses=');
   });
