@@ -24,3 +24,11 @@ export function readSettings(scope: Construct): ModelgateSettings {
   const key = String(issue.path[0] ?? '(context)');
   throw new Error(`context ${key}=${JSON.stringify(raw[key])}: ${issue.message}`);
 }
+
+/**
+ * The prefix of the names that are account-wide (IAM managed policies, the dashboard), so that two
+ * copies of the app (different `stackPrefix`) can live in one account: `policyNamePrefix` when given
+ * (even ''), else `<stackPrefix>-`.
+ */
+export const accountWideNamePrefix = (settings: ModelgateSettings): string =>
+  settings.policyNamePrefix ?? `${settings.stackPrefix}-`;

@@ -6,7 +6,7 @@ import { fitNodeClasses } from './memory-fit.js';
 import { eachItem } from './pages.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
 import { signVerdict } from './provenance.js';
-import { isBackingOff } from './validation-rules.js';
+import { isBackingOff, isQueued, mayStartQueued } from './validation-rules.js';
 import { transitionCondition } from './version-state.js';
 
 /**
@@ -14,6 +14,12 @@ import { transitionCondition } from './version-state.js';
  * claim (UPLOADED → VALIDATING with a lease), heartbeat (extend the lease), complete
  * (VALIDATING → VERIFIED | FAILED, only by the lease owner), and recovery of leases whose worker died
  * (retried with backoff up to maxValidationAttempts, then FAILED with TIMEOUT).
+ *
+ * On AWS a validation waits in a Batch job queue, possibly for a long time, before a GPU is free: the
+ * version is only *reserved* for the waiting execution then (UPLOADED, `leaseOwner` = the execution,
+ * `queuedUntil`), and the lease is taken when the job's container starts (startQueuedValidation). The
+ * sweeper never takes a reserved version back; an attempt that dies with its host goes back to the
+ * reservation, for the job's next attempt, not to a new execution.
  */
 
 const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
@@ -103,7 +109,7 @@ export async function completeValidation(
   const current = await deps.metadata.getVersion(ref);
   if (!current) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
   const passed = report.outcome === 'passed';
-  // The fit per node class is the registry's rule, applied here so every validator (local or ECS) gets it.
+  // The fit per node class is the registry's rule, applied here so every validator (local or Batch) gets it.
   report = { ...report, nodeClasses: fitNodeClasses(report, deps.settings.nodeClasses) };
   // A pass is signed in the same write that makes it VERIFIED; any other outcome drops older signatures.
   const signatures =
@@ -137,6 +143,8 @@ export async function completeValidation(
 export async function retryOrFail(deps: RegistryDeps, v: Version, why: string): Promise<Version | null> {
   const now = deps.clock.now();
   const exhausted = v.validation.attempts >= deps.settings.maxValidationAttempts;
+  // A Batch job's attempt died: its next attempt comes from the queue under the same owner.
+  const requeue = isQueued(v, now.getTime());
   const reason: LoadError = {
     code: 'TIMEOUT',
     message: `validation did not finish after ${v.validation.attempts} attempt(s): ${why}`,
@@ -155,10 +163,16 @@ export async function retryOrFail(deps: RegistryDeps, v: Version, why: string): 
         : {
             status: 'UPLOADED',
             updatedAt: now.toISOString(),
-            validation: {
-              attempts: v.validation.attempts,
-              notBefore: new Date(now.getTime() + retryBackoffMs(v.validation.attempts)).toISOString(),
-            },
+            validation: requeue
+              ? {
+                  attempts: v.validation.attempts,
+                  leaseOwner: v.validation.leaseOwner,
+                  queuedUntil: v.validation.queuedUntil,
+                }
+              : {
+                  attempts: v.validation.attempts,
+                  notBefore: new Date(now.getTime() + retryBackoffMs(v.validation.attempts)).toISOString(),
+                },
           },
     );
     if (exhausted)
@@ -216,17 +230,120 @@ export async function requestRevalidation(deps: RegistryDeps, ref: VersionRef): 
 /**
  * The sweep a deployment without an in-process worker pool runs on a schedule (AWS): recovers expired
  * leases, then hands back to the queue every UPLOADED version whose backoff is over and that has waited
- * longer than `staleAfterMs` (a retry, or a commit whose queue message was lost). Queues dedupe, so a
- * version started twice is validated once.
+ * longer than `staleAfterMs` (a retry, or a commit whose queue message was lost), unless it is reserved
+ * for a job waiting in the Batch queue (isQueued). Queues dedupe, so a version started twice is
+ * validated once.
  */
 export async function requeueStalled(deps: RegistryDeps, staleAfterMs: number): Promise<Version[]> {
   await recoverExpiredLeases(deps);
   const now = deps.clock.now().getTime();
   const requeued: Version[] = [];
   for await (const v of uploaded(deps, 100)) {
-    if (isBackingOff(v, now) || Date.parse(v.updatedAt) > now - staleAfterMs) continue;
+    if (isBackingOff(v, now) || isQueued(v, now) || Date.parse(v.updatedAt) > now - staleAfterMs) continue;
     await deps.queue.enqueue(v);
     requeued.push(v);
   }
   return requeued;
+}
+
+/**
+ * Reserves an UPLOADED version for the job `owner` (a Step Functions execution) submits to the Batch
+ * queue, for `holdMs` from now (the execution's own time limit, so the reservation outlives it): no lease
+ * and no attempt yet. Null when the version is no longer UPLOADED, is backing off, or is reserved by
+ * another execution whose reservation still runs. The write is conditional on the owner it was read
+ * with; two executions that both read "unreserved" may both write, and the last one wins: the job start
+ * (startQueuedValidation) is conditional on the owner, so only that one validates.
+ */
+export async function reserveForQueue(
+  deps: RegistryDeps,
+  version: Version,
+  owner: string,
+  holdMs: number,
+): Promise<Version | null> {
+  const now = deps.clock.now();
+  if (version.status !== 'UPLOADED' || isBackingOff(version, now.getTime())) return null;
+  if (isQueued(version, now.getTime()) && version.validation.leaseOwner !== owner) return null;
+  try {
+    return await deps.metadata.updateVersion(
+      version,
+      transitionCondition(['UPLOADED'], 'UPLOADED', version.validation.leaseOwner),
+      {
+        updatedAt: now.toISOString(),
+        validation: {
+          attempts: version.validation.attempts,
+          leaseOwner: owner,
+          queuedUntil: new Date(now.getTime() + holdMs).toISOString(),
+        },
+      },
+    );
+  } catch (e) {
+    if (isConflict(e)) return null;
+    throw e;
+  }
+}
+
+/**
+ * Takes the lease when a queued job of `owner` starts on a GPU: a version reserved for `owner`
+ * (UPLOADED), or whose lease `owner` held on an attempt that died with its host (VALIDATING), becomes
+ * VALIDATING under `owner` with one more attempt and the lease expiring `settings.leaseMs` from now. The
+ * reservation is kept, so that an attempt that dies goes back to the queue (retryOrFail), not to a new
+ * execution. Null when the job has nothing to do: the version is settled or another execution's. An
+ * attempt after `maxValidationAttempts` died ones fails the version with TIMEOUT and returns null.
+ */
+export async function startQueuedValidation(
+  deps: RegistryDeps,
+  ref: VersionRef,
+  owner: string,
+): Promise<Version | null> {
+  const current = await deps.metadata.getVersion(ref);
+  if (!current || !mayStartQueued(current, owner)) return null;
+  if (current.status === 'VALIDATING' && current.validation.attempts >= deps.settings.maxValidationAttempts) {
+    await retryOrFail(deps, current, 'every attempt ended with its host');
+    return null;
+  }
+  const now = deps.clock.now();
+  const { queuedUntil } = current.validation;
+  try {
+    return await deps.metadata.updateVersion(
+      ref,
+      transitionCondition(['UPLOADED', 'VALIDATING'], 'VALIDATING', owner),
+      {
+        status: 'VALIDATING',
+        updatedAt: now.toISOString(),
+        validation: {
+          attempts: current.validation.attempts + 1,
+          leaseOwner: owner,
+          leaseExpiresAt: new Date(now.getTime() + deps.settings.leaseMs).toISOString(),
+          ...(queuedUntil ? { queuedUntil } : {}),
+        },
+      },
+    );
+  } catch (e) {
+    if (isConflict(e)) return null;
+    throw e;
+  }
+}
+
+/**
+ * Gives up `owner`'s reservation of an UPLOADED version without spending an attempt: its job ended
+ * without ever starting the validation (no GPU capacity before the queue's time limit, an image that
+ * cannot be pulled, a misconfigured container). The model was never at fault, so it is not failed; the
+ * sweeper queues it again. False when the version is not reserved by `owner`.
+ */
+export async function releaseReservation(
+  deps: RegistryDeps,
+  version: Version,
+  owner: string,
+): Promise<boolean> {
+  if (version.status !== 'UPLOADED' || version.validation.leaseOwner !== owner) return false;
+  try {
+    await deps.metadata.updateVersion(version, transitionCondition(['UPLOADED'], 'UPLOADED', owner), {
+      updatedAt: deps.clock.now().toISOString(),
+      validation: { attempts: version.validation.attempts },
+    });
+    return true;
+  } catch (e) {
+    if (isConflict(e)) return false;
+    throw e;
+  }
 }

@@ -5,7 +5,7 @@ import { defaultSettings, type RegistrySettings } from './ports.js';
 
 /**
  * The rules of a validation lease, written once for every validator (the local worker pool, the Step
- * Functions task steps, the ECS task): who holds a version, when a retry may start, how often a holder
+ * Functions task steps, the Batch job): who holds a version, when a retry may start, how often a holder
  * heartbeats, and which memory budget a validation gets.
  */
 
@@ -30,6 +30,28 @@ export function whyNotLeaseHolder(
   if (version.validation.leaseOwner !== owner)
     return `the lease belongs to ${version.validation.leaseOwner ?? 'nobody'}, not this execution`;
   return undefined;
+}
+
+/**
+ * True while `version` is reserved for a validation job of its lease owner (a Step Functions execution)
+ * that waits in, or is retried from, the AWS Batch queue: the reservation (`validation.queuedUntil`, an
+ * ISO time that outlasts the execution) runs past `nowMs`. Nobody sweeps such a version back or hands it
+ * to another execution: a queued job holds no lease, however long it waits for GPU capacity.
+ */
+export function isQueued(version: Pick<Version, 'validation'>, nowMs: number): boolean {
+  const until = version.validation.queuedUntil;
+  return version.validation.leaseOwner !== undefined && until !== undefined && Date.parse(until) > nowMs;
+}
+
+/**
+ * True when a job of `owner` may start validating `version`: it is reserved for `owner` (UPLOADED) or
+ * `owner` held its lease on an attempt that died with its host (VALIDATING).
+ */
+export function mayStartQueued(version: Pick<Version, 'status' | 'validation'>, owner: string): boolean {
+  return (
+    (version.status === 'UPLOADED' || version.status === 'VALIDATING') &&
+    version.validation.leaseOwner === owner
+  );
 }
 
 /**
@@ -66,7 +88,7 @@ export function effectiveMemoryBudget(
 
 /**
  * The deployment's validation budget in bytes, resolved once by each composition root (embedded server,
- * Lambdas, ECS task) into `settings.defaultMemoryBudgetBytes`: the configured one
+ * Lambdas, Batch job) into `settings.defaultMemoryBudgetBytes`: the configured one
  * (`MODELGATE_MEMORY_BUDGET`), else the memory of the smallest serving node class, else 4 GiB.
  */
 export function deploymentMemoryBudget(

@@ -1,19 +1,30 @@
 import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
 import {
+  FailedBatchJob,
   type FinalizeInput,
-  StoppedTask,
   type TaskFailure,
   type TaskInput,
 } from '../schemas/validation-task.schema.js';
 import { RegistryError } from './errors.js';
 import type { RegistryDeps } from './ports.js';
 import { checkTaskCapacity, type TaskCapacity } from './validation-capacity.js';
-import { claimValidation, completeValidation } from './validation-jobs.js';
-import { effectiveMemoryBudget, holdsLease, isBackingOff } from './validation-rules.js';
+import {
+  claimValidation,
+  completeValidation,
+  releaseReservation,
+  reserveForQueue,
+} from './validation-jobs.js';
+import {
+  effectiveMemoryBudget,
+  holdsLease,
+  isBackingOff,
+  isQueued,
+  mayStartQueued,
+} from './validation-rules.js';
 import { signVerifiedVersion } from './version-signatures.js';
 
 /**
- * The two Step Functions task steps around the GPU task, over the ports only (so they run against
+ * The two Step Functions task steps around the GPU validation job, over the ports only (so they run against
  * any MetadataStore in tests); the Lambda entries (lambdas/aws/validation-*.lambda.ts) add AWS wiring
  * and metrics. Also the report recorded when a version fails without the validator ever running, and
  * how an infrastructure failure is named.
@@ -25,38 +36,45 @@ export interface PrecheckOutcome extends PrecheckResult {
 }
 
 /**
- * Claims the version for this execution (the lease owner is the execution id, which the ECS task
- * inherits), then fails it at once if it cannot fit a validation task.
+ * Reserves the version for this execution's Batch job (the execution id is the owner; no lease yet: the
+ * job takes it when it starts, however long it waited for capacity), or fails it at once, before any GPU
+ * starts for nothing, if it cannot fit a validation job. `queueHoldMs` is how long the reservation lasts:
+ * the state machine's time limit, so it outlives the execution.
  */
 export async function precheckValidation(
   deps: RegistryDeps,
   capacity: TaskCapacity,
   input: TaskInput,
+  queueHoldMs: number,
 ): Promise<PrecheckOutcome> {
   const ref = { model: input.model, version: input.version };
   const current = await deps.metadata.getVersion(ref);
   if (!current) return { run: false, reason: 'version not found' };
-
-  // A retry of this very step (a lost Lambda response) finds the version already claimed by us.
-  let claimed = holdsLease(current, input.executionId) ? current : null;
-  if (!claimed) {
-    if (current.status === 'UPLOADED' && isBackingOff(current, deps.clock.now().getTime())) {
-      return {
-        run: false,
-        waitUntil: current.validation.notBefore,
-        reason: 'backing off before the next attempt',
-      };
-    }
-    claimed = await claimValidation(deps, current, input.executionId);
+  // A retry of this very step (a lost Lambda response) finds the version already reserved by us.
+  if (mayStartQueued(current, input.executionId)) return { run: true, reason: 'reserved' };
+  if (current.status !== 'UPLOADED') return { run: false, reason: `not claimable: ${current.status}` };
+  const now = deps.clock.now().getTime();
+  if (isBackingOff(current, now)) {
+    return {
+      run: false,
+      waitUntil: current.validation.notBefore,
+      reason: 'backing off before the next attempt',
+    };
   }
-  if (!claimed)
-    return { run: false, reason: `not claimable: ${current.status} or claimed by another execution` };
+  if (isQueued(current, now)) return { run: false, reason: 'queued for another execution' };
 
-  const memoryBudgetBytes = effectiveMemoryBudget(claimed, deps.settings);
-  const decision = checkTaskCapacity({ totalSizeBytes: claimed.totalSize, memoryBudgetBytes }, capacity);
-  if (decision.fits) return { run: true, reason: 'claimed' };
-
-  const now = deps.clock.now();
+  const memoryBudgetBytes = effectiveMemoryBudget(current, deps.settings);
+  const decision = checkTaskCapacity({ totalSizeBytes: current.totalSize, memoryBudgetBytes }, capacity);
+  if (decision.fits) {
+    const reserved = await reserveForQueue(deps, current, input.executionId, queueHoldMs);
+    return reserved
+      ? { run: true, reason: 'reserved' }
+      : { run: false, reason: 'taken by another execution' };
+  }
+  // Too big: claimed only to record the refusal, in one attempt and without a job.
+  const claimed = await claimValidation(deps, current, input.executionId);
+  if (!claimed) return { run: false, reason: 'taken by another execution' };
+  const at = deps.clock.now();
   await completeValidation(
     deps,
     ref,
@@ -66,29 +84,38 @@ export async function precheckValidation(
       worker: input.executionId,
       attempt: claimed.validation.attempts,
       memoryBudgetBytes,
-      startedAt: now,
-      finishedAt: now,
+      startedAt: at,
+      finishedAt: at,
     }),
   );
   return { run: false, reason: decision.error.code, failedWith: decision.error };
 }
 
 /**
- * After the ECS task (or its exhausted retries): a version still VALIDATING under this execution's
- * lease will never be settled by anyone else, so it is FAILED with TIMEOUT and a message naming the
- * infrastructure failure. Anything else (already settled, re-claimed by another execution) is left
- * alone: the conditional write on the lease owner makes that race safe.
+ * After the Batch job (or its exhausted retries), with the failure Step Functions caught, if any:
+ * - a version still VALIDATING under this execution's lease will never be settled by anyone else, so it
+ *   is FAILED with TIMEOUT and a message naming the failure (`failed`);
+ * - a version still only reserved by this execution (UPLOADED: the job never started, or its last
+ *   attempt died with its host and was swept back) is released without failing it: the model was never
+ *   at fault, and the sweeper queues it again (`released`);
+ * - anything else (settled, taken by another execution) is left alone: the conditional writes on the
+ *   owner make that race safe.
  */
 export async function finalizeValidation(
   deps: RegistryDeps,
   input: FinalizeInput,
-): Promise<{ failed: boolean; message?: string }> {
+): Promise<{ failed: boolean; released?: boolean; message?: string }> {
   const ref = { model: input.model, version: input.version };
   const current = await deps.metadata.getVersion(ref);
   // The validator has no signing key: a version it made VERIFIED is signed here.
   if (current?.status === 'VERIFIED') await signVerifiedVersion(deps, current);
-  if (!current || !holdsLease(current, input.executionId)) return { failed: false };
+  if (!current || current.validation.leaseOwner !== input.executionId) return { failed: false };
   const message = describeInfrastructureFailure(input.failure);
+  if (current.status === 'UPLOADED') {
+    const released = await releaseReservation(deps, current, input.executionId);
+    return { failed: false, released, message };
+  }
+  if (!holdsLease(current, input.executionId)) return { failed: false };
   try {
     await completeValidation(
       deps,
@@ -111,7 +138,7 @@ export async function finalizeValidation(
   return { failed: true, message };
 }
 
-/** `run`: start the ECS task. `waitUntil`: the version is backing off; the state machine waits and asks again. */
+/** `run`: submit the Batch job. `waitUntil`: the version is backing off; the state machine waits and asks again. */
 export interface PrecheckResult {
   readonly run: boolean;
   readonly waitUntil?: string;
@@ -147,24 +174,27 @@ export function notRunReport(args: {
 const MAX_MESSAGE = 1000;
 
 /**
- * One line naming the infrastructure failure for the version's statusReason: the Step Functions error
- * and, when the cause is an ECS task description, its stop code, reason and container exit codes, so
- * an operator reading `FAILED / TIMEOUT` knows whether capacity, the image or the instance gave out.
+ * One line naming the infrastructure failure for the version's statusReason or a log line: the Step
+ * Functions error and, when the cause is a Batch job description, its status reason and each attempt's
+ * (exit code, reason), so an operator knows whether capacity, the image, the host or the container gave out.
  */
 export function describeInfrastructureFailure(failure: TaskFailure | undefined): string {
   if (!failure)
-    return 'the validation task ended without recording a result (the validator exited before completing)';
+    return 'the validation job ended without recording a result (the validator exited before completing)';
   const parts = [`validation infrastructure failed after retries: ${failure.Error}`];
   const cause = failure.Cause?.trim();
   if (cause) {
     let detail = cause;
     try {
-      const task = StoppedTask.safeParse(JSON.parse(cause));
-      if (task.success) {
-        const containers = (task.data.Containers ?? [])
-          .map((c) => `${c.Name ?? 'container'} exit ${c.ExitCode ?? '?'}${c.Reason ? ` (${c.Reason})` : ''}`)
-          .join(', ');
-        const summary = [task.data.StopCode, task.data.StoppedReason, containers].filter(Boolean).join('; ');
+      const job = FailedBatchJob.safeParse(JSON.parse(cause));
+      if (job.success) {
+        const attempts = (job.data.Attempts ?? []).map((a, i) => {
+          const c = a.Container;
+          const exit = c?.ExitCode === undefined ? '' : ` exit ${c.ExitCode}`;
+          const why = [a.StatusReason, c?.Reason].filter(Boolean).join(', ');
+          return `attempt ${i + 1}${exit}${why ? ` (${why})` : ''}`;
+        });
+        const summary = [job.data.StatusReason, ...attempts].filter(Boolean).join('; ');
         if (summary) detail = summary;
       }
     } catch {

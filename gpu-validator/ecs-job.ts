@@ -1,57 +1,34 @@
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { RegistryError } from '../core/errors.js';
 import type { RegistryDeps, VersionRef } from '../core/ports.js';
-import { completeValidation, heartbeat } from '../core/validation-jobs.js';
-import { heartbeatIntervalMs, whyNotLeaseHolder } from '../core/validation-rules.js';
-import { AwsStorageEnv } from '../schemas/config.schema.js';
-import { ModelName, VersionString } from '../schemas/names.schema.js';
+import { completeValidation, heartbeat, startQueuedValidation } from '../core/validation-jobs.js';
+import { heartbeatIntervalMs } from '../core/validation-rules.js';
+import { ValidatorJobEnv } from '../schemas/config.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { runtimeBaseline } from './baseline.js';
 import { runValidation } from './run-validation.js';
 
 /**
- * The ECS validation task's logic, apart from its AWS wiring (ecs-task.ts) so that it
- * runs in tests over SQLite and a blob folder. The state machine (cdk/constructs/validation-pipeline.ts)
- * claimed the version with its execution id as lease owner and passes that id here; this job heartbeats
- * that lease, validates, and records the report as that owner.
+ * The validation job's logic (one AWS Batch job attempt), apart from its AWS wiring (ecs-task.ts) so
+ * that it runs in tests over SQLite and a blob folder. The state machine (cdk/constructs/validation-pipeline.ts)
+ * reserved the version for its execution id and passes that id here as the owner; the job takes the
+ * lease when it starts (however long it waited in the queue), heartbeats it every MODELGATE_HEARTBEAT_MS,
+ * validates, and records the report as that owner.
  *
- * Exit contract with the state machine: the task exits 0 once an outcome is recorded, passed or failed,
- * and also when there is nothing left to do (the version is no longer VALIDATING under this lease: a
- * retry after the outcome was recorded). Anything else throws, and the task exits non-zero: "nothing was
- * recorded", which the state machine retries as an infrastructure failure.
+ * Exit contract (VALIDATOR_EXIT, schemas/validation-task.schema.ts): the container exits 0 once an
+ * outcome is recorded, passed or failed, and also when there is nothing to do (the version is settled or
+ * another execution's). Anything else throws, and the container exits 1: "nothing was recorded", which
+ * the job's retry strategy retries as an infrastructure failure.
  */
 
-const positiveInt = z.coerce.number().int().positive();
-
-/** Every variable the task reads, in one schema: a missing or malformed one fails naming it. */
-export const EcsJobEnv = z.object({
-  MODEL: ModelName,
-  VERSION: VersionString,
-  /** The Step Functions execution id that claimed the version. */
-  LEASE_OWNER: z.string().min(1).max(2048),
-  /** The registry table and bucket, under the names every deployment uses. */
-  ...AwsStorageEnv.shape,
-  /** Preference list for the runtime, e.g. `cuda,cpu`; the report says which one actually ran. */
-  EXECUTION_PROVIDERS: z
-    .string()
-    .default('cuda,cpu')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be provider names like cuda,cpu')).min(1)),
-  SCRATCH_DIR: z.string().min(1).default(tmpdir()),
-  /**
-   * Per file: session creation plus the smoke run, in milliseconds: the local server's setting of the
-   * same name; its default here is 15 minutes (10 on the local server).
-   */
-  MODELGATE_VALIDATION_TIMEOUT_MS: positiveInt.default(15 * 60_000),
-});
+/**
+ * Every variable the job reads, in one schema (ValidatorJobEnv, schemas/config.schema.ts): a missing or
+ * malformed one fails naming it.
+ */
+export const EcsJobEnv = ValidatorJobEnv;
 export type EcsJobEnv = z.infer<typeof EcsJobEnv>;
 
 export class EcsEnvError extends Error {
@@ -114,19 +91,31 @@ export interface EcsJobOptions {
 
 const isConflict = (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT';
 
-/** Extends the lease every third of its length while `work` runs, so that it never lapses mid-validation. */
+/**
+ * The heartbeat interval in milliseconds: `configuredMs` (MODELGATE_HEARTBEAT_MS) or a third of the lease.
+ * Throws EcsEnvError when it is over half the lease (`leaseMs`): one missed beat would let the lease lapse.
+ */
+export function heartbeatMsOf(configuredMs: number | undefined, leaseMs: number): number {
+  if (configuredMs === undefined) return heartbeatIntervalMs(leaseMs);
+  if (configuredMs > leaseMs / 2)
+    throw new EcsEnvError(
+      ['MODELGATE_HEARTBEAT_MS'],
+      `MODELGATE_HEARTBEAT_MS: ${configuredMs} is over half of MODELGATE_LEASE_MS (${leaseMs})`,
+    );
+  return configuredMs;
+}
+
+/** Extends the lease every `intervalMs` while `work` runs, so that it never lapses mid-validation. */
 async function whileHeartbeating<T>(
   deps: RegistryDeps,
   ref: VersionRef,
   owner: string,
+  intervalMs: number,
   work: () => Promise<T>,
 ): Promise<T> {
   // A missed beat is retried at the next one (the lease outlasts two of them); a lost lease shows at
   // completion, which only the owner may do.
-  const beat = setInterval(
-    () => heartbeat(deps, ref, owner).catch(() => {}),
-    heartbeatIntervalMs(deps.settings.leaseMs),
-  );
+  const beat = setInterval(() => heartbeat(deps, ref, owner).catch(() => {}), intervalMs);
   try {
     return await work();
   } finally {
@@ -143,26 +132,29 @@ export async function runEcsJob(
   const ref: VersionRef = { model: env.MODEL, version: env.VERSION };
   // The runtime baseline is measured once per process: start it now, while the files download.
   runtimeBaseline().catch(() => {});
-  const version = await deps.metadata.getVersion(ref);
-  const skip = whyNotLeaseHolder(version, env.LEASE_OWNER);
-  if (skip || !version) {
-    log('validation_skipped', { ...ref, reason: skip });
-    return { status: 'skipped', reason: skip ?? 'the version does not exist' };
+  const heartbeatMs = heartbeatMsOf(env.MODELGATE_HEARTBEAT_MS, deps.settings.leaseMs);
+  // The lease is taken now, when the job has a GPU, not when it was queued.
+  const version = await startQueuedValidation(deps, ref, env.LEASE_OWNER);
+  if (!version) {
+    const reason = 'the version is settled or reserved by another execution';
+    log('validation_skipped', { ...ref, reason });
+    return { status: 'skipped', reason };
   }
   log('validation_started', {
     ...ref,
-    executionProviders: env.EXECUTION_PROVIDERS,
+    executionProviders: env.MODELGATE_EXECUTION_PROVIDERS,
     attempt: version.validation.attempts,
   });
-  const report = await whileHeartbeating(deps, ref, env.LEASE_OWNER, () =>
+  const report = await whileHeartbeating(deps, ref, env.LEASE_OWNER, heartbeatMs, () =>
     runValidation(version, {
       blobs: deps.blobs,
-      scratchDir: env.SCRATCH_DIR,
+      // Outside a container (tests, a run by hand) the OS temp folder; the image sets /scratch.
+      scratchDir: env.MODELGATE_SCRATCH_DIR ?? tmpdir(),
       worker: env.LEASE_OWNER,
       // The deployment's budget (MODELGATE_MEMORY_BUDGET); the version's own overrides it in runValidation.
       memoryBudgetBytes: deps.settings.defaultMemoryBudgetBytes,
       timeoutMs: env.MODELGATE_VALIDATION_TIMEOUT_MS,
-      executionProviders: env.EXECUTION_PROVIDERS,
+      executionProviders: env.MODELGATE_EXECUTION_PROVIDERS,
     }),
   );
   try {

@@ -1,4 +1,3 @@
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -7,16 +6,17 @@ import { DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-st
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../adapters/s3/s3-blob-store.js';
 import { type RegistryDeps, systemClock } from '../core/ports.js';
 import { registrySettingsOf } from '../core/registry-settings.js';
-import { awsRegistryEvents } from '../lambdas/aws/emf-events.js';
-import { DEFAULT_METRICS_NAMESPACE } from '../lambdas/aws/metric-names.js';
+import { awsRegistryEvents, validatorJobMetrics } from '../lambdas/aws/emf-events.js';
 import { RegistryEnv } from '../schemas/config.schema.js';
+import { VALIDATOR_EXIT } from '../schemas/validation-task.schema.js';
 import { EcsEnvError, parseEnv, readEcsJobEnv, runEcsJob } from './ecs-job.js';
 
 /**
- * Entry point of the gpu-validator ECS task (`node dist/gpu-validator/ecs-task.js`, gpu-validator/Dockerfile):
- * wires DynamoDB and S3 and runs ecs-job.ts. Exit 0: an outcome was recorded (passed or failed) or there
- * was nothing to do; exit 1: an infrastructure failure, which the state machine retries; exit 2: the task
- * is misconfigured (a variable is missing or malformed), which no retry fixes.
+ * Entry point of the gpu-validator container, one AWS Batch job attempt (`node dist/gpu-validator/ecs-task.js`,
+ * gpu-validator/Dockerfile): wires DynamoDB and S3 and runs ecs-job.ts. Exit codes (VALIDATOR_EXIT,
+ * which the job definition's retry strategy reads): 0 an outcome was recorded (passed or failed) or there
+ * was nothing to do; 1 an infrastructure failure, retried; 2 the container is misconfigured (a variable
+ * is missing or malformed), which no retry fixes and none is made.
  */
 
 /**
@@ -47,16 +47,10 @@ function awsDeps(
     clock: systemClock,
     // The verdict this task reaches is counted (EMF on stdout, which CloudWatch Logs extracts) and
     // logged with the same meanings as in the Lambdas: a refusal is `validation_failures`, never `errors`.
-    events: awsRegistryEvents(
-      new Metrics({
-        namespace: process.env.METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
-        serviceName: 'modelgate-validator',
-      }),
-      {
-        info: (message, extra) => log(String(extra.event ?? 'event'), { level: 'info', message, ...extra }),
-        error: (message, extra) => log(String(extra.event ?? 'event'), { level: 'error', message, ...extra }),
-      },
-    ),
+    events: awsRegistryEvents(validatorJobMetrics(process.env), {
+      info: (message, extra) => log(String(extra.event ?? 'event'), { level: 'info', message, ...extra }),
+      error: (message, extra) => log(String(extra.event ?? 'event'), { level: 'error', message, ...extra }),
+    }),
     settings: registrySettingsOf(settingsEnv),
   };
 }
@@ -72,7 +66,7 @@ async function main(): Promise<number> {
       error: (e as Error).message,
       variables: e instanceof EcsEnvError ? e.variables : [],
     });
-    return 2;
+    return VALIDATOR_EXIT.misconfigured;
   }
   try {
     const outcome = await runEcsJob(
@@ -81,13 +75,17 @@ async function main(): Promise<number> {
       { log },
     );
     log('validation_task_done', { status: outcome.status });
-    return 0;
+    return VALIDATOR_EXIT.done;
   } catch (e) {
+    if (e instanceof EcsEnvError) {
+      log('validation_task_misconfigured', { error: e.message, variables: e.variables });
+      return VALIDATOR_EXIT.misconfigured;
+    }
     log('validation_task_failed', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-    return 1;
+    return VALIDATOR_EXIT.infrastructure;
   }
 }
 
 process.exitCode = await main();
-// Idle SDK sockets or a stray timer must not keep a finished task (and its GPU instance) alive.
+// Idle SDK sockets or a stray timer must not keep a finished job (and its GPU instance) alive.
 setTimeout(() => process.exit(), 10_000).unref();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderName } from './names.schema.js';
+import { ModelName, ProviderName, VersionString } from './names.schema.js';
 import { NodeClasses, NodeClassesJson } from './node-class.schema.js';
 
 const Bytes = z.coerce.number().int().positive();
@@ -206,6 +206,29 @@ const NodeClassesContext = z.preprocess((raw) => {
   }
 }, NodeClasses);
 
+/** `-c gpuSpot=true` arrives as a string, cdk.json gives the boolean itself. */
+const ContextBoolean = z.preprocess(
+  (raw) => (raw === 'true' ? true : raw === 'false' ? false : raw),
+  z.boolean('expected true or false'),
+);
+
+/** A GPU instance type (G or P family), e.g. `g6.xlarge`. */
+const GpuInstanceType = z
+  .string()
+  .regex(/^(g|p)[0-9][a-z0-9-]*\.[a-z0-9]+$/, 'must be a GPU instance type (G or P family), e.g. g6.xlarge');
+
+/** `-c gpuInstanceTypes=g6.xlarge,g5.xlarge` arrives as a string, cdk.json may give an array. */
+const GpuInstanceTypesContext = z.preprocess(
+  (raw) =>
+    typeof raw === 'string'
+      ? raw
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
+      : raw,
+  z.array(GpuInstanceType).min(1, 'name at least one instance type').max(20),
+);
+
 /**
  * The CDK app's deployment knobs, read from CDK context (`cdk.json` or `-c key=value`), each with a
  * default that synthesizes offline (cdk/settings.ts parses them once, strictly: a typo in a number
@@ -216,35 +239,63 @@ export const CdkContext = z
   .object({
     /** Prefix of every stack name, so two copies (e.g. staging) can live in one account. @default 'Modelgate' */
     stackPrefix: contextString(/^[A-Za-z][A-Za-z0-9-]{0,40}$/, 'Modelgate'),
-    /** Prefix of the three IAM managed policy names (IAM names are account-wide). @default '' */
-    policyNamePrefix: contextString(/^[A-Za-z0-9+=,.@_-]{0,60}$/, ''),
-    /** GPU instance type of the validation capacity (one validation task per instance). @default 'g5.xlarge' */
-    gpuInstanceType: contextString(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'g5.xlarge'),
-    /** @default 0 */
-    gpuMinCapacity: contextInt(0, 1000, 0),
-    /** @default 4 */
-    gpuMaxCapacity: contextInt(1, 1000, 4),
+    /**
+     * Prefix of the names that are account-wide and so would collide between two copies: the three IAM
+     * managed policies and the dashboard. @default `${stackPrefix}-`
+     */
+    policyNamePrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9+=,.@_-]{0,60}$/, 'must match /^[A-Za-z0-9+=,.@_-]{0,60}$/')
+      .optional(),
+    /**
+     * GPU instance types the Batch compute environments may launch, comma-separated (or a JSON array in
+     * cdk.json): several sizes and families, so that a shortage of one does not stop validation. Each
+     * must have at least one GPU and the validator's memory. @default 'g6.xlarge,g5.xlarge,g4dn.xlarge'
+     */
+    gpuInstanceTypes: GpuInstanceTypesContext.default(['g6.xlarge', 'g5.xlarge', 'g4dn.xlarge']),
+    /**
+     * Most vCPUs each compute environment runs at once (the xlarge sizes have 4: 16 is four validations
+     * at a time). New accounts often have a G-instance vCPU quota of 0: see cdk/README.md. @default 16
+     */
+    gpuMaxVcpus: contextInt(1, 10_000, 16),
+    /** Add a Spot compute environment behind the on-demand one (used when on-demand is at gpuMaxVcpus). @default false */
+    gpuSpot: ContextBoolean.default(false),
     /** Root EBS volume of a GPU instance, GiB: container images plus validation scratch space. @default 200 */
     gpuDiskGiB: contextInt(30, 16_384, 200),
     /** Part of the disk kept for the OS and the (CUDA) container image, GiB; the rest is scratch. @default 40 */
     gpuDiskReservedGiB: contextInt(10, 16_000, 40),
     /**
-     * Hard memory limit of the validator container, MiB; must fit the instance type's registered memory
-     * (g5.xlarge: 16 GiB, of which ECS registers about 15.3 GiB). @default 14336
+     * Hard memory limit of the validator container, MiB; must fit every instance type's registered memory
+     * (the xlarge sizes: 16 GiB, of which ECS registers about 15.3 GiB). @default 14336
      */
     validatorMemoryMiB: contextInt(1024, 4 * 1024 * 1024, 14 * 1024),
     /** Of that, what the validator process itself keeps, MiB; the rest is what a model may use. @default 1024 */
     validatorOverheadMiB: contextInt(128, 64 * 1024, 1024),
-    /** @default 3072 */
-    validatorCpuUnits: contextInt(256, 192 * 1024, 3 * 1024),
+    /** vCPUs of one validation job (the xlarge sizes have 4). @default 3 */
+    validatorVcpus: contextInt(1, 192, 3),
     /** `asset`: build gpu-validator/Dockerfile at deploy time. `ecr`: use a pushed image. @default 'asset' */
     validatorImage: z.enum(['asset', 'ecr'], 'expected asset or ecr').default('asset'),
-    /** @default 'latest' */
-    validatorImageTag: contextString(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'latest'),
-    /** One validation task may run this long, minutes, before it counts as hung. @default 120 */
+    /**
+     * The pushed image's tag, required with `ecr`: the git sha `npm run image:push` tagged it with (the
+     * repository's tags are immutable, so there is no moving `latest`). @default none
+     */
+    validatorImageTag: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag, e.g. a git sha')
+      .optional(),
+    /** One validation job attempt may run this long, minutes, before Batch stops it (not retried). @default 120 */
     validationTimeoutMinutes: contextInt(5, 24 * 60, 120),
-    /** Retries of the ECS task on infrastructure errors (capacity, task stopped), with backoff. @default 3 */
-    validationInfraRetries: contextInt(0, 10, 3),
+    /** Attempts of one validation job: host failures and infrastructure exits are retried. @default 3 */
+    validationJobAttempts: contextInt(1, 10, 3),
+    /**
+     * A job blocked in the queue (no capacity, quota or instance type that fits) is cancelled after this
+     * many minutes; the version is released, never failed. @default 240
+     */
+    validationQueueTimeoutMinutes: contextInt(10, 24 * 60, 240),
+    /** The validator's lease (MODELGATE_LEASE_MS), seconds: taken when its job starts. @default 600 */
+    validationLeaseSeconds: contextInt(60, 24 * 3600, 600),
+    /** How often the validator extends it (MODELGATE_HEARTBEAT_MS), seconds; at most half the lease. @default 60 */
+    validationHeartbeatSeconds: contextInt(1, 12 * 3600, 60),
     /** CloudWatch namespace of the registry's EMF metrics (the runbook's `ocr`). @default 'ocr' */
     metricsNamespace: contextString(/^[A-Za-z0-9._/#:-]{1,255}$/, 'ocr'),
     /** Optional e-mail subscribed to the alarm topic. @default none */
@@ -265,11 +316,23 @@ export const CdkContext = z
     nodeClasses: NodeClassesContext.default([]),
   })
   .superRefine((s, ctx) => {
-    if (s.gpuMinCapacity > s.gpuMaxCapacity)
+    if (s.validatorVcpus > s.gpuMaxVcpus)
       ctx.addIssue({
         code: 'custom',
-        path: ['gpuMinCapacity'],
-        message: `${s.gpuMinCapacity} exceeds gpuMaxCapacity (${s.gpuMaxCapacity})`,
+        path: ['validatorVcpus'],
+        message: `${s.validatorVcpus} exceeds gpuMaxVcpus (${s.gpuMaxVcpus}): no job could ever run`,
+      });
+    if (s.validatorImage === 'ecr' && s.validatorImageTag === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validatorImageTag'],
+        message: 'is required with validatorImage=ecr: the git sha `npm run image:push` pushed',
+      });
+    if (s.validationHeartbeatSeconds * 2 > s.validationLeaseSeconds)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validationHeartbeatSeconds'],
+        message: `${s.validationHeartbeatSeconds} is over half of validationLeaseSeconds (${s.validationLeaseSeconds})`,
       });
     if (s.gpuDiskReservedGiB >= s.gpuDiskGiB)
       ctx.addIssue({
@@ -285,3 +348,57 @@ export const CdkContext = z
       });
   });
 export type CdkContext = z.infer<typeof CdkContext>;
+
+/**
+ * The AWS validation pipeline's own settings, set by the CDK app (cdk/constructs/validation-pipeline.ts,
+ * validator-job.ts) from its context (`CdkContext`): the pre-check Lambda reads the first, the validator
+ * container the second (with the registry settings above, under the same names).
+ */
+export const ValidationPipelineEnv = z.object({
+  /**
+   * How long a version stays reserved for a job waiting in the Batch queue, in milliseconds: the state
+   * machine's time limit, so that the reservation outlives the execution that holds it.
+   */
+  MODELGATE_QUEUE_HOLD_MS: positiveInt(60_000).optional(),
+  /**
+   * How often the validator extends its lease, in milliseconds. Default: a third of MODELGATE_LEASE_MS;
+   * at most half of it, so a missed beat is retried before the lease runs out.
+   */
+  MODELGATE_HEARTBEAT_MS: positiveInt(250).optional(),
+});
+export type ValidationPipelineEnv = z.infer<typeof ValidationPipelineEnv>;
+
+/**
+ * The validator job's own environment (gpu-validator/ecs-job.ts reads it with the registry settings,
+ * RegistryEnv): the version to validate and its owner, set per job by the state machine, and the job
+ * definition's settings (cdk/stacks/validation-stack.ts). Names as on the local server where the meaning
+ * is the same (MODELGATE_VALIDATION_TIMEOUT_MS).
+ */
+export const ValidatorJobEnv = z.object({
+  /** MODELGATE_MODEL (or MODEL, or `--model`): the model of the version to validate. */
+  MODEL: ModelName,
+  /** MODELGATE_VERSION (or VERSION, or `--version`). */
+  VERSION: VersionString,
+  /** MODELGATE_LEASE_OWNER (or LEASE_OWNER): the Step Functions execution the version is reserved for. */
+  LEASE_OWNER: z.string().min(1).max(2048),
+  ...AwsStorageEnv.shape,
+  MODELGATE_HEARTBEAT_MS: ValidationPipelineEnv.shape.MODELGATE_HEARTBEAT_MS,
+  /** Preference list for the runtime, e.g. `cuda,cpu`; the report says which one actually ran. Default cuda,cpu. */
+  MODELGATE_EXECUTION_PROVIDERS: z
+    .string()
+    .default('cuda,cpu')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be provider names like cuda,cpu')).min(1)),
+  /** Where the job stages model files (the image sets /scratch). Default: the OS temp folder. */
+  MODELGATE_SCRATCH_DIR: z.string().min(1).optional(),
+  /**
+   * Per file: session creation plus the smoke run, in milliseconds: the local server's setting of the
+   * same name; its default here is 15 minutes (10 on the local server).
+   */
+  MODELGATE_VALIDATION_TIMEOUT_MS: positiveInt().default(15 * 60_000),
+});

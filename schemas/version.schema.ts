@@ -75,6 +75,11 @@ export const Version = z.object({
     leaseExpiresAt: z.string().optional(),
     /** Not before this time: a retried job waits out its backoff. */
     notBefore: z.string().optional(),
+    /**
+     * Set while `leaseOwner` (a Step Functions execution) has a validation job waiting in, or retried
+     * from, the AWS Batch queue: until this ISO time nobody sweeps the version back.
+     */
+    queuedUntil: z.string().optional(),
   }),
 });
 export type Version = z.infer<typeof Version>;

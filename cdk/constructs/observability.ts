@@ -8,11 +8,13 @@ import {
   GraphWidget,
   type IAlarm,
   MathExpression,
+  Metric,
   PeriodOverride,
   TextWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IRule } from 'aws-cdk-lib/aws-events';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -21,7 +23,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DIMENSION, METRIC } from '../../lambdas/aws/metric-names.js';
+import { METRIC, METRIC_DIMENSIONS } from '../../lambdas/aws/metric-names.js';
 
 /**
  * The dashboard's title, exactly as runbooks name it. CloudWatch dashboard *names* may only contain
@@ -35,6 +37,18 @@ export const PROVIDER_HEALTH_PANEL = 'Provider Health Score';
 export interface ObservabilityProps {
   /** Namespace of the registry's EMF metrics (lambdas/aws/metric-names.ts); the stack passes `ocr`. Required. */
   readonly metricsNamespace: string;
+  /**
+   * Prefix of the dashboard's name, which is account-wide: two copies of the app in one account need
+   * different prefixes.
+   * @default '' - the dashboard is named DASHBOARD_NAME
+   */
+  readonly namePrefix?: string;
+  /**
+   * The EventBridge rule that matches "Batch Job Queue Blocked" events of the validation queue: any
+   * match raises an alarm (jobs stuck RUNNABLE: a G-instance vCPU quota of 0, no capacity).
+   * @default - no such alarm
+   */
+  readonly blockedJobs?: IRule;
   /** The API's functions by route group: each gets an error alarm and dashboard graphs. Required. */
   readonly functions: ReadonlyMap<string, IFunction>;
   /** The validation state machine: its failed, timed-out and aborted executions are alarmed on. Required. */
@@ -92,6 +106,10 @@ export class Observability extends Construct {
     const page = new SnsAction(this.pageTopic);
     const ticket = new SnsAction(this.ticketTopic);
     const ns = JSON.stringify(props.metricsNamespace);
+    // Every query names the metric's exact dimension set (Powertools' `service` included): CloudWatch
+    // matches dimension sets exactly, and a query for another set selects nothing and never alarms.
+    const schemaOf = (metric: keyof typeof METRIC_DIMENSIONS) =>
+      `SCHEMA(${ns}, ${METRIC_DIMENSIONS[metric].join(', ')})`;
 
     const alarm = (
       id: string,
@@ -137,7 +155,7 @@ export class Observability extends Construct {
       {
         // Metrics Insights sums over every `code` without listing the codes (a math alarm takes at most 10 metrics).
         metric: new MathExpression({
-          expression: `SELECT SUM(${METRIC.validationFailures}) FROM SCHEMA(${ns}, ${DIMENSION.code})`,
+          expression: `SELECT SUM(${METRIC.validationFailures}) FROM ${schemaOf(METRIC.validationFailures)}`,
           period: Duration.hours(1),
           label: 'validation failures',
         }),
@@ -147,6 +165,24 @@ export class Observability extends Construct {
       },
       'ticket',
     );
+    if (props.blockedJobs) {
+      alarm(
+        'ValidationJobsBlocked',
+        'Validation jobs are stuck RUNNABLE at the head of the GPU queue ("Batch Job Queue Blocked": no capacity for any instance type, a G-instance vCPU quota of 0, or no instance type that fits the job). See cdk/README.md "GPU quota"; blocked jobs are cancelled after validationQueueTimeoutMinutes and their versions released.',
+        {
+          metric: new Metric({
+            namespace: 'AWS/Events',
+            metricName: 'MatchedEvents',
+            dimensionsMap: { RuleName: props.blockedJobs.ruleName },
+            statistic: 'Sum',
+            period,
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      );
+    }
     alarm(
       'FailedExecutionsQueueNotEmpty',
       'Failed validation executions are waiting in the dead-letter queue.',
@@ -167,7 +203,7 @@ export class Observability extends Construct {
       'Serving nodes reported MODEL_LOAD_ERROR (metric `errors`, any `code`; field reports only): follow RUNBOOK-MODEL_LOAD_ERROR.',
       {
         metric: new MathExpression({
-          expression: `SELECT SUM(${METRIC.fieldErrors}) FROM SCHEMA(${ns}, ${DIMENSION.code})`,
+          expression: `SELECT SUM(${METRIC.fieldErrors}) FROM ${schemaOf(METRIC.fieldErrors)}`,
           period,
           label: 'MODEL_LOAD_ERROR reports',
         }),
@@ -194,14 +230,14 @@ export class Observability extends Construct {
     });
 
     // --- dashboard ---
-    const search = (metric: string, dimension: string, stat: string, label: string) =>
+    const search = (metric: keyof typeof METRIC_DIMENSIONS, stat: string, label: string) =>
       new MathExpression({
-        expression: `SEARCH('{${ns},${dimension}} MetricName="${metric}"', '${stat}', 300)`,
+        expression: `SEARCH('{${ns},${METRIC_DIMENSIONS[metric].join(',')}} MetricName="${metric}"', '${stat}', 300)`,
         label,
         period,
       });
     this.dashboard = new Dashboard(this, 'Dashboard', {
-      dashboardName: DASHBOARD_NAME,
+      dashboardName: `${props.namePrefix ?? ''}${DASHBOARD_NAME}`,
       periodOverride: PeriodOverride.AUTO,
     });
     this.dashboard.addWidgets(
@@ -214,20 +250,20 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: PROVIDER_HEALTH_PANEL,
-        left: [search(METRIC.providerHealthScore, DIMENSION.provider, 'Minimum', '')],
+        left: [search(METRIC.providerHealthScore, 'Minimum', '')],
         leftYAxis: { min: 0, max: 100, label: 'score' },
         width: 12,
       }),
       new GraphWidget({
         title: 'MODEL_LOAD_ERROR field reports by code',
-        left: [search(METRIC.fieldErrors, DIMENSION.code, 'Sum', '')],
+        left: [search(METRIC.fieldErrors, 'Sum', '')],
         width: 12,
       }),
     );
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Refused candidates (validation failures) by code',
-        left: [search(METRIC.validationFailures, DIMENSION.code, 'Sum', '')],
+        left: [search(METRIC.validationFailures, 'Sum', '')],
         width: 8,
       }),
       new GraphWidget({
@@ -267,6 +303,23 @@ export class Observability extends Construct {
         width: 12,
       }),
     );
+    if (props.blockedJobs)
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: 'Validation jobs blocked in the GPU queue (vCPU quota, capacity)',
+          left: [
+            new Metric({
+              namespace: 'AWS/Events',
+              metricName: 'MatchedEvents',
+              dimensionsMap: { RuleName: props.blockedJobs.ruleName },
+              statistic: 'Sum',
+              period,
+              label: 'Batch Job Queue Blocked events',
+            }),
+          ],
+          width: 24,
+        }),
+      );
     this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 }));
   }
 }

@@ -88,11 +88,11 @@ export class RegistryApi extends Construct {
         environment: {
           MODELGATE_TABLE_NAME: props.table.tableName,
           MODELGATE_BUCKET_NAME: props.bucket.bucketName,
-          METRICS_NAMESPACE: props.metricsNamespace,
+          MODELGATE_METRICS_NAMESPACE: props.metricsNamespace,
           MODELGATE_NODE_CLASSES: props.nodeClassesJson,
           POWERTOOLS_SERVICE_NAME: `modelgate-${group}`,
           ...(access.startsValidation
-            ? { STATE_MACHINE_ARN: props.validationStateMachine.stateMachineArn }
+            ? { MODELGATE_STATE_MACHINE_ARN: props.validationStateMachine.stateMachineArn }
             : {}),
         },
       });

@@ -1,7 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
+import type { IJobQueue } from 'aws-cdk-lib/aws-batch';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { type IVpc, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import type { AsgCapacityProvider, ICluster } from 'aws-cdk-lib/aws-ecs';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -21,36 +20,23 @@ import {
   Pass,
   StateMachine,
   Succeed,
-  Timeout,
   Wait,
   WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
-import {
-  CapacityProviderOptions,
-  EcsEc2LaunchTarget,
-  EcsRunTask,
-  LambdaInvoke,
-} from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { BatchSubmitJob, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { acknowledgeWildcards } from '../nag.js';
 import { grantTable } from './data-access.js';
 import { ModelgateFunction } from './modelgate-function.js';
 import type { SigningKey } from './signing-key.js';
-import { VALIDATION_LEASE_MS, type ValidatorTask } from './validator-task.js';
+import type { ValidatorJob } from './validator-job.js';
 
 /**
- * ECS/Step Functions errors that mean "the infrastructure failed", never "the model failed":
- * `AmazonECS.Unknown` is RunTask's non-empty `failures` (no capacity, e.g. RESOURCE:GPU),
- * `States.TaskFailed` a task that stopped without the validator recording a result (non-zero exit,
- * instance lost, image pull failure). A model that fails validation is recorded by the validator,
- * which then exits 0: it is never retried.
+ * Errors of the Batch API itself (throttling, a service error) when Step Functions submits the job or
+ * polls it: retried by the state machine. A job that failed is `States.TaskFailed` and is not retried
+ * here: its attempts were already spent by the job's own retry strategy (validator-job.ts).
  */
-export const INFRASTRUCTURE_ERRORS = [
-  'AmazonECS.Unknown',
-  'ECS.AmazonECSException',
-  'ECS.ServerException',
-  Errors.TASKS_FAILED,
-] as const;
+export const BATCH_API_ERRORS = ['Batch.AWSBatchException', 'Batch.ServerException'] as const;
 
 export interface ValidationPipelineProps {
   /** The key the finalize step signs VERIFIED versions with; none: versions stay unsigned. */
@@ -59,24 +45,23 @@ export interface ValidationPipelineProps {
   readonly table: ITableV2;
   /** The table's GSIs, which the adapter queries. Required. */
   readonly gsiNames: readonly string[];
-  /** The blob bucket the validator task reads. Required. */
+  /** The blob bucket (its name is part of the functions' shared settings). Required. */
   readonly bucket: IBucket;
-  /** The VPC the validator task runs in. Required. */
-  readonly vpc: IVpc;
-  /** The ECS cluster of the GPU capacity. Required. */
-  readonly cluster: ICluster;
-  /** The GPU Auto Scaling group's capacity provider the task is placed on. Required. */
-  readonly capacityProvider: AsgCapacityProvider;
-  /** The validator task definition the state machine runs. Required. */
-  readonly validator: ValidatorTask;
-  /** Scratch bytes one task offers: the pre-check refuses versions that exceed them. Required. */
+  /** The Batch job queue of the GPU capacity. Required. */
+  readonly jobQueue: IJobQueue;
+  /** The validator job definition the state machine submits. Required. */
+  readonly validator: ValidatorJob;
+  /** Scratch bytes one job offers: the pre-check refuses versions that exceed them. Required. */
   readonly taskDiskBytes: number;
-  /** Model memory in bytes one task offers: the pre-check refuses versions that exceed it. Required. */
+  /** Model memory in bytes one job offers: the pre-check refuses versions that exceed it. Required. */
   readonly taskMemoryBytes: number;
-  /** Time limit of one validator task run. Required. */
-  readonly taskTimeout: Duration;
-  /** Most attempts of the task on infrastructure errors (backoff from 60 s, at most 15 min). Required. */
-  readonly infraRetries: number;
+  /**
+   * How long a job may take from submission: its time blocked in the queue plus every attempt. The
+   * execution's limit is this plus a margin, and the pre-check reserves the version that long. Required.
+   */
+  readonly jobTimeout: Duration;
+  /** The registry settings the functions share with the validator (MODELGATE_LEASE_MS …). Required. */
+  readonly sharedEnvironment: Readonly<Record<string, string>>;
   /** Namespace of the EMF metrics the functions write. Required. */
   readonly metricsNamespace: string;
   /** MODELGATE_NODE_CLASSES (schemas/config.schema.ts): JSON of the serving node classes. Required. */
@@ -85,15 +70,20 @@ export interface ValidationPipelineProps {
   readonly logRetention: RetentionDays;
 }
 
+/** Margin of the state machine's own limit over the job's: the pre-check, backoff waits and Finalize. */
+const EXECUTION_MARGIN = Duration.hours(1);
+
 /**
  * The validation state machine started by SfnValidationQueue with `{model, version}`:
  *
- *   Prepare (adds the execution id, the lease owner) → Precheck (claim; fail early on disk/memory)
- *   → Choice: run → RunValidator (ECS RunTask .sync on GPU capacity, retried with backoff on
- *     infrastructure errors) → Finalize; back off → Wait → Precheck; otherwise → Skipped.
- *   Any error after Prepare is caught into `$.failure` → Finalize, which fails a version still
- *   VALIDATING under this execution's lease with TIMEOUT, and the execution then ends FAILED.
+ *   Prepare (adds the execution id, the owner) → Precheck (reserve for the queue; fail early on
+ *   disk/memory) → Choice: run → Run validator (`batch:submitJob.sync`: the job waits in the queue
+ *   holding no lease, takes it when it starts; Batch retries host failures and infrastructure exits)
+ *   → Finalize; back off → Wait → Precheck; otherwise → Skipped.
+ *   Any error after Prepare is caught into `$.failure` → Finalize, which fails a version its job started
+ *   but never settled (TIMEOUT) or releases one whose job never started, and the execution ends FAILED.
  *
+ * The execution's time limit (`executionTimeout`) is how long the pre-check reserves the version for it.
  * Failed, timed-out and aborted executions are copied by EventBridge into a dead-letter queue.
  */
 export class ValidationPipeline extends Construct {
@@ -101,31 +91,37 @@ export class ValidationPipeline extends Construct {
   readonly precheckFunction: IFunction;
   readonly finalizeFunction: IFunction;
   readonly failedExecutions: IQueue;
+  /** The state machine's own time limit: the job's plus a margin. */
+  readonly executionTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: ValidationPipelineProps) {
     super(scope, id);
+    this.executionTimeout = props.jobTimeout.plus(EXECUTION_MARGIN);
     const common = {
       MODELGATE_TABLE_NAME: props.table.tableName,
       MODELGATE_BUCKET_NAME: props.bucket.bucketName,
-      METRICS_NAMESPACE: props.metricsNamespace,
+      MODELGATE_METRICS_NAMESPACE: props.metricsNamespace,
       MODELGATE_NODE_CLASSES: props.nodeClassesJson,
-      // One lease for every step that reads it: the pre-check's claim, the sweeper's expiry check, the task.
-      MODELGATE_LEASE_MS: String(VALIDATION_LEASE_MS),
+      // One lease for every step that reads it: the sweeper's expiry check and the validator job.
+      ...props.sharedEnvironment,
     };
     const precheck = new ModelgateFunction(this, 'PrecheckFunction', {
       entry: 'lambdas/aws/validation-precheck.lambda.ts',
-      description: 'modelgate validation: claim the version and check that it fits a GPU task',
+      description: 'modelgate validation: reserve the version and check that it fits a GPU job',
       logRetention: props.logRetention,
       environment: {
         ...common,
         POWERTOOLS_SERVICE_NAME: 'modelgate-validation-precheck',
-        VALIDATOR_DISK_BYTES: String(props.taskDiskBytes),
-        VALIDATOR_MEMORY_BYTES: String(props.taskMemoryBytes),
+        // The reservation outlives the execution that holds it.
+        MODELGATE_QUEUE_HOLD_MS: String(this.executionTimeout.toMilliseconds()),
+        MODELGATE_VALIDATOR_DISK_BYTES: String(props.taskDiskBytes),
+        MODELGATE_VALIDATOR_MEMORY_BYTES: String(props.taskMemoryBytes),
       },
     });
     const finalize = new ModelgateFunction(this, 'FinalizeFunction', {
       entry: 'lambdas/aws/validation-finalize.lambda.ts',
-      description: 'modelgate validation: fail a version the validator never settled (TIMEOUT)',
+      description:
+        'modelgate validation: fail a started version never settled (TIMEOUT), release one never started',
       logRetention: props.logRetention,
       environment: { ...common, POWERTOOLS_SERVICE_NAME: 'modelgate-validation-finalize' },
     });
@@ -139,22 +135,16 @@ export class ValidationPipeline extends Construct {
       finalize.fn.addEnvironment('MODELGATE_SIGNING_KMS_KEY_ID', props.signingKey.key.keyArn);
     }
 
-    const taskSecurityGroup = new SecurityGroup(this, 'TaskSecurityGroup', {
-      vpc: props.vpc,
-      description: 'gpu-validator tasks: no inbound; outbound to S3, DynamoDB and the container registry',
-      allowAllOutbound: true,
-    });
-
     // --- states ---
     const prepare = new Pass(this, 'Prepare', {
-      comment: 'Keep only the queue input and add the execution id, which is the lease owner',
+      comment: 'Keep only the queue input and add the execution id, which owns the reservation and the lease',
       parameters: {
         model: JsonPath.stringAt('$.model'),
         version: JsonPath.stringAt('$.version'),
         executionId: JsonPath.executionId,
       },
     });
-    const precheckState = new LambdaInvoke(this, 'Precheck claim', {
+    const precheckState = new LambdaInvoke(this, 'Precheck reserve', {
       lambdaFunction: precheck.fn,
       // No payload: the function receives the state ({model, version, executionId}) as is.
       payloadResponseOnly: true,
@@ -174,37 +164,29 @@ export class ValidationPipeline extends Construct {
       maxAttempts: 5,
     });
 
-    const runValidator = new EcsRunTask(this, 'Run validator', {
+    const runValidator = new BatchSubmitJob(this, 'Run validator', {
       integrationPattern: IntegrationPattern.RUN_JOB,
-      cluster: props.cluster,
-      taskDefinition: props.validator.taskDefinition,
-      launchTarget: new EcsEc2LaunchTarget({
-        capacityProviderOptions: CapacityProviderOptions.custom([
-          { capacityProvider: props.capacityProvider.capacityProviderName, weight: 1 },
-        ]),
-      }),
-      subnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
-      securityGroups: [taskSecurityGroup],
-      containerOverrides: [
-        {
-          containerDefinition: props.validator.container,
-          environment: [
-            { name: 'MODELGATE_MODEL', value: JsonPath.stringAt('$.model') },
-            { name: 'MODELGATE_VERSION', value: JsonPath.stringAt('$.version') },
-            { name: 'MODELGATE_LEASE_OWNER', value: JsonPath.stringAt('$.executionId') },
-          ],
+      jobName: 'modelgate-validate',
+      jobQueueArn: props.jobQueue.jobQueueArn,
+      jobDefinitionArn: props.validator.jobDefinition.jobDefinitionArn,
+      containerOverrides: {
+        environment: {
+          MODELGATE_MODEL: JsonPath.stringAt('$.model'),
+          MODELGATE_VERSION: JsonPath.stringAt('$.version'),
+          MODELGATE_LEASE_OWNER: JsonPath.stringAt('$.executionId'),
         },
-      ],
-      taskTimeout: Timeout.duration(props.taskTimeout),
-      // The task description is large and not needed downstream; only success or failure matters.
+      },
+      // No task timeout: BatchSubmitJob would pass it to Batch as every attempt's time limit, replacing
+      // the job definition's. The execution's own limit (executionTimeout) bounds the wait instead.
+      // The job description is large and not needed downstream; only success or failure matters.
       resultPath: JsonPath.DISCARD,
     });
     runValidator.addRetry({
-      errors: [...INFRASTRUCTURE_ERRORS],
-      interval: Duration.seconds(60),
+      errors: [...BATCH_API_ERRORS],
+      interval: Duration.seconds(30),
       backoffRate: 2,
-      maxAttempts: props.infraRetries,
-      maxDelay: Duration.minutes(15),
+      maxAttempts: 4,
+      maxDelay: Duration.minutes(5),
       jitterStrategy: JitterType.FULL,
     });
 
@@ -215,7 +197,8 @@ export class ValidationPipeline extends Construct {
     });
     const unsettled = new Fail(this, 'Validator left version unsettled', {
       error: 'ValidationUnsettled',
-      cause: 'the validator exited without recording a result; the version was failed with TIMEOUT',
+      cause:
+        'the validator started but exited without recording a result; the version was failed with TIMEOUT',
     });
     const afterFinalize = new Choice(this, 'Settled?')
       .when(Condition.isPresent('$.failure'), failed)
@@ -243,6 +226,7 @@ export class ValidationPipeline extends Construct {
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       definitionBody: DefinitionBody.fromChainable(definition),
       comment: 'modelgate: validate one model version on GPU capacity',
+      timeout: this.executionTimeout,
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
     });
@@ -250,7 +234,12 @@ export class ValidationPipeline extends Construct {
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ecs:DescribeTasks/StopTask (the .sync integration polls and stops a task whose ARN exists only after RunTask), CloudWatch Logs delivery and X-Ray actions do not support resource-level permissions. RunTask itself is limited to the validator task definition.',
+        'batch:DescribeJobs/TerminateJob (the .sync integration polls and stops a job whose id exists only after SubmitJob), CloudWatch Logs delivery and X-Ray actions do not support resource-level permissions. SubmitJob itself is limited to the validator job definition and queue.',
+    });
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job-definition/*]',
+      reason:
+        "BatchSubmitJob grants batch:SubmitJob on job definitions by name or name:revision; SubmitJob also needs the job queue, which is limited to this pipeline's queue, and only this pipeline submits to it.",
     });
     acknowledgeWildcards(
       this.stateMachine.role,
@@ -284,7 +273,7 @@ export class ValidationPipeline extends Construct {
     });
     this.failedExecutions = dlq;
 
-    // Nothing on AWS runs a worker loop: this sweep retries what a dead task or a lost start left behind.
+    // Nothing on AWS runs a worker loop: this sweep retries what a dead execution or a lost start left behind.
     const sweeper = new ModelgateFunction(this, 'SweeperFunction', {
       entry: 'lambdas/aws/validation-sweeper.lambda.ts',
       description: 'modelgate validation: recover expired leases and restart stalled validations',
@@ -292,7 +281,7 @@ export class ValidationPipeline extends Construct {
       environment: {
         ...common,
         POWERTOOLS_SERVICE_NAME: 'modelgate-validation-sweeper',
-        STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+        MODELGATE_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
       },
     });
     grantTable(sweeper.role, props.table, props.gsiNames, 'readWrite');

@@ -4,7 +4,7 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { AccessPolicies } from '../constructs/access-policies.js';
 import { RegistryApi } from '../constructs/registry-api.js';
-import type { ModelgateSettings } from '../settings.js';
+import { accountWideNamePrefix, type ModelgateSettings } from '../settings.js';
 import type { StatefulStack } from './stateful-stack.js';
 
 export interface ApiStackProps extends StackProps {
@@ -36,7 +36,7 @@ export class ApiStack extends Stack {
     this.accessPolicies = new AccessPolicies(this, 'AccessPolicies', {
       api: this.registryApi.api,
       stageName: this.registryApi.stage.stageName,
-      namePrefix: settings.policyNamePrefix,
+      namePrefix: accountWideNamePrefix(settings),
     });
   }
 }

@@ -1,7 +1,7 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Observability } from '../constructs/observability.js';
-import type { ModelgateSettings } from '../settings.js';
+import { accountWideNamePrefix, type ModelgateSettings } from '../settings.js';
 import type { ApiStack } from './api-stack.js';
 import type { ValidationStack } from './validation-stack.js';
 
@@ -25,7 +25,9 @@ export class ObservabilityStack extends Stack {
     functions.set('ValidationFinalize', pipeline.finalizeFunction);
     this.observability = new Observability(this, 'Observability', {
       metricsNamespace: props.settings.metricsNamespace,
+      namePrefix: accountWideNamePrefix(props.settings),
       functions,
+      blockedJobs: props.validation.capacity.blockedRule,
       stateMachine: pipeline.stateMachine,
       failedExecutions: pipeline.failedExecutions,
       api: props.api.registryApi.api,

@@ -47,7 +47,7 @@ export interface AwsRuntime<R extends OptionalAwsVar = never> extends Observabil
 /** A queue for functions that never enqueue: calling it is a wiring bug, and says so. */
 const noQueue: ValidationQueue = {
   enqueue: async () => {
-    throw new Error('this function has no STATE_MACHINE_ARN: it may not start validations');
+    throw new Error('this function has no MODELGATE_STATE_MACHINE_ARN: it may not start validations');
   },
 };
 
@@ -63,7 +63,7 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
   const config = loadAwsConfig(env, required);
   const logger = new Logger({ serviceName: config.POWERTOOLS_SERVICE_NAME });
   const metrics = new Metrics({
-    namespace: config.METRICS_NAMESPACE,
+    namespace: config.MODELGATE_METRICS_NAMESPACE,
     serviceName: config.POWERTOOLS_SERVICE_NAME,
   });
   const tracer = new Tracer({ serviceName: config.POWERTOOLS_SERVICE_NAME });
@@ -74,7 +74,7 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
   // The store drops undefined optional fields itself, so the document client needs no marshalling options.
   const docClient = DynamoDBDocumentClient.from(dynamo);
   const s3 = tracer.captureAWSv3Client(new S3Client(S3_CLIENT_CHECKSUM_SETTINGS));
-  const stateMachineArn = config.STATE_MACHINE_ARN;
+  const stateMachineArn = config.MODELGATE_STATE_MACHINE_ARN;
   const queue = stateMachineArn
     ? new SfnValidationQueue(tracer.captureAWSv3Client(new SFNClient({})), stateMachineArn)
     : noQueue;
@@ -152,9 +152,13 @@ const apiRequestId = (
 /** The Lambda handler of one route group of lambdas/routes.ts, with the access GROUP_ACCESS gives it. */
 export function routeGroupHandler(group: RouteGroup) {
   const access = GROUP_ACCESS[group];
-  const runtime = createAwsRuntime(access.startsValidation ? ['STATE_MACHINE_ARN'] : [], process.env, {
-    readOnly: access.table === 'read',
-  });
+  const runtime = createAwsRuntime(
+    access.startsValidation ? ['MODELGATE_STATE_MACHINE_ARN'] : [],
+    process.env,
+    {
+      readOnly: access.table === 'read',
+    },
+  );
   // Errors the route handlers map to 4xx/5xx go through the Powertools logger, so they carry the
   // Lambda and API Gateway request ids like every other line.
   // A refusal by design (warn) carries its code, never the error object: Powertools would print a stack.

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { AwsStorageEnv, RegistryEnv, SigningEnv } from '../../schemas/config.schema.js';
+import {
+  AwsStorageEnv,
+  RegistryEnv,
+  SigningEnv,
+  ValidationPipelineEnv,
+} from '../../schemas/config.schema.js';
 
 /**
  * Every environment variable a modelgate Lambda reads, in ONE schema, parsed once per cold start: the
@@ -20,8 +25,9 @@ export const AwsEnv = z.object({
   ...AwsStorageEnv.shape,
   /** The KMS signing key: the finalize function signs with it, the API serves its public key. */
   MODELGATE_SIGNING_KMS_KEY_ID: SigningEnv.shape.MODELGATE_SIGNING_KMS_KEY_ID,
+  ...ValidationPipelineEnv.shape,
   /** The validation state machine: only the API functions that enqueue need it. */
-  STATE_MACHINE_ARN: z
+  MODELGATE_STATE_MACHINE_ARN: z
     .string()
     .regex(
       /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/,
@@ -29,21 +35,25 @@ export const AwsEnv = z.object({
     )
     .optional(),
   /** CloudWatch namespace of the registry's EMF metrics; `ocr` so the runbook's names hold. */
-  METRICS_NAMESPACE: z
+  MODELGATE_METRICS_NAMESPACE: z
     .string()
     .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, 'must be a CloudWatch namespace')
     .default('ocr'),
   /** Powertools reads it too (service name in logs, `service` dimension in metrics). */
   POWERTOOLS_SERVICE_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a service name'),
   /** Scratch disk of one validation task, for the pre-check (bytes). */
-  VALIDATOR_DISK_BYTES: positiveInt().optional(),
+  MODELGATE_VALIDATOR_DISK_BYTES: positiveInt().optional(),
   /** Memory one validation task can give the model, for the pre-check (bytes). */
-  VALIDATOR_MEMORY_BYTES: positiveInt().optional(),
+  MODELGATE_VALIDATOR_MEMORY_BYTES: positiveInt().optional(),
 });
 export type AwsEnv = z.infer<typeof AwsEnv>;
 
 /** The optional variables a given function cannot run without. */
-export type OptionalAwsVar = 'STATE_MACHINE_ARN' | 'VALIDATOR_DISK_BYTES' | 'VALIDATOR_MEMORY_BYTES';
+export type OptionalAwsVar =
+  | 'MODELGATE_STATE_MACHINE_ARN'
+  | 'MODELGATE_VALIDATOR_DISK_BYTES'
+  | 'MODELGATE_VALIDATOR_MEMORY_BYTES'
+  | 'MODELGATE_QUEUE_HOLD_MS';
 
 export type AwsConfig<R extends OptionalAwsVar = never> = AwsEnv & { [K in R]-?: NonNullable<AwsEnv[K]> };
 

@@ -1,8 +1,8 @@
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { fanOutEvents, withoutPagingWords } from '../../core/events.js';
 import type { RegistryEvents } from '../../core/ports.js';
 import { LOAD_ERROR_FAMILY } from '../../schemas/error-codes.schema.js';
-import { DIMENSION, METRIC } from './metric-names.js';
+import { DEFAULT_METRICS_NAMESPACE, DIMENSION, METRIC } from './metric-names.js';
 
 /**
  * The registry's domain events as CloudWatch EMF metrics (metric-names.ts), the AWS counterpart of the
@@ -100,9 +100,21 @@ export function eventLogLines(logger: EventLogger): Partial<RegistryEvents> {
 }
 
 /**
- * Every AWS process that settles versions or records field reports (the Lambdas, the validator's ECS
- * task) wires the same sinks, so a verdict is counted and logged wherever it is reached.
+ * Every AWS process that settles versions or records field reports (the Lambdas, the validator's Batch
+ * job) wires the same sinks, so a verdict is counted and logged wherever it is reached.
  */
 export function awsRegistryEvents(metrics: Metrics, logger: EventLogger): RegistryEvents {
   return fanOutEvents([emfEvents(metrics), eventLogLines(logger)]);
+}
+
+/**
+ * The Powertools Metrics of the validator job (gpu-validator/ecs-task.ts), configured from its
+ * environment as the Lambdas' are (aws-deps.ts): namespace MODELGATE_METRICS_NAMESPACE, and the `service`
+ * dimension from POWERTOOLS_SERVICE_NAME, which the job definition sets.
+ */
+export function validatorJobMetrics(env: Readonly<Record<string, string | undefined>>): Metrics {
+  return new Metrics({
+    namespace: env.MODELGATE_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+    serviceName: env.POWERTOOLS_SERVICE_NAME || 'modelgate-gpu-validator',
+  });
 }

@@ -8,7 +8,7 @@ import { publishHealthScores } from './health-metrics.js';
  * retries a validation whose task died without a trace, or a commit whose execution never started.
  * It also publishes each provider's health score (the dashboard's "Provider Health Score" panel).
  */
-const runtime = createAwsRuntime(['STATE_MACHINE_ARN']);
+const runtime = createAwsRuntime(['MODELGATE_STATE_MACHINE_ARN']);
 const { deps, logger, metrics } = runtime;
 const STALE_AFTER_MS = 5 * 60_000;
 

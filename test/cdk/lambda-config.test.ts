@@ -27,21 +27,21 @@ describe('loadAwsConfig', () => {
       MODELGATE_URL_TTL_SECONDS: 3600,
       MODELGATE_LEASE_MS: defaultSettings.leaseMs,
       MODELGATE_MAX_ATTEMPTS: defaultSettings.maxValidationAttempts,
-      METRICS_NAMESPACE: 'ocr',
+      MODELGATE_METRICS_NAMESPACE: 'ocr',
       MODELGATE_NODE_CLASSES: [],
     });
-    expect(c.STATE_MACHINE_ARN).toBeUndefined();
+    expect(c.MODELGATE_STATE_MACHINE_ARN).toBeUndefined();
   });
 
   it('coerces numbers and parses node classes from JSON', () => {
     const c = loadAwsConfig({
       ...base,
       MODELGATE_URL_TTL_SECONDS: '900',
-      VALIDATOR_DISK_BYTES: '1000',
+      MODELGATE_VALIDATOR_DISK_BYTES: '1000',
       MODELGATE_NODE_CLASSES: JSON.stringify([{ name: 'cpu-16g', memoryBytes: 16 * 1024 ** 3 }]),
     });
     expect(c.MODELGATE_URL_TTL_SECONDS).toBe(900);
-    expect(c.VALIDATOR_DISK_BYTES).toBe(1000);
+    expect(c.MODELGATE_VALIDATOR_DISK_BYTES).toBe(1000);
     expect(c.MODELGATE_NODE_CLASSES).toEqual([
       { name: 'cpu-16g', memoryBytes: 16 * 1024 ** 3, executionProviders: ['cpu'] },
     ]);
@@ -82,19 +82,25 @@ describe('loadAwsConfig', () => {
   });
 
   it('demands the optional variables a function declares it needs', () => {
-    const e = errorOf(() => loadAwsConfig(base, ['STATE_MACHINE_ARN', 'VALIDATOR_MEMORY_BYTES']));
-    expect(e.variables).toEqual(['STATE_MACHINE_ARN', 'VALIDATOR_MEMORY_BYTES']);
-    const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:PipelineStateMachine-AbC_123';
-    expect(loadAwsConfig({ ...base, STATE_MACHINE_ARN: arn }, ['STATE_MACHINE_ARN']).STATE_MACHINE_ARN).toBe(
-      arn,
+    const e = errorOf(() =>
+      loadAwsConfig(base, ['MODELGATE_STATE_MACHINE_ARN', 'MODELGATE_VALIDATOR_MEMORY_BYTES']),
     );
+    expect(e.variables).toEqual(['MODELGATE_STATE_MACHINE_ARN', 'MODELGATE_VALIDATOR_MEMORY_BYTES']);
+    const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:PipelineStateMachine-AbC_123';
+    expect(
+      loadAwsConfig({ ...base, MODELGATE_STATE_MACHINE_ARN: arn }, ['MODELGATE_STATE_MACHINE_ARN'])
+        .MODELGATE_STATE_MACHINE_ARN,
+    ).toBe(arn);
   });
 
   it('refuses a state machine ARN that is not one', () => {
     expect(
       errorOf(() =>
-        loadAwsConfig({ ...base, STATE_MACHINE_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:x' }),
+        loadAwsConfig({
+          ...base,
+          MODELGATE_STATE_MACHINE_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:x',
+        }),
       ).variables,
-    ).toEqual(['STATE_MACHINE_ARN']);
+    ).toEqual(['MODELGATE_STATE_MACHINE_ARN']);
   });
 });

@@ -9,7 +9,7 @@ import {
   DASHBOARD_TITLE,
   PROVIDER_HEALTH_PANEL,
 } from '../../cdk/constructs/observability.js';
-import { INFRASTRUCTURE_ERRORS } from '../../cdk/constructs/validation-pipeline.js';
+import { BATCH_API_ERRORS } from '../../cdk/constructs/validation-pipeline.js';
 import { ROLE_POLICY_NAMES } from '../../cdk/execute-api.js';
 import {
   addModelgateStacks,
@@ -19,6 +19,7 @@ import {
 } from '../../cdk/modelgate-app.js';
 import { GROUP_ACCESS } from '../../lambdas/aws/group-access.js';
 import { ROUTE_GROUPS, ROUTES, type Route, routeKey } from '../../lambdas/routes.js';
+import { cfnLint, cfnLintMissing } from '../helpers/cfn-lint.js';
 
 /**
  * The whole CDK app, synthesized ONCE (with real esbuild bundling and the cdk-nag AwsSolutions pack)
@@ -115,7 +116,6 @@ describe('synthesis and cdk-nag', () => {
       stacks.api.node.tryGetContext('@aws-cdk/aws-autoscaling:generateLaunchTemplateInsteadOfLaunchConfig'),
     ).toBe(true);
     templates.validation.resourceCountIs('AWS::AutoScaling::LaunchConfiguration', 0);
-    templates.validation.resourceCountIs('AWS::EC2::LaunchTemplate', 1);
   });
 
   it('bundles every Lambda with the local esbuild into an ESM file that loads and exports handler', () => {
@@ -124,9 +124,10 @@ describe('synthesis and cdk-nag', () => {
       MODELGATE_TABLE_NAME: 'registry-table',
       MODELGATE_BUCKET_NAME: 'registry-bucket',
       POWERTOOLS_SERVICE_NAME: 'test',
-      STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
-      VALIDATOR_DISK_BYTES: '1000',
-      VALIDATOR_MEMORY_BYTES: '1000',
+      MODELGATE_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
+      MODELGATE_VALIDATOR_DISK_BYTES: '1000',
+      MODELGATE_VALIDATOR_MEMORY_BYTES: '1000',
+      MODELGATE_QUEUE_HOLD_MS: '3600000',
       AWS_REGION: 'eu-west-1',
     };
     // Ours, not CDK's own custom-resource handlers: they are the ones configured by lambdas/aws/config.ts.
@@ -350,7 +351,7 @@ describe('IAM: the three managed policies', () => {
   /** The `<stage>/<METHOD>/<path>` part of each execute-api ARN of a policy. */
   function policyPatterns(name: string): string[] {
     const policies = resourcesOf(templates.api, 'AWS::IAM::ManagedPolicy').filter(
-      ([, r]) => r.Properties.ManagedPolicyName === name,
+      ([, r]) => r.Properties.ManagedPolicyName === `Modelgate-${name}`,
     );
     expect(policies, name).toHaveLength(1);
     const statements = (policies[0]![1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
@@ -385,7 +386,12 @@ describe('IAM: the three managed policies', () => {
     const names = resourcesOf(templates.api, 'AWS::IAM::ManagedPolicy').map(
       ([, r]) => r.Properties.ManagedPolicyName,
     );
-    expect(names.sort()).toEqual(['ModelPublisher', 'ModelReader', 'RegistryAdmin']);
+    // Prefixed with the stack prefix: IAM names are account-wide (account-names.test.ts).
+    expect(names.sort()).toEqual([
+      'Modelgate-ModelPublisher',
+      'Modelgate-ModelReader',
+      'Modelgate-RegistryAdmin',
+    ]);
   });
 
   it('each allow exactly the routes of their role, and no route of another role', () => {
@@ -450,84 +456,158 @@ describe('validation pipeline', () => {
     expect(actions).not.toContain('s3:PutObject');
   });
 
-  it('runs the validator with ecs:runTask.sync, retried with backoff on infrastructure errors only', () => {
+  const states = () => (JSON.parse(definition()) as { States: Record<string, Json> }).States;
+  const runState = () =>
+    Object.values(states()).find((s) => String(s.Resource).endsWith(':states:::batch:submitJob.sync'))!;
+
+  it('submits the validator as an AWS Batch job with batch:submitJob.sync, never ecs:runTask', () => {
     const text = definition();
-    expect(text).toContain(':states:::ecs:runTask.sync');
-    const states = (JSON.parse(text) as { States: Record<string, Json> }).States;
-    const run = Object.values(states).find((s) => String(s.Resource).endsWith(':states:::ecs:runTask.sync'))!;
+    expect(text).toContain(':states:::batch:submitJob.sync');
+    expect(text).not.toContain('ecs:runTask');
+    const run = runState();
+    expect(run.Parameters).toMatchObject({
+      JobName: 'modelgate-validate',
+      ContainerOverrides: {
+        Environment: [
+          { Name: 'MODELGATE_MODEL', 'Value.$': '$.model' },
+          { Name: 'MODELGATE_VERSION', 'Value.$': '$.version' },
+          { Name: 'MODELGATE_LEASE_OWNER', 'Value.$': '$.executionId' },
+        ],
+      },
+    });
+    // Only Batch API errors are retried here: the job's own retry strategy already spent its attempts.
     expect(run.Retry).toEqual([
-      expect.objectContaining({
-        ErrorEquals: [...INFRASTRUCTURE_ERRORS],
-        MaxAttempts: 3,
-        BackoffRate: 2,
-        JitterStrategy: 'FULL',
-      }),
+      expect.objectContaining({ ErrorEquals: [...BATCH_API_ERRORS], JitterStrategy: 'FULL' }),
     ]);
-    expect(run.Retry).not.toContainEqual(expect.objectContaining({ ErrorEquals: ['States.ALL'] }));
     expect(run.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Finalize' })]);
     expect(run.Next).toBe('Finalize');
-    expect(run.TimeoutSeconds).toBe(120 * 60);
+    // Each attempt's limit is the job definition's (a task timeout here would replace it).
+    expect(run.Parameters).not.toHaveProperty('Timeout');
+    expect(run).not.toHaveProperty('TimeoutSeconds');
   });
 
-  it('logs every event and traces with X-Ray', () => {
-    templates.validation.hasResourceProperties('AWS::StepFunctions::StateMachine', {
-      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
-      TracingConfiguration: { Enabled: true },
-    });
+  it('has no Auto Scaling group, capacity provider, ECS cluster or ECS task definition', () => {
+    for (const type of [
+      'AWS::AutoScaling::AutoScalingGroup',
+      'AWS::ECS::CapacityProvider',
+      'AWS::ECS::ClusterCapacityProviderAssociations',
+      'AWS::ECS::Cluster',
+      'AWS::ECS::TaskDefinition',
+    ])
+      templates.validation.resourceCountIs(type, 0);
   });
 
-  it('runs a one-GPU task on an EC2 capacity provider of GPU instances', () => {
-    templates.validation.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      RequiresCompatibilities: ['EC2'],
-      NetworkMode: 'awsvpc',
-      ContainerDefinitions: [
-        Match.objectLike({ Name: 'gpu-validator', ResourceRequirements: [{ Type: 'GPU', Value: '1' }] }),
-      ],
-    });
-    templates.validation.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
-      MinSize: '0',
-      MaxSize: '4',
+  it('runs on managed GPU compute environments of several instance types, from zero vCPUs, on the GPU AMI', () => {
+    const envs = resourcesOf(templates.validation, 'AWS::Batch::ComputeEnvironment').map(
+      ([, r]) => r.Properties,
+    );
+    expect(envs).toHaveLength(1); // on-demand; Spot is opt-in (account-names.test.ts synthesizes it)
+    expect(envs[0]).toMatchObject({
+      Type: 'managed',
+      ComputeResources: expect.objectContaining({
+        Type: 'EC2',
+        MinvCpus: 0,
+        MaxvCpus: 16,
+        InstanceTypes: ['g6.xlarge', 'g5.xlarge', 'g4dn.xlarge'],
+        Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }],
+        LaunchTemplate: expect.anything(),
+      }),
     });
     templates.validation.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({
-        InstanceType: 'g5.xlarge',
         MetadataOptions: Match.objectLike({ HttpTokens: 'required' }),
-        BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ Encrypted: true }) })],
+        BlockDeviceMappings: [
+          Match.objectLike({
+            DeviceName: '/dev/xvda',
+            Ebs: Match.objectLike({ Encrypted: true, VolumeSize: 200 }),
+          }),
+        ],
       }),
     });
-    templates.validation.resourceCountIs('AWS::ECS::CapacityProvider', 1);
   });
 
-  it('gives the pre-check, the sweeper and the validator task one lease, under the shared name', () => {
-    const lease = String(30 * 60 * 1000);
-    const leaseOf = (variables: Record<string, string> | undefined) => variables?.MODELGATE_LEASE_MS;
-    const functions = resourcesOf(templates.validation, 'AWS::Lambda::Function')
+  it('queues jobs on those environments and cancels a job blocked at the head of the queue', () => {
+    const [[, queue]] = resourcesOf(templates.validation, 'AWS::Batch::JobQueue') as [[string, Resource]];
+    expect(queue.Properties.ComputeEnvironmentOrder).toEqual([
+      { ComputeEnvironment: expect.anything(), Order: 1 },
+    ]);
+    expect(queue.Properties.JobStateTimeLimitActions).toEqual(
+      [
+        'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY',
+        'MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE',
+        'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT',
+      ].map((reason) => ({ Action: 'CANCEL', MaxTimeSeconds: 240 * 60, Reason: reason, State: 'RUNNABLE' })),
+    );
+  });
+
+  it('defines a one-GPU job with a memory limit, an attempt timeout and a retry strategy that never retries a verdict or a configuration exit', () => {
+    const [[, job]] = resourcesOf(templates.validation, 'AWS::Batch::JobDefinition') as [[string, Resource]];
+    expect(job.Properties).toMatchObject({
+      Type: 'container',
+      PlatformCapabilities: ['EC2'],
+      Timeout: { AttemptDurationSeconds: 120 * 60 },
+      ContainerProperties: expect.objectContaining({
+        ResourceRequirements: expect.arrayContaining([
+          { Type: 'GPU', Value: '1' },
+          { Type: 'MEMORY', Value: String(14 * 1024) },
+          { Type: 'VCPU', Value: '3' },
+        ]),
+        JobRoleArn: expect.anything(),
+      }),
+      RetryStrategy: {
+        Attempts: 3,
+        EvaluateOnExit: [
+          { Action: 'RETRY', OnStatusReason: 'Host EC2*' },
+          { Action: 'RETRY', OnExitCode: '1' },
+          { Action: 'EXIT', OnExitCode: '2' },
+          { Action: 'EXIT', OnReason: 'CannotPullContainerError:*' },
+          { Action: 'EXIT', OnExitCode: '*' },
+        ],
+      },
+    });
+    const env = Object.fromEntries(
+      ((job.Properties.ContainerProperties as Json).Environment as { Name: string; Value: unknown }[]).map(
+        (e) => [e.Name, e.Value],
+      ),
+    );
+    expect(env).toMatchObject({
+      MODELGATE_LEASE_MS: String(600_000),
+      MODELGATE_HEARTBEAT_MS: String(60_000),
+      MODELGATE_MAX_ATTEMPTS: '3',
+      POWERTOOLS_SERVICE_NAME: 'modelgate-gpu-validator',
+    });
+  });
+
+  it("gives the validation Lambdas and the validator job one lease; the pre-check reserves for the execution's whole life", () => {
+    const variables = resourcesOf(templates.validation, 'AWS::Lambda::Function')
       .map(
         ([, f]) =>
           (f.Properties as { Environment?: { Variables?: Record<string, string> } }).Environment?.Variables,
       )
       .filter((v) => v?.POWERTOOLS_SERVICE_NAME?.startsWith('modelgate-validation-'));
-    expect(functions.map((v) => v?.POWERTOOLS_SERVICE_NAME).sort()).toEqual([
+    expect(variables.map((v) => v?.POWERTOOLS_SERVICE_NAME).sort()).toEqual([
       'modelgate-validation-finalize',
       'modelgate-validation-precheck',
       'modelgate-validation-sweeper',
     ]);
-    for (const variables of functions) expect(leaseOf(variables)).toBe(lease);
-    templates.validation.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      ContainerDefinitions: Match.arrayWith([
-        Match.objectLike({
-          Environment: Match.arrayWith([{ Name: 'MODELGATE_LEASE_MS', Value: lease }]),
-        }),
-      ]),
-    });
+    for (const v of variables) expect(v?.MODELGATE_LEASE_MS).toBe(String(600_000));
+    const [[, sm]] = resourcesOf(templates.validation, 'AWS::StepFunctions::StateMachine') as [
+      [string, Resource],
+    ];
+    const precheck = variables.find((v) => v?.POWERTOOLS_SERVICE_NAME === 'modelgate-validation-precheck');
+    const limitSeconds = (JSON.parse(definition()) as { TimeoutSeconds: number }).TimeoutSeconds;
+    // Blocked in the queue for at most 240 min, then 3 attempts of at most 120 + 15 min, plus an hour.
+    expect(limitSeconds).toBe((240 + 3 * (120 + 15) + 60) * 60);
+    expect(Number(precheck?.MODELGATE_QUEUE_HOLD_MS)).toBe(limitSeconds * 1000);
+    expect(sm.Properties.DefinitionString).toBeDefined();
   });
 
-  it('gives the pre-check the task capacity it checks against', () => {
+  it('gives the pre-check the job capacity it checks against', () => {
     templates.validation.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
-          VALIDATOR_DISK_BYTES: String(160 * 1024 ** 3),
-          VALIDATOR_MEMORY_BYTES: String(13 * 1024 ** 3),
+          MODELGATE_VALIDATOR_DISK_BYTES: String(160 * 1024 ** 3),
+          MODELGATE_VALIDATOR_MEMORY_BYTES: String(13 * 1024 ** 3),
         }),
       },
     });
@@ -541,7 +621,8 @@ describe('validation pipeline', () => {
       }),
       Targets: [Match.objectLike({ Arn: Match.anyValue() })],
     });
-    templates.validation.resourceCountIs('AWS::SQS::Queue', 1);
+    // ... and the blocked-queue events to theirs.
+    templates.validation.resourceCountIs('AWS::SQS::Queue', 2);
   });
 });
 
@@ -551,7 +632,7 @@ describe('observability', () => {
       [string, Resource],
     ];
     // CloudWatch refuses spaces in dashboard names: the title is the heading, the name its slug.
-    expect(dashboard.Properties.DashboardName).toBe(DASHBOARD_NAME);
+    expect(dashboard.Properties.DashboardName).toBe(`Modelgate-${DASHBOARD_NAME}`);
     expect(DASHBOARD_NAME).toBe('CAD-ML-Platform-Observability');
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     expect(body).toContain(`# ${DASHBOARD_TITLE}`);
@@ -565,9 +646,12 @@ describe('observability', () => {
     const expressions = alarms
       .flatMap((a) => list(a.Metrics as Json[] | undefined).map((m) => m.Expression))
       .filter(Boolean);
-    expect(expressions).toContain('SELECT SUM(errors) FROM SCHEMA("ocr", code)');
-    expect(expressions).toContain('SELECT SUM(validation_failures) FROM SCHEMA("ocr", code)');
+    expect(expressions).toContain('SELECT SUM(errors) FROM SCHEMA("ocr", code, service)');
+    expect(expressions).toContain('SELECT SUM(validation_failures) FROM SCHEMA("ocr", code, service)');
     const lambdaCount = stacks.api.registryApi.functions.size + 2;
+    expect(
+      alarms.filter((a) => a.MetricName === 'MatchedEvents' && a.Namespace === 'AWS/Events'),
+    ).toHaveLength(1);
     expect(alarms.filter((a) => a.MetricName === 'Errors' && a.Namespace === 'AWS/Lambda')).toHaveLength(
       lambdaCount,
     );
@@ -675,4 +759,16 @@ describe('signing key', () => {
     expect(actionsOf(groupStatements('downloads'))).toContain('kms:GetPublicKey');
     expect(actionsOf(groupStatements('downloads'))).not.toContain('kms:Sign');
   });
+});
+
+describe('cfn-lint', () => {
+  it.skipIf(cfnLintMissing !== undefined)(
+    `finds nothing in any synthesized template but the findings CDK itself causes${cfnLintMissing ? ` (skipped: ${cfnLintMissing})` : ''}`,
+    () => {
+      const { templates: linted, unexpected } = cfnLint(outdir);
+      expect(linted).toHaveLength(4);
+      expect(unexpected).toEqual([]);
+    },
+    120_000,
+  );
 });

@@ -100,6 +100,7 @@ describe('registry events on AWS (EMF and log lines)', () => {
       deps,
       { diskBytes: 2 ** 30, memoryBytes: 2 ** 34 },
       { model: 'big', version: '1', executionId: 'exec-1' },
+      60 * 60_000,
     );
     expect(r).toMatchObject({ run: false, reason: 'INSUFFICIENT_DISK' });
     expect(metricNames()).toEqual([METRIC.validationFailures]);

@@ -7,6 +7,8 @@ import {
   recoverExpiredLeases,
   requestRevalidation,
   requeueStalled,
+  reserveForQueue,
+  startQueuedValidation,
 } from '../../core/validation-jobs.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { aManifestFile, aNewVersion, aReport } from '../helpers/builders.js';
@@ -113,5 +115,70 @@ describe('validation jobs: leases, heartbeats, retries', () => {
     const requeued = await requeueStalled(deps, 5 * 60_000);
     expect(requeued.map((v) => v.version).sort()).toEqual(['crashed', 'lost-start']);
     expect(deps.enqueued.sort()).toEqual(['m@crashed', 'm@lost-start']);
+  });
+
+  describe('a validation waiting in the Batch queue', () => {
+    const HOLD = 24 * 3600_000;
+    const exec = 'arn:aws:states:eu-west-1:123456789012:execution:sm:run-1';
+    const get = () => deps.metadata.getVersion({ model: 'm', version: '1' });
+
+    it('is never swept back while it waits, however long, and holds no lease until its job starts', async () => {
+      const v = await uploadedVersion(deps, '1');
+      expect(await reserveForQueue(deps, v, exec, HOLD)).not.toBeNull();
+      deps.enqueued.length = 0;
+      deps.clock.advance(HOLD - 1); // far past the lease and the staleness limit
+      expect(await requeueStalled(deps, 5 * 60_000)).toEqual([]);
+      expect(deps.enqueued).toEqual([]);
+      expect(await get()).toMatchObject({
+        status: 'UPLOADED',
+        validation: { attempts: 0, leaseOwner: exec },
+      });
+
+      const started = await startQueuedValidation(deps, v, exec);
+      expect(started).toMatchObject({ status: 'VALIDATING', validation: { attempts: 1, leaseOwner: exec } });
+      expect(Date.parse(started!.validation.leaseExpiresAt!)).toBe(deps.clock.now().getTime() + 10_000);
+    });
+
+    it("is queued again once its execution's time limit has passed", async () => {
+      const v = await uploadedVersion(deps, '1');
+      await reserveForQueue(deps, v, exec, HOLD);
+      deps.clock.advance(HOLD + 1);
+      expect((await requeueStalled(deps, 5 * 60_000)).map((x) => x.version)).toEqual(['1']);
+    });
+
+    it("goes back to its job's next attempt when an attempt dies with its host, not to a new execution", async () => {
+      const v = await uploadedVersion(deps, '1');
+      await reserveForQueue(deps, v, exec, HOLD);
+      await startQueuedValidation(deps, v, exec);
+      deps.clock.advance(10_001); // the host died: no heartbeat, the lease expires
+      deps.enqueued.length = 0;
+      await requeueStalled(deps, 5 * 60_000);
+      const swept = await get();
+      expect(swept).toMatchObject({ status: 'UPLOADED', validation: { attempts: 1, leaseOwner: exec } });
+      expect(swept?.validation.notBefore).toBeUndefined();
+      deps.clock.advance(60 * 60_000);
+      expect(await requeueStalled(deps, 5 * 60_000)).toEqual([]);
+      expect(deps.enqueued).toEqual([]);
+      // Batch's retry starts the next attempt under the same execution.
+      expect(await startQueuedValidation(deps, v, exec)).toMatchObject({ validation: { attempts: 2 } });
+    });
+
+    it('lets a retried attempt take over the lease of the attempt whose host was lost, up to the attempt limit', async () => {
+      const v = await uploadedVersion(deps, '1');
+      await reserveForQueue(deps, v, exec, HOLD);
+      await startQueuedValidation(deps, v, exec);
+      expect(await startQueuedValidation(deps, v, exec)).toMatchObject({ validation: { attempts: 2 } });
+      // maxValidationAttempts is 2 here: a third start fails the version instead of validating.
+      expect(await startQueuedValidation(deps, v, exec)).toBeNull();
+      expect(await get()).toMatchObject({ status: 'FAILED', statusReason: { code: 'TIMEOUT' } });
+    });
+
+    it('starts nothing for a job whose version another execution reserved or settled', async () => {
+      const v = await uploadedVersion(deps, '1');
+      await reserveForQueue(deps, v, 'other-execution', HOLD);
+      expect(await reserveForQueue(deps, (await get())!, exec, HOLD)).toBeNull();
+      expect(await startQueuedValidation(deps, v, exec)).toBeNull();
+      expect((await get())?.status).toBe('UPLOADED');
+    });
   });
 });

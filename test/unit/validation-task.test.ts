@@ -55,28 +55,27 @@ describe('describeInfrastructureFailure', () => {
     expect(describeInfrastructureFailure(undefined)).toMatch(/without recording a result/);
   });
 
-  it('summarizes an ECS task description: stop code, reason and container exit codes', () => {
+  it("summarizes a failed Batch job description: its reason and each attempt's exit code and reason", () => {
     const cause = JSON.stringify({
-      StopCode: 'EssentialContainerExited',
-      StoppedReason: 'Essential container in task exited',
-      Containers: [
+      JobName: 'validate',
+      StatusReason: 'Essential container in task exited',
+      Attempts: [
         {
-          Name: 'gpu-validator',
-          ExitCode: 137,
-          Reason: 'OutOfMemoryError: Container killed due to memory usage',
+          StatusReason: 'Essential container in task exited',
+          Container: { ExitCode: 137, Reason: 'OutOfMemoryError: Container killed due to memory usage' },
         },
       ],
-      Attachments: [{ huge: 'x'.repeat(5000) }],
+      Container: { huge: 'x'.repeat(5000) },
     });
     const message = describeInfrastructureFailure({ Error: 'States.TaskFailed', Cause: cause });
     expect(message).toBe(
-      'validation infrastructure failed after retries: States.TaskFailed: EssentialContainerExited; Essential container in task exited; gpu-validator exit 137 (OutOfMemoryError: Container killed due to memory usage)',
+      'validation infrastructure failed after retries: States.TaskFailed: Essential container in task exited; attempt 1 exit 137 (Essential container in task exited, OutOfMemoryError: Container killed due to memory usage)',
     );
   });
 
   it('keeps a plain-text cause and bounds the message length', () => {
-    expect(describeInfrastructureFailure({ Error: 'AmazonECS.Unknown', Cause: 'RESOURCE:GPU' })).toBe(
-      'validation infrastructure failed after retries: AmazonECS.Unknown: RESOURCE:GPU',
+    expect(describeInfrastructureFailure({ Error: 'Batch.AWSBatchException', Cause: 'RESOURCE:GPU' })).toBe(
+      'validation infrastructure failed after retries: Batch.AWSBatchException: RESOURCE:GPU',
     );
     expect(
       describeInfrastructureFailure({ Error: 'X', Cause: 'y'.repeat(10_000) }).length,
