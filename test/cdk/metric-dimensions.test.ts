@@ -154,6 +154,12 @@ describe('metric dimensions: emitters and alarms agree', () => {
       MODELGATE_TABLE_NAME: 'registry-table',
       MODELGATE_BUCKET_NAME: 'registry-bucket',
       MODELGATE_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:validation',
+      ...(env?.MODELGATE_SIGNING_KMS_KEY_ID
+        ? {
+            MODELGATE_SIGNING_KMS_KEY_ID:
+              'arn:aws:kms:eu-west-1:123456789012:key/0d8a3c1e-9f5b-4c2a-8e7d-1b2c3d4e5f60',
+          }
+        : {}),
       AWS_REGION: 'eu-west-1',
     });
     const composed: RegistryDeps = { ...deps, events: runtime.deps.events };
