@@ -296,7 +296,7 @@ export interface RegistryDeps {
   readonly events?: RegistryEvents;
   /** The background blob scrub (scrub.ts); absent where nothing runs in the background (Lambda). */
   readonly scrub?: ScrubService;
-  /** Signs VERIFIED verdicts (provenance.ts); absent: versions are not signed (the validator's ECS task). */
+  /** Signs VERIFIED verdicts (provenance.ts); absent: versions are not signed (the validator's Batch job). */
   readonly signer?: Signer;
 }
 

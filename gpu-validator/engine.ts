@@ -20,7 +20,7 @@ import { checkPytorchZip } from './zip-inspect.js';
 /**
  * The validation engine (DESIGN.md "Validation"): for every file of a version, integrity first, then for
  * ONNX files inspection, a compatibility pre-check, and an isolated load with a smoke run. The worker
- * pool (local) and the ECS task call this same function.
+ * pool (local) and the Batch job call this same function.
  */
 
 export interface ValidationInput {

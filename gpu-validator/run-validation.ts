@@ -22,7 +22,7 @@ export interface RunValidationOptions {
 /**
  * Validates one claimed version: lays its files out under a scratch folder by their manifest paths
  * (so external-data references resolve as on a node), then runs the engine, which re-hashes every
- * file before loading it. Used by the local worker pool and by the ECS task alike.
+ * file before loading it. Used by the local worker pool and by the Batch job alike.
  */
 export async function runValidation(
   version: Version,

@@ -47,7 +47,7 @@ const positiveInt = (min = 1, max = Number.MAX_SAFE_INTEGER) => z.coerce.number(
 
 /**
  * The registry settings every deployment reads, under one name each, with one meaning, default and
- * unit: the embedded server (`modelgate serve`), every Lambda, and the validator's ECS task. The CDK
+ * unit: the embedded server (`modelgate serve`), every Lambda, and the validator's Batch job. The CDK
  * app sets them on the Lambdas and the task (cdk/constructs/). core/registry-settings.ts maps them to
  * `RegistrySettings`. Each is documented once, here, and listed in the README's configuration table
  * (test/unit/config-vocabulary.test.ts checks that the two agree).

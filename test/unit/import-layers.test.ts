@@ -44,7 +44,7 @@ const EXCEPTIONS: readonly { from: string; to: string; why: string }[] = [
   {
     from: 'gpu-validator/ecs-task.ts',
     to: 'adapters/',
-    why: 'the ECS task entry point is a composition root: it wires DynamoDB and S3',
+    why: 'the Batch job entry point is a composition root: it wires DynamoDB and S3',
   },
   {
     from: 'gpu-validator/ecs-task.ts',

@@ -8,7 +8,7 @@ import { buildMlpModel, buildUnknownOpModel } from '../fixtures/onnx-writer.js';
 import { manifestEntry } from '../fixtures/version-files.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
-/** The ECS task's logic over real SQLite and a real blob folder, with real models and a real loader child. */
+/** The Batch job's logic over real SQLite and a real blob folder, with real models and a real loader child. */
 
 const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:validate:run-1';
 const baseEnv = {
