@@ -1,6 +1,6 @@
 import { freemem } from 'node:os';
 import { RegistryError } from '../../core/errors.js';
-import type { Version } from '../../schemas/version.schema.js';
+import type { DownloadPlan, Version } from '../../schemas/version.schema.js';
 import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
@@ -15,7 +15,7 @@ import { loadTestedFields } from './status.command.js';
 export const fetchCommand = defineCommand({
   name: 'fetch',
   summary: 'download a VERIFIED version into a folder, verified and switched atomically',
-  usage: 'fetch NAME@VERSION|ALIAS --dest DIR [--json]',
+  usage: 'fetch NAME@VERSION|ALIAS --dest DIR [--keep N] [--json]',
   description:
     'Downloads a VERIFIED version into DIR: every file is hashed as it is written and checked against the\nmanifest; checksums.txt (md5sum -c), SHA256SUMS (sha256sum -c) and .modelgate.json are written; files\nare 0644 and folders 0755. DIR is then switched to the new content atomically (DIR becomes a symlink\nto a content folder beside it). A failed fetch leaves DIR exactly as it was.',
   options: {
@@ -34,6 +34,11 @@ export const fetchCommand = defineCommand({
       type: 'boolean',
       help: 'report the outcome to the registry as a field report (modelgate report)',
     },
+    keep: {
+      type: 'string',
+      arg: 'N',
+      help: 'older versions to keep beside DIR for rollback and reuse (default 1); the rest are removed',
+    },
     'lock-timeout': {
       type: 'string',
       arg: 'S',
@@ -51,13 +56,10 @@ export const fetchCommand = defineCommand({
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const lockTimeoutMs = lockTimeoutOf(values['lock-timeout']);
+    const keep = keepOf(values.keep);
     const client = registry();
     const node = checkNodeId('fetch', values.node);
-    const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
-    const plan = checkDownloadPlan(
-      await client.get<unknown>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`),
-      name,
-    );
+    const plan = await downloadPlan(client, name, ref, node, freeMemory);
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = transferProgress(io, values.json === true, 'fetching', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
@@ -68,6 +70,7 @@ export const fetchCommand = defineCommand({
         files: plan.files,
         onProgress: (done, _total, path) => bar.update(done, path),
         lockTimeoutMs,
+        keep,
         onLockWait: () => {
           if (!values.json) io.err(`another fetch into ${values.dest} is running: waiting for it`);
         },
@@ -89,22 +92,45 @@ export const fetchCommand = defineCommand({
       contentDir: result.contentDir,
       files: plan.files.length,
       bytes: result.bytes,
+      bytesDownloaded: result.bytesDownloaded,
+      bytesResumed: result.bytesResumed,
+      filesReused: result.filesReused,
+      bytesReused: result.bytesReused,
       ...loadTestedFields(plan.version),
     };
     if (values.json) printJson(io, summary);
     else
       io.out(
-        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}`,
+        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}: ${formatBytes(result.bytesDownloaded)} downloaded${result.bytesResumed ? `, ${formatBytes(result.bytesResumed)} resumed` : ''}, ${result.filesReused} file(s) reused) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}`,
       );
     return EXIT.OK;
   },
 });
 
 /**
+ * The registry's download plan for NAME@REF, checked whole (checkDownloadPlan) before anything is written:
+ * the one call fetch and sync get their plan from. `node` lets a ramping provider admit this node;
+ * `freeMemory` (bytes) lets the registry refuse a version that would not fit.
+ */
+export async function downloadPlan(
+  client: RegistryClient,
+  name: string,
+  ref: string,
+  node: string,
+  freeMemory?: number,
+): Promise<DownloadPlan> {
+  const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
+  return checkDownloadPlan(
+    await client.get<unknown>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`),
+    name,
+  );
+}
+
+/**
  * Asks the registry again, after the download and right before the switch, whether the version may
  * still be served: one quarantined (or deprecated) while its bytes were moving is not installed.
  */
-async function assertStillVerified(client: RegistryClient, version: Version): Promise<void> {
+export async function assertStillVerified(client: RegistryClient, version: Version): Promise<void> {
   const now = await client.get<Partial<Version>>(
     `api/v1/models/${encode(version.model)}/versions/${encode(version.version)}`,
   );
@@ -114,6 +140,13 @@ async function assertStillVerified(client: RegistryClient, version: Version): Pr
       `${version.model}@${version.version} became ${String(now.status)} while it was being fetched: not installed, the destination is unchanged`,
       { status: now.status },
     );
+}
+
+function keepOf(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (!/^\d{1,3}$/.test(text))
+    throw CliError.usage(`--keep expects a number of versions (0-999), got "${text}"`, 'fetch');
+  return Number(text);
 }
 
 function lockTimeoutOf(text: string | undefined): number {

@@ -4,7 +4,7 @@ import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile } from '../../schemas/version.schema.js';
 import { rethrowFsError } from './fs-errors.js';
 import { sha256File } from './hash-file.js';
-import { InstalledMetadata, METADATA_FILE, SIDECAR_FILES } from './metadata.js';
+import { InstalledMetadata, METADATA_FILE, SIDECAR_FILES, SIGNATURE_FILES } from './metadata.js';
 
 export type ProblemKind = 'missing' | 'mismatch' | 'size' | 'extra';
 
@@ -38,7 +38,7 @@ async function assertFolder(dir: string): Promise<void> {
     });
 }
 
-async function readMetadata(dir: string): Promise<InstalledMetadata> {
+export async function readMetadata(dir: string): Promise<InstalledMetadata> {
   await assertFolder(dir);
   const path = join(dir, METADATA_FILE);
   let text: string;
@@ -74,7 +74,7 @@ const safeJson = (text: string): unknown => {
 };
 
 /** Size first (cheap), then the full sha256; a path that is not a regular file counts as missing. */
-async function checkFile(dir: string, file: ManifestFile): Promise<ProblemKind | undefined> {
+export async function checkFile(dir: string, file: ManifestFile): Promise<ProblemKind | undefined> {
   const path = join(dir, file.path);
   const stats = await lstat(path).catch(() => undefined);
   if (!stats?.isFile()) return 'missing';
@@ -84,7 +84,7 @@ async function checkFile(dir: string, file: ManifestFile): Promise<ProblemKind |
 }
 
 /** Every non-directory entry under `dir`, as manifest-style relative paths ('a/b.onnx'). */
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
@@ -106,7 +106,7 @@ export async function verifyDir(dir: string): Promise<VerifyResult> {
     const kind = await checkFile(dir, file);
     if (kind) problems.push({ path: file.path, kind });
   }
-  const known = new Set([...metadata.files.map((file) => file.path), ...SIDECAR_FILES]);
+  const known = new Set([...metadata.files.map((file) => file.path), ...SIDECAR_FILES, ...SIGNATURE_FILES]);
   for (const path of await listFiles(dir)) {
     if (!known.has(path)) problems.push({ path, kind: 'extra' });
   }
