@@ -44,10 +44,15 @@ function asDownloadError(err: unknown, file: DownloadableFile, signal?: AbortSig
   return new RegistryError('UNAVAILABLE', `${file.path}: ${reason}`, { path: file.path });
 }
 
-/** Batches chunks and writes them with one writev each, from `position` on. */
+/**
+ * Batches chunks and writes them with one writev each, from `position` on. Double-buffered: a full batch
+ * is handed to the thread pool and the next one fills while it is written, so reading from the socket
+ * and hashing never wait for the disk unless two batches are pending.
+ */
 class BatchWriter {
   private chunks: Uint8Array[] = [];
   private batched = 0;
+  private pending: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly fh: FileHandle,
@@ -57,22 +62,37 @@ class BatchWriter {
   async push(chunk: Uint8Array): Promise<void> {
     this.chunks.push(chunk);
     this.batched += chunk.byteLength;
-    if (this.batched >= WRITE_BATCH_BYTES) await this.flush();
+    if (this.batched >= WRITE_BATCH_BYTES) await this.startWrite();
   }
 
-  async flush(): Promise<void> {
-    if (this.batched === 0) return;
+  /** Waits for the batch in flight, then starts writing the current one without waiting for it. */
+  private async startWrite(): Promise<void> {
+    await this.pending;
     const chunks = this.chunks;
     const bytes = this.batched;
+    const position = this.position;
     this.chunks = [];
     this.batched = 0;
+    this.position += bytes;
+    const write = this.writeAll(chunks, bytes, position);
+    // A failure surfaces at the next push or at flush(); never as an unhandled rejection meanwhile.
+    write.catch(() => {});
+    this.pending = write;
+  }
+
+  private async writeAll(chunks: Uint8Array[], bytes: number, position: number): Promise<void> {
     let written = 0;
     // writev may write less than asked (e.g. a signal mid-write): keep going until the batch is on disk.
     while (written < bytes) {
-      const { bytesWritten } = await this.fh.writev(remaining(chunks, written), this.position);
+      const { bytesWritten } = await this.fh.writev(remaining(chunks, written), position + written);
       written += bytesWritten;
-      this.position += bytesWritten;
     }
+  }
+
+  /** Writes what is batched and waits until every byte pushed is written. */
+  async flush(): Promise<void> {
+    if (this.batched > 0) await this.startWrite();
+    await this.pending;
   }
 }
 
