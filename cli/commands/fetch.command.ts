@@ -44,11 +44,11 @@ export const fetchCommand = defineCommand({
       arg: 'S',
       help: 'wait at most S seconds for another fetch into DIR to end (default 300)',
     },
-    ...jsonOption('the result'),
+    ...jsonOption('the result, with bytesDownloaded, bytesResumed and filesReused'),
     ...REGISTRY_OPTION,
   },
   notes:
-    "The plan the registry answers is checked whole (version string, paths, sizes, digests) before anything\nis written. DIR's store (.DIR.modelgate beside it) is used only if it is a real folder owned by this user.\nFetches into one DIR run one at a time (a lock the system releases if a fetch dies); what a killed fetch\nleft there is removed by the next one. Right before the switch, the registry is asked again whether the\nversion is still VERIFIED: one quarantined meanwhile is not installed.",
+    "The plan the registry answers is checked whole (version string, paths, sizes, digests) before anything\nis written. DIR's store (.DIR.modelgate beside it) is used only if it is a real folder owned by this user.\nFetches into one DIR run one at a time (a lock the system releases if a fetch dies); what a killed fetch\nleft there is removed by the next one. Right before the switch, the registry is asked again whether the\nversion is still VERIFIED: one quarantined meanwhile is not installed.\nFiles of a kept version (the installed one, or older ones kept by --keep) with the same sha256 are re-hashed\nand hard-linked (copied across file systems) instead of downloaded. An interrupted download keeps its bytes\nin the store (.partial/); the next fetch re-hashes them and asks only for the rest (HTTP Range).",
   exitCodes:
     "0 fetched, 2 usage (including a store folder that is not a real folder of this user's),\n4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR\nstill running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure\n(checksum mismatch, an unsafe plan: UNSAFE_PLAN), 1 unexpected (including disk full: INSUFFICIENT_DISK)",
   async run({ values, positionals, io, client: registry }) {

@@ -62,6 +62,11 @@ export interface DoctorOptions {
   /** Per model: session creation plus the smoke run, in ms (default 120 s). */
   loadTimeoutMs?: number;
   probes?: Partial<NodeProbes>;
+  /**
+   * Only the load check (`sync --load-check` on content fetch has just verified: the load re-checks every
+   * file's integrity anyway, so the other file checks would only read the bytes again).
+   */
+  loadOnly?: boolean;
 }
 
 const STEP = {
@@ -342,6 +347,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorResult> {
   if (!metadata) return finish(inv, undefined);
   const ref = `${metadata.model}@${metadata.version}`;
   const withRef = new Investigation(opts.dir, ref);
+  if (opts.loadOnly) {
+    await checkLoad(withRef, metadata, opts, opts.loadBudgetBytes ?? (await probes.memAvailable()));
+    return finish(withRef, metadata);
+  }
   await checkFiles(withRef, metadata);
   await checkPermissions(withRef);
   const free = opts.freeMemoryBytes ?? (await probes.memAvailable());

@@ -221,6 +221,7 @@ export class SyncAgent {
     const result = await runDoctor({
       dir: staging,
       load: true,
+      loadOnly: true,
       ...(this.opts.loadBudgetBytes === undefined ? {} : { loadBudgetBytes: this.opts.loadBudgetBytes }),
     });
     const load = result.checks.find((c) => c.name === 'load');
