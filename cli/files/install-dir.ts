@@ -11,6 +11,7 @@ import {
   readlink,
   rename,
   rm,
+  rmdir,
   statfs,
   symlink,
   unlink,
@@ -488,10 +489,12 @@ async function buildContentDir(
   const id = `${opts.version.version}-${randomId()}`;
   const staging = join(layout.store, `${STAGING_PREFIX}${id}`);
   const contentDir = join(layout.store, id);
+  let downloaded = false;
   try {
     await makeDir(staging);
     const subDirs = await makeSubDirs(staging, opts.files);
     const transfer = await downloadAll(layout, staging, opts, sources);
+    downloaded = true;
     await writeSidecars(staging, opts.version, opts.files);
     for (const dir of [...subDirs, staging]) await syncDir(dir);
     await opts.beforeSwitch?.(staging);
@@ -501,8 +504,17 @@ async function buildContentDir(
     return { contentDir, transfer };
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
+    // Every byte arrived and the install was still refused (by the last check, or a failed load check):
+    // nothing is left to resume, so the version's downloads go too.
+    if (downloaded) await removePartials(layout, opts.files);
     throw err;
   }
+}
+
+async function removePartials(layout: Layout, files: readonly ManifestFile[]): Promise<void> {
+  const dir = join(layout.store, PARTIAL_DIR);
+  for (const file of files) await rm(join(dir, file.sha256), { force: true });
+  await rmdir(dir).catch(() => {});
 }
 
 /**

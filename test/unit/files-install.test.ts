@@ -436,6 +436,7 @@ describe('installVersion', () => {
     ).rejects.toBe(refusal);
     expect(await snapshot(dest)).toEqual(before);
     expect(await storeEntries()).toEqual(storeBefore);
+    expect(await readdir(store())).not.toContain('.partial'); // a refused version's bytes are not kept
   });
 
   it('waits for the store lock, bounded, then fails with CONFLICT (exit 4) without staging anything', async () => {
