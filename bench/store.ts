@@ -4,7 +4,15 @@
  * scans). Baselines measured in the same run: a bare primary-key SELECT on the same SQLite file, and a
  * bare GetItem on the same DynamoDB Local table, over loopback.
  *
+ *
+ * Then the fleet figure: the DynamoDB reads one field report costs (requests and read capacity units,
+ * as DynamoDB Local charges them) on a version that 10 nodes, and one that 10 000 nodes, have reported:
+ * it must stay constant, since every decision reads a bounded tally. For comparison, the same run
+ * measures what the query the registry used to run on every report (a version's load reports of the
+ * last 24 h, up to 1 000) reads at each fleet size.
+ *
  *   npm run bench:store        (tsx bench/store.ts; needs java for DynamoDB Local)
+ *   npx tsx bench/store.ts sqlite|dynamodb|fleet    (one part only)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +21,14 @@ import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { bulkItems, DynamoDbMetadataStore } from '../adapters/dynamodb/dynamodb-metadata-store.js';
 import { openDatabase } from '../adapters/sqlite/database.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite-metadata-store.js';
+import { recordFieldReport, TRUSTED_MACHINE } from '../core/load-reports.js';
 import type { MetadataStore, RegistryDeps } from '../core/ports.js';
 import { defaultSettings, systemClock } from '../core/ports.js';
 import { resolveVersion } from '../core/resolve.js';
 import type { Model } from '../schemas/model.schema.js';
 import type { Alias, Version } from '../schemas/version.schema.js';
 import { startDynamoDbLocal } from '../test/helpers/aws-local.js';
+import { countingDocClient } from '../test/helpers/dynamodb-reads.js';
 
 const VERSIONS_PER_MODEL = 100;
 const SIZES = [1_000, 100_000] as const;
@@ -222,16 +232,104 @@ async function run(make: () => Promise<Backend>, count: number) {
   }
 }
 
-// `npx tsx bench/store.ts sqlite` (or dynamodb) runs one adapter only.
+const FLEETS = [10, 10_000] as const;
+/** Reports measured at each fleet size: half ok (new nodes), half failed (two nodes: no quarantine). */
+const MEASURED_REPORTS = 40;
+
+interface FleetFigures {
+  readonly okRequests: number;
+  readonly okUnits: number;
+  readonly failedRequests: number;
+  readonly failedUnits: number;
+  /** Read units of the former per-report query (24 h of the version's load reports, up to 1 000). */
+  readonly formerQueryUnits: number;
+  readonly seedSeconds: number;
+}
+
+async function fleetFigures(): Promise<Record<number, FleetFigures>> {
+  const local = await startDynamoDbLocal({ heapMb: 1024 });
+  const counting = countingDocClient(local.endpoint);
+  try {
+    const table = await local.createMetadataTable();
+    // As the operations Lambda builds it: strongly consistent reads.
+    const store = new DynamoDbMetadataStore(counting.doc, table);
+    const deps: RegistryDeps = {
+      metadata: store,
+      blobs: undefined as never,
+      queue: undefined as never,
+      clock: systemClock,
+      settings: defaultSettings,
+    };
+    const m = model(0);
+    await store.createModel(m);
+    await store.createProviderIfAbsent({
+      name: m.provider,
+      state: 'enabled',
+      revision: 0,
+      createdAt: m.createdAt,
+      updatedAt: m.createdAt,
+    });
+    const results: Record<number, FleetFigures> = {};
+    for (const fleet of FLEETS) {
+      const [version] = versionsOf(m).slice(0, 1);
+      const ref = { model: m.name, version: `fleet-${fleet}` };
+      await store.createVersion({ ...version!, version: ref.version, updatedAt: new Date(0).toISOString() });
+      const report = (node: string, outcome: 'ok' | 'failed') =>
+        recordFieldReport(
+          deps,
+          ref,
+          outcome === 'ok' ? { outcome, node } : { outcome, node, code: 'INSUFFICIENT_MEMORY' },
+          TRUSTED_MACHINE,
+        );
+      const t0 = performance.now();
+      const nodes = Array.from({ length: fleet }, (_, i) => `node-${i}`);
+      await pool(nodes, 4, async (node) => {
+        await report(node, 'ok');
+      });
+      const seedSeconds = (performance.now() - t0) / 1000;
+      const measure = async (outcome: 'ok' | 'failed') => {
+        counting.reset();
+        for (let i = 0; i < MEASURED_REPORTS / 2; i++)
+          await report(outcome === 'ok' ? `new-node-${i}` : `bad-node-${i % 2}`, outcome);
+        return {
+          requests: counting.reads.requests / (MEASURED_REPORTS / 2),
+          units: counting.reads.readUnits / (MEASURED_REPORTS / 2),
+        };
+      };
+      const ok = await measure('ok');
+      const failed = await measure('failed');
+      counting.reset();
+      const since = new Date(Date.now() - 24 * 3600_000).toISOString();
+      await store.listLoadReports({ ref }, { since, limit: 1000 });
+      results[fleet] = {
+        okRequests: ok.requests,
+        okUnits: ok.units,
+        failedRequests: failed.requests,
+        failedUnits: failed.units,
+        formerQueryUnits: counting.reads.readUnits,
+        seedSeconds,
+      };
+      console.error(`fleet of ${fleet}: reported in ${seedSeconds.toFixed(1)} s`);
+    }
+    return results;
+  } finally {
+    counting.destroy();
+    await local.stop();
+  }
+}
+
+// `npx tsx bench/store.ts sqlite` (or dynamodb, or fleet) runs one part only.
 const only = process.argv[2];
 const rows = [];
 if (!only || only === 'sqlite') rows.push(await run(sqliteBackend, 5000));
 if (!only || only === 'dynamodb') rows.push(await run(dynamoBackend, 1000));
+const fleet = !only || only === 'fleet' ? await fleetFigures() : undefined;
 
-console.log('\nper lookup, mean of sequential calls (best of 3 rounds)\n');
-console.log(
-  `${'adapter'.padEnd(38)} ${'versions'.padStart(8)} ${'getVersion'.padStart(12)} ${'alias resolve'.padStart(14)} ${'bare key read'.padStart(14)} ${'lookups/s'.padStart(10)} ${'aliases/s'.padStart(10)}`,
-);
+if (rows.length) console.log('\nper lookup, mean of sequential calls (best of 3 rounds)\n');
+if (rows.length)
+  console.log(
+    `${'adapter'.padEnd(38)} ${'versions'.padStart(8)} ${'getVersion'.padStart(12)} ${'alias resolve'.padStart(14)} ${'bare key read'.padStart(14)} ${'lookups/s'.padStart(10)} ${'aliases/s'.padStart(10)}`,
+  );
 for (const { name, results } of rows)
   for (const size of SIZES) {
     const f = results[size]!;
@@ -262,5 +360,31 @@ for (const { name, results } of rows) {
     );
   }
   console.log(`${name} getVersion / bare key read at 100k = ${(large.lookupUs / large.bareUs).toFixed(2)}`);
+}
+
+if (fleet) {
+  console.log(
+    '\nDynamoDB reads per field report (DynamoDB Local, strongly consistent as the operations Lambda)\n',
+  );
+  console.log(
+    `${'reporting nodes'.padEnd(16)} ${'ok: requests'.padStart(13)} ${'ok: RCU'.padStart(9)} ${'failed: requests'.padStart(17)} ${'failed: RCU'.padStart(12)} ${'former 24 h query: RCU'.padStart(23)}`,
+  );
+  for (const n of FLEETS) {
+    const f = fleet[n]!;
+    console.log(
+      `${String(n).padEnd(16)} ${f.okRequests.toFixed(2).padStart(13)} ${f.okUnits.toFixed(2).padStart(9)} ${f.failedRequests.toFixed(2).padStart(17)} ${f.failedUnits.toFixed(2).padStart(12)} ${f.formerQueryUnits.toFixed(1).padStart(23)}`,
+    );
+  }
+  const [small, large] = [fleet[FLEETS[0]]!, fleet[FLEETS[1]]!];
+  // Requests must be equal; units may differ only by the tally item's bounded growth (its 32 entries).
+  const growth = Math.max(large.okUnits / small.okUnits, large.failedUnits / small.failedUnits);
+  const constant =
+    large.okRequests === small.okRequests &&
+    large.failedRequests === small.failedRequests &&
+    growth <= GROWTH_LIMIT;
+  missed ||= !constant;
+  console.log(
+    `\nfield report reads at ${FLEETS[1]} / ${FLEETS[0]} nodes: requests equal ${large.okRequests === small.okRequests && large.failedRequests === small.failedRequests}, read units × ${growth.toFixed(2)} (limit ${GROWTH_LIMIT}) ${constant ? 'OK' : 'MISSED'}`,
+  );
 }
 if (missed) process.exitCode = 1;

@@ -4,7 +4,13 @@ import { EXIT, exitCodeOf, HINTS } from './exit-codes.js';
 /** An error the CLI reports as one line, `error CODE: message (what to do)`, and exits with. */
 export class CliError extends Error {
   constructor(
-    readonly code: ErrorCode | 'USAGE' | 'UNREACHABLE' | 'VALIDATION_FAILED' | 'UNSAFE_PLAN',
+    readonly code:
+      | ErrorCode
+      | 'USAGE'
+      | 'UNREACHABLE'
+      | 'VALIDATION_FAILED'
+      | 'UNSAFE_PLAN'
+      | 'SIGNATURE_INVALID',
     message: string,
     readonly exitCode: number,
     readonly details?: Record<string, unknown>,

@@ -14,6 +14,7 @@ import { releaseCommand } from './commands/release.command.js';
 import { reportCommand } from './commands/report.command.js';
 import { scrubCommand } from './commands/scrub.command.js';
 import { serveCommand } from './commands/serve.command.js';
+import { signingKeyCommand } from './commands/signing-key.command.js';
 import { statusCommand } from './commands/status.command.js';
 import { syncCommand } from './commands/sync.command.js';
 import { validateCommand } from './commands/validate.command.js';
@@ -36,6 +37,7 @@ const COMMANDS: readonly Command[] = [
   scrubCommand,
   deprecateCommand,
   serveCommand,
+  signingKeyCommand,
 ];
 
 const usage = () =>

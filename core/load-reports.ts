@@ -3,7 +3,7 @@ import type { LoadError } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { notFound, RegistryError } from './errors.js';
 import { eventsOf } from './events.js';
-import type { RegistryDeps, VersionRef } from './ports.js';
+import type { LoadTally, RegistryDeps, TalliedLoad, VersionRef } from './ports.js';
 import { operationsSettings } from './ports.js';
 import { rollBackRamp } from './providers.js';
 import { transitionCondition } from './version-state.js';
@@ -42,32 +42,45 @@ export function reporterOf(sender: ReportSender, node: string): { principal: str
   };
 }
 
-/** Reports stored before reporters were authenticated count by their node id, as they did then. */
-const identityOf = (r: LoadReport) => ({
-  principal: r.principal ?? `node:${r.node}`,
-  reporter: r.reporter ?? r.principal ?? `node:${r.node}`,
-});
-
 /**
- * Failed field reports in `reports`, counted by distinct authenticated reporter and by distinct
- * credential. Validator runs do not count.
+ * The reporters and credentials of a tally (LoadTally, core/ports.ts) whose latest failure is at or
+ * after `since` and after `after` (both ISO; failures before a version was (re)verified do not count):
+ * the distinct reporters and credentials of the failed field reports of that window. Validator runs are
+ * never tallied.
  */
-export function failingReporters(reports: readonly LoadReport[]): { reporters: number; principals: number } {
-  const failed = reports.filter((r) => r.source === 'field' && r.outcome === 'failed').map(identityOf);
-  return {
-    reporters: new Set(failed.map((f) => f.reporter)).size,
-    principals: new Set(failed.map((f) => f.principal)).size,
-  };
+export function tallyFailures(
+  tally: LoadTally,
+  since: string,
+  after = '',
+): { reporters: number; principals: number } {
+  const counts = (map: Readonly<Record<string, string>>) =>
+    Object.values(map).filter((at) => at >= since && at > after).length;
+  return { reporters: counts(tally.failedReporters), principals: counts(tally.failedPrincipals) };
 }
 
 /**
- * Whether failures from `reports` reach a threshold of `n` reporters. At least two distinct credentials
- * are needed as well (when n ≥ 2): one token, whatever node ids it names, never acts alone.
+ * Whether the tallied failures of the window reach a threshold of `n` reporters. At least two distinct
+ * credentials are needed as well (when n ≥ 2): one token, whatever node ids it names, never acts alone.
  */
-export function enoughFailingReporters(reports: readonly LoadReport[], n: number): boolean {
-  const count = failingReporters(reports);
+export function enoughTalliedFailures(tally: LoadTally, n: number, since: string, after = ''): boolean {
+  const count = tallyFailures(tally, since, after);
   return count.reporters >= n && count.principals >= Math.min(2, n);
 }
+
+/** Loaded somewhere, from a tally: a node whose latest field load, at or after `since`, was ok. */
+export const tallyLoaded = (tally: LoadTally, since: string): boolean =>
+  Object.values(tally.okNodes).some((at) => at >= since);
+
+/**
+ * How many entries each map of a tally keeps: the decisions above stay exact while this is at least
+ * every reporter threshold and 2 (ports.ts LoadTally); more only makes "loaded somewhere" survive more
+ * nodes turning bad at once.
+ */
+export const TALLY_KEEP = 32;
+const tallyKeep = (deps: Pick<RegistryDeps, 'settings'>) => {
+  const s = operationsSettings(deps);
+  return Math.max(TALLY_KEEP, s.quarantineNodes, s.rampRollbackReporters, 2);
+};
 
 /** Loaded somewhere: some node's latest field report (reports are newest first) is ok. */
 export function isLoadedSomewhere(reports: readonly LoadReport[]): boolean {
@@ -91,7 +104,7 @@ export interface FieldReportResult {
  * Stores a node's report of loading a version. A failure counts towards quarantine of a VERIFIED
  * version (`quarantineNodes` distinct reporters within the window) and towards rolling back the
  * provider's ramp (`rampRollbackReporters` distinct reporters since the ramp started); see
- * `enoughFailingReporters` for who counts as distinct.
+ * `enoughTalliedFailures` for who counts as distinct.
  */
 export async function recordFieldReport(
   deps: RegistryDeps,
@@ -124,20 +137,28 @@ export async function recordFieldReport(
     at: now.toISOString(),
   };
   await deps.metadata.appendLoadReport(report);
+  // Every decision below reads this bounded tally, never the reports themselves: a report costs the same
+  // few reads whether ten nodes or ten thousand report the version.
+  const load: TalliedLoad = {
+    reporter: report.reporter!,
+    principal: report.principal!,
+    node: report.node,
+    outcome: report.outcome,
+    at: report.at,
+  };
+  const tally = await deps.metadata.tallyFieldLoad({ ref }, load, tallyKeep(deps));
 
   let quarantined = false;
   let rampRolledBack = false;
   if (report.outcome === 'failed') {
     const why = `node ${report.node} reported ${report.code} loading ${version.model}@${version.version}`;
-    rampRolledBack = await rollBackRampOnFailures(deps, version.provider, why);
+    rampRolledBack = await rollBackRampOnFailures(deps, version.provider, load, why);
     if (version.status === 'VERIFIED') {
       // Failures from before the version was (re)verified do not count: a released version starts afresh.
       const since = new Date(now.getTime() - settings.quarantineWindowMs).toISOString();
-      const recent = await deps.metadata.listLoadReports({ ref }, { since, limit: 1000 });
       const verifiedAt = version.updatedAt;
-      const counted = recent.filter((r) => r.at > verifiedAt);
-      if (enoughFailingReporters(counted, settings.quarantineNodes)) {
-        const reporters = failingReporters(counted).reporters;
+      if (enoughTalliedFailures(tally, settings.quarantineNodes, since, verifiedAt)) {
+        const reporters = tallyFailures(tally, since, verifiedAt).reporters;
         const minutes = Math.round(settings.quarantineWindowMs / 60_000);
         const q = await quarantine(
           deps,
@@ -155,23 +176,26 @@ export async function recordFieldReport(
       }
     }
   }
-  const loadedSince = new Date(now.getTime() - settings.loadedWindowMs).toISOString();
-  const loaded = isLoadedSomewhere(
-    await deps.metadata.listLoadReports({ ref }, { since: loadedSince, limit: 1000 }),
-  );
+  const loaded = tallyLoaded(tally, new Date(now.getTime() - settings.loadedWindowMs).toISOString());
   eventsOf(deps).fieldReportReceived({ version, report, loaded });
   return { report, version, quarantined, rampRolledBack };
 }
 
-/** Rolls back the provider's ramp once enough distinct reporters failed since it started; true if it did. */
-async function rollBackRampOnFailures(deps: RegistryDeps, provider: string, why: string): Promise<boolean> {
+/**
+ * Rolls back the provider's ramp once enough distinct reporters failed since it started; true if it did.
+ * Failures are tallied per provider only while it ramps: a provider's tally counts from its ramp's start.
+ */
+async function rollBackRampOnFailures(
+  deps: RegistryDeps,
+  provider: string,
+  load: TalliedLoad,
+  why: string,
+): Promise<boolean> {
   const record = await deps.metadata.getProvider(provider);
   if (record?.state !== 'ramping' || !record.ramp) return false;
-  const during = await deps.metadata.listLoadReports(
-    { provider },
-    { since: record.ramp.startedAt, limit: 1000 },
-  );
-  if (!enoughFailingReporters(during, operationsSettings(deps).rampRollbackReporters)) return false;
+  const tally = await deps.metadata.tallyFieldLoad({ provider }, load, tallyKeep(deps));
+  if (!enoughTalliedFailures(tally, operationsSettings(deps).rampRollbackReporters, record.ramp.startedAt))
+    return false;
   return (await rollBackRamp(deps, provider, why)) !== null;
 }
 

@@ -7,9 +7,12 @@ import { aliasShadowsVersion, versionShadowsAlias } from './aliases.js';
 import { invalid, notFound, RegistryError } from './errors.js';
 import type {
   LoadReportScope,
+  LoadTally,
   MetadataStore,
   Page,
   PageRequest,
+  TalliedLoad,
+  TallyScope,
   VersionCondition,
   VersionPatch,
   VersionRef,
@@ -107,6 +110,15 @@ export abstract class MetadataStoreBase implements MetadataStore {
     scope: LoadReportScope,
     options: { readonly since?: string | undefined; readonly limit: number },
   ): Promise<LoadReport[]>;
+
+  /**
+   * Replaces the scope's tally (null: none yet) by `next` of it, atomically (a transaction, or a write
+   * conditional on what was read, retried a bounded number of times, then `concurrentUpdate`).
+   */
+  protected abstract updateTally(
+    scope: TallyScope,
+    next: (tally: LoadTally | null) => LoadTally,
+  ): Promise<LoadTally>;
 
   // ---- the contract ----
 
@@ -255,6 +267,43 @@ export abstract class MetadataStoreBase implements MetadataStore {
     // Not paginated, so not capped: the caller bounds what it reads (a window of `since`, a limit).
     return this.queryLoadReports(scope, { since: options.since, limit: checkLimit(options.limit, Infinity) });
   }
+
+  async tallyFieldLoad(scope: TallyScope, load: TalliedLoad, keep: number): Promise<LoadTally> {
+    if (!Number.isInteger(keep) || keep < 1) throw invalid('keep', 'must be a positive integer');
+    return this.updateTally(scope, (tally) => addToTally(tally, load, keep));
+  }
+}
+
+/**
+ * The tally after one more field load: a failure sets its reporter's and principal's latest failure and
+ * takes its node off the ok nodes; an ok load makes its node an ok node. Each map keeps its `keep` most
+ * recent entries. Maps are built with Object.fromEntries, so no key (not even `__proto__`) is special.
+ */
+export function addToTally(tally: LoadTally | null, load: TalliedLoad, keep: number): LoadTally {
+  const reporters = new Map(Object.entries(tally?.failedReporters ?? {}));
+  const principals = new Map(Object.entries(tally?.failedPrincipals ?? {}));
+  const okNodes = new Map(Object.entries(tally?.okNodes ?? {}));
+  if (load.outcome === 'failed') {
+    setLatest(reporters, load.reporter, load.at);
+    setLatest(principals, load.principal, load.at);
+    okNodes.delete(load.node);
+  } else okNodes.set(load.node, load.at);
+  return {
+    failedReporters: mostRecent(reporters, keep),
+    failedPrincipals: mostRecent(principals, keep),
+    okNodes: mostRecent(okNodes, keep),
+  };
+}
+
+function setLatest(map: Map<string, string>, key: string, at: string): void {
+  const seen = map.get(key);
+  if (seen === undefined || seen < at) map.set(key, at);
+}
+
+function mostRecent(map: Map<string, string>, keep: number): Record<string, string> {
+  const entries = [...map.entries()];
+  if (entries.length > keep) entries.sort((a, b) => (a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : 0));
+  return Object.fromEntries(entries.slice(0, keep));
 }
 
 /** What a storage listing returns: a page, or 'bad-cursor' when the cursor is not one of this listing. */
@@ -272,6 +321,7 @@ export const PATCHABLE_VERSION_FIELDS = [
   'updatedAt',
   'memoryBudgetBytes',
   'deprecation',
+  'signatures',
 ] as const satisfies readonly (keyof VersionPatch)[];
 const REQUIRED_VERSION_FIELDS = new Set<string>(['status', 'validation', 'updatedAt']);
 

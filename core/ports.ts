@@ -35,7 +35,14 @@ export interface Page<T> {
 export type VersionPatch = Partial<
   Pick<
     Version,
-    'status' | 'statusReason' | 'report' | 'validation' | 'updatedAt' | 'memoryBudgetBytes' | 'deprecation'
+    | 'status'
+    | 'statusReason'
+    | 'report'
+    | 'validation'
+    | 'updatedAt'
+    | 'memoryBudgetBytes'
+    | 'deprecation'
+    | 'signatures'
   >
 >;
 
@@ -58,7 +65,8 @@ export interface VersionCondition {
  * - INVALID_REQUEST, field `cursor`: a cursor not returned by the same listing of the same store (same
  *   model, version or provider).
  * - UNAVAILABLE: the storage service is throttling or down; retry later.
- * - PAYLOAD_TOO_LARGE: a record over the storage's item limit (DynamoDB: 400 KB, about 4000 files).
+ * - PAYLOAD_TOO_LARGE: a record over what the storage holds (DynamoDB: a manifest or report whose
+ *   gzipped JSON passes a transaction's 4 MB; far above MAX_VERSION_FILES files of ordinary paths).
  *
  * Every write that changes a version's state is conditional: if the condition does not hold the store
  * throws CONFLICT and writes nothing, so two racing writers cannot both win.
@@ -146,6 +154,41 @@ export interface MetadataStore {
     scope: LoadReportScope,
     options: { readonly since?: string | undefined; readonly limit: number },
   ): Promise<LoadReport[]>;
+  /**
+   * Adds a field load to the bounded tally of a version (or, for failures during a ramp, of a provider)
+   * and returns the tally as it is after this load, in one atomic step: concurrent loads are never lost.
+   * What decides quarantine, ramp rollback and "loaded somewhere" is read from this tally, so a field
+   * report costs the same few reads whatever the size of the fleet. Each map keeps its `keep` most
+   * recent entries. INVALID_REQUEST (field `keep`) unless a positive integer; CONFLICT if the tally
+   * stayed contended through bounded retries (nothing was added); no existence check.
+   */
+  tallyFieldLoad(scope: TallyScope, load: TalliedLoad, keep: number): Promise<LoadTally>;
+}
+
+/** Whose tally a field load goes into: a version's, or a provider's. */
+export type TallyScope = { readonly ref: VersionRef } | { readonly provider: string };
+
+/** A field load as the tally counts it: who sent it (core/load-reports.ts reporterOf), where, what, when (ISO). */
+export interface TalliedLoad {
+  readonly reporter: string;
+  readonly principal: string;
+  readonly node: string;
+  readonly outcome: 'ok' | 'failed';
+  readonly at: string;
+}
+
+/**
+ * A bounded summary of field loads: each map holds at most the `keep` most recent entries (by time), and
+ * each value is an ISO time. Enough for every decision core makes as long as `keep` is at least the
+ * largest reporter threshold (quarantineNodes, rampRollbackReporters) and 2.
+ */
+export interface LoadTally {
+  /** Reporter → its latest failed load. */
+  readonly failedReporters: Readonly<Record<string, string>>;
+  /** Credential (principal) → its latest failed load. */
+  readonly failedPrincipals: Readonly<Record<string, string>>;
+  /** Node → its latest load, for the nodes whose latest load was ok. */
+  readonly okNodes: Readonly<Record<string, string>>;
 }
 
 export type LoadReportScope =
@@ -253,6 +296,19 @@ export interface RegistryDeps {
   readonly events?: RegistryEvents;
   /** The background blob scrub (scrub.ts); absent where nothing runs in the background (Lambda). */
   readonly scrub?: ScrubService;
+  /** Signs VERIFIED verdicts (provenance.ts); absent: versions are not signed (the validator's ECS task). */
+  readonly signer?: Signer;
+}
+
+/**
+ * The registry's signing key (an embedded P-256 key file, or AWS KMS). Errors of the key service are
+ * thrown as they are.
+ */
+export interface Signer {
+  /** The public key, PEM (SubjectPublicKeyInfo), as `modelgate signing-key` prints it. */
+  publicKeyPem(): Promise<string>;
+  /** ECDSA P-256 signature of SHA-256(`message`), DER-encoded (as DSSE envelopes carry it). */
+  sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { VersionString } from '../schemas/names.schema.js';
+import { AliasName, VersionString } from '../schemas/names.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
 import { eventsOf } from './events.js';
@@ -22,23 +22,27 @@ import { isServable } from './version-state.js';
  */
 export async function resolveVersion(deps: RegistryDeps, model: string, ref: string): Promise<Version> {
   const { metadata } = deps;
-  // Nodes resolve at every deploy: the version and the alias are read at once, and the model only when
-  // neither exists (to say which is missing). A version is one round trip, an alias two.
+  // Nodes resolve at every deploy. No read is spent on a name the ref cannot be: `1.2.0` is never an
+  // alias (AliasName has no dots, digits first or capitals) and `latest` is neither. A ref that may be
+  // both is read as an alias first (what fleets resolve, and what wins over a version of the same name),
+  // and as a version only when no such alias exists: an alias costs its own read and its target's, a
+  // version named like an alias one read more. The model is read only when nothing matched (to say which
+  // is missing).
   if (ref === 'latest') {
     const latest = await metadata.latestVerified(model);
     if (latest) return latest;
     await assertModelExists(deps, model);
     throw notFound(`a VERIFIED version of ${model} (for latest)`, { model, ref });
   }
-  const [version, alias] = await Promise.all([
-    VersionString.safeParse(ref).success ? metadata.getVersion({ model, version: ref }) : null,
-    metadata.getAlias(model, ref),
-  ]);
-  if (alias) {
-    const target = await metadata.getVersion({ model, version: alias.version });
+  if (AliasName.safeParse(ref).success) {
+    const alias = await metadata.getAlias(model, ref);
+    const target = alias && (await metadata.getVersion({ model, version: alias.version }));
     if (target) return servableOrFallback(deps, ref, target);
   }
-  if (version) return version;
+  if (VersionString.safeParse(ref).success) {
+    const version = await metadata.getVersion({ model, version: ref });
+    if (version) return version;
+  }
   await assertModelExists(deps, model);
   throw notFound(`version or alias ${model}@${ref}`, { model, ref });
 }

@@ -5,6 +5,7 @@ import { recordValidationOutcome } from './load-reports.js';
 import { fitNodeClasses } from './memory-fit.js';
 import { eachItem } from './pages.js';
 import type { RegistryDeps, VersionRef } from './ports.js';
+import { signVerdict } from './provenance.js';
 import { isBackingOff } from './validation-rules.js';
 import { transitionCondition } from './version-state.js';
 
@@ -104,6 +105,9 @@ export async function completeValidation(
   const passed = report.outcome === 'passed';
   // The fit per node class is the registry's rule, applied here so every validator (local or ECS) gets it.
   report = { ...report, nodeClasses: fitNodeClasses(report, deps.settings.nodeClasses) };
+  // A pass is signed in the same write that makes it VERIFIED; any other outcome drops older signatures.
+  const signatures =
+    passed && deps.signer ? await signVerdict(deps.signer, current, report, deps.clock.now()) : undefined;
   const updated = await deps.metadata.updateVersion(
     ref,
     transitionCondition(['VALIDATING'], passed ? 'VERIFIED' : 'FAILED', worker),
@@ -113,6 +117,7 @@ export async function completeValidation(
       ...(passed ? { statusReason: undefined } : { statusReason: report.error }),
       updatedAt: deps.clock.now().toISOString(),
       validation: { attempts: current.validation.attempts },
+      signatures,
     },
   );
   await deps.metadata.appendReport(ref, report);

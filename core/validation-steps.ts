@@ -10,6 +10,7 @@ import type { RegistryDeps } from './ports.js';
 import { checkTaskCapacity, type TaskCapacity } from './validation-capacity.js';
 import { claimValidation, completeValidation } from './validation-jobs.js';
 import { effectiveMemoryBudget, holdsLease, isBackingOff } from './validation-rules.js';
+import { signVerifiedVersion } from './version-signatures.js';
 
 /**
  * The two Step Functions task steps around the GPU task, over the ports only (so they run against
@@ -84,6 +85,8 @@ export async function finalizeValidation(
 ): Promise<{ failed: boolean; message?: string }> {
   const ref = { model: input.model, version: input.version };
   const current = await deps.metadata.getVersion(ref);
+  // The validator has no signing key: a version it made VERIFIED is signed here.
+  if (current?.status === 'VERIFIED') await signVerifiedVersion(deps, current);
   if (!current || !holdsLease(current, input.executionId)) return { failed: false };
   const message = describeInfrastructureFailure(input.failure);
   try {

@@ -3,6 +3,7 @@ import { downloadRoutes } from './api/downloads.routes.js';
 import { modelRoutes } from './api/models.routes.js';
 import { operationsRoutes } from './api/operations.routes.js';
 import { scrubRoutes } from './api/scrub.routes.js';
+import { signingRoutes } from './api/signing.routes.js';
 import { versionRoutes } from './api/versions.routes.js';
 import { ROUTE_GROUPS, type Route, type RouteGroup, type RouteImpl } from './http/define-route.js';
 
@@ -25,6 +26,7 @@ export const ROUTES: readonly RouteImpl[] = [
   ...downloadRoutes,
   ...operationsRoutes,
   ...scrubRoutes,
+  ...signingRoutes,
 ];
 
 /** Every route, keyed by API Gateway route key ("GET /api/v1/models/{name}"). */

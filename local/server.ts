@@ -19,8 +19,8 @@ import { DiskSpace } from './disk-space.js';
 import { jsonLogger, type Logger } from './log.js';
 import { LocalObservability } from './observability.js';
 import { PACKAGE_VERSION } from './package-info.js';
-
 import { requestListener } from './request-dispatch.js';
+import { openSigner } from './signing-key.js';
 import { localWorkerPool } from './validation-workers.js';
 
 /**
@@ -93,6 +93,7 @@ export async function startLocalServer(
       (e) => log('event_sink_error', { level: 'error', error: String(e) }),
     ),
     scrub: scrubber,
+    signer: await openSigner(config),
   };
   const handlers = new Map<RouteGroup, ApiHandler>(
     ROUTE_GROUPS.map((g) => [

@@ -49,4 +49,6 @@ export const FailureExplanations = z.record(
 export const DownloadQuery = z.object({
   freeMemoryBytes: z.coerce.number().int().nonnegative().optional(),
   node: NodeId.optional(),
+  /** The `nextCursor` of the previous page of the plan. */
+  cursor: z.string().max(2000).optional(),
 });

@@ -88,6 +88,23 @@ export const AwsStorageEnv = z.object({
 });
 
 /**
+ * The registry's signing key (signed provenance: schemas/signature.schema.ts). Locally an ECDSA P-256
+ * key file, created in the data folder on first start unless a path is given; on AWS a KMS key.
+ */
+export const SigningEnv = z.object({
+  /** PEM (PKCS#8) file of the ECDSA P-256 signing key. Default: `model-signing.pem` in the data folder, created 0600. */
+  MODELGATE_SIGNING_KEY: z.string().min(1).optional(),
+  /** Sign with this AWS KMS key (ECC_NIST_P256, SIGN_VERIFY) instead: a key id, key ARN or `alias/…`. */
+  MODELGATE_SIGNING_KMS_KEY_ID: z
+    .string()
+    .regex(
+      /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|mrk-[0-9a-f]{32})$/,
+      'must be a KMS key id, key ARN or alias',
+    )
+    .optional(),
+});
+
+/**
  * The local server's configuration: the shared registry settings plus its own. CLI flags override
  * environment variables, parsed once at start. A bad value fails with the variable's name.
  */
@@ -148,6 +165,7 @@ export const LocalServerConfig = z.object({
     .int()
     .min(1024)
     .default(32 * 1024 * 1024),
+  ...SigningEnv.shape,
 });
 export type LocalServerConfig = z.infer<typeof LocalServerConfig>;
 

@@ -34,7 +34,13 @@ export const Md5Hex = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case 
  * as a folder above one (`checksums.txt/a` would make fetch's own file collide with a folder), compared
  * case-insensitively so that a node on a case-insensitive file system cannot collide either.
  */
-export const RESERVED_TOP_LEVEL_FILES = ['checksums.txt', 'SHA256SUMS', '.modelgate.json'] as const;
+export const RESERVED_TOP_LEVEL_FILES = [
+  'checksums.txt',
+  'SHA256SUMS',
+  '.modelgate.json',
+  'model.sig',
+  'validation.sig',
+] as const;
 const RESERVED_LOWER = new Set(RESERVED_TOP_LEVEL_FILES.map((name) => name.toLowerCase()));
 
 /** NAME_MAX of Linux file systems (ext4, xfs, btrfs): the longest file name, in bytes. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FilePath, Md5Hex, ModelName, ProviderName, Sha256Hex, VersionString } from './names.schema.js';
 import { LoadError, ValidationReport } from './report.schema.js';
+import { VersionSignatures } from './signature.schema.js';
 
 /** A version's place in DESIGN.md's state machine (core/version-state.ts lists the allowed transitions). */
 export const VersionStatus = z.enum([
@@ -66,6 +67,8 @@ export const Version = z.object({
   report: ValidationReport.optional(),
   /** Set when an admin deprecated the version: when, and why in their words. */
   deprecation: z.object({ at: z.string(), reason: z.string().max(500).optional() }).optional(),
+  /** The registry's signatures of the VERIFIED verdict (schemas/signature.schema.ts); absent before it is signed. */
+  signatures: VersionSignatures.optional(),
   validation: z.object({
     attempts: z.number().int().nonnegative(),
     leaseOwner: z.string().optional(),
@@ -214,10 +217,15 @@ export type StartVersionResponse = z.infer<typeof StartVersionResponse>;
 
 /** A file of a download plan: the manifest entry and where to GET its bytes. */
 export const DownloadFile = ManifestFile.extend({ download: TransferTarget });
-/** GET …/download/{ref}: the version and, for each of its files, a signed download target. */
+/**
+ * GET …/download/{ref}: the version and, for each of its files, a signed download target. A version of
+ * many files is answered in pages (core/download.ts DOWNLOAD_PAGE_FILES files each, in manifest order):
+ * `nextCursor`, when present, is passed back as `?cursor=` for the next page of the same version.
+ */
 export const DownloadPlan = z.object({
   version: Version,
   files: z.array(DownloadFile),
+  nextCursor: z.string().max(2000).optional(),
 });
 export type DownloadPlan = z.infer<typeof DownloadPlan>;
 

@@ -7,9 +7,12 @@
  * Every version state change is an UpdateItem whose ConditionExpression holds the expected statuses (and
  * the lease owner). Sequence numbers come from the COUNTER item, advanced with a conditional ADD in the
  * same TransactWrite that puts the version, so two racing publishers can never get the same seq, and a
- * duplicate version leaves no gap. Reads are strongly consistent (GetItem, Query on the table); GSI
- * queries are eventually consistent on AWS, which the validation queue tolerates because every claim is
- * a conditional write.
+ * duplicate version leaves no gap. Reads are strongly consistent (GetItem, Query on the table) unless
+ * the store is built with `consistentReads: false` (a read-only path such as downloads, where a read a
+ * second stale is fine and costs half); reads that a write depends on are always strong. GSI queries
+ * are eventually consistent on AWS, which the validation queue tolerates because every claim is a
+ * conditional write. A version's manifest and latest report, and a history report, that are too large
+ * for their item live in part items beside it (dynamodb-spill.ts) and are read back with one Query.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -24,10 +27,12 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { MetadataStoreBase, type PageOutcome } from '../../core/metadata-store-base.js';
+import { concurrentUpdate, MetadataStoreBase, type PageOutcome } from '../../core/metadata-store-base.js';
 import type {
   LoadReportScope,
+  LoadTally,
   PageRequest,
+  TallyScope,
   VersionCondition,
   VersionPatch,
   VersionRef,
@@ -46,6 +51,7 @@ import {
   oldStatusOf,
 } from './dynamodb-errors.js';
 import { mapPage, queryAll, queryPage } from './dynamodb-pagination.js';
+import { unspill } from './dynamodb-spill.js';
 import {
   aliasItem,
   GSI_KEY_ATTRS,
@@ -59,15 +65,17 @@ import {
   modelItem,
   modelPk,
   PROVIDERS_GSI_PK,
+  partPrefix,
   providerItem,
   providerKey,
   providerLoadsPk,
   providerModelsPk,
-  reportItem,
+  reportItems,
+  reportPartItems,
   statusGsiPk,
   strip,
   TABLE_KEY_ATTRS,
-  versionItem,
+  versionItems,
 } from './dynamodb-table-layout.js';
 import { versionUpdate } from './dynamodb-update-expression.js';
 
@@ -75,6 +83,7 @@ export { bulkItems, METADATA_TABLE_KEYS, metadataTableDefinition } from './dynam
 
 const MAX_SEQ_ATTEMPTS = 40;
 const MAX_ALIAS_ATTEMPTS = 5;
+const MAX_TALLY_ATTEMPTS = 25;
 const SEQ_CACHE_LIMIT = 10_000;
 const CHECK_FAILED = 'ConditionalCheckFailed';
 
@@ -84,11 +93,19 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
   /** The arrival stamp of the last load report this store wrote (arrivalId). */
   private lastArrival = 0;
 
+  private readonly consistentReads: boolean;
+
+  /**
+   * `options.consistentReads` (default true): false makes the plain reads (getModel, getVersion,
+   * getAlias, getProvider, latestVerified, listings) eventually consistent.
+   */
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
+    options: { readonly consistentReads?: boolean } = {},
   ) {
     super();
+    this.consistentReads = options.consistentReads ?? true;
   }
 
   protected async insertModel(model: Model): Promise<'ok' | 'exists'> {
@@ -123,7 +140,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     input: Omit<Version, 'seq'>,
   ): Promise<Version | 'model-missing' | 'exists' | 'shadows-alias' | 'contention'> {
     for (let attempt = 0; attempt < MAX_SEQ_ATTEMPTS; attempt++) {
-      const counter = await this.get(key.counter(input.model));
+      const counter = await this.get(key.counter(input.model), true);
       const current = typeof counter?.seq === 'number' ? counter.seq : 0;
       const version: Version = { ...input, seq: current + 1 };
       try {
@@ -149,6 +166,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
   /** Order matters: insertVersion reads the cancellation reasons by index. */
   private createVersionWrites(version: Version, current: number): TransactWriteCommandInput['TransactItems'] {
     const TableName = this.tableName;
+    const [head, ...parts] = versionItems(version, reportGeneration());
     return [
       {
         ConditionCheck: {
@@ -174,7 +192,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      { Put: { TableName, Item: versionItem(version), ConditionExpression: 'attribute_not_exists(pk)' } },
+      { Put: { TableName, Item: head, ConditionExpression: 'attribute_not_exists(pk)' } },
       {
         // No alias of the model may be named like the version (core/aliases.ts): checked in this write.
         ConditionCheck: {
@@ -183,6 +201,8 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
+      // A large manifest's parts, in the same transaction: a version is never seen without its files.
+      ...parts.map((Item) => ({ Put: { TableName, Item } })),
     ];
   }
 
@@ -190,7 +210,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     const seq = await this.seqOf(ref);
     if (seq === null) return null;
     const item = await this.get(key.version(ref.model, seq));
-    return item ? (strip(item) as Version) : null;
+    return item ? this.hydrate(item) : null;
   }
 
   protected async queryVersions(
@@ -202,7 +222,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
       KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
       ExpressionAttributeValues: { ':p': modelPk(model), ':prefix': 'VERSION#' },
       ScanIndexForward: false,
-      ConsistentRead: true,
+      ConsistentRead: this.consistentReads,
     };
     if (status) {
       input.FilterExpression = '#status = :status';
@@ -215,7 +235,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
       partition: modelPk(model),
       sortPrefix: 'VERSION#',
     });
-    return mapPage(result, (i) => strip(i) as Version);
+    return this.hydratePage(result);
   }
 
   protected async queryVersionsByStatus(
@@ -233,7 +253,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
       page,
       { keyAttrs: GSI_KEY_ATTRS, partitionAttr: 'gsi1pk', partition: statusGsiPk(status) },
     );
-    return mapPage(result, (i) => strip(i) as Version);
+    return this.hydratePage(result);
   }
 
   protected async writeVersion(
@@ -243,23 +263,113 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
   ): Promise<Version | 'missing' | { readonly conflict: VersionStatus }> {
     const seq = await this.seqOf(ref);
     if (seq === null) return 'missing';
+    const { report, ...rest } = patch;
+    const reportPatched = Object.hasOwn(patch, 'report');
+    // A report too large for the item goes into parts of a new generation first; the conditional update
+    // then points the item at them, so a reader never sees a report half written.
+    const generation = reportGeneration();
+    const parts =
+      report === undefined ? null : reportPartItems(ref.model, partPrefix.report(seq, generation), report);
+    const storage = !reportPatched
+      ? {}
+      : parts
+        ? { set: { reportParts: { id: generation, parts: parts.length } }, remove: ['report'] }
+        : { remove: ['reportParts'] };
+    if (parts) await Promise.all(parts.map((Item) => this.put(Item)));
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key.version(ref.model, seq),
-          ...versionUpdate(ref, condition, patch),
+          ...versionUpdate(ref, condition, parts ? rest : patch, storage),
           ReturnValues: 'ALL_NEW',
           // On failure DynamoDB returns the item as it is, so the error can say what the status was.
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return strip(out.Attributes ?? {}) as Version;
+      if (reportPatched) await this.dropReportGenerations(ref.model, seq, parts ? generation : undefined);
+      return this.hydrate(out.Attributes ?? {}, report);
     } catch (e) {
+      if (parts) await this.dropReportGenerations(ref.model, seq, undefined, generation);
       if (!isConditionFailed(e)) throw mapSdkError(e);
       const actual = oldStatusOf(e);
       return actual === undefined ? 'missing' : { conflict: actual as VersionStatus };
     }
+  }
+
+  /**
+   * Deletes the parts of a version's report generations other than `keep` (or only of `only`). Best
+   * effort: a part left behind costs storage, never correctness (the item names its generation).
+   */
+  private async dropReportGenerations(
+    model: string,
+    seq: number,
+    keep?: string,
+    only?: string,
+  ): Promise<void> {
+    try {
+      const prefix = partPrefix.report(seq, only);
+      const items = await queryAll(this.query, {
+        KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':p': modelPk(model), ':prefix': prefix },
+        ProjectionExpression: 'pk, sk',
+      });
+      const stale =
+        keep === undefined
+          ? items
+          : items.filter((i) => !String(i.sk).startsWith(partPrefix.report(seq, keep)));
+      await Promise.all(
+        stale.map((i) =>
+          this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: i.pk, sk: i.sk } })),
+        ),
+      );
+    } catch {
+      // Best effort, see above.
+    }
+  }
+
+  /**
+   * The version an item holds, with its spilled manifest and report read back (`report`: the report
+   * the caller just wrote, so it is not read again).
+   */
+  private async hydrate(item: Item, report?: ValidationReport): Promise<Version> {
+    const version = strip(item) as Version;
+    const seq = Number(item.seq);
+    const pk = String(item.pk);
+    const reportParts = item.reportParts as { id?: unknown; parts?: unknown } | undefined;
+    const [files, spilledReport] = await Promise.all([
+      typeof item.filesParts === 'number' ? this.readParts(pk, partPrefix.files(seq), item.filesParts) : null,
+      reportParts && typeof reportParts.parts === 'number' && !report
+        ? this.readParts(pk, partPrefix.report(seq, String(reportParts.id)), reportParts.parts)
+        : null,
+    ]);
+    if (files) version.files = files as Version['files'];
+    if (spilledReport) version.report = spilledReport as ValidationReport;
+    else if (reportParts && report) version.report = report;
+    return version;
+  }
+
+  private async hydratePage(page: PageOutcome<Item>): Promise<PageOutcome<Version>> {
+    if (page === 'bad-cursor') return page;
+    return { ...page, items: await Promise.all(page.items.map((i) => this.hydrate(i))) };
+  }
+
+  /**
+   * The document `count` parts under `prefix` hold. An eventually consistent read that finds fewer parts
+   * (they were written a moment ago) is repeated strongly consistent; still fewer is a fault.
+   */
+  private async readParts(pk: string, prefix: string, count: number): Promise<unknown> {
+    const read = (consistent: boolean) =>
+      queryAll(this.query, {
+        KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':p': pk, ':prefix': prefix },
+        ConsistentRead: consistent,
+      });
+    let items = await read(this.consistentReads);
+    if (items.length !== count && !this.consistentReads) items = await read(true);
+    if (items.length !== count)
+      throw new Error(`${pk} ${prefix}: ${count} parts expected, ${items.length} stored`);
+    return unspill(items.map((i) => i.b as Uint8Array));
   }
 
   protected async readLatestVerified(model: string): Promise<Version | null> {
@@ -272,12 +382,12 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: { ':p': modelPk(model), ':prefix': 'VERSION#', ':verified': 'VERIFIED' },
         ScanIndexForward: false,
-        ConsistentRead: true,
+        ConsistentRead: this.consistentReads,
         Limit: 25,
         ExclusiveStartKey: start,
       });
       const found = out.Items?.[0];
-      if (found) return strip(found) as Version;
+      if (found) return this.hydrate(found);
       start = out.LastEvaluatedKey;
     } while (start);
     return null;
@@ -309,7 +419,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
-      { Put: { TableName, Item: aliasItem(alias) } },
+      { Put: { TableName, Item: aliasItem(alias, seq) } },
       {
         // No version of the model may be named like the alias (core/aliases.ts): checked in this write.
         ConditionCheck: {
@@ -339,7 +449,11 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
 
   protected async readAlias(model: string, alias: string): Promise<Alias | null> {
     const item = await this.get(key.alias(model, alias));
-    return item ? (strip(item) as Alias) : null;
+    if (!item) return null;
+    const found = strip(item) as Alias;
+    // The target's seq, written with the alias: getVersion of the target then skips its VNAME read.
+    if (typeof item.targetSeq === 'number') this.remember({ model, version: found.version }, item.targetSeq);
+    return found;
   }
 
   protected async queryAliases(model: string): Promise<Alias[]> {
@@ -380,12 +494,19 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
       if (isConditionFailed(e)) return 'missing';
       throw mapSdkError(e);
     }
+    // The parts first, then the item that names them: a listing never finds a report without its parts.
+    const [head, ...parts] = reportItems(ref, n, report);
+    await Promise.all(parts.map((Item) => this.put(Item)));
+    await this.put(head!);
+    return 'ok';
+  }
+
+  private async put(Item: Item): Promise<void> {
     try {
-      await this.client.send(new PutCommand({ TableName: this.tableName, Item: reportItem(ref, n, report) }));
+      await this.client.send(new PutCommand({ TableName: this.tableName, Item }));
     } catch (e) {
       throw mapSdkError(e);
     }
-    return 'ok';
   }
 
   protected async queryReports(ref: VersionRef, page: PageRequest): Promise<PageOutcome<ValidationReport>> {
@@ -396,12 +517,24 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
         KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':p': modelPk(ref.model), ':prefix': prefix },
         ScanIndexForward: false,
-        ConsistentRead: true,
+        ConsistentRead: this.consistentReads,
       },
       page,
       { keyAttrs: TABLE_KEY_ATTRS, partitionAttr: 'pk', partition: modelPk(ref.model), sortPrefix: prefix },
     );
-    return mapPage(result, (i) => i.report as ValidationReport);
+    if (result === 'bad-cursor') return result;
+    const items = await Promise.all(
+      result.items.map((i) =>
+        typeof i.reportParts === 'number'
+          ? this.readParts(
+              String(i.pk),
+              partPrefix.history(ref, Number(String(i.sk).slice(prefix.length))),
+              i.reportParts,
+            )
+          : i.report,
+      ),
+    );
+    return { ...result, items: items as ValidationReport[] };
   }
 
   protected async queryModelsByProvider(provider: string, page: PageRequest): Promise<PageOutcome<Model>> {
@@ -521,6 +654,43 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
   }
 
   /**
+   * Read, add, write back conditional on the revision read: a load that lost the race is added again
+   * to what won, so none is lost. One strongly consistent GetItem of a bounded item per attempt.
+   */
+  protected async updateTally(
+    scope: TallyScope,
+    next: (tally: LoadTally | null) => LoadTally,
+  ): Promise<LoadTally> {
+    const k = 'ref' in scope ? key.versionTally(scope.ref) : key.providerTally(scope.provider);
+    for (let attempt = 0; attempt < MAX_TALLY_ATTEMPTS; attempt++) {
+      const item = await this.get(k, true);
+      const rev = typeof item?.rev === 'number' ? item.rev : 0;
+      const tally = next(
+        item
+          ? {
+              failedReporters: (item.failedReporters ?? {}) as Record<string, string>,
+              failedPrincipals: (item.failedPrincipals ?? {}) as Record<string, string>,
+              okNodes: (item.okNodes ?? {}) as Record<string, string>,
+            }
+          : null,
+      );
+      const put = new PutCommand({
+        TableName: this.tableName,
+        Item: { ...k, ...tally, rev: rev + 1 },
+        ConditionExpression: item ? '#rev = :rev' : 'attribute_not_exists(pk)',
+        ...(item
+          ? { ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: { ':rev': rev } }
+          : {}),
+      });
+      if (await this.conditionalWrite(put)) return tally;
+      await backoff(attempt);
+    }
+    throw concurrentUpdate(
+      `the load tally of ${'ref' in scope ? `${scope.ref.model}@${scope.ref.version}` : scope.provider} stayed contended`,
+    );
+  }
+
+  /**
    * The id of a load report: its arrival (milliseconds, strictly increasing within this store) then a
    * random part, so reports with the same `at` sort by arrival, as on SQLite, and never collide.
    */
@@ -548,10 +718,14 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     this.seqCache.set(cacheKey(ref), seq);
   }
 
-  private async get(k: { pk: string; sk: string }): Promise<Item | undefined> {
+  /** One GetItem: consistent as the store is configured, or always when `consistent`. */
+  private async get(
+    k: { pk: string; sk: string },
+    consistent = this.consistentReads,
+  ): Promise<Item | undefined> {
     try {
       const out = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: k, ConsistentRead: true }),
+        new GetCommand({ TableName: this.tableName, Key: k, ConsistentRead: consistent }),
       );
       return out.Item;
     } catch (e) {
@@ -584,6 +758,9 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
 }
 
 const cacheKey = (ref: VersionRef) => `${ref.model}@${ref.version}`;
+
+/** A fresh id for a generation of a version's spilled latest report. */
+const reportGeneration = () => randomUUID().slice(0, 8);
 
 /** Jittered backoff for optimistic retries: racers spread out instead of colliding again. */
 function backoff(attempt: number): Promise<void> {

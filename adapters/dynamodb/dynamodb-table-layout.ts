@@ -15,14 +15,21 @@
  *   sk = VERSION#<seq, 10 digits>   the version. gsi1pk = STATUS#<status>,
  *                                   gsi1sk = <updatedAt ISO>#<model>#<version>      (listVersionsByStatus)
  *                                   also `reportCount`, the last report number handed out.
- *   sk = ALIAS#<alias>              an alias
- *   sk = REPORT#<version>#<n, 10 digits>  one validation report of the history
+ *                                   A manifest or latest report over INLINE_BYTES of JSON is not in
+ *                                   the item: `filesParts` / `reportParts` say how many parts hold it
+ *                                   (dynamodb-spill.ts), in the items below.
+ *   sk = VFILES#<seq>#<p, 4 digits>       part p of a spilled manifest (`b`: gzipped JSON bytes)
+ *   sk = VREPORT#<seq>#<id>#<p, 4 digits>  part p of a spilled latest report, generation `id`
+ *   sk = ALIAS#<alias>              an alias, with `targetSeq`: its version's seq
+ *   sk = REPORT#<version>#<n, 10 digits>  one validation report of the history; a large one has
+ *                                   `reportParts` instead, its parts at RPART#<version>#<n>#<p>
+ *   sk = TALLY#<version>            the version's bounded field-load tally (LoadTally, core/ports.ts)
  *   sk = LOAD#<version>#<at ISO>#<id>      one load report (field or validation).
  *                                   gsi2pk = LOADS#<provider>, gsi2sk = <at ISO>#<id>   (by provider, by time)
  * The model item also carries gsi2pk = PROVIDER#<provider>, gsi2sk = <model>           (models of a provider)
  * Providers live in their own partition `pk = PROVIDER#<name>`, sk = PROVIDER,
  *                                   gsi1pk = PROVIDERS, gsi1sk = <name>                  (listProviders)
- *   with a `revision` that every update is conditional on.
+ *   with a `revision` that every update is conditional on; sk = TALLY: the provider's failure tally.
  *
  * Why versions are keyed by seq and not by name: listVersions must be newest-first by seq, a query on the
  * zero-padded sort key; the VNAME item turns a version string into that key (one extra GetItem, cached
@@ -37,6 +44,7 @@ import type { Model } from '../../schemas/model.schema.js';
 import type { ProviderRecord } from '../../schemas/provider.schema.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Alias, Version, VersionStatus } from '../../schemas/version.schema.js';
+import { spill } from './dynamodb-spill.js';
 
 /** Attribute and index names of the table, for the CDK storage construct and tests. */
 export const METADATA_TABLE_KEYS = {
@@ -100,7 +108,18 @@ export const key = {
   version: (model: string, seq: number) => ({ pk: modelPk(model), sk: `VERSION#${pad(seq)}` }),
   alias: (model: string, alias: string) => ({ pk: modelPk(model), sk: `ALIAS#${alias}` }),
   report: (ref: VersionRef, n: number) => ({ pk: modelPk(ref.model), sk: `REPORT#${ref.version}#${pad(n)}` }),
+  versionTally: (ref: VersionRef) => ({ pk: modelPk(ref.model), sk: `TALLY#${ref.version}` }),
+  providerTally: (provider: string) => ({ pk: `PROVIDER#${provider}`, sk: 'TALLY' }),
 };
+/** Sort key prefixes of the parts of spilled documents (dynamodb-spill.ts); a part's key adds `<p, 4 digits>`. */
+export const partPrefix = {
+  files: (seq: number) => `VFILES#${pad(seq)}#`,
+  /** Every generation of a version's latest report (`id` omitted), or one generation. */
+  report: (seq: number, id?: string) => `VREPORT#${pad(seq)}#${id === undefined ? '' : `${id}#`}`,
+  history: (ref: VersionRef, n: number) => `RPART#${ref.version}#${pad(n)}#`,
+};
+const partItems = (pk: string, prefix: string, parts: readonly Uint8Array[]): Item[] =>
+  parts.map((b, p) => ({ pk, sk: `${prefix}${String(p).padStart(4, '0')}`, b }));
 export const MODELS_GSI_PK = 'MODELS';
 export const statusGsiPk = (status: VersionStatus) => `STATUS#${status}`;
 export const statusGsiSk = (updatedAt: string, ref: VersionRef) => `${updatedAt}#${ref.model}#${ref.version}`;
@@ -108,7 +127,18 @@ export const statusGsiSk = (updatedAt: string, ref: VersionRef) => `${updatedAt}
 export const TABLE_KEY_ATTRS = ['pk', 'sk'] as const;
 export const GSI_KEY_ATTRS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'] as const;
 /** Bookkeeping attributes that are not part of the domain objects. */
-const STORAGE_ATTRS = new Set(['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'reportCount']);
+const STORAGE_ATTRS = new Set([
+  'pk',
+  'sk',
+  'gsi1pk',
+  'gsi1sk',
+  'gsi2pk',
+  'gsi2sk',
+  'reportCount',
+  'filesParts',
+  'reportParts',
+  'targetSeq',
+]);
 export const GSI2_KEY_ATTRS = ['pk', 'sk', 'gsi2pk', 'gsi2sk'] as const;
 export const PROVIDERS_GSI_PK = 'PROVIDERS';
 export const providerKey = (name: string) => ({ pk: `PROVIDER#${name}`, sk: 'PROVIDER' });
@@ -123,13 +153,39 @@ export const modelItem = (model: Model) => ({
   gsi2sk: model.name,
   ...clean(model),
 });
-/** A version's item, in the status index (gsi1) at its status and update time. */
-export const versionItem = (version: Version) => ({
-  ...key.version(version.model, version.seq),
-  gsi1pk: statusGsiPk(version.status),
-  gsi1sk: statusGsiSk(version.updatedAt, version),
-  ...clean(version),
-});
+/**
+ * A version's items: first its item, in the status index (gsi1) at its status and update time, then the
+ * parts of its manifest and latest report when they are too large to stay in it (`reportId` names the
+ * report's generation).
+ */
+export function versionItems(version: Version, reportId = 'r0'): Item[] {
+  const { files, report, ...rest } = version;
+  const head: Item = {
+    ...key.version(version.model, version.seq),
+    gsi1pk: statusGsiPk(version.status),
+    gsi1sk: statusGsiSk(version.updatedAt, version),
+    ...clean(rest),
+  };
+  const pk = modelPk(version.model);
+  const fileParts = spill(clean(files));
+  if (fileParts) head.filesParts = fileParts.length;
+  else head.files = clean(files);
+  const extra = fileParts ? partItems(pk, partPrefix.files(version.seq), fileParts) : [];
+  if (report !== undefined) {
+    const reportParts = spill(clean(report));
+    if (reportParts) {
+      head.reportParts = { id: reportId, parts: reportParts.length };
+      extra.push(...partItems(pk, partPrefix.report(version.seq, reportId), reportParts));
+    } else head.report = clean(report);
+  }
+  return [head, ...extra];
+}
+
+/** The part items of a report too large for its item (none if it fits), under `prefix`. */
+export function reportPartItems(model: string, prefix: string, report: ValidationReport): Item[] | null {
+  const parts = spill(clean(report));
+  return parts ? partItems(modelPk(model), prefix, parts) : null;
+}
 /** A provider's record, listed by name (gsi1). */
 export const providerItem = (record: ProviderRecord) => ({
   ...providerKey(record.name),
@@ -138,14 +194,22 @@ export const providerItem = (record: ProviderRecord) => ({
   ...clean(record),
 });
 
-/** An alias of a model. */
-export const aliasItem = (alias: Alias) => ({ ...key.alias(alias.model, alias.alias), ...clean(alias) });
-
-/** Report `n` of a version's validation history. */
-export const reportItem = (ref: VersionRef, n: number, report: ValidationReport) => ({
-  ...key.report(ref, n),
-  report: clean(report),
+/**
+ * An alias of a model, with its target's seq when known (`targetSeq`): resolving the alias then reads
+ * the target version's item directly, without its VNAME lookup.
+ */
+export const aliasItem = (alias: Alias, targetSeq?: number) => ({
+  ...key.alias(alias.model, alias.alias),
+  ...clean(alias),
+  ...(targetSeq === undefined ? {} : { targetSeq }),
 });
+
+/** Report `n` of a version's validation history, and the parts that hold it when it is large. */
+export function reportItems(ref: VersionRef, n: number, report: ValidationReport): Item[] {
+  const parts = reportPartItems(ref.model, partPrefix.history(ref, n), report);
+  if (!parts) return [{ ...key.report(ref, n), report: clean(report) }];
+  return [{ ...key.report(ref, n), reportParts: parts.length }, ...parts];
+}
 
 /** The sort key range of a version's load reports at or after `since` (ISO; '' for all). */
 export const loadReportRange = (ref: VersionRef, since: string) => ({
@@ -175,8 +239,8 @@ export function bulkItems(
   return [
     modelItem(model),
     ...(maxSeq > 0 ? [{ ...key.counter(model.name), seq: maxSeq }] : []),
-    ...versions.flatMap((v) => [{ ...key.versionName(v), seq: v.seq }, versionItem(v)]),
-    ...aliases.map(aliasItem),
+    ...versions.flatMap((v) => [{ ...key.versionName(v), seq: v.seq }, ...versionItems(v)]),
+    ...aliases.map((a) => aliasItem(a, versions.find((v) => v.version === a.version)?.seq)),
   ];
 }
 

@@ -14,13 +14,14 @@ export interface VersionUpdate {
  * The UpdateItem of a version patch under its condition: SET for the patched fields, REMOVE for those
  * patched to undefined, the status index (gsi1) kept in step with `status` and `updatedAt`, and the
  * condition (the item exists, its status is one of `condition.status`, its lease owner is
- * `condition.leaseOwner` when given). The patch and condition were checked by MetadataStoreBase:
+ * `condition.leaseOwner` when given), plus the `storage` attributes to set or remove. The patch and condition were checked by MetadataStoreBase:
  * `condition.status` is not empty and no required field is removed.
  */
 export function versionUpdate(
   ref: VersionRef,
   condition: VersionCondition,
   patch: VersionPatch,
+  storage: { readonly set?: Readonly<Record<string, unknown>>; readonly remove?: readonly string[] } = {},
 ): VersionUpdate {
   const names: Record<string, string> = { '#status': 'status' };
   const values: Record<string, unknown> = {};
@@ -47,6 +48,16 @@ export function versionUpdate(
       values[`:${field}`] = clean(value);
       sets.push(`#${field} = :${field}`);
     }
+  }
+  // Storage attributes that stand in for a patched field (a spilled report: dynamodb-spill.ts).
+  for (const [attr, value] of Object.entries(storage.set ?? {})) {
+    names[`#${attr}`] = attr;
+    values[`:${attr}`] = value;
+    sets.push(`#${attr} = :${attr}`);
+  }
+  for (const attr of storage.remove ?? []) {
+    names[`#${attr}`] = attr;
+    removes.push(`#${attr}`);
   }
   if (patch.status !== undefined) {
     values[':gsi1pk'] = statusGsiPk(patch.status);

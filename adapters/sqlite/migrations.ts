@@ -73,4 +73,15 @@ export const MIGRATIONS: readonly { readonly id: number; readonly sql: string }[
       CREATE INDEX load_reports_by_time ON load_reports (at);
     `,
   },
+  {
+    // Field-load tallies (LoadTally, core/ports.ts): one bounded document per version or provider, so a
+    // field report reads one row instead of the recent reports of the whole fleet.
+    id: 3,
+    sql: `
+      CREATE TABLE load_tallies (
+        scope TEXT PRIMARY KEY,
+        doc   TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -1,8 +1,10 @@
 import { MetadataStoreBase, type PageOutcome } from '../../core/metadata-store-base.js';
 import type {
   LoadReportScope,
+  LoadTally,
   Page,
   PageRequest,
+  TallyScope,
   VersionCondition,
   VersionPatch,
   VersionRef,
@@ -333,5 +335,25 @@ export class SqliteMetadataStore extends MetadataStoreBase {
       .prepare(`SELECT doc FROM load_reports WHERE ${where} AND at >= ? ORDER BY at DESC, id DESC LIMIT ?`)
       .all(...args, options.since ?? '', options.limit) as DocRow[];
     return docs<LoadReport>(rows);
+  }
+
+  protected async updateTally(
+    scope: TallyScope,
+    next: (tally: LoadTally | null) => LoadTally,
+  ): Promise<LoadTally> {
+    const key =
+      'ref' in scope ? `version:${scope.ref.model}@${scope.ref.version}` : `provider:${scope.provider}`;
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT doc FROM load_tallies WHERE scope = ?').get(key) as
+        | DocRow
+        | undefined;
+      const tally = next(row ? (JSON.parse(row.doc) as LoadTally) : null);
+      this.db
+        .prepare(
+          'INSERT INTO load_tallies (scope, doc) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET doc = excluded.doc',
+        )
+        .run(key, JSON.stringify(tally));
+      return tally;
+    })();
   }
 }

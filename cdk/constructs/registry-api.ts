@@ -14,6 +14,7 @@ import { GROUP_ACCESS } from '../../lambdas/aws/group-access.js';
 import { ROUTE_GROUPS, ROUTES, type RouteGroup } from '../../lambdas/routes.js';
 import { grantBlobRead, grantBlobWrite, grantTable } from './data-access.js';
 import { ModelgateFunction } from './modelgate-function.js';
+import type { SigningKey } from './signing-key.js';
 
 export interface RegistryApiProps {
   /** The metadata table the route functions read and write (each only as its route group needs). Required. */
@@ -32,6 +33,8 @@ export interface RegistryApiProps {
   readonly nodeClassesJson: string;
   /** How long the functions' logs are kept. Required. */
   readonly logRetention: RetentionDays;
+  /** The signing key whose public key GET /api/v1/signing-key serves (read only: these functions never sign). */
+  readonly signingKey?: SigningKey;
 }
 
 /**
@@ -95,6 +98,10 @@ export class RegistryApi extends Construct {
       });
       // Least privilege per group (lambdas/aws/group-access.ts): e.g. `downloads` only reads.
       grantTable(fn.role, props.table, props.gsiNames, access.table);
+      if (props.signingKey && routes.some((r) => r.path === SIGNING_KEY_PATH)) {
+        props.signingKey.grantPublicKey(fn.role);
+        fn.fn.addEnvironment('MODELGATE_SIGNING_KMS_KEY_ID', props.signingKey.key.keyArn);
+      }
       if (access.readBlobs) grantBlobRead(fn.role, props.bucket, props.blobPrefix);
       if (access.writeBlobs) grantBlobWrite(fn.role, props.bucket, props.blobPrefix);
       if (access.startsValidation) {
@@ -126,4 +133,5 @@ export class RegistryApi extends Construct {
   }
 }
 
+const SIGNING_KEY_PATH = '/api/v1/signing-key';
 const pascal = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);

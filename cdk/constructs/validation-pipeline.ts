@@ -35,6 +35,7 @@ import { Construct } from 'constructs';
 import { acknowledgeWildcards } from '../nag.js';
 import { grantTable } from './data-access.js';
 import { ModelgateFunction } from './modelgate-function.js';
+import type { SigningKey } from './signing-key.js';
 import { VALIDATION_LEASE_MS, type ValidatorTask } from './validator-task.js';
 
 /**
@@ -52,6 +53,8 @@ export const INFRASTRUCTURE_ERRORS = [
 ] as const;
 
 export interface ValidationPipelineProps {
+  /** The key the finalize step signs VERIFIED versions with; none: versions stay unsigned. */
+  readonly signingKey?: SigningKey;
   /** The metadata table the pre-check, finalize and sweeper functions read and write. Required. */
   readonly table: ITableV2;
   /** The table's GSIs, which the adapter queries. Required. */
@@ -130,6 +133,11 @@ export class ValidationPipeline extends Construct {
     for (const fn of [precheck, finalize]) grantTable(fn.role, props.table, props.gsiNames, 'readWrite');
     this.precheckFunction = precheck.fn;
     this.finalizeFunction = finalize.fn;
+    // Finalize signs what the validator made VERIFIED: the GPU task, which runs untrusted models, has no key.
+    if (props.signingKey) {
+      props.signingKey.grantSign(finalize.role);
+      finalize.fn.addEnvironment('MODELGATE_SIGNING_KMS_KEY_ID', props.signingKey.key.keyArn);
+    }
 
     const taskSecurityGroup = new SecurityGroup(this, 'TaskSecurityGroup', {
       vpc: props.vpc,

@@ -31,6 +31,7 @@ export class ApiStack extends Stack {
       metricsNamespace: settings.metricsNamespace,
       nodeClassesJson: JSON.stringify(settings.nodeClasses),
       logRetention: props.logRetention,
+      signingKey: stateful.signingKey,
     });
     this.accessPolicies = new AccessPolicies(this, 'AccessPolicies', {
       api: this.registryApi.api,

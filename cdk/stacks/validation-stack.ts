@@ -63,6 +63,7 @@ export class ValidationStack extends Stack {
       metricsNamespace: settings.metricsNamespace,
       nodeClassesJson: JSON.stringify(settings.nodeClasses),
       logRetention: props.logRetention,
+      signingKey: stateful.signingKey,
     });
   }
 }

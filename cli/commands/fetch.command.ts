@@ -5,8 +5,9 @@ import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { checkDownloadPlan } from '../files/download-plan.js';
+import { fetchDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
+import { checkPlanSignatures, trustedKeysFrom, writeSignatureFiles } from '../files/verify-signature.js';
 import { transferProgress } from '../progress.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
@@ -15,7 +16,7 @@ import { loadTestedFields } from './status.command.js';
 export const fetchCommand = defineCommand({
   name: 'fetch',
   summary: 'download a VERIFIED version into a folder, verified and switched atomically',
-  usage: 'fetch NAME@VERSION|ALIAS --dest DIR [--keep N] [--json]',
+  usage: 'fetch NAME@VERSION|ALIAS --dest DIR [--verify-key PEM] [--keep N] [--json]',
   description:
     'Downloads a VERIFIED version into DIR: every file is hashed as it is written and checked against the\nmanifest; checksums.txt (md5sum -c), SHA256SUMS (sha256sum -c) and .modelgate.json are written; files\nare 0644 and folders 0755. DIR is then switched to the new content atomically (DIR becomes a symlink\nto a content folder beside it). A failed fetch leaves DIR exactly as it was.',
   options: {
@@ -39,6 +40,12 @@ export const fetchCommand = defineCommand({
       arg: 'N',
       help: 'older versions to keep beside DIR for rollback and reuse (default 1); the rest are removed',
     },
+    'verify-key': {
+      type: 'string',
+      multiple: true,
+      arg: 'PEM',
+      help: 'refuse (exit 6) a version whose registry signatures (model.sig, validation.sig) are\nmissing, do not verify with this public key (PEM text or a file; repeat or put several keys\nin the file to trust several) or list other files; default $MODELGATE_VERIFY_KEY',
+    },
     'lock-timeout': {
       type: 'string',
       arg: 'S',
@@ -50,16 +57,19 @@ export const fetchCommand = defineCommand({
   notes:
     "The plan the registry answers is checked whole (version string, paths, sizes, digests) before anything\nis written. DIR's store (.DIR.modelgate beside it) is used only if it is a real folder owned by this user.\nFetches into one DIR run one at a time (a lock the system releases if a fetch dies); what a killed fetch\nleft there is removed by the next one. Right before the switch, the registry is asked again whether the\nversion is still VERIFIED: one quarantined meanwhile is not installed.\nFiles of a kept version (the installed one, or older ones kept by --keep) with the same sha256 are re-hashed\nand hard-linked (copied across file systems) instead of downloaded. An interrupted download keeps its bytes\nin the store (.partial/); the next fetch re-hashes them and asks only for the rest (HTTP Range).",
   exitCodes:
-    "0 fetched, 2 usage (including a store folder that is not a real folder of this user's),\n4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR\nstill running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure\n(checksum mismatch, an unsafe plan: UNSAFE_PLAN), 1 unexpected (including disk full: INSUFFICIENT_DISK)",
+    "0 fetched, 2 usage (including a store folder that is not a real folder of this user's),\n4 refused (not VERIFIED, unknown, provider disabled, quarantined while fetching, another fetch into DIR\nstill running after --lock-timeout), 5 would not fit in memory (INSUFFICIENT_MEMORY), 6 integrity failure\n(checksum mismatch, an unsafe plan: UNSAFE_PLAN, a signature that is missing or does not verify:\nSIGNATURE_INVALID), 1 unexpected (including disk full: INSUFFICIENT_DISK)",
   async run({ values, positionals, io, client: registry }) {
     const { name, ref } = parseRef('fetch', positionals[0], 'NAME@VERSION|ALIAS');
     if (!values.dest) throw CliError.usage('--dest DIR is required', 'fetch');
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const lockTimeoutMs = lockTimeoutOf(values['lock-timeout']);
     const keep = keepOf(values.keep);
+    const trusted = await trustedKeysFrom(values['verify-key'], io.env, 'fetch');
     const client = registry();
     const node = checkNodeId('fetch', values.node);
     const plan = await downloadPlan(client, name, ref, node, freeMemory);
+    // Signatures are checked against the plan before a byte moves; the download checks every byte against it.
+    const signed = trusted ? await checkPlanSignatures(client, plan.version, plan.files, trusted) : undefined;
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = transferProgress(io, values.json === true, 'fetching', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
@@ -74,7 +84,10 @@ export const fetchCommand = defineCommand({
         onLockWait: () => {
           if (!values.json) io.err(`another fetch into ${values.dest} is running: waiting for it`);
         },
-        beforeSwitch: () => assertStillVerified(client, plan.version),
+        beforeSwitch: async (staging) => {
+          await assertStillVerified(client, plan.version);
+          if (signed) await writeSignatureFiles(staging, signed.signatures);
+        },
       });
     } catch (e) {
       if (values.report && e instanceof RegistryError) await reportQuietly(io, client, plan.version, node, e);
@@ -97,18 +110,19 @@ export const fetchCommand = defineCommand({
       filesReused: result.filesReused,
       bytesReused: result.bytesReused,
       ...loadTestedFields(plan.version),
+      ...(signed ? { signedBy: signed.provenance.keyId } : {}),
     };
     if (values.json) printJson(io, summary);
     else
       io.out(
-        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}: ${formatBytes(result.bytesDownloaded)} downloaded${result.bytesResumed ? `, ${formatBytes(result.bytesResumed)} resumed` : ''}, ${result.filesReused} file(s) reused) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}`,
+        `fetched ${name}@${plan.version.version} (${plan.files.length} file(s), ${formatBytes(total)}: ${formatBytes(result.bytesDownloaded)} downloaded${result.bytesResumed ? `, ${formatBytes(result.bytesResumed)} resumed` : ''}, ${result.filesReused} file(s) reused) into ${result.dest}${summary.note ? ` (${summary.note})` : ''}${signed ? `, signed by key ${signed.provenance.keyId.slice(0, 16)}…` : ''}`,
       );
     return EXIT.OK;
   },
 });
 
 /**
- * The registry's download plan for NAME@REF, checked whole (checkDownloadPlan) before anything is written:
+ * The registry's download plan for NAME@REF, every page followed and checked whole before anything is written:
  * the one call fetch and sync get their plan from. `node` lets a ramping provider admit this node;
  * `freeMemory` (bytes) lets the registry refuse a version that would not fit.
  */
@@ -120,8 +134,11 @@ export async function downloadPlan(
   freeMemory?: number,
 ): Promise<DownloadPlan> {
   const query = `?${new URLSearchParams({ node, ...(freeMemory === undefined ? {} : { freeMemoryBytes: String(freeMemory) }) })}`;
-  return checkDownloadPlan(
-    await client.get<unknown>(`api/v1/models/${encode(name)}/download/${encode(ref)}${query}`),
+  return fetchDownloadPlan(
+    (cursor) =>
+      client.get<unknown>(
+        `api/v1/models/${encode(name)}/download/${encode(ref)}${query}${cursor ? `&cursor=${encode(cursor)}` : ''}`,
+      ),
     name,
   );
 }

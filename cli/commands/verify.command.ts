@@ -3,19 +3,29 @@ import { CliError } from '../cli-error.js';
 import { defineCommand, jsonOption, printJson } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { verifyDir } from '../files/verify-dir.js';
+import { type FolderSignature, trustedKeysFrom, verifySignedFolder } from '../files/verify-signature.js';
 
 export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 're-hash a fetched folder against its manifest',
-  usage: 'verify DIR [--json]',
+  usage: 'verify DIR [--key PEM] [--json]',
   description:
     'Re-hashes every file of a folder written by `modelgate fetch` against its .modelgate.json manifest\nand reports missing, changed and extra files.',
-  options: { ...jsonOption('the result') },
+  options: {
+    key: {
+      type: 'string',
+      multiple: true,
+      arg: 'PEM',
+      help: "also check the registry's signatures (model.sig, validation.sig) with this public key\n(PEM text or a file; repeatable; default $MODELGATE_VERIFY_KEY): catches a file swapped\ntogether with a rewritten .modelgate.json, checksums.txt and SHA256SUMS",
+    },
+    ...jsonOption('the result'),
+  },
   exitCodes:
-    '0 intact, 2 usage, 6 integrity failure (missing folder, missing, changed or extra files, or no manifest)',
+    '0 intact, 2 usage, 6 integrity failure (missing folder, missing, changed or extra files, or no manifest;\nwith --key: signatures missing, not verifying, or listing other files: SIGNATURE_INVALID)',
   async run({ values, positionals, io }) {
     const dir = positionals[0];
     if (!dir) throw CliError.usage('missing DIR', 'verify');
+    const trusted = await trustedKeysFrom(values.key, io.env, 'verify');
     let result: Awaited<ReturnType<typeof verifyDir>>;
     try {
       result = await verifyDir(dir);
@@ -31,8 +41,14 @@ export const verifyCommand = defineCommand({
         );
       throw e;
     }
-    if (values.json) printJson(io, result);
-    else if (result.ok) io.out(`${dir}: ${result.model}@${result.version} intact`);
+    // The manifest check first (it names the files); then the signatures, which trust nothing in the folder.
+    let signature: FolderSignature | undefined;
+    if (trusted && result.ok) signature = await verifySignedFolder(dir, trusted, result);
+    if (values.json) printJson(io, signature ? { ...result, signature } : result);
+    else if (result.ok)
+      io.out(
+        `${dir}: ${result.model}@${result.version} intact${signature ? `, signed by key ${signature.keyId.slice(0, 16)}…` : ''}`,
+      );
     else {
       for (const p of result.problems) io.out(`${p.kind.toUpperCase()}\t${p.path}`);
       io.err(

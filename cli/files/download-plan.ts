@@ -3,6 +3,50 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 
 /**
+ * Fetches a download plan whole, following its pages (`getPage(undefined)` is the first, then each
+ * page's `nextCursor`), and checks it with checkDownloadPlan. Every page must be of the same version
+ * (model, version, seq) and add at least one file; a cursor that repeats, or more files than a version
+ * may declare, ends it as UNSAFE_PLAN before the next request, so a hostile registry cannot keep fetch
+ * paging forever.
+ */
+export async function fetchDownloadPlan(
+  getPage: (cursor: string | undefined) => Promise<unknown>,
+  model: string,
+): Promise<DownloadPlan> {
+  const first = pageOf(await getPage(undefined));
+  const files = [...first.files];
+  const cursors = new Set<string>();
+  for (let cursor = first.nextCursor; cursor !== undefined; ) {
+    if (cursors.has(cursor)) throw unsafe('nextCursor', 'repeats an earlier page');
+    cursors.add(cursor);
+    const page = pageOf(await getPage(cursor));
+    const [a, b] = [first.version, page.version];
+    if (a.model !== b.model || a.version !== b.version || a.seq !== b.seq)
+      throw unsafe(
+        'version',
+        `a later page is of ${b.model}@${b.version}, the first of ${a.model}@${a.version}`,
+      );
+    if (page.files.length === 0) throw unsafe('files', 'a page of the plan holds no file');
+    files.push(...page.files);
+    if (files.length > MAX_VERSION_FILES)
+      throw unsafe(
+        'files',
+        `has over ${MAX_VERSION_FILES} files, a version holds at most ${MAX_VERSION_FILES}`,
+      );
+    cursor = page.nextCursor;
+  }
+  return checkDownloadPlan({ version: first.version, files }, model);
+}
+
+/** One page, parsed with the schema the server answers with (paths and digests are checked whole later). */
+function pageOf(raw: unknown): DownloadPlan {
+  const parsed = DownloadPlan.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw unsafe(issue?.path.map(String).join('.') || 'plan', issue?.message ?? 'invalid');
+}
+
+/**
  * A download plan is untrusted input: a spoofed or compromised registry (plain http) may send any JSON.
  * Its version string and paths become paths on this node, its sizes and digests decide what is
  * accepted. So the whole plan is checked, with the very schemas the server answers with

@@ -55,9 +55,9 @@ export interface InstallOptions {
   /**
    * Called after every byte is downloaded and verified, right before DEST is switched: a last check
    * that may refuse the install by throwing (fetch asks the registry whether the version is still
-   * VERIFIED). DEST is then left exactly as it was.
+   * VERIFIED). DEST is then left exactly as it was. It may add files to `staging`, the folder switched in.
    */
-  beforeSwitch?: (contentDir: string) => Promise<void>;
+  beforeSwitch?: (staging: string) => Promise<void>;
   /** Older content folders to keep for rollback and reuse besides the new one (default 1). */
   keep?: number;
   /** Aborting stops the downloads; bytes already written stay in the store for the next attempt to resume. */

@@ -7,12 +7,14 @@ import { InputShapes, InputValues, ManifestFile, type Version } from '../../sche
 export const METADATA_FILE = '.modelgate.json';
 export const MD5_SUMS_FILE = 'checksums.txt';
 export const SHA256_SUMS_FILE = 'SHA256SUMS';
-export const SIDECAR_FILES: readonly string[] = [METADATA_FILE, MD5_SUMS_FILE, SHA256_SUMS_FILE];
-/**
- * The registry's signatures installed beside the files (OpenSSF model-signing bundle and the signed
- * validation attestation): registry files, never "extra" files a loader might pick up.
- */
-export const SIGNATURE_FILES: readonly string[] = ['model.sig', 'validation.sig'];
+/** `fetch --verify-key` also installs the registry's signatures (schemas/signature.schema.ts) there. */
+export const SIDECAR_FILES: readonly string[] = [
+  METADATA_FILE,
+  MD5_SUMS_FILE,
+  SHA256_SUMS_FILE,
+  'model.sig',
+  'validation.sig',
+];
 
 /** What `.modelgate.json` holds: enough for `verifyDir` and an operator to know what is installed. */
 export const InstalledMetadata = z.object({

@@ -4,7 +4,7 @@ import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile } from '../../schemas/version.schema.js';
 import { rethrowFsError } from './fs-errors.js';
 import { sha256File } from './hash-file.js';
-import { InstalledMetadata, METADATA_FILE, SIDECAR_FILES, SIGNATURE_FILES } from './metadata.js';
+import { InstalledMetadata, METADATA_FILE, SIDECAR_FILES } from './metadata.js';
 
 export type ProblemKind = 'missing' | 'mismatch' | 'size' | 'extra';
 
@@ -106,7 +106,7 @@ export async function verifyDir(dir: string): Promise<VerifyResult> {
     const kind = await checkFile(dir, file);
     if (kind) problems.push({ path: file.path, kind });
   }
-  const known = new Set([...metadata.files.map((file) => file.path), ...SIDECAR_FILES, ...SIGNATURE_FILES]);
+  const known = new Set([...metadata.files.map((file) => file.path), ...SIDECAR_FILES]);
   for (const path of await listFiles(dir)) {
     if (!known.has(path)) problems.push({ path, kind: 'extra' });
   }

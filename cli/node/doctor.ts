@@ -19,7 +19,7 @@ import { validateFiles } from '../../gpu-validator/engine.js';
 import type { LoadErrorCode } from '../../schemas/error-codes.schema.js';
 import type { FileReport, OnnxInspection } from '../../schemas/report.schema.js';
 import type { InstalledMetadata } from '../files/metadata.js';
-import { SIDECAR_FILES, SIGNATURE_FILES } from '../files/metadata.js';
+import { SIDECAR_FILES } from '../files/metadata.js';
 import { checkFile, listFiles, readMetadata } from '../files/verify-dir.js';
 import { type NodeProbes, nodeProbes, type RuntimeProbe } from './node-probes.js';
 
@@ -140,7 +140,7 @@ async function checkFiles(inv: Investigation, metadata: InstalledMetadata): Prom
     else if (kind === 'mismatch')
       inv.find('CHECKSUM_MISMATCH', `${file.path} does not match its sha256 ${file.sha256}`, file.path);
   }
-  const known = new Set([...metadata.files.map((f) => f.path), ...SIDECAR_FILES, ...SIGNATURE_FILES]);
+  const known = new Set([...metadata.files.map((f) => f.path), ...SIDECAR_FILES]);
   for (const path of await listFiles(inv.dir))
     if (!known.has(path))
       inv.find(

@@ -1,10 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -13,6 +14,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { DynamoDbMetadataStore } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
 import { SfnValidationQueue } from '../../adapters/sfn-queue/sfn-validation-queue.js';
+import { KmsSigner } from '../../adapters/signing/kms-signer.js';
 import type { RegistryDeps, ValidationQueue } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { registrySettingsOf } from '../../core/registry-settings.js';
@@ -21,6 +23,7 @@ import type { RouteGroup } from '../routes.js';
 import { type AwsConfig, loadAwsConfig, type OptionalAwsVar } from './config.js';
 import { awsRegistryEvents } from './emf-events.js';
 import { GROUP_ACCESS } from './group-access.js';
+import { cachedReads, type ReadCache } from './read-cache.js';
 
 /**
  * The AWS wiring shared by every Lambda entry point (lambdas/aws/*.lambda.ts), so each entry stays a
@@ -37,6 +40,8 @@ export interface Observability {
 export interface AwsRuntime<R extends OptionalAwsVar = never> extends Observability {
   readonly config: AwsConfig<R>;
   readonly deps: RegistryDeps;
+  /** The read cache in front of the metadata store, on read-only functions (read-cache.ts). */
+  readonly readCache?: ReadCache;
 }
 
 /** A queue for functions that never enqueue: calling it is a wiring bug, and says so. */
@@ -46,9 +51,14 @@ const noQueue: ValidationQueue = {
   },
 };
 
+/**
+ * `options.readOnly`: the function only reads the table (downloads), so its reads are eventually
+ * consistent (half the read units) and served through a short in-memory cache (read-cache.ts).
+ */
 export function createAwsRuntime<R extends OptionalAwsVar = never>(
   required: readonly R[] = [],
   env: Readonly<Record<string, string | undefined>> = process.env,
+  options: { readonly readOnly?: boolean } = {},
 ): AwsRuntime<R> {
   const config = loadAwsConfig(env, required);
   const logger = new Logger({ serviceName: config.POWERTOOLS_SERVICE_NAME });
@@ -69,8 +79,12 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
     ? new SfnValidationQueue(tracer.captureAWSv3Client(new SFNClient({})), stateMachineArn)
     : noQueue;
 
+  const store = new DynamoDbMetadataStore(docClient, config.MODELGATE_TABLE_NAME, {
+    consistentReads: options.readOnly !== true,
+  });
+  const readCache = options.readOnly ? cachedReads(store) : undefined;
   const deps: RegistryDeps = {
-    metadata: new DynamoDbMetadataStore(docClient, config.MODELGATE_TABLE_NAME),
+    metadata: readCache?.store ?? store,
     blobs: new S3BlobStore(s3, config.MODELGATE_BUCKET_NAME, {
       multipartThresholdBytes: config.MODELGATE_S3_MULTIPART_THRESHOLD_BYTES,
       partSizeBytes: config.MODELGATE_S3_PART_SIZE_BYTES,
@@ -81,9 +95,32 @@ export function createAwsRuntime<R extends OptionalAwsVar = never>(
     // log lines with the local server's meanings (emf-events.ts).
     events: awsRegistryEvents(metrics, logger),
     settings: registrySettingsOf(config),
+    // Only the finalize role may kms:Sign; the API functions read the public key with the same signer.
+    ...(config.MODELGATE_SIGNING_KMS_KEY_ID
+      ? {
+          signer: new KmsSigner(
+            tracer.captureAWSv3Client(new KMSClient({})),
+            config.MODELGATE_SIGNING_KMS_KEY_ID,
+          ),
+        }
+      : {}),
   };
-  return { config, deps, logger, metrics, tracer };
+  return { config, deps, logger, metrics, tracer, ...(readCache ? { readCache } : {}) };
 }
+
+/** EMF names of the read cache's counts, per invocation (read-cache.ts). */
+export const READ_CACHE_METRIC = { hits: 'metadata_cache_hits', misses: 'metadata_cache_misses' } as const;
+
+/** Adds the read cache's hits and misses of this invocation to its metrics, before they are flushed. */
+const readCacheMetrics = <TEvent, TResult>(runtime: AwsRuntime): MiddlewareObj<TEvent, TResult> => {
+  const emit = () => {
+    const stats = runtime.readCache?.takeStats();
+    if (!stats) return;
+    runtime.metrics.addMetric(READ_CACHE_METRIC.hits, MetricUnit.Count, stats.hits);
+    runtime.metrics.addMetric(READ_CACHE_METRIC.misses, MetricUnit.Count, stats.misses);
+  };
+  return { after: emit, onError: emit };
+};
 
 /**
  * Wraps an inner handler with the Powertools middlewares, outermost so that they see everything the
@@ -114,7 +151,10 @@ const apiRequestId = (
 
 /** The Lambda handler of one route group of lambdas/routes.ts, with the access GROUP_ACCESS gives it. */
 export function routeGroupHandler(group: RouteGroup) {
-  const runtime = createAwsRuntime(GROUP_ACCESS[group].startsValidation ? ['STATE_MACHINE_ARN'] : []);
+  const access = GROUP_ACCESS[group];
+  const runtime = createAwsRuntime(access.startsValidation ? ['STATE_MACHINE_ARN'] : [], process.env, {
+    readOnly: access.table === 'read',
+  });
   // Errors the route handlers map to 4xx/5xx go through the Powertools logger, so they carry the
   // Lambda and API Gateway request ids like every other line.
   // A refusal by design (warn) carries its code, never the error object: Powertools would print a stack.
@@ -125,5 +165,6 @@ export function routeGroupHandler(group: RouteGroup) {
   );
   return withObservability<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(runtime, inner, [
     apiRequestId(runtime.logger),
+    readCacheMetrics(runtime),
   ]);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AwsStorageEnv, RegistryEnv } from '../../schemas/config.schema.js';
+import { AwsStorageEnv, RegistryEnv, SigningEnv } from '../../schemas/config.schema.js';
 
 /**
  * Every environment variable a modelgate Lambda reads, in ONE schema, parsed once per cold start: the
@@ -18,6 +18,8 @@ export const AwsEnv = z.object({
   // parts) and the table and bucket, under the same names as everywhere else.
   ...RegistryEnv.shape,
   ...AwsStorageEnv.shape,
+  /** The KMS signing key: the finalize function signs with it, the API serves its public key. */
+  MODELGATE_SIGNING_KMS_KEY_ID: SigningEnv.shape.MODELGATE_SIGNING_KMS_KEY_ID,
   /** The validation state machine: only the API functions that enqueue need it. */
   STATE_MACHINE_ARN: z
     .string()

@@ -606,3 +606,73 @@ describe('observability', () => {
     expect(alarms.filter((a) => topicOf(a) === ticketTopic)).toHaveLength(1);
   });
 });
+
+describe('signing key', () => {
+  /** Every Allow statement naming `action`, with the stack and policy resource that carries it. */
+  const allowing = (action: string) =>
+    allStatements().filter(
+      ({ statement }) =>
+        statement.Effect === 'Allow' && list(statement.Action as string | string[]).includes(action),
+    );
+
+  it('is a retained KMS ECC_NIST_P256 SIGN_VERIFY key in the stateful stack', () => {
+    const keys = resourcesOf(templates.stateful, 'AWS::KMS::Key');
+    const signing = keys.filter(([, r]) => r.Properties.KeySpec === 'ECC_NIST_P256');
+    expect(signing).toHaveLength(1);
+    expect(signing[0]![1].Properties.KeyUsage).toBe('SIGN_VERIFY');
+    templates.stateful.hasResource('AWS::KMS::Key', {
+      Properties: { KeySpec: 'ECC_NIST_P256' },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it('denies kms:Sign in its key policy to every principal not tagged as the signer', () => {
+    const [, key] = resourcesOf(templates.stateful, 'AWS::KMS::Key').find(
+      ([, r]) => r.Properties.KeySpec === 'ECC_NIST_P256',
+    )!;
+    const statements = (key.Properties.KeyPolicy as { Statement: Json[] }).Statement;
+    const deny = statements.filter((s) => s.Effect === 'Deny');
+    expect(deny).toHaveLength(1);
+    expect(deny[0]).toMatchObject({
+      Action: 'kms:Sign',
+      Principal: { AWS: '*' },
+      Condition: { StringNotEquals: { 'aws:PrincipalTag/modelgate-signer': 'finalize' } },
+    });
+  });
+
+  it('lets only the finalize role sign, and tags only it as the signer', () => {
+    const signers = allowing('kms:Sign');
+    expect(signers.map((s) => `${s.stack}/${s.logicalId}`)).toHaveLength(1);
+    expect(signers[0]!.stack).toBe('validation');
+    expect(signers[0]!.logicalId).toMatch(/^PipelineFinalizeFunctionRole/);
+    const tagged = Object.entries(templates).flatMap(([stack, t]) =>
+      resourcesOf(t, 'AWS::IAM::Role')
+        .filter(([, r]) =>
+          list(r.Properties.Tags as Json[] | undefined).some(
+            (tag) => tag.Key === 'modelgate-signer' && tag.Value === 'finalize',
+          ),
+        )
+        .map(([id]) => `${stack}/${id}`),
+    );
+    expect(tagged).toHaveLength(1);
+    expect(tagged[0]).toMatch(/^validation\/PipelineFinalizeFunctionRole/);
+  });
+
+  it('gives the finalize function and the API function that serves the key its ARN; the API only reads it', () => {
+    const withKey = Object.entries(templates).flatMap(([stack, t]) =>
+      resourcesOf(t, 'AWS::Lambda::Function')
+        .filter(([, r]) => {
+          const vars = (r.Properties.Environment as { Variables?: Json } | undefined)?.Variables ?? {};
+          return 'MODELGATE_SIGNING_KMS_KEY_ID' in vars;
+        })
+        .map(([id]) => `${stack}/${id}`),
+    );
+    expect(withKey.sort()).toEqual([
+      expect.stringMatching(/^api\/RegistryApiDownloadsRoutes/),
+      expect.stringMatching(/^validation\/PipelineFinalizeFunction/),
+    ]);
+    expect(actionsOf(groupStatements('downloads'))).toContain('kms:GetPublicKey');
+    expect(actionsOf(groupStatements('downloads'))).not.toContain('kms:Sign');
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RegistryError } from '../../core/errors.js';
 import type { MetadataStore, Page, VersionPatch, VersionRef } from '../../core/ports.js';
@@ -536,7 +537,139 @@ export function describeMetadataStoreContract(
         expect((await store.listReports(refOf(v2!), { limit: 10 })).items).toEqual([aReport(9)]);
       });
     });
+
+    describe('a version of 5 000 files', () => {
+      it('stores its manifest and reports whole, and reads them back by every read path', async () => {
+        await store.createModel(aModel('shards'));
+        const files = manyFiles(5000);
+        const created = await store.createVersion(aVersion('shards', '1', { files, status: 'VALIDATING' }));
+        const ref = refOf(created);
+        expect((await store.getVersion(ref))?.files).toEqual(files);
+
+        const report = aBigReport(files, 1);
+        const verified = await store.updateVersion(
+          ref,
+          { status: ['VALIDATING'] },
+          { status: 'VERIFIED', report, updatedAt: at(5) },
+        );
+        expect(verified.files).toEqual(files);
+        expect(verified.report).toEqual(report);
+        const read = await store.getVersion(ref);
+        expect(read?.report).toEqual(report);
+        expect(read?.files).toHaveLength(5000);
+        expect((await store.latestVerified('shards'))?.report?.files).toHaveLength(5000);
+        expect((await store.listVersions('shards', { limit: 10 })).items[0]?.files).toEqual(files);
+        expect((await store.listVersionsByStatus('VERIFIED', { limit: 10 })).items[0]?.report).toEqual(
+          report,
+        );
+
+        // A later report replaces the earlier one whole; removing it leaves none.
+        const second = aBigReport(files, 2);
+        await store.updateVersion(ref, { status: ['VERIFIED'] }, { report: second });
+        expect((await store.getVersion(ref))?.report).toEqual(second);
+        await store.updateVersion(ref, { status: ['VERIFIED'] }, { report: undefined });
+        const bare = await store.getVersion(ref);
+        expect(bare?.report).toBeUndefined();
+        expect(bare?.files).toEqual(files);
+
+        await store.appendReport(ref, report);
+        await store.appendReport(ref, aReport(3));
+        expect((await store.listReports(ref, { limit: 10 })).items).toEqual([aReport(3), report]);
+      });
+
+      it('refuses a changed status on it like on any version (the condition still holds)', async () => {
+        await store.createModel(aModel('shards'));
+        const created = await store.createVersion(aVersion('shards', '1', { files: manyFiles(5000) }));
+        const err = await rejectsWith(
+          store.updateVersion(
+            refOf(created),
+            { status: ['VALIDATING'] },
+            { report: aBigReport(created.files, 1) },
+          ),
+          'CONFLICT',
+        );
+        expect(err.details).toMatchObject({ status: 'PENDING_UPLOAD' });
+        expect((await store.getVersion(refOf(created)))?.report).toBeUndefined();
+      });
+    });
+
+    describe('field-load tallies', () => {
+      const load = (node: string, outcome: 'ok' | 'failed', minute: number, principal = `node:${node}`) => ({
+        reporter: principal === `node:${node}` ? principal : `${principal}/${node}`,
+        principal,
+        node,
+        outcome,
+        at: at(minute),
+      });
+      const ref = { model: 'det', version: '1' };
+
+      it('keeps each reporter’s and credential’s latest failure and the nodes whose latest load was ok', async () => {
+        await store.tallyFieldLoad({ ref }, load('n1', 'ok', 1), 8);
+        await store.tallyFieldLoad({ ref }, load('n2', 'ok', 2), 8);
+        await store.tallyFieldLoad({ ref }, load('n1', 'failed', 3, 'fleet'), 8);
+        const tally = await store.tallyFieldLoad({ ref }, load('n3', 'failed', 4, 'fleet'), 8);
+        expect(tally.okNodes).toEqual({ n2: at(2) });
+        expect(tally.failedReporters).toEqual({ 'fleet/n1': at(3), 'fleet/n3': at(4) });
+        expect(tally.failedPrincipals).toEqual({ fleet: at(4) });
+        // Scopes are separate: another version and a provider start empty.
+        const other = await store.tallyFieldLoad(
+          { ref: { model: 'det', version: '2' } },
+          load('n9', 'ok', 5),
+          8,
+        );
+        expect(other).toEqual({ failedReporters: {}, failedPrincipals: {}, okNodes: { n9: at(5) } });
+        const provider = await store.tallyFieldLoad({ provider: 'paddle' }, load('n9', 'failed', 6), 8);
+        expect(provider.failedReporters).toEqual({ 'node:n9': at(6) });
+      });
+
+      it('stays bounded: each map keeps its `keep` most recent entries, whatever the fleet', async () => {
+        let tally = await store.tallyFieldLoad({ ref }, load('n0', 'failed', 0), 3);
+        for (let i = 1; i < 10; i++)
+          tally = await store.tallyFieldLoad({ ref }, load(`n${i}`, 'failed', i), 3);
+        expect(tally.failedReporters).toEqual({ 'node:n7': at(7), 'node:n8': at(8), 'node:n9': at(9) });
+        expect(Object.keys(tally.failedPrincipals)).toHaveLength(3);
+        await rejectsWith(store.tallyFieldLoad({ ref }, load('n1', 'ok', 1), 0), 'INVALID_REQUEST');
+      });
+
+      it('loses no load to concurrent reports', async () => {
+        await Promise.all(
+          Array.from({ length: 12 }, (_, i) => store.tallyFieldLoad({ ref }, load(`n${i}`, 'ok', i), 64)),
+        );
+        const tally = await store.tallyFieldLoad({ ref }, load('n99', 'failed', 30), 64);
+        expect(Object.keys(tally.okNodes).sort()).toEqual(
+          Array.from({ length: 12 }, (_, i) => `n${i}`).sort(),
+        );
+      });
+    });
   });
+}
+
+/** `n` distinct files with distinct digests, as a sharded model has them. */
+function manyFiles(n: number): Version['files'] {
+  return Array.from({ length: n }, (_, i) => ({
+    path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
+    size: 1000 + i,
+    sha256: createHash('sha256').update(`s${i}`).digest('hex'),
+    md5: createHash('md5').update(`m${i}`).digest('hex'),
+    format: 'other' as const,
+  }));
+}
+
+/** A passed report with one integrity-only entry per file: over 1 MB of JSON for 5 000 files. */
+function aBigReport(files: Version['files'], attempt: number): ValidationReport {
+  return {
+    ...aReport(attempt),
+    files: files.map((f) => ({
+      path: f.path,
+      sha256: f.sha256,
+      size: f.size,
+      format: 'other',
+      check: 'integrity-only',
+      ok: true,
+      inputs: [],
+      outputs: [],
+    })),
+  };
 }
 
 // ---- fixtures and helpers ----

@@ -1,10 +1,15 @@
+import { createHash } from 'node:crypto';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DynamoDbMetadataStore,
   metadataTableDefinition,
 } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
 import type { RegistryError } from '../../core/errors.js';
+import { defaultSettings, systemClock } from '../../core/ports.js';
+import { resolveVersion } from '../../core/resolve.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
+import { countingDocClient } from '../helpers/dynamodb-reads.js';
 import { describeSkipped, needs } from '../helpers/system-programs.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
 import { describeOperationsStoreContract } from './operations-store.contract.js';
@@ -102,7 +107,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
     }
   });
 
-  it('refuses a cursor of another model, a version of an unknown model and an oversized manifest', async () => {
+  it('refuses a cursor of another model and a version of an unknown model', async () => {
     const server = local!;
     const table = await server.createMetadataTable();
     try {
@@ -132,19 +137,109 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
       expect((err as RegistryError).code).toBe('INVALID_REQUEST');
       const missing = await store.createVersion(version('ghost', '1')).catch((e: unknown) => e);
       expect((missing as RegistryError).code).toBe('NOT_FOUND');
-      // DynamoDB's 400 KB item limit bounds a manifest: past it the store answers PAYLOAD_TOO_LARGE.
+      expect((await store.createVersion(version('a', '3'))).seq).toBe(3);
+    } finally {
+      await server.deleteTable(table);
+    }
+  });
+
+  it('keeps a version of 5 000 files in items far under 400 KB: a small version item, the manifest in parts', async () => {
+    const server = local!;
+    const table = await server.createMetadataTable();
+    try {
+      const store = new DynamoDbMetadataStore(server.doc, table);
+      await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
       const files = Array.from({ length: 5000 }, (_, i) => ({
         path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
         size: i,
-        sha256: 'a'.repeat(64),
-        md5: 'b'.repeat(32),
+        sha256: createHash('sha256').update(`${i}`).digest('hex'),
+        md5: createHash('md5').update(`${i}`).digest('hex'),
         format: 'other' as const,
       }));
-      const huge = await store.createVersion({ ...version('a', 'huge'), files }).catch((e: unknown) => e);
-      expect((huge as RegistryError).code).toBe('PAYLOAD_TOO_LARGE');
-      expect(await store.getVersion({ model: 'a', version: 'huge' })).toBeNull();
-      expect((await store.createVersion(version('a', '3'))).seq).toBe(3); // the refused one took no seq
+      const base = {
+        model: 'm',
+        provider: 'p',
+        status: 'PENDING_UPLOAD' as const,
+        totalSize: 0,
+        inputShapes: {},
+        publisher: 'me',
+        createdAt: 'x',
+        updatedAt: 'x',
+        validation: { attempts: 0 },
+      };
+      await store.createVersion({ ...base, version: 'big', files });
+      await store.createVersion({ ...base, version: 'small', files: files.slice(0, 2) });
+      const items = (
+        await server.doc.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: 'pk = :p',
+            ExpressionAttributeValues: { ':p': 'MODEL#m' },
+          }),
+        )
+      ).Items!;
+      const size = (i: Record<string, unknown>) => JSON.stringify(i).length;
+      const head = items.find((i) => i.sk === 'VERSION#0000000001')!;
+      expect(head.files).toBeUndefined();
+      expect(head.filesParts).toBeGreaterThanOrEqual(1);
+      expect(size(head)).toBeLessThan(2000);
+      const parts = items.filter((i) => String(i.sk).startsWith('VFILES#0000000001#'));
+      expect(parts).toHaveLength(head.filesParts as number);
+      for (const p of parts) expect((p.b as Uint8Array).length).toBeLessThanOrEqual(300 * 1024);
+      // A small manifest stays in the version item, as before: one GetItem reads the version.
+      expect(items.find((i) => i.sk === 'VERSION#0000000002')?.files).toHaveLength(2);
+      // An eventually consistent store reads the same version back.
+      const eventual = new DynamoDbMetadataStore(server.doc, table, { consistentReads: false });
+      expect((await eventual.getVersion({ model: 'm', version: 'big' }))?.files).toEqual(files);
     } finally {
+      await server.deleteTable(table);
+    }
+  });
+
+  it('resolves an alias with two GetItems and a version with two, from a cold store; eventual reads cost half', async () => {
+    const server = local!;
+    const table = await server.createMetadataTable();
+    const counting = countingDocClient(server.endpoint);
+    try {
+      const seed = new DynamoDbMetadataStore(server.doc, table);
+      await seed.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+      for (const version of ['1.0.0', '2.0.0'])
+        await seed.createVersion({
+          model: 'm',
+          version,
+          provider: 'p',
+          status: 'VERIFIED',
+          files: [],
+          totalSize: 0,
+          inputShapes: {},
+          publisher: 'me',
+          createdAt: 'x',
+          updatedAt: 'x',
+          validation: { attempts: 1 },
+        });
+      await seed.setAlias({ model: 'm', alias: 'production', version: '1.0.0', updatedAt: 'x' });
+      const deps = (consistentReads: boolean) => ({
+        metadata: new DynamoDbMetadataStore(counting.doc, table, { consistentReads }),
+        blobs: undefined as never,
+        queue: undefined as never,
+        clock: systemClock,
+        settings: defaultSettings,
+      });
+      const cases = [
+        ['production', '1.0.0', { GetItemCommand: 2 }], // the alias (with its target's seq), the version
+        ['2.0.0', '2.0.0', { GetItemCommand: 2 }], // never an alias name: VNAME, the version
+      ] as const;
+      for (const [ref, expected, byCommand] of cases) {
+        counting.reset();
+        expect((await resolveVersion(deps(true), 'm', ref)).version).toBe(expected);
+        expect(counting.reads.byCommand).toEqual(byCommand);
+        const strong = counting.reads.readUnits;
+        counting.reset();
+        await resolveVersion(deps(false), 'm', ref);
+        expect(counting.reads.readUnits).toBe(strong / 2);
+      }
+    } finally {
+      counting.destroy();
       await server.deleteTable(table);
     }
   });
