@@ -10,6 +10,12 @@ export type DownloadableFile = ManifestFile & { download: TransferTarget };
 export const FILE_MODE = 0o644;
 /** Network chunks are small (16–64 KiB): batch them into ~1 MiB writev calls, without copying. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Every this many bytes written, an fdatasync starts in the background (one at a time): the disk writes
+ * while the network still delivers, so the fsync that seals the file only waits for the last stretch.
+ * Without it the kernel holds a whole model in dirty pages and the final fsync writes all of it at once.
+ */
+const WRITEBACK_BYTES = 64 * 1024 * 1024;
 
 function httpError(status: number, file: DownloadableFile): RegistryError {
   const details = { path: file.path, status };
@@ -53,6 +59,9 @@ class BatchWriter {
   private chunks: Uint8Array[] = [];
   private batched = 0;
   private pending: Promise<void> = Promise.resolve();
+  private writeback: Promise<void> | undefined;
+  private writebackError: unknown;
+  private sinceWriteback = 0;
 
   constructor(
     private readonly fh: FileHandle,
@@ -78,6 +87,21 @@ class BatchWriter {
     // A failure surfaces at the next push or at flush(); never as an unhandled rejection meanwhile.
     write.catch(() => {});
     this.pending = write;
+    this.sinceWriteback += bytes;
+    if (this.sinceWriteback >= WRITEBACK_BYTES && !this.writeback) this.startWriteback(write);
+  }
+
+  /** fdatasync after `write` lands, in the background; its failure fails the download at flush(). */
+  private startWriteback(after: Promise<void>): void {
+    this.sinceWriteback = 0;
+    this.writeback = after
+      .then(() => this.fh.datasync())
+      .catch((err: unknown) => {
+        this.writebackError ??= err;
+      })
+      .finally(() => {
+        this.writeback = undefined;
+      });
   }
 
   private async writeAll(chunks: Uint8Array[], bytes: number, position: number): Promise<void> {
@@ -93,6 +117,8 @@ class BatchWriter {
   async flush(): Promise<void> {
     if (this.batched > 0) await this.startWrite();
     await this.pending;
+    await this.writeback;
+    if (this.writebackError) throw this.writebackError;
   }
 }
 

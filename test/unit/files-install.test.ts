@@ -286,6 +286,14 @@ describe('installVersion', () => {
     expect(await partials()).toEqual({});
   });
 
+  it('writes a file larger than the background write-back stretch (64 MiB) intact', async () => {
+    const data = randomBytes(70 * 1024 * 1024);
+    const file = serverFile('large.onnx', data);
+    const result = await installVersion(options('v1', [file]));
+    expect(result.bytesDownloaded).toBe(data.length);
+    expect(hex('sha256', await readFile(join(dest, 'large.onnx')))).toBe(file.sha256);
+  }, 60_000);
+
   it('starts over when the bytes kept from before are not a prefix of the file', async () => {
     const data = randomBytes(200_000);
     const file = serverFile('det.onnx', data);
