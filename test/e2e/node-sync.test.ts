@@ -262,6 +262,43 @@ describe('fetch reuses what the node holds and resumes; sync follows an alias', 
     }
   }, 120_000);
 
+  it('SIGTERM in the middle of a download stops sync at once; the next start resumes those bytes', async () => {
+    const dest = join(fixture.work, 'stopped', 'paddle');
+    expect((await run('alias', 'set', 'ocr', 'big', '3')).code).toBe(0);
+    const proxy = await proxyTo(fixture.server.url, { limitBlobBytes: 5 * 1024 * 1024 });
+    const sync = startSync(
+      ['ocr@big', '--dest', dest, '--interval', '1s'],
+      { MODELGATE_REGISTRY: proxy.url },
+      fixture.work,
+    );
+    try {
+      await sync.next(0, (e) => e.event === 'fetching', 'the download to start');
+      const partials = join(dest, '..', '.paddle.modelgate', '.partial');
+      await eventually(
+        () => readdirSync(partials).some((name) => statSync(join(partials, name)).size >= 4 * 1024 * 1024),
+        { what: 'the stalled download to have written 4 MiB', timeoutMs: 30_000 },
+      );
+      const stopping = Date.now();
+      sync.child.kill('SIGTERM');
+      expect(await sync.exited).toBe(0);
+      expect(Date.now() - stopping).toBeLessThan(5000);
+      expect(sync.events.at(-1)).toMatchObject({ event: 'stopped', reason: 'signal' });
+      expect(() => readlinkSync(dest)).toThrow(); // nothing was installed
+    } finally {
+      sync.child.kill('SIGKILL');
+      await proxy.close();
+    }
+    const again = await run('sync', 'ocr@big', '--dest', dest, '--once');
+    expect(again.code, again.stderr).toBe(0);
+    const switched = again.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SyncEvent)
+      .find((e) => e.event === 'switched')!;
+    expect(switched.bytesResumed).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    expect(installed(dest)).toBe('3');
+  }, 120_000);
+
   it('sync refuses a version that fails its local load check and keeps the old folder', async () => {
     const dest = join(fixture.work, 'canary', 'paddle');
     expect((await run('alias', 'set', 'ocr', 'canary', '1')).code).toBe(0);
