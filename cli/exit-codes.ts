@@ -9,6 +9,8 @@ export const EXIT = {
   REFUSED: 4,
   INSUFFICIENT_MEMORY: 5,
   INTEGRITY: 6,
+  /** This node's environment (permissions, disk, GPU, runtime): `doctor` and `sync --load-check`. */
+  ENVIRONMENT: 7,
 } as const;
 
 export function exitCodeOf(code: ErrorCode | undefined): number {

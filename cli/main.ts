@@ -5,6 +5,7 @@ import { CliError } from './cli-error.js';
 import type { Command, Io } from './command.js';
 import { aliasCommand } from './commands/alias.command.js';
 import { deprecateCommand } from './commands/deprecate.command.js';
+import { doctorCommand } from './commands/doctor.command.js';
 import { fetchCommand } from './commands/fetch.command.js';
 import { listCommand } from './commands/list.command.js';
 import { providerCommand } from './commands/provider.command.js';
@@ -15,6 +16,7 @@ import { scrubCommand } from './commands/scrub.command.js';
 import { serveCommand } from './commands/serve.command.js';
 import { signingKeyCommand } from './commands/signing-key.command.js';
 import { statusCommand } from './commands/status.command.js';
+import { syncCommand } from './commands/sync.command.js';
 import { validateCommand } from './commands/validate.command.js';
 import { verifyCommand } from './commands/verify.command.js';
 import { EXIT } from './exit-codes.js';
@@ -26,6 +28,8 @@ const COMMANDS: readonly Command[] = [
   aliasCommand,
   fetchCommand,
   verifyCommand,
+  doctorCommand,
+  syncCommand,
   validateCommand,
   reportCommand,
   providerCommand,

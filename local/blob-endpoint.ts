@@ -67,12 +67,52 @@ export async function handleBlobRequest(
       `the stored copy of blob ${sha256} is corrupt: publishing the same file again repairs it`,
       { sha256 },
     );
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(stored.size) });
+  const range = parseRange(req.headers.range, stored.size);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { 'content-range': `bytes */${stored.size}`, 'accept-ranges': 'bytes' }).end();
+    return;
+  }
+  if (range)
+    res.writeHead(206, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(range.end - range.start + 1),
+      'content-range': `bytes ${range.start}-${range.end}/${stored.size}`,
+      'accept-ranges': 'bytes',
+    });
+  else
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(stored.size),
+      'accept-ranges': 'bytes',
+    });
   if (req.method === 'HEAD') {
     res.end();
     return;
   }
-  await pipeline(deps.store.openRead(sha256), res);
+  await pipeline(deps.store.openRead(sha256, range), res);
+}
+
+/**
+ * One byte range of a `Range` header (RFC 9110 14.1.2): `bytes=A-B`, `bytes=A-` or `bytes=-N`, clamped to
+ * the blob. Undefined (send the whole blob, 200) for no header, another unit or several ranges, which a
+ * server may ignore; `unsatisfiable` (416) for a range that starts at or past the end or is reversed.
+ */
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
 }
 
 const ALLOWED = 'GET, HEAD, PUT';

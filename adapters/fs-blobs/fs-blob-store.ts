@@ -159,8 +159,9 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  openRead(sha256: string): Readable {
-    return createReadStream(this.pathOf(sha256), { highWaterMark: 1024 * 1024 });
+  /** The blob's bytes, or those from `range.start` to `range.end` inclusive (an HTTP Range). */
+  openRead(sha256: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.pathOf(sha256), { highWaterMark: 1024 * 1024, ...range });
   }
 
   /**

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
-import { type FileHandle, open } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile, TransferTarget } from '../../schemas/version.schema.js';
 import { fsRegistryError } from './fs-errors.js';
@@ -9,6 +10,12 @@ export type DownloadableFile = ManifestFile & { download: TransferTarget };
 export const FILE_MODE = 0o644;
 /** Network chunks are small (16–64 KiB): batch them into ~1 MiB writev calls, without copying. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Every this many bytes written, an fdatasync starts in the background (one at a time): the disk writes
+ * while the network still delivers, so the fsync that seals the file only waits for the last stretch.
+ * Without it the kernel holds a whole model in dirty pages and the final fsync writes all of it at once.
+ */
+const WRITEBACK_BYTES = 64 * 1024 * 1024;
 
 function httpError(status: number, file: DownloadableFile): RegistryError {
   const details = { path: file.path, status };
@@ -43,33 +50,75 @@ function asDownloadError(err: unknown, file: DownloadableFile, signal?: AbortSig
   return new RegistryError('UNAVAILABLE', `${file.path}: ${reason}`, { path: file.path });
 }
 
-/** Batches chunks and writes them with one writev each, appending at the file's end. */
+/**
+ * Batches chunks and writes them with one writev each, from `position` on. Double-buffered: a full batch
+ * is handed to the thread pool and the next one fills while it is written, so reading from the socket
+ * and hashing never wait for the disk unless two batches are pending.
+ */
 class BatchWriter {
   private chunks: Uint8Array[] = [];
   private batched = 0;
-  private position = 0;
+  private pending: Promise<void> = Promise.resolve();
+  private writeback: Promise<void> | undefined;
+  private writebackError: unknown;
+  private sinceWriteback = 0;
 
-  constructor(private readonly fh: FileHandle) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private position: number,
+  ) {}
 
   async push(chunk: Uint8Array): Promise<void> {
     this.chunks.push(chunk);
     this.batched += chunk.byteLength;
-    if (this.batched >= WRITE_BATCH_BYTES) await this.flush();
+    if (this.batched >= WRITE_BATCH_BYTES) await this.startWrite();
   }
 
-  async flush(): Promise<void> {
-    if (this.batched === 0) return;
+  /** Waits for the batch in flight, then starts writing the current one without waiting for it. */
+  private async startWrite(): Promise<void> {
+    await this.pending;
     const chunks = this.chunks;
     const bytes = this.batched;
+    const position = this.position;
     this.chunks = [];
     this.batched = 0;
+    this.position += bytes;
+    const write = this.writeAll(chunks, bytes, position);
+    // A failure surfaces at the next push or at flush(); never as an unhandled rejection meanwhile.
+    write.catch(() => {});
+    this.pending = write;
+    this.sinceWriteback += bytes;
+    if (this.sinceWriteback >= WRITEBACK_BYTES && !this.writeback) this.startWriteback(write);
+  }
+
+  /** fdatasync after `write` lands, in the background; its failure fails the download at flush(). */
+  private startWriteback(after: Promise<void>): void {
+    this.sinceWriteback = 0;
+    this.writeback = after
+      .then(() => this.fh.datasync())
+      .catch((err: unknown) => {
+        this.writebackError ??= err;
+      })
+      .finally(() => {
+        this.writeback = undefined;
+      });
+  }
+
+  private async writeAll(chunks: Uint8Array[], bytes: number, position: number): Promise<void> {
     let written = 0;
     // writev may write less than asked (e.g. a signal mid-write): keep going until the batch is on disk.
     while (written < bytes) {
-      const { bytesWritten } = await this.fh.writev(remaining(chunks, written), this.position);
+      const { bytesWritten } = await this.fh.writev(remaining(chunks, written), position + written);
       written += bytesWritten;
-      this.position += bytesWritten;
     }
+  }
+
+  /** Writes what is batched and waits until every byte pushed is written. */
+  async flush(): Promise<void> {
+    if (this.batched > 0) await this.startWrite();
+    await this.pending;
+    await this.writeback;
+    if (this.writebackError) throw this.writebackError;
   }
 }
 
@@ -86,23 +135,58 @@ function remaining(chunks: Uint8Array[], skip: number): Uint8Array[] {
   return out;
 }
 
-/** Streams the body to `fh` while hashing it; stops as soon as it is longer than the manifest says. */
+/** The bytes already in a partial file, hashed again from disk: the hash state a resume continues from. */
+async function hashPrefix(fh: FileHandle, bytes: number): Promise<Hash> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(Math.min(bytes, 4 * 1024 * 1024) || 1);
+  let position = 0;
+  while (position < bytes) {
+    const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, bytes - position), position);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return hash;
+}
+
+/** Where a body starts in the file: 0 for a whole body, `from` for a 206 whose Content-Range says so. */
+function bodyStart(res: Response, from: number, size: number): number | undefined {
+  if (res.status === 200) return 0;
+  if (res.status !== 206) return undefined;
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
+  if (!m || Number(m[1]) !== from || Number(m[2]) !== size - 1) return undefined;
+  if (m[3] !== '*' && Number(m[3]) !== size) return undefined;
+  return from;
+}
+
+/**
+ * Streams the body into `fh` from `start` on, continuing `hash`; stops as soon as the file would be
+ * longer than the manifest says. Returns the bytes received.
+ */
 async function streamVerified(
   body: AsyncIterable<Uint8Array>,
   fh: FileHandle,
   file: DownloadableFile,
+  start: number,
+  hash: Hash,
   onBytes: (bytes: number) => void,
-): Promise<void> {
-  const hash = createHash('sha256');
-  const writer = new BatchWriter(fh);
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    if (size > file.size)
-      throw checksumError(file, `more than the ${file.size} bytes expected`, { expectedSize: file.size });
-    hash.update(chunk);
-    await writer.push(chunk);
-    onBytes(chunk.byteLength);
+): Promise<number> {
+  const writer = new BatchWriter(fh, start);
+  let size = start;
+  try {
+    for await (const chunk of body) {
+      size += chunk.byteLength;
+      if (size > file.size)
+        throw checksumError(file, `more than the ${file.size} bytes expected`, { expectedSize: file.size });
+      hash.update(chunk);
+      await writer.push(chunk);
+      onBytes(chunk.byteLength);
+    }
+  } catch (err) {
+    // A cut connection: what arrived is kept for the next attempt to resume from (the sha256 of the
+    // whole file still decides). Bytes past the manifest's size are not worth keeping.
+    if (!(err instanceof RegistryError)) await writer.flush().catch(() => {});
+    throw err;
   }
   await writer.flush();
   if (size !== file.size)
@@ -116,39 +200,107 @@ async function streamVerified(
       expected: file.sha256,
       actual: sha256,
     });
+  return size - start;
+}
+
+/** What one download moved: bytes over the network, and bytes that were already on disk from before. */
+export interface DownloadOutcome {
+  bytesDownloaded: number;
+  bytesResumed: number;
+}
+
+/** open() flags for a partial file: created if absent, never reached through a symbolic link. */
+const PARTIAL_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
+
+async function request(
+  file: DownloadableFile,
+  fetchImpl: typeof fetch,
+  from: number,
+  signal?: AbortSignal,
+): Promise<Response> {
+  const res = await fetchImpl(file.download.url, {
+    method: file.download.method,
+    // A presigned S3 GET takes Range as is (it is not a signed header); so does the local blob endpoint.
+    headers: from > 0 ? { ...file.download.headers, range: `bytes=${from}-` } : file.download.headers,
+    ...(signal ? { signal } : {}),
+  });
+  if (res.ok && res.body) return res;
+  await res.body?.cancel();
+  if (res.status === 416 && from > 0) return request(file, fetchImpl, 0, signal);
+  throw httpError(res.status, file);
 }
 
 /**
- * Downloads one file to `target` (which must not exist) in a single pass that hashes as it writes,
- * verifies size and sha256 against the manifest, then sets 0644 and fsyncs. On failure the partial
- * file is left for the caller, who owns the staging folder, to remove.
+ * Downloads one file into `partial` in a single pass that hashes as it writes, resuming from the bytes
+ * a killed or failed earlier download left there: their hash is recomputed from disk and only the rest
+ * is asked for (HTTP Range). A server that answers the whole body (200) or a range other than the one
+ * asked restarts the file from 0. Size and sha256 are verified against the manifest; the file is then
+ * 0644 and fsynced. Bytes that fail the check are truncated away (a resume must never build on them);
+ * any other failure keeps what was written for the next attempt.
  */
-export async function downloadVerified(
+export async function downloadResumable(
   file: DownloadableFile,
-  target: string,
+  partial: string,
   fetchImpl: typeof fetch,
   onBytes: (bytes: number) => void,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<DownloadOutcome> {
   let fh: FileHandle | undefined;
   try {
-    const res = await fetchImpl(file.download.url, {
-      method: file.download.method,
-      headers: file.download.headers,
-      ...(signal ? { signal } : {}),
-    });
-    if (!res.ok || !res.body) {
-      await res.body?.cancel();
-      throw httpError(res.status, file);
+    fh = await open(partial, PARTIAL_FLAGS, FILE_MODE);
+    let have = (await fh.stat()).size;
+    if (have > file.size) {
+      await fh.truncate(0);
+      have = 0;
     }
-    fh = await open(target, 'wx', FILE_MODE);
-    await streamVerified(res.body as unknown as AsyncIterable<Uint8Array>, fh, file, onBytes);
-    // Explicit chmod: the mode given to open() is filtered by the umask, the runbook wants rw-r--r--.
-    await fh.chmod(FILE_MODE);
-    await fh.sync();
+    let hash = await hashPrefix(fh, have);
+    if (have === file.size && file.size > 0) {
+      if (hash.copy().digest('hex') === file.sha256)
+        return await sealed(fh, { bytesDownloaded: 0, bytesResumed: have });
+      await fh.truncate(0);
+      have = 0;
+      hash = createHash('sha256');
+    }
+    let res = await request(file, fetchImpl, have, signal);
+    let start = bodyStart(res, have, file.size);
+    if (start === undefined && have > 0) {
+      await res.body?.cancel();
+      res = await request(file, fetchImpl, 0, signal);
+      start = bodyStart(res, 0, file.size);
+    }
+    if (start === undefined) throw httpError(res.status, file);
+    if (start === 0 && have > 0) {
+      await fh.truncate(0);
+      hash = createHash('sha256');
+    }
+    let received: number;
+    try {
+      received = await streamVerified(
+        res.body as unknown as AsyncIterable<Uint8Array>,
+        fh,
+        file,
+        start,
+        hash,
+        onBytes,
+      );
+    } catch (err) {
+      // Bytes that fail the check must never be built on: the next attempt starts from 0.
+      if (err instanceof RegistryError && err.code === 'CHECKSUM_MISMATCH') await fh.truncate(0);
+      throw err;
+    }
+    return await sealed(fh, { bytesDownloaded: received, bytesResumed: start });
   } catch (err) {
+    // An empty partial file is no head start: leave none behind.
+    if (fh && (await fh.stat().catch(() => undefined))?.size === 0) await unlink(partial).catch(() => {});
     throw asDownloadError(err, file, signal);
   } finally {
     await fh?.close();
   }
+}
+
+/** Explicit chmod (open()'s mode is filtered by the umask; the runbook wants rw-r--r--), then fsync. */
+async function sealed(fh: FileHandle, outcome: DownloadOutcome): Promise<DownloadOutcome> {
+  await fh.chmod(FILE_MODE);
+  await fh.sync();
+  return outcome;
 }

@@ -1,6 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rename, rm, statfs, symlink, unlink } from 'node:fs/promises';
+import {
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  rmdir,
+  statfs,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import {
   acquireLock,
@@ -13,10 +28,12 @@ import { FilePath, VersionString } from '../../schemas/names.schema.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
 import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
-import { type DownloadableFile, downloadVerified, FILE_MODE } from './download-file.js';
+import { type DownloadableFile, downloadResumable, FILE_MODE } from './download-file.js';
 import { fsRegistryError, rethrowFsError } from './fs-errors.js';
+import { sha256File } from './hash-file.js';
 import {
   checksumLines,
+  InstalledMetadata,
   installedMetadata,
   MD5_SUMS_FILE,
   METADATA_FILE,
@@ -41,12 +58,24 @@ export interface InstallOptions {
    * VERIFIED). DEST is then left exactly as it was. It may add files to `staging`, the folder switched in.
    */
   beforeSwitch?: (staging: string) => Promise<void>;
+  /** Older content folders to keep for rollback and reuse besides the new one (default 1). */
+  keep?: number;
+  /** Aborting stops the downloads; bytes already written stay in the store for the next attempt to resume. */
+  signal?: AbortSignal;
 }
 
 export interface InstallResult {
   dest: string;
   contentDir: string;
+  /** Bytes of the version's files. */
   bytes: number;
+  /** Bytes received over the network in this fetch. */
+  bytesDownloaded: number;
+  /** Bytes a killed or failed earlier fetch had already written and verified, not asked for again. */
+  bytesResumed: number;
+  /** Files linked or copied from a kept content folder (same sha256, verified) instead of downloaded. */
+  filesReused: number;
+  bytesReused: number;
 }
 
 const DIR_MODE = 0o755;
@@ -56,6 +85,12 @@ const DOWNLOAD_CONCURRENCY = 4;
 const DISK_MARGIN_BYTES = 16 * 1024 * 1024;
 const PER_FILE_MARGIN_BYTES = 4096;
 const STAGING_PREFIX = '.staging-';
+/**
+ * Downloads in progress, one file per sha256: kept when a fetch fails or is killed, so the next one
+ * resumes from their bytes; removed with the rest of the store's leftovers after a successful install.
+ */
+const PARTIAL_DIR = '.partial';
+const DEFAULT_KEEP = 1;
 /** The kernel lock that serialises fetches of one DEST (adapters/fs-lock), inside the store. */
 const LOCK_FILE = '.lock';
 const DEFAULT_LOCK_TIMEOUT_MS = 5 * 60 * 1000;
@@ -279,8 +314,12 @@ async function forEachLimited<T>(
   items: readonly T[],
   limit: number,
   task: (item: T, signal: AbortSignal) => Promise<void>,
+  outer?: AbortSignal,
 ): Promise<void> {
   const controller = new AbortController();
+  const abort = () => controller.abort();
+  outer?.addEventListener('abort', abort, { once: true });
+  if (outer?.aborted) abort();
   const errors: unknown[] = [];
   let next = 0;
   const lane = async () => {
@@ -295,41 +334,187 @@ async function forEachLimited<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  outer?.removeEventListener('abort', abort);
   if (errors.length > 0) throw errors[0];
+  if (outer?.aborted)
+    throw new RegistryError('UNAVAILABLE', 'the fetch was stopped: its downloads resume next time');
 }
 
-async function downloadAll(staging: string, opts: InstallOptions, total: number): Promise<void> {
+/** Where each file's bytes come from: a verified local copy, another path of the same plan, or the network. */
+interface Sources {
+  /** path → an existing file with the same sha256 (verified before it is linked). */
+  local: Map<string, string>;
+  /** Files to download, one per sha256. */
+  download: DownloadableFile[];
+  /** path → the path in the plan whose download it shares (same sha256). */
+  twins: Map<string, string>;
+}
+
+interface Transfer {
+  bytesDownloaded: number;
+  bytesResumed: number;
+  filesReused: number;
+  bytesReused: number;
+}
+
+/**
+ * The files of the content folders kept in the store (and of DEST when it is a hand-made folder with a
+ * manifest), by sha256: candidates for reuse. Only their manifests are read here; each candidate is
+ * re-hashed before it is used.
+ */
+async function localCopies(
+  layout: Layout,
+  state: DestState,
+): Promise<Map<string, { path: string; size: number }>> {
+  const dirs = (await readdir(layout.store))
+    .filter((e) => !e.startsWith('.'))
+    .map((e) => join(layout.store, e));
+  if (state.kind === 'directory') dirs.push(layout.dest);
+  const bySha = new Map<string, { path: string; size: number }>();
+  for (const dir of dirs) {
+    const text = await readFile(join(dir, METADATA_FILE), 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    let parsed: ReturnType<typeof InstalledMetadata.safeParse>;
+    try {
+      parsed = InstalledMetadata.safeParse(JSON.parse(text));
+    } catch {
+      continue;
+    }
+    if (!parsed.success) continue;
+    for (const f of parsed.data.files)
+      if (FilePath.safeParse(f.path).success && !bySha.has(f.sha256))
+        bySha.set(f.sha256, { path: join(dir, f.path), size: f.size });
+  }
+  return bySha;
+}
+
+function planSources(
+  files: readonly DownloadableFile[],
+  local: Map<string, { path: string; size: number }>,
+): Sources {
+  const sources: Sources = { local: new Map(), download: [], twins: new Map() };
+  const first = new Map<string, string>();
+  for (const file of files) {
+    const copy = local.get(file.sha256);
+    if (copy && copy.size === file.size) sources.local.set(file.path, copy.path);
+    else if (first.has(file.sha256)) sources.twins.set(file.path, first.get(file.sha256)!);
+    else {
+      first.set(file.sha256, file.path);
+      sources.download.push(file);
+    }
+  }
+  return sources;
+}
+
+/**
+ * A hard link to a verified local file (same inode, no bytes copied), or a copy where a link is not
+ * possible (another file system, a file system without links). False when the file is not what its
+ * manifest said any more: then it is downloaded like any other.
+ */
+async function reuseLocal(source: string, target: string, file: ManifestFile): Promise<boolean> {
+  const stats = await lstat(source).catch(() => undefined);
+  if (!stats?.isFile() || stats.size !== file.size) return false;
+  const { sha256 } = await sha256File(source).catch(() => ({ sha256: '' }));
+  if (sha256 !== file.sha256) return false;
+  try {
+    await link(source, target);
+  } catch {
+    await copyFile(source, target, constants.COPYFILE_EXCL);
+  }
+  // Through a descriptor that does not follow a symbolic link: rw-r--r--, as the runbook wants, and synced.
+  const fh = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    await fh.chmod(FILE_MODE);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return true;
+}
+
+async function downloadAll(
+  layout: Layout,
+  staging: string,
+  opts: InstallOptions,
+  sources: Sources,
+): Promise<Transfer> {
   const fetchImpl = opts.fetchImpl ?? globalThis.fetch;
+  const transfer: Transfer = { bytesDownloaded: 0, bytesResumed: 0, filesReused: 0, bytesReused: 0 };
+  const byPath = new Map(opts.files.map((f) => [f.path, f]));
+  const toDownload = [...sources.download];
+  for (const [path, source] of sources.local) {
+    const file = byPath.get(path)!;
+    if (await reuseLocal(source, join(staging, path), file)) {
+      transfer.filesReused++;
+      transfer.bytesReused += file.size;
+    } else if (!toDownload.some((f) => f.sha256 === file.sha256)) toDownload.push(file);
+    else sources.twins.set(path, toDownload.find((f) => f.sha256 === file.sha256)!.path);
+  }
+  const total = toDownload.reduce((sum, f) => sum + f.size, 0);
+  const partials = join(layout.store, PARTIAL_DIR);
+  if (toDownload.length > 0) await mkdir(partials, { mode: DIR_MODE }).catch(ignoreExists);
   let done = 0;
   const onBytes = (path: string) => (bytes: number) => {
     done += bytes;
     opts.onProgress?.(done, total, path);
   };
-  await forEachLimited(opts.files, DOWNLOAD_CONCURRENCY, (file, signal) =>
-    downloadVerified(file, join(staging, file.path), fetchImpl, onBytes(file.path), signal),
+  await forEachLimited(
+    toDownload,
+    DOWNLOAD_CONCURRENCY,
+    async (file, signal) => {
+      const partial = join(partials, file.sha256);
+      const outcome = await downloadResumable(file, partial, fetchImpl, onBytes(file.path), signal);
+      transfer.bytesDownloaded += outcome.bytesDownloaded;
+      transfer.bytesResumed += outcome.bytesResumed;
+      // A link, not a rename: if another file fails, this one stays complete in the store and the
+      // next attempt takes it from there without a byte of download; the store is pruned after a switch.
+      await link(partial, join(staging, file.path));
+    },
+    opts.signal,
   );
+  for (const [path, twin] of sources.twins) await link(join(staging, twin), join(staging, path));
+  return transfer;
+}
+
+function ignoreExists(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
 }
 
 /** Downloads, verifies and seals a complete content folder; returns its final path. */
-async function buildContentDir(layout: Layout, opts: InstallOptions, total: number): Promise<string> {
+async function buildContentDir(
+  layout: Layout,
+  opts: InstallOptions,
+  sources: Sources,
+): Promise<{ contentDir: string; transfer: Transfer }> {
   const id = `${opts.version.version}-${randomId()}`;
   const staging = join(layout.store, `${STAGING_PREFIX}${id}`);
   const contentDir = join(layout.store, id);
+  let downloaded = false;
   try {
     await makeDir(staging);
     const subDirs = await makeSubDirs(staging, opts.files);
-    await downloadAll(staging, opts, total);
+    const transfer = await downloadAll(layout, staging, opts, sources);
+    downloaded = true;
     await writeSidecars(staging, opts.version, opts.files);
     for (const dir of [...subDirs, staging]) await syncDir(dir);
     await opts.beforeSwitch?.(staging);
     // Only complete, verified folders ever carry a name without the staging prefix.
     await rename(staging, contentDir);
     await syncDir(layout.store);
-    return contentDir;
+    return { contentDir, transfer };
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
+    // Every byte arrived and the install was still refused (by the last check, or a failed load check):
+    // nothing is left to resume, so the version's downloads go too.
+    if (downloaded) await removePartials(layout, opts.files);
     throw err;
   }
+}
+
+async function removePartials(layout: Layout, files: readonly ManifestFile[]): Promise<void> {
+  const dir = join(layout.store, PARTIAL_DIR);
+  for (const file of files) await rm(join(dir, file.sha256), { force: true });
+  await rmdir(dir).catch(() => {});
 }
 
 /**
@@ -363,13 +548,29 @@ async function switchDest(layout: Layout, contentDir: string, state: DestState):
 }
 
 /**
- * Keeps the current and the previous content folder and the lock; removes everything else in the store
- * (older content, adopted folders beyond the previous one). Runs with the store lock held.
+ * Keeps the new content folder, the previous one and the `keep - 1` most recent others (by the time
+ * their content was written), and the lock; removes everything else in the store (older content,
+ * adopted folders beyond those kept, partial downloads: the install is complete). Runs with the lock held.
  */
-async function pruneStore(store: string, keep: ReadonlySet<string>): Promise<void> {
+async function pruneStore(
+  store: string,
+  current: string,
+  previous: string | undefined,
+  keep: number,
+): Promise<void> {
+  const others: { path: string; mtimeMs: number }[] = [];
   for (const entry of await readdir(store)) {
     const path = join(store, entry);
-    if (keep.has(path) || entry === LOCK_FILE) continue;
+    if (entry.startsWith('.') || path === current || path === previous) continue;
+    others.push({ path, mtimeMs: (await lstat(path)).mtimeMs });
+  }
+  others.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  const kept = new Set(
+    [current, ...(previous ? [previous] : []), ...others.map((o) => o.path)].slice(0, keep + 1),
+  );
+  for (const entry of await readdir(store)) {
+    const path = join(store, entry);
+    if (kept.has(path) || entry === LOCK_FILE) continue;
     await rm(path, { recursive: true, force: true });
   }
 }
@@ -396,8 +597,10 @@ export async function installVersion(opts: InstallOptions): Promise<InstallResul
     lock = await lockStore(layout, opts);
     const state = await inspectDest(layout.dest);
     await removeDeadLeftovers(layout);
-    await assertFreeDisk(layout.parent, opts.files, total);
-    const contentDir = await buildContentDir(layout, opts, total);
+    const sources = planSources(opts.files, await localCopies(layout, state));
+    const needed = sources.download.reduce((sum, f) => sum + f.size, 0);
+    await assertFreeDisk(layout.parent, sources.download, needed);
+    const { contentDir, transfer } = await buildContentDir(layout, opts, sources);
     let previous: string | undefined;
     try {
       previous = await switchDest(layout, contentDir, state);
@@ -408,8 +611,8 @@ export async function installVersion(opts: InstallOptions): Promise<InstallResul
     // From here on the install has happened: neither step may undo it or report it as failed.
     await syncDir(layout.parent).catch(() => {});
     // Best effort: a folder left behind is harmless and goes with the next fetch.
-    await pruneStore(layout.store, new Set([contentDir, ...(previous ? [previous] : [])])).catch(() => {});
-    return { dest: layout.dest, contentDir, bytes: total };
+    await pruneStore(layout.store, contentDir, previous, opts.keep ?? DEFAULT_KEEP).catch(() => {});
+    return { dest: layout.dest, contentDir, bytes: total, ...transfer };
   } catch (err) {
     throw fsRegistryError(err, `cannot install into ${layout.dest}`) ?? err;
   } finally {

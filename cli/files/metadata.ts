@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ModelName, ProviderName, VersionString } from '../../schemas/names.schema.js';
-import { ManifestFile, type Version } from '../../schemas/version.schema.js';
+import { ValidationReport } from '../../schemas/report.schema.js';
+import { InputShapes, InputValues, ManifestFile, type Version } from '../../schemas/version.schema.js';
 
 /** The files `modelgate fetch` writes next to the model files (schemas reserve these names). */
 export const METADATA_FILE = '.modelgate.json';
@@ -23,6 +24,14 @@ export const InstalledMetadata = z.object({
   provider: ProviderName,
   files: z.array(ManifestFile),
   fetchedAt: z.string(),
+  /**
+   * What the version was validated with, so `doctor` can check this node offline: the shapes and values
+   * it is served at and the validation report (runtime, execution provider, peaks, per-file inspection).
+   * Absent in folders fetched before doctor existed.
+   */
+  inputShapes: InputShapes.optional(),
+  inputValues: InputValues.optional(),
+  report: ValidationReport.optional(),
 });
 export type InstalledMetadata = z.infer<typeof InstalledMetadata>;
 
@@ -38,6 +47,9 @@ export function installedMetadata(
     provider: version.provider,
     files: files.map(({ path, size, sha256, md5, format }) => ({ path, size, sha256, md5, format })),
     fetchedAt: now.toISOString(),
+    inputShapes: version.inputShapes,
+    ...(version.inputValues ? { inputValues: version.inputValues } : {}),
+    ...(version.report ? { report: version.report } : {}),
   };
 }
 

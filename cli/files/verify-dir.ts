@@ -38,7 +38,7 @@ async function assertFolder(dir: string): Promise<void> {
     });
 }
 
-async function readMetadata(dir: string): Promise<InstalledMetadata> {
+export async function readMetadata(dir: string): Promise<InstalledMetadata> {
   await assertFolder(dir);
   const path = join(dir, METADATA_FILE);
   let text: string;
@@ -74,7 +74,7 @@ const safeJson = (text: string): unknown => {
 };
 
 /** Size first (cheap), then the full sha256; a path that is not a regular file counts as missing. */
-async function checkFile(dir: string, file: ManifestFile): Promise<ProblemKind | undefined> {
+export async function checkFile(dir: string, file: ManifestFile): Promise<ProblemKind | undefined> {
   const path = join(dir, file.path);
   const stats = await lstat(path).catch(() => undefined);
   if (!stats?.isFile()) return 'missing';
@@ -84,7 +84,7 @@ async function checkFile(dir: string, file: ManifestFile): Promise<ProblemKind |
 }
 
 /** Every non-directory entry under `dir`, as manifest-style relative paths ('a/b.onnx'). */
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;

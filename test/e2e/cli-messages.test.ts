@@ -20,6 +20,8 @@ const COMMANDS = [
   'scrub',
   'deprecate',
   'serve',
+  'doctor',
+  'sync',
 ];
 
 /** What a person reads: the cause, the file and the fix, help laid out the same way in every command. */

@@ -35,10 +35,27 @@ let server: Server;
 let baseUrl: string;
 const blobs = new Map<string, { data: Buffer; behaviour: Behaviour }>();
 let requests = 0;
+/** The Range header of every blob request that carried one. */
+const ranges: string[] = [];
 
-function serveBlob(data: Buffer, behaviour: Behaviour, res: import('node:http').ServerResponse): void {
+function serveBlob(
+  data: Buffer,
+  behaviour: Behaviour,
+  res: import('node:http').ServerResponse,
+  range: string | undefined,
+): void {
   if (behaviour === 'missing') {
     res.writeHead(404).end();
+    return;
+  }
+  const from = range === undefined ? undefined : Number(/^bytes=(\d+)-$/.exec(range)?.[1]);
+  if (from !== undefined && behaviour === 'ok') {
+    res
+      .writeHead(206, {
+        'content-length': data.length - from,
+        'content-range': `bytes ${from}-${data.length - 1}/${data.length}`,
+      })
+      .end(data.subarray(from));
     return;
   }
   res.writeHead(200, { 'content-length': data.length });
@@ -56,8 +73,9 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     requests++;
     const blob = blobs.get(req.url ?? '');
+    if (req.headers.range) ranges.push(req.headers.range);
     if (!blob) res.writeHead(404).end();
-    else serveBlob(blob.data, blob.behaviour, res);
+    else serveBlob(blob.data, blob.behaviour, res, req.headers.range);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -73,6 +91,7 @@ beforeEach(async () => {
   dest = join(root, 'models', 'paddle');
   blobs.clear();
   requests = 0;
+  ranges.length = 0;
 });
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
@@ -145,8 +164,20 @@ async function snapshot(
 }
 
 const store = () => join(root, 'models', '.paddle.modelgate');
-/** The store's entries, less the lock file every fetch leaves (an empty file, locked only while in use). */
-const storeEntries = async () => (await readdir(store())).filter((e) => e !== '.lock').sort();
+/**
+ * The store's entries, less the lock file every fetch leaves (an empty file, locked only while in use)
+ * and the partial downloads a failed fetch keeps for the next one to resume (checked on their own).
+ */
+const storeEntries = async () =>
+  (await readdir(store())).filter((e) => e !== '.lock' && e !== '.partial').sort();
+/** Sizes of the partial downloads in the store, by sha256. */
+const partials = async (): Promise<Record<string, number>> => {
+  const dir = join(store(), '.partial');
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  const out: Record<string, number> = {};
+  for (const e of entries) out[e] = (await stat(join(dir, e))).size;
+  return out;
+};
 
 describe('installVersion', () => {
   it('downloads every file over HTTP into a content folder and points DEST at it', async () => {
@@ -233,6 +264,73 @@ describe('installVersion', () => {
 
     expect(await snapshot(dest)).toEqual(before);
     expect(await storeEntries()).toEqual(storeBefore);
+    // Only bytes that may still be the file's are kept to resume from: none of a mismatch or a 404.
+    const bad = (await partials())[files[1]!.sha256];
+    if (behaviour === 'cut') expect(bad).toBeLessThan(300_000);
+    else expect(bad).toBeUndefined();
+  });
+
+  it('resumes a cut download from the bytes on disk with a Range request', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 7);
+    const cut = serverFile('big.onnx', data, 'cut');
+    await expect(installVersion(options('v1', [cut]))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    const kept = (await partials())[cut.sha256]!;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(data.length);
+
+    blobs.get(`/blobs/${cut.sha256}`)!.behaviour = 'ok';
+    const result = await installVersion(options('v1', [cut]));
+    expect(ranges).toEqual([`bytes=${kept}-`]);
+    expect(result).toMatchObject({ bytesResumed: kept, bytesDownloaded: data.length - kept, filesReused: 0 });
+    expect(hex('sha256', await readFile(join(dest, 'big.onnx')))).toBe(cut.sha256);
+    expect(await partials()).toEqual({});
+  });
+
+  it('writes a file larger than the background write-back stretch (64 MiB) intact', async () => {
+    const data = randomBytes(70 * 1024 * 1024);
+    const file = serverFile('large.onnx', data);
+    const result = await installVersion(options('v1', [file]));
+    expect(result.bytesDownloaded).toBe(data.length);
+    expect(hex('sha256', await readFile(join(dest, 'large.onnx')))).toBe(file.sha256);
+  }, 60_000);
+
+  it('starts over when the bytes kept from before are not a prefix of the file', async () => {
+    const data = randomBytes(200_000);
+    const file = serverFile('det.onnx', data);
+    await mkdir(join(store(), '.partial'), { recursive: true });
+    await writeFile(join(store(), '.partial', file.sha256), randomBytes(50_000));
+    await expect(installVersion(options('v1', [file]))).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    expect((await partials())[file.sha256]).toBeUndefined();
+    const result = await installVersion(options('v1', [file]));
+    expect(result.bytesDownloaded).toBe(data.length);
+  });
+
+  it('reuses the unchanged files of the installed version: only the changed one is downloaded', async () => {
+    const v1 = sampleFiles();
+    await installVersion(options('v1', v1));
+    const changed = serverFile('dict/keys.txt', randomBytes(999));
+    const v2 = [v1[0]!, changed, v1[2]!];
+    requests = 0;
+    const result = await installVersion(options('v2', v2));
+    expect(result).toMatchObject({ bytesDownloaded: 999, filesReused: 2, bytesReused: 300_001 });
+    expect(requests).toBe(1);
+    expect(hex('sha256', await readFile(join(dest, 'det.onnx')))).toBe(v1[0]!.sha256);
+    expect((await stat(join(dest, 'det.onnx'))).mode & 0o777).toBe(0o644);
+  });
+
+  it('downloads a reusable file again when its local copy no longer matches its sha256', async () => {
+    const v1 = sampleFiles();
+    const first = await installVersion(options('v1', v1));
+    await writeFile(join(first.contentDir, 'det.onnx'), randomBytes(300_001));
+    const result = await installVersion(options('v2', v1));
+    expect(result).toMatchObject({ filesReused: 2, bytesDownloaded: 300_001 });
+    expect(hex('sha256', await readFile(join(dest, 'det.onnx')))).toBe(v1[0]!.sha256);
+  });
+
+  it.each([0, 2])('keeps %i older version(s) with --keep', async (keep) => {
+    for (const v of ['v1', 'v2', 'v3', 'v4'])
+      await installVersion(options(v, [serverFile('det.onnx', randomBytes(100))], { keep }));
+    expect(await storeEntries()).toHaveLength(keep + 1);
   });
 
   it('refuses a version larger than the free disk before downloading anything', async () => {
@@ -346,6 +444,7 @@ describe('installVersion', () => {
     ).rejects.toBe(refusal);
     expect(await snapshot(dest)).toEqual(before);
     expect(await storeEntries()).toEqual(storeBefore);
+    expect(await readdir(store())).not.toContain('.partial'); // a refused version's bytes are not kept
   });
 
   it('waits for the store lock, bounded, then fails with CONFLICT (exit 4) without staging anything', async () => {

@@ -62,6 +62,11 @@ const EXCEPTIONS: readonly { from: string; to: string; why: string }[] = [
     why: 'the CLI checks sample inputs before upload with the validator’s own parsers',
   },
   {
+    from: 'cli/node/',
+    to: 'gpu-validator/',
+    why: '`doctor --load` and `sync --load-check` load models in the validator’s own isolated child, judged by its compatibility rules',
+  },
+  {
     from: 'cli/commands/serve.command.ts',
     to: 'local/',
     why: '`modelgate serve` starts the embedded server',
