@@ -1,4 +1,4 @@
-import type { LoadErrorCode } from '../schemas/error-codes.schema.js';
+import { LoadErrorCode } from '../schemas/error-codes.schema.js';
 import { fitsMemory, MEMORY_HEADROOM } from './memory-fit.js';
 
 /**
@@ -7,9 +7,15 @@ import { fitsMemory, MEMORY_HEADROOM } from './memory-fit.js';
  * caller gathered. No I/O here: the CLI probes the node and hands the facts in.
  */
 
+/**
+ * What a finding can be: a load error's root cause, or `SIGNATURE_INVALID` (with a trusted key, the
+ * registry's signatures are missing, do not verify, or list other files: the CLI's code for it).
+ */
+export type DoctorCode = LoadErrorCode | 'SIGNATURE_INVALID';
+
 /** One thing wrong on this node: its code, the file at fault (if any), what was seen and the fix. */
 export interface Finding {
-  code: LoadErrorCode;
+  code: DoctorCode;
   file?: string;
   message: string;
   /** The runbook step that fixes it, with the command to run. */
@@ -19,14 +25,22 @@ export interface Finding {
 /** The CLI's exit codes for doctor's outcomes (cli/exit-codes.ts holds the same numbers). */
 export const DOCTOR_EXIT = { OK: 0, INSUFFICIENT_MEMORY: 5, INTEGRITY: 6, ENVIRONMENT: 7 } as const;
 
-const INTEGRITY_CODES: ReadonlySet<LoadErrorCode> = new Set([
+const INTEGRITY_CODES: ReadonlySet<DoctorCode> = new Set([
   'FILE_MISSING',
   'CHECKSUM_MISMATCH',
   'MODEL_CORRUPTED',
+  'SIGNATURE_INVALID',
 ]);
 
+/** Whether a finding is a load error, the only kind a field report carries (not SIGNATURE_INVALID). */
+export function isLoadErrorFinding<F extends Pick<Finding, 'code'>>(
+  finding: F,
+): finding is F & { code: LoadErrorCode } {
+  return LoadErrorCode.safeParse(finding.code).success;
+}
+
 /** The exit code a finding alone would give: 6 integrity, 5 memory, 7 anything about this node. */
-export function exitCodeOfFinding(code: LoadErrorCode): number {
+export function exitCodeOfFinding(code: DoctorCode): number {
   if (INTEGRITY_CODES.has(code)) return DOCTOR_EXIT.INTEGRITY;
   if (code === 'INSUFFICIENT_MEMORY') return DOCTOR_EXIT.INSUFFICIENT_MEMORY;
   return DOCTOR_EXIT.ENVIRONMENT;
@@ -55,9 +69,11 @@ export function mostSevere<F extends Pick<Finding, 'code'>>(findings: readonly F
  * The runbook step (RUNBOOK-MODEL_LOAD_ERROR.md "3. Common Fixes") for each code, with the modelgate
  * command that carries it out on a folder `dir` fetched from `ref` (NAME@VERSION).
  */
-export function runbookFix(code: LoadErrorCode, dir: string, ref: string): string {
+export function runbookFix(code: DoctorCode, dir: string, ref: string): string {
   const refetch = `modelgate fetch ${ref} --dest ${dir}`;
   switch (code) {
+    case 'SIGNATURE_INVALID':
+      return `runbook "Check model files" (verify checksums: the folder's own checksum files cannot vouch for it here): re-download from the registry with its signatures checked, \`${refetch} --verify-key PEM\` with the key given here`;
     case 'FILE_MISSING':
       return `runbook "Fix: Missing Model Files": re-download with \`${refetch}\``;
     case 'CHECKSUM_MISMATCH':

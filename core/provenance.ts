@@ -249,10 +249,24 @@ export function signedBundles(version: Version): SignedBundles | null {
 }
 
 /** Why a signature was refused, in words an operator can act on. */
+/** A signature that does not hold; `file` names the file at fault (a bundle, or a file it disagrees on). */
 export class SignatureError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly file?: string,
+  ) {
     super(message);
     this.name = 'SignatureError';
+  }
+}
+
+/** Runs `check`, naming `file` on a SignatureError that names none yet. */
+export function blamingFile<T>(file: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof SignatureError && e.file === undefined) throw new SignatureError(e.message, file);
+    throw e;
   }
 }
 
@@ -359,16 +373,24 @@ function compareListed(
   what: string,
 ): void {
   const problems: string[] = [];
+  const paths: string[] = [];
   const local = new Map(files.map((f) => [f.path, f.sha256]));
   for (const [path, sha] of local) {
     const signed = listed.get(path);
     if (signed === undefined) problems.push(`${path} is not signed`);
     else if (signed !== sha) problems.push(`${path} has sha256 ${short(sha)}…, signed ${short(signed)}…`);
+    else continue;
+    paths.push(path);
   }
-  for (const path of listed.keys()) if (!local.has(path)) problems.push(`${path} is signed but absent`);
+  for (const path of listed.keys())
+    if (!local.has(path)) {
+      problems.push(`${path} is signed but absent`);
+      paths.push(path);
+    }
   if (problems.length > 0)
     throw new SignatureError(
       `${what} lists other files or digests: ${problems.slice(0, MAX_NAMED).join('; ')}${problems.length > MAX_NAMED ? `; and ${problems.length - MAX_NAMED} more` : ''}`,
+      paths[0],
     );
 }
 
@@ -437,9 +459,14 @@ export function verifyProvenance(
   files: readonly SignedFile[],
   ref?: { readonly model: string; readonly version: string },
 ): VerifiedProvenance {
-  const model = openBundle(bundles.model, trusted, MODEL_SIGNING_PREDICATE_TYPE);
-  checkModelStatement(model.statement, files);
-  const validation = openBundle(bundles.validation, trusted, VALIDATION_PREDICATE_TYPE);
-  const predicate = checkValidationStatement(validation.statement, files, ref);
+  const model = blamingFile(MODEL_SIG_FILE, () => {
+    const opened = openBundle(bundles.model, trusted, MODEL_SIGNING_PREDICATE_TYPE);
+    checkModelStatement(opened.statement, files);
+    return opened;
+  });
+  const predicate = blamingFile(VALIDATION_SIG_FILE, () => {
+    const opened = openBundle(bundles.validation, trusted, VALIDATION_PREDICATE_TYPE);
+    return checkValidationStatement(opened.statement, files, ref);
+  });
   return { keyId: model.keyId, modelName: model.statement.subject[0]!.name, validation: predicate };
 }

@@ -8,6 +8,7 @@ import {
 } from '@sigstore/bundle';
 import { RegistryError } from '../../core/errors.js';
 import {
+  blamingFile,
   NOT_MODEL_FILES,
   SignatureError,
   type SignedFile,
@@ -38,7 +39,10 @@ import { sha256File } from './hash-file.js';
 /** The variable that names trusted keys when no `--verify-key` is given. */
 export const VERIFY_KEY_ENV = 'MODELGATE_VERIFY_KEY';
 
-/** A signature that is missing, does not verify, or lists other files: exit 6, like any integrity failure. */
+/**
+ * A signature that is missing, does not verify, or lists other files: exit 6, like any integrity failure.
+ * `details.file` names the file at fault when one is known.
+ */
 export const signatureRefused = (message: string, details?: Record<string, unknown>) =>
   new CliError('SIGNATURE_INVALID', `${message}: nothing was installed or trusted`, EXIT.INTEGRITY, details);
 
@@ -88,6 +92,10 @@ export async function trustedKeysFrom(
  * would not be the interoperable format.
  */
 function assertSigstoreBundle(raw: unknown, name: string): void {
+  blamingFile(name, () => parseSigstoreBundle(raw, name));
+}
+
+function parseSigstoreBundle(raw: unknown, name: string): void {
   try {
     const bundle = bundleFromJSON(raw);
     if (!isBundleWithDsseEnvelope(bundle) || !isBundleWithPublicKey(bundle))
@@ -115,7 +123,8 @@ function verifyBundles(
 }
 
 const refusal = (e: unknown): never => {
-  if (e instanceof SignatureError) throw signatureRefused(e.message);
+  if (e instanceof SignatureError)
+    throw signatureRefused(e.message, e.file === undefined ? undefined : { file: e.file });
   throw e;
 };
 
@@ -190,7 +199,7 @@ async function hashFolder(dir: string, prefix = ''): Promise<SignedFile[]> {
     if (!prefix && TOP_LEVEL_NOT_MODEL.has(entry.name)) continue;
     if (entry.isDirectory()) out.push(...(await hashFolder(dir, rel)));
     else if (entry.isFile()) out.push({ path: rel, sha256: (await sha256File(join(dir, rel))).sha256 });
-    else throw new SignatureError(`${rel} is not a regular file`);
+    else throw new SignatureError(`${rel} is not a regular file`, rel);
   }
   return out;
 }
@@ -199,17 +208,20 @@ async function readBundle(dir: string, name: string): Promise<unknown> {
   let text: string;
   try {
     const stats = await lstat(join(dir, name));
-    if (!stats.isFile()) throw new SignatureError(`${name} is not a regular file`);
+    if (!stats.isFile()) throw new SignatureError(`${name} is not a regular file`, name);
     text = await readFile(join(dir, name), 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new SignatureError(`${dir} has no ${name}: fetch the version with --verify-key to install it`);
+      throw new SignatureError(
+        `${dir} has no ${name}: fetch the version with --verify-key to install it`,
+        name,
+      );
     throw e;
   }
   try {
     return JSON.parse(text);
   } catch {
-    throw new SignatureError(`${name} is not JSON`);
+    throw new SignatureError(`${name} is not JSON`, name);
   }
 }
 
@@ -235,22 +247,35 @@ export async function verifySignedFolder(
   expected?: { readonly model: string; readonly version: string },
 ): Promise<FolderSignature> {
   try {
-    const bundles = {
-      model: await readBundle(dir, MODEL_SIG_FILE),
-      validation: await readBundle(dir, VALIDATION_SIG_FILE),
-    };
-    const files = await hashFolder(dir);
-    const provenance = verifyBundles(bundles, trusted, files, expected);
-    const { validation } = provenance;
-    return {
-      model: validation.model,
-      version: validation.version,
-      keyId: provenance.keyId,
-      files: files.length,
-      loadTested: validation.loadTested,
-      validatedAt: validation.validation.finishedAt,
-    };
+    return await checkSignedFolder(dir, trusted, expected);
   } catch (e) {
     return refusal(e);
   }
+}
+
+/**
+ * verifySignedFolder's checks, for a caller that reports rather than refuses (`doctor --key`): throws a
+ * SignatureError whose `file` names the bundle or the folder's file at fault; a file system error
+ * (EACCES on a bundle or a model file) is thrown as it is.
+ */
+export async function checkSignedFolder(
+  dir: string,
+  trusted: readonly TrustedKey[],
+  expected?: { readonly model: string; readonly version: string },
+): Promise<FolderSignature> {
+  const bundles = {
+    model: await readBundle(dir, MODEL_SIG_FILE),
+    validation: await readBundle(dir, VALIDATION_SIG_FILE),
+  };
+  const files = await hashFolder(dir);
+  const provenance = verifyBundles(bundles, trusted, files, expected);
+  const { validation } = provenance;
+  return {
+    model: validation.model,
+    version: validation.version,
+    keyId: provenance.keyId,
+    files: files.length,
+    loadTested: validation.loadTested,
+    validatedAt: validation.validation.finishedAt,
+  };
 }

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
 import { versionPeakBytes } from '../../core/memory-fit.js';
 import {
+  type DoctorCode,
   diskVerdict,
   doctorExitCode,
   type Finding,
@@ -14,13 +15,15 @@ import {
   runbookFix,
   runtimeVerdict,
 } from '../../core/node-doctor.js';
+import { SignatureError, type TrustedKey } from '../../core/provenance.js';
 import { checkCompatibility, limitsFor } from '../../gpu-validator/compat.js';
 import { validateFiles } from '../../gpu-validator/engine.js';
-import type { LoadErrorCode } from '../../schemas/error-codes.schema.js';
 import type { FileReport, OnnxInspection } from '../../schemas/report.schema.js';
+import { MODEL_SIG_FILE, VALIDATION_SIG_FILE } from '../../schemas/signature.schema.js';
 import type { InstalledMetadata } from '../files/metadata.js';
 import { SIDECAR_FILES } from '../files/metadata.js';
 import { checkFile, listFiles, readMetadata } from '../files/verify-dir.js';
+import { checkSignedFolder, VERIFY_KEY_ENV } from '../files/verify-signature.js';
 import { type NodeProbes, nodeProbes, type RuntimeProbe } from './node-probes.js';
 
 /**
@@ -34,7 +37,16 @@ export type CheckStatus = 'ok' | 'failed' | 'skipped';
 
 /** One step of the investigation: what it looked at and what it saw. */
 export interface DoctorCheck {
-  name: 'files' | 'permissions' | 'memory' | 'disk' | 'gpu' | 'runtime' | 'model-support' | 'load';
+  name:
+    | 'files'
+    | 'signature'
+    | 'permissions'
+    | 'memory'
+    | 'disk'
+    | 'gpu'
+    | 'runtime'
+    | 'model-support'
+    | 'load';
   /** The runbook step it carries out. */
   step: string;
   status: CheckStatus;
@@ -63,6 +75,11 @@ export interface DoctorOptions {
   loadTimeoutMs?: number;
   probes?: Partial<NodeProbes>;
   /**
+   * Keys to check the registry's signatures (model.sig, validation.sig) with; without them the check only
+   * says whether the signatures are present.
+   */
+  trustedKeys?: readonly TrustedKey[];
+  /**
    * Only the load check (`sync --load-check` on content fetch has just verified: the load re-checks every
    * file's integrity anyway, so the other file checks would only read the bytes again).
    */
@@ -87,7 +104,7 @@ class Investigation {
     readonly ref: string,
   ) {}
 
-  find(code: LoadErrorCode, message: string, file?: string, fix?: string): void {
+  find(code: DoctorCode, message: string, file?: string, fix?: string): void {
     this.findings.push({
       code,
       ...(file ? { file } : {}),
@@ -158,6 +175,73 @@ async function checkFiles(inv: Investigation, metadata: InstalledMetadata): Prom
       ? `${metadata.files.length} file(s) present, each matching its sha256; no extra files`
       : `${failed} problem(s) among ${metadata.files.length} file(s)`,
   );
+}
+
+const SIGNATURE_FILES = [MODEL_SIG_FILE, VALIDATION_SIG_FILE] as const;
+
+/** Which of model.sig and validation.sig are in the folder as regular files. */
+async function signaturesPresent(dir: string): Promise<string> {
+  const seen: string[] = [];
+  for (const name of SIGNATURE_FILES) {
+    const stats = await lstat(join(dir, name)).catch(() => undefined);
+    seen.push(
+      `${name} ${stats === undefined ? 'absent' : stats.isFile() ? 'present' : 'not a regular file'}`,
+    );
+  }
+  return seen.join(', ');
+}
+
+/**
+ * The registry's signatures, which trust nothing of the folder's own manifest and checksum files (a
+ * swap can rewrite those): with trusted keys, both bundles verify and list exactly the folder's files
+ * and digests (SIGNATURE_INVALID naming the file otherwise); without, only whether they are present,
+ * never a finding. Skipped when the files check already found something: the signatures would only
+ * repeat it, and the same re-fetch fixes both.
+ */
+async function checkSignature(
+  inv: Investigation,
+  metadata: InstalledMetadata,
+  keys: readonly TrustedKey[] | undefined,
+  filesBroken: boolean,
+): Promise<void> {
+  const step = `${STEP.files} (verify checksums)`;
+  if (!keys) {
+    inv.check(
+      'signature',
+      step,
+      'skipped',
+      `${await signaturesPresent(inv.dir)}; not verified: no key given (--key PEM or ${VERIFY_KEY_ENV})`,
+    );
+    return;
+  }
+  if (filesBroken) {
+    inv.check('signature', step, 'skipped', 'the files check failed: fix what it found first');
+    return;
+  }
+  try {
+    const signed = await checkSignedFolder(inv.dir, keys, metadata);
+    inv.check(
+      'signature',
+      step,
+      'ok',
+      `${MODEL_SIG_FILE} and ${VALIDATION_SIG_FILE} verify with key ${signed.keyId}: ${signed.files} file(s) of ${signed.model}@${signed.version}, ${signed.loadTested ? 'load-tested' : 'not load-tested'}, validated ${signed.validatedAt}`,
+    );
+  } catch (e) {
+    if (e instanceof SignatureError) {
+      inv.find('SIGNATURE_INVALID', e.message, e.file);
+      inv.check('signature', step, 'failed', `with ${keys.length} trusted key(s): ${e.message}`);
+      return;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err.code !== 'EACCES' && err.code !== 'EPERM') throw e;
+    const file = err.path ? relative(inv.dir, err.path) : undefined;
+    inv.find(
+      'PERMISSION_DENIED',
+      `${file ?? 'a file'} cannot be read to check the signatures (${err.code})`,
+      file,
+    );
+    inv.check('signature', step, 'failed', `cannot read ${file ?? 'a file'} (${err.code})`);
+  }
 }
 
 /** SELinux context of `path` when SELinux is on (`stat -c %C`), else undefined. */
@@ -352,6 +436,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorResult> {
     return finish(withRef, metadata);
   }
   await checkFiles(withRef, metadata);
+  await checkSignature(withRef, metadata, opts.trustedKeys, withRef.findings.length > 0);
   await checkPermissions(withRef);
   const free = opts.freeMemoryBytes ?? (await probes.memAvailable());
   await checkMemory(withRef, metadata, free);

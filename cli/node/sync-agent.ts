@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
+import { isLoadErrorFinding } from '../../core/node-doctor.js';
 import { nextPollDelay } from '../../core/node-sync.js';
 import type { LoadErrorCode } from '../../schemas/error-codes.schema.js';
 import type { DownloadPlan } from '../../schemas/version.schema.js';
@@ -226,7 +227,7 @@ export class SyncAgent {
     });
     const load = result.checks.find((c) => c.name === 'load');
     if (load?.status === 'failed' || load?.status === 'skipped') {
-      const finding = result.findings[0];
+      const finding = result.findings.find(isLoadErrorFinding);
       throw new LoadCheckFailed(finding?.code ?? 'INFERENCE_FAILED', finding?.message ?? load.detail);
     }
   }

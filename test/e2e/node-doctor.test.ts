@@ -1,8 +1,10 @@
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel, buildMultiInputModel } from '../fixtures/onnx-writer.js';
 import { eventually } from '../helpers/eventually.js';
+import { cli } from './harness.js';
 import { useServer } from './use-server.js';
 
 interface DoctorJson {
@@ -49,6 +51,7 @@ describe('doctor: the runbook on a fetched folder', () => {
     expect(json).toMatchObject({ ok: true, version: { model: 'bundle', version: '1' }, findings: [] });
     expect(json.checks.map((c) => c.name)).toEqual([
       'files',
+      'signature',
       'permissions',
       'memory',
       'disk',
@@ -57,6 +60,11 @@ describe('doctor: the runbook on a fetched folder', () => {
       'model-support',
     ]);
     expect(json.checks.find((c) => c.name === 'gpu')).toMatchObject({ status: 'skipped' });
+    // Fetched without --verify-key: no signatures installed, and none checked (not a finding).
+    expect(json.checks.find((c) => c.name === 'signature')).toMatchObject({
+      status: 'skipped',
+      detail: expect.stringMatching(/^model\.sig absent, validation\.sig absent; not verified: no key given/),
+    });
     expect(json.checks.find((c) => c.name === 'runtime')?.detail).toContain(
       'execution provider cpu available',
     );
@@ -184,5 +192,102 @@ describe('doctor: the runbook on a fetched folder', () => {
       },
       { what: 'the field report in /metrics', timeoutMs: 20_000, intervalMs: 500 },
     );
+  });
+
+  describe("with the registry's key (--key)", () => {
+    let keyFile = '';
+    let otherKeyFile = '';
+    const signedFetch = async (): Promise<string> => {
+      const dest = join(fixture.work, `node-${n++}`, 'paddle');
+      const r = await run('fetch', 'bundle@1', '--dest', dest, '--verify-key', keyFile);
+      expect(r.code, r.stderr).toBe(0);
+      return dest;
+    };
+
+    beforeAll(async () => {
+      const key = await run('signing-key');
+      expect(key.code, key.stderr).toBe(0);
+      keyFile = join(fixture.work, 'registry.pem');
+      writeFileSync(keyFile, key.stdout);
+      const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      otherKeyFile = join(fixture.work, 'other.pem');
+      writeFileSync(otherKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    });
+
+    it('passes a signed fetch (exit 0), the check naming the key that signed it', async () => {
+      const dest = await signedFetch();
+      const { code, json } = await doctor(dest, '--key', keyFile);
+      expect(code).toBe(0);
+      expect(json.findings).toEqual([]);
+      const check = json.checks.find((c) => c.name === 'signature')!;
+      expect(check.status).toBe('ok');
+      expect(check.detail).toMatch(
+        /^model\.sig and validation\.sig verify with key [0-9a-f]{64}: 3 file\(s\) of bundle@1, load-tested/,
+      );
+      // MODELGATE_VERIFY_KEY, the PEM text itself, stands for --key.
+      const viaEnv = await cli(
+        ['doctor', dest, '--json'],
+        { ...fixture.server.env, MODELGATE_VERIFY_KEY: readFileSync(keyFile, 'utf8') },
+        fixture.work,
+      );
+      expect(viaEnv.code, viaEnv.stderr).toBe(0);
+      expect(
+        JSON.parse(viaEnv.stdout).checks.find((c: { name: string }) => c.name === 'signature').status,
+      ).toBe('ok');
+      // Without a key the signatures are only said to be there.
+      const unkeyed = await doctor(dest);
+      expect(unkeyed.code).toBe(0);
+      expect(unkeyed.json.checks.find((c) => c.name === 'signature')).toMatchObject({
+        status: 'skipped',
+        detail: expect.stringMatching(/^model\.sig present, validation\.sig present; not verified/),
+      });
+    });
+
+    it('refuses a signature by another key (exit 6, SIGNATURE_INVALID) and sends no field report for it', async () => {
+      const dest = await signedFetch();
+      const { code, json } = await doctor(dest, '--key', otherKeyFile);
+      expect(code).toBe(6);
+      expect(json.ok).toBe(false);
+      expect(json.findings).toEqual([
+        {
+          code: 'SIGNATURE_INVALID',
+          file: 'model.sig',
+          message: expect.stringMatching(/which is not one of the trusted keys/),
+          fix: expect.stringContaining(`modelgate fetch bundle@1 --dest ${dest} --verify-key PEM`),
+        },
+      ]);
+      const human = await run('doctor', dest, '--key', otherKeyFile, '--report', '--node', 'doctor-node-2');
+      expect(human.code).toBe(6);
+      expect(human.stdout).toMatch(/^SIGNATURE_INVALID\tmodel\.sig\t/m);
+      expect(human.stderr).toContain('warning: the field report was not sent: SIGNATURE_INVALID');
+    });
+
+    it('catches a file swapped together with .modelgate.json, checksums.txt and SHA256SUMS (exit 6)', async () => {
+      const dest = await signedFetch();
+      const evil = buildMlpModel({ layers: 2, dim: 64, seed: 99 });
+      writeFileSync(join(dest, 'det.onnx'), evil);
+      const manifest = JSON.parse(readFileSync(join(dest, '.modelgate.json'), 'utf8'));
+      const digest = (algorithm: string) => createHash(algorithm).update(evil).digest('hex');
+      for (const f of manifest.files)
+        if (f.path === 'det.onnx')
+          Object.assign(f, { sha256: digest('sha256'), md5: digest('md5'), size: evil.length });
+      writeFileSync(join(dest, '.modelgate.json'), JSON.stringify(manifest));
+      const sums = (field: 'md5' | 'sha256') =>
+        manifest.files.map((f: Record<string, string>) => `${f[field]}  ${f.path}\n`).join('');
+      writeFileSync(join(dest, 'checksums.txt'), sums('md5'));
+      writeFileSync(join(dest, 'SHA256SUMS'), sums('sha256'));
+
+      // The checksums alone cannot tell: the swap rewrote them.
+      expect((await doctor(dest)).code).toBe(0);
+      const { code, json } = await doctor(dest, '--key', keyFile);
+      expect(code).toBe(6);
+      expect(json.findings).toEqual([
+        expect.objectContaining({
+          code: 'SIGNATURE_INVALID',
+          file: 'det.onnx',
+          message: expect.stringMatching(/^model\.sig lists other files or digests: det\.onnx has sha256/),
+        }),
+      ]);
+    });
   });
 });

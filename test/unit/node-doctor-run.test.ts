@@ -1,11 +1,17 @@
-import { createHash } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installedMetadata } from '../../cli/files/metadata.js';
 import { runDoctor } from '../../cli/node/doctor.js';
 import type { NodeProbes } from '../../cli/node/node-probes.js';
+import {
+  modelSigningStatement,
+  signStatement,
+  trustedKeysFromPem,
+  validationStatement,
+} from '../../core/provenance.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import { aFileReport, aReport, aVersion } from '../helpers/builders.js';
 
@@ -26,15 +32,31 @@ const BYTES = Buffer.from('not really a model, only its bytes are checked here')
 const sha256 = createHash('sha256').update(BYTES).digest('hex');
 const md5 = createHash('md5').update(BYTES).digest('hex');
 
+const FILE = { path: 'det.onnx', size: BYTES.length, sha256, md5, format: 'onnx' as const };
+const versionOf = (report: ValidationReport) =>
+  aVersion({ model: 'det', version: '3', files: [FILE], report });
+
 async function installed(report: ValidationReport): Promise<void> {
-  const file = { path: 'det.onnx', size: BYTES.length, sha256, md5, format: 'onnx' as const };
   await writeFile(join(dir, 'det.onnx'), BYTES, { mode: 0o644 });
-  const metadata = installedMetadata(
-    aVersion({ model: 'det', version: '3', files: [file], report }),
-    [file],
-    new Date(),
-  );
+  const metadata = installedMetadata(versionOf(report), [FILE], new Date());
   await writeFile(join(dir, '.modelgate.json'), JSON.stringify(metadata), { mode: 0o644 });
+}
+
+const p256 = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const trusted = (key: KeyObject) =>
+  trustedKeysFromPem(key.export({ type: 'spki', format: 'pem' }).toString());
+
+/** model.sig and validation.sig as fetch installs them, signed by `privateKey` over the version. */
+async function signed(report: ValidationReport, privateKey: KeyObject, publicKey: KeyObject) {
+  const signer = {
+    publicKeyPem: async () => publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    sign: async (m: Uint8Array) => sign('sha256', m, { key: privateKey, dsaEncoding: 'der' }),
+  };
+  const version = versionOf(report);
+  const model = await signStatement(signer, modelSigningStatement('det@3', version.files));
+  const validation = await signStatement(signer, validationStatement(version, report));
+  await writeFile(join(dir, 'model.sig'), JSON.stringify(model), { mode: 0o644 });
+  await writeFile(join(dir, 'validation.sig'), JSON.stringify(validation), { mode: 0o644 });
 }
 
 const healthy: NodeProbes = {
@@ -144,5 +166,109 @@ describe('runDoctor on probe facts', () => {
     const short = await runDoctor({ dir, probes: healthy, freeMemoryBytes: 3 * 1024 ** 3 - 1 });
     expect(short.exitCode).toBe(5);
     expect(short.findings.map((f) => f.code)).toEqual(['INSUFFICIENT_MEMORY']);
+  });
+});
+
+describe("runDoctor on the registry's signatures", () => {
+  const report = { ...cudaReport, executionProvider: 'cpu' };
+  const registry = p256();
+
+  it('without a key only says whether model.sig and validation.sig are there, never a finding', async () => {
+    await installed(report);
+    const unsigned = await runDoctor({ dir, probes: healthy });
+    expect(unsigned.exitCode).toBe(0);
+    expect(unsigned.checks.map((c) => c.name).slice(0, 3)).toEqual(['files', 'signature', 'permissions']);
+    expect(unsigned.checks.find((c) => c.name === 'signature')).toEqual({
+      name: 'signature',
+      step: 'Check model files (verify checksums)',
+      status: 'skipped',
+      detail:
+        'model.sig absent, validation.sig absent; not verified: no key given (--key PEM or MODELGATE_VERIFY_KEY)',
+    });
+    await signed(report, registry.privateKey, registry.publicKey);
+    const present = await runDoctor({ dir, probes: healthy });
+    expect(present.findings).toEqual([]);
+    expect(present.checks.find((c) => c.name === 'signature')?.detail).toMatch(
+      /^model\.sig present, validation\.sig present; not verified: no key given/,
+    );
+  });
+
+  it('with the registry key: passes, naming the key that signed', async () => {
+    await installed(report);
+    await signed(report, registry.privateKey, registry.publicKey);
+    const keys = trusted(registry.publicKey);
+    const result = await runDoctor({ dir, probes: healthy, trustedKeys: keys });
+    expect(result.findings).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    const check = result.checks.find((c) => c.name === 'signature');
+    expect(check?.status).toBe('ok');
+    expect(check?.detail).toContain(`verify with key ${keys[0]!.keyId}: 1 file(s) of det@3, load-tested`);
+  });
+
+  it('with another key: SIGNATURE_INVALID on model.sig, exit 6, the fix re-fetches with --verify-key', async () => {
+    await installed(report);
+    await signed(report, registry.privateKey, registry.publicKey);
+    const result = await runDoctor({ dir, probes: healthy, trustedKeys: trusted(p256().publicKey) });
+    expect(result.exitCode).toBe(6);
+    expect(result.findings).toEqual([
+      {
+        code: 'SIGNATURE_INVALID',
+        file: 'model.sig',
+        message: expect.stringMatching(/^signed by key [0-9a-f]{16}…, which is not one of the trusted keys/),
+        fix: expect.stringContaining(`modelgate fetch det@3 --dest ${dir} --verify-key PEM`),
+      },
+    ]);
+    expect(result.checks.find((c) => c.name === 'signature')?.status).toBe('failed');
+  });
+
+  it('names the swapped file when the manifest was rewritten to match it (exit 6)', async () => {
+    await installed(report);
+    await signed(report, registry.privateKey, registry.publicKey);
+    const evil = Buffer.from('other bytes, same length as the model file ...........');
+    await writeFile(join(dir, 'det.onnx'), evil);
+    const manifest = JSON.parse(await readFile(join(dir, '.modelgate.json'), 'utf8'));
+    manifest.files[0] = {
+      ...manifest.files[0],
+      size: evil.length,
+      sha256: createHash('sha256').update(evil).digest('hex'),
+      md5: createHash('md5').update(evil).digest('hex'),
+    };
+    await writeFile(join(dir, '.modelgate.json'), JSON.stringify(manifest));
+    const unkeyed = await runDoctor({ dir, probes: healthy });
+    expect(unkeyed.exitCode).toBe(0); // the checksums alone cannot tell
+    const result = await runDoctor({ dir, probes: healthy, trustedKeys: trusted(registry.publicKey) });
+    expect(result.exitCode).toBe(6);
+    expect(result.findings).toEqual([
+      expect.objectContaining({
+        code: 'SIGNATURE_INVALID',
+        file: 'det.onnx',
+        message: expect.stringMatching(/^model\.sig lists other files or digests: det\.onnx has sha256/),
+      }),
+    ]);
+  });
+
+  it('with a key and no signatures: SIGNATURE_INVALID naming model.sig', async () => {
+    await installed(report);
+    const result = await runDoctor({ dir, probes: healthy, trustedKeys: trusted(registry.publicKey) });
+    expect(result.exitCode).toBe(6);
+    expect(result.findings).toEqual([
+      expect.objectContaining({
+        code: 'SIGNATURE_INVALID',
+        file: 'model.sig',
+        message: `${dir} has no model.sig: fetch the version with --verify-key to install it`,
+      }),
+    ]);
+  });
+
+  it('does not repeat a broken file as a signature finding', async () => {
+    await installed(report);
+    await signed(report, registry.privateKey, registry.publicKey);
+    await writeFile(join(dir, 'det.onnx'), Buffer.from('x'.repeat(BYTES.length)));
+    const result = await runDoctor({ dir, probes: healthy, trustedKeys: trusted(registry.publicKey) });
+    expect(result.findings.map((f) => [f.code, f.file])).toEqual([['CHECKSUM_MISMATCH', 'det.onnx']]);
+    expect(result.checks.find((c) => c.name === 'signature')).toMatchObject({
+      status: 'skipped',
+      detail: 'the files check failed: fix what it found first',
+    });
   });
 });

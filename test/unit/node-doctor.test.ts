@@ -3,6 +3,7 @@ import {
   diskVerdict,
   doctorExitCode,
   gpuVerdict,
+  isLoadErrorFinding,
   memoryVerdict,
   mostSevere,
   permissionProblem,
@@ -52,6 +53,16 @@ describe("doctor's exit code", () => {
     expect(runbookFix('PERMISSION_DENIED', '/m', 'det@3')).toContain('chmod 644');
     expect(runbookFix('INSUFFICIENT_MEMORY', '/m', 'det@3')).toContain('Fix: Insufficient Memory');
     expect(runbookFix('INFERENCE_FAILED', '/m', 'det@3')).toContain('Test model loading directly');
+    expect(runbookFix('SIGNATURE_INVALID', '/m', 'det@3')).toContain(
+      '`modelgate fetch det@3 --dest /m --verify-key PEM`',
+    );
+  });
+
+  it('counts a bad signature as integrity (6), never sent as a field report’s load error', () => {
+    expect(doctorExitCode([{ code: 'SIGNATURE_INVALID' }])).toBe(6);
+    expect(doctorExitCode([{ code: 'PERMISSION_DENIED' }, { code: 'SIGNATURE_INVALID' }])).toBe(6);
+    expect(isLoadErrorFinding({ code: 'SIGNATURE_INVALID' })).toBe(false);
+    expect(isLoadErrorFinding({ code: 'CHECKSUM_MISMATCH' })).toBe(true);
   });
 });
 
