@@ -27,8 +27,7 @@ export async function uploadFile(
 ): Promise<void> {
   const response = await sendStream(
     target,
-    // Large reads: fewer thread-pool hops and socket writes per GiB.
-    createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }),
+    createReadStream(path, { highWaterMark: 1024 * 1024 }),
     onProgress,
   ).catch((e: Error) => {
     throw new CliError('INTERNAL', `upload of ${path} failed: ${e.message}`, EXIT.UNEXPECTED);
