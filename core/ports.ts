@@ -221,6 +221,13 @@ export type BlobCheck = 'intact' | 'corrupt' | 'missing';
  * for a name that is not 64 lowercase hex digits, so a name can never steer a path or key; an error of
  * the storage service itself is thrown as it is (a 500). Contract: test/contract/blob-store.contract.ts.
  */
+/** A blob's digests (hex) and size, proven by a store on bytes it wrote or read. */
+export interface ProvenDigests {
+  readonly sha256: string;
+  readonly md5: string;
+  readonly size: number;
+}
+
 export interface BlobStore {
   /** The stored size of the blob (and its corrupt mark), or null if it is not (completely) stored. No error for a missing blob. */
   stat(sha256: string): Promise<BlobStat | null>;
@@ -263,9 +270,11 @@ export interface BlobStore {
   /**
    * Places the blob's bytes at `destPath` (a hard link where the store is local, a download otherwise).
    * FILE_MISSING (details `sha256`) when the blob is not stored; CHECKSUM_MISMATCH when the bytes read
-   * back do not hash to the name (stores that re-hash on the way).
+   * back do not hash to the name (stores that re-hash on the way). Answers the digests of the bytes at
+   * `destPath` when the store proved them (hashed while writing or reading them, or verified by the
+   * storage itself), so the caller need not read them again; null when it must hash them itself.
    */
-  materialize(blob: BlobInfo, destPath: string): Promise<void>;
+  materialize(blob: BlobInfo, destPath: string): Promise<ProvenDigests | null>;
 }
 
 /** Hands a committed version to whatever validates it (a local worker pool, Step Functions). */

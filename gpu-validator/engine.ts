@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
+import type { ProvenDigests } from '../core/ports.js';
 import { type FileReport, type LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { InputShapes, InputValues, ManifestFile } from '../schemas/version.schema.js';
 import { runtimeBaseline } from './baseline.js';
@@ -25,7 +26,8 @@ import { checkPytorchZip } from './zip-inspect.js';
 
 export interface ValidationInput {
   /** Laid out under `dir` by manifest path, so external-data references resolve as on a node. */
-  files: Array<ManifestFile & { localPath: string }>;
+  /** `proven`: digests the blob store proved for these bytes (see `verifyIntegrity`). */
+  files: Array<ManifestFile & { localPath: string; proven?: ProvenDigests }>;
   dir: string;
   /** Input name → dims, applied to every ONNX file having that input. */
   inputShapes: InputShapes;

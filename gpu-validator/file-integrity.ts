@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { ProvenDigests } from '../core/ports.js';
 import type { ManifestFile } from '../schemas/version.schema.js';
 import { LoadFailure } from './load-failure.js';
 
@@ -31,8 +32,15 @@ export async function hashFile(localPath: string): Promise<{ sha256: string; md5
   return { sha256: sha256.digest('hex'), md5: md5.digest('hex'), size };
 }
 
-/** Throws the LoadFailure that names what is wrong with the file, or returns when it is intact. */
-export async function verifyIntegrity(file: ManifestFile, localPath: string): Promise<void> {
+/**
+ * Throws the LoadFailure that names what is wrong with the file, or returns when it is intact. A file
+ * carrying `proven` digests (the blob store hashed these very bytes as it wrote or read them, and they
+ * match its sha256 and size) is not read again: only its size is checked and its md5 compared.
+ */
+export async function verifyIntegrity(
+  file: ManifestFile & { readonly proven?: ProvenDigests | undefined },
+  localPath: string,
+): Promise<void> {
   let actual: { sha256: string; md5: string; size: number };
   try {
     const info = await stat(localPath);
@@ -43,7 +51,11 @@ export async function verifyIntegrity(file: ManifestFile, localPath: string): Pr
         `${file.path} is ${info.size} bytes; the manifest says ${file.size}`,
       );
     }
-    actual = await hashFile(localPath);
+    const proven = file.proven;
+    actual =
+      proven && proven.sha256 === file.sha256 && proven.size === file.size
+        ? proven
+        : await hashFile(localPath);
   } catch (error) {
     if (error instanceof LoadFailure) throw error;
     throw fileAccessFailure(file.path, error as NodeJS.ErrnoException);

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from '../core/errors.js';
-import type { BlobStore } from '../core/ports.js';
+import type { BlobStore, ProvenDigests } from '../core/ports.js';
 import { effectiveMemoryBudget } from '../core/validation-rules.js';
 import { LoadErrorCode } from '../schemas/error-codes.schema.js';
 import type { ValidationReport } from '../schemas/report.schema.js';
@@ -22,7 +22,8 @@ export interface RunValidationOptions {
 /**
  * Validates one claimed version: lays its files out under a scratch folder by their manifest paths
  * (so external-data references resolve as on a node), then runs the engine, which re-hashes every
- * file before loading it. Used by the local worker pool and by the Batch job alike.
+ * file before loading it, except a file whose digests the store proved as it handed it over (hashed
+ * while it was written or read: `BlobStore.materialize`). Used by the local worker pool and by the Batch job alike.
  */
 export async function runValidation(
   version: Version,
@@ -40,8 +41,9 @@ export async function runValidation(
     const files = [];
     for (const f of version.files) {
       const localPath = join(dir, ...f.path.split('/'));
+      let proven: ProvenDigests | null;
       try {
-        await options.blobs.materialize(f, localPath);
+        proven = await options.blobs.materialize(f, localPath);
       } catch (e) {
         // Bytes the store cannot hand over intact (a download that re-hashes wrong, a blob gone) are the
         // version's failure, not the worker's: report it rather than retry it.
@@ -57,7 +59,7 @@ export async function runValidation(
           startedAt,
         );
       }
-      files.push({ ...f, localPath });
+      files.push({ ...f, localPath, ...(proven ? { proven } : {}) });
     }
     const report = await validateFiles({
       files,

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import {
   chmod,
   copyFile,
+  type FileHandle,
   link,
   mkdir,
   open,
@@ -17,7 +19,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../../core/errors.js';
-import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock } from '../../core/ports.js';
+import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
 import type { UrlSigner } from './url-signer.js';
@@ -109,6 +111,7 @@ export class FsBlobStore implements BlobStore {
     }
     await mkdir(join(this.options.root, 'corrupt'), { recursive: true });
     await writeFile(this.markPath(sha256), `${ino}\n`, { mode: 0o600 });
+    await unlink(this.verifiedPath(sha256)).catch(() => {}); // proven no more
   }
 
   async check(blob: BlobInfo, throttle?: (bytes: number) => Promise<void>): Promise<BlobCheck> {
@@ -146,7 +149,11 @@ export class FsBlobStore implements BlobStore {
     return { url, method, headers, expiresAt: new Date(expires * 1000).toISOString() };
   }
 
-  async materialize(blob: BlobInfo, destPath: string): Promise<void> {
+  /**
+   * A hard link (a copy across file systems). Answers the digests of the blob's "verified on write" mark
+   * when the link is that very copy; a copy, or a blob without a valid mark, answers null.
+   */
+  async materialize(blob: BlobInfo, destPath: string): Promise<ProvenDigests | null> {
     await mkdir(dirname(destPath), { recursive: true, mode: DIR_MODE });
     try {
       await link(this.pathOf(blob.sha256), destPath);
@@ -156,7 +163,10 @@ export class FsBlobStore implements BlobStore {
         throw new RegistryError('FILE_MISSING', `blob ${blob.sha256} is not stored`, { sha256: blob.sha256 });
       if (code !== 'EXDEV' && code !== 'EPERM') throw e;
       await copyFile(this.pathOf(blob.sha256), destPath); // another file system: a hard link is impossible
+      return null;
     }
+    const proven = await this.provenDigests(blob.sha256, destPath);
+    return proven?.size === blob.size ? proven : null;
   }
 
   /** The blob's bytes, or those from `range.start` to `range.end` inclusive (an HTTP Range). */
@@ -167,6 +177,10 @@ export class FsBlobStore implements BlobStore {
   /**
    * Streams `body` into the store under `sha256`, hashing as it writes. Bytes that differ from the
    * declared hash or size are refused with CHECKSUM_MISMATCH and nothing is stored under that hash.
+   *
+   * sha256 and md5 are computed in one pass as the body arrives; each chunk is written while the next
+   * one is read and hashed. The blob is then marked "verified on write" with the md5 of the same pass (`verified/<hex>`:
+   * inode, size, mtime and md5), so validation need not read it again.
    */
   async write(
     sha256: string,
@@ -181,19 +195,23 @@ export class FsBlobStore implements BlobStore {
     }
     const tmp = join(this.tmpDir, `${sha256}.${randomBytes(6).toString('hex')}`);
     const file = await open(tmp, 'wx', BLOB_MODE);
-    const hash = createHash('sha256');
-    let written = 0;
+    const sink = new BatchSink(file);
     try {
       for await (const chunk of body) {
-        written += chunk.length;
-        if (written > size) throw mismatch(sha256, `more than the declared ${size} bytes`);
-        hash.update(chunk);
-        await file.write(chunk);
+        if (sink.received + chunk.length > size)
+          throw mismatch(sha256, `more than the declared ${size} bytes`);
+        await sink.add(chunk);
       }
-      if (written !== size) throw mismatch(sha256, `${written} bytes instead of the declared ${size}`);
-      const actual = hash.digest('hex');
-      if (actual !== sha256) throw mismatch(sha256, `the bytes hash to ${actual}`);
+      const actual = await sink.finish();
+      if (sink.received !== size)
+        throw mismatch(sha256, `${sink.received} bytes instead of the declared ${size}`);
+      if (actual.sha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actual.sha256}`);
+      const md5Hex = actual.md5;
       await file.chmod(BLOB_MODE);
+      // An mtime a second in the past: any later write in place stamps "now", so it always differs from
+      // the one the mark records, even within the file system's clock tick.
+      const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 - 1000);
+      await file.utimes(stamp, stamp);
       await file.sync();
       await file.close();
       await privateDir(dirname(final));
@@ -201,11 +219,68 @@ export class FsBlobStore implements BlobStore {
       await syncDir(dirname(final));
       // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
       await unlink(this.markPath(sha256)).catch(() => {});
+      await this.markVerified(sha256, md5Hex);
     } catch (e) {
+      await sink.settle();
       await file.close().catch(() => {});
       await unlink(tmp).catch(() => {});
       throw e;
     }
+  }
+
+  /** Where the blob's "verified on write" mark lives (`verified/<hex>`). */
+  verifiedPath(sha256: string): string {
+    return join(this.options.root, 'verified', basename(this.pathOf(sha256)));
+  }
+
+  /**
+   * Records that the stored copy of the blob was hashed to its name while it was written, with its md5
+   * from the same pass. The mark names the copy (inode, size, mtime), so a copy replaced or written to
+   * since no longer counts as proven. Written by rename: a crash leaves the old mark, none, or this one.
+   * A missing mark only costs a re-hash.
+   */
+  private async markVerified(sha256: string, md5: string): Promise<void> {
+    const info = await stat(this.pathOf(sha256), { bigint: true });
+    const mark: VerifiedMark = {
+      ino: info.ino.toString(),
+      size: Number(info.size),
+      mtimeNs: info.mtimeNs.toString(),
+      md5,
+    };
+    await privateDir(join(this.options.root, 'verified'));
+    const tmp = join(this.tmpDir, `verified.${sha256}.${randomBytes(6).toString('hex')}`);
+    await writeFile(tmp, JSON.stringify(mark), { mode: 0o600 });
+    await rename(tmp, this.verifiedPath(sha256));
+  }
+
+  /**
+   * The digests the store proved for the bytes at `path` (the blob itself or a hard link to it): those of
+   * the blob's "verified on write" mark when it names that very copy (same inode, size and mtime) and no
+   * corrupt mark does; null otherwise, and the caller hashes the bytes itself. A copy tampered with in
+   * place without touching its mtime still passes here: the scrub (`check`) re-reads every byte.
+   */
+  async provenDigests(sha256: string, path = this.pathOf(sha256)): Promise<ProvenDigests | null> {
+    let raw: string;
+    try {
+      raw = await readFile(this.verifiedPath(sha256), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    const mark = parseVerifiedMark(raw);
+    if (!mark) return null;
+    let info: BigIntStats;
+    try {
+      info = await stat(path, { bigint: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    const ino = info.ino.toString();
+    if (ino !== mark.ino || Number(info.size) !== mark.size || info.mtimeNs.toString() !== mark.mtimeNs)
+      return null;
+    if ((await this.markedInode(sha256)) === ino) return null;
+    return { sha256, md5: mark.md5, size: mark.size };
   }
 
   /** Every stored blob, by its name and stored size (for integrity sweeps). */
@@ -217,6 +292,80 @@ export class FsBlobStore implements BlobStore {
         const info = await this.stat(name);
         if (info) yield { sha256: name, size: info.size };
       }
+  }
+}
+
+interface VerifiedMark {
+  readonly ino: string;
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly md5: string;
+}
+
+/** A mark as written by `markVerified`, or null for anything else (a torn or foreign file). */
+function parseVerifiedMark(raw: string): VerifiedMark | null {
+  if (raw.length > 512) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  const m = value as Partial<Record<keyof VerifiedMark, unknown>> | null;
+  if (typeof m !== 'object' || m === null) return null;
+  if (typeof m.ino !== 'string' || !/^\d{1,20}$/.test(m.ino)) return null;
+  if (typeof m.mtimeNs !== 'string' || !/^\d{1,30}$/.test(m.mtimeNs)) return null;
+  if (typeof m.size !== 'number' || !Number.isSafeInteger(m.size) || m.size < 0) return null;
+  if (typeof m.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(m.md5)) return null;
+  return { ino: m.ino, size: m.size, mtimeNs: m.mtimeNs, md5: m.md5 };
+}
+
+/**
+ * The write half of `write`: hashes every chunk with sha256 and md5 as it arrives (one pass) and writes
+ * it while the next chunk is read and hashed (one write in flight: memory is two socket chunks).
+ *
+ * Measured here on 1 GiB (user + system CPU seconds, 2 shared cores): a write per socket chunk 2.5 + 1.1;
+ * 4 MiB `writev` batches 2.2 + 2.7; 4 MiB concatenated writes 2.4 + 2.2: large writes cost the kernel
+ * more than the thread-pool hops they save, so chunks are written as they come. md5 on a digest thread
+ * (fed 1 MiB slots of a shared ring) took 3.6–3.7 s of wall time against 3.2–3.3 s for this, on a quiet
+ * machine: the copy and the hand-offs cost more than the parallel digest saved, so both run here.
+ */
+class BatchSink {
+  received = 0;
+  private readonly sha256 = createHash('sha256');
+  private readonly md5 = createHash('md5');
+  private position = 0;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly file: FileHandle) {}
+
+  async add(chunk: Uint8Array): Promise<void> {
+    this.received += chunk.length;
+    this.sha256.update(chunk);
+    this.md5.update(chunk);
+    await this.writing;
+    const position = this.position;
+    this.position += chunk.length;
+    this.writing = writeFully(this.file, chunk, position);
+    this.writing.catch(() => {}); // surfaced by the next add or by finish
+  }
+
+  /** Waits for the last write; answers both digests (hex). */
+  async finish(): Promise<{ sha256: string; md5: string }> {
+    await this.writing;
+    return { sha256: this.sha256.digest('hex'), md5: this.md5.digest('hex') };
+  }
+
+  /** After a failure: waits until no write is in flight (errors ignored), so the file can be closed. */
+  async settle(): Promise<void> {
+    await this.writing.catch(() => {});
+  }
+}
+
+async function writeFully(file: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const r = await file.write(chunk, done, chunk.length - done, position + done);
+    done += r.bytesWritten;
   }
 }
 

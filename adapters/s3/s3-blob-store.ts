@@ -19,7 +19,8 @@
  * the URL is signed. `completeUpload` assembles the parts the uploader reports (part number, ETag,
  * checksum) once they are exactly the plan's parts. The multipart checksum S3 keeps is a checksum of
  * the part checksums, not the file's SHA-256: per-part checksums catch bytes corrupted in transit, and
- * the validator (`materialize`, which re-hashes every byte it reads) catches a wrong file.
+ * the validator (`materialize`, which re-hashes every byte it reads of an object S3 did not verify whole)
+ * catches a wrong file.
  *
  * The part size is a function of the blob size and the options, so a plan made at start is the plan
  * checked at commit without storing it: `partSizeBytes`, grown for huge blobs to stay within 10 000
@@ -48,7 +49,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { RegistryError } from '../../core/errors.js';
-import type { BlobCheck, BlobInfo, BlobStat, BlobStore } from '../../core/ports.js';
+import type { BlobCheck, BlobInfo, BlobStat, BlobStore, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
 import {
   MAX_UPLOAD_PARTS,
@@ -370,24 +371,31 @@ export class S3BlobStore implements BlobStore {
 
   /**
    * Streams the object to a temporary file next to `destPath`, hashing as it writes, and renames it into
-   * place only when size and SHA-256 match: `destPath` never holds partial or wrong bytes.
+   * place only when size and SHA-256 match: `destPath` never holds partial or wrong bytes. md5 is
+   * computed in the same pass, so the caller need not read the file again (answers both digests).
+   * An object S3 verified on write (a single PUT carries the full-object `x-amz-checksum-sha256`, and
+   * S3 refuses bytes that differ) is not hashed with sha256 again; a multipart object's checksum is one
+   * of part checksums, so its bytes are.
    */
-  async materialize(blob: BlobInfo, destPath: string): Promise<void> {
+  async materialize(blob: BlobInfo, destPath: string): Promise<ProvenDigests> {
+    const verifiedByS3 = await this.verifiedOnWrite(blob);
     const body = await this.openObject(blob);
     await mkdir(dirname(destPath), { recursive: true });
     const temp = join(dirname(destPath), `.${basename(destPath)}.${process.pid}.${Date.now()}.part`);
-    const hash = createHash('sha256');
+    const sha256 = verifiedByS3 ? undefined : createHash('sha256');
+    const md5 = createHash('md5');
     let size = 0;
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
+        sha256?.update(chunk);
+        md5.update(chunk);
         size += chunk.length;
         done(null, chunk);
       },
     });
     try {
-      await pipeline(body, hasher, createWriteStream(temp, { mode: 0o644 }));
-      const actual = hash.digest('hex');
+      await pipeline(body, hasher, createWriteStream(temp, { mode: 0o644, highWaterMark: 1024 * 1024 }));
+      const actual = sha256 ? sha256.digest('hex') : blob.sha256;
       if (actual !== blob.sha256 || size !== blob.size)
         throw new RegistryError(
           'CHECKSUM_MISMATCH',
@@ -400,9 +408,31 @@ export class S3BlobStore implements BlobStore {
           },
         );
       await rename(temp, destPath);
+      return { sha256: blob.sha256, md5: md5.digest('hex'), size };
     } catch (e) {
       await rm(temp, { force: true });
       throw e;
+    }
+  }
+
+  /**
+   * Whether S3 itself checked the object's bytes against the blob's SHA-256 when it was written: its
+   * stored checksum is a full-object SHA-256 equal to the name. False when S3 keeps none (a server that
+   * does not, like s3rver), a composite one (multipart), or the lookup fails: then the bytes are hashed.
+   */
+  private async verifiedOnWrite(blob: BlobInfo): Promise<boolean> {
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256), ChecksumMode: 'ENABLED' }),
+      );
+      const expected = Buffer.from(blob.sha256, 'hex').toString('base64');
+      return (
+        head.ChecksumSHA256 === expected &&
+        head.ChecksumType !== 'COMPOSITE' &&
+        head.ContentLength === blob.size
+      );
+    } catch {
+      return false;
     }
   }
 

@@ -17,7 +17,7 @@ import { CliError } from '../cli-error.js';
 import { collectFiles } from '../collect-files.js';
 import { defineCommand, formatBytes, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { hashForPublish } from '../files/hash-file.js';
+import { createPublishHasher } from '../files/hash-file.js';
 import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
 import { transferProgress } from '../progress.js';
 import type { RegistryClient } from '../registry-client.js';
@@ -31,7 +31,7 @@ export const publishCommand = defineCommand({
   summary: 'publish a new version of a model (one or many files)',
   usage: 'publish NAME@VERSION PATH... [options]',
   description:
-    'Publishes a new version: hashes every file (sha256 and md5) in one pass, uploads only the files the\nregistry does not hold yet, commits, and queues the version for validation. A folder publishes every\nfile below it, under its relative path. On S3, a big file goes in parts, 4 at a time, each checked by S3\nas it arrives; a failed part is tried 3 times.',
+    'Publishes a new version: hashes every file (sha256 and md5) in one pass, uploads only the files the\nregistry does not hold yet, commits, and queues the version for validation. A folder publishes every\nfile below it, under its relative path. Up to 4 files are uploaded at once. On S3, a big file goes in parts, 4 at a time, each checked by S3\nas it arrives; a failed part is tried 3 times.',
   options: {
     provider: {
       type: 'string',
@@ -132,14 +132,19 @@ export const publishCommand = defineCommand({
     const total = files.reduce((s, f) => s + f.size, 0);
     const hashing = transferProgress(io, values.json === true, 'hashing', total);
     let hashed = 0;
-    const manifest = [];
-    for (const f of files) {
-      const base = hashed;
-      const h = await hashForPublish(f.localPath, (b) => hashing.update(base + b, f.path));
-      if (h.size !== f.size)
-        throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
-      hashed += h.size;
-      manifest.push({ path: f.path, size: h.size, sha256: h.sha256, md5: h.md5 });
+    const manifest: Array<{ path: string; size: number; sha256: string; md5: string }> = [];
+    const hasher = createPublishHasher();
+    try {
+      for (const f of files) {
+        const base = hashed;
+        const h = await hasher.hash(f.localPath, (b) => hashing.update(base + b, f.path));
+        if (h.size !== f.size)
+          throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
+        hashed += h.size;
+        manifest.push({ path: f.path, size: h.size, sha256: h.sha256, md5: h.md5 });
+      }
+    } finally {
+      await hasher.close();
     }
     hashing.finish();
 
@@ -154,17 +159,22 @@ export const publishCommand = defineCommand({
     });
     const uploadTotal = started.uploads.reduce((s, u) => s + u.size, 0);
     const uploading = transferProgress(io, values.json === true, 'uploading', uploadTotal);
-    let uploaded = 0;
-    const multipart: CompletedUpload[] = [];
-    for (const u of started.uploads) {
-      const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
-      const base = uploaded;
-      const onProgress = (b: number) => uploading.update(base + b, local.path);
-      if (u.multipart)
-        multipart.push(await uploadInParts(client, { name, version }, local.localPath, u, onProgress));
-      else await uploadFile(local.localPath, u, onProgress);
-      uploaded += u.size;
-    }
+    const sentByBlob = new Map<string, number>();
+    // Several files at once: while one waits on the disk or the socket, another is sent.
+    const multipart = (
+      await inParallel(started.uploads, UPLOAD_CONCURRENCY, async (u) => {
+        const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
+        const onProgress = (b: number) => {
+          sentByBlob.set(u.sha256, b);
+          let sent = 0;
+          for (const n of sentByBlob.values()) sent += n;
+          uploading.update(sent, local.path);
+        };
+        if (u.multipart) return uploadInParts(client, { name, version }, local.localPath, u, onProgress);
+        await uploadFile(local.localPath, u, onProgress);
+        return undefined;
+      })
+    ).filter((m): m is CompletedUpload => m !== undefined);
     uploading.finish();
     let result = await client.post<Version>(
       `api/v1/models/${encode(name)}/versions/${encode(version)}/commit`,
@@ -184,6 +194,33 @@ export const publishCommand = defineCommand({
     return EXIT.OK;
   },
 });
+
+/** Files uploaded at once; a multipart file counts as one (its parts go 4 at a time). */
+const UPLOAD_CONCURRENCY = 4;
+
+/** Runs `work` over `items`, at most `limit` at once, results in order; the first failure stops new work. */
+async function inParallel<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await work(items[i]!);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
 
 /** A big file, in parts: each part's URL is asked of the registry with the part's checksum. */
 function uploadInParts(

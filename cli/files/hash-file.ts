@@ -74,11 +74,13 @@ class SlotRing {
   private readonly lengths: number[];
   private failure: unknown;
 
+  /** Called with the length of every slot all consumers are done with (the file being hashed sets it). */
+  onConsumed: (bytes: number) => void = () => {};
+
   constructor(
     readonly buffer: SharedArrayBuffer,
     slotBytes: number,
     private readonly consumers: number,
-    private readonly onConsumed: (bytes: number) => void,
   ) {
     const count = buffer.byteLength / slotBytes;
     this.views = Array.from({ length: count }, (_, i) => Buffer.from(buffer, i * slotBytes, slotBytes));
@@ -132,29 +134,32 @@ function startDigestWorker(algorithm: string, ring: SlotRing, slotBytes: number)
     eval: true,
     workerData: { algorithm, ring: ring.buffer, slotBytes },
   });
-  let settle!: { resolve: (digest: string) => void; reject: (err: unknown) => void };
-  const digest = new Promise<string>((resolve, reject) => {
-    settle = { resolve, reject };
-  });
-  // The rejection also reaches the reader through ring.fail; this only keeps it from being "unhandled".
-  digest.catch(() => {});
+  // One digest per file, answered in order.
+  const pending: Array<{ resolve: (digest: string) => void; reject: (err: unknown) => void }> = [];
+  let failure: unknown;
   const fail = (err: unknown) => {
-    settle.reject(err);
+    failure ??= err;
+    for (const p of pending.splice(0)) p.reject(err);
     ring.fail(err);
   };
   worker.on('message', (msg: { slot?: number; digest?: string }) => {
-    if (msg.digest !== undefined) settle.resolve(msg.digest);
+    if (msg.digest !== undefined) pending.shift()?.resolve(msg.digest);
     else if (msg.slot !== undefined) ring.ack(msg.slot);
   });
   worker.on('error', fail);
-  // Only reached before a digest if the worker died (e.g. out of memory); afterwards the reject is a no-op.
+  // Reached when terminated or when the worker died (e.g. out of memory): nothing is pending after a terminate.
   worker.on('exit', (code) => fail(new Error(`${algorithm} worker exited with code ${code}`)));
   return {
     send: (slot, length) => worker.postMessage({ slot, length }),
-    finish: () => {
-      worker.postMessage({ slot: -1, length: 0 });
-      return digest;
-    },
+    finish: () =>
+      new Promise<string>((resolve, reject) => {
+        if (failure !== undefined) {
+          reject(failure);
+          return;
+        }
+        pending.push({ resolve, reject });
+        worker.postMessage({ slot: -1, length: 0 });
+      }),
     terminate: () => worker.terminate(),
   };
 }
@@ -176,31 +181,55 @@ async function pumpFile(fh: FileHandle, ring: SlotRing, workers: readonly Digest
   }
 }
 
+/** Hashes the files of one publish, one after the other, with the same ring and worker threads. */
+export interface PublishHasher {
+  hash(path: string, onProgress?: ProgressCallback): Promise<PublishHashes>;
+  close(): Promise<void>;
+}
+
 /**
- * sha256 and md5 of a file for publishing, from ONE read of the data: the two digests run on two
- * worker threads in parallel, so the total time is about that of md5 alone (the slower digest).
- * Memory is the fixed 16 MiB ring whatever the file size. `onProgress` gets the bytes hashed so far.
+ * sha256 and md5 of files for publishing, each from ONE read of its data: the two digests run on two
+ * worker threads in parallel, so the total time is about that of md5 alone (the slower digest). The
+ * workers and the 16 MiB ring serve every file of the publish (starting two isolates per file would cost
+ * time and, before they are collected, memory). `onProgress` gets the bytes of the file hashed so far.
  */
-export async function hashForPublish(path: string, onProgress?: ProgressCallback): Promise<PublishHashes> {
-  const fh = await openForRead(path);
-  let hashed = 0;
+export function createPublishHasher(): PublishHasher {
   const ring = new SlotRing(
     new SharedArrayBuffer(SLOT_BYTES * SLOT_COUNT),
     SLOT_BYTES,
     PUBLISH_ALGORITHMS.length,
-    (bytes) => {
-      hashed += bytes;
-      onProgress?.(hashed);
-    },
   );
   const workers = PUBLISH_ALGORITHMS.map((algorithm) => startDigestWorker(algorithm, ring, SLOT_BYTES));
+  return {
+    async hash(path, onProgress) {
+      const fh = await openForRead(path);
+      let hashed = 0;
+      ring.onConsumed = (bytes) => {
+        hashed += bytes;
+        onProgress?.(hashed);
+      };
+      try {
+        const size = await pumpFile(fh, ring, workers);
+        const [sha256, md5] = await Promise.all(workers.map((worker) => worker.finish()));
+        return { size, sha256: sha256!, md5: md5! };
+      } catch (err) {
+        return rethrowFsError(err, `cannot read ${path}`);
+      } finally {
+        await fh.close();
+      }
+    },
+    async close() {
+      await Promise.all(workers.map((worker) => worker.terminate()));
+    },
+  };
+}
+
+/** `createPublishHasher` for a single file. */
+export async function hashForPublish(path: string, onProgress?: ProgressCallback): Promise<PublishHashes> {
+  const hasher = createPublishHasher();
   try {
-    const size = await pumpFile(fh, ring, workers);
-    const [sha256, md5] = await Promise.all(workers.map((worker) => worker.finish()));
-    return { size, sha256: sha256!, md5: md5! };
-  } catch (err) {
-    return rethrowFsError(err, `cannot read ${path}`);
+    return await hasher.hash(path, onProgress);
   } finally {
-    await Promise.all([fh.close(), ...workers.map((worker) => worker.terminate())]);
+    await hasher.close();
   }
 }

@@ -7,16 +7,18 @@
  *
  * Protocol: workerData = { algorithm, ring: SharedArrayBuffer, slotBytes }. Each message
  * `{ slot, length }` hashes `length` bytes of that ring slot and answers `{ slot }` so the reader can
- * recycle it; `{ slot: -1 }` answers `{ digest }` (hex). Messages are handled in order.
+ * recycle it; `{ slot: -1 }` answers `{ digest }` (hex) and starts a new digest, so one worker hashes
+ * file after file. Messages are handled in order.
  */
 export const HASH_WORKER_SOURCE = `
 Promise.all([import('node:worker_threads'), import('node:crypto')]).then(([threads, crypto]) => {
   const { parentPort, workerData } = threads;
-  const hash = crypto.createHash(workerData.algorithm);
+  let hash = crypto.createHash(workerData.algorithm);
   const ring = new Uint8Array(workerData.ring);
   parentPort.on('message', ({ slot, length }) => {
     if (slot < 0) {
       parentPort.postMessage({ digest: hash.digest('hex') });
+      hash = crypto.createHash(workerData.algorithm);
       return;
     }
     const start = slot * workerData.slotBytes;

@@ -1,0 +1,415 @@
+/**
+ * End-to-end benchmark: `npx tsx bench/e2e.ts` (npm run bench:e2e; `npm run build` first, the CLI runs
+ * from `dist/`). Options: `--size N` (MiB of the single file, default 1024), `--files N` and `--file-size N`
+ * (the version of many files, default 10 × 100 MiB; `--files 0` leaves it out), `--rounds N` (default 3),
+ * `--backend embedded|aws|both` (default both; aws needs Java for DynamoDB Local).
+ *
+ * Starts a real `modelgate serve` (its own process group and temporary data folder), then in interleaved
+ * rounds times the real CLI against its floor on the same bytes, page cache warm:
+ * - `publish --wait` against `openssl dgst -md5` (sha256 and md5 must both be computed; md5 is the slower);
+ * - `fetch` against `openssl dgst -sha256` + `cp` + `sync`;
+ * - `verify` against `openssl dgst -sha256`.
+ * Every round publishes new bytes (the first 8 bytes of each file carry the round), so nothing is skipped
+ * as "already stored". Peak RSS: the client's from `/usr/bin/time -v`, the server's VmHWM, reset before
+ * each command through /proc/PID/clear_refs. Best of the rounds; prints the ratios last and exits 1 on a
+ * missed target. Deletes what it writes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { startDynamoDbLocal, startS3rver } from '../test/helpers/aws-local.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const MiB = 1024 * 1024;
+const TARGETS = { publish: 2.0, fetch: 1.15, verify: 1.0, rssMiB: 150 / 1.048576 } as const;
+
+type BackendName = 'embedded' | 'aws';
+
+interface Options {
+  singleMiB: number;
+  files: number;
+  fileMiB: number;
+  rounds: number;
+  backends: BackendName[];
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: '1024' },
+      files: { type: 'string', default: '10' },
+      'file-size': { type: 'string', default: '100' },
+      rounds: { type: 'string', default: '3' },
+      backend: { type: 'string', default: 'both' },
+    },
+  });
+  const positive = (name: string, v: string, min = 1) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} expects an integer ≥ ${min}, got "${v}"`);
+    return n;
+  };
+  const backend = values.backend;
+  if (backend !== 'embedded' && backend !== 'aws' && backend !== 'both')
+    throw new Error(`--backend expects embedded, aws or both, got "${backend}"`);
+  return {
+    singleMiB: positive('size', values.size),
+    files: positive('files', values.files, 0),
+    fileMiB: positive('file-size', values['file-size']),
+    rounds: positive('rounds', values.rounds),
+    backends: backend === 'both' ? ['embedded', 'aws'] : [backend],
+  };
+}
+
+/** Random bytes, 8 MiB at a time, fsynced so no write-back runs during the timings. */
+async function writeRandomFile(path: string, bytes: number): Promise<void> {
+  const fh = await open(path, 'wx');
+  const chunk = Buffer.allocUnsafe(8 * MiB);
+  try {
+    for (let written = 0; written < bytes; written += chunk.length)
+      await fh.write(randomFillSync(chunk), 0, Math.min(chunk.length, bytes - written));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** New bytes for a round: the round number in the first 8 bytes, so the blob is not already stored. */
+async function stampRound(paths: readonly string[], round: number): Promise<void> {
+  for (const path of paths) {
+    const fh = await open(path, 'r+');
+    try {
+      const stamp = Buffer.alloc(8);
+      stamp.writeBigUInt64LE(BigInt(Date.now()) * 1000n + BigInt(round));
+      await fh.write(stamp, 0, 8, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+interface Run {
+  ms: number;
+  /** Client maximum RSS in KiB (`/usr/bin/time -v`), when measured. */
+  clientKiB?: number;
+  /** Server VmHWM in KiB since the reset before the command, when measured. */
+  serverKiB?: number;
+}
+
+function runCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ ms: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - started;
+      if (code !== 0)
+        reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.slice(-2000)}`));
+      else resolve({ ms, stderr });
+    });
+  });
+}
+
+/** Runs the built CLI under `/usr/bin/time -v`, resetting and reading the server's peak RSS around it. */
+async function timedCli(args: string[], server: Server): Promise<Run> {
+  await resetPeak(server.pid);
+  const { ms, stderr } = await runCommand(
+    '/usr/bin/time',
+    ['-v', process.execPath, CLI, ...args],
+    server.env,
+  );
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+  if (!m) throw new Error(`no maximum RSS in the output of modelgate ${args[0]}`);
+  return { ms, clientKiB: Number(m[1]), serverKiB: await peakKiB(server.pid) };
+}
+
+const shell = (script: string) => runCommand('sh', ['-c', script]);
+const quote = (paths: readonly string[]) => paths.map((p) => `'${p}'`).join(' ');
+
+/** Writing 5 to clear_refs resets the process's VmHWM to its current RSS (proc(5)). */
+async function resetPeak(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5');
+}
+
+async function peakKiB(pid: number): Promise<number> {
+  const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmHWM for process ${pid}`);
+  return Number(m[1]);
+}
+
+interface Server {
+  pid: number;
+  env: Record<string, string>;
+  dataDir: string;
+  /** Deletes every stored blob, so the disk stays bounded across rounds (past rounds' blobs are not needed). */
+  dropBlobs(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `modelgate serve` in its own process group (setsid), on a free loopback port; the aws wiring runs
+ * DynamoDB Local and s3rver (in this process) beside it.
+ */
+async function startServer(backend: BackendName, dataDir: string): Promise<Server> {
+  let awsEnv: Record<string, string> = {};
+  let stopAws = async () => {};
+  let dropBlobs = async () => {
+    await rm(join(dataDir, 'blobs', 'sha256'), { recursive: true, force: true });
+    await mkdir(join(dataDir, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
+  };
+  if (backend === 'aws') {
+    const dynamo = await startDynamoDbLocal();
+    const s3 = await startS3rver();
+    const table = await dynamo.createMetadataTable();
+    awsEnv = {
+      MODELGATE_BACKEND: 'aws',
+      MODELGATE_TABLE_NAME: table,
+      MODELGATE_BUCKET_NAME: s3.bucket,
+      MODELGATE_DYNAMODB_ENDPOINT: dynamo.endpoint,
+      MODELGATE_S3_ENDPOINT: s3.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    };
+    stopAws = async () => {
+      await s3.stop();
+      await dynamo.stop();
+    };
+    dropBlobs = async () => {
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
+      for (const o of listed.Contents ?? [])
+        await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key! }));
+    };
+  }
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir], {
+    env: { ...process.env, ...awsEnv },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true, // setsid: its own process group, stopped as a whole
+  });
+  const url = await listeningUrl(child).catch(async (e: unknown) => {
+    killGroup(child, 'SIGKILL');
+    await stopAws();
+    throw e;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    pid: child.pid!,
+    dataDir,
+    dropBlobs,
+    env: { MODELGATE_REGISTRY: url, MODELGATE_PROVIDER: 'bench', NO_COLOR: '1' },
+    async stop() {
+      killGroup(child, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      await stopAws();
+    },
+  };
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function listeningUrl(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 60_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${stderr}`));
+    });
+  });
+}
+
+interface Case {
+  label: string;
+  /** The model's name in the registry. */
+  model: string;
+  /** What `publish` is given: one file or a folder. */
+  publishPath: string;
+  /** The files themselves, for the openssl and cp floors. */
+  files: string[];
+  bytes: number;
+}
+
+interface CaseRuns {
+  publish: Run[];
+  publishFloor: Run[];
+  fetch: Run[];
+  fetchFloor: Run[];
+  verify: Run[];
+  verifyFloor: Run[];
+}
+
+/** One round of one case: each command right after its floor, on the same bytes. */
+async function round(c: Case, server: Server, work: string, n: number, runs: CaseRuns): Promise<void> {
+  await stampRound(c.files, n);
+  const name = c.model;
+  const version = `1.0.${n}`;
+  runs.publishFloor.push(await shell(`openssl dgst -md5 ${quote(c.files)} > /dev/null`));
+  runs.publish.push(await timedCli(['publish', `${name}@${version}`, c.publishPath, '--wait'], server));
+
+  const floorDir = join(work, 'floor');
+  await mkdir(floorDir, { recursive: true });
+  runs.fetchFloor.push(
+    await shell(
+      `openssl dgst -sha256 ${quote(c.files)} > /dev/null && cp ${quote(c.files)} '${floorDir}' && sync`,
+    ),
+  );
+  await rm(floorDir, { recursive: true, force: true });
+
+  const dest = join(work, 'node');
+  runs.fetch.push(await timedCli(['fetch', `${name}@${version}`, '--dest', dest], server));
+  const installed = dest;
+  if (!existsSync(join(installed, 'checksums.txt')))
+    throw new Error(`fetch did not install into ${installed}`);
+  runs.verifyFloor.push(
+    await shell(
+      `cd '${installed}' && find . -type f ! -name checksums.txt ! -name '.*' -print0 | xargs -0 openssl dgst -sha256 > /dev/null`,
+    ),
+  );
+  runs.verify.push(await timedCli(['verify', installed], server));
+  await rm(dest, { recursive: true, force: true });
+  await server.dropBlobs();
+}
+
+const bestMs = (runs: readonly Run[]) => Math.min(...runs.map((r) => r.ms));
+const maxOf = (runs: readonly Run[], key: 'clientKiB' | 'serverKiB') =>
+  Math.max(...runs.map((r) => r[key] ?? 0)) / 1024;
+
+interface Result {
+  backend: BackendName;
+  c: Case;
+  runs: CaseRuns;
+}
+
+function printResults(results: readonly Result[], rounds: number): boolean {
+  console.log(`\nbest of ${rounds} round(s); RSS is the maximum over the rounds (MiB)\n`);
+  console.log('| backend | case | command | time | floor | ratio | target | client RSS | server RSS |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  let ok = true;
+  const ratios: string[] = [];
+  for (const { backend, c, runs } of results) {
+    for (const [cmd, target] of [
+      ['publish', TARGETS.publish],
+      ['fetch', TARGETS.fetch],
+      ['verify', TARGETS.verify],
+    ] as const) {
+      const mine = runs[cmd];
+      const floor = runs[`${cmd}Floor`];
+      const ratio = bestMs(mine) / bestMs(floor);
+      const client = maxOf(mine, 'clientKiB');
+      const server = maxOf(mine, 'serverKiB');
+      const pass = ratio <= target && client < TARGETS.rssMiB && server < TARGETS.rssMiB;
+      ok &&= pass;
+      console.log(
+        `| ${backend} | ${c.label} | ${cmd} | ${(bestMs(mine) / 1000).toFixed(3)} s | ${(bestMs(floor) / 1000).toFixed(3)} s | ${ratio.toFixed(2)} | ≤ ${target} | ${client.toFixed(1)} | ${server.toFixed(1)} |`,
+      );
+      ratios.push(
+        `${pass ? 'ok  ' : 'MISS'} ${backend} ${c.label} ${cmd}: ${ratio.toFixed(2)}× (≤ ${target}), RSS client ${client.toFixed(1)} MiB, server ${server.toFixed(1)} MiB (< ${TARGETS.rssMiB.toFixed(1)} MiB)`,
+      );
+    }
+  }
+  console.log('\nratios');
+  for (const line of ratios) console.log(line);
+  return ok;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const work = await mkdtemp(join(tmpdir(), 'modelgate-bench-e2e-'));
+  const results: Result[] = [];
+  try {
+    const single = join(work, 'src', 'single', 'weights.bin');
+    const many = join(work, 'src', 'many');
+    await mkdir(join(work, 'src', 'single'), { recursive: true });
+    await mkdir(many, { recursive: true });
+    await writeRandomFile(single, options.singleMiB * MiB);
+    const manyFiles = Array.from({ length: options.files }, (_, i) =>
+      join(many, `shard-${String(i).padStart(2, '0')}.bin`),
+    );
+    for (const f of manyFiles) await writeRandomFile(f, options.fileMiB * MiB);
+    const cases: Case[] = [
+      {
+        label: `1 × ${options.singleMiB} MiB`,
+        model: 'bench-single',
+        publishPath: single,
+        files: [single],
+        bytes: options.singleMiB * MiB,
+      },
+      ...(options.files > 0
+        ? [
+            {
+              label: `${options.files} × ${options.fileMiB} MiB`,
+              model: 'bench-many',
+              publishPath: many,
+              files: manyFiles,
+              bytes: options.files * options.fileMiB * MiB,
+            },
+          ]
+        : []),
+    ];
+    for (const backend of options.backends) {
+      const server = await startServer(backend, join(work, `registry-${backend}`));
+      try {
+        const perCase = cases.map((c) => ({
+          backend,
+          c,
+          runs: {
+            publish: [],
+            publishFloor: [],
+            fetch: [],
+            fetchFloor: [],
+            verify: [],
+            verifyFloor: [],
+          } as CaseRuns,
+        }));
+        for (let n = 0; n < options.rounds; n++)
+          for (const r of perCase) {
+            await round(r.c, server, work, n, r.runs);
+            console.error(
+              `${backend} ${r.c.label} round ${n + 1}: publish ${(r.runs.publish.at(-1)!.ms / 1000).toFixed(2)} s (md5 ${(r.runs.publishFloor.at(-1)!.ms / 1000).toFixed(2)} s), fetch ${(r.runs.fetch.at(-1)!.ms / 1000).toFixed(2)} s (floor ${(r.runs.fetchFloor.at(-1)!.ms / 1000).toFixed(2)} s), verify ${(r.runs.verify.at(-1)!.ms / 1000).toFixed(2)} s (sha256 ${(r.runs.verifyFloor.at(-1)!.ms / 1000).toFixed(2)} s)`,
+            );
+          }
+        results.push(...perCase);
+      } finally {
+        await server.stop();
+        await rm(server.dataDir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  if (!printResults(results, options.rounds)) process.exitCode = 1;
+}
+
+await main();
