@@ -5,7 +5,6 @@ import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile, TransferTarget } from '../../schemas/version.schema.js';
 import { fsRegistryError } from './fs-errors.js';
 import { type DigestWorker, SlotRing, startDigestWorker } from './hash-file.js';
-import type { HttpAnswer, HttpGet } from './http-get.js';
 
 export type DownloadableFile = ManifestFile & { download: TransferTarget };
 
@@ -14,12 +13,10 @@ export const FILE_MODE = 0o644;
  * Every download goes through a ring of slots in one SharedArrayBuffer: network chunks (16–64 KiB) are
  * copied into the current slot; a full slot is written to disk with one positional write AND hashed by
  * a worker thread at the same time, and is free again once both are done. The socket is only waited for
- * when the whole ring is in flight, never per chunk. 8 × 1 MiB = 8 MiB per download, whatever its size
- * (1 MiB slots measured faster than 2 MiB ones: more of them in flight, and a slot stays in cache
- * between the copy and the hash).
+ * when the whole ring is in flight, never per chunk. 4 × 2 MiB = 8 MiB per download, whatever its size.
  */
-const SLOT_BYTES = 1024 * 1024;
-const SLOT_COUNT = 8;
+const SLOT_BYTES = 2 * 1024 * 1024;
+const SLOT_COUNT = 4;
 /** Below this many bytes a worker thread (≈ 20 ms and a few MB to start) costs more than it saves. */
 const WORKER_MIN_BYTES = 16 * 1024 * 1024;
 /**
@@ -228,10 +225,10 @@ class HashingWriter {
 }
 
 /** Where a body starts in the file: 0 for a whole body, `from` for a 206 whose Content-Range says so. */
-function bodyStart(res: HttpAnswer, from: number, size: number): number | undefined {
+function bodyStart(res: Response, from: number, size: number): number | undefined {
   if (res.status === 200) return 0;
   if (res.status !== 206) return undefined;
-  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.header('content-range') ?? '');
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
   if (!m || Number(m[1]) !== from || Number(m[2]) !== size - 1) return undefined;
   if (m[3] !== '*' && Number(m[3]) !== size) return undefined;
   return from;
@@ -304,19 +301,19 @@ const PARTIAL_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLO
 
 async function request(
   file: DownloadableFile,
-  get: HttpGet,
+  fetchImpl: typeof fetch,
   from: number,
   signal?: AbortSignal,
-): Promise<HttpAnswer> {
-  const res = await get(file.download.url, {
+): Promise<Response> {
+  const res = await fetchImpl(file.download.url, {
     method: file.download.method,
     // A presigned S3 GET takes Range as is (it is not a signed header); so does the local blob endpoint.
     headers: from > 0 ? { ...file.download.headers, range: `bytes=${from}-` } : file.download.headers,
     ...(signal ? { signal } : {}),
   });
-  if (res.status >= 200 && res.status < 300) return res;
-  await res.cancel();
-  if (res.status === 416 && from > 0) return request(file, get, 0, signal);
+  if (res.ok && res.body) return res;
+  await res.body?.cancel();
+  if (res.status === 416 && from > 0) return request(file, fetchImpl, 0, signal);
   throw httpError(res.status, file);
 }
 
@@ -331,7 +328,7 @@ async function request(
 export async function downloadResumable(
   file: DownloadableFile,
   partial: string,
-  get: HttpGet,
+  fetchImpl: typeof fetch,
   onBytes: (bytes: number) => void,
   signal?: AbortSignal,
 ): Promise<DownloadOutcome> {
@@ -349,11 +346,11 @@ export async function downloadResumable(
       await fh.truncate(0);
       have = 0;
     }
-    let res = await request(file, get, have, signal);
+    let res = await request(file, fetchImpl, have, signal);
     let start = bodyStart(res, have, file.size);
     if (start === undefined && have > 0) {
-      await res.cancel();
-      res = await request(file, get, 0, signal);
+      await res.body?.cancel();
+      res = await request(file, fetchImpl, 0, signal);
       start = bodyStart(res, 0, file.size);
     }
     if (start === undefined) throw httpError(res.status, file);
@@ -366,10 +363,16 @@ export async function downloadResumable(
         await writer.hashExisting(start);
       } catch (err) {
         await writer.settle();
-        await res.cancel();
+        await res.body?.cancel().catch(() => {});
         throw err;
       }
-      received = await streamVerified(res.body, writer, file, start, onBytes);
+      received = await streamVerified(
+        res.body as unknown as AsyncIterable<Uint8Array>,
+        writer,
+        file,
+        start,
+        onBytes,
+      );
     } catch (err) {
       // Bytes that fail the check must never be built on: the next attempt starts from 0.
       if (err instanceof RegistryError && err.code === 'CHECKSUM_MISMATCH') await fh.truncate(0);

@@ -31,7 +31,6 @@ import { EXIT } from '../exit-codes.js';
 import { type DownloadableFile, downloadResumable, FILE_MODE } from './download-file.js';
 import { fsRegistryError, rethrowFsError } from './fs-errors.js';
 import { sha256File } from './hash-file.js';
-import { fetchGet, nodeHttpGet } from './http-get.js';
 import {
   checksumLines,
   InstalledMetadata,
@@ -46,7 +45,6 @@ export interface InstallOptions {
   version: Version;
   /** Every file of the version with where to GET its bytes (DownloadPlan.files). */
   files: DownloadableFile[];
-  /** Downloads go through this fetch when given (tests shape answers with it); else through node:http. */
   fetchImpl?: typeof fetch;
   /** Bytes written of all files so far, their total, and the file the latest bytes belong to. */
   onProgress?: (bytesDone: number, bytesTotal: number, path: string) => void;
@@ -440,7 +438,7 @@ async function downloadAll(
   opts: InstallOptions,
   sources: Sources,
 ): Promise<Transfer> {
-  const get = opts.fetchImpl ? fetchGet(opts.fetchImpl) : nodeHttpGet;
+  const fetchImpl = opts.fetchImpl ?? globalThis.fetch;
   const transfer: Transfer = { bytesDownloaded: 0, bytesResumed: 0, filesReused: 0, bytesReused: 0 };
   const byPath = new Map(opts.files.map((f) => [f.path, f]));
   const toDownload = [...sources.download];
@@ -465,7 +463,7 @@ async function downloadAll(
     DOWNLOAD_CONCURRENCY,
     async (file, signal) => {
       const partial = join(partials, file.sha256);
-      const outcome = await downloadResumable(file, partial, get, onBytes(file.path), signal);
+      const outcome = await downloadResumable(file, partial, fetchImpl, onBytes(file.path), signal);
       transfer.bytesDownloaded += outcome.bytesDownloaded;
       transfer.bytesResumed += outcome.bytesResumed;
       // A link, not a rename: if another file fails, this one stays complete in the store and the
