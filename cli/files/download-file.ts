@@ -1,30 +1,22 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile, TransferTarget } from '../../schemas/version.schema.js';
 import { fsRegistryError } from './fs-errors.js';
-import { type DigestWorker, SlotRing, startDigestWorker } from './hash-file.js';
 
 export type DownloadableFile = ManifestFile & { download: TransferTarget };
 
 export const FILE_MODE = 0o644;
-/**
- * Every download goes through a ring of slots in one SharedArrayBuffer: network chunks (16–64 KiB) are
- * copied into the current slot; a full slot is written to disk with one positional write AND hashed by
- * a worker thread at the same time, and is free again once both are done. The socket is only waited for
- * when the whole ring is in flight, never per chunk. 4 × 2 MiB = 8 MiB per download, whatever its size.
- */
-const SLOT_BYTES = 2 * 1024 * 1024;
-const SLOT_COUNT = 4;
-/** Below this many bytes a worker thread (≈ 20 ms and a few MB to start) costs more than it saves. */
-const WORKER_MIN_BYTES = 16 * 1024 * 1024;
+/** Network chunks are small (16–64 KiB): batch them into ~1 MiB writev calls, without copying. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
 /**
  * Every this many bytes written, an fdatasync starts in the background (one at a time): the disk writes
  * while the network still delivers, so the fsync that seals the file only waits for the last stretch.
  * Without it the kernel holds a whole model in dirty pages and the final fsync writes all of it at once.
  */
 const WRITEBACK_BYTES = 64 * 1024 * 1024;
+
 function httpError(status: number, file: DownloadableFile): RegistryError {
   const details = { path: file.path, status };
   if (status === 404 || status === 410)
@@ -58,170 +50,103 @@ function asDownloadError(err: unknown, file: DownloadableFile, signal?: AbortSig
   return new RegistryError('UNAVAILABLE', `${file.path}: ${reason}`, { path: file.path });
 }
 
-/** sha256 on this thread, for files too small to be worth a worker: same protocol as the worker. */
-function inlineDigest(ring: SlotRing): DigestWorker {
-  const hash = createHash('sha256');
-  return {
-    send: (slot, length) => {
-      hash.update(ring.views[slot]!.subarray(0, length));
-      ring.ack(slot);
-    },
-    finish: async () => hash.digest('hex'),
-    terminate: async () => 0,
-  };
-}
-
 /**
- * Writes a file from `position` on and hashes it as it goes (see SLOT_BYTES): bytes already in the
- * file (a resume) are read back through the same ring and hashed only. Writes are positional, so
- * several run at once on the thread pool; `settle()` must be awaited before the file is closed.
+ * Batches chunks and writes them with one writev each, from `position` on. Double-buffered: a full batch
+ * is handed to the thread pool and the next one fills while it is written, so reading from the socket
+ * and hashing never wait for the disk unless two batches are pending.
  */
-class HashingWriter {
-  private readonly ring: SlotRing;
-  private readonly digest: DigestWorker;
-  private readonly writes = new Set<Promise<void>>();
-  private slot: number | undefined;
-  private fill = 0;
-  private sinceWriteback = 0;
+class BatchWriter {
+  private chunks: Uint8Array[] = [];
+  private batched = 0;
+  private pending: Promise<void> = Promise.resolve();
   private writeback: Promise<void> | undefined;
-  private failure: unknown;
+  private writebackError: unknown;
+  private sinceWriteback = 0;
 
   constructor(
     private readonly fh: FileHandle,
     private position: number,
-    hashBytes: number,
-  ) {
-    const slotBytes = Math.min(SLOT_BYTES, Math.max(64 * 1024, hashBytes));
-    // Two consumers per slot: the digest and the disk write.
-    this.ring = new SlotRing(new SharedArrayBuffer(slotBytes * SLOT_COUNT), slotBytes, 2, () => {});
-    this.digest =
-      hashBytes >= WORKER_MIN_BYTES
-        ? startDigestWorker('sha256', this.ring, slotBytes)
-        : inlineDigest(this.ring);
+  ) {}
+
+  async push(chunk: Uint8Array): Promise<void> {
+    this.chunks.push(chunk);
+    this.batched += chunk.byteLength;
+    if (this.batched >= WRITE_BATCH_BYTES) await this.startWrite();
   }
 
-  /** Hashes the first `bytes` of the file (already on disk, written by an earlier attempt). */
-  async hashExisting(bytes: number): Promise<void> {
-    let position = 0;
-    while (position < bytes) {
-      const slot = await this.ring.acquire();
-      const view = this.ring.views[slot]!;
-      const { bytesRead } = await this.fh.read(
-        view,
-        0,
-        Math.min(view.byteLength, bytes - position),
-        position,
-      );
-      if (bytesRead === 0) {
-        this.ring.release(slot);
-        break;
-      }
-      position += bytesRead;
-      this.ring.publish(slot, bytesRead);
-      this.digest.send(slot, bytesRead);
-      this.ring.ack(slot); // nothing to write: those bytes are on disk
-    }
-  }
-
-  /** Takes a chunk; returns a promise only when the ring is full and the caller must wait for a slot. */
-  push(chunk: Uint8Array): Promise<void> | undefined {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      if (this.slot === undefined) return this.waitAndPush(chunk.subarray(offset));
-      const view = this.ring.views[this.slot]!;
-      const n = Math.min(chunk.byteLength - offset, view.byteLength - this.fill);
-      view.set(chunk.subarray(offset, offset + n), this.fill);
-      this.fill += n;
-      offset += n;
-      if (this.fill === view.byteLength) this.dispatch();
-    }
-    return undefined;
-  }
-
-  private async waitAndPush(rest: Uint8Array): Promise<void> {
-    this.slot = await this.ring.acquire();
-    this.fill = 0;
-    await this.push(rest);
-  }
-
-  /** The current slot goes to the digest and to the disk at once. */
-  private dispatch(): void {
-    const slot = this.slot!;
-    const length = this.fill;
+  /** Waits for the batch in flight, then starts writing the current one without waiting for it. */
+  private async startWrite(): Promise<void> {
+    await this.pending;
+    const chunks = this.chunks;
+    const bytes = this.batched;
     const position = this.position;
-    this.slot = undefined;
-    this.fill = 0;
-    this.position += length;
-    this.ring.publish(slot, length);
-    this.digest.send(slot, length);
-    const write = this.writeAll(this.ring.views[slot]!.subarray(0, length), position).then(
-      () => {
-        this.ring.ack(slot);
-        this.sinceWriteback += length;
-        if (this.sinceWriteback >= WRITEBACK_BYTES && !this.writeback) this.startWriteback();
-      },
-      (err: unknown) => {
-        this.failure ??= err;
-        this.ring.fail(err);
-      },
-    );
-    this.writes.add(write);
-    void write.finally(() => this.writes.delete(write));
+    this.chunks = [];
+    this.batched = 0;
+    this.position += bytes;
+    const write = this.writeAll(chunks, bytes, position);
+    // A failure surfaces at the next push or at flush(); never as an unhandled rejection meanwhile.
+    write.catch(() => {});
+    this.pending = write;
+    this.sinceWriteback += bytes;
+    if (this.sinceWriteback >= WRITEBACK_BYTES && !this.writeback) this.startWriteback(write);
   }
 
-  /** fdatasync in the background; its failure fails the download at finish(). */
-  private startWriteback(): void {
+  /** fdatasync after `write` lands, in the background; its failure fails the download at flush(). */
+  private startWriteback(after: Promise<void>): void {
     this.sinceWriteback = 0;
-    this.writeback = this.fh
-      .datasync()
+    this.writeback = after
+      .then(() => this.fh.datasync())
       .catch((err: unknown) => {
-        this.failure ??= err;
+        this.writebackError ??= err;
       })
       .finally(() => {
         this.writeback = undefined;
       });
   }
 
-  private async writeAll(data: Uint8Array, position: number): Promise<void> {
+  private async writeAll(chunks: Uint8Array[], bytes: number, position: number): Promise<void> {
     let written = 0;
-    // A write may be short (e.g. a signal mid-write): keep going until the slot is on disk.
-    while (written < data.byteLength) {
-      const { bytesWritten } = await this.fh.write(
-        data,
-        written,
-        data.byteLength - written,
-        position + written,
-      );
+    // writev may write less than asked (e.g. a signal mid-write): keep going until the batch is on disk.
+    while (written < bytes) {
+      const { bytesWritten } = await this.fh.writev(remaining(chunks, written), position + written);
       written += bytesWritten;
     }
   }
 
-  /** Writes the slot being filled, if any: on success, and after a cut connection (kept to resume from). */
-  writePending(): void {
-    if (this.slot === undefined) return;
-    if (this.fill > 0) this.dispatch();
+  /** Writes what is batched and waits until every byte pushed is written. */
+  async flush(): Promise<void> {
+    if (this.batched > 0) await this.startWrite();
+    await this.pending;
+    await this.writeback;
+    if (this.writebackError) throw this.writebackError;
+  }
+}
+
+function remaining(chunks: Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let left = skip;
+  for (const chunk of chunks) {
+    if (left >= chunk.byteLength) left -= chunk.byteLength;
     else {
-      this.ring.release(this.slot);
-      this.slot = undefined;
+      out.push(left === 0 ? chunk : chunk.subarray(left));
+      left = 0;
     }
   }
+  return out;
+}
 
-  /** Waits until no write nor fdatasync is in flight; never throws. Stops the digest worker. */
-  async settle(): Promise<void> {
-    while (this.writes.size > 0) await Promise.allSettled([...this.writes]);
-    await this.writeback;
-    await this.digest.terminate();
+/** The bytes already in a partial file, hashed again from disk: the hash state a resume continues from. */
+async function hashPrefix(fh: FileHandle, bytes: number): Promise<Hash> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(Math.min(bytes, 4 * 1024 * 1024) || 1);
+  let position = 0;
+  while (position < bytes) {
+    const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, bytes - position), position);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
   }
-
-  /** Writes the rest, waits for every write and hash, and returns the sha256 (hex) of the whole file. */
-  async finish(): Promise<string> {
-    this.writePending();
-    while (this.writes.size > 0) await Promise.all([...this.writes]);
-    await this.writeback;
-    if (this.failure !== undefined) throw this.failure;
-    return this.digest.finish();
-  }
+  return hash;
 }
 
 /** Where a body starts in the file: 0 for a whole body, `from` for a 206 whose Content-Range says so. */
@@ -235,59 +160,47 @@ function bodyStart(res: Response, from: number, size: number): number | undefine
 }
 
 /**
- * Streams the body through `writer` (which writes from `start` on and hashes the file from byte 0);
- * stops as soon as the file would be longer than the manifest says. Returns the bytes received.
- * Whatever happens, no write is still in flight when it returns or throws.
+ * Streams the body into `fh` from `start` on, continuing `hash`; stops as soon as the file would be
+ * longer than the manifest says. Returns the bytes received.
  */
 async function streamVerified(
   body: AsyncIterable<Uint8Array>,
-  writer: HashingWriter,
+  fh: FileHandle,
   file: DownloadableFile,
   start: number,
+  hash: Hash,
   onBytes: (bytes: number) => void,
 ): Promise<number> {
+  const writer = new BatchWriter(fh, start);
   let size = start;
-  let sha256: string;
   try {
     for await (const chunk of body) {
       size += chunk.byteLength;
       if (size > file.size)
         throw checksumError(file, `more than the ${file.size} bytes expected`, { expectedSize: file.size });
-      const wait = writer.push(chunk);
-      if (wait) await wait;
+      hash.update(chunk);
+      await writer.push(chunk);
       onBytes(chunk.byteLength);
     }
-    sha256 = await writer.finish();
   } catch (err) {
     // A cut connection: what arrived is kept for the next attempt to resume from (the sha256 of the
     // whole file still decides). Bytes past the manifest's size are not worth keeping.
-    if (!(err instanceof RegistryError)) writer.writePending();
+    if (!(err instanceof RegistryError)) await writer.flush().catch(() => {});
     throw err;
-  } finally {
-    await writer.settle();
   }
+  await writer.flush();
   if (size !== file.size)
     throw checksumError(file, `${size} bytes received, ${file.size} expected`, {
       expectedSize: file.size,
       size,
     });
+  const sha256 = hash.digest('hex');
   if (sha256 !== file.sha256)
     throw checksumError(file, `sha256 ${sha256} does not match the manifest's ${file.sha256}`, {
       expected: file.sha256,
       actual: sha256,
     });
   return size - start;
-}
-
-/** The sha256 of the first `bytes` of the file, read back from disk. */
-async function hashOnDisk(fh: FileHandle, bytes: number): Promise<string> {
-  const writer = new HashingWriter(fh, bytes, bytes);
-  try {
-    await writer.hashExisting(bytes);
-    return await writer.finish();
-  } finally {
-    await writer.settle();
-  }
 }
 
 /** What one download moved: bytes over the network, and bytes that were already on disk from before. */
@@ -340,11 +253,13 @@ export async function downloadResumable(
       await fh.truncate(0);
       have = 0;
     }
+    let hash = await hashPrefix(fh, have);
     if (have === file.size && file.size > 0) {
-      if ((await hashOnDisk(fh, have)) === file.sha256)
+      if (hash.copy().digest('hex') === file.sha256)
         return await sealed(fh, { bytesDownloaded: 0, bytesResumed: have });
       await fh.truncate(0);
       have = 0;
+      hash = createHash('sha256');
     }
     let res = await request(file, fetchImpl, have, signal);
     let start = bodyStart(res, have, file.size);
@@ -354,23 +269,18 @@ export async function downloadResumable(
       start = bodyStart(res, 0, file.size);
     }
     if (start === undefined) throw httpError(res.status, file);
-    if (start === 0 && have > 0) await fh.truncate(0);
+    if (start === 0 && have > 0) {
+      await fh.truncate(0);
+      hash = createHash('sha256');
+    }
     let received: number;
     try {
-      // The bytes kept from before are hashed again from disk: the state the rest of the hash continues.
-      const writer = new HashingWriter(fh, start, file.size);
-      try {
-        await writer.hashExisting(start);
-      } catch (err) {
-        await writer.settle();
-        await res.body?.cancel().catch(() => {});
-        throw err;
-      }
       received = await streamVerified(
         res.body as unknown as AsyncIterable<Uint8Array>,
-        writer,
+        fh,
         file,
         start,
+        hash,
         onBytes,
       );
     } catch (err) {

@@ -66,7 +66,7 @@ export async function sha256File(path: string, onProgress?: ProgressCallback): P
  * the slot is free again once all of them acknowledged it: the reader never waits for the slower
  * digest unless the whole ring is in flight.
  */
-export class SlotRing {
+class SlotRing {
   readonly views: Buffer[];
   private readonly free: number[];
   private readonly waiting: Array<{ resolve: (slot: number) => void; reject: (err: unknown) => void }> = [];
@@ -120,14 +120,14 @@ export class SlotRing {
   }
 }
 
-export interface DigestWorker {
+interface DigestWorker {
   send(slot: number, length: number): void;
   /** Asks for the digest; resolves once every slot sent before was hashed. */
   finish(): Promise<string>;
   terminate(): Promise<number>;
 }
 
-export function startDigestWorker(algorithm: string, ring: SlotRing, slotBytes: number): DigestWorker {
+function startDigestWorker(algorithm: string, ring: SlotRing, slotBytes: number): DigestWorker {
   const worker = new Worker(HASH_WORKER_SOURCE, {
     eval: true,
     workerData: { algorithm, ring: ring.buffer, slotBytes },

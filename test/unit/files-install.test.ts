@@ -294,8 +294,8 @@ describe('installVersion', () => {
     expect(hex('sha256', await readFile(join(dest, 'large.onnx')))).toBe(file.sha256);
   }, 60_000);
 
-  // 20 MiB: above the size from which the sha256 runs on a worker thread, resumed prefix included.
-  it('resumes a cut download of a file hashed on a worker thread, the kept bytes re-hashed there', async () => {
+  // 20 MiB: many 1 MiB write batches, and a kept prefix of several MiB re-hashed from disk.
+  it('resumes a cut 20 MiB download from the kept bytes, re-hashed from disk', async () => {
     const data = randomBytes(20 * 1024 * 1024 + 5);
     const cut = serverFile('huge.onnx', data, 'cut');
     await expect(installVersion(options('v1', [cut]))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
@@ -309,7 +309,7 @@ describe('installVersion', () => {
     expect(hex('sha256', await readFile(join(dest, 'huge.onnx')))).toBe(cut.sha256);
   }, 60_000);
 
-  it('refuses a file hashed on a worker thread when one byte differs, keeping nothing of it', async () => {
+  it('refuses a 20 MiB file when one byte differs, keeping nothing of it', async () => {
     const data = randomBytes(20 * 1024 * 1024 + 5);
     const flipped = serverFile('huge.onnx', data, 'flip');
     await expect(installVersion(options('v1', [flipped]))).rejects.toMatchObject({
