@@ -294,6 +294,32 @@ describe('installVersion', () => {
     expect(hex('sha256', await readFile(join(dest, 'large.onnx')))).toBe(file.sha256);
   }, 60_000);
 
+  // 20 MiB: many 1 MiB write batches, and a kept prefix of several MiB re-hashed from disk.
+  it('resumes a cut 20 MiB download from the kept bytes, re-hashed from disk', async () => {
+    const data = randomBytes(20 * 1024 * 1024 + 5);
+    const cut = serverFile('huge.onnx', data, 'cut');
+    await expect(installVersion(options('v1', [cut]))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    const kept = (await partials())[cut.sha256]!;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(data.length);
+    blobs.get(`/blobs/${cut.sha256}`)!.behaviour = 'ok';
+    const result = await installVersion(options('v1', [cut]));
+    expect(ranges).toEqual([`bytes=${kept}-`]);
+    expect(result).toMatchObject({ bytesResumed: kept, bytesDownloaded: data.length - kept });
+    expect(hex('sha256', await readFile(join(dest, 'huge.onnx')))).toBe(cut.sha256);
+  }, 60_000);
+
+  it('refuses a 20 MiB file when one byte differs, keeping nothing of it', async () => {
+    const data = randomBytes(20 * 1024 * 1024 + 5);
+    const flipped = serverFile('huge.onnx', data, 'flip');
+    await expect(installVersion(options('v1', [flipped]))).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+      details: { expected: flipped.sha256 },
+    });
+    expect((await partials())[flipped.sha256]).toBeUndefined();
+    await expect(lstat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 60_000);
+
   it('starts over when the bytes kept from before are not a prefix of the file', async () => {
     const data = randomBytes(200_000);
     const file = serverFile('det.onnx', data);
