@@ -10,6 +10,7 @@ import type {
 } from '../schemas/version.schema.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
+import { inPool } from './in-pool.js';
 import { sendStream, uploadError } from './upload.js';
 
 /** Asks the registry for one part's upload URL, signed with the part's checksum. */
@@ -63,26 +64,6 @@ function partRanges(size: number, plan: MultipartPlan): PartRange[] {
     const start = i * plan.partSize;
     return { partNumber: i + 1, start, length: Math.min(plan.partSize, size - start) };
   });
-}
-
-/** Runs `work` over `items`, at most `limit` at once; stops taking new items after the first failure. */
-async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await work(items[i]!);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 async function uploadPartWithRetries(

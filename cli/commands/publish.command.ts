@@ -19,6 +19,7 @@ import { defineCommand, formatBytes, jsonOption, REGISTRY_OPTION } from '../comm
 import { EXIT } from '../exit-codes.js';
 import { createPublishHasher } from '../files/hash-file.js';
 import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
+import { inPool } from '../in-pool.js';
 import { transferProgress } from '../progress.js';
 import type { RegistryClient } from '../registry-client.js';
 import { encode } from '../registry-client.js';
@@ -162,7 +163,7 @@ export const publishCommand = defineCommand({
     const sentByBlob = new Map<string, number>();
     // Several files at once: while one waits on the disk or the socket, another is sent.
     const multipart = (
-      await inParallel(started.uploads, UPLOAD_CONCURRENCY, async (u) => {
+      await inPool(started.uploads, UPLOAD_CONCURRENCY, async (u) => {
         const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
         const onProgress = (b: number) => {
           sentByBlob.set(u.sha256, b);
@@ -197,30 +198,6 @@ export const publishCommand = defineCommand({
 
 /** Files uploaded at once; a multipart file counts as one (its parts go 4 at a time). */
 const UPLOAD_CONCURRENCY = 4;
-
-/** Runs `work` over `items`, at most `limit` at once, results in order; the first failure stops new work. */
-async function inParallel<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failed = false;
-  const lane = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await work(items[i]!);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
-}
 
 /** A big file, in parts: each part's URL is asked of the registry with the part's checksum. */
 function uploadInParts(
