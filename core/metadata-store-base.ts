@@ -18,6 +18,14 @@ import type {
   VersionRef,
 } from './ports.js';
 
+/** What a backend's alias write saw (MetadataStoreBase.writeAlias states when each holds). */
+export type AliasWriteOutcome =
+  | 'ok'
+  | 'shadows-version'
+  | 'version-missing'
+  | { readonly notVerified: VersionStatus | undefined }
+  | 'contention';
+
 /**
  * The one implementation of the MetadataStore contract (core/ports.ts), in the manner of Powertools'
  * BasePersistenceLayer: the public operations check their input, interpret what the storage reports
@@ -71,15 +79,7 @@ export abstract class MetadataStoreBase implements MetadataStore {
    * Outcomes, when more than one holds: 'shadows-version', then 'version-missing', then `notVerified`
    * (with the status the write saw, when the backend can tell). 'contention': retries ran out.
    */
-  protected abstract writeAlias(
-    alias: Alias,
-  ): Promise<
-    | 'ok'
-    | 'shadows-version'
-    | 'version-missing'
-    | { readonly notVerified: VersionStatus | undefined }
-    | 'contention'
-  >;
+  protected abstract writeAlias(alias: Alias): Promise<AliasWriteOutcome>;
   protected abstract readAlias(model: string, alias: string): Promise<Alias | null>;
   /** A model's aliases, by alias name. */
   protected abstract queryAliases(model: string): Promise<Alias[]>;

@@ -27,7 +27,12 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { concurrentUpdate, MetadataStoreBase, type PageOutcome } from '../../core/metadata-store-base.js';
+import {
+  type AliasWriteOutcome,
+  concurrentUpdate,
+  MetadataStoreBase,
+  type PageOutcome,
+} from '../../core/metadata-store-base.js';
 import type {
   LoadReportScope,
   LoadTally,
@@ -393,15 +398,7 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     return null;
   }
 
-  protected async writeAlias(
-    alias: Alias,
-  ): Promise<
-    | 'ok'
-    | 'shadows-version'
-    | 'version-missing'
-    | { readonly notVerified: VersionStatus | undefined }
-    | 'contention'
-  > {
+  protected async writeAlias(alias: Alias): Promise<AliasWriteOutcome> {
     const seq = await this.seqOf({ model: alias.model, version: alias.version });
     if (seq === null)
       return (await this.seqOf({ model: alias.model, version: alias.alias })) === null
