@@ -8,6 +8,7 @@ import { systemClock } from '../../core/ports.js';
 import { verifyIntegrity } from '../../gpu-validator/file-integrity.js';
 import { runValidation } from '../../gpu-validator/run-validation.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
+import { aVersion } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 /**
@@ -35,20 +36,8 @@ describe('blobs verified on write', () => {
     };
   }
 
-  const versionOf = (file: ManifestFile): Version => ({
-    model: 'm',
-    version: '1',
-    seq: 1,
-    provider: 'p',
-    status: 'VALIDATING',
-    files: [file],
-    totalSize: file.size,
-    inputShapes: {},
-    publisher: 'test',
-    createdAt: new Date().toISOString(),
-    updatedAt: new Date().toISOString(),
-    validation: { attempts: 1 },
-  });
+  const versionOf = (file: ManifestFile): Version =>
+    aVersion({ status: 'VALIDATING', files: [file], validation: { attempts: 1 } });
 
   const validate = (file: ManifestFile) =>
     runValidation(versionOf(file), {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runValidation } from '../../gpu-validator/run-validation.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
+import { aVersion } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 /** A validation's re-hash marks a blob corrupt only when its bytes do not hash to its sha256. */
@@ -27,20 +28,8 @@ describe('validation marks rotted blobs corrupt', () => {
     };
   }
 
-  const versionOf = (file: ManifestFile): Version => ({
-    model: 'm',
-    version: '1',
-    seq: 1,
-    provider: 'p',
-    status: 'VALIDATING',
-    files: [file],
-    totalSize: file.size,
-    inputShapes: {},
-    publisher: 'test',
-    createdAt: new Date().toISOString(),
-    updatedAt: new Date().toISOString(),
-    validation: { attempts: 1 },
-  });
+  const versionOf = (file: ManifestFile): Version =>
+    aVersion({ status: 'VALIDATING', files: [file], validation: { attempts: 1 } });
 
   const validate = (file: ManifestFile) =>
     runValidation(versionOf(file), {
