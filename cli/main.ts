@@ -2,49 +2,17 @@
 import './quiet-dependencies.js';
 import { redactUrlQueries } from '../local/redact.js';
 import { CliError } from './cli-error.js';
-import type { Command, Io } from './command.js';
-import { aliasCommand } from './commands/alias.command.js';
-import { deprecateCommand } from './commands/deprecate.command.js';
-import { doctorCommand } from './commands/doctor.command.js';
-import { fetchCommand } from './commands/fetch.command.js';
-import { listCommand } from './commands/list.command.js';
-import { providerCommand } from './commands/provider.command.js';
-import { publishCommand } from './commands/publish.command.js';
-import { releaseCommand } from './commands/release.command.js';
-import { reportCommand } from './commands/report.command.js';
-import { scrubCommand } from './commands/scrub.command.js';
-import { serveCommand } from './commands/serve.command.js';
-import { signingKeyCommand } from './commands/signing-key.command.js';
-import { statusCommand } from './commands/status.command.js';
-import { syncCommand } from './commands/sync.command.js';
-import { validateCommand } from './commands/validate.command.js';
-import { verifyCommand } from './commands/verify.command.js';
+import type { Io } from './command.js';
+import { COMMAND_LOADERS } from './commands/command-loaders.js';
 import { EXIT } from './exit-codes.js';
 
-const COMMANDS: readonly Command[] = [
-  publishCommand,
-  statusCommand,
-  listCommand,
-  aliasCommand,
-  fetchCommand,
-  verifyCommand,
-  doctorCommand,
-  syncCommand,
-  validateCommand,
-  reportCommand,
-  providerCommand,
-  releaseCommand,
-  scrubCommand,
-  deprecateCommand,
-  serveCommand,
-  signingKeyCommand,
-];
-
-const usage = () =>
+const usage = async () =>
   [
     'Usage: modelgate COMMAND [options]   (modelgate COMMAND --help for details)',
     '',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    ...(await Promise.all(Object.values(COMMAND_LOADERS).map((load) => load()))).map(
+      (c) => `  ${c.name.padEnd(10)} ${c.summary}`,
+    ),
     '',
     'Environment: MODELGATE_REGISTRY (default http://127.0.0.1:8080), MODELGATE_TOKEN (bearer token),',
     '             MODELGATE_PROVIDER (the provider of a model that publish creates, unless --provider)',
@@ -53,16 +21,16 @@ const usage = () =>
 async function main(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    io.out(usage());
+    io.out(await usage());
     return name ? EXIT.OK : EXIT.USAGE;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const load = Object.hasOwn(COMMAND_LOADERS, name) ? COMMAND_LOADERS[name] : undefined;
+  if (!load) {
     io.err(`error USAGE: unknown command "${name}" (see \`modelgate --help\`)`);
     return EXIT.USAGE;
   }
   try {
-    return await command.run(rest, io);
+    return await (await load()).run(rest, io);
   } catch (e) {
     const error = e instanceof CliError ? e : undefined;
     // A deploy script reading stdout under --json gets one document either way: the API's error envelope.
