@@ -14,6 +14,7 @@
  * each command through /proc/PID/clear_refs. Best of the rounds; prints the ratios last and exits 1 on a
  * missed target. Deletes what it writes.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startDynamoDbLocal, startS3rver } from '../test/helpers/aws-local.js';
+import { listeningUrl } from '../test/helpers/listening-url.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -201,7 +203,7 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true, // setsid: its own process group, stopped as a whole
   });
-  const url = await listeningUrl(child).catch(async (e: unknown) => {
+  const url = await listeningUrl(child, 60_000).catch(async (e: unknown) => {
     killGroup(child, 'SIGKILL');
     await stopAws();
     throw e;
@@ -228,25 +230,6 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-function listeningUrl(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}: ${stderr}`));
-    });
-  });
 }
 
 interface Case {

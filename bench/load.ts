@@ -10,6 +10,7 @@
  *
  * Environment: BENCH_DURATION_S (default 30), BENCH_CONNECTIONS (default 50).
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { openDatabase } from '../adapters/sqlite/database.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite-metadata-store.js';
+import { listeningUrl } from '../test/helpers/listening-url.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -57,22 +59,7 @@ async function seed(dataDir: string): Promise<void> {
 /** Spawns a server process and resolves with its URL once it printed `listening on URL` on stderr. */
 function startProcess(args: string[]): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`no server after 30 s: ${stderr}`)), 30_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: m[1]!.replace(/\/$/, ''), child });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}: ${stderr}`));
-    });
-  });
+  return listeningUrl(child).then((url) => ({ url: url.replace(/\/$/, ''), child }));
 }
 
 /** The baseline: node:http answering a fixed body, nothing else. */

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDynamoDbLocal, startS3rver } from '../helpers/aws-local.js';
+import { listeningUrl } from '../helpers/listening-url.js';
 import { needs } from '../helpers/system-programs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -90,23 +91,8 @@ export async function startServer(
     },
   );
   const logs: string[] = [];
-  let stderr = '';
   child.stdout!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 30_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}: ${stderr}`));
-    });
-  }).catch(async (e: unknown) => {
+  const url = await listeningUrl(child).catch(async (e: unknown) => {
     child.kill('SIGKILL');
     await aws?.stop();
     throw e;

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listeningUrl } from '../helpers/listening-url.js';
 import { removeDir, tempDir } from './harness.js';
 
 const exec = promisify(execFile);
@@ -46,22 +47,7 @@ describe('README quick start on a fresh clone', () => {
       [join(clone, 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--data-dir', join(work, 'data')],
       { cwd: clone, stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    let stderr = '';
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 30_000);
-      server!.stderr!.on('data', (d: Buffer) => {
-        stderr += d;
-        const m = /listening on (http:\/\/\S+)/.exec(stderr);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      server!.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`server exited with ${code}: ${stderr}`));
-      });
-    });
+    url = await listeningUrl(server);
   }, 240_000);
 
   afterAll(async () => {
