@@ -21,6 +21,7 @@ import { StartVersionRequest } from '../../schemas/version.schema.js';
 import { buildUnknownOpModel } from '../fixtures/onnx-writer.js';
 import { manifestEntry } from '../fixtures/version-files.js';
 import { aManifestFile, aNewVersion } from '../helpers/builders.js';
+import { captureEmf, type Emf } from '../helpers/emf-capture.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 
@@ -37,10 +38,6 @@ import { validated } from '../helpers/operations-fixtures.js';
  */
 
 type Json = Record<string, unknown>;
-interface Emf {
-  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
-  [k: string]: unknown;
-}
 /** A query on the registry's namespace: the metric and the dimension set it selects, where it is. */
 interface Query {
   readonly where: string;
@@ -125,19 +122,8 @@ describe('metric dimensions: emitters and alarms agree', () => {
   let emf: Emf[];
 
   beforeAll(async () => {
-    emf = [];
     // Powertools writes EMF to stdout: read what it wrote.
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      for (const line of String(chunk).split('\n').filter(Boolean)) {
-        try {
-          const doc = JSON.parse(line) as Emf;
-          if (doc._aws) emf.push(doc);
-        } catch {
-          // not an EMF line
-        }
-      }
-      return true;
-    });
+    emf = captureEmf();
     deps = await localTestDeps();
   });
   afterAll(() => {

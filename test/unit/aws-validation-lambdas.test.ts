@@ -7,6 +7,7 @@ import { reserveForQueue, startQueuedValidation } from '../../core/validation-jo
 import { METRIC } from '../../lambdas/aws/metric-names.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
 import { aManifestFile, aNewVersion } from '../helpers/builders.js';
+import { captureEmf, type Emf } from '../helpers/emf-capture.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 /**
@@ -15,11 +16,6 @@ import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
  * counted once, as `validation_failures` with the `code` and `service` dimensions, in the EMF the
  * handler writes to stdout, its end-of-invocation flush included.
  */
-
-interface Emf {
-  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
-  [k: string]: unknown;
-}
 
 let dynamo: DynamoDbLocal;
 let deps: RegistryDeps;
@@ -61,18 +57,7 @@ beforeAll(async () => {
     POWERTOOLS_TRACE_ENABLED: 'false',
   });
   await createModel(deps, { name: 'm', provider: 'paddle', description: '', tags: [] });
-  emf = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    for (const line of String(chunk).split('\n').filter(Boolean)) {
-      try {
-        const doc = JSON.parse(line) as Emf;
-        if (doc._aws) emf.push(doc);
-      } catch {
-        // a log line that is not JSON
-      }
-    }
-    return true;
-  });
+  emf = captureEmf();
 }, 90_000);
 
 afterAll(async () => {
