@@ -94,6 +94,12 @@ export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   return out;
 }
 
+/** Files in `dir` that are neither a manifest file nor one fetch writes itself: what a loader might pick up by mistake. */
+export async function extraFiles(dir: string, metadata: InstalledMetadata): Promise<string[]> {
+  const known = new Set([...metadata.files.map((file) => file.path), ...SIDECAR_FILES]);
+  return (await listFiles(dir)).filter((path) => !known.has(path));
+}
+
 /**
  * Re-checks an installed folder against its `.modelgate.json`: every manifest file present with the
  * right size and sha256, and nothing else besides the files fetch writes itself. It names precisely
@@ -106,9 +112,6 @@ export async function verifyDir(dir: string): Promise<VerifyResult> {
     const kind = await checkFile(dir, file);
     if (kind) problems.push({ path: file.path, kind });
   }
-  const known = new Set([...metadata.files.map((file) => file.path), ...SIDECAR_FILES]);
-  for (const path of await listFiles(dir)) {
-    if (!known.has(path)) problems.push({ path, kind: 'extra' });
-  }
+  for (const path of await extraFiles(dir, metadata)) problems.push({ path, kind: 'extra' });
   return { ok: problems.length === 0, model: metadata.model, version: metadata.version, problems };
 }

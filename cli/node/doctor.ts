@@ -21,8 +21,7 @@ import { validateFiles } from '../../gpu-validator/engine.js';
 import type { FileReport, OnnxInspection } from '../../schemas/report.schema.js';
 import { MODEL_SIG_FILE, VALIDATION_SIG_FILE } from '../../schemas/signature.schema.js';
 import type { InstalledMetadata } from '../files/metadata.js';
-import { SIDECAR_FILES } from '../files/metadata.js';
-import { checkFile, listFiles, readMetadata } from '../files/verify-dir.js';
+import { checkFile, extraFiles, readMetadata } from '../files/verify-dir.js';
 import { checkSignedFolder, VERIFY_KEY_ENV } from '../files/verify-signature.js';
 import { type NodeProbes, nodeProbes, type RuntimeProbe } from './node-probes.js';
 
@@ -157,15 +156,13 @@ async function checkFiles(inv: Investigation, metadata: InstalledMetadata): Prom
     else if (kind === 'mismatch')
       inv.find('CHECKSUM_MISMATCH', `${file.path} does not match its sha256 ${file.sha256}`, file.path);
   }
-  const known = new Set([...metadata.files.map((f) => f.path), ...SIDECAR_FILES]);
-  for (const path of await listFiles(inv.dir))
-    if (!known.has(path))
-      inv.find(
-        'CHECKSUM_MISMATCH',
-        `${path} is not a file of ${metadata.model}@${metadata.version}: a loader may pick it up`,
-        path,
-        `runbook "Fix: Corrupted Model Files" (clear model cache): remove it, \`rm ${join(inv.dir, path)}\`, or re-download with \`modelgate fetch ${inv.ref} --dest ${inv.dir}\``,
-      );
+  for (const path of await extraFiles(inv.dir, metadata))
+    inv.find(
+      'CHECKSUM_MISMATCH',
+      `${path} is not a file of ${metadata.model}@${metadata.version}: a loader may pick it up`,
+      path,
+      `runbook "Fix: Corrupted Model Files" (clear model cache): remove it, \`rm ${join(inv.dir, path)}\`, or re-download with \`modelgate fetch ${inv.ref} --dest ${inv.dir}\``,
+    );
   const failed = inv.findings.length - before;
   inv.check(
     'files',
