@@ -17,6 +17,7 @@ import type {
   VersionPatch,
   VersionRef,
 } from './ports.js';
+import { withRecordedDigests } from './recorded-digests.js';
 
 /** What a backend's alias write saw (MetadataStoreBase.writeAlias states when each holds). */
 export type AliasWriteOutcome =
@@ -160,19 +161,20 @@ export abstract class MetadataStoreBase implements MetadataStore {
     }
   }
 
-  getVersion(ref: VersionRef): Promise<Version | null> {
-    return this.readVersion(ref);
+  async getVersion(ref: VersionRef): Promise<Version | null> {
+    const version = await this.readVersion(ref);
+    return version && withRecordedDigests(version);
   }
 
   async listVersions(
     model: string,
     page: PageRequest & { status?: VersionStatus | undefined },
   ): Promise<Page<Version>> {
-    return pageOrThrow(await this.queryVersions(model, checkPage(page), page.status));
+    return withDigestsOnPage(pageOrThrow(await this.queryVersions(model, checkPage(page), page.status)));
   }
 
   async listVersionsByStatus(status: VersionStatus, page: PageRequest): Promise<Page<Version>> {
-    return pageOrThrow(await this.queryVersionsByStatus(status, checkPage(page)));
+    return withDigestsOnPage(pageOrThrow(await this.queryVersionsByStatus(status, checkPage(page))));
   }
 
   async updateVersion(ref: VersionRef, condition: VersionCondition, patch: VersionPatch): Promise<Version> {
@@ -187,11 +189,12 @@ export abstract class MetadataStoreBase implements MetadataStore {
         { ...ref, status: outcome.conflict, expected: [...condition.status] },
       );
     }
-    return outcome;
+    return withRecordedDigests(outcome);
   }
 
-  latestVerified(model: string): Promise<Version | null> {
-    return this.readLatestVerified(model);
+  async latestVerified(model: string): Promise<Version | null> {
+    const version = await this.readLatestVerified(model);
+    return version && withRecordedDigests(version);
   }
 
   async setAlias(alias: Alias): Promise<void> {
@@ -311,6 +314,11 @@ export type PageOutcome<T> = Page<T> | 'bad-cursor';
 
 /** The most items one page holds: a larger `limit` is served as this many (DynamoDB's Query cap). */
 export const MAX_PAGE_LIMIT = 1000;
+
+const withDigestsOnPage = (page: Page<Version>): Page<Version> => ({
+  ...page,
+  items: page.items.map(withRecordedDigests),
+});
 
 /** The fields a VersionPatch may carry, and those of them a patch may not remove. */
 export const PATCHABLE_VERSION_FIELDS = [

@@ -247,7 +247,7 @@ export interface BlobStore {
    * How to send the blob, valid for `ttlSeconds`: one request (the storage refuses bytes whose size or
    * checksum differ), or (stores that take big blobs in parts) a multipart plan.
    */
-  uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<UploadTarget>;
+  uploadTarget(blob: BlobInfo, ttlSeconds: number): Promise<UploadTarget>;
   /**
    * Multipart stores only: the upload URLs of some parts of a plan `uploadTarget` made, each signed with
    * its part's length and SHA-256 so the storage refuses other bytes. INVALID_REQUEST for a part the

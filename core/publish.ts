@@ -91,7 +91,7 @@ export async function startVersion(
 
 type NewVersion = Omit<Version, 'seq'>;
 
-const fileKey = (f: ManifestFile) => JSON.stringify([f.path, f.size, f.sha256, f.md5, f.format]);
+const fileKey = (f: ManifestFile) => JSON.stringify([f.path, f.size, f.sha256, f.format]);
 /** JSON with object keys sorted: two declarations that differ only in key order are the same. */
 const canonical = (value: unknown): string =>
   JSON.stringify(value, (_key, v) =>
@@ -101,13 +101,17 @@ const canonical = (value: unknown): string =>
   );
 
 /**
- * The same declaration: the same files (path, size, digests, format, in any order), input shapes,
- * input values and memory budget. The publisher's name and the time are not part of it.
+ * The same declaration: the same files (path, size, sha256, format, in any order), input shapes,
+ * input values and memory budget. An md5 the resuming declaration gives must be the one declared first;
+ * one it leaves out is not a difference (the registry computes what the publisher does not declare).
+ * The publisher's name and the time are not part of it.
  */
 function sameDeclaration(existing: Version, input: NewVersion): boolean {
   const files = (v: { files: readonly ManifestFile[] }) => v.files.map(fileKey).sort().join('\n');
+  const declaredMd5 = new Map(existing.files.map((f) => [f.path, f.md5]));
   return (
     files(existing) === files(input) &&
+    input.files.every((f) => f.md5 === undefined || f.md5 === declaredMd5.get(f.path)) &&
     canonical(existing.inputShapes) === canonical(input.inputShapes) &&
     canonical(existing.inputValues ?? {}) === canonical(input.inputValues ?? {}) &&
     existing.memoryBudgetBytes === input.memoryBudgetBytes

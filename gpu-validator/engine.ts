@@ -6,7 +6,7 @@ import { type FileReport, type LoadError, ValidationReport } from '../schemas/re
 import type { InputShapes, InputValues, ManifestFile } from '../schemas/version.schema.js';
 import { runtimeBaseline } from './baseline.js';
 import { checkCompatibility, checkElementTypes, limitsFor } from './compat.js';
-import { verifyIntegrity } from './file-integrity.js';
+import { provenFor, verifyIntegrity } from './file-integrity.js';
 import { type FileHandling, isModelPath, planFile } from './file-kind.js';
 import { readHead, type SniffedFormat, sniffFormat } from './format-sniff.js';
 import { goldenPathFor } from './golden-io.js';
@@ -525,8 +525,14 @@ function withoutScratchPaths(report: FileReport, scratchDir: string): void {
   if (report.notes) report.notes = report.notes.map(clean);
 }
 
-/** Validates every file of a version, one at a time (each load gets the whole memory budget). */
-export async function validateFiles(input: ValidationInput): Promise<ValidationReport> {
+/**
+ * Validates every file of a version, one at a time (each load gets the whole memory budget). Each file's
+ * report records the md5 of the bytes that matched its sha256 (a publisher may leave the md5 to the
+ * registry: core/recorded-digests.ts).
+ */
+export async function validateFiles(given: ValidationInput): Promise<ValidationReport> {
+  // Copies: the integrity checks record what they proved on the files (`proven`), not on the caller's.
+  const input = { ...given, files: given.files.map((f) => ({ ...f })) };
   const started = new Date();
   const startedMs = performance.now();
   let runtimeVersion = installedRuntimeVersion();
@@ -544,7 +550,8 @@ export async function validateFiles(input: ValidationInput): Promise<ValidationR
           : await validateFile(file, input, runtimeVersion);
     if (outcome.runtimeVersion) runtimeVersion = outcome.runtimeVersion;
     if (!first && outcome.reusable && isModelPath(file.path)) bySha.set(file.sha256, outcome.report);
-    files.push(outcome.report);
+    const proven = provenFor(file);
+    files.push(proven ? { ...outcome.report, md5: proven.md5 } : outcome.report);
   }
   const baselineRssBytes = await baseline;
   if (baselineRssBytes !== undefined)

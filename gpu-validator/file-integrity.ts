@@ -35,10 +35,13 @@ export async function hashFile(localPath: string): Promise<{ sha256: string; md5
 /**
  * Throws the LoadFailure that names what is wrong with the file, or returns when it is intact. A file
  * carrying `proven` digests (the blob store hashed these very bytes as it wrote or read them, and they
- * match its sha256 and size) is not read again: only its size is checked and its md5 compared.
+ * match its sha256 and size) is not read again: only its size is checked and its md5 compared. A file
+ * hashed here gets the digests it proved as its `proven`, so no later check of the same validation reads
+ * it again and the report can record its md5. A declared md5 must match; an undeclared one is the
+ * registry's to record.
  */
 export async function verifyIntegrity(
-  file: ManifestFile & { readonly proven?: ProvenDigests | undefined },
+  file: ManifestFile & { proven?: ProvenDigests | undefined },
   localPath: string,
 ): Promise<void> {
   let actual: { sha256: string; md5: string; size: number };
@@ -51,11 +54,8 @@ export async function verifyIntegrity(
         `${file.path} is ${info.size} bytes; the manifest says ${file.size}`,
       );
     }
-    const proven = file.proven;
-    actual =
-      proven && proven.sha256 === file.sha256 && proven.size === file.size
-        ? proven
-        : await hashFile(localPath);
+    const proven = provenFor(file);
+    actual = proven ?? (await hashFile(localPath));
   } catch (error) {
     if (error instanceof LoadFailure) throw error;
     throw fileAccessFailure(file.path, error as NodeJS.ErrnoException);
@@ -69,10 +69,19 @@ export async function verifyIntegrity(
       `${file.path}: sha256 is ${actual.sha256}; the manifest says ${file.sha256}`,
     );
   }
-  if (actual.md5 !== file.md5) {
+  if (file.md5 !== undefined && actual.md5 !== file.md5) {
     throw new LoadFailure(
       'CHECKSUM_MISMATCH',
       `${file.path}: md5 is ${actual.md5}; the manifest says ${file.md5}`,
     );
   }
+  file.proven = { sha256: actual.sha256, md5: actual.md5, size: actual.size };
+}
+
+/** The file's proven digests when they are for its declared sha256 and size, else undefined. */
+export function provenFor(
+  file: ManifestFile & { proven?: ProvenDigests | undefined },
+): ProvenDigests | undefined {
+  const proven = file.proven;
+  return proven && proven.sha256 === file.sha256 && proven.size === file.size ? proven : undefined;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LoadErrorCode } from './error-codes.schema.js';
-import { FilePath, Sha256Hex } from './names.schema.js';
+import { FilePath, Md5Hex, Sha256Hex } from './names.schema.js';
 
 /** A tensor as the runtime declares it: symbolic dimensions are kept by name. */
 export const TensorInfo = z.object({
@@ -157,6 +157,8 @@ export type FileInspection = z.infer<typeof FileInspection>;
 export const FileReport = z.object({
   path: FilePath,
   sha256: Sha256Hex,
+  /** The md5 of the bytes validation verified against `sha256` (what nodes check with `md5sum -c`). */
+  md5: Md5Hex.optional(),
   size: z.number().int().nonnegative(),
   format: z.string(),
   /**

@@ -19,12 +19,18 @@ export type VersionStatus = z.infer<typeof VersionStatus>;
 export const FileFormat = z.enum(['onnx', 'other']);
 export type FileFormat = z.infer<typeof FileFormat>;
 
-/** One file of a version: its path in the version, its size in bytes, and its SHA-256 and MD5 digests. */
+/**
+ * One file of a version: its path in the version, its size in bytes, and its SHA-256 and MD5 digests.
+ * The publisher declares the sha256; the md5 may be declared too (then validation checks it) or left out:
+ * the registry then records the md5 of the bytes it verified against the sha256 (`FileReport.md5`), and
+ * every read of a validated version carries it here (core/recorded-digests.ts). A VERIFIED version's files
+ * always have both digests.
+ */
 export const ManifestFile = z.object({
   path: FilePath,
   size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   sha256: Sha256Hex,
-  md5: Md5Hex,
+  md5: Md5Hex.optional(),
   format: FileFormat,
 });
 export type ManifestFile = z.infer<typeof ManifestFile>;

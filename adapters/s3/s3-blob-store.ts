@@ -213,7 +213,7 @@ export class S3BlobStore implements BlobStore {
     } while (token);
   }
 
-  async uploadTarget(blob: BlobInfo & { md5: string }, ttlSeconds: number): Promise<UploadTarget> {
+  async uploadTarget(blob: BlobInfo, ttlSeconds: number): Promise<UploadTarget> {
     if (blob.size > MAX_OBJECT_BYTES)
       throw new RegistryError('PAYLOAD_TOO_LARGE', `a file over ${MAX_OBJECT_BYTES} bytes cannot be stored`, {
         sha256: blob.sha256,

@@ -88,6 +88,8 @@ export function checkDownloadPlan(raw: unknown, model: string): DownloadPlan {
       declared.md5 !== file.md5
     )
       throw unsafe(`files.${i}`, `${file.path} differs from the version's manifest`);
+    // A VERIFIED version names both digests (its validation recorded any md5 the publisher left out).
+    if (declared.md5 === undefined) throw unsafe(`files.${i}.md5`, `${file.path} has no md5`);
     if (file.download.method !== 'GET') throw unsafe(`files.${i}.download.method`, 'must be GET');
     if (!isHttpUrl(file.download.url)) throw unsafe(`files.${i}.download.url`, 'must be an http(s) URL');
   });

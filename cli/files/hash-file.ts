@@ -9,8 +9,11 @@ export type ProgressCallback = (bytes: number) => void;
 export interface PublishHashes {
   size: number;
   sha256: string;
-  md5: string;
+  /** Only when the hasher was asked for md5. */
+  md5?: string;
 }
+
+export type PublishAlgorithm = 'sha256' | 'md5';
 
 export interface Sha256Result {
   size: number;
@@ -22,7 +25,6 @@ const READ_BYTES = 4 * 1024 * 1024;
 /** The publish ring: 8 × 2 MiB = 16 MiB shared, whatever the file size, so memory stays flat. */
 const SLOT_BYTES = 2 * 1024 * 1024;
 const SLOT_COUNT = 8;
-const PUBLISH_ALGORITHMS = ['sha256', 'md5'] as const;
 
 async function openForRead(path: string): Promise<FileHandle> {
   try {
@@ -188,18 +190,16 @@ export interface PublishHasher {
 }
 
 /**
- * sha256 and md5 of files for publishing, each from ONE read of its data: the two digests run on two
- * worker threads in parallel, so the total time is about that of md5 alone (the slower digest). The
- * workers and the 16 MiB ring serve every file of the publish (starting two isolates per file would cost
- * time and, before they are collected, memory). `onProgress` gets the bytes of the file hashed so far.
+ * Digests of files for publishing (default sha256 and md5), each from ONE read of its data: every digest
+ * runs on its own worker thread, so the total time is about that of the slowest digest alone. The
+ * workers and the 16 MiB ring serve every file given to this hasher (starting isolates per file would
+ * cost time and, before they are collected, memory). `onProgress` gets the bytes of the file hashed so far.
  */
-export function createPublishHasher(): PublishHasher {
-  const ring = new SlotRing(
-    new SharedArrayBuffer(SLOT_BYTES * SLOT_COUNT),
-    SLOT_BYTES,
-    PUBLISH_ALGORITHMS.length,
-  );
-  const workers = PUBLISH_ALGORITHMS.map((algorithm) => startDigestWorker(algorithm, ring, SLOT_BYTES));
+export function createPublishHasher(
+  algorithms: readonly PublishAlgorithm[] = ['sha256', 'md5'],
+): PublishHasher {
+  const ring = new SlotRing(new SharedArrayBuffer(SLOT_BYTES * SLOT_COUNT), SLOT_BYTES, algorithms.length);
+  const workers = algorithms.map((algorithm) => startDigestWorker(algorithm, ring, SLOT_BYTES));
   return {
     async hash(path, onProgress) {
       const fh = await openForRead(path);
@@ -210,8 +210,10 @@ export function createPublishHasher(): PublishHasher {
       };
       try {
         const size = await pumpFile(fh, ring, workers);
-        const [sha256, md5] = await Promise.all(workers.map((worker) => worker.finish()));
-        return { size, sha256: sha256!, md5: md5! };
+        const digests = await Promise.all(workers.map((worker) => worker.finish()));
+        const of = (a: PublishAlgorithm) => digests[algorithms.indexOf(a)];
+        const md5 = of('md5');
+        return { size, sha256: of('sha256')!, ...(md5 === undefined ? {} : { md5 }) };
       } catch (err) {
         return rethrowFsError(err, `cannot read ${path}`);
       } finally {

@@ -63,6 +63,18 @@ describe('an interrupted publish resumes', () => {
     await expect(attempt).rejects.toThrow(/other files or settings/);
   });
 
+  it('resumes a declaration that leaves out the md5s declared first, and refuses one declaring other md5s', async () => {
+    await startVersion(deps, 'ocr-det', request(FILES));
+    const withoutMd5 = request(FILES);
+    for (const f of withoutMd5.files) delete f.md5;
+    expect((await startVersion(deps, 'ocr-det', withoutMd5)).version.files.map((f) => f.md5)).toEqual(
+      FILES.map((f) => blobOf(f.text).md5),
+    );
+    const otherMd5 = request(FILES);
+    otherMd5.files[0]!.md5 = '0'.repeat(32);
+    await expect(startVersion(deps, 'ocr-det', otherMd5)).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+  });
+
   it('still refuses the same manifest once the version is committed', async () => {
     await startVersion(deps, 'ocr-det', request(FILES));
     for (const f of FILES) {
