@@ -9,6 +9,8 @@
  * - `publish --wait` against `openssl dgst -md5` (sha256 and md5 must both be computed; md5 is the slower);
  * - `fetch` against `openssl dgst -sha256` + `cp` + `sync`;
  * - `verify` against `openssl dgst -sha256`.
+ * On the aws wiring each round also times s3rver alone (`curl` PUT and GET of the same bytes to presigned
+ * URLs), printed as context: how much of a figure there is the test double's own.
  * Every round publishes new bytes (the first 8 bytes of each file carry the round), so nothing is skipped
  * as "already stored". Peak RSS: the client's from `/usr/bin/time -v`, the server's VmHWM, reset before
  * each command through /proc/PID/clear_refs. Best of the rounds; prints the ratios last and exits 1 on a
@@ -22,7 +24,13 @@ import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { startDynamoDbLocal, startS3rver } from '../test/helpers/aws-local.js';
 import { listeningUrl } from '../test/helpers/listening-url.js';
 
@@ -160,6 +168,11 @@ interface Server {
   dataDir: string;
   /** Deletes every stored blob, so the disk stays bounded across rounds (past rounds' blobs are not needed). */
   dropBlobs(): Promise<void>;
+  /**
+   * The aws wiring only: the storage alone, without modelgate. `curl` PUTs the files to presigned URLs
+   * of the bucket, one after the other, then GETs them back: what s3rver itself takes for these bytes.
+   */
+  storageAlone?(files: readonly string[]): Promise<{ put: Run; get: Run }>;
   stop(): Promise<void>;
 }
 
@@ -170,6 +183,7 @@ interface Server {
 async function startServer(backend: BackendName, dataDir: string): Promise<Server> {
   let awsEnv: Record<string, string> = {};
   let stopAws = async () => {};
+  let storageAlone: Server['storageAlone'];
   let dropBlobs = async () => {
     await rm(join(dataDir, 'blobs', 'sha256'), { recursive: true, force: true });
     await mkdir(join(dataDir, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
@@ -192,6 +206,24 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
       await s3.stop();
       await dynamo.stop();
     };
+    storageAlone = async (files) => {
+      const signed = (verb: 'put' | 'get', i: number) => {
+        const key = { Bucket: s3.bucket, Key: `bench-baseline/${i}` };
+        return getSignedUrl(
+          s3.client,
+          verb === 'put' ? new PutObjectCommand(key) : new GetObjectCommand(key),
+          {
+            expiresIn: 600,
+          },
+        );
+      };
+      const puts = await Promise.all(files.map((_, i) => signed('put', i)));
+      const gets = await Promise.all(files.map((_, i) => signed('get', i)));
+      const curl = (args: string) => `curl -sS --fail -o /dev/null ${args}`;
+      const put = await shell(files.map((f, i) => curl(`-T '${f}' '${puts[i]}'`)).join(' && '));
+      const get = await shell(gets.map((u) => curl(`'${u}'`)).join(' && '));
+      return { put, get };
+    };
     dropBlobs = async () => {
       const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
       for (const o of listed.Contents ?? [])
@@ -213,6 +245,7 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
     pid: child.pid!,
     dataDir,
     dropBlobs,
+    ...(storageAlone ? { storageAlone } : {}),
     env: { MODELGATE_REGISTRY: url, MODELGATE_PROVIDER: 'bench', NO_COLOR: '1' },
     async stop() {
       killGroup(child, 'SIGTERM');
@@ -244,6 +277,9 @@ interface Case {
 }
 
 interface CaseRuns {
+  /** The aws wiring only: s3rver's own PUT and GET of the same bytes (Server.storageAlone). */
+  storagePut: Run[];
+  storageGet: Run[];
   publish: Run[];
   publishFloor: Run[];
   fetch: Run[];
@@ -281,6 +317,11 @@ async function round(c: Case, server: Server, work: string, n: number, runs: Cas
   );
   runs.verify.push(await timedCli(['verify', installed], server));
   await rm(dest, { recursive: true, force: true });
+  if (server.storageAlone) {
+    const alone = await server.storageAlone(c.files);
+    runs.storagePut.push(alone.put);
+    runs.storageGet.push(alone.get);
+  }
   await server.dropBlobs();
 }
 
@@ -320,6 +361,15 @@ function printResults(results: readonly Result[], rounds: number): boolean {
         `${pass ? 'ok  ' : 'MISS'} ${backend} ${c.label} ${cmd}: ${ratio.toFixed(2)}× (≤ ${target}), RSS client ${client.toFixed(1)} MiB, server ${server.toFixed(1)} MiB (< ${TARGETS.rssMiB.toFixed(1)} MiB)`,
       );
     }
+  }
+  const alone = results.filter((r) => r.runs.storagePut.length > 0);
+  if (alone.length > 0)
+    console.log('\nthe storage alone (curl to presigned URLs of s3rver, no modelgate), per md5 floor');
+  for (const { backend, c, runs } of alone) {
+    const md5 = bestMs(runs.publishFloor);
+    console.log(
+      `${backend} ${c.label}: PUT ${(bestMs(runs.storagePut) / 1000).toFixed(2)} s (${(bestMs(runs.storagePut) / md5).toFixed(2)}× md5), GET ${(bestMs(runs.storageGet) / 1000).toFixed(2)} s (${(bestMs(runs.storageGet) / md5).toFixed(2)}× md5)`,
+    );
   }
   console.log('\nratios');
   for (const line of ratios) console.log(line);
@@ -368,6 +418,8 @@ async function main(): Promise<void> {
           backend,
           c,
           runs: {
+            storagePut: [],
+            storageGet: [],
             publish: [],
             publishFloor: [],
             fetch: [],

@@ -326,7 +326,9 @@ export async function waitForVerdict(
 ): Promise<Version> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
-  for (let delay = 100; ; delay = Math.min(2000, delay * 1.5)) {
+  // A local registry decides a small version within tens of milliseconds of the commit: the first polls
+  // come quickly, then back off to one every 2 s for a long validation (a GPU job on AWS).
+  for (let delay = 25; ; delay = Math.min(2000, delay * 1.5)) {
     const v = await client.get<Version>(`api/v1/models/${encode(name)}/versions/${encode(version)}`);
     if (v.status !== last) note(`${name}@${version}: ${v.status}`);
     last = v.status;
