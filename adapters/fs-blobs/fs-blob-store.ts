@@ -40,6 +40,8 @@ export interface FsBlobStoreOptions {
   readonly directIo?: boolean;
   /** Staging memory of uploads (default `UPLOAD_STAGING`); for benchmarks and tests. */
   readonly uploadStaging?: StagingLayout;
+  /** Staging memory of reads (default `READ_STAGING`); for benchmarks and tests. */
+  readonly readStaging?: StagingLayout;
 }
 
 /**
@@ -88,6 +90,11 @@ export class FsBlobStore implements BlobStore {
   /** Whether uploads and reads still use O_DIRECT (false once the file system refused it). */
   get directIo(): { writes: boolean; reads: boolean } {
     return { writes: this.directWrites.enabled, reads: this.directReads.enabled };
+  }
+
+  /** Staging areas held now by uploads and by reads (each pool's areas are bounded: see `UPLOAD_STAGING`). */
+  get stagingInUse(): { uploads: number; reads: number } {
+    return { uploads: this.uploads?.inUse ?? 0, reads: this.reads?.inUse ?? 0 };
   }
 
   /** Stops the md5 thread (uploads in flight fail with INTERNAL); the next upload starts a new one. */
@@ -223,7 +230,7 @@ export class FsBlobStore implements BlobStore {
 
   /** The blob's bytes, or those from `range.start` to `range.end` inclusive (an HTTP Range). */
   openRead(sha256: string, range?: ByteRange): Readable {
-    this.reads ??= new StagingPool(READ_STAGING);
+    this.reads ??= new StagingPool(this.options.readStaging ?? READ_STAGING);
     return directReadStream(this.pathOf(sha256), range, this.reads, this.directReads);
   }
 

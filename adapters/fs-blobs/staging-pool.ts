@@ -64,6 +64,11 @@ export class StagingPool {
     return this.memory.byteLength;
   }
 
+  /** Areas handed out and not yet released. */
+  get inUse(): number {
+    return this.layout.areas - this.free.length;
+  }
+
   /** An area now if one is free, else null. */
   tryAcquire(): StagingArea | null {
     const index = this.free.shift();

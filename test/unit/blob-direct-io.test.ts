@@ -186,6 +186,7 @@ describe('folder blob store, direct I/O', () => {
     expect(await store.stat(sha256)).toBeNull();
     expect(await store.provenDigests(sha256)).toBeNull();
     expect(readdirSync(join(roots[0]!, 'tmp'))).toEqual([]);
+    expect(store.stagingInUse.uploads).toBe(0);
     await storeAndCheck(store, bytes); // the staging area was handed back: the right bytes still go in
   });
 
@@ -212,6 +213,7 @@ describe('folder blob store, direct I/O', () => {
     await store.close(); // the thread dies as an out-of-memory kill would end it
     resume();
     await expect(upload).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(store.stagingInUse.uploads).toBe(0);
     expect(await store.stat(sha256)).toBeNull();
     expect(readdirSync(join(roots[0]!, 'tmp'))).toEqual([]);
     await storeAndCheck(store, bytes);
