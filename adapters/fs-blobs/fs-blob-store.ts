@@ -1,10 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { createReadStream } from 'node:fs';
 import {
   chmod,
   copyFile,
-  type FileHandle,
   link,
   mkdir,
   open,
@@ -22,6 +20,10 @@ import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
+import { DigestThread } from './digest-thread.js';
+import { type ByteRange, directReadStream } from './direct-read.js';
+import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink } from './slot-sink.js';
+import { type StagingLayout, StagingPool } from './staging-pool.js';
 import type { UrlSigner } from './url-signer.js';
 
 export interface FsBlobStoreOptions {
@@ -31,7 +33,29 @@ export interface FsBlobStoreOptions {
   /** Base URL of the server's blob endpoint, e.g. http://127.0.0.1:8080 (known only once it listens). */
   readonly publicUrl: () => string;
   readonly clock: Clock;
+  /**
+   * Whether to write and read blobs with O_DIRECT (default true). Where the file system refuses it
+   * (EINVAL, e.g. tmpfs) the store falls back to buffered I/O by itself, once, and remembers.
+   */
+  readonly directIo?: boolean;
+  /** Staging memory of uploads (default `UPLOAD_STAGING`); for benchmarks and tests. */
+  readonly uploadStaging?: StagingLayout;
+  /** Staging memory of reads (default `READ_STAGING`); for benchmarks and tests. */
+  readonly readStaging?: StagingLayout;
 }
+
+/**
+ * Uploads' staging memory: 4 areas (4 uploads at once, as many as the CLI sends) of 4 slots of 2 MiB,
+ * 32 MiB in all, resident once used and reused by every upload. A 5th concurrent upload waits for a free
+ * area (first come, first served) without reading its socket: memory stays bounded whatever the number
+ * of clients, and TCP flow control holds the client meanwhile. Slot size measured with `bench/blob-store.ts`.
+ */
+export const UPLOAD_STAGING: StagingLayout = { slotBytes: 2 * 1024 * 1024, slots: 4, areas: 4 };
+/**
+ * Reads' staging memory (GET, scrub): 4 areas of 2 slots of 1 MiB, both reads in flight. A read that finds
+ * no free area is served buffered instead of waiting: a slow client must not hold others up.
+ */
+export const READ_STAGING: StagingLayout = { slotBytes: 1024 * 1024, slots: 2, areas: 4 };
 
 /** Blobs are the registry's own: readable by its user only (the data folder is 0700 too). */
 const BLOB_MODE = 0o600;
@@ -52,7 +76,42 @@ async function privateDir(path: string): Promise<void> {
  * blob even if it races the marking.
  */
 export class FsBlobStore implements BlobStore {
-  constructor(private readonly options: FsBlobStoreOptions) {}
+  private readonly directWrites: DirectIoSwitch;
+  private readonly directReads: DirectIoSwitch;
+  private uploads: StagingPool | undefined;
+  private reads: StagingPool | undefined;
+  private md5Thread: DigestThread | undefined;
+
+  constructor(private readonly options: FsBlobStoreOptions) {
+    this.directWrites = { enabled: options.directIo ?? true };
+    this.directReads = { enabled: options.directIo ?? true };
+  }
+
+  /** Whether uploads and reads still use O_DIRECT (false once the file system refused it). */
+  get directIo(): { writes: boolean; reads: boolean } {
+    return { writes: this.directWrites.enabled, reads: this.directReads.enabled };
+  }
+
+  /** Staging areas held now by uploads and by reads (each pool's areas are bounded: see `UPLOAD_STAGING`). */
+  get stagingInUse(): { uploads: number; reads: number } {
+    return { uploads: this.uploads?.inUse ?? 0, reads: this.reads?.inUse ?? 0 };
+  }
+
+  /** Stops the md5 thread (uploads in flight fail with INTERNAL); the next upload starts a new one. */
+  async close(): Promise<void> {
+    await this.md5Thread?.terminate();
+  }
+
+  private uploadPool(): StagingPool {
+    this.uploads ??= new StagingPool(this.options.uploadStaging ?? UPLOAD_STAGING);
+    return this.uploads;
+  }
+
+  /** The md5 thread over the uploads' staging memory, started on first use and again after it died. */
+  private md5(): DigestThread {
+    if (!this.md5Thread?.alive) this.md5Thread = new DigestThread(this.uploadPool().memory, 'md5');
+    return this.md5Thread;
+  }
 
   /** Creates the folders and removes temp files a crashed upload left behind. */
   async init(): Promise<void> {
@@ -170,17 +229,17 @@ export class FsBlobStore implements BlobStore {
   }
 
   /** The blob's bytes, or those from `range.start` to `range.end` inclusive (an HTTP Range). */
-  openRead(sha256: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.pathOf(sha256), { highWaterMark: 1024 * 1024, ...range });
+  openRead(sha256: string, range?: ByteRange): Readable {
+    this.reads ??= new StagingPool(this.options.readStaging ?? READ_STAGING);
+    return directReadStream(this.pathOf(sha256), range, this.reads, this.directReads);
   }
 
   /**
    * Streams `body` into the store under `sha256`, hashing as it writes. Bytes that differ from the
-   * declared hash or size are refused with CHECKSUM_MISMATCH and nothing is stored under that hash.
-   *
-   * sha256 and md5 are computed in one pass as the body arrives; each chunk is written while the next
-   * one is read and hashed. The blob is then marked "verified on write" with the md5 of the same pass (`verified/<hex>`:
-   * inode, size, mtime and md5), so validation need not read it again.
+   * declared hash or size are refused with CHECKSUM_MISMATCH and nothing is stored under that hash (the
+   * tmp file is removed). sha256 and md5 are computed in one pass as the body arrives (see `SlotSink`);
+   * the blob is then marked "verified on write" with that md5 (`verified/<hex>`: inode, size, mtime and
+   * md5), so validation need not read it again. INTERNAL if the md5 thread dies meanwhile.
    */
   async write(
     sha256: string,
@@ -194,37 +253,42 @@ export class FsBlobStore implements BlobStore {
       return;
     }
     const tmp = join(this.tmpDir, `${sha256}.${randomBytes(6).toString('hex')}`);
-    const file = await open(tmp, 'wx', BLOB_MODE);
-    const sink = new BatchSink(file);
+    const area = await this.uploadPool().acquire();
+    let files: SinkFiles | undefined;
+    let sink: SlotSink | undefined;
     try {
+      files = await openSinkFiles(tmp, BLOB_MODE, this.directWrites);
+      sink = new SlotSink(area, files, this.md5().start(), this.directWrites);
       for await (const chunk of body) {
         if (sink.received + chunk.length > size)
           throw mismatch(sha256, `more than the declared ${size} bytes`);
         await sink.add(chunk);
       }
-      const actual = await sink.finish();
       if (sink.received !== size)
         throw mismatch(sha256, `${sink.received} bytes instead of the declared ${size}`);
+      const actual = await sink.finish();
       if (actual.sha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actual.sha256}`);
-      const md5Hex = actual.md5;
-      await file.chmod(BLOB_MODE);
+      await files.buffered.chmod(BLOB_MODE);
       // An mtime a second in the past: any later write in place stamps "now", so it always differs from
       // the one the mark records, even within the file system's clock tick.
       const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 - 1000);
-      await file.utimes(stamp, stamp);
-      await file.sync();
-      await file.close();
+      await files.buffered.utimes(stamp, stamp);
+      await files.buffered.sync(); // the direct writes are on the device; this flushes the tail and metadata
+      await files.close();
+      files = undefined;
       await privateDir(dirname(final));
       await rename(tmp, final);
       await syncDir(dirname(final));
       // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
       await unlink(this.markPath(sha256)).catch(() => {});
-      await this.markVerified(sha256, md5Hex);
+      await this.markVerified(sha256, actual.md5);
     } catch (e) {
-      await sink.settle();
-      await file.close().catch(() => {});
+      await sink?.settle();
+      await files?.close().catch(() => {});
       await unlink(tmp).catch(() => {});
       throw e;
+    } finally {
+      area.release(); // after `settle`: no write or digest of this upload still reads the area
     }
   }
 
@@ -318,55 +382,6 @@ function parseVerifiedMark(raw: string): VerifiedMark | null {
   if (typeof m.size !== 'number' || !Number.isSafeInteger(m.size) || m.size < 0) return null;
   if (typeof m.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(m.md5)) return null;
   return { ino: m.ino, size: m.size, mtimeNs: m.mtimeNs, md5: m.md5 };
-}
-
-/**
- * The write half of `write`: hashes every chunk with sha256 and md5 as it arrives (one pass) and writes
- * it while the next chunk is read and hashed (one write in flight: memory is two socket chunks).
- *
- * Measured here on 1 GiB (user + system CPU seconds, 2 shared cores): a write per socket chunk 2.5 + 1.1;
- * 4 MiB `writev` batches 2.2 + 2.7; 4 MiB concatenated writes 2.4 + 2.2: large writes cost the kernel
- * more than the thread-pool hops they save, so chunks are written as they come. md5 on a digest thread
- * (fed 1 MiB slots of a shared ring) took 3.6–3.7 s of wall time against 3.2–3.3 s for this, on a quiet
- * machine: the copy and the hand-offs cost more than the parallel digest saved, so both run here.
- */
-class BatchSink {
-  received = 0;
-  private readonly sha256 = createHash('sha256');
-  private readonly md5 = createHash('md5');
-  private position = 0;
-  private writing: Promise<void> = Promise.resolve();
-
-  constructor(private readonly file: FileHandle) {}
-
-  async add(chunk: Uint8Array): Promise<void> {
-    this.received += chunk.length;
-    this.sha256.update(chunk);
-    this.md5.update(chunk);
-    await this.writing;
-    const position = this.position;
-    this.position += chunk.length;
-    this.writing = writeFully(this.file, chunk, position);
-    this.writing.catch(() => {}); // surfaced by the next add or by finish
-  }
-
-  /** Waits for the last write; answers both digests (hex). */
-  async finish(): Promise<{ sha256: string; md5: string }> {
-    await this.writing;
-    return { sha256: this.sha256.digest('hex'), md5: this.md5.digest('hex') };
-  }
-
-  /** After a failure: waits until no write is in flight (errors ignored), so the file can be closed. */
-  async settle(): Promise<void> {
-    await this.writing.catch(() => {});
-  }
-}
-
-async function writeFully(file: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
-    const r = await file.write(chunk, done, chunk.length - done, position + done);
-    done += r.bytesWritten;
-  }
 }
 
 const mismatch = (sha256: string, what: string) =>
