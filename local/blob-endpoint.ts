@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { FsBlobStore } from '../adapters/fs-blobs/fs-blob-store.js';
 import type { UrlSigner } from '../adapters/fs-blobs/url-signer.js';
 import { RegistryError } from '../core/errors.js';
@@ -89,7 +88,26 @@ export async function handleBlobRequest(
     res.end();
     return;
   }
-  await pipeline(deps.store.openRead(sha256, range), res);
+  await sendChunks(deps.store.readChunks(sha256, range), res);
+}
+
+/**
+ * Writes each chunk and waits for its write to complete before asking for the next: the chunks are views
+ * into the store's staging slots, reused as soon as the next one is asked for. A client that goes away
+ * ends the loop (the generator's `finally` hands its slots back).
+ */
+async function sendChunks(chunks: AsyncGenerator<Buffer>, res: ServerResponse): Promise<void> {
+  const closed = new Promise<'closed'>((resolve) => res.once('close', () => resolve('closed')));
+  for await (const chunk of chunks) {
+    const written = new Promise<void>((resolve, reject) =>
+      res.write(chunk, (e) => (e ? reject(e) : resolve())),
+    );
+    written.catch(() => {}); // a failed write also closes the response: the race below sees that
+    // Once the response is closed its socket is too, and libuv cancels a pending write before it
+    // reports the close: nothing refers to the slot any more (the write's callback may never come).
+    if ((await Promise.race([written, closed])) === 'closed') break;
+  }
+  if (!res.destroyed) await new Promise<void>((resolve) => res.end(resolve));
 }
 
 /**

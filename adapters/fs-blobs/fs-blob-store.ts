@@ -21,7 +21,7 @@ import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock, ProvenDigests } f
 import { isSha256Hex } from '../../schemas/names.schema.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
 import { DigestThread } from './digest-thread.js';
-import { type ByteRange, directReadStream } from './direct-read.js';
+import { type ByteRange, directChunkViews, directReadStream } from './direct-read.js';
 import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink } from './slot-sink.js';
 import { type StagingLayout, StagingPool } from './staging-pool.js';
 import type { UrlSigner } from './url-signer.js';
@@ -50,12 +50,12 @@ export interface FsBlobStoreOptions {
  * area (first come, first served) without reading its socket: memory stays bounded whatever the number
  * of clients, and TCP flow control holds the client meanwhile. Slot size measured with `bench/blob-store.ts`.
  */
-export const UPLOAD_STAGING: StagingLayout = { slotBytes: 2 * 1024 * 1024, slots: 4, areas: 4 };
+export const UPLOAD_STAGING: StagingLayout = { slotBytes: 1024 * 1024, slots: 4, areas: 4 };
 /**
  * Reads' staging memory (GET, scrub): 4 areas of 2 slots of 1 MiB, both reads in flight. A read that finds
  * no free area is served buffered instead of waiting: a slow client must not hold others up.
  */
-export const READ_STAGING: StagingLayout = { slotBytes: 1024 * 1024, slots: 2, areas: 4 };
+export const READ_STAGING: StagingLayout = { slotBytes: 1024 * 1024, slots: 4, areas: 4 };
 
 /** Blobs are the registry's own: readable by its user only (the data folder is 0700 too). */
 const BLOB_MODE = 0o600;
@@ -229,6 +229,15 @@ export class FsBlobStore implements BlobStore {
   }
 
   /** The blob's bytes, or those from `range.start` to `range.end` inclusive (an HTTP Range). */
+  /**
+   * The blob's bytes (or `range`) as views into staging slots, each valid only until the next is asked
+   * for: for a consumer that finishes with a chunk before asking for the next (the blob endpoint's GET).
+   */
+  readChunks(sha256: string, range?: ByteRange): AsyncGenerator<Buffer> {
+    this.reads ??= new StagingPool(this.options.readStaging ?? READ_STAGING);
+    return directChunkViews(this.pathOf(sha256), range, this.reads, this.directReads);
+  }
+
   openRead(sha256: string, range?: ByteRange): Readable {
     this.reads ??= new StagingPool(this.options.readStaging ?? READ_STAGING);
     return directReadStream(this.pathOf(sha256), range, this.reads, this.directReads);
