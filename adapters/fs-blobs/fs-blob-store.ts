@@ -45,14 +45,14 @@ export interface FsBlobStoreOptions {
 }
 
 /**
- * Uploads' staging memory: 4 areas (4 uploads at once, as many as the CLI sends) of 4 slots of 2 MiB,
- * 32 MiB in all, resident once used and reused by every upload. A 5th concurrent upload waits for a free
+ * Uploads' staging memory: 4 areas (4 uploads at once, as many as the CLI sends) of 4 slots of 1 MiB,
+ * 16 MiB in all (2 MiB slots were no faster), resident once used and reused by every upload. A 5th concurrent upload waits for a free
  * area (first come, first served) without reading its socket: memory stays bounded whatever the number
  * of clients, and TCP flow control holds the client meanwhile. Slot size measured with `bench/blob-store.ts`.
  */
 export const UPLOAD_STAGING: StagingLayout = { slotBytes: 1024 * 1024, slots: 4, areas: 4 };
 /**
- * Reads' staging memory (GET, scrub): 4 areas of 2 slots of 1 MiB, both reads in flight. A read that finds
+ * Reads' staging memory (GET, scrub): 4 areas of 4 slots of 1 MiB, 16 MiB in all, four reads in flight. A read that finds
  * no free area is served buffered instead of waiting: a slow client must not hold others up.
  */
 export const READ_STAGING: StagingLayout = { slotBytes: 1024 * 1024, slots: 4, areas: 4 };
