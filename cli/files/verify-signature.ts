@@ -28,6 +28,7 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { sha256File } from './hash-file.js';
+import { VERIFY_KEY_ENV } from './verify-key-env.js';
 
 /**
  * Offline, fail-closed checks of the registry's signatures on a node (formats: schemas/signature.schema.ts,
@@ -36,8 +37,7 @@ import { sha256File } from './hash-file.js';
  * registry or the folder offers.
  */
 
-/** The variable that names trusted keys when no `--verify-key` is given. */
-export const VERIFY_KEY_ENV = 'MODELGATE_VERIFY_KEY';
+export { VERIFY_KEY_ENV } from './verify-key-env.js';
 
 /**
  * A signature that is missing, does not verify, or lists other files: exit 6, like any integrity failure.
