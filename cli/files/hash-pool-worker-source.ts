@@ -5,7 +5,7 @@
  * Protocol: workerData = { readBytes }. Each message `{ id, path }` hashes the whole file at `path` (a
  * final symlink is not followed: O_NOFOLLOW) and answers `{ id, size, sha256 }` (hex), or
  * `{ id, error: { code, message } }` on a file-system error. The parent sends a thread one file at a
- * time. The two read buffers are allocated once and serve every file: double-buffered, the next read
+ * time, and says `{ ready: true }` once it listens. The two read buffers are allocated once and serve every file: double-buffered, the next read
  * runs on the libuv pool while this thread hashes the previous block.
  */
 export const HASH_POOL_WORKER_SOURCE = `
@@ -40,5 +40,6 @@ Promise.all([import('node:worker_threads'), import('node:crypto'), import('node:
       (err) => parentPort.postMessage({ id, error: { code: err && err.code, message: String(err && err.message) } }),
     );
   });
+  parentPort.postMessage({ ready: true });
 });
 `;

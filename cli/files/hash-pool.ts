@@ -16,6 +16,8 @@ export interface Sha256Pool {
    * RegistryError of `rethrowFsError` (FILE_MISSING, PERMISSION_DENIED…) whose message names `path`.
    */
   hash(path: string): Promise<Sha256Result>;
+  /** Resolves once the first thread listens (never rejects: a thread that fails rejects its files). */
+  readonly started: Promise<void>;
   /** Stops the threads; a file still queued or being hashed is rejected. */
   close(): Promise<void>;
 }
@@ -49,9 +51,14 @@ export function createSha256Pool(maxThreads: number): Sha256Pool {
   const running = new Map<Worker, Job>();
   let nextId = 0;
   let closed: Error | undefined;
+  let onStarted = () => {};
+  const started = new Promise<void>((resolve) => {
+    onStarted = resolve;
+  });
 
   const failAll = (err: Error) => {
     closed ??= err;
+    onStarted();
     for (const job of queue.splice(0)) job.reject(err);
     for (const job of running.values()) job.reject(err);
     running.clear();
@@ -71,6 +78,10 @@ export function createSha256Pool(maxThreads: number): Sha256Pool {
   const startThread = () => {
     const worker = new Worker(HASH_POOL_WORKER_SOURCE, { eval: true, workerData: { readBytes: READ_BYTES } });
     worker.on('message', (reply: Reply) => {
+      if ('ready' in reply) {
+        onStarted();
+        return;
+      }
       const job = running.get(worker);
       if (!job || job.id !== reply.id) return;
       running.delete(worker);
@@ -96,6 +107,7 @@ export function createSha256Pool(maxThreads: number): Sha256Pool {
   startThread();
 
   return {
+    started,
     hash(path) {
       if (closed) return Promise.reject(closed);
       return new Promise((resolve, reject) => {

@@ -183,6 +183,8 @@ async function verifyWith(pool: Sha256Pool, dir: string): Promise<VerifyResult> 
   listed.catch(() => {});
   const declared = declaredFiles(safeJson(text), (await listed.catch(() => undefined)) ?? []);
   const early = new Map(declared.map((file) => [file.path, startHash(pool, dir, file)]));
+  // zod's load takes ~80 ms of CPU: once the first thread hashes, not while it starts on the same cores.
+  await pool.started;
   const metadata = await parseMetadata(path, text);
   const hashOf = (rel: string) => async (full: string) => (await early.get(rel)) ?? pool.hash(full);
   const kinds = await Promise.all(metadata.files.map((file) => checkFile(dir, file, hashOf(file.path))));
