@@ -6,6 +6,11 @@ import { HASH_POOL_WORKER_SOURCE } from './hash-pool-worker-source.js';
 
 /** Large reads: per-call overhead (thread-pool hop, hash update) vanishes next to the hashing itself. */
 const READ_BYTES = 4 * 1024 * 1024;
+/**
+ * Buffers per thread: one read ahead of the hash hides the read (4 of them, 16 MiB, measured no
+ * faster on the 1 GiB verify and 15 MiB more RSS).
+ */
+const READ_DEPTH = 2;
 /** Two threads fill the two cores of a small node; more only queue for the same cores and memory. */
 const MAX_THREADS = 2;
 
@@ -38,7 +43,7 @@ export const poolThreads = (files = Number.POSITIVE_INFINITY): number =>
   Math.max(1, Math.min(files, MAX_THREADS, availableParallelism()));
 
 /**
- * Up to `maxThreads` hashing threads (each ~10 MB and two 4 MiB buffers, reused for every file). The
+ * Up to `maxThreads` hashing threads (each ~10 MB and READ_DEPTH 4 MiB buffers, reused for every file). The
  * first starts at once, so it is ready by the time the caller knows what to hash; another starts when
  * a file waits and every thread is busy. Hashing on a thread leaves the main thread free to load
  * modules and parse while the first file is read; two threads hash two files on two cores. A file is
@@ -76,7 +81,10 @@ export function createSha256Pool(maxThreads: number): Sha256Pool {
     }
   };
   const startThread = () => {
-    const worker = new Worker(HASH_POOL_WORKER_SOURCE, { eval: true, workerData: { readBytes: READ_BYTES } });
+    const worker = new Worker(HASH_POOL_WORKER_SOURCE, {
+      eval: true,
+      workerData: { readBytes: READ_BYTES, depth: READ_DEPTH },
+    });
     worker.on('message', (reply: Reply) => {
       if ('ready' in reply) {
         onStarted();
