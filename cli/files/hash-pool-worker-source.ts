@@ -41,14 +41,19 @@ Promise.all([builtin('node:worker_threads'), builtin('node:crypto'), builtin('no
         const { bytesRead, buffer } = await reads.shift();
         if (bytesRead === 0) break;
         size += bytesRead;
-        hash.update(buffer.subarray(0, bytesRead));
         if (bytesRead < readBytes) {
           // The reads ahead assumed full blocks: after a short one (the end, or a file that changed)
           // they are dropped and reading goes on from exactly where this one ended.
+          hash.update(buffer.subarray(0, bytesRead));
           await Promise.allSettled(reads.splice(0));
           ahead = size;
+          readAhead();
+          continue;
         }
+        // The next read first (into a buffer other than this one: depth - 1 in flight at most), so it
+        // runs on the libuv pool while this thread hashes.
         readAhead();
+        hash.update(buffer.subarray(0, bytesRead));
       }
       return { size, sha256: hash.digest('hex') };
     } finally {
