@@ -32,9 +32,11 @@ export const verifyCommand = defineCommand({
         ? await import('../files/verify-signature.js')
         : undefined;
     const trusted = await signatures?.trustedKeysFrom(values.key, io.env, 'verify');
+    // The digests verifyDir computes serve the signature check too: every byte is read once.
+    const hashed = new Map<string, string>();
     let result: Awaited<ReturnType<typeof verifyDir>>;
     try {
-      result = await verifyDir(dir);
+      result = await verifyDir(dir, hashed);
     } catch (e) {
       if (e instanceof RegistryError)
         throw new CliError(
@@ -50,7 +52,7 @@ export const verifyCommand = defineCommand({
     // The manifest check first (it names the files); then the signatures, which trust nothing in the folder.
     let signature: FolderSignature | undefined;
     if (signatures && trusted && result.ok)
-      signature = await signatures.verifySignedFolder(dir, trusted, result);
+      signature = await signatures.verifySignedFolder(dir, trusted, result, hashed);
     if (values.json) printJson(io, signature ? { ...result, signature } : result);
     else if (result.ok)
       io.out(

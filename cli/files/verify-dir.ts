@@ -164,19 +164,24 @@ function startHash(pool: Sha256Pool, dir: string, file: { path: string; size: nu
  * Fast as `openssl dgst -sha256` or faster: the files are hashed on worker threads (two files at once
  * on two cores), and hashing starts as soon as the folder is listed and the manifest's JSON read, while
  * the main thread loads zod and checks the manifest against its schema. Every verdict still comes from
- * the checked manifest; a file it lists that was not hashed early is hashed then.
+ * the checked manifest; a file it lists that was not hashed early is hashed then. `hashed`, when given,
+ * receives the sha256 of every file hashed, by manifest path (for `verify --key`: not read twice).
  */
-export async function verifyDir(dir: string): Promise<VerifyResult> {
+export async function verifyDir(dir: string, hashed?: Map<string, string>): Promise<VerifyResult> {
   // The first hashing thread starts now, while the folder is listed and the manifest read.
   const pool = createSha256Pool(poolThreads());
   try {
-    return await verifyWith(pool, dir);
+    return await verifyWith(pool, dir, hashed);
   } finally {
     await pool.close();
   }
 }
 
-async function verifyWith(pool: Sha256Pool, dir: string): Promise<VerifyResult> {
+async function verifyWith(
+  pool: Sha256Pool,
+  dir: string,
+  hashed?: Map<string, string>,
+): Promise<VerifyResult> {
   const { path, text } = await readMetadataText(dir);
   // A folder that cannot be listed fails after the manifest's own checks, as before hashing started early.
   const listed = listFiles(dir);
@@ -186,7 +191,11 @@ async function verifyWith(pool: Sha256Pool, dir: string): Promise<VerifyResult> 
   // zod's load takes ~80 ms of CPU: once the first thread hashes, not while it starts on the same cores.
   await pool.started;
   const metadata = await parseMetadata(path, text);
-  const hashOf = (rel: string) => async (full: string) => (await early.get(rel)) ?? pool.hash(full);
+  const hashOf = (rel: string) => async (full: string) => {
+    const digest = (await early.get(rel)) ?? (await pool.hash(full));
+    hashed?.set(rel, digest.sha256);
+    return digest;
+  };
   const kinds = await Promise.all(metadata.files.map((file) => checkFile(dir, file, hashOf(file.path))));
   const problems: VerifyProblem[] = [];
   metadata.files.forEach((file, i) => {

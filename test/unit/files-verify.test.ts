@@ -174,4 +174,13 @@ describe('verifyDir', () => {
       { path: 'part-6.bin', kind: 'mismatch' },
     ]);
   });
+
+  it('hands back the sha256 it computed of every file, by manifest path', async () => {
+    const hashed = new Map<string, string>();
+    await expect(verifyDir(dest, hashed)).resolves.toMatchObject({ ok: true });
+    const expected = new Map<string, string>();
+    for (const path of ['rec.onnx', 'sub/keys.txt', 'a.bin'])
+      expected.set(path, hex('sha256', await readFile(join(dest, path))));
+    expect(hashed).toEqual(expected);
+  });
 });
