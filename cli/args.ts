@@ -1,22 +1,7 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ModelName } from '../schemas/names.schema.js';
 import { CliError } from './cli-error.js';
 
-export type Options = NonNullable<ParseArgsConfig['options']>;
-
-/** parseArgs with usage errors turned into exit code 2 and a pointer to --help. */
-export function parse<O extends Options>(command: string, argv: string[], options: O) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw CliError.usage((e as Error).message.split('\n')[0]!, command);
-  }
-}
+export { type Options, parse } from './parse-args.js';
 
 /** NAME@REF, checked against the registry's grammar before any request. */
 export function parseRef(

@@ -1,5 +1,5 @@
-import { parse } from './args.js';
 import { EXIT } from './exit-codes.js';
+import { parse } from './parse-args.js';
 import { RegistryClient } from './registry-client.js';
 import { executeApiRegion, sigv4Signer } from './sigv4.js';
 

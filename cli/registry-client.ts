@@ -1,4 +1,3 @@
-import { ErrorEnvelope } from '../schemas/error-codes.schema.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
 
@@ -56,6 +55,8 @@ export class RegistryClient {
       );
     }
     if (response.ok) return json as T;
+    // zod loads on this error path only, not when every command starts.
+    const { ErrorEnvelope } = await import('../schemas/error-codes.schema.js');
     const envelope = ErrorEnvelope.safeParse(json);
     if (envelope.success) {
       const { code, message, details } = envelope.data.error;

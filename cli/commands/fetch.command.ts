@@ -7,7 +7,7 @@ import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } fr
 import { EXIT } from '../exit-codes.js';
 import { fetchDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
-import { checkPlanSignatures, trustedKeysFrom, writeSignatureFiles } from '../files/verify-signature.js';
+import { VERIFY_KEY_ENV } from '../files/verify-key-env.js';
 import { transferProgress } from '../progress.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
@@ -64,12 +64,20 @@ export const fetchCommand = defineCommand({
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const lockTimeoutMs = lockTimeoutOf(values['lock-timeout']);
     const keep = keepOf(values.keep);
-    const trusted = await trustedKeysFrom(values['verify-key'], io.env, 'fetch');
+    // The signature code (sigstore, provenance schemas) loads only when a key may be given.
+    const signatures =
+      (values['verify-key']?.length ?? 0) > 0 || io.env[VERIFY_KEY_ENV]
+        ? await import('../files/verify-signature.js')
+        : undefined;
+    const trusted = await signatures?.trustedKeysFrom(values['verify-key'], io.env, 'fetch');
     const client = registry();
     const node = checkNodeId('fetch', values.node);
     const plan = await downloadPlan(client, name, ref, node, freeMemory);
     // Signatures are checked against the plan before a byte moves; the download checks every byte against it.
-    const signed = trusted ? await checkPlanSignatures(client, plan.version, plan.files, trusted) : undefined;
+    const signed =
+      signatures && trusted
+        ? await signatures.checkPlanSignatures(client, plan.version, plan.files, trusted)
+        : undefined;
     const total = plan.files.reduce((s, f) => s + f.size, 0);
     const bar = transferProgress(io, values.json === true, 'fetching', total);
     let result: Awaited<ReturnType<typeof installVersion>>;
@@ -86,7 +94,7 @@ export const fetchCommand = defineCommand({
         },
         beforeSwitch: async (staging) => {
           await assertStillVerified(client, plan.version);
-          if (signed) await writeSignatureFiles(staging, signed.signatures);
+          if (signatures && signed) await signatures.writeSignatureFiles(staging, signed.signatures);
         },
       });
     } catch (e) {

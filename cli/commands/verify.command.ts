@@ -3,7 +3,8 @@ import { CliError } from '../cli-error.js';
 import { defineCommand, jsonOption, printJson } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { verifyDir } from '../files/verify-dir.js';
-import { type FolderSignature, trustedKeysFrom, verifySignedFolder } from '../files/verify-signature.js';
+import { VERIFY_KEY_ENV } from '../files/verify-key-env.js';
+import type { FolderSignature } from '../files/verify-signature.js';
 
 export const verifyCommand = defineCommand({
   name: 'verify',
@@ -25,10 +26,17 @@ export const verifyCommand = defineCommand({
   async run({ values, positionals, io }) {
     const dir = positionals[0];
     if (!dir) throw CliError.usage('missing DIR', 'verify');
-    const trusted = await trustedKeysFrom(values.key, io.env, 'verify');
+    // The signature code (sigstore, provenance schemas) loads only when a key may be given.
+    const signatures =
+      (values.key?.length ?? 0) > 0 || io.env[VERIFY_KEY_ENV]
+        ? await import('../files/verify-signature.js')
+        : undefined;
+    const trusted = await signatures?.trustedKeysFrom(values.key, io.env, 'verify');
+    // The digests verifyDir computes serve the signature check too: every byte is read once.
+    const hashed = new Map<string, string>();
     let result: Awaited<ReturnType<typeof verifyDir>>;
     try {
-      result = await verifyDir(dir);
+      result = await verifyDir(dir, hashed);
     } catch (e) {
       if (e instanceof RegistryError)
         throw new CliError(
@@ -43,7 +51,8 @@ export const verifyCommand = defineCommand({
     }
     // The manifest check first (it names the files); then the signatures, which trust nothing in the folder.
     let signature: FolderSignature | undefined;
-    if (trusted && result.ok) signature = await verifySignedFolder(dir, trusted, result);
+    if (signatures && trusted && result.ok)
+      signature = await signatures.verifySignedFolder(dir, trusted, result, hashed);
     if (values.json) printJson(io, signature ? { ...result, signature } : result);
     else if (result.ok)
       io.out(

@@ -3,18 +3,7 @@ import { ModelName, ProviderName, VersionString } from '../../schemas/names.sche
 import { ValidationReport } from '../../schemas/report.schema.js';
 import { InputShapes, InputValues, ManifestFile, type Version } from '../../schemas/version.schema.js';
 
-/** The files `modelgate fetch` writes next to the model files (schemas reserve these names). */
-export const METADATA_FILE = '.modelgate.json';
-export const MD5_SUMS_FILE = 'checksums.txt';
-export const SHA256_SUMS_FILE = 'SHA256SUMS';
-/** `fetch --verify-key` also installs the registry's signatures (schemas/signature.schema.ts) there. */
-export const SIDECAR_FILES: readonly string[] = [
-  METADATA_FILE,
-  MD5_SUMS_FILE,
-  SHA256_SUMS_FILE,
-  'model.sig',
-  'validation.sig',
-];
+export { MD5_SUMS_FILE, METADATA_FILE, SHA256_SUMS_FILE, SIDECAR_FILES } from './sidecar-files.js';
 
 /** What `.modelgate.json` holds: enough for `verifyDir` and an operator to know what is installed. */
 export const InstalledMetadata = z.object({

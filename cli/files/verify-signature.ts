@@ -28,6 +28,7 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { sha256File } from './hash-file.js';
+import { VERIFY_KEY_ENV } from './verify-key-env.js';
 
 /**
  * Offline, fail-closed checks of the registry's signatures on a node (formats: schemas/signature.schema.ts,
@@ -36,8 +37,7 @@ import { sha256File } from './hash-file.js';
  * registry or the folder offers.
  */
 
-/** The variable that names trusted keys when no `--verify-key` is given. */
-export const VERIFY_KEY_ENV = 'MODELGATE_VERIFY_KEY';
+export { VERIFY_KEY_ENV } from './verify-key-env.js';
 
 /**
  * A signature that is missing, does not verify, or lists other files: exit 6, like any integrity failure.
@@ -188,17 +188,26 @@ export async function writeSignatureFiles(dir: string, signatures: SignedBundles
 const TOP_LEVEL_NOT_MODEL = new Set(NOT_MODEL_FILES);
 
 /**
- * Every regular file under `dir` with its sha256, except the files fetch writes beside the model. A
- * symlink or other special file is refused: the signature covers plain files only.
+ * Digests this process computed itself from a folder's bytes moments before (`verifyDir`'s hashing
+ * threads), by relative path: never read from the folder, so a signature check may use them instead of
+ * reading every byte a second time.
  */
-async function hashFolder(dir: string, prefix = ''): Promise<SignedFile[]> {
+export type HashedHere = ReadonlyMap<string, string>;
+
+/**
+ * Every regular file under `dir` with its sha256, except the files fetch writes beside the model. A
+ * symlink or other special file is refused: the signature covers plain files only. A file in `known`
+ * takes that digest instead of being read again.
+ */
+async function hashFolder(dir: string, known?: HashedHere, prefix = ''): Promise<SignedFile[]> {
   const out: SignedFile[] = [];
   const entries = await readdir(join(dir, prefix), { withFileTypes: true });
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (!prefix && TOP_LEVEL_NOT_MODEL.has(entry.name)) continue;
-    if (entry.isDirectory()) out.push(...(await hashFolder(dir, rel)));
-    else if (entry.isFile()) out.push({ path: rel, sha256: (await sha256File(join(dir, rel))).sha256 });
+    if (entry.isDirectory()) out.push(...(await hashFolder(dir, known, rel)));
+    else if (entry.isFile())
+      out.push({ path: rel, sha256: known?.get(rel) ?? (await sha256File(join(dir, rel))).sha256 });
     else throw new SignatureError(`${rel} is not a regular file`, rel);
   }
   return out;
@@ -240,14 +249,16 @@ export interface FolderSignature {
  * folder's files (every regular file but fetch's own sidecars, re-hashed) are exactly the signed ones.
  * The local manifest and checksum files are not trusted, so a swap that rewrote them is still caught.
  * `expected` (from `.modelgate.json`) must name the version the signatures are about. Exit 6 otherwise.
+ * `known`: digests this process just computed from the files' bytes (HashedHere), not re-read.
  */
 export async function verifySignedFolder(
   dir: string,
   trusted: readonly TrustedKey[],
   expected?: { readonly model: string; readonly version: string },
+  known?: HashedHere,
 ): Promise<FolderSignature> {
   try {
-    return await checkSignedFolder(dir, trusted, expected);
+    return await checkSignedFolder(dir, trusted, expected, known);
   } catch (e) {
     return refusal(e);
   }
@@ -262,12 +273,13 @@ export async function checkSignedFolder(
   dir: string,
   trusted: readonly TrustedKey[],
   expected?: { readonly model: string; readonly version: string },
+  known?: HashedHere,
 ): Promise<FolderSignature> {
   const bundles = {
     model: await readBundle(dir, MODEL_SIG_FILE),
     validation: await readBundle(dir, VALIDATION_SIG_FILE),
   };
-  const files = await hashFolder(dir);
+  const files = await hashFolder(dir, known);
   const provenance = verifyBundles(bundles, trusted, files, expected);
   const { validation } = provenance;
   return {

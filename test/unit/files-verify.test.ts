@@ -1,5 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, open, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  truncate,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -126,5 +138,49 @@ describe('verifyDir', () => {
     await rm(join(dest, '.modelgate.json'));
     await writeFile(join(dest, '.modelgate.json'), '{"model": 1');
     await expect(verifyDir(dest)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('counts a symlink in place of a manifest file as missing, even to a file with the right bytes', async () => {
+    await rename(join(dest, 'a.bin'), join(root, 'a.bin'));
+    await symlink(join(root, 'a.bin'), join(dest, 'a.bin'));
+    expect((await verifyDir(dest)).problems).toEqual([{ path: 'a.bin', kind: 'missing' }]);
+  });
+
+  it('refuses a manifest that fails its schema although its files were already being hashed', async () => {
+    const path = join(dest, '.modelgate.json');
+    const metadata = JSON.parse(await readFile(path, 'utf8'));
+    await writeFile(path, JSON.stringify({ ...metadata, model: 'Not A Name' }));
+    await expect(verifyDir(dest)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('refuses a manifest whose file path leaves the folder, without opening it', async () => {
+    const path = join(dest, '.modelgate.json');
+    const metadata = JSON.parse(await readFile(path, 'utf8'));
+    metadata.files[0].path = '../outside.bin';
+    await writeFile(join(root, 'outside.bin'), 'x');
+    await writeFile(path, JSON.stringify(metadata));
+    await expect(verifyDir(dest)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('checks every file of a version with more files than hashing threads', async () => {
+    const many = Array.from({ length: 7 }, (_, i) => file(`part-${i}.bin`, randomBytes(1_000 + i * 50_000)));
+    const other = join(root, 'many');
+    await installVersion({ dest: other, version: version(many), files: many, fetchImpl: fakeFetch });
+    await expect(verifyDir(other)).resolves.toMatchObject({ ok: true, problems: [] });
+    await flipByte(join(other, 'part-6.bin'), 0);
+    await flipByte(join(other, 'part-2.bin'), 100_000);
+    expect((await verifyDir(other)).problems).toEqual([
+      { path: 'part-2.bin', kind: 'mismatch' },
+      { path: 'part-6.bin', kind: 'mismatch' },
+    ]);
+  });
+
+  it('hands back the sha256 it computed of every file, by manifest path', async () => {
+    const hashed = new Map<string, string>();
+    await expect(verifyDir(dest, hashed)).resolves.toMatchObject({ ok: true });
+    const expected = new Map<string, string>();
+    for (const path of ['rec.onnx', 'sub/keys.txt', 'a.bin'])
+      expected.set(path, hex('sha256', await readFile(join(dest, path))));
+    expect(hashed).toEqual(expected);
   });
 });
