@@ -36,6 +36,14 @@ import { listeningUrl } from '../test/helpers/listening-url.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+
+/** The Node flags of the CLI's `#!/usr/bin/env -S node …` line: the CLI is timed as an installed `modelgate` runs. */
+async function cliNodeFlags(): Promise<string[]> {
+  const first = (await readFile(CLI, 'utf8')).split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env(?: -S)? node(.*)$/.exec(first);
+  if (!m) throw new Error(`${CLI} does not start with a node shebang: ${first}`);
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
+}
 const MiB = 1024 * 1024;
 const TARGETS = { publish: 2.0, fetch: 1.15, verify: 1.0, rssMiB: 150 / 1.048576 } as const;
 
@@ -140,7 +148,7 @@ async function timedCli(args: string[], server: Server): Promise<Run> {
   await resetPeak(server.pid);
   const { ms, stderr } = await runCommand(
     '/usr/bin/time',
-    ['-v', process.execPath, CLI, ...args],
+    ['-v', process.execPath, ...(await cliNodeFlags()), CLI, ...args],
     server.env,
   );
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
@@ -230,11 +238,15 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
         await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key! }));
     };
   }
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir], {
-    env: { ...process.env, ...awsEnv },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true, // setsid: its own process group, stopped as a whole
-  });
+  const child = spawn(
+    process.execPath,
+    [...(await cliNodeFlags()), CLI, 'serve', '--port', '0', '--data-dir', dataDir],
+    {
+      env: { ...process.env, ...awsEnv },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true, // setsid: its own process group, stopped as a whole
+    },
+  );
   const url = await listeningUrl(child, 60_000).catch(async (e: unknown) => {
     killGroup(child, 'SIGKILL');
     await stopAws();

@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
+// A 1 MiB young generation (V8's default grows to 16 MiB per semi-space): a server streaming GiBs through
+// 64 KiB socket buffers, or a CLI hashing them, allocates short-lived wrappers only, and the larger young
+// generation cost the server ~24 MiB of resident memory (peak 150 → 126 MiB over a 10-file publish, same speed).
 import './quiet-dependencies.js';
 import { redactUrlQueries } from '../local/redact.js';
 import { CliError } from './cli-error.js';
