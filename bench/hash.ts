@@ -12,7 +12,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { hashForPublish, type PublishHashes, sha256File } from '../cli/files/hash-file.js';
+import { hashForPublish, sha256File } from '../cli/files/hash-file.js';
 import { serveFile } from './lib/blob-server.js';
 import { measureCli } from './lib/cli-peak-rss.js';
 import { best, mbPerSecond, type Timed, timed, timedCommand } from './lib/measure.js';
@@ -44,7 +44,7 @@ interface Timings {
   opensslSha256: Timed<string>;
   opensslMd5: Timed<string>;
   sha256File: Timed<string>;
-  publish: Timed<PublishHashes>;
+  publish: Timed<{ sha256: string; md5: string }>;
 }
 
 /** Interleaves the four measurements round by round, so a burst of load elsewhere hits all of them. */

@@ -17,7 +17,7 @@ import { CliError } from '../cli-error.js';
 import { collectFiles } from '../collect-files.js';
 import { defineCommand, formatBytes, jsonOption, REGISTRY_OPTION } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { createPublishHasher } from '../files/hash-file.js';
+import { createSha256Pool, poolThreads } from '../files/hash-pool.js';
 import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
 import { inPool } from '../in-pool.js';
 import { transferProgress } from '../progress.js';
@@ -182,43 +182,36 @@ export const publishCommand = defineCommand({
   },
 });
 
-/** Files hashed at once, each on its own digest thread (a version of many files uses two cores). */
-const HASH_CONCURRENCY = 2;
-
 /**
- * The manifest of the files to publish: path, size and sha256, each file read once. The md5 is left to
- * the registry, which computes it while it stores the bytes it checked against the sha256 (validation
- * records it): hashing md5 here too would double the slowest digest of a publish for no extra assurance.
- * `onProgress` gets the bytes hashed so far, over every file.
+ * The manifest of the files to publish: path, size and sha256, each file read once, up to two files at
+ * once on hashing threads (`createSha256Pool`). The md5 is left to the registry, which computes it while it
+ * stores the bytes it checked against the sha256 (validation records it): hashing md5 here too would
+ * double the slowest digest of a publish for no extra assurance. Symlinks are followed: `collectFiles`
+ * refused the ones a publish may not take. `onProgress` gets the bytes hashed so far, over every file.
  */
 async function hashFiles(
   files: readonly { path: string; localPath: string; size: number }[],
   onProgress: (bytes: number, path: string) => void,
 ): Promise<Array<{ path: string; size: number; sha256: string }>> {
-  const idle = Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, () =>
-    createPublishHasher(['sha256']),
-  );
-  const hashers = [...idle];
+  const pool = createSha256Pool(poolThreads(files.length));
   const progress = new Map<string, number>();
+  const report = (path: string) => (bytes: number) => {
+    progress.set(path, bytes);
+    let done = 0;
+    for (const n of progress.values()) done += n;
+    onProgress(done, path);
+  };
   try {
-    return await inPool(files, hashers.length, async (f) => {
-      const hasher = idle.pop()!;
-      try {
-        const h = await hasher.hash(f.localPath, (b) => {
-          progress.set(f.path, b);
-          let done = 0;
-          for (const n of progress.values()) done += n;
-          onProgress(done, f.path);
-        });
+    return await Promise.all(
+      files.map(async (f) => {
+        const h = await pool.hash(f.localPath, { followSymlinks: true, onProgress: report(f.path) });
         if (h.size !== f.size)
           throw new CliError('CHECKSUM_MISMATCH', `${f.localPath} changed while it was read`, EXIT.INTEGRITY);
         return { path: f.path, size: h.size, sha256: h.sha256 };
-      } finally {
-        idle.push(hasher);
-      }
-    });
+      }),
+    );
   } finally {
-    await Promise.all(hashers.map((h) => h.close()));
+    await pool.close();
   }
 }
 

@@ -6,8 +6,9 @@
  * dynamic `import()` starts the ESM loader in the thread, a few ms more before the first byte is hashed.
  *
  * Protocol: workerData = { readBytes, depth }. The thread first says `{ ready: true }`. Each message
- * `{ id, path }` hashes the whole file at `path` (a final symlink is not followed: O_NOFOLLOW) and
- * answers `{ id, size, sha256 }` (hex), or `{ id, error: { code, message } }` on a file-system error.
+ * `{ id, path, follow, progress }` hashes the whole file at `path` (a final symlink is not followed,
+ * O_NOFOLLOW, unless `follow`) and answers `{ id, size, sha256 }` (hex), or `{ id, error: { code, message } }`
+ * on a file-system error; with `progress`, `{ id, hashed }` (bytes so far) after every read.
  * The parent sends a thread one file at a time. `depth` read buffers are allocated once and serve every
  * file: up to depth - 1 reads (each at the offset the previous ones end at) run ahead on the libuv pool while this thread hashes, so a read delayed
  * by other work on the other core does not stall the hash.
@@ -18,9 +19,9 @@ Promise.all([builtin('node:worker_threads'), builtin('node:crypto'), builtin('no
   const { parentPort, workerData } = threads;
   const { readBytes, depth } = workerData;
   const buffers = Array.from({ length: depth }, () => Buffer.allocUnsafeSlow(readBytes));
-  const flags = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0);
-  const hashFile = async (path) => {
-    const fh = await fs.promises.open(path, flags);
+  const noFollow = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0);
+  const hashFile = async (id, path, follow, progress) => {
+    const fh = await fs.promises.open(path, follow ? fs.constants.O_RDONLY : noFollow);
     const reads = [];
     try {
       const hash = crypto.createHash('sha256');
@@ -45,6 +46,7 @@ Promise.all([builtin('node:worker_threads'), builtin('node:crypto'), builtin('no
           // The reads ahead assumed full blocks: after a short one (the end, or a file that changed)
           // they are dropped and reading goes on from exactly where this one ended.
           hash.update(buffer.subarray(0, bytesRead));
+          if (progress) parentPort.postMessage({ id, hashed: size });
           await Promise.allSettled(reads.splice(0));
           ahead = size;
           readAhead();
@@ -54,6 +56,7 @@ Promise.all([builtin('node:worker_threads'), builtin('node:crypto'), builtin('no
         // runs on the libuv pool while this thread hashes.
         readAhead();
         hash.update(buffer.subarray(0, bytesRead));
+        if (progress) parentPort.postMessage({ id, hashed: size });
       }
       return { size, sha256: hash.digest('hex') };
     } finally {
@@ -62,8 +65,8 @@ Promise.all([builtin('node:worker_threads'), builtin('node:crypto'), builtin('no
     }
   };
   parentPort.postMessage({ ready: true });
-  parentPort.on('message', ({ id, path }) => {
-    hashFile(path).then(
+  parentPort.on('message', ({ id, path, follow, progress }) => {
+    hashFile(id, path, follow, progress).then(
       (result) => parentPort.postMessage({ id, ...result }),
       (err) => parentPort.postMessage({ id, error: { code: err && err.code, message: String(err && err.message) } }),
     );

@@ -17,26 +17,35 @@ const MAX_THREADS = 2;
 /** sha256 of whole files on worker threads, several files at once. */
 export interface Sha256Pool {
   /**
-   * `{ size, sha256 }` of the regular file at `path` (a final symlink is not followed). Rejects with the
-   * RegistryError of `rethrowFsError` (FILE_MISSING, PERMISSION_DENIED…) whose message names `path`.
+   * `{ size, sha256 }` of the regular file at `path` (a final symlink is not followed unless
+   * `followSymlinks`: publish follows the links its file collection vetted). `onProgress` gets the bytes
+   * hashed so far after every read. Rejects with the RegistryError of `rethrowFsError` (FILE_MISSING,
+   * PERMISSION_DENIED…) whose message names `path`.
    */
-  hash(path: string): Promise<Sha256Result>;
+  hash(path: string, options?: HashOptions): Promise<Sha256Result>;
   /** Resolves once the first thread listens (never rejects: a thread that fails rejects its files). */
   readonly started: Promise<void>;
   /** Stops the threads; a file still queued or being hashed is rejected. */
   close(): Promise<void>;
 }
 
+export interface HashOptions {
+  readonly followSymlinks?: boolean;
+  readonly onProgress?: (bytes: number) => void;
+}
+
 interface Job {
   id: number;
   path: string;
+  options: HashOptions;
   resolve: (result: Sha256Result) => void;
   reject: (err: unknown) => void;
 }
 
-type Reply =
+type Done =
   | { id: number; size: number; sha256: string }
   | { id: number; error: { code?: string; message: string } };
+type Reply = Done | { id: number; hashed: number };
 
 /** The thread count for `files` files: at most one per file, per core and MAX_THREADS. */
 export const poolThreads = (files = Number.POSITIVE_INFINITY): number =>
@@ -68,7 +77,7 @@ export function createSha256Pool(maxThreads: number): Sha256Pool {
     for (const job of running.values()) job.reject(err);
     running.clear();
   };
-  const settle = (job: Job, reply: Reply) => {
+  const settle = (job: Job, reply: Done) => {
     if (!('error' in reply)) {
       job.resolve({ size: reply.size, sha256: reply.sha256 });
       return;
@@ -92,6 +101,10 @@ export function createSha256Pool(maxThreads: number): Sha256Pool {
       }
       const job = running.get(worker);
       if (!job || job.id !== reply.id) return;
+      if ('hashed' in reply) {
+        job.options.onProgress?.(reply.hashed);
+        return;
+      }
       running.delete(worker);
       idle.push(worker);
       settle(job, reply);
@@ -109,17 +122,22 @@ export function createSha256Pool(maxThreads: number): Sha256Pool {
       const worker = idle.pop()!;
       const job = queue.shift()!;
       running.set(worker, job);
-      worker.postMessage({ id: job.id, path: job.path });
+      worker.postMessage({
+        id: job.id,
+        path: job.path,
+        follow: job.options.followSymlinks === true,
+        progress: job.options.onProgress !== undefined,
+      });
     }
   };
   startThread();
 
   return {
     started,
-    hash(path) {
+    hash(path, options = {}) {
       if (closed) return Promise.reject(closed);
       return new Promise((resolve, reject) => {
-        queue.push({ id: nextId++, path, resolve, reject });
+        queue.push({ id: nextId++, path, options, resolve, reject });
         dispatch();
       });
     },

@@ -64,6 +64,24 @@ describe('createSha256Pool', () => {
     }
   });
 
+  it('follows a symlink when asked (publish), and reports the bytes hashed as it reads', async () => {
+    const link = join(dir, 'followed.bin');
+    const target = files.at(-1)!; // several 4 MiB reads and a short last one
+    await symlink(target.path, link);
+    const pool = createSha256Pool(1);
+    const seen: number[] = [];
+    try {
+      await expect(
+        pool.hash(link, { followSymlinks: true, onProgress: (b) => seen.push(b) }),
+      ).resolves.toEqual({ size: target.size, sha256: target.sha256 });
+      expect(seen.length).toBeGreaterThan(2);
+      expect(seen).toEqual([...seen].sort((x, y) => x - y));
+      expect(seen.at(-1)).toBe(target.size);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('refuses what is still queued when closed, and any file after', async () => {
     const pool = createSha256Pool(1);
     const pending = [pool.hash(files[5]!.path), pool.hash(files[4]!.path)].map((p) =>
