@@ -9,7 +9,7 @@
  * - `FsBlobStore.write` of the same bytes from memory in 64 KiB chunks (as a socket delivers them),
  *   with O_DIRECT, then with direct I/O off (buffered), then the legacy store if given; wall time and
  *   the process's user + system CPU seconds;
- * - a full `openRead` of the blob just written (O_DIRECT reads; the blob is not in the page cache).
+ * - a full `readChunks` of the blob just written (O_DIRECT reads; the blob is not in the page cache).
  * Then the side effect of direct writes: `InferenceSession.create` of an ONNX model stored with O_DIRECT
  * (read from the disk) against the same model stored buffered (read from the page cache).
  * Best of the rounds; ratios last. Deletes what it writes.
@@ -34,7 +34,7 @@ interface Timing {
   sys: number;
 }
 
-type WriteStore = Pick<FsBlobStore, 'write' | 'pathOf' | 'verifiedPath' | 'init' | 'openRead'>;
+type WriteStore = Pick<FsBlobStore, 'write' | 'pathOf' | 'verifiedPath' | 'init' | 'readChunks'>;
 
 async function timed(fn: () => Promise<unknown>): Promise<Timing> {
   const cpu = process.cpuUsage();
@@ -63,7 +63,7 @@ async function forget(store: WriteStore, sha256: string): Promise<void> {
 
 async function readAll(store: WriteStore, sha256: string): Promise<number> {
   let n = 0;
-  for await (const c of store.openRead(sha256) as AsyncIterable<Buffer>) n += c.length;
+  for await (const c of store.readChunks(sha256)) n += c.length;
   return n;
 }
 
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     console.log('\nbest of the rounds');
     console.log(`openssl dgst -md5: ${md5.toFixed(2)} s`);
     for (const [name, ts] of writes) console.log(`${name} write: ${fmt(best(ts))}`);
-    console.log(`direct read (openRead, uncached): ${fmt(best(reads))}`);
+    console.log(`direct read (readChunks, uncached): ${fmt(best(reads))}`);
     for (const [name, ts] of loads)
       console.log(`ONNX load after a ${name} write: ${Math.min(...ts).toFixed(2)} s`);
     console.log('\nratios');

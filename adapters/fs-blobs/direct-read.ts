@@ -1,6 +1,5 @@
 import { constants, createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { type DirectIoSwitch, isDirectRefused } from './slot-sink.js';
 import { DIRECT_ALIGN, type StagingArea, type StagingPool } from './staging-pool.js';
 
@@ -11,29 +10,17 @@ export interface ByteRange {
 }
 
 /**
- * A stream of the file's bytes (or of `range`) read with O_DIRECT into the slots of a staging area of
- * `pool`, every slot's read in flight at once, each chunk copied out of its slot before the slot is read
- * into again. A range that starts unaligned is read from the 4 KiB boundary below it and sliced.
+ * The file's bytes (or `range`), read with O_DIRECT into the slots of a staging area of `pool`, every
+ * slot's read in flight at once. Each chunk is a view valid only until the consumer asks for the next one
+ * (its slot is then read into again): a consumer done with a chunk when it asks for the next (a hash
+ * update, a socket write awaited to its callback) pays no copy; copying every MiB out of its slot cost
+ * ~0.5 s of allocation and GC per GiB served. A range that starts unaligned is read from the 4 KiB
+ * boundary below it and sliced.
  *
  * Why: blobs are written with O_DIRECT, so they are not in the page cache, and a buffered read of an
  * uncached file costs ~2.2 s of kernel time per GiB on this VM (page-cache allocation); direct reads skip it.
  * Falls back to a buffered stream when no area is free (memory stays bounded; nothing waits) and, remembered
  * in `directIo`, when the file system refuses O_DIRECT (EINVAL, e.g. tmpfs).
- */
-export function directReadStream(
-  path: string,
-  range: ByteRange | undefined,
-  pool: StagingPool,
-  directIo: DirectIoSwitch,
-): Readable {
-  return Readable.from(copies(directChunkViews(path, range, pool, directIo)), { objectMode: false });
-}
-
-/**
- * The same bytes as `directReadStream`, as views into the staging slots: each chunk is valid only until
- * the consumer asks for the next one (the slot is then read into again), so a consumer that is done with a
- * chunk when it asks for the next (a socket write awaited to its callback) pays no copy and no garbage:
- * copying every MiB out of its slot cost ~0.5 s of allocation and GC per GiB served.
  */
 export async function* directChunkViews(
   path: string,
@@ -44,10 +31,6 @@ export async function* directChunkViews(
   const area = directIo.enabled ? pool.tryAcquire() : null;
   if (!area) yield* createReadStream(path, { highWaterMark: 1024 * 1024, ...range }) as AsyncIterable<Buffer>;
   else yield* directChunks(path, range, area, directIo);
-}
-
-async function* copies(views: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  for await (const view of views) yield Buffer.from(view); // a copy: the slot is read into again
 }
 
 async function* directChunks(

@@ -15,13 +15,12 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
 import { DigestThread } from './digest-thread.js';
-import { type ByteRange, directChunkViews, directReadStream } from './direct-read.js';
+import { type ByteRange, directChunkViews } from './direct-read.js';
 import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink } from './slot-sink.js';
 import { type StagingLayout, StagingPool } from './staging-pool.js';
 import type { UrlSigner } from './url-signer.js';
@@ -177,7 +176,7 @@ export class FsBlobStore implements BlobStore {
     const hash = createHash('sha256');
     let size = 0;
     try {
-      for await (const chunk of this.openRead(blob.sha256) as AsyncIterable<Buffer>) {
+      for await (const chunk of this.readChunks(blob.sha256)) {
         hash.update(chunk);
         size += chunk.length;
         await throttle?.(chunk.length);
@@ -228,19 +227,14 @@ export class FsBlobStore implements BlobStore {
     return proven?.size === blob.size ? proven : null;
   }
 
-  /** The blob's bytes, or those from `range.start` to `range.end` inclusive (an HTTP Range). */
   /**
-   * The blob's bytes (or `range`) as views into staging slots, each valid only until the next is asked
-   * for: for a consumer that finishes with a chunk before asking for the next (the blob endpoint's GET).
+   * The blob's bytes, or those from `range.start` to `range.end` inclusive (an HTTP Range), as views into
+   * staging slots, each valid only until the next is asked for (`directChunkViews`): the consumer finishes
+   * with a chunk before asking for the next (a hash update; the blob endpoint's socket write) or copies it.
    */
   readChunks(sha256: string, range?: ByteRange): AsyncGenerator<Buffer> {
     this.reads ??= new StagingPool(this.options.readStaging ?? READ_STAGING);
     return directChunkViews(this.pathOf(sha256), range, this.reads, this.directReads);
-  }
-
-  openRead(sha256: string, range?: ByteRange): Readable {
-    this.reads ??= new StagingPool(this.options.readStaging ?? READ_STAGING);
-    return directReadStream(this.pathOf(sha256), range, this.reads, this.directReads);
   }
 
   /**

@@ -94,7 +94,7 @@ async function* socketChunks(bytes: Buffer, pause?: Promise<void>): AsyncIterabl
 
 async function readAll(store: FsBlobStore, sha256: string, range?: { start: number; end: number }) {
   const parts: Buffer[] = [];
-  for await (const c of store.openRead(sha256, range) as AsyncIterable<Buffer>) parts.push(c);
+  for await (const c of store.readChunks(sha256, range)) parts.push(Buffer.from(c)); // views: copied before the next
   return Buffer.concat(parts);
 }
 
