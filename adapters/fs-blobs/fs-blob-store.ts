@@ -261,7 +261,12 @@ export class FsBlobStore implements BlobStore {
     let sink: SlotSink | undefined;
     try {
       files = await openSinkFiles(tmp, BLOB_MODE, this.directWrites);
-      sink = new SlotSink(area, files, this.md5().start(), this.directWrites);
+      sink = new SlotSink(
+        area,
+        files,
+        { inline: createHash('sha256'), thread: this.md5().start() },
+        this.directWrites,
+      );
       for await (const chunk of body) {
         if (sink.received + chunk.length > size)
           throw mismatch(sha256, `more than the declared ${size} bytes`);
@@ -269,8 +274,8 @@ export class FsBlobStore implements BlobStore {
       }
       if (sink.received !== size)
         throw mismatch(sha256, `${sink.received} bytes instead of the declared ${size}`);
-      const actual = await sink.finish();
-      if (actual.sha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actual.sha256}`);
+      const { inline: actualSha256, thread: md5 } = await sink.finish();
+      if (actualSha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actualSha256}`);
       await files.buffered.chmod(BLOB_MODE);
       // An mtime a second in the past: any later write in place stamps "now", so it always differs from
       // the one the mark records, even within the file system's clock tick.
@@ -284,7 +289,7 @@ export class FsBlobStore implements BlobStore {
       await syncDir(dirname(final));
       // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
       await unlink(this.markPath(sha256)).catch(() => {});
-      await this.markVerified(sha256, actual.md5);
+      await this.markVerified(sha256, md5);
     } catch (e) {
       await sink?.settle();
       await files?.close().catch(() => {});
