@@ -21,7 +21,7 @@ import { isSha256Hex } from '../../schemas/names.schema.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
 import { DigestThread } from './digest-thread.js';
 import { type ByteRange, directChunkViews } from './direct-read.js';
-import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink } from './slot-sink.js';
+import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink, sinkBody } from './slot-sink.js';
 import { type StagingLayout, StagingPool } from './staging-pool.js';
 import type { UrlSigner } from './url-signer.js';
 
@@ -270,13 +270,7 @@ export class FsBlobStore implements BlobStore {
         { inline: createHash('sha256'), thread: this.md5().start() },
         this.directWrites,
       );
-      for await (const chunk of body) {
-        if (sink.received + chunk.length > size)
-          throw mismatch(sha256, `more than the declared ${size} bytes`);
-        await sink.add(chunk);
-      }
-      if (sink.received !== size)
-        throw mismatch(sha256, `${sink.received} bytes instead of the declared ${size}`);
+      await sinkBody(sink, body, size, (why) => mismatch(sha256, why));
       const { inline: actualSha256, thread: md5 } = await sink.finish();
       if (actualSha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actualSha256}`);
       await files.buffered.chmod(BLOB_MODE);
