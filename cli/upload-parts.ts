@@ -117,11 +117,15 @@ async function hashPart(path: string, range: PartRange): Promise<string> {
   return hash.digest('base64');
 }
 
+/**
+ * Reads a part in 256 KiB chunks. A publish hashes and sends up to 16 parts at once (4 files × 4 parts),
+ * each holding a chunk or two; with 1 MiB chunks a client peaked at 144 MiB over a 10-file publish to S3.
+ */
 function readPart(path: string, range: PartRange) {
   // `end` is inclusive.
   return createReadStream(path, {
     start: range.start,
     end: range.start + range.length - 1,
-    highWaterMark: 1024 * 1024,
+    highWaterMark: 256 * 1024,
   });
 }
