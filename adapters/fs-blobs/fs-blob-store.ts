@@ -264,15 +264,10 @@ export class FsBlobStore implements BlobStore {
     let sink: SlotSink | undefined;
     try {
       files = await openSinkFiles(tmp, BLOB_MODE, this.directWrites);
-      sink = new SlotSink(
-        area,
-        files,
-        { inline: createHash('sha256'), thread: this.md5().start() },
-        this.directWrites,
-      );
+      sink = new SlotSink(area, files, this.md5().start(), this.directWrites);
       await sinkBody(sink, body, size, (why) => mismatch(sha256, why));
-      const { inline: actualSha256, thread: md5 } = await sink.finish();
-      if (actualSha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actualSha256}`);
+      const actual = await sink.finish();
+      if (actual.sha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actual.sha256}`);
       await files.buffered.chmod(BLOB_MODE);
       // An mtime a second in the past: any later write in place stamps "now", so it always differs from
       // the one the mark records, even within the file system's clock tick.
@@ -286,7 +281,7 @@ export class FsBlobStore implements BlobStore {
       await syncDir(dirname(final));
       // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
       await unlink(this.markPath(sha256)).catch(() => {});
-      await this.markVerified(sha256, md5);
+      await this.markVerified(sha256, actual.md5);
     } catch (e) {
       await sink?.settle();
       await files?.close().catch(() => {});

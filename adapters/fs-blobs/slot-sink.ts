@@ -1,4 +1,4 @@
-import type { Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { ThreadDigest } from './digest-thread.js';
@@ -51,22 +51,12 @@ export async function openSinkFiles(
   };
 }
 
-/** The digests a sink computes over the bytes it writes. */
-export interface SinkDigests {
-  /** Updated on the calling thread with each full slot before its write starts; null for none. */
-  readonly inline: Hash | null;
-  /** Updated on a digest thread, which reads the slot in place. */
-  readonly thread: ThreadDigest;
-}
-
 /**
- * Socket chunks to a file, through the slots of a staging area: the write half of `FsBlobStore.write`
- * (sha256 inline, md5 on the thread) and of `modelgate fetch` (sha256 on the thread). Each full slot is
- * hashed inline if asked, handed to the digest thread (it reads the slot in place) and written with
- * O_DIRECT, while the next slot fills: up to `slots - 1` writes and thread updates in flight. A slot is
- * refilled only once both its write and its thread update are done. The last, partial slot is written
- * direct up to its last whole 4 KiB block; the tail goes through the buffered handle. Writing starts at
- * `position`; one that is not a multiple of 4 KiB makes the whole file buffered.
+ * The write half of `FsBlobStore.write`. Socket chunks are copied into the slots of a staging area; each
+ * full slot is hashed with sha256 here, handed to the digest thread for md5 (it reads the slot in place)
+ * and written with O_DIRECT, while the next slot fills: up to `slots - 1` writes and md5 updates in
+ * flight. A slot is refilled only once both its write and its md5 are done. The last, partial slot is
+ * written direct up to its last whole 4 KiB block; the tail goes through the buffered handle.
  *
  * Why: buffered writes of fresh page cache cost ~2.5 s of kernel time per GiB on this VM and one write
  * in flight serialised the socket and the disk; O_DIRECT writes go to the device as they come (the
@@ -74,20 +64,20 @@ export interface SinkDigests {
  */
 export class SlotSink {
   received = 0;
+  private readonly sha256 = createHash('sha256');
   private readonly busy: Array<Promise<unknown> | null>;
   private readonly slots: Buffer[];
   private current = 0;
   private fill = 0;
+  private position = 0;
   private failure: unknown;
 
   constructor(
     private readonly area: StagingArea,
     private readonly files: SinkFiles,
-    private readonly digests: SinkDigests,
+    private readonly md5: ThreadDigest,
     private readonly directIo: DirectIoSwitch,
-    private position = 0,
   ) {
-    if (position % DIRECT_ALIGN !== 0) files.direct = null;
     this.busy = area.offsets.map(() => null);
     this.slots = area.offsets.map((offset) => area.view(offset));
   }
@@ -105,34 +95,17 @@ export class SlotSink {
   }
 
   /** Writes the last slot, waits for every write and digest; answers both digests (hex). */
-  async finish(): Promise<{ inline: string | null; thread: string }> {
-    await this.writeRest();
-    if (this.failure !== undefined) {
-      this.digests.thread.drop();
-      throw this.failure;
-    }
-    return { inline: this.digests.inline?.digest('hex') ?? null, thread: await this.digests.thread.digest() };
-  }
-
-  /**
-   * After a failure of the source: writes what was received and waits for every write, dropping the
-   * digests; the file then holds every byte `add` took (unless a write failed: that failure is thrown).
-   */
-  async drain(): Promise<void> {
-    await this.writeRest();
-    this.digests.thread.drop();
+  async finish(): Promise<{ sha256: string; md5: string }> {
+    if (this.fill > 0) this.launch(true);
+    await Promise.all(this.busy);
     if (this.failure !== undefined) throw this.failure;
+    return { sha256: this.sha256.digest('hex'), md5: await this.md5.digest() };
   }
 
   /** After a failure: waits until no write is in flight (errors ignored), so the files can be closed. */
   async settle(): Promise<void> {
     await Promise.allSettled(this.busy);
-    this.digests.thread.drop();
-  }
-
-  private async writeRest(): Promise<void> {
-    if (this.fill > 0) this.launch(true);
-    await Promise.all(this.busy);
+    this.md5.drop();
   }
 
   /** Starts the current slot's write and md5, moves to the next slot and waits until it is free. */
@@ -151,11 +124,8 @@ export class SlotSink {
     const offset = this.area.offsets[this.current]!;
     const length = this.fill;
     const view = this.slots[this.current]!.subarray(0, length);
-    this.digests.inline?.update(view);
-    const work = Promise.all([
-      this.writeSlot(view, this.position, last),
-      this.digests.thread.update(offset, length),
-    ]);
+    this.sha256.update(view);
+    const work = Promise.all([this.writeSlot(view, this.position, last), this.md5.update(offset, length)]);
     this.busy[this.current] = work.catch((e) => {
       this.failure ??= e;
     });

@@ -1,21 +1,21 @@
+import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
-import type { ThreadDigest } from '../../adapters/fs-blobs/digest-thread.js';
-import {
-  type DirectIoSwitch,
-  isDirectRefused,
-  type SinkFiles,
-  SlotSink,
-} from '../../adapters/fs-blobs/slot-sink.js';
-import { DIRECT_ALIGN, type StagingArea } from '../../adapters/fs-blobs/staging-pool.js';
 import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile, TransferTarget } from '../../schemas/version.schema.js';
-import { type DownloadStaging, downloadStaging } from './download-staging.js';
 import { fsRegistryError } from './fs-errors.js';
 
 export type DownloadableFile = ManifestFile & { download: TransferTarget };
 
 export const FILE_MODE = 0o644;
+/** Network chunks are small (16–64 KiB): batch them into ~1 MiB writev calls, without copying. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Every this many bytes written, an fdatasync starts in the background (one at a time): the disk writes
+ * while the network still delivers, so the fsync that seals the file only waits for the last stretch.
+ * Without it the kernel holds a whole model in dirty pages and the final fsync writes all of it at once.
+ */
+const WRITEBACK_BYTES = 64 * 1024 * 1024;
 
 function httpError(status: number, file: DownloadableFile): RegistryError {
   const details = { path: file.path, status };
@@ -50,6 +50,105 @@ function asDownloadError(err: unknown, file: DownloadableFile, signal?: AbortSig
   return new RegistryError('UNAVAILABLE', `${file.path}: ${reason}`, { path: file.path });
 }
 
+/**
+ * Batches chunks and writes them with one writev each, from `position` on. Double-buffered: a full batch
+ * is handed to the thread pool and the next one fills while it is written, so reading from the socket
+ * and hashing never wait for the disk unless two batches are pending.
+ */
+class BatchWriter {
+  private chunks: Uint8Array[] = [];
+  private batched = 0;
+  private pending: Promise<void> = Promise.resolve();
+  private writeback: Promise<void> | undefined;
+  private writebackError: unknown;
+  private sinceWriteback = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private position: number,
+  ) {}
+
+  async push(chunk: Uint8Array): Promise<void> {
+    this.chunks.push(chunk);
+    this.batched += chunk.byteLength;
+    if (this.batched >= WRITE_BATCH_BYTES) await this.startWrite();
+  }
+
+  /** Waits for the batch in flight, then starts writing the current one without waiting for it. */
+  private async startWrite(): Promise<void> {
+    await this.pending;
+    const chunks = this.chunks;
+    const bytes = this.batched;
+    const position = this.position;
+    this.chunks = [];
+    this.batched = 0;
+    this.position += bytes;
+    const write = this.writeAll(chunks, bytes, position);
+    // A failure surfaces at the next push or at flush(); never as an unhandled rejection meanwhile.
+    write.catch(() => {});
+    this.pending = write;
+    this.sinceWriteback += bytes;
+    if (this.sinceWriteback >= WRITEBACK_BYTES && !this.writeback) this.startWriteback(write);
+  }
+
+  /** fdatasync after `write` lands, in the background; its failure fails the download at flush(). */
+  private startWriteback(after: Promise<void>): void {
+    this.sinceWriteback = 0;
+    this.writeback = after
+      .then(() => this.fh.datasync())
+      .catch((err: unknown) => {
+        this.writebackError ??= err;
+      })
+      .finally(() => {
+        this.writeback = undefined;
+      });
+  }
+
+  private async writeAll(chunks: Uint8Array[], bytes: number, position: number): Promise<void> {
+    let written = 0;
+    // writev may write less than asked (e.g. a signal mid-write): keep going until the batch is on disk.
+    while (written < bytes) {
+      const { bytesWritten } = await this.fh.writev(remaining(chunks, written), position + written);
+      written += bytesWritten;
+    }
+  }
+
+  /** Writes what is batched and waits until every byte pushed is written. */
+  async flush(): Promise<void> {
+    if (this.batched > 0) await this.startWrite();
+    await this.pending;
+    await this.writeback;
+    if (this.writebackError) throw this.writebackError;
+  }
+}
+
+function remaining(chunks: Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let left = skip;
+  for (const chunk of chunks) {
+    if (left >= chunk.byteLength) left -= chunk.byteLength;
+    else {
+      out.push(left === 0 ? chunk : chunk.subarray(left));
+      left = 0;
+    }
+  }
+  return out;
+}
+
+/** The bytes already in a partial file, hashed again from disk: the hash state a resume continues from. */
+async function hashPrefix(fh: FileHandle, bytes: number): Promise<Hash> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(Math.min(bytes, 4 * 1024 * 1024) || 1);
+  let position = 0;
+  while (position < bytes) {
+    const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, bytes - position), position);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return hash;
+}
+
 /** Where a body starts in the file: 0 for a whole body, `from` for a 206 whose Content-Range says so. */
 function bodyStart(res: Response, from: number, size: number): number | undefined {
   if (res.status === 200) return 0;
@@ -61,41 +160,41 @@ function bodyStart(res: Response, from: number, size: number): number | undefine
 }
 
 /**
- * Streams the body into the partial file from `start` on, through `sink` (its thread digest continues
- * the sha256 of the bytes before `start`); stops as soon as the file would be longer than the manifest
- * says. Returns the bytes received.
+ * Streams the body into `fh` from `start` on, continuing `hash`; stops as soon as the file would be
+ * longer than the manifest says. Returns the bytes received.
  */
 async function streamVerified(
   body: AsyncIterable<Uint8Array>,
-  sink: SlotSink,
+  fh: FileHandle,
   file: DownloadableFile,
   start: number,
+  hash: Hash,
   onBytes: (bytes: number) => void,
 ): Promise<number> {
+  const writer = new BatchWriter(fh, start);
   let size = start;
   try {
     for await (const chunk of body) {
       size += chunk.byteLength;
       if (size > file.size)
         throw checksumError(file, `more than the ${file.size} bytes expected`, { expectedSize: file.size });
-      await sink.add(chunk);
+      hash.update(chunk);
+      await writer.push(chunk);
       onBytes(chunk.byteLength);
     }
   } catch (err) {
     // A cut connection: what arrived is kept for the next attempt to resume from (the sha256 of the
     // whole file still decides). Bytes past the manifest's size are not worth keeping.
-    if (err instanceof RegistryError) await sink.settle();
-    else await sink.drain().catch(() => sink.settle());
+    if (!(err instanceof RegistryError)) await writer.flush().catch(() => {});
     throw err;
   }
-  if (size !== file.size) {
-    await sink.settle();
+  await writer.flush();
+  if (size !== file.size)
     throw checksumError(file, `${size} bytes received, ${file.size} expected`, {
       expectedSize: file.size,
       size,
     });
-  }
-  const { thread: sha256 } = await sink.finish();
+  const sha256 = hash.digest('hex');
   if (sha256 !== file.sha256)
     throw checksumError(file, `sha256 ${sha256} does not match the manifest's ${file.sha256}`, {
       expected: file.sha256,
@@ -112,73 +211,6 @@ export interface DownloadOutcome {
 
 /** open() flags for a partial file: created if absent, never reached through a symbolic link. */
 const PARTIAL_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
-
-/**
- * The partial file: a buffered handle (created if absent) and, where the file system takes it, an
- * O_DIRECT one on the same file for the body's writes. EINVAL (tmpfs on older kernels) is remembered in
- * `directIo`, and every later download writes buffered.
- */
-async function openPartial(partial: string, directIo: DirectIoSwitch): Promise<SinkFiles> {
-  const buffered = await open(partial, PARTIAL_FLAGS, FILE_MODE);
-  let direct: FileHandle | null = null;
-  if (directIo.enabled) {
-    try {
-      direct = await open(partial, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_DIRECT);
-    } catch (e) {
-      if (!isDirectRefused(e)) {
-        await buffered.close();
-        throw e;
-      }
-      directIo.enabled = false;
-    }
-  }
-  const files: SinkFiles = {
-    direct,
-    buffered,
-    close: async () => {
-      await direct?.close().catch(() => {});
-      await buffered.close();
-    },
-  };
-  return files;
-}
-
-/**
- * The first `bytes` of the partial file fed to `digest`, read through the area's first slot: the hash
- * state a resume continues from.
- */
-async function hashPrefix(
-  fh: FileHandle,
-  bytes: number,
-  area: StagingArea,
-  digest: ThreadDigest,
-): Promise<void> {
-  const offset = area.offsets[0]!;
-  const slot = area.view(offset);
-  for (let position = 0; position < bytes; ) {
-    const { bytesRead } = await fh.read(slot, 0, Math.min(slot.length, bytes - position), position);
-    if (bytesRead === 0) break;
-    await digest.update(offset, bytesRead);
-    position += bytesRead;
-  }
-}
-
-/** The sha256 of the whole partial file, when it already has the manifest's size. */
-async function digestOfComplete(
-  fh: FileHandle,
-  size: number,
-  area: StagingArea,
-  staging: DownloadStaging,
-): Promise<string> {
-  const digest = staging.sha256();
-  try {
-    await hashPrefix(fh, size, area, digest);
-    return await digest.digest();
-  } catch (err) {
-    digest.drop();
-    throw err;
-  }
-}
 
 async function request(
   file: DownloadableFile,
@@ -204,13 +236,7 @@ async function request(
  * is asked for (HTTP Range). A server that answers the whole body (200) or a range other than the one
  * asked restarts the file from 0. Size and sha256 are verified against the manifest; the file is then
  * 0644 and fsynced. Bytes that fail the check are truncated away (a resume must never build on them);
- * any other failure keeps what was written for the next attempt, cut to a whole number of 4 KiB blocks.
- *
- * How (see `SlotSink`): the body is copied into the 1 MiB slots of a staging area, the sha256 is
- * computed on a digest thread in place in the slot, and each slot is written with O_DIRECT while the
- * next fills. The main thread only moves bytes; page-cache writes on this VM cost ~2.5 s of kernel time
- * per GiB of fresh memory, and a serving node's cache stays with the model it serves, not the next one.
- * Resumes therefore start at a 4 KiB boundary: a kept prefix is cut down to one.
+ * any other failure keeps what was written for the next attempt.
  */
 export async function downloadResumable(
   file: DownloadableFile,
@@ -219,24 +245,22 @@ export async function downloadResumable(
   onBytes: (bytes: number) => void,
   signal?: AbortSignal,
 ): Promise<DownloadOutcome> {
-  const staging = downloadStaging();
-  const area = await staging.pool.acquire();
-  let files: SinkFiles | undefined;
-  let digest: ThreadDigest | undefined;
+  let fh: FileHandle | undefined;
   try {
-    files = await openPartial(partial, staging.directIo);
-    const fh = files.buffered;
+    fh = await open(partial, PARTIAL_FLAGS, FILE_MODE);
     let have = (await fh.stat()).size;
-    if (have === file.size && file.size > 0) {
-      if ((await digestOfComplete(fh, have, area, staging)) === file.sha256)
-        return await sealed(fh, { bytesDownloaded: 0, bytesResumed: have });
+    if (have > file.size) {
+      await fh.truncate(0);
       have = 0;
     }
-    if (have > file.size) have = 0;
-    have -= have % DIRECT_ALIGN;
-    await fh.truncate(have);
-    digest = staging.sha256();
-    await hashPrefix(fh, have, area, digest);
+    let hash = await hashPrefix(fh, have);
+    if (have === file.size && file.size > 0) {
+      if (hash.copy().digest('hex') === file.sha256)
+        return await sealed(fh, { bytesDownloaded: 0, bytesResumed: have });
+      await fh.truncate(0);
+      have = 0;
+      hash = createHash('sha256');
+    }
     let res = await request(file, fetchImpl, have, signal);
     let start = bodyStart(res, have, file.size);
     if (start === undefined && have > 0) {
@@ -247,39 +271,36 @@ export async function downloadResumable(
     if (start === undefined) throw httpError(res.status, file);
     if (start === 0 && have > 0) {
       await fh.truncate(0);
-      digest.drop();
-      digest = staging.sha256();
+      hash = createHash('sha256');
     }
-    const sink = new SlotSink(area, files, { inline: null, thread: digest }, staging.directIo, start);
-    digest = undefined; // the sink owns it now
     let received: number;
     try {
-      const body = res.body as unknown as AsyncIterable<Uint8Array>;
-      received = await streamVerified(body, sink, file, start, onBytes);
+      received = await streamVerified(
+        res.body as unknown as AsyncIterable<Uint8Array>,
+        fh,
+        file,
+        start,
+        hash,
+        onBytes,
+      );
     } catch (err) {
-      // Bytes that fail the check must never be built on: the next attempt starts from 0. Other bytes
-      // are kept up to the last whole 4 KiB block, where a resume's direct writes can start.
-      const mismatch = err instanceof RegistryError && err.code === 'CHECKSUM_MISMATCH';
-      const size = mismatch ? 0 : ((await fh.stat().catch(() => undefined))?.size ?? 0);
-      await fh.truncate(size - (size % DIRECT_ALIGN)).catch(() => {});
+      // Bytes that fail the check must never be built on: the next attempt starts from 0.
+      if (err instanceof RegistryError && err.code === 'CHECKSUM_MISMATCH') await fh.truncate(0);
       throw err;
     }
     return await sealed(fh, { bytesDownloaded: received, bytesResumed: start });
   } catch (err) {
-    digest?.drop();
     // An empty partial file is no head start: leave none behind.
-    if (files && (await files.buffered.stat().catch(() => undefined))?.size === 0)
-      await unlink(partial).catch(() => {});
+    if (fh && (await fh.stat().catch(() => undefined))?.size === 0) await unlink(partial).catch(() => {});
     throw asDownloadError(err, file, signal);
   } finally {
-    await files?.close();
-    area.release(); // after the sink settled: no write or digest of this download still reads the area
+    await fh?.close();
   }
 }
 
 /** Explicit chmod (open()'s mode is filtered by the umask; the runbook wants rw-r--r--), then fsync. */
 async function sealed(fh: FileHandle, outcome: DownloadOutcome): Promise<DownloadOutcome> {
   await fh.chmod(FILE_MODE);
-  await fh.sync(); // the direct writes are on the device; this flushes the buffered tail and metadata
+  await fh.sync();
   return outcome;
 }

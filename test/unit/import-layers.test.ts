@@ -56,11 +56,6 @@ const EXCEPTIONS: readonly { from: string; to: string; why: string }[] = [
     to: 'adapters/fs-lock/kernel-lock.ts',
     why: 'one kernel-released lock (flock) shared by `modelgate fetch` and the local server',
   },
-  ...['cli/files/download-file.ts', 'cli/files/download-staging.ts'].map((from) => ({
-    from,
-    to: 'adapters/fs-blobs/',
-    why: 'one direct-I/O writer (aligned staging slots, a digest thread) for the folder store and `modelgate fetch`',
-  })),
   {
     from: 'cli/files/model-inputs.ts',
     to: 'gpu-validator/',
