@@ -1,8 +1,6 @@
 import { ModelName } from '../schemas/names.schema.js';
 import { CliError } from './cli-error.js';
 
-export { type Options, parse } from './parse-args.js';
-
 /** NAME@REF, checked against the registry's grammar before any request. */
 export function parseRef(
   command: string,

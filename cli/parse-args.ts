@@ -2,7 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CliError } from './cli-error.js';
 
 // The option parsing every command runs first, in a module of its own without zod, so `verify` and
-// `fetch` start their work before the schemas are loaded (args.ts re-exports it).
+// `fetch` start their work before the schemas are loaded.
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

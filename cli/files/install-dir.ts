@@ -31,14 +31,8 @@ import { EXIT } from '../exit-codes.js';
 import { type DownloadableFile, downloadResumable, FILE_MODE } from './download-file.js';
 import { fsRegistryError, rethrowFsError } from './fs-errors.js';
 import { sha256File } from './hash-file.js';
-import {
-  checksumLines,
-  InstalledMetadata,
-  installedMetadata,
-  MD5_SUMS_FILE,
-  METADATA_FILE,
-  SHA256_SUMS_FILE,
-} from './metadata.js';
+import { checksumLines, InstalledMetadata, installedMetadata } from './metadata.js';
+import { MD5_SUMS_FILE, METADATA_FILE, SHA256_SUMS_FILE } from './sidecar-files.js';
 
 export interface InstallOptions {
   dest: string;

@@ -3,8 +3,6 @@ import { ModelName, ProviderName, VersionString } from '../../schemas/names.sche
 import { ValidationReport } from '../../schemas/report.schema.js';
 import { InputShapes, InputValues, ManifestFile, type Version } from '../../schemas/version.schema.js';
 
-export { MD5_SUMS_FILE, METADATA_FILE, SHA256_SUMS_FILE, SIDECAR_FILES } from './sidecar-files.js';
-
 /** What `.modelgate.json` holds: enough for `verifyDir` and an operator to know what is installed. */
 export const InstalledMetadata = z.object({
   model: ModelName,

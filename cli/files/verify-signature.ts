@@ -37,8 +37,6 @@ import { VERIFY_KEY_ENV } from './verify-key-env.js';
  * registry or the folder offers.
  */
 
-export { VERIFY_KEY_ENV } from './verify-key-env.js';
-
 /**
  * A signature that is missing, does not verify, or lists other files: exit 6, like any integrity failure.
  * `details.file` names the file at fault when one is known.

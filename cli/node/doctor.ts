@@ -22,7 +22,8 @@ import type { FileReport, OnnxInspection } from '../../schemas/report.schema.js'
 import { MODEL_SIG_FILE, VALIDATION_SIG_FILE } from '../../schemas/signature.schema.js';
 import type { InstalledMetadata } from '../files/metadata.js';
 import { checkFile, extraFiles, readMetadata } from '../files/verify-dir.js';
-import { checkSignedFolder, VERIFY_KEY_ENV } from '../files/verify-signature.js';
+import { VERIFY_KEY_ENV } from '../files/verify-key-env.js';
+import { checkSignedFolder } from '../files/verify-signature.js';
 import { type NodeProbes, nodeProbes, type RuntimeProbe } from './node-probes.js';
 
 /**

@@ -11,7 +11,7 @@ import { assertStillVerified, downloadPlan } from '../commands/fetch.command.js'
 import { reportQuietly } from '../commands/report.command.js';
 import { EXIT } from '../exit-codes.js';
 import { installVersion } from '../files/install-dir.js';
-import { METADATA_FILE } from '../files/metadata.js';
+import { METADATA_FILE } from '../files/sidecar-files.js';
 import type { RegistryClient } from '../registry-client.js';
 import { runDoctor } from './doctor.js';
 
