@@ -7,7 +7,7 @@ import { defineCommand, formatBytes, jsonOption, printJson, REGISTRY_OPTION } fr
 import { EXIT } from '../exit-codes.js';
 import { fetchDownloadPlan } from '../files/download-plan.js';
 import { installVersion } from '../files/install-dir.js';
-import { VERIFY_KEY_ENV } from '../files/verify-key-env.js';
+import { signatureChecksFor } from '../files/verify-key-env.js';
 import { transferProgress } from '../progress.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { checkNodeId, reportQuietly } from './report.command.js';
@@ -64,11 +64,7 @@ export const fetchCommand = defineCommand({
     const freeMemory = values['free-memory'] === undefined ? undefined : freeMemoryOf(values['free-memory']);
     const lockTimeoutMs = lockTimeoutOf(values['lock-timeout']);
     const keep = keepOf(values.keep);
-    // The signature code (sigstore, provenance schemas) loads only when a key may be given.
-    const signatures =
-      (values['verify-key']?.length ?? 0) > 0 || io.env[VERIFY_KEY_ENV]
-        ? await import('../files/verify-signature.js')
-        : undefined;
+    const signatures = await signatureChecksFor(values['verify-key'], io.env);
     const trusted = await signatures?.trustedKeysFrom(values['verify-key'], io.env, 'fetch');
     const client = registry();
     const node = checkNodeId('fetch', values.node);

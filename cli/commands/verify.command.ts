@@ -3,7 +3,7 @@ import { CliError } from '../cli-error.js';
 import { defineCommand, jsonOption, printJson } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { verifyDir } from '../files/verify-dir.js';
-import { VERIFY_KEY_ENV } from '../files/verify-key-env.js';
+import { signatureChecksFor } from '../files/verify-key-env.js';
 import type { FolderSignature } from '../files/verify-signature.js';
 
 export const verifyCommand = defineCommand({
@@ -26,11 +26,7 @@ export const verifyCommand = defineCommand({
   async run({ values, positionals, io }) {
     const dir = positionals[0];
     if (!dir) throw CliError.usage('missing DIR', 'verify');
-    // The signature code (sigstore, provenance schemas) loads only when a key may be given.
-    const signatures =
-      (values.key?.length ?? 0) > 0 || io.env[VERIFY_KEY_ENV]
-        ? await import('../files/verify-signature.js')
-        : undefined;
+    const signatures = await signatureChecksFor(values.key, io.env);
     const trusted = await signatures?.trustedKeysFrom(values.key, io.env, 'verify');
     // The digests verifyDir computes serve the signature check too: every byte is read once.
     const hashed = new Map<string, string>();

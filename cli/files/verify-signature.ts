@@ -28,7 +28,7 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 import { encode, type RegistryClient } from '../registry-client.js';
 import { sha256File } from './hash-file.js';
-import { VERIFY_KEY_ENV } from './verify-key-env.js';
+import { trustedKeySpecs } from './verify-key-env.js';
 
 /**
  * Offline, fail-closed checks of the registry's signatures on a node (formats: schemas/signature.schema.ts,
@@ -55,7 +55,7 @@ export async function trustedKeysFrom(
   env: NodeJS.ProcessEnv,
   command: string,
 ): Promise<TrustedKey[] | undefined> {
-  const specs = given && given.length > 0 ? given : env[VERIFY_KEY_ENV] ? [env[VERIFY_KEY_ENV]] : [];
+  const specs = trustedKeySpecs(given, env);
   if (specs.length === 0) return undefined;
   const keys: TrustedKey[] = [];
   for (const spec of specs) {
