@@ -21,7 +21,7 @@ import { isSha256Hex } from '../../schemas/names.schema.js';
 import type { TransferTarget } from '../../schemas/version.schema.js';
 import { DigestThread } from './digest-thread.js';
 import { type ByteRange, directChunkViews } from './direct-read.js';
-import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink, sinkBody } from './slot-sink.js';
+import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink } from './slot-sink.js';
 import { type StagingLayout, StagingPool } from './staging-pool.js';
 import type { UrlSigner } from './url-signer.js';
 
@@ -265,7 +265,13 @@ export class FsBlobStore implements BlobStore {
     try {
       files = await openSinkFiles(tmp, BLOB_MODE, this.directWrites);
       sink = new SlotSink(area, files, this.md5().start(), this.directWrites);
-      await sinkBody(sink, body, size, (why) => mismatch(sha256, why));
+      for await (const chunk of body) {
+        if (sink.received + chunk.length > size)
+          throw mismatch(sha256, `more than the declared ${size} bytes`);
+        await sink.add(chunk);
+      }
+      if (sink.received !== size)
+        throw mismatch(sha256, `${sink.received} bytes instead of the declared ${size}`);
       const actual = await sink.finish();
       if (actual.sha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actual.sha256}`);
       await files.buffered.chmod(BLOB_MODE);

@@ -158,20 +158,3 @@ async function writeFully(file: FileHandle, bytes: Buffer, position: number): Pr
     done += r.bytesWritten;
   }
 }
-
-/**
- * Streams `body` into `sink`, refusing (with `refuse(why)`) a body longer than `size` bytes before a
- * byte past it is taken, and one that ends short of it. The sink is not finished here.
- */
-export async function sinkBody(
-  sink: SlotSink,
-  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  size: number,
-  refuse: (why: string) => Error,
-): Promise<void> {
-  for await (const chunk of body) {
-    if (sink.received + chunk.length > size) throw refuse(`more than the declared ${size} bytes`);
-    await sink.add(chunk);
-  }
-  if (sink.received !== size) throw refuse(`${sink.received} bytes instead of the declared ${size}`);
-}
