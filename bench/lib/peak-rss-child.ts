@@ -6,9 +6,9 @@
  *   install <url> <dest> <manifest-file-json>
  */
 import { readFileSync } from 'node:fs';
-import { hashForPublish } from '../../cli/files/hash-file.js';
 import { installVersion } from '../../cli/files/install-dir.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
+import { hashAsPublish } from './publish-hash.js';
 
 function vmHwmKiB(): number {
   const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -42,7 +42,7 @@ async function runInstall(url: string, dest: string, manifestJson: string): Prom
 
 const [mode, ...args] = process.argv.slice(2);
 const started = performance.now();
-if (mode === 'publish' && args[0]) await hashForPublish(args[0]);
+if (mode === 'publish' && args[0]) await hashAsPublish(args[0]);
 else if (mode === 'install' && args.length === 3) await runInstall(args[0]!, args[1]!, args[2]!);
 else throw new Error(`usage: peak-rss-child publish FILE | install URL DEST MANIFEST_JSON (got ${mode})`);
 process.stdout.write(`${JSON.stringify({ vmHwmKiB: vmHwmKiB(), ms: performance.now() - started })}\n`);

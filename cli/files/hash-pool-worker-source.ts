@@ -1,6 +1,7 @@
 /**
- * Source of a `createSha256Pool` thread, run with `new Worker(source, { eval: true })` (a string for the
- * reasons given in hash-worker-source.ts: the same code runs from dist/ and from TS sources).
+ * Source of a `createSha256Pool` thread, run with `new Worker(source, { eval: true })`. Why a string and
+ * not a file: the same code must run from compiled `dist/` and from TS sources under vitest/tsx; an eval
+ * worker needs no loader and no path resolution.
  *
  * Node's built-in modules come from `process.getBuiltinModule` (Node ≥ 20.16) where there is one: a
  * dynamic `import()` starts the ESM loader in the thread, a few ms more before the first byte is hashed.

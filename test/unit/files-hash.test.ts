@@ -1,13 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashForPublish, sha256File } from '../../cli/files/hash-file.js';
+import { sha256File } from '../../cli/files/hash-file.js';
 
 const MiB = 1024 * 1024;
-// 0 and 1 byte, and sizes that are not multiples of the 2 MiB publish slot nor the 4 MiB read; 17 MiB + 5
-// goes round the 16 MiB ring, so slots are recycled.
+// 0 and 1 byte, and sizes that are not multiples of the 4 MiB read, one of them many reads long.
 const SIZES = [0, 1, 2 * MiB + 1, 4 * MiB - 3, 17 * MiB + 5];
 
 let dir: string;
@@ -26,39 +25,6 @@ async function randomFile(size: number): Promise<{ path: string; data: Buffer }>
 }
 
 const digest = (algorithm: string, data: Buffer) => createHash(algorithm).update(data).digest('hex');
-
-describe('hashForPublish', () => {
-  it.each(SIZES)('matches one-shot crypto sha256 and md5 for %i bytes', async (size) => {
-    const { path, data } = await randomFile(size);
-    await expect(hashForPublish(path)).resolves.toEqual({
-      size,
-      sha256: digest('sha256', data),
-      md5: digest('md5', data),
-    });
-  });
-
-  it('reports increasing progress that ends at the file size', async () => {
-    const { path } = await randomFile(5 * MiB + 7);
-    const seen: number[] = [];
-    await hashForPublish(path, (bytes) => seen.push(bytes));
-    expect(seen.length).toBeGreaterThan(1);
-    expect(seen).toEqual([...seen].sort((a, b) => a - b));
-    expect(seen.at(-1)).toBe(5 * MiB + 7);
-  });
-
-  it('throws FILE_MISSING for a file that does not exist', async () => {
-    await expect(hashForPublish(join(dir, 'nope.bin'))).rejects.toMatchObject({ code: 'FILE_MISSING' });
-  });
-
-  it.skipIf(process.getuid?.() === 0)(
-    'throws PERMISSION_DENIED for an unreadable file (not as root: root reads any file)',
-    async () => {
-      const { path } = await randomFile(10);
-      await chmod(path, 0o200);
-      await expect(hashForPublish(path)).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
-    },
-  );
-});
 
 describe('sha256File', () => {
   it.each(SIZES)('matches one-shot crypto sha256 for %i bytes', async (size) => {
