@@ -11,7 +11,7 @@ import type {
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
 import { inPool } from './in-pool.js';
-import { sendStream, uploadError } from './upload.js';
+import { sendFileRange, uploadError } from './upload.js';
 
 /** Asks the registry for one part's upload URL, signed with the part's checksum. */
 export type PartSigner = (part: PartChecksum) => Promise<PartTarget>;
@@ -82,7 +82,7 @@ async function uploadPartWithRetries(
     try {
       // A fresh URL per try: an upload long enough to retry may outlive the first one.
       const target = await sign({ partNumber: range.partNumber, checksumSha256 });
-      const response = await sendStream(target, readPart(path, range), onProgress);
+      const response = await sendFileRange(target, path, range, onProgress);
       if (response.status >= 200 && response.status < 300 && response.etag)
         return { partNumber: range.partNumber, checksumSha256, etag: response.etag };
       lastError =
@@ -118,8 +118,8 @@ async function hashPart(path: string, range: PartRange): Promise<string> {
 }
 
 /**
- * Reads a part in 256 KiB chunks. A publish hashes and sends up to 16 parts at once (4 files × 4 parts),
- * each holding a chunk or two; with 1 MiB chunks a client peaked at 144 MiB over a 10-file publish to S3.
+ * Reads a part, to hash it, in 256 KiB chunks: a publish hashes and sends up to 16 parts at once (4 files
+ * × 4 parts); with 1 MiB chunks a client peaked at 144 MiB over a 10-file publish to S3.
  */
 function readPart(path: string, range: PartRange) {
   // `end` is inclusive.

@@ -7,6 +7,7 @@ import type {
   Alias,
   PartChecksum,
   PartTarget,
+  StagedUploadTarget,
   TransferTarget,
   UploadedPart,
   UploadTarget,
@@ -265,6 +266,22 @@ export interface BlobStore {
    * under the hash. An upload the storage no longer knows is left alone: the blob stays missing.
    */
   completeUpload?(blob: BlobInfo, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
+  /**
+   * Stores that take staged uploads only (the blob folder): a signed target for `size` bytes whose
+   * sha256 the sender does not know yet, so hashing and sending a file overlap. The store hashes the
+   * bytes as they arrive and keeps them apart from every blob until `claimStagedUpload` names them; a
+   * target unused past `ttlSeconds`, or bytes unclaimed for `ttlSeconds` after they arrived, are dropped.
+   * UNAVAILABLE when too many staged uploads wait at once (the caller tries again later).
+   */
+  stagedUploadTarget?(size: number, ttlSeconds: number): Promise<StagedUploadTarget>;
+  /**
+   * Stores the bytes of a finished staged upload as the blob, once: the upload is gone afterwards, claimed
+   * or refused. INVALID_REQUEST (details `field: uploadId`) when the store holds no finished upload by that
+   * id (never made, still arriving, dropped, or the server restarted); CHECKSUM_MISMATCH (details `sha256`,
+   * `actual`) when its bytes' sha256 or size differ from the blob's, and nothing is stored under that hash.
+   * A blob already stored intact is left as it is.
+   */
+  claimStagedUpload?(uploadId: string, blob: BlobInfo): Promise<void>;
   /** A URL that serves the blob's bytes for `ttlSeconds`. Does not check that the blob is stored: the caller has. */
   downloadTarget(blob: BlobInfo, ttlSeconds: number): Promise<TransferTarget>;
   /**

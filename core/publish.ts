@@ -3,6 +3,9 @@ import type {
   CompletedUpload,
   FileFormat,
   ManifestFile,
+  StagedUpload,
+  StageUploadsRequest,
+  StageUploadsResponse,
   StartVersionRequest,
   StartVersionResponse,
   UploadPartsRequest,
@@ -183,19 +186,35 @@ async function pendingVersion(deps: RegistryDeps, ref: VersionRef): Promise<Vers
 }
 
 /**
+ * Signed targets for files a publisher sends while it hashes them (their sha256 is named at commit, see
+ * `claimStagedUploads`); `staged: false` where the blob store takes no staged uploads (S3).
+ */
+export async function stageUploads(
+  deps: RegistryDeps,
+  req: StageUploadsRequest,
+): Promise<StageUploadsResponse> {
+  const target = deps.blobs.stagedUploadTarget?.bind(deps.blobs);
+  if (!target) return { staged: false, uploads: [] };
+  const ttl = deps.settings.urlTtlSeconds;
+  return { staged: true, uploads: await Promise.all(req.sizes.map((size) => target(size, ttl))) };
+}
+
+/**
  * Seals a version once every blob is stored: PENDING_UPLOAD → UPLOADED, then queued for validation.
- * Multipart uploads named in the request are assembled first. Idempotent: committing a version that is
- * already past PENDING_UPLOAD returns it unchanged, so a client may retry a commit whose answer it lost.
+ * Multipart uploads named in the request are assembled and staged uploads claimed first. Idempotent:
+ * committing a version that is already past PENDING_UPLOAD returns it unchanged, so a client may retry a
+ * commit whose answer it lost.
  */
 export async function commitVersion(
   deps: RegistryDeps,
   ref: VersionRef,
-  req: CommitVersionRequest = { multipart: [] },
+  req: Partial<CommitVersionRequest> = {},
 ): Promise<Version> {
   const version = await deps.metadata.getVersion(ref);
   if (!version) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
   if (version.status !== 'PENDING_UPLOAD') return version;
-  await completeUploads(deps, version, req.multipart);
+  await completeUploads(deps, version, req.multipart ?? []);
+  await claimStagedUploads(deps, version, req.staged ?? []);
   const missing = await missingBlobs(deps, version.files);
   if (missing.length > 0) {
     const missingShas = new Set(missing.map((m) => m.sha256));
@@ -245,4 +264,33 @@ async function completeUploads(
       await complete(blob, u.uploadId, u.parts);
     }),
   );
+}
+
+/**
+ * Claims the staged uploads the publisher names as the bytes of the version's blobs. The store hashed
+ * them as they arrived and refuses any whose sha256 or size differ (CHECKSUM_MISMATCH): a file that changed
+ * between the publisher's hash and its upload, or bytes corrupted on the way, is never stored under the
+ * declared hash. Claims run one after another, so a refusal stops at the first bad file.
+ */
+async function claimStagedUploads(
+  deps: RegistryDeps,
+  version: Version,
+  staged: readonly StagedUpload[],
+): Promise<void> {
+  if (staged.length === 0) return;
+  const claim = deps.blobs.claimStagedUpload?.bind(deps.blobs);
+  if (!claim)
+    throw invalid(
+      'staged',
+      'this registry takes no staged uploads: upload to the targets of POST …/versions',
+    );
+  const sizeOf = new Map(version.files.map((f) => [f.sha256, f.size]));
+  staged.forEach((u, i) => {
+    if (!sizeOf.has(u.sha256))
+      throw invalid(
+        `staged[${i}].sha256`,
+        `${u.sha256} is not a file of ${version.model}@${version.version}`,
+      );
+  });
+  for (const u of staged) await claim(u.uploadId, { sha256: u.sha256, size: sizeOf.get(u.sha256)! });
 }

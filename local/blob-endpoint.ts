@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FsBlobStore } from '../adapters/fs-blobs/fs-blob-store.js';
+import { type FsBlobStore, stagedResource } from '../adapters/fs-blobs/fs-blob-store.js';
 import type { UrlSigner } from '../adapters/fs-blobs/url-signer.js';
 import { RegistryError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
 import { isSha256Hex } from '../schemas/names.schema.js';
 
 const BLOB_PATH = /^\/blobs\/sha256\/([^/]+)$/;
+const STAGED_PATH = /^\/blobs\/uploads\/([0-9a-f]{32})$/;
 
 /** The blob's digest in a `/blobs/sha256/<Sha256Hex>` path, or undefined for any other path. */
 const blobDigest = (path: string): string | undefined => {
@@ -13,29 +14,21 @@ const blobDigest = (path: string): string | undefined => {
   return digest !== undefined && isSha256Hex(digest) ? digest : undefined;
 };
 
-export const isBlobPath = (path: string): boolean => blobDigest(path) !== undefined;
+/** The upload id in a `/blobs/uploads/<id>` path (a staged upload), or undefined for any other path. */
+const stagedUploadId = (path: string): string | undefined => STAGED_PATH.exec(path)?.[1];
 
-/**
- * The local counterpart of S3 presigned URLs: PUT streams the body straight into the blob folder,
- * hashing as it writes; GET streams a blob out. Both require an unexpired signature over method,
- * blob and size, so a URL cannot be reused for other bytes.
- */
-export async function handleBlobRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
-  deps: { store: FsBlobStore; signer: UrlSigner; clock: Clock },
-): Promise<void> {
-  const sha256 = blobDigest(url.pathname)!;
-  const method = req.method === 'PUT' ? 'PUT' : req.method === 'GET' || req.method === 'HEAD' ? 'GET' : null;
-  if (!method) {
-    refuseMethod(res, req.method ?? '');
-    return;
-  }
+/** A path of the blob endpoint: a blob (`/blobs/sha256/<hex>`) or a staged upload (`/blobs/uploads/<id>`). */
+export const isBlobPath = (path: string): boolean =>
+  blobDigest(path) !== undefined || stagedUploadId(path) !== undefined;
+
+type EndpointDeps = { store: FsBlobStore; signer: UrlSigner; clock: Clock };
+
+/** Refuses a URL whose signature does not cover this method, resource and size, or has expired. */
+function checkSignature(url: URL, method: 'PUT' | 'GET', resource: string, deps: EndpointDeps): number {
   const size = Number(url.searchParams.get('size'));
   const expires = Number(url.searchParams.get('expires'));
   const verdict = deps.signer.verify(
-    { method, sha256, size, expires },
+    { method, resource, size, expires },
     url.searchParams.get('sig') ?? '',
     Math.floor(deps.clock.now().getTime() / 1000),
   );
@@ -43,18 +36,72 @@ export async function handleBlobRequest(
     throw new RegistryError('FORBIDDEN', 'blob URL signature is not valid for this request');
   if (verdict === 'expired')
     throw new RegistryError('FORBIDDEN', 'blob URL has expired: ask the API for a new one');
+  return size;
+}
 
+/** A body whose content-length is not the signed size is refused before a byte is stored. */
+function checkContentLength(req: IncomingMessage, size: number, details: Record<string, string>): void {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) !== size)
+    throw new RegistryError(
+      'CHECKSUM_MISMATCH',
+      `content-length ${declared} differs from the declared size ${size}`,
+      details,
+    );
+}
+
+/**
+ * A staged upload's bytes (PUT): the store hashes and keeps them until the commit that claims them. A
+ * client that goes away before the last byte spends the upload (nothing is kept); DELETE with the same
+ * URL drops an upload its sender no longer needs (the registry turned out to hold the blob).
+ */
+async function handleStagedUpload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  uploadId: string,
+  deps: EndpointDeps,
+): Promise<void> {
+  if (req.method !== 'PUT' && req.method !== 'DELETE') {
+    refuseMethod(res, req.method ?? '', 'PUT, DELETE');
+    return;
+  }
+  // The upload's own URL cancels it (as DELETE cancels an OCI blob upload): whoever may send may take back.
+  const size = checkSignature(url, 'PUT', stagedResource(uploadId), deps);
+  if (req.method === 'DELETE') {
+    await deps.store.cancelStaged(uploadId);
+    res.writeHead(204).end();
+    return;
+  }
+  checkContentLength(req, size, { uploadId });
+  await deps.store.writeStaged(uploadId, req).catch(namingClientAbort(req, { uploadId }));
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ uploadId, size }));
+}
+
+/**
+ * The local counterpart of S3 presigned URLs: PUT streams the body straight into the blob folder,
+ * hashing as it writes; GET streams a blob out; PUT to `/blobs/uploads/<id>` receives a staged upload.
+ * Each requires an unexpired signature over method, blob (or upload) and size, so a URL cannot be reused
+ * for other bytes.
+ */
+export async function handleBlobRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  deps: EndpointDeps,
+): Promise<void> {
+  const uploadId = stagedUploadId(url.pathname);
+  if (uploadId !== undefined) return handleStagedUpload(req, res, url, uploadId, deps);
+  const sha256 = blobDigest(url.pathname)!;
+  const method = req.method === 'PUT' ? 'PUT' : req.method === 'GET' || req.method === 'HEAD' ? 'GET' : null;
+  if (!method) {
+    refuseMethod(res, req.method ?? '', BLOB_METHODS);
+    return;
+  }
+  const size = checkSignature(url, method, sha256, deps);
   if (method === 'PUT') {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) !== size)
-      throw new RegistryError(
-        'CHECKSUM_MISMATCH',
-        `content-length ${declared} differs from the declared size ${size}`,
-        {
-          sha256,
-        },
-      );
-    await deps.store.write(sha256, size, req);
+    checkContentLength(req, size, { sha256 });
+    await deps.store.write(sha256, size, req).catch(namingClientAbort(req, { sha256 }));
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sha256, size }));
     return;
   }
@@ -133,18 +180,37 @@ export function parseRange(
   return { start, end };
 }
 
-const ALLOWED = 'GET, HEAD, PUT';
+/**
+ * A body the client stopped sending (it closed the connection: a publisher that learned the registry
+ * holds the blob already, or one interrupted) is the client's doing, not a server fault to log as one.
+ */
+const namingClientAbort =
+  (req: IncomingMessage, details: Record<string, string>) =>
+  (e: unknown): never => {
+    if (
+      !(e instanceof RegistryError) &&
+      (req.destroyed || (e as NodeJS.ErrnoException).code === 'ECONNRESET')
+    )
+      throw new RegistryError(
+        'INVALID_REQUEST',
+        'the client closed the upload before its last byte',
+        details,
+      );
+    throw e;
+  };
+
+const BLOB_METHODS = 'GET, HEAD, PUT';
 
 /** 405 with `Allow`, as HTTP asks (RFC 9110 15.5.6); the error table has no 405, so it is written here. */
-function refuseMethod(res: ServerResponse, method: string): void {
+function refuseMethod(res: ServerResponse, method: string, allowed: string): void {
   const body = {
     error: {
       code: 'INVALID_REQUEST',
-      message: `method: ${method} is not allowed on blobs (allowed: ${ALLOWED})`,
-      details: { field: 'method', method, allowed: ALLOWED.split(', ') },
+      message: `method: ${method} is not allowed here (allowed: ${allowed})`,
+      details: { field: 'method', method, allowed: allowed.split(', ') },
     },
   };
   res
-    .writeHead(405, { allow: ALLOWED, 'content-type': 'application/json', connection: 'close' })
+    .writeHead(405, { allow: allowed, 'content-type': 'application/json', connection: 'close' })
     .end(JSON.stringify(body));
 }

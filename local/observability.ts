@@ -108,6 +108,7 @@ export class LocalObservability {
   routeLabel(method: string, pathname: string): string {
     if (pathname === '/metrics' || pathname === '/health' || pathname === '/') return pathname;
     if (pathname.startsWith('/dashboard')) return '/dashboard';
+    if (pathname.startsWith('/blobs/uploads/')) return '/blobs/uploads/{uploadId}';
     if (pathname.startsWith('/blobs/')) return '/blobs/sha256/{sha256}';
     try {
       return matchRoute(method, pathname)?.route.path ?? 'unmatched';

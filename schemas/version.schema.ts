@@ -205,7 +205,44 @@ export const CompletedUpload = z.object({
 });
 export type CompletedUpload = z.infer<typeof CompletedUpload>;
 
-/** The commit's body, optional: the multipart uploads to assemble before every blob must be stored. */
+/** The id of a staged upload: 32 lower-case hex digits, made by the registry. */
+export const StagedUploadId = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
+
+/**
+ * POST /api/v1/staged-uploads: the sizes in bytes of files to send before their sha256 is known (one
+ * target each). The publisher hashes while it sends and names the digest at commit.
+ */
+export const StageUploadsRequest = z.object({
+  sizes: z.array(z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)).min(1).max(100),
+});
+export type StageUploadsRequest = z.infer<typeof StageUploadsRequest>;
+
+/** Where to send one staged upload: a signed PUT for exactly `size` bytes, valid until `expiresAt`. */
+export const StagedUploadTarget = TransferTarget.extend({
+  uploadId: StagedUploadId,
+  size: z.number().int().nonnegative(),
+});
+export type StagedUploadTarget = z.infer<typeof StagedUploadTarget>;
+
+/**
+ * The answer of POST /api/v1/staged-uploads. `staged: false` (and no targets) where the storage takes
+ * no staged uploads (S3, whose presigned PUT must name the checksum up front): the publisher hashes
+ * first and uploads to the targets of POST …/versions instead.
+ */
+export const StageUploadsResponse = z.object({
+  staged: z.boolean(),
+  uploads: z.array(StagedUploadTarget),
+});
+export type StageUploadsResponse = z.infer<typeof StageUploadsResponse>;
+
+/** A finished staged upload claimed at commit as the bytes of the version's blob `sha256`. */
+export const StagedUpload = z.object({ sha256: Sha256Hex, uploadId: StagedUploadId });
+export type StagedUpload = z.infer<typeof StagedUpload>;
+
+/**
+ * The commit's body, optional: the multipart uploads to assemble and the staged uploads to claim before
+ * every blob must be stored.
+ */
 export const CommitVersionRequest = z.object({
   multipart: z
     .array(CompletedUpload)
@@ -213,6 +250,16 @@ export const CommitVersionRequest = z.object({
     .refine(
       distinctBy((u: CompletedUpload) => u.sha256),
       'sha256 values must be distinct',
+    )
+    .default([]),
+  staged: z
+    .array(StagedUpload)
+    .max(10_000)
+    .refine(
+      (staged) =>
+        distinctBy((u: StagedUpload) => u.sha256)(staged) &&
+        distinctBy((u: StagedUpload) => u.uploadId)(staged),
+      'sha256 values and upload ids must be distinct',
     )
     .default([]),
 });

@@ -18,10 +18,11 @@ import { basename, dirname, join } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
-import type { TransferTarget } from '../../schemas/version.schema.js';
+import type { StagedUploadTarget, TransferTarget } from '../../schemas/version.schema.js';
 import { DigestThread } from './digest-thread.js';
 import { type ByteRange, directChunkViews } from './direct-read.js';
 import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink } from './slot-sink.js';
+import { StagedUploads } from './staged-uploads.js';
 import { type StagingLayout, StagingPool } from './staging-pool.js';
 import type { UrlSigner } from './url-signer.js';
 
@@ -83,10 +84,12 @@ export class FsBlobStore implements BlobStore {
   private uploads: StagingPool | undefined;
   private reads: StagingPool | undefined;
   private md5Thread: DigestThread | undefined;
+  private readonly staged: StagedUploads;
 
   constructor(private readonly options: FsBlobStoreOptions) {
     this.directWrites = { enabled: options.directIo ?? true };
     this.directReads = { enabled: options.directIo ?? true };
+    this.staged = new StagedUploads(options.clock, (path) => unlink(path).catch(() => {}));
   }
 
   /** Whether uploads and reads still use O_DIRECT (false once the file system refused it). */
@@ -99,9 +102,18 @@ export class FsBlobStore implements BlobStore {
     return { uploads: this.uploads?.inUse ?? 0, reads: this.reads?.inUse ?? 0 };
   }
 
-  /** Stops the md5 thread (uploads in flight fail with INTERNAL); the next upload starts a new one. */
+  /** Staged uploads held now: waiting for their bytes, receiving them, or waiting for a claim. */
+  get stagedUploads(): number {
+    return this.staged.size;
+  }
+
+  /**
+   * Stops the md5 thread (uploads in flight fail with INTERNAL; the next upload starts a new one) and drops
+   * the staged uploads.
+   */
   async close(): Promise<void> {
     await this.md5Thread?.terminate();
+    await this.staged.clear();
   }
 
   private uploadPool(): StagingPool {
@@ -201,7 +213,7 @@ export class FsBlobStore implements BlobStore {
 
   private target(method: 'PUT' | 'GET', blob: BlobInfo, ttlSeconds: number): TransferTarget {
     const expires = Math.floor(this.options.clock.now().getTime() / 1000) + ttlSeconds;
-    const sig = this.options.signer.sign({ method, sha256: blob.sha256, size: blob.size, expires });
+    const sig = this.options.signer.sign({ method, resource: blob.sha256, size: blob.size, expires });
     const url = `${this.options.publicUrl()}/blobs/sha256/${blob.sha256}?size=${blob.size}&expires=${expires}&sig=${sig}`;
     const headers: Record<string, string> =
       method === 'PUT'
@@ -252,13 +264,107 @@ export class FsBlobStore implements BlobStore {
     size: number,
     body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   ): Promise<void> {
-    const final = this.pathOf(sha256);
     const existing = await this.stat(sha256);
     if (existing?.size === size && !existing.corrupt) {
       for await (const _ of body); // already stored and verified: drain so the client sees a clean 200
       return;
     }
     const tmp = join(this.tmpDir, `${sha256}.${randomBytes(6).toString('hex')}`);
+    const refuse = (what: string) => mismatch(sha256, what);
+    const actual = await this.receive(tmp, size, body, refuse);
+    try {
+      if (actual.sha256 !== sha256) throw refuse(`the bytes hash to ${actual.sha256}`);
+      await this.install(tmp, sha256, actual.md5);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * A target for `size` bytes whose sha256 the sender does not know yet (`/blobs/uploads/<id>`, signed
+   * like a blob URL): see `BlobStore.stagedUploadTarget`. UNAVAILABLE past `MAX_STAGED_UPLOADS`.
+   */
+  async stagedUploadTarget(size: number, ttlSeconds: number): Promise<StagedUploadTarget> {
+    const uploadId = this.staged.open(size, ttlSeconds);
+    const expires = Math.floor(this.options.clock.now().getTime() / 1000) + ttlSeconds;
+    const sig = this.options.signer.sign({
+      method: 'PUT',
+      resource: stagedResource(uploadId),
+      size,
+      expires,
+    });
+    return {
+      uploadId,
+      size,
+      url: `${this.options.publicUrl()}/blobs/uploads/${uploadId}?size=${size}&expires=${expires}&sig=${sig}`,
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      expiresAt: new Date(expires * 1000).toISOString(),
+    };
+  }
+
+  /**
+   * Receives the bytes of a staged upload into `tmp/`, hashing them (sha256 and md5) as `write` does, and
+   * keeps them for `claimStagedUpload`. NOT_FOUND for an upload the store does not hold, CONFLICT for one
+   * already sent, CHECKSUM_MISMATCH for a body longer or shorter than its target's size.
+   */
+  async writeStaged(uploadId: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+    const size = this.staged.begin(uploadId);
+    const tmp = join(this.tmpDir, `upload.${uploadId}`);
+    try {
+      const refuse = (what: string) =>
+        new RegistryError('CHECKSUM_MISMATCH', `staged upload ${uploadId} rejected: ${what}`, { uploadId });
+      const digests = await this.receive(tmp, size, body, refuse);
+      this.staged.received(uploadId, { path: tmp, size, ...digests });
+    } catch (e) {
+      this.staged.failed(uploadId);
+      throw e;
+    }
+  }
+
+  /** Drops a staged upload its sender no longer needs (see `StagedUploads.cancel`); never fails. */
+  async cancelStaged(uploadId: string): Promise<void> {
+    await this.staged.cancel(uploadId);
+  }
+
+  async claimStagedUpload(uploadId: string, blob: BlobInfo): Promise<void> {
+    const upload = this.staged.take(uploadId);
+    if (!upload)
+      throw new RegistryError(
+        'INVALID_REQUEST',
+        `uploadId: no finished staged upload ${uploadId} (never sent, still arriving, expired, or the registry restarted): publish again`,
+        { field: 'uploadId', uploadId },
+      );
+    try {
+      if (upload.size !== blob.size || upload.sha256 !== blob.sha256)
+        throw new RegistryError(
+          'CHECKSUM_MISMATCH',
+          `staged upload ${uploadId} is not the file declared with sha256 ${blob.sha256}: ${upload.size} bytes hashing to ${upload.sha256}` +
+            ' (the file changed while it was published, or its bytes were altered on the way)',
+          { sha256: blob.sha256, actual: upload.sha256, uploadId },
+        );
+      const existing = await this.stat(blob.sha256);
+      if (existing?.size === blob.size && !existing.corrupt) await unlink(upload.path);
+      else await this.install(upload.path, blob.sha256, upload.md5);
+    } catch (e) {
+      await unlink(upload.path).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Streams `body` into a new file `tmp` (created exclusively, mode 0600) through a staging area: sha256
+   * and md5 in one pass, direct writes, then the tail, the mode, an mtime a second in the past and an
+   * fsync. `refuse(what)` makes the error for a body longer or shorter than `size`. On any error the file
+   * is removed. Waits for a free staging area first (see `UPLOAD_STAGING`).
+   */
+  private async receive(
+    tmp: string,
+    size: number,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    refuse: (what: string) => RegistryError,
+  ): Promise<{ sha256: string; md5: string }> {
     const area = await this.uploadPool().acquire();
     let files: SinkFiles | undefined;
     let sink: SlotSink | undefined;
@@ -266,14 +372,11 @@ export class FsBlobStore implements BlobStore {
       files = await openSinkFiles(tmp, BLOB_MODE, this.directWrites);
       sink = new SlotSink(area, files, this.md5().start(), this.directWrites);
       for await (const chunk of body) {
-        if (sink.received + chunk.length > size)
-          throw mismatch(sha256, `more than the declared ${size} bytes`);
+        if (sink.received + chunk.length > size) throw refuse(`more than the declared ${size} bytes`);
         await sink.add(chunk);
       }
-      if (sink.received !== size)
-        throw mismatch(sha256, `${sink.received} bytes instead of the declared ${size}`);
+      if (sink.received !== size) throw refuse(`${sink.received} bytes instead of the declared ${size}`);
       const actual = await sink.finish();
-      if (actual.sha256 !== sha256) throw mismatch(sha256, `the bytes hash to ${actual.sha256}`);
       await files.buffered.chmod(BLOB_MODE);
       // An mtime a second in the past: any later write in place stamps "now", so it always differs from
       // the one the mark records, even within the file system's clock tick.
@@ -282,12 +385,7 @@ export class FsBlobStore implements BlobStore {
       await files.buffered.sync(); // the direct writes are on the device; this flushes the tail and metadata
       await files.close();
       files = undefined;
-      await privateDir(dirname(final));
-      await rename(tmp, final);
-      await syncDir(dirname(final));
-      // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
-      await unlink(this.markPath(sha256)).catch(() => {});
-      await this.markVerified(sha256, actual.md5);
+      return actual;
     } catch (e) {
       await sink?.settle();
       await files?.close().catch(() => {});
@@ -296,6 +394,17 @@ export class FsBlobStore implements BlobStore {
     } finally {
       area.release(); // after `settle`: no write or digest of this upload still reads the area
     }
+  }
+
+  /** Renames a received, proven file to the blob's name and marks it "verified on write" with its md5. */
+  private async install(tmp: string, sha256: string, md5: string): Promise<void> {
+    const final = this.pathOf(sha256);
+    await privateDir(dirname(final));
+    await rename(tmp, final);
+    await syncDir(dirname(final));
+    // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
+    await unlink(this.markPath(sha256)).catch(() => {});
+    await this.markVerified(sha256, md5);
   }
 
   /** Where the blob's "verified on write" mark lives (`verified/<hex>`). */
@@ -389,6 +498,9 @@ function parseVerifiedMark(raw: string): VerifiedMark | null {
   if (typeof m.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(m.md5)) return null;
   return { ino: m.ino, size: m.size, mtimeNs: m.mtimeNs, md5: m.md5 };
 }
+
+/** What a staged upload's URL signs in place of a blob's sha256: the two can never be mistaken. */
+export const stagedResource = (uploadId: string): string => `uploads/${uploadId}`;
 
 const mismatch = (sha256: string, what: string) =>
   new RegistryError('CHECKSUM_MISMATCH', `upload for sha256 ${sha256} rejected: ${what}`, { sha256 });

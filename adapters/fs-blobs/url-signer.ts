@@ -2,14 +2,15 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export interface SignedBlobRequest {
   readonly method: 'PUT' | 'GET';
-  readonly sha256: string;
+  /** What the URL is for: a blob's sha256, or `uploads/<id>` for a staged upload (`stagedResource`). */
+  readonly resource: string;
   readonly size: number;
   /** Unix seconds after which the URL is refused. */
   readonly expires: number;
 }
 
 /**
- * Expiring HMAC-SHA256 signatures over method, blob and size: the local counterpart of an S3 presigned
+ * Expiring HMAC-SHA256 signatures over method, resource (a blob or a staged upload) and size: the local counterpart of an S3 presigned
  * URL. A URL for one blob cannot be used for another, for another size, or after it expires.
  */
 export class UrlSigner {
@@ -17,7 +18,7 @@ export class UrlSigner {
 
   sign(req: SignedBlobRequest): string {
     return createHmac('sha256', this.secret)
-      .update(`${req.method}\n${req.sha256}\n${req.size}\n${req.expires}`)
+      .update(`${req.method}\n${req.resource}\n${req.size}\n${req.expires}`)
       .digest('base64url');
   }
 

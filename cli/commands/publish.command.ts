@@ -7,6 +7,7 @@ import type {
   CompletedUpload,
   InputShapes,
   PartChecksum,
+  StagedUpload,
   StartVersionResponse,
   UploadInstruction,
   UploadPartsResponse,
@@ -20,9 +21,10 @@ import { EXIT } from '../exit-codes.js';
 import { createSha256Pool, poolThreads } from '../files/hash-pool.js';
 import { checkPublishInputs, parseInputValues } from '../files/model-inputs.js';
 import { inPool } from '../in-pool.js';
-import { transferProgress } from '../progress.js';
+import { type Progress, transferProgress } from '../progress.js';
 import type { RegistryClient } from '../registry-client.js';
 import { encode } from '../registry-client.js';
+import { type StagedSend, startStagedUploads } from '../staged-upload.js';
 import { uploadFile } from '../upload.js';
 import { uploadParts } from '../upload-parts.js';
 import { describeFailure } from './status.command.js';
@@ -32,7 +34,7 @@ export const publishCommand = defineCommand({
   summary: 'publish a new version of a model (one or many files)',
   usage: 'publish NAME@VERSION PATH... [options]',
   description:
-    'Publishes a new version: hashes every file (sha256; the registry computes the md5 as it stores the bytes), uploads only the files the\nregistry does not hold yet, commits, and queues the version for validation. A folder publishes every\nfile below it, under its relative path. Up to 4 files are uploaded at once. On S3, a big file goes in parts, 4 at a time, each checked by S3\nas it arrives; a failed part is tried 3 times.',
+    'Publishes a new version: hashes every file (sha256; the registry computes the md5 as it stores the bytes), uploads only the files the\nregistry does not hold yet, commits, and queues the version for validation. Files of 32 MiB or more\nstart on their way while they are hashed, where the registry takes staged uploads (not on S3): the\nregistry hashes them too and stores them only if both digests agree; one it turns out to hold already\nis stopped as soon as its hash is known. A folder publishes every\nfile below it, under its relative path. Up to 4 files are uploaded at once. On S3, a big file goes in parts, 4 at a time, each checked by S3\nas it arrives; a failed part is tried 3 times.',
   options: {
     provider: {
       type: 'string',
@@ -131,41 +133,29 @@ export const publishCommand = defineCommand({
       }),
     ];
     const total = files.reduce((s, f) => s + f.size, 0);
-    const hashing = transferProgress(io, values.json === true, 'hashing', total);
-    const manifest = await hashFiles(files, (done, path) => hashing.update(done, path));
-    hashing.finish();
-
-    if (createModel) await createModelOnce(client, name, createModel);
-    const started = await client.post<StartVersionResponse>(`api/v1/models/${encode(name)}/versions`, {
-      version,
-      files: manifest,
-      inputShapes,
-      ...(Object.keys(inputValues).length > 0 ? { inputValues } : {}),
-      ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
-      publisher,
+    const { started, uploaded } = await hashAndUpload(client, files, {
+      total,
+      progress: (stage, size) => transferProgress(io, values.json === true, stage, size),
+      declare: async (manifest) => {
+        if (createModel) await createModelOnce(client, name, createModel);
+        return client.post<StartVersionResponse>(`api/v1/models/${encode(name)}/versions`, {
+          version,
+          files: manifest,
+          inputShapes,
+          ...(Object.keys(inputValues).length > 0 ? { inputValues } : {}),
+          ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
+          publisher,
+        });
+      },
+      ref: { name, version },
     });
-    const uploadTotal = started.uploads.reduce((s, u) => s + u.size, 0);
-    const uploading = transferProgress(io, values.json === true, 'uploading', uploadTotal);
-    const sentByBlob = new Map<string, number>();
-    // Several files at once: while one waits on the disk or the socket, another is sent.
-    const multipart = (
-      await inPool(started.uploads, UPLOAD_CONCURRENCY, async (u) => {
-        const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
-        const onProgress = (b: number) => {
-          sentByBlob.set(u.sha256, b);
-          let sent = 0;
-          for (const n of sentByBlob.values()) sent += n;
-          uploading.update(sent, local.path);
-        };
-        if (u.multipart) return uploadInParts(client, { name, version }, local.localPath, u, onProgress);
-        await uploadFile(local.localPath, u, onProgress);
-        return undefined;
-      })
-    ).filter((m): m is CompletedUpload => m !== undefined);
-    uploading.finish();
+    const uploadTotal = uploadTotalOf(started.uploads);
     let result = await client.post<Version>(
       `api/v1/models/${encode(name)}/versions/${encode(version)}/commit`,
-      multipart.length > 0 ? { multipart } : {},
+      {
+        ...(uploaded.multipart.length > 0 ? { multipart: uploaded.multipart } : {}),
+        ...(uploaded.staged.length > 0 ? { staged: uploaded.staged } : {}),
+      },
     );
     if (!values.json)
       io.err(
@@ -183,6 +173,60 @@ export const publishCommand = defineCommand({
 });
 
 /**
+ * Hashes the files, declares the version with their manifest (`declare`), and sends every blob the
+ * registry asks for. Big files start on their way before hashing (staged uploads, where the registry
+ * takes them) so the hash no longer stands in front of the upload; sends the registry turns out not to
+ * need are stopped, or the registry drops what they sent. Answers the declared version and what the
+ * commit needs.
+ */
+async function hashAndUpload(
+  client: RegistryClient,
+  files: readonly PublishFile[],
+  how: {
+    readonly total: number;
+    readonly progress: (stage: 'hashing' | 'uploading', total: number) => Progress;
+    readonly declare: (manifest: ManifestEntry[]) => Promise<StartVersionResponse>;
+    readonly ref: { name: string; version: string };
+  },
+): Promise<{ started: StartVersionResponse; uploaded: Uploaded }> {
+  // Bytes sent so far per local file, over staged sends and uploads alike; drawn once hashing is done.
+  const sentByFile = new Map<string, number>();
+  const shownPath = new Map(files.map((f) => [f.localPath, f.path]));
+  let uploading: Progress | undefined;
+  const onSent = (localPath: string, bytes: number) => {
+    sentByFile.set(localPath, bytes);
+    let sent = 0;
+    for (const n of sentByFile.values()) sent += n;
+    uploading?.update(sent, shownPath.get(localPath)!);
+  };
+  const staged = await startStagedUploads(client, files, UPLOAD_CONCURRENCY, onSent);
+  let claims = new Map<string, StagedSend>();
+  let done = false;
+  try {
+    const hashing = how.progress('hashing', how.total);
+    const manifest = await hashFiles(files, (bytes, path) => hashing.update(bytes, path));
+    hashing.finish();
+    const started = await how.declare(manifest);
+    claims = stagedClaims(files, manifest, staged, started.uploads);
+    const claimed = new Set(claims.values());
+    for (const [localPath, send] of staged) if (!claimed.has(send)) sentByFile.delete(localPath);
+    uploading = how.progress('uploading', uploadTotalOf(started.uploads));
+    const uploaded = await sendUploads(client, how.ref, files, manifest, started.uploads, claims, onSent);
+    uploading.finish();
+    done = true;
+    return { started, uploaded };
+  } finally {
+    // Sends not claimed (a blob the registry holds, a file given twice), or every send after an error:
+    // stop them, or have the registry drop what they sent.
+    const claimed = new Set(done ? claims.values() : []);
+    await Promise.all([...staged.values()].filter((send) => !claimed.has(send)).map((send) => send.abort()));
+  }
+}
+
+type ManifestEntry = { path: string; size: number; sha256: string };
+type Uploaded = { multipart: CompletedUpload[]; staged: StagedUpload[] };
+
+/**
  * The manifest of the files to publish: path, size and sha256, each file read once, up to two files at
  * once on hashing threads (`createSha256Pool`). The md5 is left to the registry, which computes it while it
  * stores the bytes it checked against the sha256 (validation records it): hashing md5 here too would
@@ -192,7 +236,7 @@ export const publishCommand = defineCommand({
 async function hashFiles(
   files: readonly { path: string; localPath: string; size: number }[],
   onProgress: (bytes: number, path: string) => void,
-): Promise<Array<{ path: string; size: number; sha256: string }>> {
+): Promise<ManifestEntry[]> {
   const pool = createSha256Pool(poolThreads(files.length));
   const progress = new Map<string, number>();
   const report = (path: string) => (bytes: number) => {
@@ -217,6 +261,68 @@ async function hashFiles(
 
 /** Files uploaded at once; a multipart file counts as one (its parts go 4 at a time). */
 const UPLOAD_CONCURRENCY = 4;
+
+const uploadTotalOf = (uploads: readonly UploadInstruction[]) => uploads.reduce((s, u) => s + u.size, 0);
+
+interface PublishFile {
+  readonly path: string;
+  readonly localPath: string;
+  readonly size: number;
+}
+
+/**
+ * Which staged send supplies each blob the registry asked for: the first file hashing to it that was
+ * sent staged. Sends of blobs the registry holds, and of a second file with the same bytes, are aborted.
+ */
+function stagedClaims(
+  files: readonly PublishFile[],
+  manifest: readonly { sha256: string }[],
+  staged: ReadonlyMap<string, StagedSend>,
+  uploads: readonly UploadInstruction[],
+): Map<string, StagedSend> {
+  const needed = new Set(uploads.map((u) => u.sha256));
+  const claims = new Map<string, StagedSend>();
+  files.forEach((f, i) => {
+    const send = staged.get(f.localPath);
+    if (!send) return;
+    const sha256 = manifest[i]!.sha256;
+    if (needed.has(sha256) && !claims.has(sha256)) claims.set(sha256, send);
+    else void send.abort(); // stopped now; awaited with the other unclaimed sends
+  });
+  return claims;
+}
+
+/**
+ * Sends every blob the registry asked for: a staged send already on its way is awaited (and named for the
+ * commit to claim); any other goes to its upload target, `UPLOAD_CONCURRENCY` files at once, as one
+ * request or in parts. Answers what the commit needs.
+ */
+async function sendUploads(
+  client: RegistryClient,
+  ref: { name: string; version: string },
+  files: readonly PublishFile[],
+  manifest: readonly { sha256: string }[],
+  uploads: readonly UploadInstruction[],
+  claims: ReadonlyMap<string, StagedSend>,
+  onSent: (localPath: string, bytes: number) => void,
+): Promise<Uploaded> {
+  const direct = uploads.filter((u) => !claims.has(u.sha256));
+  // Several files at once: while one waits on the disk or the socket, another is sent.
+  const [multipart] = await Promise.all([
+    inPool(direct, UPLOAD_CONCURRENCY, async (u) => {
+      const local = files[manifest.findIndex((m) => m.sha256 === u.sha256)]!;
+      const onProgress = (b: number) => onSent(local.localPath, b);
+      if (u.multipart) return uploadInParts(client, ref, local.localPath, u, onProgress);
+      await uploadFile(local.localPath, u, onProgress);
+      return undefined;
+    }),
+    ...[...claims.values()].map((send) => send.sent),
+  ]);
+  return {
+    multipart: multipart.filter((m): m is CompletedUpload => m !== undefined),
+    staged: [...claims].map(([sha256, send]) => ({ sha256, uploadId: send.uploadId })),
+  };
+}
 
 /** A big file, in parts: each part's URL is asked of the registry with the part's checksum. */
 function uploadInParts(

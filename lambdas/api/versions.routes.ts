@@ -1,4 +1,4 @@
-import { commitVersion, startVersion, uploadPartTargets } from '../../core/publish.js';
+import { commitVersion, stageUploads, startVersion, uploadPartTargets } from '../../core/publish.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { requestRevalidation } from '../../core/validation-jobs.js';
 import { deprecateVersion, getVersion, listReports, listVersions } from '../../core/versions.js';
@@ -11,6 +11,8 @@ import {
   ListQuery,
   ListVersionsQuery,
   Page,
+  StageUploadsRequest,
+  StageUploadsResponse,
   StartVersionRequest,
   StartVersionResponse,
   UploadPartsRequest,
@@ -51,6 +53,19 @@ export const versionRoutes = [
       startVersion(deps, params.name, { ...body, publisher: publisherOf(event, body.publisher) }),
   }),
   defineRoute({
+    method: 'POST',
+    path: '/api/v1/staged-uploads',
+    group: 'versions',
+    role: 'publisher',
+    summary:
+      'Targets for files sent before their sha256 is known (hashed by the registry as they arrive, claimed at commit); staged: false where the storage takes none (S3)',
+    params: {},
+    body: StageUploadsRequest,
+    response: StageUploadsResponse,
+    status: 201,
+    run: ({ deps, body }) => stageUploads(deps, body),
+  }),
+  defineRoute({
     method: 'GET',
     path: '/api/v1/models/{name}/versions/{version}',
     group: 'versions',
@@ -66,7 +81,7 @@ export const versionRoutes = [
     group: 'versions',
     role: 'publisher',
     summary:
-      'Commit an uploaded version: assembles the multipart uploads named in the body, then every blob must be stored; queues it for validation',
+      'Commit an uploaded version: assembles the multipart uploads and claims the staged uploads named in the body, then every blob must be stored; queues it for validation',
     params: versionParams,
     body: CommitVersionRequest,
     bodyOptional: true,

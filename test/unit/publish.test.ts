@@ -4,7 +4,7 @@ import { planDownload } from '../../core/download.js';
 import { RegistryError } from '../../core/errors.js';
 import { createModel } from '../../core/models.js';
 import type { BlobStore, RegistryDeps } from '../../core/ports.js';
-import { commitVersion, startVersion, uploadPartTargets } from '../../core/publish.js';
+import { commitVersion, stageUploads, startVersion, uploadPartTargets } from '../../core/publish.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { claimValidation, completeValidation } from '../../core/validation-jobs.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
@@ -156,6 +156,73 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     expect((await resolveVersion(deps, 'ocr-det', 'latest')).version).toBe('1.0.0');
     await expectCode(resolveVersion(deps, 'ocr-det', 'nope'), 'NOT_FOUND');
     await expectCode(setAlias(deps, 'ocr-det', 'production', '9.9.9'), 'NOT_FOUND');
+  });
+
+  describe('staged uploads', () => {
+    const ref = { model: 'ocr-det', version: '1.0.0' };
+
+    /** Sends `text` to a new staged upload of the folder store, as the blob endpoint would. */
+    async function stage(text: string): Promise<string> {
+      const b = blobOf(text);
+      const [target] = (await stageUploads(deps, { sizes: [b.size] })).uploads;
+      await deps.blobs.writeStaged(target!.uploadId, [b.bytes]);
+      return target!.uploadId;
+    }
+
+    it('claims staged bytes at commit as the blob they hash to', async () => {
+      const uploadId = await stage('A');
+      await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      const committed = await commitVersion(deps, ref, {
+        staged: [{ sha256: blobOf('A').sha256, uploadId }],
+      });
+      expect(committed.status).toBe('UPLOADED');
+      expect(await deps.blobs.stat(blobOf('A').sha256)).toEqual({ size: 1 });
+    });
+
+    it('refuses a claim of other bytes (CHECKSUM_MISMATCH): the version keeps waiting, nothing is stored', async () => {
+      const uploadId = await stage('B'); // the file changed between its hash and its upload
+      await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      const e = await expectCode(
+        commitVersion(deps, ref, { staged: [{ sha256: blobOf('A').sha256, uploadId }] }),
+        'CHECKSUM_MISMATCH',
+      );
+      expect(e.details).toMatchObject({ sha256: blobOf('A').sha256, actual: blobOf('B').sha256 });
+      expect((await deps.metadata.getVersion(ref))?.status).toBe('PENDING_UPLOAD');
+      expect(await deps.blobs.stat(blobOf('A').sha256)).toBeNull();
+      expect(await deps.blobs.stat(blobOf('B').sha256)).toBeNull();
+    });
+
+    it("refuses a claim for a file that is not the version's, and claims nothing", async () => {
+      const uploadId = await stage('B');
+      await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      const e = await expectCode(
+        commitVersion(deps, ref, { staged: [{ sha256: blobOf('B').sha256, uploadId }] }),
+        'INVALID_REQUEST',
+      );
+      expect(e.details?.field).toBe('staged[0].sha256');
+      expect(deps.blobs.stagedUploads).toBe(1);
+    });
+
+    it('answers staged: false where the store takes none (S3), and refuses claims there', async () => {
+      // The folder store without its two staged-upload methods.
+      const blobs: BlobStore = {
+        stat: (sha) => deps.blobs.stat(sha),
+        uploadTarget: (b, ttl) => deps.blobs.uploadTarget(b, ttl),
+        downloadTarget: (b, ttl) => deps.blobs.downloadTarget(b, ttl),
+        materialize: (b, dest) => deps.blobs.materialize(b, dest),
+        markCorrupt: (sha) => deps.blobs.markCorrupt(sha),
+        check: (b, throttle) => deps.blobs.check(b, throttle),
+        list: () => deps.blobs.list(),
+      };
+      const s3Like = { ...deps, blobs };
+      expect(await stageUploads(s3Like, { sizes: [1] })).toEqual({ staged: false, uploads: [] });
+      await startVersion(s3Like, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      const e = await expectCode(
+        commitVersion(s3Like, ref, { staged: [{ sha256: blobOf('A').sha256, uploadId: 'a'.repeat(32) }] }),
+        'INVALID_REQUEST',
+      );
+      expect(e.details?.field).toBe('staged');
+    });
   });
 
   describe('multipart uploads', () => {

@@ -1,0 +1,141 @@
+import type { StagedUploadTarget, StageUploadsResponse } from '../schemas/version.schema.js';
+import { CliError } from './cli-error.js';
+import type { RegistryClient } from './registry-client.js';
+import { uploadFile } from './upload.js';
+
+/**
+ * Files at least this big are sent while they are hashed. Below it the hash takes a few tens of
+ * milliseconds: nothing to overlap, and a file the registry already holds would be sent for nothing.
+ */
+export const STAGE_MIN_BYTES = 32 * 1024 * 1024;
+
+/** Targets asked for in one request (the API's limit). */
+const TARGETS_PER_REQUEST = 100;
+
+/** One file being sent to a staged upload target. */
+export interface StagedSend {
+  readonly uploadId: string;
+  /** Settles once the registry holds all the bytes; rejects with the upload's CliError; resolves once aborted. */
+  readonly sent: Promise<void>;
+  /**
+   * Stops the send (or keeps it from starting), or, once it was sent whole, asks the registry to drop
+   * the bytes: it then keeps nothing of it. Never fails: an upload never claimed is dropped in time anyway.
+   */
+  abort(): Promise<void>;
+}
+
+/** A local file to publish, by its path on disk. */
+interface LocalFile {
+  readonly localPath: string;
+  readonly size: number;
+}
+
+/**
+ * Starts sending the files of at least `STAGE_MIN_BYTES` to staged upload targets, `concurrency` at a time,
+ * before their sha256 is known: the caller hashes meanwhile and claims each send at commit with the digest
+ * it computed, and the registry, which hashed the bytes as they arrived, stores them only if the two agree.
+ * Answers the sends by local path: none where the registry takes no staged uploads (S3, whose presigned
+ * PUT must carry the checksum up front) or predates them. `onProgress(localPath, bytes)` counts each
+ * file's bytes sent.
+ */
+export async function startStagedUploads(
+  client: RegistryClient,
+  files: readonly LocalFile[],
+  concurrency: number,
+  onProgress: (localPath: string, bytes: number) => void,
+): Promise<Map<string, StagedSend>> {
+  const big = files.filter((f) => f.size >= STAGE_MIN_BYTES);
+  const sends = new Map<string, StagedSend>();
+  if (big.length === 0) return sends;
+  const targets = await stagedTargets(
+    client,
+    big.map((f) => f.size),
+  );
+  if (!targets) return sends;
+  const lanes = limiter(concurrency);
+  big.forEach((file, i) => {
+    sends.set(file.localPath, startSend(file, targets[i]!, lanes, onProgress));
+  });
+  return sends;
+}
+
+/** One target per size, in order; undefined where the registry takes no staged uploads. */
+async function stagedTargets(
+  client: RegistryClient,
+  sizes: readonly number[],
+): Promise<StagedUploadTarget[] | undefined> {
+  const targets: StagedUploadTarget[] = [];
+  for (let from = 0; from < sizes.length; from += TARGETS_PER_REQUEST) {
+    let answer: StageUploadsResponse;
+    try {
+      answer = await client.post<StageUploadsResponse>('api/v1/staged-uploads', {
+        sizes: sizes.slice(from, from + TARGETS_PER_REQUEST),
+      });
+    } catch (e) {
+      // A registry older than staged uploads has no such route: publish the way it knows.
+      if (e instanceof CliError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+    if (!answer.staged) return undefined;
+    targets.push(...answer.uploads);
+  }
+  return targets;
+}
+
+function startSend(
+  file: LocalFile,
+  target: StagedUploadTarget,
+  lanes: Limiter,
+  onProgress: (localPath: string, bytes: number) => void,
+): StagedSend {
+  const controller = new AbortController();
+  let whole = false;
+  const sent = lanes.run(async () => {
+    if (controller.signal.aborted) return;
+    try {
+      await uploadFile(file.localPath, target, (b) => onProgress(file.localPath, b), controller.signal);
+      whole = true;
+    } catch (e) {
+      if (!controller.signal.aborted) throw e;
+    }
+  });
+  // Awaited later (at commit) or never (aborted): a failure meanwhile must not count as unhandled.
+  sent.catch(() => {});
+  let aborted: Promise<void> | undefined;
+  const abort = () => {
+    aborted ??= (async () => {
+      controller.abort();
+      if (!whole) return;
+      await fetch(target.url, { method: 'DELETE' }).then(
+        (r) => r.body?.cancel(),
+        () => {},
+      );
+    })();
+    return aborted;
+  };
+  return { uploadId: target.uploadId, sent, abort };
+}
+
+interface Limiter {
+  run<T>(work: () => Promise<T>): Promise<T>;
+}
+
+/** Runs at most `limit` pieces of work at once, the others waiting in order. */
+function limiter(limit: number): Limiter {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async run(work) {
+      // A finishing piece hands its place straight to the next waiting one, so `active` never passes `limit`.
+      if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+      try {
+        return await work();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else active--;
+      }
+    },
+  };
+}
