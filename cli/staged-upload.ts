@@ -18,8 +18,8 @@ export interface StagedSend {
   /** Settles once the registry holds all the bytes; rejects with the upload's CliError; resolves once aborted. */
   readonly sent: Promise<void>;
   /**
-   * Stops the send (or keeps it from starting), or, once it was sent whole, asks the registry to drop
-   * the bytes: it then keeps nothing of it. Never fails: an upload never claimed is dropped in time anyway.
+   * Stops the send (or keeps it from starting) and asks the registry to drop what it holds of it: it then
+   * keeps nothing of it. Never fails: an upload never claimed is dropped in time anyway.
    */
   abort(): Promise<void>;
 }
@@ -89,12 +89,10 @@ function startSend(
   onProgress: (localPath: string, bytes: number) => void,
 ): StagedSend {
   const controller = new AbortController();
-  let whole = false;
   const sent = lanes.run(async () => {
     if (controller.signal.aborted) return;
     try {
       await uploadFile(file.localPath, target, (b) => onProgress(file.localPath, b), controller.signal);
-      whole = true;
     } catch (e) {
       if (!controller.signal.aborted) throw e;
     }
@@ -102,10 +100,11 @@ function startSend(
   // Awaited later (at commit) or never (aborted): a failure meanwhile must not count as unhandled.
   sent.catch(() => {});
   let aborted: Promise<void> | undefined;
+  // Cut the connection, then drop whatever the registry holds of the upload: its last byte may have
+  // arrived before the cut, and a target never used still counts against the registry's limit.
   const abort = () => {
     aborted ??= (async () => {
       controller.abort();
-      if (!whole) return;
       await fetch(target.url, { method: 'DELETE' }).then(
         (r) => r.body?.cancel(),
         () => {},

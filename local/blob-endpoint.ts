@@ -74,7 +74,7 @@ async function handleStagedUpload(
     return;
   }
   checkContentLength(req, size, { uploadId });
-  await deps.store.writeStaged(uploadId, req).catch(namingClientAbort(req, { uploadId }));
+  await deps.store.writeStaged(uploadId, req).catch(namingClientAbort({ uploadId }));
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ uploadId, size }));
 }
 
@@ -101,7 +101,7 @@ export async function handleBlobRequest(
   const size = checkSignature(url, method, sha256, deps);
   if (method === 'PUT') {
     checkContentLength(req, size, { sha256 });
-    await deps.store.write(sha256, size, req).catch(namingClientAbort(req, { sha256 }));
+    await deps.store.write(sha256, size, req);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sha256, size }));
     return;
   }
@@ -181,16 +181,13 @@ export function parseRange(
 }
 
 /**
- * A body the client stopped sending (it closed the connection: a publisher that learned the registry
- * holds the blob already, or one interrupted) is the client's doing, not a server fault to log as one.
+ * A staged upload the client stopped sending (it closed the connection: a publisher that learned the
+ * registry holds the blob already cancels its sends) is part of the protocol, not a fault to log.
  */
 const namingClientAbort =
-  (req: IncomingMessage, details: Record<string, string>) =>
+  (details: Record<string, string>) =>
   (e: unknown): never => {
-    if (
-      !(e instanceof RegistryError) &&
-      (req.destroyed || (e as NodeJS.ErrnoException).code === 'ECONNRESET')
-    )
+    if ((e as NodeJS.ErrnoException).code === 'ECONNRESET')
       throw new RegistryError(
         'INVALID_REQUEST',
         'the client closed the upload before its last byte',

@@ -19,7 +19,7 @@ export interface ReceivedUpload extends ProvenDigests {
 
 type Entry =
   | { readonly state: 'waiting'; readonly size: number; readonly ttlMs: number; readonly deadlineMs: number }
-  | { readonly state: 'receiving'; readonly size: number; readonly ttlMs: number }
+  | { readonly state: 'receiving'; readonly size: number; readonly ttlMs: number; cancelled?: boolean }
   | { readonly state: 'received'; readonly upload: ReceivedUpload; readonly deadlineMs: number };
 
 /**
@@ -79,10 +79,14 @@ export class StagedUploads {
     return entry.size;
   }
 
-  /** The upload's bytes arrived, proven: they wait for a claim as long as the target waited for them. */
+  /**
+   * The upload's bytes arrived, proven: they wait for a claim as long as the target waited for them,
+   * unless the upload was cancelled meanwhile (then they are dropped at once).
+   */
   received(id: string, upload: ReceivedUpload): void {
     const entry = this.entries.get(id);
-    if (entry?.state !== 'receiving') {
+    if (entry?.state !== 'receiving' || entry.cancelled) {
+      this.forget(id);
       void this.deleteFile(upload.path);
       return;
     }
@@ -96,12 +100,16 @@ export class StagedUploads {
 
   /**
    * Cancels an upload its sender no longer needs: a target not used yet is dropped, bytes that arrived are
-   * dropped and their file deleted. An upload still arriving is left to its request, which fails once the
-   * sender closes it; an id the store does not hold is nothing to cancel.
+   * dropped and their file deleted, bytes still arriving are dropped once they are in (the sender may
+   * have sent the last byte before it cancelled). An id the store does not hold is nothing to cancel.
    */
   async cancel(id: string): Promise<void> {
     const entry = this.entries.get(id);
-    if (!entry || entry.state === 'receiving') return;
+    if (!entry) return;
+    if (entry.state === 'receiving') {
+      entry.cancelled = true;
+      return;
+    }
     this.forget(id);
     if (entry.state === 'received') await this.deleteFile(entry.upload.path);
   }

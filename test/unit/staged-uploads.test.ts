@@ -96,6 +96,26 @@ describe('staged uploads: the folder store bookkeeping', () => {
     expect(codeOf(() => staged.open(1, 60))).toBeUndefined();
   });
 
+  it('cancel drops a waiting target, received bytes, and bytes still arriving once they are in', async () => {
+    const deleted: string[] = [];
+    const staged = new StagedUploads(manualClock(), async (p) => {
+      deleted.push(p);
+    });
+    const waiting = staged.open(1, 60);
+    const received = staged.open(1, 60);
+    const arriving = staged.open(1, 60);
+    staged.begin(received);
+    staged.received(received, { path: '/tmp/received', size: 1, ...digests });
+    staged.begin(arriving);
+    for (const id of [waiting, received, arriving]) await staged.cancel(id);
+    expect(staged.size).toBe(1); // still arriving: its request owns it until the last byte
+    staged.received(arriving, { path: '/tmp/arriving', size: 1, ...digests });
+    expect(staged.take(arriving)).toBeUndefined();
+    expect(staged.size).toBe(0);
+    expect(deleted).toEqual(['/tmp/received', '/tmp/arriving']);
+    await staged.cancel('f'.repeat(32)); // unknown: nothing to do
+  });
+
   it('clear drops everything and deletes the files of received uploads', async () => {
     const deleted: string[] = [];
     const staged = new StagedUploads(manualClock(), async (p) => {
