@@ -103,7 +103,8 @@ describe.each(BACKENDS)(
 
     it('verify names a file that changed after the fetch (exit 6)', async () => {
       const dest = join(fixture.work, 'app', 'models', 'tampered');
-      expect((await run('fetch', 'ocr-bundle@2.0.0', '--dest', dest)).code).toBe(0);
+      const fetched = await run('fetch', 'ocr-bundle@2.0.0', '--dest', dest);
+      expect(fetched.code, fetched.stderr).toBe(0);
       const vocab = join(dest, 'rec', 'vocab.txt');
       writeFileSync(vocab, 'a\nb\nX\n');
       const r = await run('verify', dest);
