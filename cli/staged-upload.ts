@@ -1,4 +1,11 @@
-import type { StagedUploadTarget, StageUploadsResponse } from '../schemas/version.schema.js';
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import {
+  HEAD_BYTES,
+  type StagedFile,
+  type StagedUploadTarget,
+  type StageUploadsResponse,
+} from '../schemas/version.schema.js';
 import { CliError } from './cli-error.js';
 import type { RegistryClient } from './registry-client.js';
 import { uploadFile } from './upload.js';
@@ -34,9 +41,10 @@ interface LocalFile {
  * Starts sending the files of at least `STAGE_MIN_BYTES` to staged upload targets, `concurrency` at a time,
  * before their sha256 is known: the caller hashes meanwhile and claims each send at commit with the digest
  * it computed, and the registry, which hashed the bytes as they arrived, stores them only if the two agree.
- * Answers the sends by local path: none where the registry takes no staged uploads (S3, whose presigned
- * PUT must carry the checksum up front) or predates them. `onProgress(localPath, bytes)` counts each
- * file's bytes sent.
+ * A file whose size and first MiB match a blob the registry holds (the same weights published again) is
+ * not sent: the caller's hash decides. Answers the sends by local path: none where the registry takes no
+ * staged uploads (S3, whose presigned PUT must carry the checksum up front) or predates them.
+ * `onProgress(localPath, bytes)` counts each file's bytes sent.
  */
 export async function startStagedUploads(
   client: RegistryClient,
@@ -47,29 +55,45 @@ export async function startStagedUploads(
   const big = files.filter((f) => f.size >= STAGE_MIN_BYTES);
   const sends = new Map<string, StagedSend>();
   if (big.length === 0) return sends;
-  const targets = await stagedTargets(
-    client,
-    big.map((f) => f.size),
-  );
+  const targets = await stagedTargets(client, await Promise.all(big.map(stagedFile)));
   if (!targets) return sends;
   const lanes = limiter(concurrency);
   big.forEach((file, i) => {
-    sends.set(file.localPath, startSend(file, targets[i]!, lanes, onProgress));
+    const target = targets[i];
+    if (target) sends.set(file.localPath, startSend(file, target, lanes, onProgress));
   });
   return sends;
 }
 
-/** One target per size, in order; undefined where the registry takes no staged uploads. */
+/** The file's size and the sha256 of its first `HEAD_BYTES`. */
+async function stagedFile(file: LocalFile): Promise<StagedFile> {
+  const handle = await open(file.localPath, 'r');
+  try {
+    const head = Buffer.allocUnsafe(Math.min(HEAD_BYTES, file.size));
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return {
+      size: file.size,
+      headSha256: createHash('sha256').update(head.subarray(0, bytesRead)).digest('hex'),
+    };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * One answer per file, in order (a target, or null for a file the registry very likely holds);
+ * undefined where the registry takes no staged uploads.
+ */
 async function stagedTargets(
   client: RegistryClient,
-  sizes: readonly number[],
-): Promise<StagedUploadTarget[] | undefined> {
-  const targets: StagedUploadTarget[] = [];
-  for (let from = 0; from < sizes.length; from += TARGETS_PER_REQUEST) {
+  files: readonly StagedFile[],
+): Promise<Array<StagedUploadTarget | null> | undefined> {
+  const targets: Array<StagedUploadTarget | null> = [];
+  for (let from = 0; from < files.length; from += TARGETS_PER_REQUEST) {
     let answer: StageUploadsResponse;
     try {
       answer = await client.post<StageUploadsResponse>('api/v1/staged-uploads', {
-        sizes: sizes.slice(from, from + TARGETS_PER_REQUEST),
+        files: files.slice(from, from + TARGETS_PER_REQUEST),
       });
     } catch (e) {
       // A registry older than staged uploads has no such route: publish the way it knows.

@@ -7,6 +7,7 @@ import type {
   Alias,
   PartChecksum,
   PartTarget,
+  StagedFile,
   StagedUploadTarget,
   TransferTarget,
   UploadedPart,
@@ -267,13 +268,15 @@ export interface BlobStore {
    */
   completeUpload?(blob: BlobInfo, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
   /**
-   * Stores that take staged uploads only (the blob folder): a signed target for `size` bytes whose
-   * sha256 the sender does not know yet, so hashing and sending a file overlap. The store hashes the
-   * bytes as they arrive and keeps them apart from every blob until `claimStagedUpload` names them; a
+   * Stores that take staged uploads only (the blob folder): a signed target for a file of `file.size`
+   * bytes whose sha256 the sender does not know yet, so hashing and sending it overlap. The store hashes
+   * the bytes as they arrive and keeps them apart from every blob until `claimStagedUpload` names them; a
    * target unused past `ttlSeconds`, or bytes unclaimed for `ttlSeconds` after they arrived, are dropped.
-   * UNAVAILABLE when too many staged uploads wait at once (the caller tries again later).
+   * Null when the store holds a blob of that size whose first `HEAD_BYTES` hash to `file.headSha256`
+   * (very likely the same file: the sender hashes it first and sends nothing if it is). UNAVAILABLE
+   * when too many staged uploads wait at once (the caller tries again later).
    */
-  stagedUploadTarget?(size: number, ttlSeconds: number): Promise<StagedUploadTarget>;
+  stagedUploadTarget?(file: StagedFile, ttlSeconds: number): Promise<StagedUploadTarget | null>;
   /**
    * Stores the bytes of a finished staged upload as the blob, once: the upload is gone afterwards, claimed
    * or refused. INVALID_REQUEST (details `field: uploadId`) when the store holds no finished upload by that

@@ -187,7 +187,8 @@ async function pendingVersion(deps: RegistryDeps, ref: VersionRef): Promise<Vers
 
 /**
  * Signed targets for files a publisher sends while it hashes them (their sha256 is named at commit, see
- * `claimStagedUploads`); `staged: false` where the blob store takes no staged uploads (S3).
+ * `claimStagedUploads`), null for a file the store very likely holds; `staged: false` where the blob
+ * store takes no staged uploads (S3).
  */
 export async function stageUploads(
   deps: RegistryDeps,
@@ -196,7 +197,7 @@ export async function stageUploads(
   const target = deps.blobs.stagedUploadTarget?.bind(deps.blobs);
   if (!target) return { staged: false, uploads: [] };
   const ttl = deps.settings.urlTtlSeconds;
-  return { staged: true, uploads: await Promise.all(req.sizes.map((size) => target(size, ttl))) };
+  return { staged: true, uploads: await Promise.all(req.files.map((file) => target(file, ttl))) };
 }
 
 /**

@@ -208,13 +208,25 @@ export type CompletedUpload = z.infer<typeof CompletedUpload>;
 /** The id of a staged upload: 32 lower-case hex digits, made by the registry. */
 export const StagedUploadId = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
 
+/** The bytes a file's head digest covers: its first MiB, or all of a smaller file. */
+export const HEAD_BYTES = 1024 * 1024;
+
 /**
- * POST /api/v1/staged-uploads: the sizes in bytes of files to send before their sha256 is known (one
- * target each). The publisher hashes while it sends and names the digest at commit.
+ * A file to send before its sha256 is known: its size in bytes and `headSha256`, the sha256 of its first
+ * `HEAD_BYTES`. The head tells a file the registry very likely holds (a blob of that size and head: the
+ * same weights published again) from new bytes (retrained weights of the same size differ from the start).
  */
-export const StageUploadsRequest = z.object({
-  sizes: z.array(z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)).min(1).max(100),
+export const StagedFile = z.object({
+  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  headSha256: Sha256Hex,
 });
+export type StagedFile = z.infer<typeof StagedFile>;
+
+/**
+ * POST /api/v1/staged-uploads: files to send before their sha256 is known (one target each). The
+ * publisher hashes while it sends and names the digest at commit.
+ */
+export const StageUploadsRequest = z.object({ files: z.array(StagedFile).min(1).max(100) });
 export type StageUploadsRequest = z.infer<typeof StageUploadsRequest>;
 
 /** Where to send one staged upload: a signed PUT for exactly `size` bytes, valid until `expiresAt`. */
@@ -225,13 +237,14 @@ export const StagedUploadTarget = TransferTarget.extend({
 export type StagedUploadTarget = z.infer<typeof StagedUploadTarget>;
 
 /**
- * The answer of POST /api/v1/staged-uploads. `staged: false` (and no targets) where the storage takes
- * no staged uploads (S3, whose presigned PUT must name the checksum up front): the publisher hashes
- * first and uploads to the targets of POST …/versions instead.
+ * The answer of POST /api/v1/staged-uploads: one entry per file asked for, a target, or null for a file
+ * the registry very likely holds (hash it first: nothing is sent if it does). `staged: false` (and no
+ * targets) where the storage takes no staged uploads (S3, whose presigned PUT must name the checksum up
+ * front): the publisher hashes first and uploads to the targets of POST …/versions instead.
  */
 export const StageUploadsResponse = z.object({
   staged: z.boolean(),
-  uploads: z.array(StagedUploadTarget),
+  uploads: z.array(StagedUploadTarget.nullable()),
 });
 export type StageUploadsResponse = z.infer<typeof StageUploadsResponse>;
 

@@ -18,10 +18,16 @@ import { basename, dirname, join } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore, Clock, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
-import type { StagedUploadTarget, TransferTarget } from '../../schemas/version.schema.js';
+import type { StagedFile, StagedUploadTarget, TransferTarget } from '../../schemas/version.schema.js';
 import { DigestThread } from './digest-thread.js';
 import { type ByteRange, directChunkViews } from './direct-read.js';
-import { type DirectIoSwitch, openSinkFiles, type SinkFiles, SlotSink } from './slot-sink.js';
+import {
+  type DirectIoSwitch,
+  openSinkFiles,
+  type SinkDigests,
+  type SinkFiles,
+  SlotSink,
+} from './slot-sink.js';
 import { StagedUploads } from './staged-uploads.js';
 import { type StagingLayout, StagingPool } from './staging-pool.js';
 import type { UrlSigner } from './url-signer.js';
@@ -274,7 +280,7 @@ export class FsBlobStore implements BlobStore {
     const actual = await this.receive(tmp, size, body, refuse);
     try {
       if (actual.sha256 !== sha256) throw refuse(`the bytes hash to ${actual.sha256}`);
-      await this.install(tmp, sha256, actual.md5);
+      await this.install(tmp, { ...actual, size });
     } catch (e) {
       await unlink(tmp).catch(() => {});
       throw e;
@@ -282,10 +288,13 @@ export class FsBlobStore implements BlobStore {
   }
 
   /**
-   * A target for `size` bytes whose sha256 the sender does not know yet (`/blobs/uploads/<id>`, signed
-   * like a blob URL): see `BlobStore.stagedUploadTarget`. UNAVAILABLE past `MAX_STAGED_UPLOADS`.
+   * A target for a file whose sha256 the sender does not know yet (`/blobs/uploads/<id>`, signed like a
+   * blob URL), or null when a blob stored here has its size and head (`heads/<headSha256>.<size>` names
+   * it): see `BlobStore.stagedUploadTarget`. UNAVAILABLE past `MAX_STAGED_UPLOADS`.
    */
-  async stagedUploadTarget(size: number, ttlSeconds: number): Promise<StagedUploadTarget> {
+  async stagedUploadTarget(file: StagedFile, ttlSeconds: number): Promise<StagedUploadTarget | null> {
+    if (await this.holdsHead(file)) return null;
+    const size = file.size;
     const uploadId = this.staged.open(size, ttlSeconds);
     const expires = Math.floor(this.options.clock.now().getTime() / 1000) + ttlSeconds;
     const sig = this.options.signer.sign({
@@ -346,7 +355,7 @@ export class FsBlobStore implements BlobStore {
         );
       const existing = await this.stat(blob.sha256);
       if (existing?.size === blob.size && !existing.corrupt) await unlink(upload.path);
-      else await this.install(upload.path, blob.sha256, upload.md5);
+      else await this.install(upload.path, upload);
     } catch (e) {
       await unlink(upload.path).catch(() => {});
       throw e;
@@ -364,7 +373,7 @@ export class FsBlobStore implements BlobStore {
     size: number,
     body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     refuse: (what: string) => RegistryError,
-  ): Promise<{ sha256: string; md5: string }> {
+  ): Promise<SinkDigests> {
     const area = await this.uploadPool().acquire();
     let files: SinkFiles | undefined;
     let sink: SlotSink | undefined;
@@ -396,15 +405,48 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** Renames a received, proven file to the blob's name and marks it "verified on write" with its md5. */
-  private async install(tmp: string, sha256: string, md5: string): Promise<void> {
-    const final = this.pathOf(sha256);
+  /**
+   * Renames a received, proven file to the blob's name, marks it "verified on write" with its md5, and
+   * records its head (`heads/<headSha256>.<size>`, holding the blob's sha256) for `stagedUploadTarget`.
+   */
+  private async install(tmp: string, blob: SinkDigests & { size: number }): Promise<void> {
+    const final = this.pathOf(blob.sha256);
     await privateDir(dirname(final));
     await rename(tmp, final);
     await syncDir(dirname(final));
     // The mark names the replaced copy's inode, so it no longer applies; removing it is housekeeping.
-    await unlink(this.markPath(sha256)).catch(() => {});
-    await this.markVerified(sha256, md5);
+    await unlink(this.markPath(blob.sha256)).catch(() => {});
+    await this.markVerified(blob.sha256, blob.md5);
+    await privateDir(join(this.options.root, 'heads'));
+    const head = join(this.tmpDir, `head.${blob.sha256}.${randomBytes(6).toString('hex')}`);
+    await writeFile(head, blob.sha256, { mode: 0o600 });
+    await rename(head, this.headPath(blob));
+  }
+
+  private headPath(file: StagedFile): string {
+    if (!isSha256Hex(file.headSha256) || !Number.isSafeInteger(file.size) || file.size < 0)
+      throw new RegistryError('INVALID_REQUEST', 'headSha256: must be 64 lower-case hex digits', {
+        field: 'headSha256',
+      });
+    return join(this.options.root, 'heads', `${file.headSha256}.${file.size}`);
+  }
+
+  /**
+   * Whether a blob stored intact here has the file's size and head. A head record is a hint only (a
+   * crash may leave one for a blob replaced since): the blob it names must still be stored, uncorrupted,
+   * with that size. Two files with the same head and size but other bytes cost one hash before the upload.
+   */
+  private async holdsHead(file: StagedFile): Promise<boolean> {
+    let named: string;
+    try {
+      named = (await readFile(this.headPath(file), 'utf8')).trim();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    if (!isSha256Hex(named)) return false;
+    const stored = await this.stat(named);
+    return stored?.size === file.size && !stored.corrupt;
   }
 
   /** Where the blob's "verified on write" mark lives (`verified/<hex>`). */

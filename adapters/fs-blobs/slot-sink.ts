@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { HEAD_BYTES } from '../../schemas/version.schema.js';
 import type { ThreadDigest } from './digest-thread.js';
 import { DIRECT_ALIGN, type StagingArea } from './staging-pool.js';
 
@@ -51,6 +52,13 @@ export async function openSinkFiles(
   };
 }
 
+/** What a sink proves of the bytes it wrote: sha256, md5 and the sha256 of the first `HEAD_BYTES`. */
+export interface SinkDigests {
+  readonly sha256: string;
+  readonly md5: string;
+  readonly headSha256: string;
+}
+
 /**
  * The write half of `FsBlobStore.write`. Socket chunks are copied into the slots of a staging area; each
  * full slot is hashed with sha256 here, handed to the digest thread for md5 (it reads the slot in place)
@@ -65,6 +73,8 @@ export async function openSinkFiles(
 export class SlotSink {
   received = 0;
   private readonly sha256 = createHash('sha256');
+  /** sha256 of the first `HEAD_BYTES` only: how a staged upload of the same file is recognised. */
+  private readonly head = createHash('sha256');
   private readonly busy: Array<Promise<unknown> | null>;
   private readonly slots: Buffer[];
   private current = 0;
@@ -94,12 +104,16 @@ export class SlotSink {
     }
   }
 
-  /** Writes the last slot, waits for every write and digest; answers both digests (hex). */
-  async finish(): Promise<{ sha256: string; md5: string }> {
+  /** Writes the last slot, waits for every write and digest; answers the digests (hex). */
+  async finish(): Promise<SinkDigests> {
     if (this.fill > 0) this.launch(true);
     await Promise.all(this.busy);
     if (this.failure !== undefined) throw this.failure;
-    return { sha256: this.sha256.digest('hex'), md5: await this.md5.digest() };
+    return {
+      sha256: this.sha256.digest('hex'),
+      md5: await this.md5.digest(),
+      headSha256: this.head.digest('hex'),
+    };
   }
 
   /** After a failure: waits until no write is in flight (errors ignored), so the files can be closed. */
@@ -125,6 +139,7 @@ export class SlotSink {
     const length = this.fill;
     const view = this.slots[this.current]!.subarray(0, length);
     this.sha256.update(view);
+    if (this.position < HEAD_BYTES) this.head.update(view.subarray(0, HEAD_BYTES - this.position));
     const work = Promise.all([this.writeSlot(view, this.position, last), this.md5.update(offset, length)]);
     this.busy[this.current] = work.catch((e) => {
       this.failure ??= e;

@@ -15,6 +15,8 @@ const SWEEP_INTERVAL_MS = 60_000;
 /** A staged upload whose bytes arrived: where they are, and what the store proved about them. */
 export interface ReceivedUpload extends ProvenDigests {
   readonly path: string;
+  /** sha256 of the first `HEAD_BYTES` (see `StagedFile`). */
+  readonly headSha256: string;
 }
 
 type Entry =

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { STAGE_MIN_BYTES } from '../../cli/staged-upload.js';
+import { HEAD_BYTES } from '../../schemas/version.schema.js';
 import { eventually } from '../helpers/eventually.js';
 import { api, BACKENDS, type ServerHandle } from './harness.js';
 import { useServer } from './use-server.js';
@@ -52,7 +53,9 @@ describe.each(BACKENDS)('staged uploads on the %s backend', (backend) => {
     expect(version.status).toBe('VERIFIED');
     expect(version.files.find((f: { path: string }) => f.path === 'weights.bin').sha256).toBe(sha256(big));
     const staged = await requestsOf(server, '/blobs/uploads/{uploadId}', 'PUT');
-    const answer = await api(server, 'POST', '/api/v1/staged-uploads', { sizes: [1] });
+    const answer = await api(server, 'POST', '/api/v1/staged-uploads', {
+      files: [{ size: 1, headSha256: sha256(Buffer.from('x')) }],
+    });
     expect(answer.status).toBe(201);
     if (backend === 'embedded') {
       expect(staged).toBe(1);
@@ -69,10 +72,17 @@ describe.each(BACKENDS)('staged uploads on the %s backend', (backend) => {
   });
 
   it('does not send again a big file the registry holds, and leaves no staged bytes behind', async () => {
+    const puts = await requestsOf(server, '/blobs/uploads/{uploadId}', 'PUT');
     const published = await run('publish', 'big@1.0.1', './model/weights.bin', '--wait');
     expect(published.code, published.stderr).toBe(0);
     expect(published.stderr).toMatch(/uploaded 0 new blob\(s\) \(0 B\), 1 already stored/);
     if (backend !== 'embedded') return;
+    // Its size and first MiB named the blob the registry holds: no staged target, nothing sent.
+    const answer = await api(server, 'POST', '/api/v1/staged-uploads', {
+      files: [{ size: big.length, headSha256: sha256(big.subarray(0, HEAD_BYTES)) }],
+    });
+    expect(answer.json).toEqual({ staged: true, uploads: [null] });
+    expect(await requestsOf(server, '/blobs/uploads/{uploadId}', 'PUT')).toBe(puts);
     // The send that started before the hash was known was stopped (or, sent whole, dropped) once it was.
     await eventually(() =>
       expect(

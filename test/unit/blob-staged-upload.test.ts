@@ -10,6 +10,7 @@ import { RegistryError } from '../../core/errors.js';
 import { systemClock } from '../../core/ports.js';
 import { errorResponse } from '../../lambdas/http/errors-middleware.js';
 import { handleBlobRequest } from '../../local/blob-endpoint.js';
+import { HEAD_BYTES } from '../../schemas/version.schema.js';
 import { removeDir, tempDir } from '../e2e/harness.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -54,6 +55,14 @@ describe('folder store: staged uploads through the blob endpoint', () => {
   });
 
   const digest = (alg: string, b: Buffer) => createHash(alg).update(b).digest('hex');
+  /** The file as the CLI describes it: its size and the sha256 of its first MiB. */
+  const fileOf = (b: Buffer) => ({ size: b.length, headSha256: digest('sha256', b.subarray(0, HEAD_BYTES)) });
+  /** A target for a file no blob here starts like. */
+  const targetFor = async (b: Buffer) => {
+    const target = await store.stagedUploadTarget(fileOf(b), 60);
+    if (!target) throw new Error('the store answered null for new bytes');
+    return target;
+  };
   const tmpFiles = async () => (await readdir(join(root, 'tmp'))).filter((n) => n.startsWith('upload.'));
   const put = async (url: string, body: Buffer, headers: Record<string, string>) => {
     const r = await fetch(url, { method: 'PUT', headers, body: new Uint8Array(body) });
@@ -67,7 +76,7 @@ describe('folder store: staged uploads through the blob endpoint', () => {
 
   it('stores claimed bytes under their sha256, proven on write (sha256 and md5), and keeps nothing staged', async () => {
     const bytes = randomBytes(3 * 1024 * 1024 + 123); // several staging slots and an unaligned tail
-    const target = await store.stagedUploadTarget(bytes.length, 60);
+    const target = await targetFor(bytes);
     expect(target.url).toContain(`/blobs/uploads/${target.uploadId}?`);
     expect((await put(target.url, bytes, target.headers)).status).toBe(200);
     const blob = { sha256: digest('sha256', bytes), size: bytes.length };
@@ -84,7 +93,7 @@ describe('folder store: staged uploads through the blob endpoint', () => {
   it('refuses a claim whose sha256 the bytes do not have (CHECKSUM_MISMATCH), storing nothing under it', async () => {
     const sent = randomBytes(64 * 1024);
     const declared = randomBytes(64 * 1024); // the file as the publisher hashed it, before it changed
-    const target = await store.stagedUploadTarget(sent.length, 60);
+    const target = await targetFor(sent);
     expect((await put(target.url, sent, target.headers)).status).toBe(200);
     const claim = store.claimStagedUpload(target.uploadId, {
       sha256: digest('sha256', declared),
@@ -102,17 +111,41 @@ describe('folder store: staged uploads through the blob endpoint', () => {
   it('leaves a blob already stored as it was, and drops the staged copy', async () => {
     const bytes = randomBytes(100_000);
     const blob = { sha256: digest('sha256', bytes), size: bytes.length };
-    await store.write(blob.sha256, blob.size, [bytes]);
+    const target = await targetFor(bytes);
+    await store.write(blob.sha256, blob.size, [bytes]); // another publisher's upload finished first
     const before = await stat(store.pathOf(blob.sha256));
-    const target = await store.stagedUploadTarget(bytes.length, 60);
     expect((await put(target.url, bytes, target.headers)).status).toBe(200);
     await store.claimStagedUpload(target.uploadId, blob);
     expect((await stat(store.pathOf(blob.sha256))).ino).toBe(before.ino);
     expect(await tmpFiles()).toEqual([]);
   });
 
+  it('answers no target for a file whose size and first MiB a stored blob has, and one for anything else', async () => {
+    const stored = randomBytes(HEAD_BYTES + 5000);
+    const blob = { sha256: digest('sha256', stored), size: stored.length };
+    await store.write(blob.sha256, blob.size, [stored]);
+    expect(await store.stagedUploadTarget(fileOf(stored), 60)).toBeNull();
+    // The same first MiB, another tail: the hint says "held", the sender's hash then decides (no harm).
+    const sameHead = Buffer.concat([stored.subarray(0, HEAD_BYTES), randomBytes(5000)]);
+    expect(await store.stagedUploadTarget(fileOf(sameHead), 60)).toBeNull();
+    const otherSize = Buffer.concat([stored, Buffer.from('x')]);
+    expect(await store.stagedUploadTarget(fileOf(otherSize), 60)).not.toBeNull();
+    const otherHead = Buffer.from(stored);
+    otherHead.writeUInt8(otherHead.readUInt8(0) ^ 1, 0); // retrained weights of the same size differ from the start
+    expect(await store.stagedUploadTarget(fileOf(otherHead), 60)).not.toBeNull();
+    // A blob marked corrupt is not held: publishing the file again must send it.
+    await store.markCorrupt(blob.sha256);
+    expect(await store.stagedUploadTarget(fileOf(stored), 60)).not.toBeNull();
+    // Bytes that arrived staged and were claimed are recorded the same way.
+    const staged = randomBytes(200_000);
+    const target = await targetFor(staged);
+    expect((await put(target.url, staged, target.headers)).status).toBe(200);
+    await store.claimStagedUpload(target.uploadId, { sha256: digest('sha256', staged), size: staged.length });
+    expect(await store.stagedUploadTarget(fileOf(staged), 60)).toBeNull();
+  });
+
   it('refuses a body of another length than the target was signed for, and a second send of one upload', async () => {
-    const target = await store.stagedUploadTarget(1000, 60);
+    const target = await targetFor(randomBytes(1000));
     const longer = await put(target.url, randomBytes(1001), { 'content-type': 'application/octet-stream' });
     expect(longer.status).toBe(422);
     expect(longer.json.error?.code).toBe('CHECKSUM_MISMATCH');
@@ -126,7 +159,7 @@ describe('folder store: staged uploads through the blob endpoint', () => {
 
   it('keeps nothing of a send cut short by the client, and the upload is spent', async () => {
     const size = 8 * 1024 * 1024;
-    const target = await store.stagedUploadTarget(size, 60);
+    const target = await targetFor(randomBytes(size));
     const before = store.stagedUploads;
     await new Promise<void>((resolve) => {
       const req = request(target.url, { method: 'PUT', headers: target.headers });
@@ -140,8 +173,8 @@ describe('folder store: staged uploads through the blob endpoint', () => {
   });
 
   it('drops an upload DELETE names with its own URL, sent or not, and nothing else', async () => {
-    const sent = await store.stagedUploadTarget(4096, 60);
-    const unsent = await store.stagedUploadTarget(4096, 60);
+    const sent = await targetFor(randomBytes(4096));
+    const unsent = await targetFor(randomBytes(4096));
     expect((await put(sent.url, randomBytes(4096), sent.headers)).status).toBe(200);
     const held = store.stagedUploads;
     const forged = await fetch(sent.url.replace(/sig=[^&]+/, 'sig=x'), { method: 'DELETE' });
@@ -156,7 +189,7 @@ describe('folder store: staged uploads through the blob endpoint', () => {
   });
 
   it('refuses a URL whose signature does not match (403) and any method but PUT and DELETE (405)', async () => {
-    const target = await store.stagedUploadTarget(10, 60);
+    const target = await targetFor(randomBytes(10));
     const forged = target.url.replace('size=10', 'size=11');
     expect((await put(forged, randomBytes(11), {})).status).toBe(403);
     const get = await fetch(target.url);

@@ -164,7 +164,8 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     /** Sends `text` to a new staged upload of the folder store, as the blob endpoint would. */
     async function stage(text: string): Promise<string> {
       const b = blobOf(text);
-      const [target] = (await stageUploads(deps, { sizes: [b.size] })).uploads;
+      const [target] = (await stageUploads(deps, { files: [{ size: b.size, headSha256: b.sha256 }] }))
+        .uploads;
       await deps.blobs.writeStaged(target!.uploadId, [b.bytes]);
       return target!.uploadId;
     }
@@ -215,7 +216,10 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
         list: () => deps.blobs.list(),
       };
       const s3Like = { ...deps, blobs };
-      expect(await stageUploads(s3Like, { sizes: [1] })).toEqual({ staged: false, uploads: [] });
+      expect(await stageUploads(s3Like, { files: [{ size: 1, headSha256: 'a'.repeat(64) }] })).toEqual({
+        staged: false,
+        uploads: [],
+      });
       await startVersion(s3Like, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
       const e = await expectCode(
         commitVersion(s3Like, ref, { staged: [{ sha256: blobOf('A').sha256, uploadId: 'a'.repeat(32) }] }),

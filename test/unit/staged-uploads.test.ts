@@ -17,7 +17,7 @@ const codeOf = (f: () => unknown): string | undefined => {
   return undefined;
 };
 
-const digests = { sha256: 'a'.repeat(64), md5: 'b'.repeat(32) };
+const digests = { sha256: 'a'.repeat(64), md5: 'b'.repeat(32), headSha256: 'c'.repeat(64) };
 
 describe('staged uploads: the folder store bookkeeping', () => {
   it('hands a received upload out once, with what the store proved', () => {
