@@ -7,6 +7,8 @@
  * Starts a real `modelgate serve` (its own process group and temporary data folder), then in interleaved
  * rounds times the real CLI against its floor on the same bytes, page cache warm:
  * - `publish --wait` against `openssl dgst -md5` (sha256 and md5 must both be computed; md5 is the slower);
+ * - the same bytes published again under another version (`publish --wait`, the registry holds every
+ *   blob) against `openssl dgst -sha256`: nothing but the hash should be paid, whatever is sent early;
  * - `fetch` against `openssl dgst -sha256` + `cp` + `sync`;
  * - `verify` against `openssl dgst -sha256`.
  * On the aws wiring each round also times s3rver alone (`curl` PUT and GET of the same bytes to presigned
@@ -45,7 +47,11 @@ async function cliNodeFlags(): Promise<string[]> {
   return m[1]!.trim().split(/\s+/).filter(Boolean);
 }
 const MiB = 1024 * 1024;
-const TARGETS = { publish: 2.0, fetch: 1.15, verify: 1.0, rssMiB: 150 / 1.048576 } as const;
+/**
+ * The issue's targets; `republish` guards the early (staged) sends of publish: a re-publish cost ~1.3×
+ * its hash before them, and 2.1–2.3× while they still sent the bytes of blobs the registry held.
+ */
+const TARGETS = { publish: 2.0, republish: 1.5, fetch: 1.15, verify: 1.0, rssMiB: 150 / 1.048576 } as const;
 
 type BackendName = 'embedded' | 'aws';
 
@@ -294,6 +300,8 @@ interface CaseRuns {
   storageGet: Run[];
   publish: Run[];
   publishFloor: Run[];
+  republish: Run[];
+  republishFloor: Run[];
   fetch: Run[];
   fetchFloor: Run[];
   verify: Run[];
@@ -307,6 +315,8 @@ async function round(c: Case, server: Server, work: string, n: number, runs: Cas
   const version = `1.0.${n}`;
   runs.publishFloor.push(await shell(`openssl dgst -md5 ${quote(c.files)} > /dev/null`));
   runs.publish.push(await timedCli(['publish', `${name}@${version}`, c.publishPath, '--wait'], server));
+  runs.republishFloor.push(await shell(`openssl dgst -sha256 ${quote(c.files)} > /dev/null`));
+  runs.republish.push(await timedCli(['publish', `${name}@2.0.${n}`, c.publishPath, '--wait'], server));
 
   const floorDir = join(work, 'floor');
   await mkdir(floorDir, { recursive: true });
@@ -356,6 +366,7 @@ function printResults(results: readonly Result[], rounds: number): boolean {
   for (const { backend, c, runs } of results) {
     for (const [cmd, target] of [
       ['publish', TARGETS.publish],
+      ['republish', TARGETS.republish],
       ['fetch', TARGETS.fetch],
       ['verify', TARGETS.verify],
     ] as const) {
@@ -434,6 +445,8 @@ async function main(): Promise<void> {
             storageGet: [],
             publish: [],
             publishFloor: [],
+            republish: [],
+            republishFloor: [],
             fetch: [],
             fetchFloor: [],
             verify: [],
@@ -444,7 +457,7 @@ async function main(): Promise<void> {
           for (const r of perCase) {
             await round(r.c, server, work, n, r.runs);
             console.error(
-              `${backend} ${r.c.label} round ${n + 1}: publish ${(r.runs.publish.at(-1)!.ms / 1000).toFixed(2)} s (md5 ${(r.runs.publishFloor.at(-1)!.ms / 1000).toFixed(2)} s), fetch ${(r.runs.fetch.at(-1)!.ms / 1000).toFixed(2)} s (floor ${(r.runs.fetchFloor.at(-1)!.ms / 1000).toFixed(2)} s), verify ${(r.runs.verify.at(-1)!.ms / 1000).toFixed(2)} s (sha256 ${(r.runs.verifyFloor.at(-1)!.ms / 1000).toFixed(2)} s)`,
+              `${backend} ${r.c.label} round ${n + 1}: publish ${(r.runs.publish.at(-1)!.ms / 1000).toFixed(2)} s (md5 ${(r.runs.publishFloor.at(-1)!.ms / 1000).toFixed(2)} s), again ${(r.runs.republish.at(-1)!.ms / 1000).toFixed(2)} s (sha256 ${(r.runs.republishFloor.at(-1)!.ms / 1000).toFixed(2)} s), fetch ${(r.runs.fetch.at(-1)!.ms / 1000).toFixed(2)} s (floor ${(r.runs.fetchFloor.at(-1)!.ms / 1000).toFixed(2)} s), verify ${(r.runs.verify.at(-1)!.ms / 1000).toFixed(2)} s (sha256 ${(r.runs.verifyFloor.at(-1)!.ms / 1000).toFixed(2)} s)`,
             );
           }
         results.push(...perCase);

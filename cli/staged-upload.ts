@@ -55,7 +55,11 @@ export async function startStagedUploads(
   const big = files.filter((f) => f.size >= STAGE_MIN_BYTES);
   const sends = new Map<string, StagedSend>();
   if (big.length === 0) return sends;
-  const targets = await stagedTargets(client, await Promise.all(big.map(stagedFile)));
+  // One file at a time through one buffer: 1 MiB each, and a version may hold many big files.
+  const head = Buffer.allocUnsafe(HEAD_BYTES);
+  const described: StagedFile[] = [];
+  for (const file of big) described.push(await stagedFile(file, head));
+  const targets = await stagedTargets(client, described);
   if (!targets) return sends;
   const lanes = limiter(concurrency);
   big.forEach((file, i) => {
@@ -65,12 +69,11 @@ export async function startStagedUploads(
   return sends;
 }
 
-/** The file's size and the sha256 of its first `HEAD_BYTES`. */
-async function stagedFile(file: LocalFile): Promise<StagedFile> {
+/** The file's size and the sha256 of its first `HEAD_BYTES`, read into `head` (`HEAD_BYTES` long). */
+async function stagedFile(file: LocalFile, head: Buffer): Promise<StagedFile> {
   const handle = await open(file.localPath, 'r');
   try {
-    const head = Buffer.allocUnsafe(Math.min(HEAD_BYTES, file.size));
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const { bytesRead } = await handle.read(head, 0, Math.min(HEAD_BYTES, file.size), 0);
     return {
       size: file.size,
       headSha256: createHash('sha256').update(head.subarray(0, bytesRead)).digest('hex'),

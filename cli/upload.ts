@@ -37,12 +37,13 @@ export async function uploadFile(
 }
 
 /**
- * Bytes read and written to the socket at once, and such writes in flight per request: each request
- * reuses its own 1 MiB (a publish sends up to 4 files at once, and hashes meanwhile). Reads into fresh
- * buffers took a 10-file publish's client to 161 MiB. Sending 1 GiB to a bare Node server: 0.64–0.70 s
- * with 2 × 512 KiB, 0.85–1.05 s with 4 × 256 KiB (more syscalls), 0.57–0.74 s with 2 × 1 MiB.
+ * Bytes read and written to the socket at once (the default of `sendFileRange`), two such writes in flight
+ * per request: each request reuses its own 1 MiB (a publish sends up to 4 files at once, and hashes
+ * meanwhile). Reads into fresh buffers took a 10-file publish's client to 161 MiB. Sending 1 GiB to a bare
+ * Node server: 0.64–0.70 s with 2 × 512 KiB, 0.85–1.05 s with 4 × 256 KiB (more syscalls), 0.57–0.74 s
+ * with 2 × 1 MiB.
  */
-const SEND_SLOT_BYTES = 512 * 1024;
+export const SEND_SLOT_BYTES = 512 * 1024;
 const SEND_SLOTS = 2;
 
 /**
@@ -57,6 +58,7 @@ export async function sendFileRange(
   range: { readonly start: number; readonly length: number },
   onProgress?: (bytes: number) => void,
   signal?: AbortSignal,
+  slotBytes = SEND_SLOT_BYTES,
 ): Promise<UploadResponse> {
   const file = await open(path, 'r');
   try {
@@ -81,7 +83,7 @@ export async function sendFileRange(
         res.on('error', reject);
       });
       req.on('error', reject);
-      writeBody(file, path, range, req, onProgress).then(
+      writeBody(file, path, range, req, slotBytes, onProgress).then(
         () => req.end(),
         (e) => {
           req.destroy();
@@ -99,6 +101,7 @@ async function writeBody(
   path: string,
   range: { readonly start: number; readonly length: number },
   req: ClientRequest,
+  slotBytes: number,
   onProgress?: (bytes: number) => void,
 ): Promise<void> {
   // Once the request is closed, libuv cancels pending writes without calling back: stop waiting then.
@@ -106,12 +109,12 @@ async function writeBody(
     req.once('close', () => reject(new Error('the connection closed before the body was sent'))),
   );
   closed.catch(() => {});
-  const slots = Array.from({ length: SEND_SLOTS }, () => Buffer.allocUnsafe(SEND_SLOT_BYTES));
+  const slots = Array.from({ length: SEND_SLOTS }, () => Buffer.allocUnsafe(slotBytes));
   const writing: Array<Promise<void> | undefined> = [];
   let sent = 0;
   for (let i = 0; sent < range.length; i = (i + 1) % SEND_SLOTS) {
     if (writing[i]) await Promise.race([writing[i], closed]);
-    const want = Math.min(SEND_SLOT_BYTES, range.length - sent);
+    const want = Math.min(slotBytes, range.length - sent);
     const { bytesRead } = await file.read(slots[i]!, 0, want, range.start + sent);
     if (bytesRead === 0)
       throw new CliError(

@@ -34,7 +34,7 @@ export const publishCommand = defineCommand({
   summary: 'publish a new version of a model (one or many files)',
   usage: 'publish NAME@VERSION PATH... [options]',
   description:
-    'Publishes a new version: hashes every file (sha256; the registry computes the md5 as it stores the bytes), uploads only the files the\nregistry does not hold yet, commits, and queues the version for validation. Files of 32 MiB or more\nstart on their way while they are hashed, where the registry takes staged uploads (not on S3): the\nregistry hashes them too and stores them only if both digests agree; one it turns out to hold already\nis stopped as soon as its hash is known. A folder publishes every\nfile below it, under its relative path. Up to 4 files are uploaded at once. On S3, a big file goes in parts, 4 at a time, each checked by S3\nas it arrives; a failed part is tried 3 times.',
+    'Publishes a new version: hashes every file (sha256; the registry computes the md5 as it stores the bytes), uploads only the files the\nregistry does not hold yet, commits, and queues the version for validation. Files of 32 MiB or more\nstart on their way while they are hashed, where the registry takes staged uploads (not on S3): the\nregistry hashes them too and stores them only if both digests agree. One whose size and first MiB match\na blob the registry holds (the same weights again) is hashed first and, if it is that blob, not sent. A folder publishes every\nfile below it, under its relative path. Up to 4 files are uploaded at once. On S3, a big file goes in parts, 4 at a time, each checked by S3\nas it arrives; a failed part is tried 3 times.',
   options: {
     provider: {
       type: 'string',
