@@ -236,6 +236,26 @@ export async function commitVersion(
 }
 
 /**
+ * The size of each blob of the version, by sha256, once every upload in `uploads` (the request's field
+ * `field`) names one of them: INVALID_REQUEST naming the first that does not.
+ */
+function blobSizesNamed(
+  version: Version,
+  field: string,
+  uploads: readonly { sha256: string }[],
+): Map<string, number> {
+  const sizeOf = new Map(version.files.map((f) => [f.sha256, f.size]));
+  uploads.forEach((u, i) => {
+    if (!sizeOf.has(u.sha256))
+      throw invalid(
+        `${field}[${i}].sha256`,
+        `${u.sha256} is not a file of ${version.model}@${version.version}`,
+      );
+  });
+  return sizeOf;
+}
+
+/**
  * Assembles the multipart uploads of the version's blobs. A blob already stored with its size (a
  * retried commit, another publisher of the same file) is not assembled again. Whole-file integrity is
  * not checked here: S3's multipart checksum is a checksum of the part checksums, not the file's
@@ -250,14 +270,7 @@ async function completeUploads(
   if (uploads.length === 0) return;
   const complete = deps.blobs.completeUpload?.bind(deps.blobs);
   if (!complete) throw invalid('multipart', 'this registry takes every file in one upload, never in parts');
-  const sizeOf = new Map(version.files.map((f) => [f.sha256, f.size]));
-  uploads.forEach((u, i) => {
-    if (!sizeOf.has(u.sha256))
-      throw invalid(
-        `multipart[${i}].sha256`,
-        `${u.sha256} is not a file of ${version.model}@${version.version}`,
-      );
-  });
+  const sizeOf = blobSizesNamed(version, 'multipart', uploads);
   await Promise.all(
     uploads.map(async (u) => {
       const blob = { sha256: u.sha256, size: sizeOf.get(u.sha256)! };
@@ -285,13 +298,6 @@ async function claimStagedUploads(
       'staged',
       'this registry takes no staged uploads: upload to the targets of POST …/versions',
     );
-  const sizeOf = new Map(version.files.map((f) => [f.sha256, f.size]));
-  staged.forEach((u, i) => {
-    if (!sizeOf.has(u.sha256))
-      throw invalid(
-        `staged[${i}].sha256`,
-        `${u.sha256} is not a file of ${version.model}@${version.version}`,
-      );
-  });
+  const sizeOf = blobSizesNamed(version, 'staged', staged);
   for (const u of staged) await claim(u.uploadId, { sha256: u.sha256, size: sizeOf.get(u.sha256)! });
 }

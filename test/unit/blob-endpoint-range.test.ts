@@ -1,15 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../../adapters/fs-blobs/fs-blob-store.js';
-import { UrlSigner } from '../../adapters/fs-blobs/url-signer.js';
-import { systemClock } from '../../core/ports.js';
-import { errorResponse } from '../../lambdas/http/errors-middleware.js';
-import { handleBlobRequest } from '../../local/blob-endpoint.js';
+import type { FsBlobStore } from '../../adapters/fs-blobs/fs-blob-store.js';
+import { type BlobEndpointServer, startBlobEndpoint } from '../helpers/blob-endpoint-server.js';
 import { eventually } from '../helpers/eventually.js';
 
 /**
@@ -17,43 +9,21 @@ import { eventually } from '../helpers/eventually.js';
  * 4 KiB-aligned slots, so a range that starts or ends off a block boundary must still come back exact.
  */
 describe('blob endpoint: ranged GET of a blob written with O_DIRECT', () => {
-  let root: string;
-  let server: Server;
+  let endpoint: BlobEndpointServer;
   let store: FsBlobStore;
   const bytes = randomBytes(24 * 1024 * 1024 + 777); // many read slots: an aborted GET stops midway
   const blob = { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'modelgate-range-'));
-    const signer = new UrlSigner(Buffer.alloc(32, 5));
-    let url = '';
-    store = new FsBlobStore({ root, signer, publicUrl: () => url, clock: systemClock });
-    await store.init();
-    server = createServer((req, res) => {
-      handleBlobRequest(req, res, new URL(req.url ?? '/', 'http://local'), {
-        store,
-        signer,
-        clock: systemClock,
-      }).catch((e) => {
-        const r = errorResponse(e);
-        if (!res.headersSent) res.writeHead(r.statusCode ?? 500, { connection: 'close' }).end(r.body);
-        else res.destroy();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = await startBlobEndpoint('modelgate-range-');
+    store = endpoint.store;
     const put = await store.uploadTarget(blob, 60);
     const r = await fetch(put.url, { method: 'PUT', headers: put.headers, body: new Uint8Array(bytes) });
     expect(r.status, await r.text()).toBe(200);
   });
 
   afterAll(async () => {
-    await store?.close();
-    await new Promise<void>((resolve) => {
-      server?.close(() => resolve());
-      server?.closeAllConnections();
-    });
-    if (root) await rm(root, { recursive: true, force: true });
+    await endpoint?.close();
   });
 
   const get = async (range?: string) => {

@@ -1,17 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../../adapters/fs-blobs/fs-blob-store.js';
-import { UrlSigner } from '../../adapters/fs-blobs/url-signer.js';
+import type { FsBlobStore } from '../../adapters/fs-blobs/fs-blob-store.js';
 import { RegistryError } from '../../core/errors.js';
-import { systemClock } from '../../core/ports.js';
-import { errorResponse } from '../../lambdas/http/errors-middleware.js';
-import { handleBlobRequest } from '../../local/blob-endpoint.js';
 import { HEAD_BYTES } from '../../schemas/version.schema.js';
-import { removeDir, tempDir } from '../e2e/harness.js';
+import { type BlobEndpointServer, startBlobEndpoint } from '../helpers/blob-endpoint-server.js';
 import { eventually } from '../helpers/eventually.js';
 
 /**
@@ -20,38 +15,17 @@ import { eventually } from '../helpers/eventually.js';
  * sha256 they have. Nothing of a refused, cut-short or mismatched upload is left behind.
  */
 describe('folder store: staged uploads through the blob endpoint', () => {
+  let endpoint: BlobEndpointServer;
   let root: string;
-  let server: Server;
   let store: FsBlobStore;
-  let base = '';
 
   beforeAll(async () => {
-    root = tempDir();
-    const signer = new UrlSigner(Buffer.alloc(32, 9));
-    store = new FsBlobStore({ root, signer, publicUrl: () => base, clock: systemClock });
-    await store.init();
-    server = createServer((req, res) => {
-      handleBlobRequest(req, res, new URL(req.url ?? '/', 'http://local'), {
-        store,
-        signer,
-        clock: systemClock,
-      }).catch((e) => {
-        const r = errorResponse(e);
-        if (!res.headersSent) res.writeHead(r.statusCode ?? 500, { connection: 'close' }).end(r.body);
-        else res.destroy();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = await startBlobEndpoint('modelgate-staged-');
+    ({ store, root } = endpoint);
   });
 
   afterAll(async () => {
-    await store?.close();
-    await new Promise<void>((resolve) => {
-      server?.close(() => resolve());
-      server?.closeAllConnections();
-    });
-    if (root) removeDir(root);
+    await endpoint?.close();
   });
 
   const digest = (alg: string, b: Buffer) => createHash(alg).update(b).digest('hex');

@@ -54,6 +54,17 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
   });
   afterEach(() => deps.cleanup());
 
+  /** The folder store's methods every BlobStore has, none of the optional ones (no parts, no staging). */
+  const requiredBlobMethods = (): BlobStore => ({
+    stat: (sha) => deps.blobs.stat(sha),
+    uploadTarget: (b, ttl) => deps.blobs.uploadTarget(b, ttl),
+    downloadTarget: (b, ttl) => deps.blobs.downloadTarget(b, ttl),
+    materialize: (b, dest) => deps.blobs.materialize(b, dest),
+    markCorrupt: (sha) => deps.blobs.markCorrupt(sha),
+    check: (b, throttle) => deps.blobs.check(b, throttle),
+    list: () => deps.blobs.list(),
+  });
+
   async function store(text: string) {
     const b = blobOf(text);
     await deps.blobs.write(b.sha256, b.size, [b.bytes]);
@@ -205,17 +216,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     });
 
     it('answers staged: false where the store takes none (S3), and refuses claims there', async () => {
-      // The folder store without its two staged-upload methods.
-      const blobs: BlobStore = {
-        stat: (sha) => deps.blobs.stat(sha),
-        uploadTarget: (b, ttl) => deps.blobs.uploadTarget(b, ttl),
-        downloadTarget: (b, ttl) => deps.blobs.downloadTarget(b, ttl),
-        materialize: (b, dest) => deps.blobs.materialize(b, dest),
-        markCorrupt: (sha) => deps.blobs.markCorrupt(sha),
-        check: (b, throttle) => deps.blobs.check(b, throttle),
-        list: () => deps.blobs.list(),
-      };
-      const s3Like = { ...deps, blobs };
+      const s3Like = { ...deps, blobs: requiredBlobMethods() };
       expect(await stageUploads(s3Like, { files: [{ size: 1, headSha256: 'a'.repeat(64) }] })).toEqual({
         staged: false,
         uploads: [],
@@ -237,13 +238,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     function withParts(): { deps: RegistryDeps; assembled: string[] } {
       const assembled: string[] = [];
       const blobs: BlobStore = {
-        stat: (sha) => deps.blobs.stat(sha),
-        uploadTarget: (b, ttl) => deps.blobs.uploadTarget(b, ttl),
-        downloadTarget: (b, ttl) => deps.blobs.downloadTarget(b, ttl),
-        materialize: (b, dest) => deps.blobs.materialize(b, dest),
-        markCorrupt: (sha) => deps.blobs.markCorrupt(sha),
-        check: (b, throttle) => deps.blobs.check(b, throttle),
-        list: () => deps.blobs.list(),
+        ...requiredBlobMethods(),
         partUploadTargets: async (b, uploadId, ps) =>
           ps.map((p) => ({
             partNumber: p.partNumber,
