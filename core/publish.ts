@@ -187,8 +187,9 @@ async function pendingVersion(deps: RegistryDeps, ref: VersionRef): Promise<Vers
 
 /**
  * Signed targets for files a publisher sends while it hashes them (their sha256 is named at commit, see
- * `claimStagedUploads`), null for a file the store very likely holds; `staged: false` where the blob
- * store takes no staged uploads (S3).
+ * `claimStagedUploads`); null for a file the store very likely holds, and for every file past the store's
+ * limit of staged uploads (those are hashed first and uploaded as usual: staging only saves time);
+ * `staged: false` where the blob store takes no staged uploads (S3).
  */
 export async function stageUploads(
   deps: RegistryDeps,
@@ -197,7 +198,20 @@ export async function stageUploads(
   const target = deps.blobs.stagedUploadTarget?.bind(deps.blobs);
   if (!target) return { staged: false, uploads: [] };
   const ttl = deps.settings.urlTtlSeconds;
-  return { staged: true, uploads: await Promise.all(req.files.map((file) => target(file, ttl))) };
+  const uploads: StageUploadsResponse['uploads'] = [];
+  let full = false;
+  for (const file of req.files) {
+    if (!full)
+      try {
+        uploads.push(await target(file, ttl));
+        continue;
+      } catch (e) {
+        if (!(e instanceof RegistryError) || e.code !== 'UNAVAILABLE') throw e;
+        full = true;
+      }
+    uploads.push(null);
+  }
+  return { staged: true, uploads };
 }
 
 /**

@@ -238,7 +238,8 @@ export type StagedUploadTarget = z.infer<typeof StagedUploadTarget>;
 
 /**
  * The answer of POST /api/v1/staged-uploads: one entry per file asked for, a target, or null for a file
- * the registry very likely holds (hash it first: nothing is sent if it does). `staged: false` (and no
+ * the registry very likely holds or one past its limit of staged uploads (hash it first and upload it to
+ * the target of POST …/versions, if the registry asks for it). `staged: false` (and no
  * targets) where the storage takes no staged uploads (S3, whose presigned PUT must name the checksum up
  * front): the publisher hashes first and uploads to the targets of POST …/versions instead.
  */

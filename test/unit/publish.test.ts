@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_STAGED_UPLOADS } from '../../adapters/fs-blobs/staged-uploads.js';
 import { setAlias } from '../../core/aliases.js';
 import { planDownload } from '../../core/download.js';
 import { RegistryError } from '../../core/errors.js';
@@ -213,6 +214,14 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
       );
       expect(e.details?.field).toBe('staged[0].sha256');
       expect(deps.blobs.stagedUploads).toBe(1);
+    });
+
+    it("answers null past the store's limit of staged uploads: those files go the usual way", async () => {
+      const files = Array.from({ length: 100 }, (_, i) => ({ size: 1, headSha256: blobOf(`f${i}`).sha256 }));
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(...(await stageUploads(deps, { files })).uploads);
+      expect(answers.filter((u) => u !== null)).toHaveLength(MAX_STAGED_UPLOADS);
+      expect(answers.slice(MAX_STAGED_UPLOADS).every((u) => u === null)).toBe(true);
     });
 
     it('answers staged: false where the store takes none (S3), and refuses claims there', async () => {
