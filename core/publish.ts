@@ -298,7 +298,10 @@ async function completeUploads(
  * Claims the staged uploads the publisher names as the bytes of the version's blobs. The store hashed
  * them as they arrived and refuses any whose sha256 or size differ (CHECKSUM_MISMATCH): a file that changed
  * between the publisher's hash and its upload, or bytes corrupted on the way, is never stored under the
- * declared hash. Claims run one after another, so a refusal stops at the first bad file.
+ * declared hash. Every claim is settled, good ones stored and bad ones dropped, before the first refusal
+ * is thrown (naming the file and `staged[i]`), so nothing staged is left behind by a refused commit. An
+ * upload already claimed, for a blob now stored intact, is no error: a commit retried after a refusal or
+ * a lost answer claims again what it claimed before.
  */
 async function claimStagedUploads(
   deps: RegistryDeps,
@@ -313,5 +316,19 @@ async function claimStagedUploads(
       'this registry takes no staged uploads: upload to the targets of POST …/versions',
     );
   const sizeOf = blobSizesNamed(version, 'staged', staged);
-  for (const u of staged) await claim(u.uploadId, { sha256: u.sha256, size: sizeOf.get(u.sha256)! });
+  const refusals: RegistryError[] = [];
+  for (const [i, u] of staged.entries()) {
+    const blob = { sha256: u.sha256, size: sizeOf.get(u.sha256)! };
+    try {
+      await claim(u.uploadId, blob);
+    } catch (e) {
+      if (!(e instanceof RegistryError)) throw e;
+      const spent = e.code === 'INVALID_REQUEST' && e.details?.field === 'uploadId';
+      if (spent && isStoredIntact(await deps.blobs.stat(blob.sha256), blob.size)) continue;
+      const path = version.files.find((f) => f.sha256 === u.sha256)!.path;
+      const field = spent ? `staged[${i}].uploadId` : `staged[${i}].sha256`;
+      refusals.push(new RegistryError(e.code, `${path}: ${e.message}`, { ...e.details, field, path }));
+    }
+  }
+  if (refusals.length > 0) throw refusals[0];
 }

@@ -349,8 +349,7 @@ export class FsBlobStore implements BlobStore {
       if (upload.size !== blob.size || upload.sha256 !== blob.sha256)
         throw new RegistryError(
           'CHECKSUM_MISMATCH',
-          `staged upload ${uploadId} is not the file declared with sha256 ${blob.sha256}: ${upload.size} bytes hashing to ${upload.sha256}` +
-            ' (the file changed while it was published, or its bytes were altered on the way)',
+          `the bytes sent (${upload.size} bytes, sha256 ${upload.sha256}) are not the file declared with sha256 ${blob.sha256}`,
           { sha256: blob.sha256, actual: upload.sha256, uploadId },
         );
       const existing = await this.stat(blob.sha256);

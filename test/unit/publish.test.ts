@@ -199,10 +199,69 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
         commitVersion(deps, ref, { staged: [{ sha256: blobOf('A').sha256, uploadId }] }),
         'CHECKSUM_MISMATCH',
       );
-      expect(e.details).toMatchObject({ sha256: blobOf('A').sha256, actual: blobOf('B').sha256 });
+      expect(e.details).toMatchObject({
+        sha256: blobOf('A').sha256,
+        actual: blobOf('B').sha256,
+        field: 'staged[0].sha256',
+        path: 'a.bin',
+      });
+      expect(e.message).toMatch(/^a\.bin: /);
       expect((await deps.metadata.getVersion(ref))?.status).toBe('PENDING_UPLOAD');
       expect(await deps.blobs.stat(blobOf('A').sha256)).toBeNull();
       expect(await deps.blobs.stat(blobOf('B').sha256)).toBeNull();
+    });
+
+    it('settles every claim of a refused commit: good bytes stored, bad dropped, nothing left staged', async () => {
+      const bad = await stage('X'); // b.bin changed after it was hashed
+      const good = await stage('A');
+      await startVersion(
+        deps,
+        'ocr-det',
+        request('1.0.0', [
+          { path: 'a.bin', text: 'A' },
+          { path: 'b.bin', text: 'B' },
+        ]),
+      );
+      const e = await expectCode(
+        commitVersion(deps, ref, {
+          staged: [
+            { sha256: blobOf('B').sha256, uploadId: bad },
+            { sha256: blobOf('A').sha256, uploadId: good },
+          ],
+        }),
+        'CHECKSUM_MISMATCH',
+      );
+      expect(e.details).toMatchObject({ path: 'b.bin', field: 'staged[0].sha256' });
+      expect(await deps.blobs.stat(blobOf('A').sha256)).toEqual({ size: 1 });
+      expect(await deps.blobs.stat(blobOf('B').sha256)).toBeNull();
+      expect(deps.blobs.stagedUploads).toBe(0);
+    });
+
+    it('takes a retried commit that names uploads it already claimed', async () => {
+      const uploadId = await stage('A');
+      await startVersion(
+        deps,
+        'ocr-det',
+        request('1.0.0', [
+          { path: 'a.bin', text: 'A' },
+          { path: 'b.bin', text: 'B' },
+        ]),
+      );
+      const staged = [{ sha256: blobOf('A').sha256, uploadId }];
+      await expectCode(commitVersion(deps, ref, { staged }), 'BLOBS_MISSING'); // b.bin not sent yet
+      await store('B');
+      expect((await commitVersion(deps, ref, { staged })).status).toBe('UPLOADED');
+      // An id never made, for a blob not stored, is still refused, naming the entry.
+      await startVersion(deps, 'ocr-det', request('2.0.0', [{ path: 'c.bin', text: 'C' }]));
+      const e = await expectCode(
+        commitVersion(
+          deps,
+          { model: 'ocr-det', version: '2.0.0' },
+          { staged: [{ sha256: blobOf('C').sha256, uploadId: 'f'.repeat(32) }] },
+        ),
+        'INVALID_REQUEST',
+      );
+      expect(e.details).toMatchObject({ field: 'staged[0].uploadId', path: 'c.bin' });
     });
 
     it("refuses a claim for a file that is not the version's, and claims nothing", async () => {
