@@ -33,9 +33,13 @@ function checkSignature(url: URL, method: 'PUT' | 'GET', resource: string, deps:
     Math.floor(deps.clock.now().getTime() / 1000),
   );
   if (verdict === 'bad-signature')
-    throw new RegistryError('FORBIDDEN', 'blob URL signature is not valid for this request');
+    throw new RegistryError('FORBIDDEN', 'blob URL signature is not valid for this request', {
+      field: 'sig',
+    });
   if (verdict === 'expired')
-    throw new RegistryError('FORBIDDEN', 'blob URL has expired: ask the API for a new one');
+    throw new RegistryError('FORBIDDEN', 'blob URL has expired: ask the API for a new one', {
+      field: 'expires',
+    });
   return size;
 }
 
@@ -46,7 +50,7 @@ function checkContentLength(req: IncomingMessage, size: number, details: Record<
     throw new RegistryError(
       'CHECKSUM_MISMATCH',
       `content-length ${declared} differs from the declared size ${size}`,
-      details,
+      { ...details, field: 'content-length' },
     );
 }
 

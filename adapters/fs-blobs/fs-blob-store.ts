@@ -323,7 +323,10 @@ export class FsBlobStore implements BlobStore {
     const tmp = join(this.tmpDir, `upload.${uploadId}`);
     try {
       const refuse = (what: string) =>
-        new RegistryError('CHECKSUM_MISMATCH', `staged upload ${uploadId} rejected: ${what}`, { uploadId });
+        new RegistryError('CHECKSUM_MISMATCH', `staged upload ${uploadId} rejected: ${what}`, {
+          field: 'body',
+          uploadId,
+        });
       const digests = await this.receive(tmp, size, body, refuse);
       this.staged.received(uploadId, { path: tmp, size, ...digests });
     } catch (e) {
@@ -544,7 +547,10 @@ function parseVerifiedMark(raw: string): VerifiedMark | null {
 export const stagedResource = (uploadId: string): string => `uploads/${uploadId}`;
 
 const mismatch = (sha256: string, what: string) =>
-  new RegistryError('CHECKSUM_MISMATCH', `upload for sha256 ${sha256} rejected: ${what}`, { sha256 });
+  new RegistryError('CHECKSUM_MISMATCH', `upload for sha256 ${sha256} rejected: ${what}`, {
+    field: 'body',
+    sha256,
+  });
 
 /** fsync a directory so the rename that put a blob in it survives a power loss. */
 async function syncDir(dir: string): Promise<void> {

@@ -71,10 +71,11 @@ export class StagedUploads {
       throw new RegistryError(
         'NOT_FOUND',
         `staged upload ${id} is not held here (its target expired, or the registry restarted): ask for a new target`,
-        { uploadId: id },
+        { field: 'uploadId', uploadId: id },
       );
     if (entry.state !== 'waiting')
       throw new RegistryError('CONFLICT', `staged upload ${id} was already sent: ask for a new target`, {
+        field: 'uploadId',
         uploadId: id,
       });
     this.entries.set(id, { state: 'receiving', size: entry.size, ttlMs: entry.ttlMs });

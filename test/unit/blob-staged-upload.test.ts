@@ -40,7 +40,12 @@ describe('folder store: staged uploads through the blob endpoint', () => {
   const tmpFiles = async () => (await readdir(join(root, 'tmp'))).filter((n) => n.startsWith('upload.'));
   const put = async (url: string, body: Buffer, headers: Record<string, string>) => {
     const r = await fetch(url, { method: 'PUT', headers, body: new Uint8Array(body) });
-    return { status: r.status, json: (await r.json()) as { error?: { code: string; message: string } } };
+    return {
+      status: r.status,
+      json: (await r.json()) as {
+        error?: { code: string; message: string; details?: Record<string, unknown> };
+      },
+    };
   };
   const codeOf = async (p: Promise<unknown>) =>
     p.then(
@@ -123,10 +128,12 @@ describe('folder store: staged uploads through the blob endpoint', () => {
     const longer = await put(target.url, randomBytes(1001), { 'content-type': 'application/octet-stream' });
     expect(longer.status).toBe(422);
     expect(longer.json.error?.code).toBe('CHECKSUM_MISMATCH');
+    expect(longer.json.error?.details?.field).toBe('content-length');
     // Refused before a byte was stored: the upload can still be sent, once.
     expect((await put(target.url, randomBytes(1000), target.headers)).status).toBe(200);
     const again = await put(target.url, randomBytes(1000), target.headers);
     expect(again.json.error?.code).toBe('CONFLICT');
+    expect(again.json.error?.details?.field).toBe('uploadId');
     const unclaimed = (await tmpFiles()).length;
     expect(unclaimed).toBe(1);
   });
@@ -165,7 +172,9 @@ describe('folder store: staged uploads through the blob endpoint', () => {
   it('refuses a URL whose signature does not match (403) and any method but PUT and DELETE (405)', async () => {
     const target = await targetFor(randomBytes(10));
     const forged = target.url.replace('size=10', 'size=11');
-    expect((await put(forged, randomBytes(11), {})).status).toBe(403);
+    const refused = await put(forged, randomBytes(11), {});
+    expect(refused.status).toBe(403);
+    expect(refused.json.error?.details?.field).toBe('sig');
     const get = await fetch(target.url);
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('PUT, DELETE');
