@@ -218,13 +218,25 @@ export class FsBlobStore implements BlobStore {
   }
 
   private target(method: 'PUT' | 'GET', blob: BlobInfo, ttlSeconds: number): TransferTarget {
+    return this.signedTarget(method, blob.sha256, `/blobs/sha256/${blob.sha256}`, blob.size, ttlSeconds);
+  }
+
+  /**
+   * A URL of the blob endpoint (`path`) signed over method, `resource` and size, valid for `ttlSeconds`;
+   * a PUT carries the headers of a body of exactly `size` bytes.
+   */
+  private signedTarget(
+    method: 'PUT' | 'GET',
+    resource: string,
+    path: string,
+    size: number,
+    ttlSeconds: number,
+  ): TransferTarget {
     const expires = Math.floor(this.options.clock.now().getTime() / 1000) + ttlSeconds;
-    const sig = this.options.signer.sign({ method, resource: blob.sha256, size: blob.size, expires });
-    const url = `${this.options.publicUrl()}/blobs/sha256/${blob.sha256}?size=${blob.size}&expires=${expires}&sig=${sig}`;
+    const sig = this.options.signer.sign({ method, resource, size, expires });
+    const url = `${this.options.publicUrl()}${path}?size=${size}&expires=${expires}&sig=${sig}`;
     const headers: Record<string, string> =
-      method === 'PUT'
-        ? { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) }
-        : {};
+      method === 'PUT' ? { 'content-type': 'application/octet-stream', 'content-length': String(size) } : {};
     return { url, method, headers, expiresAt: new Date(expires * 1000).toISOString() };
   }
 
@@ -294,23 +306,10 @@ export class FsBlobStore implements BlobStore {
    */
   async stagedUploadTarget(file: StagedFile, ttlSeconds: number): Promise<StagedUploadTarget | null> {
     if (await this.holdsHead(file)) return null;
-    const size = file.size;
-    const uploadId = this.staged.open(size, ttlSeconds);
-    const expires = Math.floor(this.options.clock.now().getTime() / 1000) + ttlSeconds;
-    const sig = this.options.signer.sign({
-      method: 'PUT',
-      resource: stagedResource(uploadId),
-      size,
-      expires,
-    });
-    return {
-      uploadId,
-      size,
-      url: `${this.options.publicUrl()}/blobs/uploads/${uploadId}?size=${size}&expires=${expires}&sig=${sig}`,
-      method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      expiresAt: new Date(expires * 1000).toISOString(),
-    };
+    const uploadId = this.staged.open(file.size, ttlSeconds);
+    const path = `/blobs/uploads/${uploadId}`;
+    const target = this.signedTarget('PUT', stagedResource(uploadId), path, file.size, ttlSeconds);
+    return { uploadId, size: file.size, ...target };
   }
 
   /**
