@@ -25,3 +25,31 @@ export async function inPool<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
 }
+
+/** Runs work under a bound on how much runs at once (see `limiter`). */
+export interface Limiter {
+  run<T>(work: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Runs at most `limit` pieces of work at once, the others waiting in order. Unlike `inPool`, each piece
+ * has its own promise and may start or be given up on its own (publish's staged sends).
+ */
+export function limiter(limit: number): Limiter {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async run(work) {
+      // A finishing piece hands its place straight to the next waiting one, so `active` never passes `limit`.
+      if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+      try {
+        return await work();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else active--;
+      }
+    },
+  };
+}

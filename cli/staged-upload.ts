@@ -7,6 +7,7 @@ import {
   type StageUploadsResponse,
 } from '../schemas/version.schema.js';
 import { CliError } from './cli-error.js';
+import { type Limiter, limiter } from './in-pool.js';
 import type { RegistryClient } from './registry-client.js';
 import { uploadFile } from './upload.js';
 
@@ -140,28 +141,4 @@ function startSend(
     return aborted;
   };
   return { uploadId: target.uploadId, sent, abort };
-}
-
-interface Limiter {
-  run<T>(work: () => Promise<T>): Promise<T>;
-}
-
-/** Runs at most `limit` pieces of work at once, the others waiting in order. */
-function limiter(limit: number): Limiter {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return {
-    async run(work) {
-      // A finishing piece hands its place straight to the next waiting one, so `active` never passes `limit`.
-      if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-      else active++;
-      try {
-        return await work();
-      } finally {
-        const next = waiting.shift();
-        if (next) next();
-        else active--;
-      }
-    },
-  };
 }

@@ -82,7 +82,10 @@ async function uploadPartWithRetries(
     try {
       // A fresh URL per try: an upload long enough to retry may outlive the first one.
       const target = await sign({ partNumber: range.partNumber, checksumSha256 });
-      const response = await sendFileRange(target, path, range, onProgress, undefined, PART_SEND_SLOT_BYTES);
+      const response = await sendFileRange(target, path, range, {
+        onProgress,
+        slotBytes: PART_SEND_SLOT_BYTES,
+      });
       if (response.status >= 200 && response.status < 300 && response.etag)
         return { partNumber: range.partNumber, checksumSha256, etag: response.etag };
       lastError =
