@@ -172,6 +172,11 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
 
   describe('staged uploads', () => {
     const ref = { model: 'ocr-det', version: '1.0.0' };
+    const A = { path: 'a.bin', text: 'A' };
+    const A_AND_B = [A, { path: 'b.bin', text: 'B' }];
+    /** Declares ocr-det@1.0.0 with these files. */
+    const declare = (files: { path: string; text: string }[], on: RegistryDeps = deps) =>
+      startVersion(on, 'ocr-det', request('1.0.0', files));
 
     /** Sends `text` to a new staged upload of the folder store, as the blob endpoint would. */
     async function stage(text: string): Promise<string> {
@@ -184,7 +189,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
 
     it('claims staged bytes at commit as the blob they hash to', async () => {
       const uploadId = await stage('A');
-      await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      await declare([A]);
       const committed = await commitVersion(deps, ref, {
         staged: [{ sha256: blobOf('A').sha256, uploadId }],
       });
@@ -194,7 +199,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
 
     it('refuses a claim of other bytes (CHECKSUM_MISMATCH): the version keeps waiting, nothing is stored', async () => {
       const uploadId = await stage('B'); // the file changed between its hash and its upload
-      await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      await declare([A]);
       const e = await expectCode(
         commitVersion(deps, ref, { staged: [{ sha256: blobOf('A').sha256, uploadId }] }),
         'CHECKSUM_MISMATCH',
@@ -214,14 +219,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     it('settles every claim of a refused commit: good bytes stored, bad dropped, nothing left staged', async () => {
       const bad = await stage('X'); // b.bin changed after it was hashed
       const good = await stage('A');
-      await startVersion(
-        deps,
-        'ocr-det',
-        request('1.0.0', [
-          { path: 'a.bin', text: 'A' },
-          { path: 'b.bin', text: 'B' },
-        ]),
-      );
+      await declare(A_AND_B);
       const e = await expectCode(
         commitVersion(deps, ref, {
           staged: [
@@ -239,14 +237,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
 
     it('takes a retried commit that names uploads it already claimed', async () => {
       const uploadId = await stage('A');
-      await startVersion(
-        deps,
-        'ocr-det',
-        request('1.0.0', [
-          { path: 'a.bin', text: 'A' },
-          { path: 'b.bin', text: 'B' },
-        ]),
-      );
+      await declare(A_AND_B);
       const staged = [{ sha256: blobOf('A').sha256, uploadId }];
       await expectCode(commitVersion(deps, ref, { staged }), 'BLOBS_MISSING'); // b.bin not sent yet
       await store('B');
@@ -266,7 +257,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
 
     it("refuses a claim for a file that is not the version's, and claims nothing", async () => {
       const uploadId = await stage('B');
-      await startVersion(deps, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      await declare([A]);
       const e = await expectCode(
         commitVersion(deps, ref, { staged: [{ sha256: blobOf('B').sha256, uploadId }] }),
         'INVALID_REQUEST',
@@ -289,7 +280,7 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
         staged: false,
         uploads: [],
       });
-      await startVersion(s3Like, 'ocr-det', request('1.0.0', [{ path: 'a.bin', text: 'A' }]));
+      await declare([A], s3Like);
       const e = await expectCode(
         commitVersion(s3Like, ref, { staged: [{ sha256: blobOf('A').sha256, uploadId: 'a'.repeat(32) }] }),
         'INVALID_REQUEST',
