@@ -27,6 +27,8 @@ import {
   type SinkDigests,
   type SinkFiles,
   SlotSink,
+  StreamSink,
+  type UploadSink,
 } from './slot-sink.js';
 import { StagedUploads } from './staged-uploads.js';
 import { type StagingLayout, StagingPool } from './staging-pool.js';
@@ -55,9 +57,9 @@ export interface FsBlobStoreOptions {
  * 8 MiB in all, resident once used and reused by every upload. Slot size measured with
  * `bench/blob-store.ts`: 512 KiB writes 1 GiB at 0.97× md5 against 0.95× for 1 MiB (2 MiB was no faster),
  * and halving the pool kept a server's peak under 143 MiB over repeated 10-file publishes (139 against
- * 153 MiB). A 5th concurrent upload waits for a free area (first come, first served) without reading its
- * socket: memory stays bounded whatever the number of clients, and TCP flow control holds the client
- * meanwhile.
+ * 153 MiB). A 5th concurrent upload does not wait for an area: it is received buffered (`StreamSink`), one
+ * chunk in memory at a time, so uploads that hold every area (a publisher on a slow link, clients
+ * trickling bytes) hold up no one else.
  */
 export const UPLOAD_STAGING: StagingLayout = { slotBytes: 512 * 1024, slots: 4, areas: 4 };
 /**
@@ -65,6 +67,9 @@ export const UPLOAD_STAGING: StagingLayout = { slotBytes: 512 * 1024, slots: 4, 
  * no free area is served buffered instead of waiting: a slow client must not hold others up.
  */
 export const READ_STAGING: StagingLayout = { slotBytes: 1024 * 1024, slots: 4, areas: 4 };
+
+/** Direct I/O off: how an upload without a staging area opens its file. */
+const BUFFERED: DirectIoSwitch = { enabled: false };
 
 /** Blobs are the registry's own: readable by its user only (the data folder is 0700 too). */
 const BLOB_MODE = 0o600;
@@ -367,7 +372,8 @@ export class FsBlobStore implements BlobStore {
    * Streams `body` into a new file `tmp` (created exclusively, mode 0600) through a staging area: sha256
    * and md5 in one pass, direct writes, then the tail, the mode, an mtime a second in the past and an
    * fsync. `refuse(what)` makes the error for a body longer or shorter than `size`. On any error the file
-   * is removed. Waits for a free staging area first (see `UPLOAD_STAGING`).
+   * is removed. Without a free staging area (see `UPLOAD_STAGING`) the body goes through a `StreamSink`
+   * instead: buffered, hashed on this thread, never waiting for another upload.
    */
   private async receive(
     tmp: string,
@@ -375,12 +381,14 @@ export class FsBlobStore implements BlobStore {
     body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     refuse: (what: string) => RegistryError,
   ): Promise<SinkDigests> {
-    const area = await this.uploadPool().acquire();
+    const area = this.uploadPool().tryAcquire();
     let files: SinkFiles | undefined;
-    let sink: SlotSink | undefined;
+    let sink: UploadSink | undefined;
     try {
-      files = await openSinkFiles(tmp, BLOB_MODE, this.directWrites);
-      sink = new SlotSink(area, files, this.md5().start(), this.directWrites);
+      files = await openSinkFiles(tmp, BLOB_MODE, area ? this.directWrites : BUFFERED);
+      sink = area
+        ? new SlotSink(area, files, this.md5().start(), this.directWrites)
+        : new StreamSink(files.buffered);
       for await (const chunk of body) {
         if (sink.received + chunk.length > size) throw refuse(`more than the declared ${size} bytes`);
         await sink.add(chunk);
@@ -402,7 +410,7 @@ export class FsBlobStore implements BlobStore {
       await unlink(tmp).catch(() => {});
       throw e;
     } finally {
-      area.release(); // after `settle`: no write or digest of this upload still reads the area
+      area?.release(); // after `settle`: no write or digest of this upload still reads the area
     }
   }
 

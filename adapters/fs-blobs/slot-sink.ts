@@ -59,6 +59,56 @@ export interface SinkDigests {
   readonly headSha256: string;
 }
 
+/** Where an upload's bytes go as they arrive: written, and hashed into `SinkDigests`. */
+export interface UploadSink {
+  /** Bytes added so far. */
+  readonly received: number;
+  add(chunk: Uint8Array): Promise<void>;
+  /** Waits until every byte is written and hashed; answers the digests (hex). */
+  finish(): Promise<SinkDigests>;
+  /** After a failure: waits until no write is in flight (errors ignored), so the files can be closed. */
+  settle(): Promise<void>;
+}
+
+/**
+ * The upload sink for when every staging area is taken: each chunk hashed (sha256, md5, head) on the
+ * calling thread and written buffered, one write at a time. Slower than `SlotSink` (md5 on the event
+ * loop, page-cache writes), but an upload never waits for another: a publisher on a slow link, or four
+ * uploads trickling bytes, can hold every staging area for as long as their bodies last.
+ */
+export class StreamSink implements UploadSink {
+  received = 0;
+  private readonly sha256 = createHash('sha256');
+  private readonly md5 = createHash('md5');
+  private readonly head = createHash('sha256');
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly file: FileHandle) {}
+
+  async add(chunk: Uint8Array): Promise<void> {
+    const position = this.received;
+    this.received += chunk.length;
+    this.sha256.update(chunk);
+    this.md5.update(chunk);
+    if (position < HEAD_BYTES) this.head.update(chunk.subarray(0, HEAD_BYTES - position));
+    this.writing = writeFully(this.file, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length), position);
+    await this.writing;
+  }
+
+  async finish(): Promise<SinkDigests> {
+    await this.writing;
+    return {
+      sha256: this.sha256.digest('hex'),
+      md5: this.md5.digest('hex'),
+      headSha256: this.head.digest('hex'),
+    };
+  }
+
+  async settle(): Promise<void> {
+    await this.writing.catch(() => {});
+  }
+}
+
 /**
  * The write half of `FsBlobStore.write`. Socket chunks are copied into the slots of a staging area; each
  * full slot is hashed with sha256 here, handed to the digest thread for md5 (it reads the slot in place)
@@ -70,7 +120,7 @@ export interface SinkDigests {
  * in flight serialised the socket and the disk; O_DIRECT writes go to the device as they come (the
  * final fsync is then nearly free) at ~0.15 s of kernel time per GiB.
  */
-export class SlotSink {
+export class SlotSink implements UploadSink {
   received = 0;
   private readonly sha256 = createHash('sha256');
   /** sha256 of the first `HEAD_BYTES` only: how a staged upload of the same file is recognised. */

@@ -190,7 +190,7 @@ describe('folder blob store, direct I/O', () => {
     await storeAndCheck(store, bytes); // the staging area was handed back: the right bytes still go in
   });
 
-  it('serves more concurrent uploads than it has staging areas: the extra ones wait, all land intact', async () => {
+  it('serves more concurrent uploads than it has staging areas: the extra ones go buffered, all land intact', async () => {
     const store = await aStore();
     const blobs = Array.from({ length: 5 }, (_, i) => randomBytes(150 * KiB + i * 4099));
     await Promise.all(blobs.map((b) => store.write(sha256Of(b), b.length, socketChunks(b))));
@@ -198,6 +198,35 @@ describe('folder blob store, direct I/O', () => {
       expect(readFileSync(store.pathOf(sha256Of(b))).equals(b)).toBe(true);
       expect((await store.provenDigests(sha256Of(b)))?.md5).toBe(md5Of(b));
     }
+  });
+
+  it('receives an upload buffered, without waiting, while stalled uploads hold every staging area', async () => {
+    const store = await aStore(); // SMALL: 2 areas
+    let resume: () => void = () => {};
+    const stalled = new Promise<void>((r) => {
+      resume = r;
+    });
+    const held = [randomBytes(300 * KiB), randomBytes(301 * KiB)];
+    const holding = held.map((b) => store.write(sha256Of(b), b.length, socketChunks(b, stalled)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(store.stagingInUse.uploads).toBe(2);
+    // Every area is held by a body that sends no more: this one lands all the same, hashed in one pass.
+    const overflow = randomBytes(700 * KiB + 5);
+    await storeAndCheck(store, overflow);
+    expect((await store.provenDigests(sha256Of(overflow)))?.md5).toBe(md5Of(overflow));
+    const wrong = Buffer.from(overflow);
+    wrong[100]! ^= 1;
+    await expect(
+      store.write(sha256Of(overflow.subarray(1)), wrong.length, socketChunks(wrong)),
+    ).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
+    expect(await store.stat(sha256Of(overflow.subarray(1)))).toBeNull();
+    expect(store.stagingInUse.uploads).toBe(2);
+    resume();
+    await Promise.all(holding);
+    for (const b of held) expect(readFileSync(store.pathOf(sha256Of(b))).equals(b)).toBe(true);
+    expect(readdirSync(join(roots.at(-1)!, 'tmp'))).toEqual([]);
   });
 
   it('fails the upload in flight with INTERNAL when the digest thread dies; the next upload gets a new one', async () => {
