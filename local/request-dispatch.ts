@@ -57,6 +57,7 @@ export function requestListener(parts: DispatchParts): (req: IncomingMessage, re
       );
     });
     limitRequestTime(req, res, config.MODELGATE_REQUEST_TIMEOUT_MS);
+    limitUploadRate(req, res, config, log);
     dispatch(parts, req, res).catch((error) => {
       disk.note(error);
       if (error instanceof URIError)
@@ -84,12 +85,62 @@ function limitRequestTime(req: IncomingMessage, res: ServerResponse, limitMs: nu
       return;
     }
     res.setHeader('connection', 'close');
+    // Once answered, a body still arriving is dropped: its reader fails instead of waiting for it forever
+    // (a request whose answer is finished is no longer aborted by its socket's close).
+    res.once('finish', () => {
+      if (!req.complete)
+        req.destroy(new RegistryError('TIMEOUT', `the request took longer than ${limitMs} ms`));
+    });
     sendJson(res, 408, {
       error: { code: 'TIMEOUT', message: `the request took longer than ${limitMs} ms` },
     });
   }, limitMs);
   timer.unref();
   res.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * Cuts a blob upload (PUT) that moves fewer than MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND bytes on average
+ * over a stretch of MODELGATE_IDLE_TIMEOUT_MS: the idle timeout alone lets a client that sends a byte
+ * every minute hold its connection, and a temporary file, for as long as its declared size allows
+ * (Apache's `mod_reqtimeout` MinRate, for the same attack). The client gets 408 `TIMEOUT` naming the
+ * rate, then the connection closes; the store drops what arrived.
+ */
+function limitUploadRate(
+  req: IncomingMessage,
+  res: ServerResponse,
+  config: LocalServerConfig,
+  log: Logger,
+): void {
+  const minRate = config.MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND;
+  if (minRate === 0 || req.method !== 'PUT' || !isBlobPath((req.url ?? '/').split('?')[0]!)) return;
+  const windowMs = config.MODELGATE_IDLE_TIMEOUT_MS;
+  const needed = Math.ceil((minRate * windowMs) / 1000);
+  let mark = req.socket.bytesRead;
+  const timer = setInterval(() => {
+    const moved = req.socket.bytesRead - mark;
+    mark = req.socket.bytesRead;
+    if (req.complete || moved >= needed) return;
+    clearInterval(timer);
+    log('upload_too_slow', { level: 'warn', bytes: moved, windowMs, minBytesPerSecond: minRate });
+    const tooSlow = new RegistryError(
+      'TIMEOUT',
+      `the upload moved ${moved} bytes in ${windowMs / 1000} s, under the minimum of ${minRate} bytes/s (MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND): send it again over a faster link`,
+      { field: 'body', bytes: moved, windowMs, minBytesPerSecond: minRate },
+    );
+    // The request itself is destroyed (not only its socket): the store reading its body then fails and
+    // drops what arrived. A request whose answer is finished is no longer aborted by its socket's close.
+    if (res.headersSent) {
+      req.destroy(tooSlow);
+      return;
+    }
+    res.setHeader('connection', 'close');
+    res.writeHead(408, { 'content-type': 'application/json' });
+    const { code, message, details } = tooSlow;
+    res.end(JSON.stringify({ error: { code, message, details } }), () => req.destroy(tooSlow));
+  }, windowMs);
+  timer.unref();
+  res.once('close', () => clearInterval(timer));
 }
 
 async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerResponse): Promise<void> {

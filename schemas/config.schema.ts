@@ -157,6 +157,17 @@ export const LocalServerConfig = z.object({
    * total duration is not limited, so a big model on a slow link can be published.
    */
   MODELGATE_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * A blob upload must move at least this many bytes per second, averaged over each stretch of
+   * `MODELGATE_IDLE_TIMEOUT_MS`, or it is cut with 408 `TIMEOUT`: a client trickling a byte now and then
+   * would otherwise hold its connection and temporary file for as long as its declared size allows.
+   * 16 KiB/s is 128 kbit/s per upload; 0 turns the rule off.
+   */
+  MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(16 * 1024),
   /** Whole-request limit of the JSON API (not of blob transfers), Node's 300 s by default. */
   MODELGATE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(300_000),
   /** Re-hash rate of `modelgate scrub` when the request names none, and of checks after a node's report. */

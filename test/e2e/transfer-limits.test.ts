@@ -10,6 +10,8 @@ import { useServer } from './use-server.js';
 
 const REQUEST_TIMEOUT_MS = 1000;
 const IDLE_TIMEOUT_MS = 1500;
+/** 48 KiB per 1.5 s stretch: the throttled upload below sends ~240 KiB per stretch, the trickle ~30 KiB. */
+const MIN_UPLOAD_RATE = 32 * 1024;
 
 interface Sent {
   readonly status?: number;
@@ -63,6 +65,7 @@ describe('blob uploads are cut when idle, not when long', () => {
     env: {
       MODELGATE_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       MODELGATE_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS),
+      MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND: String(MIN_UPLOAD_RATE),
     },
   });
 
@@ -109,6 +112,29 @@ describe('blob uploads are cut when idle, not when long', () => {
     for (let i = 0; i < 40 && readdirSync(tmp).length > 0; i++) await sleep(50);
     expect(readdirSync(tmp)).toEqual([]);
     const commit = await api(f.server, 'POST', '/api/v1/models/slow/versions/2/commit');
+    expect(commit.json?.error.code).toBe('BLOBS_MISSING');
+  });
+
+  it('cuts an upload that never idles but moves less than the minimum rate, with 408 naming it, and stores nothing', async () => {
+    const bytes = randomBytes(512 * 1024);
+    const upload = await plannedUpload('3', bytes);
+    // 2 KiB every 100 ms (20 KiB/s): a byte always moving, so the idle rule never fires; 25 s for the body.
+    const sent = await trickle(upload.url, upload.method, upload.headers, split(bytes, 2 * 1024), 100);
+    expect(sent.status, sent.error).toBe(408);
+    expect(sent.ms).toBeGreaterThan(IDLE_TIMEOUT_MS - 100);
+    expect(sent.ms).toBeLessThan(IDLE_TIMEOUT_MS + 5000);
+    const error = JSON.parse(sent.body!).error;
+    expect(error).toMatchObject({
+      code: 'TIMEOUT',
+      details: { field: 'body', windowMs: IDLE_TIMEOUT_MS, minBytesPerSecond: MIN_UPLOAD_RATE },
+    });
+    expect(error.details.bytes).toBeLessThan((MIN_UPLOAD_RATE * IDLE_TIMEOUT_MS) / 1000);
+    expect(error.message).toContain('MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND');
+    expect(f.server.logs.some((l) => l.includes('"event":"upload_too_slow"'))).toBe(true);
+    const tmp = join(f.server.dataDir, 'blobs', 'tmp');
+    for (let i = 0; i < 40 && readdirSync(tmp).length > 0; i++) await sleep(50);
+    expect(readdirSync(tmp)).toEqual([]);
+    const commit = await api(f.server, 'POST', '/api/v1/models/slow/versions/3/commit');
     expect(commit.json?.error.code).toBe('BLOBS_MISSING');
   });
 
