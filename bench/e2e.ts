@@ -22,7 +22,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -187,6 +187,12 @@ interface Server {
    * of the bucket, one after the other, then GETs them back: what s3rver itself takes for these bytes.
    */
   storageAlone?(files: readonly string[]): Promise<{ put: Run; get: Run }>;
+  /**
+   * The embedded wiring only: the disk alone for a fetch, without modelgate. `dd` reads the stored blobs
+   * with O_DIRECT (as the folder store serves them) while another `dd` writes the same bytes with O_DIRECT
+   * (as fetch writes them) and `sync`s: registry and node share this machine's one disk.
+   */
+  diskAlone?(files: readonly string[]): Promise<Run>;
   stop(): Promise<void>;
 }
 
@@ -198,6 +204,7 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
   let awsEnv: Record<string, string> = {};
   let stopAws = async () => {};
   let storageAlone: Server['storageAlone'];
+  let diskAlone: Server['diskAlone'];
   let dropBlobs = async () => {
     await rm(join(dataDir, 'blobs', 'sha256'), { recursive: true, force: true });
     await mkdir(join(dataDir, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
@@ -244,6 +251,22 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
         await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key! }));
     };
   }
+  if (backend === 'embedded') {
+    diskAlone = async (files) => {
+      const shards = join(dataDir, 'blobs', 'sha256');
+      const blobs: string[] = [];
+      for (const dir of await readdir(shards))
+        for (const b of await readdir(join(shards, dir))) blobs.push(join(shards, dir, b));
+      const out = `${dataDir}.disk-alone`;
+      await mkdir(out, { recursive: true });
+      const dd = (args: string) => `dd bs=1M status=none ${args}`;
+      const reads = blobs.map((b) => dd(`if='${b}' of=/dev/null iflag=direct`)).join(' && ');
+      const writes = files.map((f, i) => dd(`if='${f}' of='${out}/${i}' oflag=direct`)).join(' && ');
+      const run = await shell(`(${reads}) & (${writes}) && wait && sync`);
+      await rm(out, { recursive: true, force: true });
+      return run;
+    };
+  }
   const child = spawn(
     process.execPath,
     [...(await cliNodeFlags()), CLI, 'serve', '--port', '0', '--data-dir', dataDir],
@@ -264,6 +287,7 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
     dataDir,
     dropBlobs,
     ...(storageAlone ? { storageAlone } : {}),
+    ...(diskAlone ? { diskAlone } : {}),
     env: { MODELGATE_REGISTRY: url, MODELGATE_PROVIDER: 'bench', NO_COLOR: '1' },
     async stop() {
       killGroup(child, 'SIGTERM');
@@ -295,6 +319,8 @@ interface Case {
 }
 
 interface CaseRuns {
+  /** The embedded wiring only: the fetch's disk work alone (Server.diskAlone). */
+  diskAlone: Run[];
   /** The aws wiring only: s3rver's own PUT and GET of the same bytes (Server.storageAlone). */
   storagePut: Run[];
   storageGet: Run[];
@@ -339,6 +365,7 @@ async function round(c: Case, server: Server, work: string, n: number, runs: Cas
   );
   runs.verify.push(await timedCli(['verify', installed], server));
   await rm(dest, { recursive: true, force: true });
+  if (server.diskAlone) runs.diskAlone.push(await server.diskAlone(c.files));
   if (server.storageAlone) {
     const alone = await server.storageAlone(c.files);
     runs.storagePut.push(alone.put);
@@ -384,6 +411,17 @@ function printResults(results: readonly Result[], rounds: number): boolean {
         `${pass ? 'ok  ' : 'MISS'} ${backend} ${c.label} ${cmd}: ${ratio.toFixed(2)}× (≤ ${target}), RSS client ${client.toFixed(1)} MiB, server ${server.toFixed(1)} MiB (< ${TARGETS.rssMiB.toFixed(1)} MiB)`,
       );
     }
+  }
+  const disk = results.filter((r) => r.runs.diskAlone.length > 0);
+  if (disk.length > 0)
+    console.log(
+      '\nthe disk alone for a fetch (dd reads the blobs with O_DIRECT while dd writes the bytes with O_DIRECT, then sync; no modelgate), per fetch floor',
+    );
+  for (const { backend, c, runs } of disk) {
+    const floor = bestMs(runs.fetchFloor);
+    console.log(
+      `${backend} ${c.label}: ${(bestMs(runs.diskAlone) / 1000).toFixed(2)} s (${(bestMs(runs.diskAlone) / floor).toFixed(2)}× the fetch floor)`,
+    );
   }
   const alone = results.filter((r) => r.runs.storagePut.length > 0);
   if (alone.length > 0)
@@ -449,6 +487,7 @@ async function main(): Promise<void> {
             republishFloor: [],
             fetch: [],
             fetchFloor: [],
+            diskAlone: [],
             verify: [],
             verifyFloor: [],
           } as CaseRuns,
