@@ -86,6 +86,18 @@ describe('blob uploads are cut when idle, not when long', () => {
     return start.json!.uploads[0] as { url: string; method: string; headers: Record<string, string> };
   }
 
+  /**
+   * The cut upload left no file behind (the partial file goes once the aborted body stream ends, just
+   * after the socket closes) and its version cannot be committed.
+   */
+  async function expectNothingStored(version: string): Promise<void> {
+    const tmp = join(f.server.dataDir, 'blobs', 'tmp');
+    for (let i = 0; i < 40 && readdirSync(tmp).length > 0; i++) await sleep(50);
+    expect(readdirSync(tmp)).toEqual([]);
+    const commit = await api(f.server, 'POST', `/api/v1/models/slow/versions/${version}/commit`);
+    expect(commit.json?.error.code).toBe('BLOBS_MISSING');
+  }
+
   it('takes a throttled upload that lasts well past the request limit but never idles', async () => {
     const bytes = randomBytes(512 * 1024);
     const upload = await plannedUpload('1', bytes);
@@ -107,12 +119,7 @@ describe('blob uploads are cut when idle, not when long', () => {
     expect(sent.ms).toBeGreaterThan(IDLE_TIMEOUT_MS - 100);
     expect(sent.ms).toBeLessThan(IDLE_TIMEOUT_MS + 5000);
     expect(f.server.logs.some((l) => l.includes('"event":"connection_idle"'))).toBe(true);
-    // The partial file is removed once the aborted body stream ends, just after the socket closes.
-    const tmp = join(f.server.dataDir, 'blobs', 'tmp');
-    for (let i = 0; i < 40 && readdirSync(tmp).length > 0; i++) await sleep(50);
-    expect(readdirSync(tmp)).toEqual([]);
-    const commit = await api(f.server, 'POST', '/api/v1/models/slow/versions/2/commit');
-    expect(commit.json?.error.code).toBe('BLOBS_MISSING');
+    await expectNothingStored('2');
   });
 
   it('cuts an upload that never idles but moves less than the minimum rate, with 408 naming it, and stores nothing', async () => {
@@ -131,11 +138,7 @@ describe('blob uploads are cut when idle, not when long', () => {
     expect(error.details.bytes).toBeLessThan((MIN_UPLOAD_RATE * IDLE_TIMEOUT_MS) / 1000);
     expect(error.message).toContain('MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND');
     expect(f.server.logs.some((l) => l.includes('"event":"upload_too_slow"'))).toBe(true);
-    const tmp = join(f.server.dataDir, 'blobs', 'tmp');
-    for (let i = 0; i < 40 && readdirSync(tmp).length > 0; i++) await sleep(50);
-    expect(readdirSync(tmp)).toEqual([]);
-    const commit = await api(f.server, 'POST', '/api/v1/models/slow/versions/3/commit');
-    expect(commit.json?.error.code).toBe('BLOBS_MISSING');
+    await expectNothingStored('3');
   });
 
   it('keeps a whole-request limit on the JSON API: a body trickled past it gets 408', async () => {
