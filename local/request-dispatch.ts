@@ -120,7 +120,11 @@ function limitUploadRate(
   const timer = setInterval(() => {
     const moved = req.socket.bytesRead - mark;
     mark = req.socket.bytesRead;
-    if (req.complete || moved >= needed) return;
+    if (req.complete) {
+      clearInterval(timer); // the body is in: only the store's work is left
+      return;
+    }
+    if (moved >= needed) return;
     clearInterval(timer);
     log('upload_too_slow', { level: 'warn', bytes: moved, windowMs, minBytesPerSecond: minRate });
     const tooSlow = new RegistryError(
