@@ -44,7 +44,12 @@ describe.skipIf(need.skip)(need.title('memory accuracy against GNU time -v'), ()
     // the loader's own allocations vary more; 15 % was passed by 0.5 % when the whole suite loaded the machine.
     expect(Math.abs(child - reference) / reference).toBeLessThan(0.2);
     expect(child).toBeGreaterThanOrEqual(reference * 0.95);
-    // The watchdog's 10 ms samples see the peak of a load like this one (no short spike at the end).
-    expect(result.sampledPeakRssBytes).toBeGreaterThan(child * 0.8);
+    // The watchdog's 10 ms samples (a timer in this process) see the loaded runtime, never more than the
+    // high-water mark. Not the exact peak: with the whole suite on two cores the timer fires late, and a
+    // fresh-clone CI run sampled 75.6 MB of a 122 MB peak; a bare Node is ~45 MB, so half the peak is
+    // still a sample taken after onnxruntime loaded. (1 MiB of slack above: the child reads its VmHWM just
+    // before it reports and exits, and a sample may land after that.)
+    expect(result.sampledPeakRssBytes).toBeGreaterThan(child * 0.5);
+    expect(result.sampledPeakRssBytes).toBeLessThanOrEqual(child + 1024 * 1024);
   });
 });
