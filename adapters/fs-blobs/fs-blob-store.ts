@@ -57,11 +57,18 @@ export interface FsBlobStoreOptions {
  * 8 MiB in all, resident once used and reused by every upload. Slot size measured with
  * `bench/blob-store.ts`: 512 KiB writes 1 GiB at 0.97× md5 against 0.95× for 1 MiB (2 MiB was no faster),
  * and halving the pool kept a server's peak under 143 MiB over repeated 10-file publishes (139 against
- * 153 MiB). A 5th concurrent upload does not wait for an area: it is received buffered (`StreamSink`), one
- * chunk in memory at a time, so uploads that hold every area (a publisher on a slow link, clients
- * trickling bytes) hold up no one else.
+ * 153 MiB). A 5th concurrent upload waits at most `UPLOAD_AREA_WAIT_MS` for an area, then is received
+ * buffered (`StreamSink`), one chunk in memory at a time, so uploads that hold every area (a publisher on
+ * a slow link, clients trickling bytes) hold up no one else for longer than that.
  */
 export const UPLOAD_STAGING: StagingLayout = { slotBytes: 512 * 1024, slots: 4, areas: 4 };
+/**
+ * How long an upload waits for a staging area before it goes buffered (ms): a stalled holder delays
+ * others by this much at most. Two 10 × 100 MiB publishes at once (8 uploads for 4 areas), both done in:
+ * 5.53–5.81 s waiting without limit, 5.84–6.56 s buffered at once, 5.89–6.07 s with 1 s, 5.61–6.03 s
+ * with 5 s and 5.79–5.94 s with 30 s (three rounds each, alternating): differences inside the spread.
+ */
+export const UPLOAD_AREA_WAIT_MS = 1000;
 /**
  * Reads' staging memory (GET, scrub): 4 areas of 4 slots of 1 MiB, 16 MiB in all, four reads in flight. A read that finds
  * no free area is served buffered instead of waiting: a slow client must not hold others up.
@@ -372,8 +379,8 @@ export class FsBlobStore implements BlobStore {
    * Streams `body` into a new file `tmp` (created exclusively, mode 0600) through a staging area: sha256
    * and md5 in one pass, direct writes, then the tail, the mode, an mtime a second in the past and an
    * fsync. `refuse(what)` makes the error for a body longer or shorter than `size`. On any error the file
-   * is removed. Without a free staging area (see `UPLOAD_STAGING`) the body goes through a `StreamSink`
-   * instead: buffered, hashed on this thread, never waiting for another upload.
+   * is removed. Without a staging area free within `UPLOAD_AREA_WAIT_MS` (see `UPLOAD_STAGING`) the body
+   * goes through a `StreamSink` instead: buffered, hashed on this thread.
    */
   private async receive(
     tmp: string,
@@ -381,7 +388,7 @@ export class FsBlobStore implements BlobStore {
     body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     refuse: (what: string) => RegistryError,
   ): Promise<SinkDigests> {
-    const area = this.uploadPool().tryAcquire();
+    const area = await this.uploadPool().acquireWithin(UPLOAD_AREA_WAIT_MS);
     let files: SinkFiles | undefined;
     let sink: UploadSink | undefined;
     try {

@@ -75,12 +75,26 @@ export class StagingPool {
     return index === undefined ? null : this.area(index);
   }
 
-  /** An area, waiting (first come, first served) until one is released. */
-  async acquire(): Promise<StagingArea> {
+  /**
+   * An area, waiting (first come, first served) up to `waitMs` milliseconds for one to be released; null
+   * if none was. An area released to a waiter that has just given up goes to the next one, or back to
+   * the free list.
+   */
+  async acquireWithin(waitMs: number): Promise<StagingArea | null> {
     const now = this.tryAcquire();
-    if (now) return now;
-    const index = await new Promise<number>((resolve) => this.waiting.push(resolve));
-    return this.area(index);
+    if (now || waitMs <= 0) return now;
+    const index = await new Promise<number | null>((resolve) => {
+      const waiter = (area: number) => {
+        clearTimeout(timer);
+        resolve(area);
+      };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        resolve(null);
+      }, waitMs);
+      this.waiting.push(waiter);
+    });
+    return index === null ? null : this.area(index);
   }
 
   private area(index: number): StagingArea {

@@ -200,7 +200,7 @@ describe('folder blob store, direct I/O', () => {
     }
   });
 
-  it('receives an upload buffered, without waiting, while stalled uploads hold every staging area', async () => {
+  it('receives an upload buffered, after a bounded wait, while stalled uploads hold every staging area', async () => {
     const store = await aStore(); // SMALL: 2 areas
     let resume: () => void = () => {};
     const stalled = new Promise<void>((r) => {
