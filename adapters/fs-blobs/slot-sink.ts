@@ -59,6 +59,22 @@ export interface SinkDigests {
   readonly headSha256: string;
 }
 
+/**
+ * sha256 of a file's first `HEAD_BYTES` only, fed the file's bytes in order from `position`: how a staged
+ * upload of a file the store already holds is recognised (see `StagedFile`).
+ */
+class HeadHash {
+  private readonly hash = createHash('sha256');
+
+  update(bytes: Uint8Array, position: number): void {
+    if (position < HEAD_BYTES) this.hash.update(bytes.subarray(0, HEAD_BYTES - position));
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
 /** Where an upload's bytes go as they arrive: written, and hashed into `SinkDigests`. */
 export interface UploadSink {
   /** Bytes added so far. */
@@ -80,8 +96,7 @@ export class StreamSink implements UploadSink {
   received = 0;
   private readonly sha256 = createHash('sha256');
   private readonly md5 = createHash('md5');
-  private readonly head = createHash('sha256');
-  private writing: Promise<void> = Promise.resolve();
+  private readonly head = new HeadHash();
 
   constructor(private readonly file: FileHandle) {}
 
@@ -90,23 +105,16 @@ export class StreamSink implements UploadSink {
     this.received += chunk.length;
     this.sha256.update(chunk);
     this.md5.update(chunk);
-    if (position < HEAD_BYTES) this.head.update(chunk.subarray(0, HEAD_BYTES - position));
-    this.writing = writeFully(this.file, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length), position);
-    await this.writing;
+    this.head.update(chunk, position);
+    await writeFully(this.file, chunk, position);
   }
 
   async finish(): Promise<SinkDigests> {
-    await this.writing;
-    return {
-      sha256: this.sha256.digest('hex'),
-      md5: this.md5.digest('hex'),
-      headSha256: this.head.digest('hex'),
-    };
+    return { sha256: this.sha256.digest('hex'), md5: this.md5.digest('hex'), headSha256: this.head.digest() };
   }
 
-  async settle(): Promise<void> {
-    await this.writing.catch(() => {});
-  }
+  /** Nothing to wait for: no write outlives the `add` that started it. */
+  async settle(): Promise<void> {}
 }
 
 /**
@@ -123,8 +131,7 @@ export class StreamSink implements UploadSink {
 export class SlotSink implements UploadSink {
   received = 0;
   private readonly sha256 = createHash('sha256');
-  /** sha256 of the first `HEAD_BYTES` only: how a staged upload of the same file is recognised. */
-  private readonly head = createHash('sha256');
+  private readonly head = new HeadHash();
   private readonly busy: Array<Promise<unknown> | null>;
   private readonly slots: Buffer[];
   private current = 0;
@@ -162,7 +169,7 @@ export class SlotSink implements UploadSink {
     return {
       sha256: this.sha256.digest('hex'),
       md5: await this.md5.digest(),
-      headSha256: this.head.digest('hex'),
+      headSha256: this.head.digest(),
     };
   }
 
@@ -189,7 +196,7 @@ export class SlotSink implements UploadSink {
     const length = this.fill;
     const view = this.slots[this.current]!.subarray(0, length);
     this.sha256.update(view);
-    if (this.position < HEAD_BYTES) this.head.update(view.subarray(0, HEAD_BYTES - this.position));
+    this.head.update(view, this.position);
     const work = Promise.all([this.writeSlot(view, this.position, last), this.md5.update(offset, length)]);
     this.busy[this.current] = work.catch((e) => {
       this.failure ??= e;
@@ -216,7 +223,7 @@ export class SlotSink implements UploadSink {
   }
 }
 
-async function writeFully(file: FileHandle, bytes: Buffer, position: number): Promise<void> {
+async function writeFully(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
   for (let done = 0; done < bytes.length; ) {
     const r = await file.write(bytes, done, bytes.length - done, position + done);
     if (r.bytesWritten === 0) throw new Error(`write of ${bytes.length - done} bytes wrote nothing`);
