@@ -84,19 +84,29 @@ function limitRequestTime(req: IncomingMessage, res: ServerResponse, limitMs: nu
       req.socket.destroy();
       return;
     }
-    res.setHeader('connection', 'close');
-    // Once answered, a body still arriving is dropped: its reader fails instead of waiting for it forever
-    // (a request whose answer is finished is no longer aborted by its socket's close).
-    res.once('finish', () => {
-      if (!req.complete)
-        req.destroy(new RegistryError('TIMEOUT', `the request took longer than ${limitMs} ms`));
-    });
-    sendJson(res, 408, {
-      error: { code: 'TIMEOUT', message: `the request took longer than ${limitMs} ms` },
-    });
+    cutWithTimeout(req, res, new RegistryError('TIMEOUT', `the request took longer than ${limitMs} ms`));
   }, limitMs);
   timer.unref();
   res.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * Answers 408 with `error`'s envelope and closes the connection; once the answer is out, a body still
+ * arriving is dropped by destroying the request itself, so its reader (readBody, the blob store) fails
+ * with `error` instead of waiting forever: a request whose answer is finished is no longer aborted by its
+ * socket's close. Where an answer has already started, the request is destroyed at once.
+ */
+function cutWithTimeout(req: IncomingMessage, res: ServerResponse, error: RegistryError): void {
+  if (res.headersSent) {
+    req.destroy(error);
+    return;
+  }
+  res.setHeader('connection', 'close');
+  res.once('finish', () => {
+    if (!req.complete) req.destroy(error);
+  });
+  const { code, message, details } = error;
+  sendJson(res, 408, { error: { code, message, ...(details ? { details } : {}) } });
 }
 
 /**
@@ -132,16 +142,7 @@ function limitUploadRate(
       `the upload moved ${moved} bytes in ${windowMs / 1000} s, under the minimum of ${minRate} bytes/s (MODELGATE_UPLOAD_MIN_BYTES_PER_SECOND): send it again over a faster link`,
       { field: 'body', bytes: moved, windowMs, minBytesPerSecond: minRate },
     );
-    // The request itself is destroyed (not only its socket): the store reading its body then fails and
-    // drops what arrived. A request whose answer is finished is no longer aborted by its socket's close.
-    if (res.headersSent) {
-      req.destroy(tooSlow);
-      return;
-    }
-    res.setHeader('connection', 'close');
-    res.writeHead(408, { 'content-type': 'application/json' });
-    const { code, message, details } = tooSlow;
-    res.end(JSON.stringify({ error: { code, message, details } }), () => req.destroy(tooSlow));
+    cutWithTimeout(req, res, tooSlow);
   }, windowMs);
   timer.unref();
   res.once('close', () => clearInterval(timer));
