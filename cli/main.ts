@@ -1,7 +1,12 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --initial-old-space-size=64
 // A 1 MiB young generation (V8's default grows to 16 MiB per semi-space): a server streaming GiBs through
 // 64 KiB socket buffers, or a CLI hashing them, allocates short-lived wrappers only, and the larger young
 // generation cost the server ~24 MiB of resident memory (peak 150 → 126 MiB over a 10-file publish, same speed).
+// An old-generation allocation limit of at least 64 MiB: each 64 KiB body chunk Node's HTTP parser hands
+// over is a fresh buffer, and until a collection frees them they count against that limit. A server that
+// has sat idle has its limit recomputed from its idle allocation rate to ~9 MiB above its live heap, so
+// every ~16 MiB uploaded then ran a full collection: 60 per GiB, publishes 3.0–3.7× md5 instead of 2.0–2.3×
+// (bench/e2e.ts idles the server first). The floor costs no resident memory of its own.
 import './quiet-dependencies.js';
 import { redactUrlQueries } from '../local/redact.js';
 import { CliError } from './cli-error.js';

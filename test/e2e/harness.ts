@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { startDynamoDbLocal, startS3rver } from '../helpers/aws-local.js';
 import { listeningUrl } from '../helpers/listening-url.js';
 import { needs } from '../helpers/system-programs.js';
@@ -77,13 +78,29 @@ async function awsEnvironment(): Promise<{ env: Record<string, string>; stop(): 
 
 /** Starts `modelgate serve` on a free loopback port with its own data folder, and waits until /health answers. */
 export async function startServer(
-  options: { dataDir?: string; args?: string[]; env?: Record<string, string>; backend?: Backend } = {},
+  options: {
+    dataDir?: string;
+    args?: string[];
+    env?: Record<string, string>;
+    backend?: Backend;
+    /** Node flags before the script (default none), e.g. the CLI's shebang flags. */
+    nodeFlags?: string[];
+  } = {},
 ): Promise<ServerHandle> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'modelgate-e2e-'));
   const aws = options.backend === 'aws' ? await awsEnvironment() : undefined;
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])],
+    [
+      ...(options.nodeFlags ?? []),
+      CLI,
+      'serve',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      ...(options.args ?? []),
+    ],
     {
       cwd: ROOT,
       env: { ...process.env, ...aws?.env, ...options.env },
@@ -91,7 +108,10 @@ export async function startServer(
     },
   );
   const logs: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
+  // Whole lines: a line may arrive in two reads.
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line) logs.push(line);
+  });
   const url = await listeningUrl(child).catch(async (e: unknown) => {
     child.kill('SIGKILL');
     await aws?.stop();

@@ -1,0 +1,51 @@
+import { randomFillSync } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { shebangNodeFlags } from '../helpers/shebang-flags.js';
+import { CLI, cli, removeDir, startServer, tempDir } from './harness.js';
+
+const MiB = 1024 * 1024;
+/** Long enough for V8 to recompute a quiet server's heap limits from its idle allocation rate. */
+const IDLE_MS = 10_000;
+const UPLOAD_MiB = 256;
+
+async function writeRandomFile(path: string, bytes: number): Promise<void> {
+  const fh = await open(path, 'wx');
+  const chunk = Buffer.allocUnsafe(8 * MiB);
+  try {
+    for (let written = 0; written < bytes; written += chunk.length)
+      await fh.write(randomFillSync(chunk), 0, Math.min(chunk.length, bytes - written));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Full collections in `--trace-gc` lines, leaving out the memory reducer's own while a thread is idle. */
+const fullCollections = (logs: readonly string[]) =>
+  logs.filter((l) => l.includes('Mark-Compact') && !l.includes('(reduce)')).length;
+
+// The server as `modelgate serve` and `npm start` run it: with the CLI's shebang flags. Each body chunk
+// Node's HTTP parser hands over is a fresh 64 KiB buffer counted against V8's old-generation limit until
+// a collection frees it; without a floor on that limit, a server that had sat idle ran a full collection
+// every ~16 MiB it received (~15 for this upload, against 0–2 with the floor).
+describe('a registry that has sat idle receives an upload', () => {
+  const dir = tempDir();
+  afterAll(() => removeDir(dir));
+
+  it(`without a full collection every few MiB (${UPLOAD_MiB} MiB, after ${IDLE_MS / 1000} s idle)`, async () => {
+    const file = join(dir, 'weights.bin');
+    await writeRandomFile(file, UPLOAD_MiB * MiB);
+    const server = await startServer({ nodeFlags: [...(await shebangNodeFlags(CLI)), '--trace-gc'] });
+    try {
+      await sleep(IDLE_MS);
+      const before = fullCollections(server.logs);
+      const published = await cli(['publish', 'heap@1.0.0', file], server.env);
+      expect(published.code, published.stderr).toBe(0);
+      expect(fullCollections(server.logs) - before).toBeLessThanOrEqual(3);
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
+});
