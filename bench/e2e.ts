@@ -22,7 +22,6 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,6 +38,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { startDynamoDbLocal, startS3rver } from '../test/helpers/aws-local.js';
 import { listeningUrl } from '../test/helpers/listening-url.js';
+import { writeRandomFile } from '../test/helpers/random-file.js';
 import { shebangNodeFlags } from '../test/helpers/shebang-flags.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -92,19 +92,6 @@ function parseOptions(): Options {
     backends: backend === 'both' ? ['embedded', 'aws'] : [backend],
     idleS: positive('idle', values.idle, 0),
   };
-}
-
-/** Random bytes, 8 MiB at a time, fsynced so no write-back runs during the timings. */
-async function writeRandomFile(path: string, bytes: number): Promise<void> {
-  const fh = await open(path, 'wx');
-  const chunk = Buffer.allocUnsafe(8 * MiB);
-  try {
-    for (let written = 0; written < bytes; written += chunk.length)
-      await fh.write(randomFillSync(chunk), 0, Math.min(chunk.length, bytes - written));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** New bytes for a round: the round number in the first 8 bytes, so the blob is not already stored. */

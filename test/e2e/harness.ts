@@ -89,24 +89,12 @@ export async function startServer(
 ): Promise<ServerHandle> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'modelgate-e2e-'));
   const aws = options.backend === 'aws' ? await awsEnvironment() : undefined;
-  const child = spawn(
-    process.execPath,
-    [
-      ...(options.nodeFlags ?? []),
-      CLI,
-      'serve',
-      '--port',
-      '0',
-      '--data-dir',
-      dataDir,
-      ...(options.args ?? []),
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...aws?.env, ...options.env },
-      stdio: 'pipe',
-    },
-  );
+  const serve = [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])];
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...serve], {
+    cwd: ROOT,
+    env: { ...process.env, ...aws?.env, ...options.env },
+    stdio: 'pipe',
+  });
   const logs: string[] = [];
   // Whole lines: a line may arrive in two reads.
   createInterface({ input: child.stdout! }).on('line', (line) => {

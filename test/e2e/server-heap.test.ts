@@ -1,8 +1,7 @@
-import { randomFillSync } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeRandomFile } from '../helpers/random-file.js';
 import { shebangNodeFlags } from '../helpers/shebang-flags.js';
 import { CLI, cli, removeDir, startServer, tempDir } from './harness.js';
 
@@ -10,17 +9,6 @@ const MiB = 1024 * 1024;
 /** Long enough for V8 to recompute a quiet server's heap limits from its idle allocation rate. */
 const IDLE_MS = 10_000;
 const UPLOAD_MiB = 256;
-
-async function writeRandomFile(path: string, bytes: number): Promise<void> {
-  const fh = await open(path, 'wx');
-  const chunk = Buffer.allocUnsafe(8 * MiB);
-  try {
-    for (let written = 0; written < bytes; written += chunk.length)
-      await fh.write(randomFillSync(chunk), 0, Math.min(chunk.length, bytes - written));
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Full collections in `--trace-gc` lines, leaving out the memory reducer's own while a thread is idle. */
 const fullCollections = (logs: readonly string[]) =>
