@@ -37,6 +37,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { startDynamoDbLocal, startS3rver } from '../test/helpers/aws-local.js';
+import { isFullCollection } from '../test/helpers/gc-trace.js';
 import { listeningUrl } from '../test/helpers/listening-url.js';
 import { writeRandomFile } from '../test/helpers/random-file.js';
 import { shebangNodeFlags } from '../test/helpers/shebang-flags.js';
@@ -44,8 +45,12 @@ import { shebangNodeFlags } from '../test/helpers/shebang-flags.js';
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
-/** The Node flags of the CLI's shebang: the CLI is timed as an installed `modelgate` runs. */
-const cliNodeFlags = () => shebangNodeFlags(CLI);
+/** The Node flags of the CLI's shebang (read once): the CLI is timed as an installed `modelgate` runs. */
+let shebangFlags: Promise<string[]> | undefined;
+const cliNodeFlags = () => {
+  shebangFlags ??= shebangNodeFlags(CLI);
+  return shebangFlags;
+};
 const MiB = 1024 * 1024;
 /**
  * The issue's targets; `republish` guards the early (staged) sends of publish: a re-publish cost ~1.3×
@@ -179,7 +184,7 @@ interface Server {
   pid: number;
   env: Record<string, string>;
   dataDir: string;
-  /** Mark-compact collections the server has run so far, on any of its threads (from `--trace-gc`). */
+  /** Full collections the server has run so far, on any of its threads (`--trace-gc`, see gc-trace). */
   majorGcs(): number;
   /** Deletes every stored blob, so the disk stays bounded across rounds (past rounds' blobs are not needed). */
   dropBlobs(): Promise<void>;
@@ -282,11 +287,10 @@ async function startServer(backend: BackendName, dataDir: string): Promise<Serve
     await stopAws();
     throw e;
   });
-  // `--trace-gc` prints one line per collection on stdout; the server logs nothing else there that
-  // names a mark-compact. Counted per line, so a line split across two reads is still seen once.
+  // Counted per line, so a line split across two reads is still seen once.
   let majorGcs = 0;
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    if (line.includes('Mark-Compact')) majorGcs += 1;
+    if (isFullCollection(line)) majorGcs += 1;
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {

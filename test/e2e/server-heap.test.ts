@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isFullCollection, isYoungCollection } from '../helpers/gc-trace.js';
 import { writeRandomFile } from '../helpers/random-file.js';
 import { shebangNodeFlags } from '../helpers/shebang-flags.js';
 import { CLI, cli, removeDir, startServer, tempDir } from './harness.js';
@@ -10,11 +11,9 @@ const MiB = 1024 * 1024;
 const IDLE_MS = 10_000;
 const UPLOAD_MiB = 256;
 
-/** Full collections in `--trace-gc` lines, leaving out the memory reducer's own while a thread is idle. */
-const fullCollections = (logs: readonly string[]) =>
-  logs.filter((l) => l.includes('Mark-Compact') && !l.includes('(reduce)')).length;
-/** Young-generation collections: an upload always runs some, so their lines prove the trace is read. */
-const scavenges = (logs: readonly string[]) => logs.filter((l) => l.includes('Scavenge')).length;
+const fullCollections = (logs: readonly string[]) => logs.filter(isFullCollection).length;
+/** An upload always runs some: their lines prove the trace is read at all. */
+const scavenges = (logs: readonly string[]) => logs.filter(isYoungCollection).length;
 
 // The server as `modelgate serve` and `npm start` run it: with the CLI's shebang flags. Each body chunk
 // Node's HTTP parser hands over is a fresh 64 KiB buffer counted against V8's old-generation limit until
