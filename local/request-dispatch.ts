@@ -79,13 +79,11 @@ export function requestListener(parts: DispatchParts): (req: IncomingMessage, re
 /** Cuts a JSON API request that takes longer than `limitMs` in all (blob transfers are not limited). */
 function limitRequestTime(req: IncomingMessage, res: ServerResponse, limitMs: number): void {
   if (isBlobPath((req.url ?? '/').split('?')[0]!)) return;
-  const timer = setTimeout(() => {
-    if (res.headersSent) {
-      req.socket.destroy();
-      return;
-    }
-    cutWithTimeout(req, res, new RegistryError('TIMEOUT', `the request took longer than ${limitMs} ms`));
-  }, limitMs);
+  const timer = setTimeout(
+    () =>
+      cutWithTimeout(req, res, new RegistryError('TIMEOUT', `the request took longer than ${limitMs} ms`)),
+    limitMs,
+  );
   timer.unref();
   res.once('close', () => clearTimeout(timer));
 }
@@ -94,11 +92,13 @@ function limitRequestTime(req: IncomingMessage, res: ServerResponse, limitMs: nu
  * Answers 408 with `error`'s envelope and closes the connection; once the answer is out, a body still
  * arriving is dropped by destroying the request itself, so its reader (readBody, the blob store) fails
  * with `error` instead of waiting forever: a request whose answer is finished is no longer aborted by its
- * socket's close. Where an answer has already started, the request is destroyed at once.
+ * socket's close. Where an answer has already started, nothing more can be said: the request and its
+ * connection are dropped at once (a complete request's destroy leaves its socket open).
  */
 function cutWithTimeout(req: IncomingMessage, res: ServerResponse, error: RegistryError): void {
   if (res.headersSent) {
     req.destroy(error);
+    req.socket.destroy();
     return;
   }
   res.setHeader('connection', 'close');
