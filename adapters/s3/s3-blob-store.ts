@@ -60,6 +60,7 @@ import {
   type UploadedPart,
   type UploadTarget,
 } from '../../schemas/version.schema.js';
+import { blobKeys, S3_KEY_LAYOUT } from './s3-key-layout.js';
 
 /**
  * Settings every S3Client handed to this store needs. With the SDK's default (WHEN_SUPPORTED), presigned
@@ -126,11 +127,7 @@ export class S3BlobStore implements BlobStore {
 
   /** The object key of a blob. Public so that operators and tests can find an object. */
   keyOf(sha256: string): string {
-    if (!isSha256Hex(sha256))
-      throw new RegistryError('INVALID_REQUEST', 'sha256 must be 64 lower-case hex digits', {
-        field: 'sha256',
-      });
-    return `${this.keyPrefix}blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
+    return blobKeys(this.keyPrefix, sha256).blob;
   }
 
   async stat(sha256: string): Promise<BlobStat | null> {
@@ -151,7 +148,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   private markKey(sha256: string): string {
-    return `${this.keyPrefix}corrupt/sha256/${this.keyOf(sha256).slice(-64)}`;
+    return blobKeys(this.keyPrefix, sha256).corruptMark;
   }
 
   /** The identity (ETag and LastModified) of the object the corrupt mark names, or null. */
@@ -199,7 +196,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<BlobInfo> {
-    const prefix = `${this.keyPrefix}blobs/sha256/`;
+    const prefix = `${this.keyPrefix}${S3_KEY_LAYOUT.blobs}`;
     let token: string | undefined;
     do {
       const page = await this.client.send(

@@ -7,6 +7,7 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { S3_KEY_LAYOUT, type S3KeyLayout } from '../../adapters/s3/s3-key-layout.js';
 
 export interface BlobBucketProps {
   /**
@@ -40,8 +41,8 @@ export interface BlobBucketProps {
 export class BlobBucket extends Construct {
   readonly bucket: IBucket;
   readonly accessLogBucket: IBucket;
-  /** The key prefix every blob lives under (adapters/s3/s3-blob-store.ts). */
-  readonly blobPrefix = 'blobs/sha256/';
+  /** Where the store keeps blobs and their marks (adapters/s3/s3-key-layout.ts): grants are per prefix. */
+  readonly keyLayout: S3KeyLayout = S3_KEY_LAYOUT;
 
   constructor(scope: Construct, id: string, props: BlobBucketProps = {}) {
     super(scope, id);

@@ -1,6 +1,7 @@
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { S3KeyLayout } from '../../adapters/s3/s3-key-layout.js';
 import { acknowledgeWildcards, escapeRegExp } from '../nag.js';
 
 /**
@@ -41,44 +42,67 @@ export function grantTable(
 }
 
 /**
- * GetObject on blobs (HeadObject is authorized by it too), and ListBucket on the bucket: without it
- * S3 answers HeadObject for a missing blob with 403 instead of 404, and `stat` could not tell "not
- * uploaded yet" from "forbidden". (A `s3:prefix` condition would not help: HeadObject carries no
- * prefix, so the condition would never match.) The bucket holds nothing but hash-named blobs.
+ * What `stat` and downloads read: GetObject on blobs (HeadObject is authorized by it too) and on the
+ * corrupt marks (`stat` reads a blob's mark), and ListBucket on the bucket: without it S3 answers
+ * HeadObject for a missing blob with 403 instead of 404, and `stat` could not tell "not uploaded yet"
+ * from "forbidden". (A `s3:prefix` condition would not help: HeadObject carries no prefix, so the
+ * condition would never match.) Without GetObject on the marks, S3 answers 403 for a mark that does
+ * not exist, and every `stat` fails.
  */
-export function grantBlobRead(role: IRole, bucket: IBucket, blobPrefix: string): void {
+export function grantBlobRead(role: IRole, bucket: IBucket, keys: S3KeyLayout): void {
+  const prefixes = [keys.blobs, keys.corruptMarks];
   role.addToPrincipalPolicy(
-    new PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects(`${blobPrefix}*`)] }),
+    new PolicyStatement({ actions: ['s3:GetObject'], resources: objectsUnder(bucket, prefixes) }),
   );
   role.addToPrincipalPolicy(
     new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
   );
-  acknowledgeBlobPrefix(role, blobPrefix);
+  acknowledgePrefixes(role, prefixes);
 }
 
 /**
  * PutObject on blobs (which also authorizes the multipart calls: create, upload part, complete): what an
  * upload URL signed by this role can do. AbortMultipartUpload so that parts refused at commit are dropped
- * at once; nothing deletes an object.
+ * at once; nothing deletes an object. Never the marks: an uploader's URL cannot vouch for bytes.
  */
-export function grantBlobWrite(role: IRole, bucket: IBucket, blobPrefix: string): void {
+export function grantBlobWrite(role: IRole, bucket: IBucket, keys: S3KeyLayout): void {
   role.addToPrincipalPolicy(
     new PolicyStatement({
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-      resources: [bucket.arnForObjects(`${blobPrefix}*`)],
+      resources: objectsUnder(bucket, [keys.blobs]),
     }),
   );
-  acknowledgeBlobPrefix(role, blobPrefix);
+  acknowledgePrefixes(role, [keys.blobs]);
 }
 
 /**
- * Blobs are content-addressed (`blobs/sha256/<2 hex>/<64 hex>`): the keys a role may touch cannot be
- * listed in advance, only their prefix. The wildcard is that prefix, never the whole bucket.
+ * GetObject and PutObject on the marks a validation reads and writes (`markCorrupt`): a blob found
+ * rotten. The blobs themselves stay read-only.
  */
-function acknowledgeBlobPrefix(role: IRole, blobPrefix: string): void {
-  acknowledgeWildcards(
-    role,
-    new RegExp(`^Resource::.*/${escapeRegExp(blobPrefix)}\\*$`),
-    `Blob keys are SHA-256 content addresses under ${blobPrefix}: that prefix is the narrowest resource covering them.`,
+export function grantBlobMarks(role: IRole, bucket: IBucket, keys: S3KeyLayout): void {
+  const prefixes = [keys.corruptMarks];
+  role.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resources: objectsUnder(bucket, prefixes),
+    }),
   );
+  acknowledgePrefixes(role, prefixes);
+}
+
+const objectsUnder = (bucket: IBucket, prefixes: readonly string[]): string[] =>
+  prefixes.map((p) => bucket.arnForObjects(`${p}*`));
+
+/**
+ * Blobs are content-addressed (`blobs/sha256/<2 hex>/<64 hex>`) and so are their marks: the keys a role
+ * may touch cannot be listed in advance, only their prefixes. Each wildcard is one such prefix, never the
+ * whole bucket.
+ */
+function acknowledgePrefixes(role: IRole, prefixes: readonly string[]): void {
+  for (const prefix of prefixes)
+    acknowledgeWildcards(
+      role,
+      new RegExp(`^Resource::.*/${escapeRegExp(prefix)}\\*$`),
+      `Keys under ${prefix} are SHA-256 content addresses: that prefix is the narrowest resource covering them.`,
+    );
 }

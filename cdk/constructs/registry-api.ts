@@ -10,6 +10,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import type { S3KeyLayout } from '../../adapters/s3/s3-key-layout.js';
 import { GROUP_ACCESS } from '../../lambdas/aws/group-access.js';
 import { ROUTE_GROUPS, ROUTES, type RouteGroup } from '../../lambdas/routes.js';
 import { grantBlobRead, grantBlobWrite, grantTable } from './data-access.js';
@@ -23,8 +24,8 @@ export interface RegistryApiProps {
   readonly gsiNames: readonly string[];
   /** The blob bucket presigned uploads and downloads point at. Required. */
   readonly bucket: IBucket;
-  /** Key prefix of the blobs in the bucket: access is granted under it only. Required. */
-  readonly blobPrefix: string;
+  /** Where the store keeps blobs and marks: access is granted per prefix. Required. */
+  readonly keyLayout: S3KeyLayout;
   /** The state machine a committed version starts. Required. */
   readonly validationStateMachine: IStateMachine;
   /** Namespace of the EMF metrics the functions write. Required. */
@@ -102,8 +103,8 @@ export class RegistryApi extends Construct {
         props.signingKey.grantPublicKey(fn.role);
         fn.fn.addEnvironment('MODELGATE_SIGNING_KMS_KEY_ID', props.signingKey.key.keyArn);
       }
-      if (access.readBlobs) grantBlobRead(fn.role, props.bucket, props.blobPrefix);
-      if (access.writeBlobs) grantBlobWrite(fn.role, props.bucket, props.blobPrefix);
+      if (access.readBlobs) grantBlobRead(fn.role, props.bucket, props.keyLayout);
+      if (access.writeBlobs) grantBlobWrite(fn.role, props.bucket, props.keyLayout);
       if (access.startsValidation) {
         fn.role.addToPrincipalPolicy(
           new PolicyStatement({

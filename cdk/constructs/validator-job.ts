@@ -15,9 +15,10 @@ import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import type { S3KeyLayout } from '../../adapters/s3/s3-key-layout.js';
 import { VALIDATOR_EXIT } from '../../schemas/validation-task.schema.js';
 import { repoPath } from '../paths.js';
-import { grantBlobRead, grantTable } from './data-access.js';
+import { grantBlobMarks, grantBlobRead, grantTable } from './data-access.js';
 
 /** Where the image comes from: built from gpu-validator/Dockerfile at deploy time, or pushed to ECR by CI. */
 export type ValidatorImageSource =
@@ -33,8 +34,8 @@ export interface ValidatorJobProps {
   readonly gsiNames: readonly string[];
   /** The blob bucket the job reads model files from. Required. */
   readonly bucket: IBucket;
-  /** Key prefix of the blobs in the bucket: read access is granted under it only. Required. */
-  readonly blobPrefix: string;
+  /** Where the store keeps blobs and marks: the job reads blobs and marks and writes marks only. Required. */
+  readonly keyLayout: S3KeyLayout;
   /** Hard memory limit of the container in MiB. Required. */
   readonly memoryMiB: number;
   /** vCPUs of one job. Required. */
@@ -90,9 +91,11 @@ export class ValidatorJob extends Construct {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'gpu-validator job: read blobs, settle the version it validates',
     });
-    // Reads the blobs it validates; writes only the version record and its report (never blobs).
+    // Reads the blobs it validates; writes the version record, its report and the blobs' marks (a rotten
+    // blob), never a blob.
     grantTable(jobRole, props.table, props.gsiNames, 'readWrite');
-    grantBlobRead(jobRole, props.bucket, props.blobPrefix);
+    grantBlobRead(jobRole, props.bucket, props.keyLayout);
+    grantBlobMarks(jobRole, props.bucket, props.keyLayout);
 
     this.container = new EcsEc2ContainerDefinition(this, 'Container', {
       image: this.image(props.image),

@@ -26,7 +26,7 @@ export class ApiStack extends Stack {
       table: stateful.registry.table,
       gsiNames: [stateful.registry.gsi1IndexName, stateful.registry.gsi2IndexName],
       bucket: stateful.blobs.bucket,
-      blobPrefix: stateful.blobs.blobPrefix,
+      keyLayout: stateful.blobs.keyLayout,
       validationStateMachine: props.validationStateMachine,
       metricsNamespace: settings.metricsNamespace,
       nodeClassesJson: JSON.stringify(settings.nodeClasses),

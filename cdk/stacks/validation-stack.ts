@@ -64,7 +64,7 @@ export class ValidationStack extends Stack {
       table,
       gsiNames,
       bucket,
-      blobPrefix: stateful.blobs.blobPrefix,
+      keyLayout: stateful.blobs.keyLayout,
       memoryMiB: settings.validatorMemoryMiB,
       vcpus: settings.validatorVcpus,
       attempts: settings.validationJobAttempts,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobKeys } from '../../adapters/s3/s3-key-layout.js';
 import {
   DASHBOARD_NAME,
   DASHBOARD_TITLE,
@@ -86,6 +87,44 @@ function groupStatements(group: string): Json[] {
 }
 const actionsOf = (statements: Json[]): string[] =>
   statements.flatMap((s) => list(s.Action as string | string[]));
+
+/** Statements of the validator job's role (the Batch job's task role). */
+function validatorJobStatements(): Json[] {
+  const policies = resourcesOf(templates.validation, 'AWS::IAM::Policy').filter(([id]) =>
+    id.includes('ValidatorJobRole'),
+  );
+  expect(policies, 'policy of the validator job role').toHaveLength(1);
+  return (policies[0]![1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
+}
+
+/**
+ * A resource as text: the parts of an Fn::Join, with every reference (the bucket's ARN, imported across
+ * stacks) written `<bucket>`. Only the blob bucket's objects are granted to these roles.
+ */
+function resourceText(resource: unknown): string {
+  if (typeof resource === 'string') return resource;
+  const join = (resource as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (!join) return '<bucket>';
+  return join[1].map((part) => (typeof part === 'string' ? part : '<bucket>')).join(join[0]);
+}
+
+/** IAM's wildcards: `*` any run of characters, `?` any one. */
+const iamMatches = (pattern: string, value: string): boolean =>
+  new RegExp(
+    `^${pattern
+      .split('')
+      .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\/]/g, '\\$&')))
+      .join('')}$`,
+  ).test(value);
+
+/** Whether an Allow statement among `statements` grants `action` on the blob bucket's object `key`. */
+const allows = (statements: Json[], action: string, key: string): boolean =>
+  statements.some(
+    (s) =>
+      s.Effect === 'Allow' &&
+      list(s.Action as string | string[]).includes(action) &&
+      list(s.Resource).some((r) => iamMatches(resourceText(r), `<bucket>/${key}`)),
+  );
 
 describe('synthesis and cdk-nag', () => {
   it('synthesizes with no unacknowledged cdk-nag (AwsSolutions) error', () => {
@@ -327,6 +366,24 @@ describe('IAM: least privilege', () => {
         `${group} delete`,
       ).toBe(false);
     }
+  });
+
+  it('lets each role reach exactly the S3 keys its store calls use (s3rver checks no IAM, S3 does)', () => {
+    const keys = blobKeys('', 'ab'.repeat(32));
+    for (const group of stacks.api.registryApi.functions.keys()) {
+      const statements = groupStatements(group);
+      const { readBlobs, writeBlobs } = GROUP_ACCESS[group];
+      // stat: HeadObject of the blob and GetObject of its corrupt mark; downloads sign GETs of the blob.
+      expect(allows(statements, 's3:GetObject', keys.blob), `${group} reads blobs`).toBe(readBlobs);
+      expect(allows(statements, 's3:GetObject', keys.corruptMark), `${group} reads marks`).toBe(readBlobs);
+      expect(allows(statements, 's3:PutObject', keys.blob), `${group} writes blobs`).toBe(writeBlobs);
+      expect(allows(statements, 's3:PutObject', keys.corruptMark), `${group} writes marks`).toBe(false);
+    }
+    const job = validatorJobStatements();
+    expect(allows(job, 's3:GetObject', keys.blob)).toBe(true);
+    expect(allows(job, 's3:GetObject', keys.corruptMark)).toBe(true);
+    expect(allows(job, 's3:PutObject', keys.corruptMark)).toBe(true);
+    expect(allows(job, 's3:PutObject', keys.blob)).toBe(false);
   });
 
   it('keeps readers read-only: the downloads group cannot write the table or blobs', () => {
