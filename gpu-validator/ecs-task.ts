@@ -33,7 +33,8 @@ function awsDeps(
   bucketName: string,
   settingsEnv: z.infer<typeof SettingsEnv>,
 ): RegistryDeps {
-  // Region and credentials come from the task role; materialize re-hashes every byte it downloads.
+  // Region and credentials come from the task role; materialize hashes every byte it downloads that
+  // neither S3 nor an earlier validation proved (adapters/s3/s3-blob-store.ts).
   const s3 = new S3Client(S3_CLIENT_CHECKSUM_SETTINGS);
   const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}));
   return {

@@ -19,8 +19,9 @@
  * the URL is signed. `completeUpload` assembles the parts the uploader reports (part number, ETag,
  * checksum) once they are exactly the plan's parts. The multipart checksum S3 keeps is a checksum of
  * the part checksums, not the file's SHA-256: per-part checksums catch bytes corrupted in transit, and
- * the validator (`materialize`, which re-hashes every byte it reads of an object S3 did not verify whole)
- * catches a wrong file.
+ * the validator (`materialize`, which hashes every byte it reads of an object S3 did not verify whole)
+ * catches a wrong file, once: it then writes a proof naming the object (`S3_KEY_LAYOUT.proofs`), and a
+ * later validation of the same object only downloads it.
  *
  * The part size is a function of the blob size and the options, so a plan made at start is the plan
  * checked at commit without storing it: `partSizeBytes`, grown for huge blobs to stay within 10 000
@@ -42,12 +43,14 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { z } from 'zod';
 import { RegistryError } from '../../core/errors.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
@@ -180,7 +183,7 @@ export class S3BlobStore implements BlobStore {
   async check(blob: BlobInfo, throttle?: (bytes: number) => Promise<void>): Promise<BlobCheck> {
     let body: Readable;
     try {
-      body = await this.openObject(blob);
+      ({ body } = await this.openObject(blob));
     } catch (e) {
       if (e instanceof RegistryError && e.code === 'FILE_MISSING') return 'missing';
       throw e;
@@ -370,28 +373,38 @@ export class S3BlobStore implements BlobStore {
    * Streams the object to a temporary file next to `destPath`, hashing as it writes, and renames it into
    * place only when size and SHA-256 match: `destPath` never holds partial or wrong bytes. md5 is
    * computed in the same pass, so the caller need not read the file again (answers both digests).
-   * An object S3 verified on write (a single PUT carries the full-object `x-amz-checksum-sha256`, and
-   * S3 refuses bytes that differ) is not hashed with sha256 again; a multipart object's checksum is one
-   * of part checksums, so its bytes are.
+   *
+   * What is proven is not hashed again (`knownDigests`): an object S3 verified on write (a single PUT
+   * carries the full-object `x-amz-checksum-sha256`, and S3 refuses bytes that differ) is not hashed with
+   * sha256; an object with a proof (see `S3_KEY_LAYOUT.proofs`) is not hashed at all, only downloaded and
+   * counted. Every other object (multipart: its checksum is one of part checksums) is hashed whole, and
+   * once its bytes match, a proof naming it is written for the next validation of the same object.
    */
   async materialize(blob: BlobInfo, destPath: string): Promise<ProvenDigests> {
-    const verifiedByS3 = await this.verifiedOnWrite(blob);
-    const body = await this.openObject(blob);
+    const known = await this.knownDigests(blob);
+    const object = await this.openObject(blob);
+    // Replaced between the HEAD and the GET: what was known is of other bytes.
+    const trusted: KnownDigests =
+      identityOf(object) === known.object ? known : { object: identityOf(object), sha256Verified: false };
     await mkdir(dirname(destPath), { recursive: true });
     const temp = join(dirname(destPath), `.${basename(destPath)}.${process.pid}.${Date.now()}.part`);
-    const sha256 = verifiedByS3 ? undefined : createHash('sha256');
-    const md5 = createHash('md5');
+    const sha256 = trusted.sha256Verified ? undefined : createHash('sha256');
+    const md5 = trusted.md5 === undefined ? createHash('md5') : undefined;
     let size = 0;
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, done) {
         sha256?.update(chunk);
-        md5.update(chunk);
+        md5?.update(chunk);
         size += chunk.length;
         done(null, chunk);
       },
     });
     try {
-      await pipeline(body, hasher, createWriteStream(temp, { mode: 0o644, highWaterMark: 1024 * 1024 }));
+      await pipeline(
+        object.body,
+        hasher,
+        createWriteStream(temp, { mode: 0o644, highWaterMark: 1024 * 1024 }),
+      );
       const actual = sha256 ? sha256.digest('hex') : blob.sha256;
       if (actual !== blob.sha256 || size !== blob.size)
         throw new RegistryError(
@@ -405,40 +418,95 @@ export class S3BlobStore implements BlobStore {
           },
         );
       await rename(temp, destPath);
-      return { sha256: blob.sha256, md5: md5.digest('hex'), size };
     } catch (e) {
       await rm(temp, { force: true });
       throw e;
     }
+    const digests = { sha256: blob.sha256, md5: trusted.md5 ?? md5!.digest('hex'), size };
+    if (trusted.md5 === undefined) await this.writeProof(blob, { object: trusted.object, ...digests });
+    return digests;
   }
 
   /**
-   * Whether S3 itself checked the object's bytes against the blob's SHA-256 when it was written: its
-   * stored checksum is a full-object SHA-256 equal to the name. False when S3 keeps none (a server that
-   * does not, like s3rver), a composite one (multipart), or the lookup fails: then the bytes are hashed.
+   * What is already proven of the blob's current object (named by `identityOf` its HEAD): that S3
+   * verified its sha256 on write, and its md5 from a proof. A proof counts only for the very object it
+   * names, at the blob's size, and not while a corrupt mark names that object; anything else in a proof
+   * (another object, a body that does not parse, one over `PROOF_MAX_BYTES`) counts as no proof.
    */
-  private async verifiedOnWrite(blob: BlobInfo): Promise<boolean> {
+  private async knownDigests(blob: BlobInfo): Promise<KnownDigests> {
+    let head: HeadObjectCommandOutput;
     try {
-      const head = await this.client.send(
+      head = await this.client.send(
         new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256), ChecksumMode: 'ENABLED' }),
       );
-      const expected = Buffer.from(blob.sha256, 'hex').toString('base64');
-      return (
-        head.ChecksumSHA256 === expected &&
-        head.ChecksumType !== 'COMPOSITE' &&
-        head.ContentLength === blob.size
-      );
     } catch {
-      return false;
+      // The GET that follows says what is wrong (FILE_MISSING, or the service's error).
+      return { object: '', sha256Verified: false };
+    }
+    const object = identityOf(head);
+    // Marks that cannot be read prove nothing: no proof, and a corrupt mark that might name this object.
+    const [proofText, corruptMark] = await Promise.all([
+      this.readSmallObject(blobKeys(this.keyPrefix, blob.sha256).proof, PROOF_MAX_BYTES).catch(() => null),
+      this.readMark(blob.sha256).catch(() => object),
+    ]);
+    const proof = parseProof(proofText);
+    const sized = head.ContentLength === blob.size;
+    if (
+      proof !== null &&
+      proof.object === object &&
+      proof.sha256 === blob.sha256 &&
+      proof.size === blob.size &&
+      sized &&
+      corruptMark !== object
+    )
+      return { object, sha256Verified: true, md5: proof.md5 };
+    const checksum = Buffer.from(blob.sha256, 'hex').toString('base64');
+    return {
+      object,
+      sha256Verified: sized && head.ChecksumSHA256 === checksum && head.ChecksumType !== 'COMPOSITE',
+    };
+  }
+
+  /**
+   * Records that the object `proof.object` hashed to the blob's sha256, with its md5 and size. Best
+   * effort: a proof that cannot be written costs the next validation one more hash of the same bytes,
+   * never a verdict, so its failure does not fail the validation that proved the bytes.
+   */
+  private async writeProof(blob: BlobInfo, proof: BlobProof): Promise<void> {
+    await this.client
+      .send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: blobKeys(this.keyPrefix, blob.sha256).proof,
+          Body: JSON.stringify(proof),
+          ContentType: 'application/json',
+        }),
+      )
+      .catch(() => {});
+  }
+
+  /** The first `maxBytes` of an object as text, or null when there is none. */
+  private async readSmallObject(key: string, maxBytes: number): Promise<string | null> {
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${maxBytes - 1}` }),
+      );
+      return (await out.Body?.transformToString('utf8')) ?? '';
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
     }
   }
 
-  private async openObject(blob: BlobInfo): Promise<Readable> {
+  /** The object's bytes, with the ETag and LastModified of the object they are. FILE_MISSING when there is none. */
+  private async openObject(
+    blob: BlobInfo,
+  ): Promise<{ body: Readable; ETag?: string | undefined; LastModified?: Date | undefined }> {
     try {
       const out = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256) }),
       );
-      return out.Body as Readable;
+      return { body: out.Body as Readable, ETag: out.ETag, LastModified: out.LastModified };
     } catch (e) {
       if (isNotFound(e))
         throw new RegistryError('FILE_MISSING', `blob ${blob.sha256} is not stored`, { sha256: blob.sha256 });
@@ -468,6 +536,41 @@ const refusedParts = (blob: BlobInfo, why: string) =>
   });
 
 /** What tells one stored object from a later one under the same key. */
+/** What `materialize` knows of an object before reading it: its identity, and digests proven earlier. */
+interface KnownDigests {
+  /** `identityOf` the object ('' when the HEAD failed). */
+  readonly object: string;
+  /** S3 verified the full-object sha256 on write, or a proof says the bytes hashed to it. */
+  readonly sha256Verified: boolean;
+  /** From a proof of this very object. */
+  readonly md5?: string;
+}
+
+/** Proofs are a few hundred bytes; reading more than this of one would only cost memory. */
+const PROOF_MAX_BYTES = 1024;
+
+/** A proof (`S3_KEY_LAYOUT.proofs`): the object (`identityOf`) whose bytes hashed to the blob's name. */
+const BlobProof = z
+  .object({
+    object: z.string().min(1).max(256),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    md5: z.string().regex(/^[0-9a-f]{32}$/),
+    size: z.number().int().nonnegative(),
+  })
+  .strict();
+type BlobProof = z.infer<typeof BlobProof>;
+
+/** The proof in `text`, or null for none or anything that is not one (a proof is never trusted on shape). */
+function parseProof(text: string | null): BlobProof | null {
+  if (text === null) return null;
+  try {
+    const parsed = BlobProof.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
 const identityOf = (head: { ETag?: string | undefined; LastModified?: Date | undefined }): string =>
   `${head.ETag ?? ''} ${head.LastModified?.toISOString() ?? ''}`;
 

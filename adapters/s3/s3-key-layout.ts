@@ -8,11 +8,15 @@ import { isSha256Hex } from '../../schemas/names.schema.js';
  * (AccessDenied: without s3:GetObject on a key, even "no such key" is a 403), which s3rver in the tests
  * would never show.
  * - `blobs`: the content-addressed model files, `blobs/sha256/<first 2 hex>/<hex>`;
- * - `corruptMarks`: `corrupt/sha256/<hex>`, naming the ETag and LastModified of an object found rotten.
+ * - `corruptMarks`: `corrupt/sha256/<hex>`, naming the ETag and LastModified of an object found rotten;
+ * - `proofs`: `proven/sha256/<hex>`, naming the ETag and LastModified of an object a validation hashed
+ *   whole and found to be the blob, with its md5 and size: the next validation of that same object
+ *   downloads it without hashing it again.
  */
 export const S3_KEY_LAYOUT = {
   blobs: 'blobs/sha256/',
   corruptMarks: 'corrupt/sha256/',
+  proofs: 'proven/sha256/',
 } as const;
 
 export type S3KeyLayout = typeof S3_KEY_LAYOUT;
@@ -21,6 +25,7 @@ export type S3KeyLayout = typeof S3_KEY_LAYOUT;
 export interface BlobKeys {
   readonly blob: string;
   readonly corruptMark: string;
+  readonly proof: string;
 }
 
 /**
@@ -35,5 +40,6 @@ export function blobKeys(keyPrefix: string, sha256: string): BlobKeys {
   return {
     blob: `${keyPrefix}${S3_KEY_LAYOUT.blobs}${sha256.slice(0, 2)}/${sha256}`,
     corruptMark: `${keyPrefix}${S3_KEY_LAYOUT.corruptMarks}${sha256}`,
+    proof: `${keyPrefix}${S3_KEY_LAYOUT.proofs}${sha256}`,
   };
 }

@@ -76,11 +76,11 @@ export function grantBlobWrite(role: IRole, bucket: IBucket, keys: S3KeyLayout):
 }
 
 /**
- * GetObject and PutObject on the marks a validation reads and writes (`markCorrupt`): a blob found
- * rotten. The blobs themselves stay read-only.
+ * GetObject and PutObject on the marks a validation reads and writes (`materialize`, `markCorrupt`): a
+ * blob found rotten, and the proof of bytes it hashed. The blobs themselves stay read-only.
  */
 export function grantBlobMarks(role: IRole, bucket: IBucket, keys: S3KeyLayout): void {
-  const prefixes = [keys.corruptMarks];
+  const prefixes = [keys.corruptMarks, keys.proofs];
   role.addToPrincipalPolicy(
     new PolicyStatement({
       actions: ['s3:GetObject', 's3:PutObject'],

@@ -92,7 +92,7 @@ export class ValidatorJob extends Construct {
       description: 'gpu-validator job: read blobs, settle the version it validates',
     });
     // Reads the blobs it validates; writes the version record, its report and the blobs' marks (a rotten
-    // blob), never a blob.
+    // blob, the proof of bytes it hashed), never a blob.
     grantTable(jobRole, props.table, props.gsiNames, 'readWrite');
     grantBlobRead(jobRole, props.bucket, props.keyLayout);
     grantBlobMarks(jobRole, props.bucket, props.keyLayout);

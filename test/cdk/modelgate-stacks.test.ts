@@ -378,11 +378,16 @@ describe('IAM: least privilege', () => {
       expect(allows(statements, 's3:GetObject', keys.corruptMark), `${group} reads marks`).toBe(readBlobs);
       expect(allows(statements, 's3:PutObject', keys.blob), `${group} writes blobs`).toBe(writeBlobs);
       expect(allows(statements, 's3:PutObject', keys.corruptMark), `${group} writes marks`).toBe(false);
+      expect(allows(statements, 's3:GetObject', keys.proof), `${group} reads proofs`).toBe(false);
+      expect(allows(statements, 's3:PutObject', keys.proof), `${group} writes proofs`).toBe(false);
     }
     const job = validatorJobStatements();
     expect(allows(job, 's3:GetObject', keys.blob)).toBe(true);
     expect(allows(job, 's3:GetObject', keys.corruptMark)).toBe(true);
     expect(allows(job, 's3:PutObject', keys.corruptMark)).toBe(true);
+    // materialize: reads the proof of a blob and writes one for bytes it hashed.
+    expect(allows(job, 's3:GetObject', keys.proof)).toBe(true);
+    expect(allows(job, 's3:PutObject', keys.proof)).toBe(true);
     expect(allows(job, 's3:PutObject', keys.blob)).toBe(false);
   });
 

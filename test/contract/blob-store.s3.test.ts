@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
 import { RegistryError } from '../../core/errors.js';
@@ -298,5 +298,136 @@ describe('S3BlobStore multipart uploads (s3rver)', () => {
       new S3BlobStore(server().client, server().bucket, { partSizeBytes });
     expect(make(5 * MiB - 1)).toThrow(RangeError);
     expect(make(5 * 1024 ** 3 + 1)).toThrow(RangeError);
+  });
+});
+
+/**
+ * Proofs: a validation that hashed an object S3 did not verify whole writes what it proved, and the next
+ * validation of that same object downloads it without hashing. Each case plants a proof whose md5 is
+ * wrong on purpose: an answer with that md5 shows the proof was taken, the real md5 shows the bytes were
+ * hashed.
+ */
+describe('S3BlobStore proofs (s3rver)', () => {
+  const FAKE_MD5 = 'f'.repeat(32);
+  const proofKey = (sha256: string) => `registry/proven/sha256/${sha256}`;
+
+  async function storedBlob(store: S3BlobStore, bytes = randomBytes(4096)) {
+    const blob = {
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      md5: createHash('md5').update(bytes).digest('hex'),
+      size: bytes.length,
+    };
+    const target = await store.uploadTarget(blob, 60);
+    const put = await fetch(target.url, {
+      method: 'PUT',
+      headers: target.headers,
+      body: new Uint8Array(bytes),
+    });
+    expect(put.status).toBe(200);
+    return { blob, bytes };
+  }
+
+  /** `identityOf` the stored object: its ETag and LastModified, as proofs and corrupt marks name it. */
+  async function objectOf(store: S3BlobStore, sha256: string): Promise<string> {
+    const head = await server().client.send(
+      new HeadObjectCommand({ Bucket: server().bucket, Key: store.keyOf(sha256) }),
+    );
+    return `${head.ETag} ${head.LastModified?.toISOString()}`;
+  }
+
+  const putProof = (sha256: string, body: string) =>
+    server().client.send(
+      new PutObjectCommand({ Bucket: server().bucket, Key: proofKey(sha256), Body: body }),
+    );
+
+  const readProof = async (sha256: string): Promise<unknown> => {
+    const out = await server().client.send(
+      new GetObjectCommand({ Bucket: server().bucket, Key: proofKey(sha256) }),
+    );
+    return JSON.parse((await out.Body?.transformToString('utf8')) ?? '');
+  };
+
+  async function materializeIn(store: S3BlobStore, blob: { sha256: string; size: number }) {
+    const dir = await mkdtemp(join(tmpdir(), 's3-proof-'));
+    try {
+      const path = join(dir, 'model.onnx');
+      const digests = await store.materialize(blob, path);
+      return { digests, bytes: await readFile(path) };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('hashes an object once: the first materialize writes a proof naming it, the next takes its md5 unhashed', async () => {
+    const store = makeStore();
+    const { blob, bytes } = await storedBlob(store);
+    const first = await materializeIn(store, blob);
+    expect(first.digests).toEqual(blob);
+    const object = await objectOf(store, blob.sha256);
+    expect(await readProof(blob.sha256)).toEqual({ object, ...blob });
+
+    await putProof(
+      blob.sha256,
+      JSON.stringify({ object, sha256: blob.sha256, md5: FAKE_MD5, size: blob.size }),
+    );
+    const second = await materializeIn(store, blob);
+    expect(second.digests).toEqual({ ...blob, md5: FAKE_MD5 });
+    expect(second.bytes.equals(bytes)).toBe(true);
+  });
+
+  it('hashes again an object replaced after its proof, so wrong bytes are refused all the same', async () => {
+    const store = makeStore();
+    const { blob } = await storedBlob(store);
+    await materializeIn(store, blob);
+    expect(await readProof(blob.sha256)).toMatchObject({ md5: blob.md5 });
+    // Someone with the bucket's keys writes other bytes under the blob's key: a new ETag and LastModified.
+    await server().client.send(
+      new PutObjectCommand({
+        Bucket: server().bucket,
+        Key: store.keyOf(blob.sha256),
+        Body: randomBytes(blob.size),
+      }),
+    );
+    const err = await materializeIn(store, blob).catch((e: unknown) => e);
+    expect((err as RegistryError).code).toBe('CHECKSUM_MISMATCH');
+  });
+
+  it('takes nothing from a proof that is not one for this object, hashes, and writes a fresh proof', async () => {
+    const store = makeStore();
+    const { blob } = await storedBlob(store);
+    const object = await objectOf(store, blob.sha256);
+    const valid = { object, sha256: blob.sha256, md5: FAKE_MD5, size: blob.size };
+    const notProofs: Record<string, string> = {
+      'another object': JSON.stringify({
+        ...valid,
+        object: `"0${'0'.repeat(31)}" ${new Date(0).toISOString()}`,
+      }),
+      'another size': JSON.stringify({ ...valid, size: blob.size + 1 }),
+      'another blob': JSON.stringify({ ...valid, sha256: 'e'.repeat(64) }),
+      'an unknown field': JSON.stringify({ ...valid, verified: true }),
+      'a cut body': JSON.stringify(valid).slice(0, 40),
+      // Whole, this one parses: only the first KiB of a proof is read.
+      'a body past 1 KiB': `${' '.repeat(2048)}${JSON.stringify(valid)}`,
+      'not JSON': 'proven',
+    };
+    for (const [what, body] of Object.entries(notProofs)) {
+      await putProof(blob.sha256, body);
+      const { digests } = await materializeIn(store, blob);
+      expect(digests.md5, what).toBe(blob.md5);
+      expect(await readProof(blob.sha256), what).toEqual({ object, ...blob });
+    }
+  });
+
+  it('takes nothing from a proof while a corrupt mark names the same object', async () => {
+    const store = makeStore();
+    const { blob } = await storedBlob(store);
+    const object = await objectOf(store, blob.sha256);
+    await putProof(
+      blob.sha256,
+      JSON.stringify({ object, sha256: blob.sha256, md5: FAKE_MD5, size: blob.size }),
+    );
+    await store.markCorrupt(blob.sha256);
+    const { digests } = await materializeIn(store, blob);
+    expect(digests.md5).toBe(blob.md5);
   });
 });
