@@ -385,7 +385,7 @@ export class S3BlobStore implements BlobStore {
     const object = await this.openObject(blob);
     // Replaced between the HEAD and the GET: what was known is of other bytes.
     const trusted: KnownDigests =
-      identityOf(object) === known.object ? known : { object: identityOf(object), sha256Verified: false };
+      isNamed(object) && identityOf(object) === known.object ? known : { object: '', sha256Verified: false };
     await mkdir(dirname(destPath), { recursive: true });
     const temp = join(dirname(destPath), `.${basename(destPath)}.${process.pid}.${Date.now()}.part`);
     const sha256 = trusted.sha256Verified ? undefined : createHash('sha256');
@@ -423,7 +423,8 @@ export class S3BlobStore implements BlobStore {
       throw e;
     }
     const digests = { sha256: blob.sha256, md5: trusted.md5 ?? md5!.digest('hex'), size };
-    if (trusted.md5 === undefined) await this.writeProof(blob, { object: trusted.object, ...digests });
+    if (trusted.md5 === undefined && isNamed(object))
+      await this.writeProof(blob, { object: identityOf(object), ...digests });
     return digests;
   }
 
@@ -444,6 +445,7 @@ export class S3BlobStore implements BlobStore {
       return { object: '', sha256Verified: false };
     }
     const object = identityOf(head);
+    if (!isNamed(head)) return { object: '', sha256Verified: false }; // a proof could not tell it from another
     // Marks that cannot be read prove nothing: no proof, and a corrupt mark that might name this object.
     const [proofText, corruptMark] = await Promise.all([
       this.readSmallObject(blobKeys(this.keyPrefix, blob.sha256).proof, PROOF_MAX_BYTES).catch(() => null),
@@ -535,10 +537,9 @@ const refusedParts = (blob: BlobInfo, why: string) =>
     size: blob.size,
   });
 
-/** What tells one stored object from a later one under the same key. */
 /** What `materialize` knows of an object before reading it: its identity, and digests proven earlier. */
 interface KnownDigests {
-  /** `identityOf` the object ('' when the HEAD failed). */
+  /** `identityOf` the object ('' when the HEAD failed or named it incompletely: then nothing is known). */
   readonly object: string;
   /** S3 verified the full-object sha256 on write, or a proof says the bytes hashed to it. */
   readonly sha256Verified: boolean;
@@ -571,8 +572,13 @@ function parseProof(text: string | null): BlobProof | null {
   }
 }
 
+/** What tells one stored object from a later one under the same key. */
 const identityOf = (head: { ETag?: string | undefined; LastModified?: Date | undefined }): string =>
   `${head.ETag ?? ''} ${head.LastModified?.toISOString() ?? ''}`;
+
+/** Whether an object says both its ETag and LastModified: only then can a proof name it alone. */
+const isNamed = (o: { ETag?: string | undefined; LastModified?: Date | undefined }): boolean =>
+  Boolean(o.ETag) && o.LastModified !== undefined;
 
 const errorName = (e: unknown): string | undefined => (e as { name?: string } | null)?.name;
 
