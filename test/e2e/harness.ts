@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startDynamoDbLocal, startS3rver } from '../helpers/aws-local.js';
+import { type S3Local, startDynamoDbLocal, startS3rver } from '../helpers/aws-local.js';
 import { listeningUrl } from '../helpers/listening-url.js';
 import { needs } from '../helpers/system-programs.js';
 
@@ -41,6 +41,8 @@ export interface ServerHandle {
   readonly logs: string[];
   /** Env for `cli()` calls against this server. */
   readonly env: Record<string, string>;
+  /** The aws wiring's bucket (s3rver), for tests that look at what the store wrote there. */
+  readonly s3?: Pick<S3Local, 'client' | 'bucket'>;
   stop(): Promise<void>;
   kill9(): Promise<void>;
 }
@@ -54,11 +56,16 @@ export const BACKENDS: readonly Backend[] = needs(['java']).skip ? ['embedded'] 
  * The aws wiring on this machine: DynamoDB Local and s3rver on loopback, a fresh table, and the env that
  * points `modelgate serve` at them (DynamoDB Local runs with -sharedDb; s3rver knows only its own key).
  */
-async function awsEnvironment(): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+async function awsEnvironment(): Promise<{
+  env: Record<string, string>;
+  s3: S3Local;
+  stop(): Promise<void>;
+}> {
   const dynamo = await startDynamoDbLocal();
   const s3 = await startS3rver();
   const table = await dynamo.createMetadataTable();
   return {
+    s3,
     env: {
       MODELGATE_BACKEND: 'aws',
       MODELGATE_TABLE_NAME: table,
@@ -115,6 +122,7 @@ export async function startServer(
     logs,
     // A new model needs a provider: the tests that are not about providers publish under one.
     env: { MODELGATE_REGISTRY: url, MODELGATE_PROVIDER: 'default' },
+    ...(aws ? { s3: aws.s3 } : {}),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { needs } from '../helpers/system-programs.js';
 import { api, type ServerHandle } from './harness.js';
@@ -53,6 +54,38 @@ describe.skipIf(need.skip)(need.title('multipart uploads on the aws backend'), (
     expect(fetched.code, fetched.stderr).toBe(0);
     expect(readFileSync(join(dest, 'weights.bin')).equals(weights)).toBe(true);
     expect(readFileSync(join(dest, 'config.txt'), 'utf8')).toBe('small: one PUT\n');
+  });
+
+  it('hashes a multipart object once: its validation leaves a proof, and the next version of the same file is judged from it', async () => {
+    mkdirSync(join(work, 'again'));
+    const bytes = randomBytes(11 * MiB);
+    writeFileSync(join(work, 'again', 'weights.bin'), bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const md5 = createHash('md5').update(bytes).digest('hex');
+    const first = await run('publish', 'again@1.0.0', './again/', '--wait', '--json');
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).report.files[0].md5).toBe(md5);
+
+    // The proof the validation wrote names the object it hashed (multipart: S3 proved no whole sha256).
+    const { client, bucket } = server.s3!;
+    const key = `proven/sha256/${sha256}`;
+    const proof = JSON.parse(
+      (await (
+        await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+      ).Body?.transformToString()) ?? '',
+    );
+    expect(proof).toMatchObject({ sha256, md5, size: bytes.length });
+    expect(proof.object).toMatch(/^"[0-9a-f]{32}(-\d+)?" \d{4}-\d\d-\d\dT/); // ETag, then LastModified
+    // A proof with another md5 shows the next validation took it instead of hashing the bytes again.
+    const planted = 'f'.repeat(32);
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify({ ...proof, md5: planted }) }),
+    );
+    const second = await run('publish', 'again@1.0.1', './again/', '--wait', '--json');
+    expect(second.code, second.stderr).toBe(0);
+    const verified = JSON.parse(second.stdout);
+    expect(verified.status).toBe('VERIFIED');
+    expect(verified.report.files[0].md5).toBe(planted);
   });
 
   it('refuses a commit whose parts leave one out (422 CHECKSUM_MISMATCH); the blob stays missing', async () => {
