@@ -291,8 +291,9 @@ export interface BlobStore {
    * Places the blob's bytes at `destPath` (a hard link where the store is local, a download otherwise).
    * FILE_MISSING (details `sha256`) when the blob is not stored; CHECKSUM_MISMATCH when the bytes read
    * back do not hash to the name (stores that re-hash on the way). Answers the digests of the bytes at
-   * `destPath` when the store proved them (hashed while writing or reading them, or verified by the
-   * storage itself), so the caller need not read them again; null when it must hash them itself.
+   * `destPath` when the store proved them (hashed while writing or reading them, verified by the storage
+   * itself, or hashed by an earlier materialize of the very same stored object, which the store recorded),
+   * so the caller need not read them again; null when it must hash them itself.
    */
   materialize(blob: BlobInfo, destPath: string): Promise<ProvenDigests | null>;
 }
