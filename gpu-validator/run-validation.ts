@@ -45,11 +45,11 @@ export async function runValidation(
       try {
         proven = await options.blobs.materialize(f, localPath);
       } catch (e) {
-        // Bytes the store cannot hand over intact (a download that re-hashes wrong, a blob gone) are the
+        // Bytes the store cannot hand over intact (a download that hashes wrong, a blob gone) are the
         // version's failure, not the worker's: report it rather than retry it.
         const code = e instanceof RegistryError ? LoadErrorCode.safeParse(e.code) : undefined;
         if (!code?.success) throw e;
-        // The store re-hashed what it read and it was not the blob: mark it so the next upload replaces it.
+        // The store read bytes that are not the blob (another hash or size): mark it so the next upload replaces it.
         if (code.data === 'CHECKSUM_MISMATCH') await options.blobs.markCorrupt(f.sha256);
         return fetchFailureReport(
           version,

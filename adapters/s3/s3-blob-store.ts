@@ -68,7 +68,7 @@ import { blobKeys, S3_KEY_LAYOUT } from './s3-key-layout.js';
 /**
  * Settings every S3Client handed to this store needs. With the SDK's default (WHEN_SUPPORTED), presigned
  * PUT URLs carry the CRC32 of an empty body and S3 rejects the real upload; integrity comes from
- * the manifest's SHA-256, signed into each upload, and from `materialize`'s re-hash.
+ * the manifest's SHA-256, signed into each upload, and from `materialize`'s hash.
  */
 export const S3_CLIENT_CHECKSUM_SETTINGS = {
   requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -378,18 +378,20 @@ export class S3BlobStore implements BlobStore {
    * carries the full-object `x-amz-checksum-sha256`, and S3 refuses bytes that differ) is not hashed with
    * sha256; an object with a proof (see `S3_KEY_LAYOUT.proofs`) is not hashed at all, only downloaded and
    * counted. Every other object (multipart: its checksum is one of part checksums) is hashed whole, and
-   * once its bytes match, a proof naming it is written for the next validation of the same object.
+   * once its bytes match, a proof naming it is written for the next validation of the same object. On a
+   * versioned bucket the GET asks for the very version the HEAD found, so nothing uploaded in between can
+   * stand in for it; elsewhere a GET that finds another ETag or LastModified trusts nothing known.
    */
   async materialize(blob: BlobInfo, destPath: string): Promise<ProvenDigests> {
     const known = await this.knownDigests(blob);
-    const object = await this.openObject(blob);
-    // Replaced between the HEAD and the GET: what was known is of other bytes.
-    const trusted: KnownDigests =
-      isNamed(object) && identityOf(object) === known.object ? known : { object: '', sha256Verified: false };
+    const object = await this.openObject(blob, known.versionId);
+    const sameObject =
+      known.versionId !== undefined || (isNamed(object) && identityOf(object) === known.seen);
+    const trusted = sameObject ? known : NOTHING_KNOWN;
     await mkdir(dirname(destPath), { recursive: true });
     const temp = join(dirname(destPath), `.${basename(destPath)}.${process.pid}.${Date.now()}.part`);
     const sha256 = trusted.sha256Verified ? undefined : createHash('sha256');
-    const md5 = trusted.md5 === undefined ? createHash('md5') : undefined;
+    const md5 = trusted.proof ? undefined : createHash('md5');
     let size = 0;
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -405,16 +407,17 @@ export class S3BlobStore implements BlobStore {
         hasher,
         createWriteStream(temp, { mode: 0o644, highWaterMark: 1024 * 1024 }),
       );
-      const actual = sha256 ? sha256.digest('hex') : blob.sha256;
-      if (actual !== blob.sha256 || size !== blob.size)
+      const actual = sha256?.digest('hex');
+      if ((actual !== undefined && actual !== blob.sha256) || size !== blob.size)
         throw new RegistryError(
           'CHECKSUM_MISMATCH',
-          `blob ${blob.sha256} read back as ${size} bytes with sha256 ${actual}`,
+          `blob ${blob.sha256} read back as ${size} bytes ` +
+            (actual === undefined ? '(its sha256 proven before, not hashed)' : `with sha256 ${actual}`),
           {
             sha256: blob.sha256,
             expectedSize: blob.size,
-            actualSha256: actual,
             actualSize: size,
+            ...(actual === undefined ? {} : { actualSha256: actual }),
           },
         );
       await rename(temp, destPath);
@@ -422,17 +425,17 @@ export class S3BlobStore implements BlobStore {
       await rm(temp, { force: true });
       throw e;
     }
-    const digests = { sha256: blob.sha256, md5: trusted.md5 ?? md5!.digest('hex'), size };
-    if (trusted.md5 === undefined && isNamed(object))
-      await this.writeProof(blob, { object: identityOf(object), ...digests });
+    const digests = { sha256: blob.sha256, md5: trusted.proof?.md5 ?? md5!.digest('hex'), size };
+    if (!trusted.proof && trusted.proofName)
+      await this.writeProof(blob, { object: trusted.proofName, ...digests });
     return digests;
   }
 
   /**
-   * What is already proven of the blob's current object (named by `identityOf` its HEAD): that S3
-   * verified its sha256 on write, and its md5 from a proof. A proof counts only for the very object it
-   * names, at the blob's size, and not while a corrupt mark names that object; anything else in a proof
-   * (another object, a body that does not parse, one over `PROOF_MAX_BYTES`) counts as no proof.
+   * What is already proven of the blob's current object, from its HEAD: that S3 verified its sha256 on
+   * write, and a proof of it. A proof counts only for the very object it names (`proofNameOf`), at the
+   * blob's size, and not while a corrupt mark names that object; anything else in a proof (another object,
+   * a body that does not parse, one over `PROOF_MAX_BYTES`) counts as no proof.
    */
   private async knownDigests(blob: BlobInfo): Promise<KnownDigests> {
     let head: HeadObjectCommandOutput;
@@ -441,30 +444,31 @@ export class S3BlobStore implements BlobStore {
         new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256), ChecksumMode: 'ENABLED' }),
       );
     } catch {
-      // The GET that follows says what is wrong (FILE_MISSING, or the service's error).
-      return { object: '', sha256Verified: false };
+      return NOTHING_KNOWN; // the GET that follows says what is wrong (FILE_MISSING, or the service's error)
     }
-    const object = identityOf(head);
-    if (!isNamed(head)) return { object: '', sha256Verified: false }; // a proof could not tell it from another
+    const proofName = proofNameOf(head);
+    if (proofName === undefined) return NOTHING_KNOWN;
+    const seen = identityOf(head);
     // Marks that cannot be read prove nothing: no proof, and a corrupt mark that might name this object.
     const [proofText, corruptMark] = await Promise.all([
       this.readSmallObject(blobKeys(this.keyPrefix, blob.sha256).proof, PROOF_MAX_BYTES).catch(() => null),
-      this.readMark(blob.sha256).catch(() => object),
+      this.readMark(blob.sha256).catch(() => seen),
     ]);
     const proof = parseProof(proofText);
     const sized = head.ContentLength === blob.size;
+    const base = { proofName, seen, ...(head.VersionId ? { versionId: head.VersionId } : {}) };
     if (
       proof !== null &&
-      proof.object === object &&
+      proof.object === proofName &&
       proof.sha256 === blob.sha256 &&
       proof.size === blob.size &&
       sized &&
-      corruptMark !== object
+      corruptMark !== seen
     )
-      return { object, sha256Verified: true, md5: proof.md5 };
+      return { ...base, sha256Verified: true, proof };
     const checksum = Buffer.from(blob.sha256, 'hex').toString('base64');
     return {
-      object,
+      ...base,
       sha256Verified: sized && head.ChecksumSHA256 === checksum && head.ChecksumType !== 'COMPOSITE',
     };
   }
@@ -500,13 +504,17 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** The object's bytes, with the ETag and LastModified of the object they are. FILE_MISSING when there is none. */
+  /**
+   * The object's bytes (of `versionId` when given), with the ETag and LastModified of the object they
+   * are. FILE_MISSING when there is none (or no longer that version).
+   */
   private async openObject(
     blob: BlobInfo,
+    versionId?: string,
   ): Promise<{ body: Readable; ETag?: string | undefined; LastModified?: Date | undefined }> {
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256) }),
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256), VersionId: versionId }),
       );
       return { body: out.Body as Readable, ETag: out.ETag, LastModified: out.LastModified };
     } catch (e) {
@@ -537,20 +545,26 @@ const refusedParts = (blob: BlobInfo, why: string) =>
     size: blob.size,
   });
 
-/** What `materialize` knows of an object before reading it: its identity, and digests proven earlier. */
+/** What `materialize` knows of an object before reading it (all from its HEAD), and what it may skip. */
 interface KnownDigests {
-  /** `identityOf` the object ('' when the HEAD failed or named it incompletely: then nothing is known). */
-  readonly object: string;
+  /** How a proof names the object (`proofNameOf`); absent when nothing can name it alone. */
+  readonly proofName?: string;
+  /** `identityOf` the object: a GET that finds another read other bytes (a bucket without versions). */
+  readonly seen?: string;
+  /** The object's version on a versioned bucket: the GET asks for exactly it. */
+  readonly versionId?: string;
   /** S3 verified the full-object sha256 on write, or a proof says the bytes hashed to it. */
   readonly sha256Verified: boolean;
-  /** From a proof of this very object. */
-  readonly md5?: string;
+  /** A proof of this very object: its md5 stands for the bytes'. */
+  readonly proof?: BlobProof;
 }
+
+const NOTHING_KNOWN: KnownDigests = { sha256Verified: false };
 
 /** Proofs are a few hundred bytes; reading more than this of one would only cost memory. */
 const PROOF_MAX_BYTES = 1024;
 
-/** A proof (`S3_KEY_LAYOUT.proofs`): the object (`identityOf`) whose bytes hashed to the blob's name. */
+/** A proof (`S3_KEY_LAYOUT.proofs`): the object (`proofNameOf`) whose bytes hashed to the blob's name. */
 const BlobProof = z
   .object({
     object: z.string().min(1).max(256),
@@ -576,9 +590,21 @@ function parseProof(text: string | null): BlobProof | null {
 const identityOf = (head: { ETag?: string | undefined; LastModified?: Date | undefined }): string =>
   `${head.ETag ?? ''} ${head.LastModified?.toISOString() ?? ''}`;
 
-/** Whether an object says both its ETag and LastModified: only then can a proof name it alone. */
+/** Whether an object says both its ETag and LastModified. */
 const isNamed = (o: { ETag?: string | undefined; LastModified?: Date | undefined }): boolean =>
   Boolean(o.ETag) && o.LastModified !== undefined;
+
+/**
+ * How a proof names one object: its version (a versioned bucket), ETag, LastModified and S3's checksum
+ * (for a multipart object, a SHA-256 of the part SHA-256s S3 verified). The checksum is what tells apart
+ * two multipart uploads whose ETags (MD5s of part MD5s, which collisions can match) and LastModified
+ * (second precision) agree; the version names the object outright. Undefined for an object that does not
+ * say its ETag and LastModified: a proof could not tell it from another.
+ */
+function proofNameOf(head: HeadObjectCommandOutput): string | undefined {
+  if (!isNamed(head)) return undefined;
+  return [head.VersionId ?? '-', identityOf(head), head.ChecksumSHA256 ?? '-'].join(' ');
+}
 
 const errorName = (e: unknown): string | undefined => (e as { name?: string } | null)?.name;
 

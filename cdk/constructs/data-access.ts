@@ -76,10 +76,12 @@ export function grantBlobWrite(role: IRole, bucket: IBucket, keys: S3KeyLayout):
 }
 
 /**
- * GetObject and PutObject on the marks a validation reads and writes (`materialize`, `markCorrupt`): a
- * blob found rotten, and the proof of bytes it hashed. The blobs themselves stay read-only.
+ * What a validation reads and writes besides the blobs (`materialize`, `markCorrupt`): GetObject and
+ * PutObject on the corrupt marks and the proofs of hashed bytes, and GetObjectVersion on blobs, since
+ * `materialize` reads exactly the version its HEAD found (the bucket is versioned), so no upload in
+ * between can stand in for bytes a proof vouches for. The blobs themselves stay read-only.
  */
-export function grantBlobMarks(role: IRole, bucket: IBucket, keys: S3KeyLayout): void {
+export function grantMarksAndProofs(role: IRole, bucket: IBucket, keys: S3KeyLayout): void {
   const prefixes = [keys.corruptMarks, keys.proofs];
   role.addToPrincipalPolicy(
     new PolicyStatement({
@@ -87,7 +89,10 @@ export function grantBlobMarks(role: IRole, bucket: IBucket, keys: S3KeyLayout):
       resources: objectsUnder(bucket, prefixes),
     }),
   );
-  acknowledgePrefixes(role, prefixes);
+  role.addToPrincipalPolicy(
+    new PolicyStatement({ actions: ['s3:GetObjectVersion'], resources: objectsUnder(bucket, [keys.blobs]) }),
+  );
+  acknowledgePrefixes(role, [...prefixes, keys.blobs]);
 }
 
 const objectsUnder = (bucket: IBucket, prefixes: readonly string[]): string[] =>

@@ -18,7 +18,7 @@ import { Construct } from 'constructs';
 import type { S3KeyLayout } from '../../adapters/s3/s3-key-layout.js';
 import { VALIDATOR_EXIT } from '../../schemas/validation-task.schema.js';
 import { repoPath } from '../paths.js';
-import { grantBlobMarks, grantBlobRead, grantTable } from './data-access.js';
+import { grantBlobRead, grantMarksAndProofs, grantTable } from './data-access.js';
 
 /** Where the image comes from: built from gpu-validator/Dockerfile at deploy time, or pushed to ECR by CI. */
 export type ValidatorImageSource =
@@ -95,7 +95,7 @@ export class ValidatorJob extends Construct {
     // blob, the proof of bytes it hashed), never a blob.
     grantTable(jobRole, props.table, props.gsiNames, 'readWrite');
     grantBlobRead(jobRole, props.bucket, props.keyLayout);
-    grantBlobMarks(jobRole, props.bucket, props.keyLayout);
+    grantMarksAndProofs(jobRole, props.bucket, props.keyLayout);
 
     this.container = new EcsEc2ContainerDefinition(this, 'Container', {
       image: this.image(props.image),

@@ -98,14 +98,15 @@ function validatorJobStatements(): Json[] {
 }
 
 /**
- * A resource as text: the parts of an Fn::Join, with every reference (the bucket's ARN, imported across
- * stacks) written `<bucket>`. Only the blob bucket's objects are granted to these roles.
+ * A resource as text: the parts of an Fn::Join, with a reference written `<blobs>` when it is the blob
+ * bucket's ARN (imported across stacks, or read in its own) and `<other>` for anything else.
  */
 function resourceText(resource: unknown): string {
+  const ref = (part: unknown) => (JSON.stringify(part).includes('BlobStoreBlobs') ? '<blobs>' : '<other>');
   if (typeof resource === 'string') return resource;
   const join = (resource as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
-  if (!join) return '<bucket>';
-  return join[1].map((part) => (typeof part === 'string' ? part : '<bucket>')).join(join[0]);
+  if (!join) return ref(resource);
+  return join[1].map((part) => (typeof part === 'string' ? part : ref(part))).join(join[0]);
 }
 
 /** IAM's wildcards: `*` any run of characters, `?` any one. */
@@ -115,15 +116,19 @@ const iamMatches = (pattern: string, value: string): boolean =>
       .split('')
       .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\/]/g, '\\$&')))
       .join('')}$`,
+    'i',
   ).test(value);
 
-/** Whether an Allow statement among `statements` grants `action` on the blob bucket's object `key`. */
-const allows = (statements: Json[], action: string, key: string): boolean =>
+/**
+ * Whether an Allow statement among `statements` grants `action` (IAM wildcards in the statement count) on
+ * `resource`: `<blobs>` for the blob bucket itself, `<blobs>/KEY` for one of its objects.
+ */
+const allows = (statements: Json[], action: string, resource: string): boolean =>
   statements.some(
     (s) =>
       s.Effect === 'Allow' &&
-      list(s.Action as string | string[]).includes(action) &&
-      list(s.Resource).some((r) => iamMatches(resourceText(r), `<bucket>/${key}`)),
+      list(s.Action as string | string[]).some((a) => iamMatches(a, action)) &&
+      list(s.Resource).some((r) => iamMatches(resourceText(r), resource)),
   );
 
 describe('synthesis and cdk-nag', () => {
@@ -370,25 +375,36 @@ describe('IAM: least privilege', () => {
 
   it('lets each role reach exactly the S3 keys its store calls use (s3rver checks no IAM, S3 does)', () => {
     const keys = blobKeys('', 'ab'.repeat(32));
+    const on = (key: string) => `<blobs>/${key}`;
     for (const group of stacks.api.registryApi.functions.keys()) {
       const statements = groupStatements(group);
       const { readBlobs, writeBlobs } = GROUP_ACCESS[group];
-      // stat: HeadObject of the blob and GetObject of its corrupt mark; downloads sign GETs of the blob.
-      expect(allows(statements, 's3:GetObject', keys.blob), `${group} reads blobs`).toBe(readBlobs);
-      expect(allows(statements, 's3:GetObject', keys.corruptMark), `${group} reads marks`).toBe(readBlobs);
-      expect(allows(statements, 's3:PutObject', keys.blob), `${group} writes blobs`).toBe(writeBlobs);
-      expect(allows(statements, 's3:PutObject', keys.corruptMark), `${group} writes marks`).toBe(false);
-      expect(allows(statements, 's3:GetObject', keys.proof), `${group} reads proofs`).toBe(false);
-      expect(allows(statements, 's3:PutObject', keys.proof), `${group} writes proofs`).toBe(false);
+      // stat: HeadObject of the blob and GetObject of its corrupt mark (ListBucket, or S3 answers 403 for a
+      // mark that does not exist); downloads sign GETs of the blob.
+      expect(allows(statements, 's3:GetObject', on(keys.blob)), `${group} reads blobs`).toBe(readBlobs);
+      expect(allows(statements, 's3:GetObject', on(keys.corruptMark)), `${group} reads marks`).toBe(
+        readBlobs,
+      );
+      expect(allows(statements, 's3:ListBucket', '<blobs>'), `${group} lists`).toBe(readBlobs);
+      expect(allows(statements, 's3:PutObject', on(keys.blob)), `${group} writes blobs`).toBe(writeBlobs);
+      for (const action of ['s3:PutObject', 's3:GetObjectVersion'])
+        expect(allows(statements, action, on(keys.corruptMark)), `${group} ${action} marks`).toBe(false);
+      for (const action of ['s3:GetObject', 's3:PutObject'])
+        expect(allows(statements, action, on(keys.proof)), `${group} ${action} proofs`).toBe(false);
+      expect(allows(statements, 's3:GetObjectVersion', on(keys.blob)), `${group} versions`).toBe(false);
     }
     const job = validatorJobStatements();
-    expect(allows(job, 's3:GetObject', keys.blob)).toBe(true);
-    expect(allows(job, 's3:GetObject', keys.corruptMark)).toBe(true);
-    expect(allows(job, 's3:PutObject', keys.corruptMark)).toBe(true);
-    // materialize: reads the proof of a blob and writes one for bytes it hashed.
-    expect(allows(job, 's3:GetObject', keys.proof)).toBe(true);
-    expect(allows(job, 's3:PutObject', keys.proof)).toBe(true);
-    expect(allows(job, 's3:PutObject', keys.blob)).toBe(false);
+    // materialize: HEAD, then GET of exactly that version; the proof and the mark; a proof for bytes it hashed.
+    for (const action of ['s3:GetObject', 's3:GetObjectVersion'])
+      expect(allows(job, action, on(keys.blob)), action).toBe(true);
+    expect(allows(job, 's3:ListBucket', '<blobs>')).toBe(true);
+    for (const key of [keys.corruptMark, keys.proof]) {
+      expect(allows(job, 's3:GetObject', on(key)), key).toBe(true);
+      expect(allows(job, 's3:PutObject', on(key)), key).toBe(true);
+    }
+    expect(allows(job, 's3:PutObject', on(keys.blob))).toBe(false);
+    // Another bucket's objects are not this bucket's: the match is on the blob bucket's ARN.
+    expect(allows(job, 's3:GetObject', `<other>/${keys.blob}`)).toBe(false);
   });
 
   it('keeps readers read-only: the downloads group cannot write the table or blobs', () => {

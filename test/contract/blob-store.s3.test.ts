@@ -304,35 +304,32 @@ describe('S3BlobStore multipart uploads (s3rver)', () => {
 /**
  * Proofs: a validation that hashed an object S3 did not verify whole writes what it proved, and the next
  * validation of that same object downloads it without hashing. Each case plants a proof whose md5 is
- * wrong on purpose: an answer with that md5 shows the proof was taken, the real md5 shows the bytes were
- * hashed.
+ * wrong on purpose (an answer with that md5 shows the proof was taken, the real md5 shows the bytes were
+ * hashed), or stores wrong bytes under the blob's key (s3rver lets them in), which only a hash refuses.
  */
 describe('S3BlobStore proofs (s3rver)', () => {
   const FAKE_MD5 = 'f'.repeat(32);
   const proofKey = (sha256: string) => `registry/proven/sha256/${sha256}`;
 
-  async function storedBlob(store: S3BlobStore, bytes = randomBytes(4096)) {
+  async function storedBlob(store: S3BlobStore, stored?: Buffer) {
+    const bytes = randomBytes(4096);
     const blob = {
       sha256: createHash('sha256').update(bytes).digest('hex'),
       md5: createHash('md5').update(bytes).digest('hex'),
       size: bytes.length,
     };
     const target = await store.uploadTarget(blob, 60);
-    const put = await fetch(target.url, {
-      method: 'PUT',
-      headers: target.headers,
-      body: new Uint8Array(bytes),
-    });
-    expect(put.status).toBe(200);
+    const body = new Uint8Array(stored ?? bytes);
+    expect((await fetch(target.url, { method: 'PUT', headers: target.headers, body })).status).toBe(200);
     return { blob, bytes };
   }
 
-  /** `identityOf` the stored object: its ETag and LastModified, as proofs and corrupt marks name it. */
-  async function objectOf(store: S3BlobStore, sha256: string): Promise<string> {
+  /** The stored object's ETag and LastModified (as a proof's `object` carries them, among others). */
+  async function headOf(store: S3BlobStore, sha256: string): Promise<{ etag: string; modified: string }> {
     const head = await server().client.send(
       new HeadObjectCommand({ Bucket: server().bucket, Key: store.keyOf(sha256) }),
     );
-    return `${head.ETag} ${head.LastModified?.toISOString()}`;
+    return { etag: head.ETag ?? '', modified: head.LastModified?.toISOString() ?? '' };
   }
 
   const putProof = (sha256: string, body: string) =>
@@ -340,7 +337,7 @@ describe('S3BlobStore proofs (s3rver)', () => {
       new PutObjectCommand({ Bucket: server().bucket, Key: proofKey(sha256), Body: body }),
     );
 
-  const readProof = async (sha256: string): Promise<unknown> => {
+  const readProof = async (sha256: string): Promise<{ object: string } & Record<string, unknown>> => {
     const out = await server().client.send(
       new GetObjectCommand({ Bucket: server().bucket, Key: proofKey(sha256) }),
     );
@@ -358,18 +355,38 @@ describe('S3BlobStore proofs (s3rver)', () => {
     }
   }
 
+  const mismatchOf = (store: S3BlobStore, blob: { sha256: string; size: number }) =>
+    materializeIn(store, blob).then(
+      () => 'accepted',
+      (e: unknown) => (e as RegistryError).code,
+    );
+
+  /** A store over a client that runs `before(command)` ahead of each command it sends. */
+  function storeWith(before: (command: object) => Promise<void>): S3BlobStore {
+    const real = server().client;
+    const client = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: object) => {
+          await before(command);
+          return real.send(command as never);
+        };
+      },
+    });
+    return new S3BlobStore(client, server().bucket, { keyPrefix: 'registry' });
+  }
+
   it('hashes an object once: the first materialize writes a proof naming it, the next takes its md5 unhashed', async () => {
     const store = makeStore();
     const { blob, bytes } = await storedBlob(store);
     const first = await materializeIn(store, blob);
     expect(first.digests).toEqual(blob);
-    const object = await objectOf(store, blob.sha256);
-    expect(await readProof(blob.sha256)).toEqual({ object, ...blob });
+    const proof = await readProof(blob.sha256);
+    expect(proof).toMatchObject(blob);
+    const { etag, modified } = await headOf(store, blob.sha256);
+    expect(proof.object).toContain(`${etag} ${modified}`);
 
-    await putProof(
-      blob.sha256,
-      JSON.stringify({ object, sha256: blob.sha256, md5: FAKE_MD5, size: blob.size }),
-    );
+    await putProof(blob.sha256, JSON.stringify({ ...proof, md5: FAKE_MD5 }));
     const second = await materializeIn(store, blob);
     expect(second.digests).toEqual({ ...blob, md5: FAKE_MD5 });
     expect(second.bytes.equals(bytes)).toBe(true);
@@ -388,22 +405,66 @@ describe('S3BlobStore proofs (s3rver)', () => {
         Body: randomBytes(blob.size),
       }),
     );
-    const err = await materializeIn(store, blob).catch((e: unknown) => e);
-    expect((err as RegistryError).code).toBe('CHECKSUM_MISMATCH');
+    expect(await mismatchOf(store, blob)).toBe('CHECKSUM_MISMATCH');
   });
 
-  it('takes nothing from a proof that is not one for this object, hashes, and writes a fresh proof', async () => {
+  it('trusts nothing it learnt from the HEAD when the GET finds another object (a bucket without versions)', async () => {
+    const { blob } = await storedBlob(makeStore());
+    await materializeIn(makeStore(), blob); // writes the proof of the right bytes
+    let swapped = false;
+    const racing = storeWith(async (command) => {
+      // Right after the HEAD that found the proven object, other bytes land under its key.
+      if (
+        command instanceof GetObjectCommand &&
+        command.input.Key === makeStore().keyOf(blob.sha256) &&
+        !swapped
+      ) {
+        swapped = true;
+        await server().client.send(
+          new PutObjectCommand({
+            Bucket: server().bucket,
+            Key: command.input.Key,
+            Body: randomBytes(blob.size),
+          }),
+        );
+      }
+    });
+    expect(await mismatchOf(racing, blob)).toBe('CHECKSUM_MISMATCH');
+    expect(swapped).toBe(true);
+  });
+
+  it('takes no proof when the corrupt mark cannot be read (it might name the object)', async () => {
     const store = makeStore();
     const { blob } = await storedBlob(store);
-    const object = await objectOf(store, blob.sha256);
+    await materializeIn(store, blob);
+    await putProof(blob.sha256, JSON.stringify({ ...(await readProof(blob.sha256)), md5: FAKE_MD5 }));
+    const denied = storeWith(async (command) => {
+      if (command instanceof GetObjectCommand && command.input.Key?.startsWith('registry/corrupt/'))
+        throw Object.assign(new Error('Access Denied'), {
+          name: 'AccessDenied',
+          $metadata: { httpStatusCode: 403 },
+        });
+    });
+    expect((await materializeIn(denied, blob)).digests.md5).toBe(blob.md5);
+  });
+
+  it('takes nothing from a proof that is not one for this object, so wrong bytes under the key are refused', async () => {
+    const store = makeStore();
+    // The stored bytes are wrong: a proof taken for them would skip the hash that refuses them.
+    const { blob } = await storedBlob(store, randomBytes(4096));
+    const { etag, modified } = await headOf(store, blob.sha256);
+    const object = `- ${etag} ${modified} -`;
     const valid = { object, sha256: blob.sha256, md5: FAKE_MD5, size: blob.size };
+    // The one proof that would be taken (the object as s3rver names it: no version, no checksum).
+    await putProof(blob.sha256, JSON.stringify(valid));
+    expect(await mismatchOf(store, blob)).toBe('accepted');
     const notProofs: Record<string, string> = {
-      'another object': JSON.stringify({
-        ...valid,
-        object: `"0${'0'.repeat(31)}" ${new Date(0).toISOString()}`,
-      }),
+      'another object': JSON.stringify({ ...valid, object: `- "${'0'.repeat(32)}" ${modified} -` }),
       'another size': JSON.stringify({ ...valid, size: blob.size + 1 }),
       'another blob': JSON.stringify({ ...valid, sha256: 'e'.repeat(64) }),
+      'no md5': JSON.stringify({ object, sha256: blob.sha256, size: blob.size }),
+      'an md5 that is not hex': JSON.stringify({ ...valid, md5: 'z'.repeat(32) }),
+      'a size that is a string': JSON.stringify({ ...valid, size: String(blob.size) }),
       'an unknown field': JSON.stringify({ ...valid, verified: true }),
       'a cut body': JSON.stringify(valid).slice(0, 40),
       // Whole, this one parses: only the first KiB of a proof is read.
@@ -412,22 +473,27 @@ describe('S3BlobStore proofs (s3rver)', () => {
     };
     for (const [what, body] of Object.entries(notProofs)) {
       await putProof(blob.sha256, body);
-      const { digests } = await materializeIn(store, blob);
-      expect(digests.md5, what).toBe(blob.md5);
-      expect(await readProof(blob.sha256), what).toEqual({ object, ...blob });
+      expect(await mismatchOf(store, blob), what).toBe('CHECKSUM_MISMATCH');
     }
+  });
+
+  it('hashes and writes a fresh proof over one that is not for this object', async () => {
+    const store = makeStore();
+    const { blob } = await storedBlob(store);
+    await putProof(
+      blob.sha256,
+      JSON.stringify({ object: 'x', sha256: blob.sha256, md5: FAKE_MD5, size: blob.size }),
+    );
+    expect((await materializeIn(store, blob)).digests.md5).toBe(blob.md5);
+    expect(await readProof(blob.sha256)).toMatchObject(blob);
   });
 
   it('takes nothing from a proof while a corrupt mark names the same object', async () => {
     const store = makeStore();
     const { blob } = await storedBlob(store);
-    const object = await objectOf(store, blob.sha256);
-    await putProof(
-      blob.sha256,
-      JSON.stringify({ object, sha256: blob.sha256, md5: FAKE_MD5, size: blob.size }),
-    );
+    await materializeIn(store, blob);
+    await putProof(blob.sha256, JSON.stringify({ ...(await readProof(blob.sha256)), md5: FAKE_MD5 }));
     await store.markCorrupt(blob.sha256);
-    const { digests } = await materializeIn(store, blob);
-    expect(digests.md5).toBe(blob.md5);
+    expect((await materializeIn(store, blob)).digests.md5).toBe(blob.md5);
   });
 });
