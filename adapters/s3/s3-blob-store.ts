@@ -156,15 +156,7 @@ export class S3BlobStore implements BlobStore {
 
   /** The identity (ETag and LastModified) of the object the corrupt mark names, or null. */
   private async readMark(sha256: string): Promise<string | null> {
-    try {
-      const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.markKey(sha256) }),
-      );
-      return ((await out.Body?.transformToString('utf8')) ?? '').trim();
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw e;
-    }
+    return (await this.readSmallObject(this.markKey(sha256), MARK_MAX_BYTES))?.trim() ?? null;
   }
 
   async markCorrupt(sha256: string): Promise<void> {
@@ -563,6 +555,8 @@ const NOTHING_KNOWN: KnownDigests = { sha256Verified: false };
 
 /** Proofs are a few hundred bytes; reading more than this of one would only cost memory. */
 const PROOF_MAX_BYTES = 1024;
+/** A corrupt mark is an ETag and a date: a longer one names no object (`identityOf`) anyway. */
+const MARK_MAX_BYTES = 1024;
 
 /** A proof (`S3_KEY_LAYOUT.proofs`): the object (`proofNameOf`) whose bytes hashed to the blob's name. */
 const BlobProof = z

@@ -9,9 +9,9 @@ import { isSha256Hex } from '../../schemas/names.schema.js';
  * would never show.
  * - `blobs`: the content-addressed model files, `blobs/sha256/<first 2 hex>/<hex>`;
  * - `corruptMarks`: `corrupt/sha256/<hex>`, naming the ETag and LastModified of an object found rotten;
- * - `proofs`: `proven/sha256/<hex>`, naming the ETag and LastModified of an object a validation hashed
- *   whole and found to be the blob, with its md5 and size: the next validation of that same object
- *   downloads it without hashing it again.
+ * - `proofs`: `proven/sha256/<hex>`, naming an object a validation hashed whole and found to be the blob
+ *   (its version, ETag, LastModified and S3's checksum), with its md5 and size: the next validation of
+ *   that same object downloads it without hashing it again.
  */
 export const S3_KEY_LAYOUT = {
   blobs: 'blobs/sha256/',
