@@ -41,6 +41,11 @@ async function enter(next: LoadStage): Promise<void> {
 }
 
 async function importRuntime(): Promise<Ort> {
+  // onnxruntime-node 1.30 ships telemetry that, unless disabled, writes `$TMPDIR/mat-debug-<pid>.log` (never
+  // removed) and `~/.cache/Microsoft/DeveloperTools/.onnxruntime/` on every load: files outside the registry's
+  // own folders, on the registry's machine and on every node that runs `doctor --load`. It reads the variable
+  // when the runtime starts, so it is set here, in the only process that loads the runtime, before the import.
+  process.env.ORT_DISABLE_TELEMETRY = '1';
   const mod = (await import('onnxruntime-node')) as Ort & { default?: Ort };
   // CommonJS package: depending on the loader, its exports are the namespace or its default.
   return mod.default ?? mod;

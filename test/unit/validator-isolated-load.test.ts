@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
 function write(name: string, bytes: Buffer): string {
   const path = join(dir, name);
   writeFileSync(path, bytes);
@@ -50,6 +55,32 @@ describe('isolatedLoad', () => {
     expect(result.peakRssBytes).toBeGreaterThan(30 * MIB);
     expect(result.vmHwmBytes).toBeGreaterThan(30 * MIB);
     expect(result.peakRssBytes).not.toBe(process.memoryUsage().rss);
+  });
+
+  it("writes nothing outside the registry's folders: the runtime's telemetry stays off", async () => {
+    // onnxruntime-node's telemetry writes under $HOME and $TMPDIR unless disabled; the child inherits both.
+    const home = mkdtempSync(join(dir, 'home-'));
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const saved = {
+      HOME: process.env.HOME,
+      TMPDIR: process.env.TMPDIR,
+      ORT: process.env.ORT_DISABLE_TELEMETRY,
+    };
+    Object.assign(process.env, { HOME: home, TMPDIR: tmp, ORT_DISABLE_TELEMETRY: '0' });
+    try {
+      const result = await isolatedLoad({
+        ...roomy,
+        modelPath: write('quiet.onnx', buildMlpModel({ layers: 1, dim: 8 })),
+      });
+      expect(result.ok).toBe(true);
+    } finally {
+      restoreEnv('HOME', saved.HOME);
+      restoreEnv('TMPDIR', saved.TMPDIR);
+      restoreEnv('ORT_DISABLE_TELEMETRY', saved.ORT);
+    }
+    expect(readdirSync(home, { recursive: true })).toEqual([]);
+    // tsx (which runs the child from these TypeScript sources) keeps its compile cache in $TMPDIR/tsx-*.
+    expect(readdirSync(tmp).filter((name) => !name.startsWith('tsx-'))).toEqual([]);
   });
 
   it('loads a model framed by the streaming writer (hand-written protobuf lengths)', async () => {
