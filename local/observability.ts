@@ -76,8 +76,16 @@ export class LocalObservability {
     this.deps = null;
   }
 
-  /** Serves /metrics, /health, / and /dashboard/*; false for any other request. */
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL, ready: boolean): Promise<boolean> {
+  /**
+   * Serves /metrics, /health, / and /dashboard/*; false for any other request. `ready`: the server has
+   * started; `embedData`: the dashboard page may carry the registry's data (a server without tokens).
+   */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    { ready, embedData }: { ready: boolean; embedData: boolean },
+  ): Promise<boolean> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (url.pathname === '/metrics') {
       const text = await this.metrics.render();
@@ -93,7 +101,7 @@ export class LocalObservability {
       return true;
     }
     if (url.pathname === '/' || url.pathname === '/dashboard' || url.pathname === '/dashboard/') {
-      await this.sendDashboard(res);
+      await this.sendDashboard(res, embedData);
       return true;
     }
     const file = DASHBOARD_FILE.exec(url.pathname);
@@ -118,9 +126,9 @@ export class LocalObservability {
   }
 
   /** index.html with the data of its first paint embedded (app.js renders it at once, then polls the API). */
-  private async sendDashboard(res: ServerResponse): Promise<void> {
+  private async sendDashboard(res: ServerResponse, embedData: boolean): Promise<void> {
     const html = await readFile(join(DASHBOARD_DIR, 'index.html'), 'utf8');
-    const data = this.deps ? embeddedDataScript(await dashboardData(this.deps)) : '';
+    const data = this.deps && embedData ? embeddedDataScript(await dashboardData(this.deps)) : '';
     res
       .writeHead(200, { 'content-type': CONTENT_TYPES.html!, 'cache-control': 'no-cache' })
       .end(html.replace('<!-- dashboard-data -->', data));

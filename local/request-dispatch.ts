@@ -152,6 +152,13 @@ async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerR
   const { deps, backend, disk, ops } = parts;
   const url = new URL(req.url ?? '/', 'http://local');
   const ready = parts.ready();
+  const blobRequest = backend.blobEndpoint !== undefined && isBlobPath(url.pathname);
+  // Every page and endpoint, not only the API: the dashboard, /metrics and /health name every model and
+  // provider, which a rebinding page must not read either. Blob URLs carry their own signature.
+  if (!blobRequest) parts.guardSite(req);
+  // With tokens, what lists the registry needs a reader's token too: /metrics (Prometheus sends one with
+  // `authorization`). /health stays open, as the runbook's first command and load balancers call it bare.
+  if (url.pathname === '/metrics') parts.authorize(req, 'reader');
   if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD') && ready) {
     const fullSince = await disk.fullAt();
     if (fullSince) {
@@ -165,13 +172,16 @@ async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerR
       return;
     }
   }
-  if (await ops.handle(req, res, url, ready)) return;
+  // A browser's navigation never carries a bearer token: with tokens the page comes without its data,
+  // which it then reads from the API with the token the operator gives it.
+  const embedData = (parts.config.MODELGATE_TOKENS ?? []).length === 0;
+  if (await ops.handle(req, res, url, { ready, embedData })) return;
   if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') {
     sendJson(res, 200, parts.openapi);
     return;
   }
-  if (backend.blobEndpoint && isBlobPath(url.pathname)) {
-    await handleBlobRequest(req, res, url, { ...backend.blobEndpoint, clock: systemClock });
+  if (blobRequest) {
+    await handleBlobRequest(req, res, url, { ...backend.blobEndpoint!, clock: systemClock });
     return;
   }
   const match = matchRoute(req.method ?? 'GET', url.pathname);
@@ -179,7 +189,6 @@ async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerR
     throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`, {
       path: url.pathname,
     });
-  parts.guardSite(req);
   const principal = parts.authorize(req, match.route.role);
   // A GET carries no body: skip reading an empty stream on the hottest route (resolve).
   const body = req.method === 'GET' || req.method === 'HEAD' ? NO_BODY : await readBody(req);

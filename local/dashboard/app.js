@@ -25,11 +25,36 @@ function bytes(n) {
   return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
 }
 
+// A registry with tokens (MODELGATE_TOKENS) serves this page without its data and answers the API only
+// to a bearer token: the operator gives one once per tab, kept in sessionStorage (gone with the tab).
+const TOKEN_KEY = 'modelgate-token';
+
+class NeedsToken extends Error {}
+
 async function api(path) {
-  const res = await fetch(path, { headers: { accept: 'application/json' } });
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const res = await fetch(path, { headers });
+  if (res.status === 401)
+    throw new NeedsToken(token ? 'the token was refused' : 'a reader token is required');
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   return res.json();
 }
+
+function askForToken(why) {
+  const form = $('#token-form');
+  form.hidden = false;
+  $('#overall').textContent = `This registry needs a token: ${why}. Enter a reader token above.`;
+}
+
+$('#token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = $('#token');
+  sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+  input.value = '';
+  $('#token-form').hidden = true;
+  refresh();
+});
 
 /** The failure in plain words with the runbook step that fixes it (core/failure-explanations.ts). */
 function explain(error, explanations) {
@@ -303,7 +328,8 @@ async function refresh() {
     render({ health, providers, models, reports: reports.items, explanations });
     document.body.dataset.source = 'api';
   } catch (e) {
-    $('#overall').textContent = `cannot reach the registry API: ${e.message}`;
+    if (e instanceof NeedsToken) askForToken(e.message);
+    else $('#overall').textContent = `cannot reach the registry API: ${e.message}`;
   }
 }
 

@@ -216,4 +216,49 @@ describe.skipIf(need.skip)(need.title('dashboard at / of the local server'), () 
     expect(integrity).toContain('integrity only: no file was loaded by a runtime');
     expect(integrity).not.toMatch(/passed|loaded by onnxruntime/);
   });
+
+  describe('on a registry with tokens', () => {
+    const reader = 'cmVhZGVyLWRhc2hib2FyZC0wMDAx';
+    const admin = 'YWRtaW4tZGFzaGJvYXJkLTAwMDAx';
+    let guarded: ServerHandle;
+
+    beforeAll(async () => {
+      guarded = await startServer({ env: { MODELGATE_TOKENS: `reader=${reader},admin=${admin}` } });
+      const publish = await cli(
+        ['publish', 'ocr-guarded@1.0.0', 'det.onnx', '--provider', 'tesseract', '--wait'],
+        { ...guarded.env, MODELGATE_TOKEN: admin },
+        work,
+      );
+      expect(publish.code).toBe(0);
+    });
+    afterAll(async () => {
+      await guarded?.stop();
+      if (guarded) removeDir(guarded.dataDir);
+    });
+
+    it('asks for a reader token, shows nothing before it, refuses a wrong one, then shows the registry', async () => {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(guarded.url);
+      // the page came without its data: it asks, and shows no model
+      await page.waitForSelector('#token-form:not([hidden])');
+      expect(await page.locator('#overall').innerText()).toContain('a reader token is required');
+      expect(await page.locator('body').innerText()).not.toContain('ocr-guarded');
+
+      await page.fill('#token', 'not-the-token-at-all');
+      await page.click('#token-form button');
+      await expect
+        .poll(() => page.locator('#overall').innerText(), { timeout: 10_000 })
+        .toContain('the token was refused');
+      expect(await page.locator('body').innerText()).not.toContain('ocr-guarded');
+
+      await page.fill('#token', reader);
+      await page.click('#token-form button');
+      await page.waitForSelector('body[data-source="api"]', { timeout: 10_000 });
+      expect(await page.locator('#token-form').isHidden()).toBe(true);
+      expect(await page.locator('#versions tbody').innerText()).toContain('ocr-guarded');
+      expect(errors).toEqual([]);
+    });
+  });
 });

@@ -17,7 +17,11 @@ function raw(
   path: string,
   headers: Record<string, string>,
   body = '',
-): Promise<{ status: number; json: { error?: { code: string; details?: { field?: string } } } }> {
+): Promise<{
+  status: number;
+  text: string;
+  json: { error?: { code: string; details?: { field?: string } } };
+}> {
   const url = new URL(path, server.url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -26,7 +30,10 @@ function raw(
       (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} }));
+        res.on('end', () => {
+          const json = res.headers['content-type']?.startsWith('application/json') ? JSON.parse(text) : {};
+          resolve({ status: res.statusCode ?? 0, text, json });
+        });
       },
     );
     req.on('error', reject);
@@ -128,6 +135,19 @@ describe('names, deprecation, budgets, cross-site requests and logs (open loopba
     expect(provider.json?.status).not.toBe('disabled');
   });
 
+  it('serves the dashboard, /metrics and /health to its own names only (a rebinding page reads none)', async () => {
+    const port = new URL(fixture.server.url).port;
+    for (const path of ['/', '/dashboard/app.js', '/metrics', '/health', '/api/v1/openapi.json']) {
+      const rebound = await raw(fixture.server, 'GET', path, { host: `evil.example:${port}` });
+      expect(rebound.status, path).toBe(403);
+      expect(rebound.json.error?.details?.field, path).toBe('host');
+      expect(rebound.text, path).not.toMatch(/"det"|model="det"/);
+      const own = await raw(fixture.server, 'GET', path, { host: `localhost:${port}` });
+      expect(own.status, path).toBe(200);
+      if (path === '/' || path === '/metrics') expect(own.text, path).toMatch(/"det"|model="det"/);
+    }
+  });
+
   it('refuses a JSON route body that is not application/json (400, field content-type)', async () => {
     const r = await raw(
       fixture.server,
@@ -210,6 +230,23 @@ describe('tokens and field reporters (server with MODELGATE_TOKENS)', () => {
     const denied = await as(TOKENS.reader, 'deprecate', 'rec@2');
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(/^error FORBIDDEN: this route needs the admin role/);
+  });
+
+  it('keeps the registry off the dashboard page and /metrics without a token; /health stays open', async () => {
+    const page = await raw(fixture.server, 'GET', '/', {});
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('id="token-form"');
+    expect(page.text).not.toContain('dashboard-data');
+    expect(page.text).not.toContain('"rec"');
+    const bare = await raw(fixture.server, 'GET', '/metrics', {});
+    expect(bare.status).toBe(401);
+    expect(bare.json.error?.code).toBe('UNAUTHORIZED');
+    const scraped = await raw(fixture.server, 'GET', '/metrics', {
+      authorization: `Bearer ${TOKENS.reader}`,
+    });
+    expect(scraped.status).toBe(200);
+    expect(scraped.text).toMatch(/^ocr_model_size_bytes\{.*model="rec"/m);
+    expect((await raw(fixture.server, 'GET', '/health', {})).status).toBe(200);
   });
 
   it('does not quarantine on one reader token reporting as three nodes', async () => {
