@@ -35,8 +35,23 @@ export const ManifestFile = z.object({
 });
 export type ManifestFile = z.infer<typeof ManifestFile>;
 
-/** Input shapes a version is served at: input name → dims (every dim ≥ 1). */
-export const InputShapes = z.record(z.string().min(1).max(256), z.array(z.number().int().min(1)).max(16));
+/**
+ * The most elements one input's shape may hold: 2^28 (1 GiB of float32, 2 GiB of int64), above any
+ * served image or audio input, and what a smoke run can still allocate. A larger shape is the
+ * publisher's typo, not the model's failure, so it is refused before a validation blames the model.
+ */
+export const MAX_INPUT_ELEMENTS = 2 ** 28;
+
+/** Input shapes a version is served at: input name → dims (every dim ≥ 1, at most MAX_INPUT_ELEMENTS in all). */
+export const InputShapes = z.record(
+  z.string().min(1).max(256),
+  z
+    .array(z.number().int().min(1))
+    .max(16)
+    .refine((dims) => dims.reduce((n, d) => n * d, 1) <= MAX_INPUT_ELEMENTS, {
+      message: `a shape of more than ${MAX_INPUT_ELEMENTS} elements (2^28) cannot be fed to a smoke run: check the dims`,
+    }),
+);
 export type InputShapes = z.infer<typeof InputShapes>;
 
 /**

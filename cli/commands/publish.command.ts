@@ -3,15 +3,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isVerdictSettled } from '../../core/validation-rules.js';
 import type { Model } from '../../schemas/model.schema.js';
 import { ProviderName, VersionString } from '../../schemas/names.schema.js';
-import type {
-  CompletedUpload,
+import {
+  type CompletedUpload,
   InputShapes,
-  PartChecksum,
-  StagedUpload,
-  StartVersionResponse,
-  UploadInstruction,
-  UploadPartsResponse,
-  Version,
+  type PartChecksum,
+  type StagedUpload,
+  type StartVersionResponse,
+  type UploadInstruction,
+  type UploadPartsResponse,
+  type Version,
 } from '../../schemas/version.schema.js';
 import { parseBytes, parseRef } from '../args.js';
 import { CliError } from '../cli-error.js';
@@ -355,6 +355,9 @@ function parseInputShapes(specs: readonly string[]): InputShapes {
     const dims = m[2]!.split(',').map(Number);
     if (dims.some((d) => d < 1))
       throw CliError.usage(`--input-shape ${spec}: every dimension must be ≥ 1`, 'publish');
+    const checked = InputShapes.safeParse({ [m[1]!]: dims });
+    if (!checked.success)
+      throw CliError.usage(`--input-shape ${spec}: ${checked.error.issues[0]!.message}`, 'publish');
     shapes[m[1]!] = dims;
   }
   return shapes;

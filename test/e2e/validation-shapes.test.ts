@@ -41,4 +41,19 @@ describe('validation at the served input shapes', () => {
     // Input 11 MiB and an 8-channel output of 29 MiB, plus the convolution's workspace, at 960×960.
     expect(servedPeak).toBeGreaterThanOrEqual(1.5 * tinyPeak);
   });
+
+  it('refuses a shape no smoke run could feed before uploading, as the typo it is (exit 2)', async () => {
+    const refused = await run(
+      'publish',
+      'det@3',
+      'detector.onnx',
+      '--input-shape',
+      'image=100000000000000,3',
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /--input-shape image=100000000000000,3: a shape of more than 268435456 elements/,
+    );
+    expect((await run('status', 'det@3')).code).not.toBe(0);
+  });
 });
