@@ -1,3 +1,4 @@
+import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
 import { parse } from './parse-args.js';
 import { RegistryClient } from './registry-client.js';
@@ -163,12 +164,27 @@ export function formatHelp(spec: CommandSpec<OptionSpecs>): string {
 /** A client of the chosen registry; one on API Gateway gets its requests signed with SigV4. */
 export function clientFor(io: Io, registryFlag: string | undefined): RegistryClient {
   const registry = registryFlag ?? io.env.MODELGATE_REGISTRY ?? 'http://127.0.0.1:8080';
+  checkRegistryUrl(registry, registryFlag === undefined ? 'MODELGATE_REGISTRY' : '--registry');
   const region = io.env.MODELGATE_AWS_REGION ?? executeApiRegion(registry);
   return new RegistryClient({
     registry,
     token: io.env.MODELGATE_TOKEN,
     sign: region ? sigv4Signer(region) : undefined,
   });
+}
+
+/** A registry is an http(s) URL: `host:port` alone would parse as a URL of scheme `host:`, or not at all. */
+function checkRegistryUrl(registry: string, source: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(registry).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'http:' && protocol !== 'https:')
+    throw CliError.usage(
+      `${source} must be an http:// or https:// URL, e.g. http://127.0.0.1:8080; got ${JSON.stringify(registry)}`,
+    );
 }
 
 export const printJson = (io: Io, value: unknown) => io.out(JSON.stringify(value, null, 2));

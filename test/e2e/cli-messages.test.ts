@@ -79,6 +79,23 @@ describe('CLI messages for people', () => {
     expect(r.stderr).not.toContain('.modelgate.json');
   });
 
+  it('says a registry given without its scheme must be an http(s) URL, in one line (exit 2)', async () => {
+    for (const registry of ['127.0.0.1:8080', 'localhost:8080', 'ftp://registry.example']) {
+      const r = await bare('list', '--registry', registry);
+      expect(r.code, registry).toBe(2);
+      expect(r.stderr).toBe(
+        `error USAGE: --registry must be an http:// or https:// URL, e.g. http://127.0.0.1:8080; got "${registry}" (see \`modelgate --help\`)\n`,
+      );
+    }
+    const fromEnv = await cli(
+      ['list'],
+      { ...fixture.server.env, MODELGATE_REGISTRY: 'localhost:8080' },
+      fixture.work,
+    );
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toMatch(/^error USAGE: MODELGATE_REGISTRY must be an http:\/\/ or https:\/\/ URL/);
+  });
+
   it.each(COMMANDS)(
     'lays out `%s --help` as usage, options together, notes, then exit codes',
     async (command) => {
