@@ -25,10 +25,18 @@ export const listCommand = defineCommand({
   async run({ values, positionals, io, client: registry }) {
     const limit = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
     if (!(limit >= 1)) throw CliError.usage('--limit expects a positive number', 'list');
-    if (values.status !== undefined && !VersionStatus.safeParse(values.status).success)
+    // States are upper case in the API; `--status failed` means the same thing.
+    const status = values.status?.toUpperCase();
+    if (status !== undefined && !VersionStatus.safeParse(status).success)
       throw CliError.usage(`--status must be one of ${VersionStatus.options.join(', ')}`, 'list');
-    const client = registry();
     const name = positionals[0];
+    // Models have no state: a filter the listing would ignore is refused rather than silently dropped.
+    if (status !== undefined && name === undefined)
+      throw CliError.usage(
+        `--status filters a model's versions: give its NAME (list NAME --status ${status})`,
+        'list',
+      );
+    const client = registry();
     if (name !== undefined && !ModelName.safeParse(name).success)
       throw CliError.usage(`"${name}" is not a model name`, 'list');
     const base = name === undefined ? 'api/v1/models' : `api/v1/models/${encode(name)}/versions`;
@@ -36,7 +44,7 @@ export const listCommand = defineCommand({
     let cursor: string | undefined;
     do {
       const query = new URLSearchParams({ limit: String(Math.min(1000, limit - items.length)) });
-      if (values.status) query.set('status', values.status);
+      if (status) query.set('status', status);
       if (cursor) query.set('cursor', cursor);
       const page = await client.get<{ items: unknown[]; nextCursor?: string }>(`${base}?${query}`);
       items.push(...page.items);

@@ -79,6 +79,18 @@ describe('CLI messages for people', () => {
     expect(r.stderr).not.toContain('.modelgate.json');
   });
 
+  it('filters versions by state in any case, and refuses a state filter on the model list it would not apply to', async () => {
+    expect((await bare('publish', 'listed@1', 'm.onnx', '--provider', 'p', '--wait')).code).toBe(0);
+    const verified = await bare('list', 'listed', '--status', 'verified', '--json');
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout).items.map((v: { version: string }) => v.version)).toEqual(['1']);
+    const failed = await bare('list', 'listed', '--status', 'FAILED', '--json');
+    expect(JSON.parse(failed.stdout).items).toEqual([]);
+    const noName = await bare('list', '--status', 'FAILED');
+    expect(noName.code).toBe(2);
+    expect(noName.stderr).toMatch(/^error USAGE: --status filters a model's versions: give its NAME/);
+  });
+
   it('says a registry given without its scheme must be an http(s) URL, in one line (exit 2)', async () => {
     for (const registry of ['127.0.0.1:8080', 'localhost:8080', 'ftp://registry.example']) {
       const r = await bare('list', '--registry', registry);
