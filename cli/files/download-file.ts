@@ -225,9 +225,47 @@ async function request(
     ...(signal ? { signal } : {}),
   });
   if (res.ok && res.body) return res;
+  const corrupt = res.status === 422 ? await corruptCopyError(res, file) : undefined;
   await res.body?.cancel();
+  if (corrupt) throw corrupt;
   if (res.status === 416 && from > 0) return request(file, fetchImpl, 0, signal);
   throw httpError(res.status, file);
+}
+
+/** The most of an error answer read: the registry's are a few hundred bytes, and the server is not trusted. */
+const ERROR_BODY_MAX_BYTES = 16 * 1024;
+
+/**
+ * The registry's blob endpoint answers 422 CHECKSUM_MISMATCH for a blob whose stored copy a scrub or a
+ * validation found corrupt: that is an integrity failure (what fixes it is publishing the file again), not
+ * an outage. Undefined for any other answer (S3's XML, a proxy's page).
+ */
+async function corruptCopyError(res: Response, file: DownloadableFile): Promise<RegistryError | undefined> {
+  if (!res.headers.get('content-type')?.startsWith('application/json') || !res.body) return undefined;
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  while (length <= ERROR_BODY_MAX_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.length;
+  }
+  await reader.cancel();
+  reader.releaseLock(); // the caller cancels the body too, which a locked stream would refuse
+  if (length > ERROR_BODY_MAX_BYTES) return undefined;
+  let error: { code?: unknown; message?: unknown } | undefined;
+  try {
+    error = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: typeof error }).error;
+  } catch {
+    return undefined;
+  }
+  if (error?.code !== 'CHECKSUM_MISMATCH') return undefined;
+  const said = typeof error.message === 'string' ? error.message.slice(0, 300) : 'its stored copy is corrupt';
+  return new RegistryError('CHECKSUM_MISMATCH', `${file.path}: the registry refused to serve it: ${said}`, {
+    path: file.path,
+    status: res.status,
+  });
 }
 
 /**

@@ -108,6 +108,14 @@ describe('modelgate scrub finds a rotted blob, names the versions, and counts th
     expect(human.stdout).toMatch(/1 corrupt/);
     expect(human.stdout).toMatch(/det@1 \(VERIFIED\): corrupt det\.onnx/);
 
+    // A node fetching it now is told the registry's copy is corrupt and what repairs it: an integrity
+    // failure (exit 6), not an outage to retry.
+    const fetched = await f.run('fetch', 'det@1', '--dest', join(f.work, 'scrubbed'));
+    expect(fetched.code, fetched.stderr).toBe(6);
+    expect(fetched.stderr).toMatch(
+      /^error CHECKSUM_MISMATCH: det\.onnx: the registry refused to serve it: the stored copy of blob [0-9a-f]{64} is corrupt: publishing the same file again repairs it/,
+    );
+
     expect((await f.run('publish', 'det@2', 'det.onnx', '--wait')).code).toBe(0);
     const after = await f.run('scrub', '--wait', '--json');
     expect(after.code, after.stderr).toBe(0);
