@@ -6,10 +6,21 @@ export const INTEGRITY_ONLY = 'integrity only: no file was loaded by a runtime';
 
 /**
  * Whether a runtime loaded at least one file of the version. Reports written before `loadTested` existed
- * are judged by their files: a passed file whose check was `loaded`.
+ * are judged by their files (`ranOnRuntime`).
  */
 export function wasLoadTested(report: Pick<ValidationReport, 'loadTested' | 'files'>): boolean {
-  return report.loadTested ?? report.files.some((f) => f.check === 'loaded' && f.ok);
+  return report.loadTested ?? report.files.some(ranOnRuntime);
+}
+
+/**
+ * Whether a runtime ran on this file: it passed, or the runtime's process got far enough to be measured
+ * (a load time, or the peak of the child that loaded it). A smoke run that failed after the load, or a
+ * load killed over the memory budget, did run on the runtime; a file refused before it reached one did not.
+ */
+export function ranOnRuntime(
+  file: Pick<ValidationReport['files'][number], 'check' | 'ok' | 'loadMs' | 'peakRssBytes'>,
+): boolean {
+  return file.check === 'loaded' && (file.ok || file.loadMs !== undefined || file.peakRssBytes !== undefined);
 }
 
 /** What an error code means to the person who must act on it: the cause, the runbook step, the fix. */

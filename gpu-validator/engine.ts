@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
+import { ranOnRuntime } from '../core/failure-explanations.js';
 import type { ProvenDigests } from '../core/ports.js';
 import { type FileReport, type LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { InputShapes, InputValues, ManifestFile } from '../schemas/version.schema.js';
@@ -456,9 +457,9 @@ async function reuseOutcome(
   }
 }
 
-/** True when at least one file was loaded by a runtime (a failed load did not prove anything). */
+/** True when a runtime ran on at least one file (`ranOnRuntime`): the report's `loadTested`. */
 export function anyLoaded(files: readonly FileReport[]): boolean {
-  return files.some((f) => f.check === 'loaded' && f.ok);
+  return files.some(ranOnRuntime);
 }
 
 function totals(files: FileReport[]): ValidationReport['totals'] {

@@ -52,6 +52,18 @@ describe('integrity-only versions', () => {
   it('judges reports written before loadTested existed by their files', () => {
     expect(wasLoadTested(version([file('a.txt', 'integrity-only')]).report as ValidationReport)).toBe(false);
     expect(wasLoadTested(version([file('m.onnx', 'loaded')]).report as ValidationReport)).toBe(true);
+    // a smoke run that failed after the load still ran on the runtime; a file refused before it did not
+    const afterLoad = file('m.onnx', 'loaded', {
+      ok: false,
+      loadMs: 5,
+      error: { code: 'INFERENCE_FAILED', message: 'x' },
+    });
+    expect(wasLoadTested(version([afterLoad]).report as ValidationReport)).toBe(true);
+    const refused = file('m.onnx', 'loaded', {
+      ok: false,
+      error: { code: 'MODEL_CORRUPTED', message: '0 bytes' },
+    });
+    expect(wasLoadTested(version([refused]).report as ValidationReport)).toBe(false);
   });
 });
 

@@ -79,6 +79,9 @@ describe('golden I/O', () => {
     expect(report.error?.message).toMatch(
       /output "output" differs from det\/add\.golden\.json: max abs difference 0\.5 /,
     );
+    // The runtime loaded and ran it: the failure is the outputs', and the report says a runtime ran.
+    expect(report.loadTested).toBe(true);
+    expect(report.files.find((f) => f.path === 'det/add.onnx')?.loadMs).toBeGreaterThan(0);
   });
 
   it('honours the tolerance', async () => {
