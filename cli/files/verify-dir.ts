@@ -55,7 +55,7 @@ async function readMetadataText(dir: string): Promise<{ path: string; text: stri
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
       throw new RegistryError(
         'FILE_MISSING',
-        `${dir} has no ${METADATA_FILE}: it was not written by \`modelgate fetch\` (or the file was removed)`,
+        `${dir} has no ${METADATA_FILE}: it was not written by \`modelgate fetch\` (or the file was removed); verify the folder a fetch wrote, or fetch into this one first (\`modelgate fetch NAME@VERSION --dest ${dir}\`)`,
         { dir },
       );
     return rethrowFsError(err, `cannot read ${path}`);

@@ -91,6 +91,22 @@ describe('CLI messages for people', () => {
     expect(noName.stderr).toMatch(/^error USAGE: --status filters a model's versions: give its NAME/);
   });
 
+  it('names the option meant for a one-typo unknown option, and only then', async () => {
+    const typo = await bare('fetch', 'm@1', '--dset', 'out');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe(
+      'error USAGE: unknown option --dset (did you mean --dest?) (see `modelgate fetch --help`)\n',
+    );
+    const far = await bare('fetch', 'm@1', '--zzz');
+    expect(far.stderr).toBe('error USAGE: unknown option --zzz (see `modelgate fetch --help`)\n');
+  });
+
+  it('says how to get a folder verify can check when it has no manifest', async () => {
+    const r = await bare('verify', '.');
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('fetch into this one first (`modelgate fetch NAME@VERSION --dest .`)');
+  });
+
   it('says a registry given without its scheme must be an http(s) URL, in one line (exit 2)', async () => {
     for (const registry of ['127.0.0.1:8080', 'localhost:8080', 'ftp://registry.example']) {
       const r = await bare('list', '--registry', registry);
