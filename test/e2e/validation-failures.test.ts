@@ -12,17 +12,18 @@ describe('validation failures through the CLI', () => {
   const { run } = fixture;
 
   it('fails a model over its memory budget as INSUFFICIENT_MEMORY, with the peak seen', async () => {
-    // 40 MB of weights on top of the runtime's ~55 MiB: over 64 MiB while it loads.
-    writeFileSync(join(fixture.work, 'big.onnx'), modelOfSize(40e6));
-    const published = await run('publish', 'big@1', 'big.onnx', '--memory-budget', '64MiB', '--wait');
+    // 80 MB of weights on top of the runtime's ~60 MiB: over 96 MiB while it loads (the runtime alone is
+    // well under it, so this is the model's size, not a budget below the runtime's own footprint).
+    writeFileSync(join(fixture.work, 'big.onnx'), modelOfSize(80e6));
+    const published = await run('publish', 'big@1', 'big.onnx', '--memory-budget', '96MiB', '--wait');
     expect(published.code).toBe(3);
     expect(published.stderr).toMatch(
-      /error INSUFFICIENT_MEMORY: resident memory reached [\d.]+ MiB .*over the budget of 64\.0 MiB/,
+      /error INSUFFICIENT_MEMORY: resident memory reached [\d.]+ MiB during (load|run), over the budget of 96\.0 MiB/,
     );
     const v = JSON.parse((await run('status', 'big@1', '--json')).stdout);
     expect(v.status).toBe('FAILED');
-    expect(v.report.memoryBudgetBytes).toBe(64 * MIB);
-    expect(v.report.files[0].peakRssBytes).toBeGreaterThan(64 * MIB);
+    expect(v.report.memoryBudgetBytes).toBe(96 * MIB);
+    expect(v.report.files[0].peakRssBytes).toBeGreaterThan(96 * MIB);
   });
 
   it("fails a model whose inference on the publisher's inputs produces NaN as INFERENCE_FAILED", async () => {

@@ -174,11 +174,12 @@ describe('validateFiles', () => {
     expect(report.files[0]?.fedInputs?.[0]).toMatchObject({ source: 'golden', shape: [1, 4] });
   });
 
-  it('fails a tiny memory budget as INSUFFICIENT_MEMORY', async () => {
+  it("fails a budget below the runtime's own footprint as CONFIG_INVALID: the budget is wrong, not the model", async () => {
     const report = await validate([{ path: 'm.onnx', bytes: buildMlpModel({ layers: 1, dim: 8 }) }], {
       memoryBudgetBytes: 16 * MIB,
     });
-    expect(report.error).toMatchObject({ code: 'INSUFFICIENT_MEMORY' });
+    expect(report.error).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(report.error?.message).toMatch(/raise the memory budget/);
     expect(report.files[0]?.peakRssBytes).toBeGreaterThan(16 * MIB);
     expect(ValidationReport.safeParse(report).success).toBe(true);
   });

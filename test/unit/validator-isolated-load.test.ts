@@ -163,17 +163,33 @@ describe('isolatedLoad', () => {
     expect(result.fedInputs?.[0]).toMatchObject({ value: 'fill 0.5', source: 'publisher' });
   });
 
-  it('kills a child over the memory budget: INSUFFICIENT_MEMORY with the peak seen', async () => {
+  it('kills a child over the memory budget before the model is read: the budget is wrong, CONFIG_INVALID', async () => {
     const result = await isolatedLoad({
       ...roomy,
       memoryBudgetBytes: 20 * MIB,
       modelPath: write('m.onnx', modelOfSize(1e6)),
     });
-    // Killed by the watchdog while still starting, not judged after the fact.
-    expect(result).toMatchObject({ ok: false, code: 'INSUFFICIENT_MEMORY', stage: 'import' });
+    // Killed by the watchdog while the runtime was still being imported, not judged after the fact.
+    expect(result).toMatchObject({ ok: false, code: 'CONFIG_INVALID', stage: 'import' });
     expect(result.loadMs).toBeUndefined();
     expect(result.peakRssBytes).toBeGreaterThan(20 * MIB);
-    expect(result.ok || result.message).toMatch(/over the budget of 20\.0 MiB/);
+    expect(result.ok || result.message).toMatch(
+      /the memory budget of 20\.0 MiB is below what the runtime takes before it reads any model .*raise the memory budget/,
+    );
+  });
+
+  it('kills a child over the memory budget while the model loads: INSUFFICIENT_MEMORY with the peak seen', async () => {
+    const { vmHwmBytes: baseline } = await runtimeBaseline();
+    const budget = baseline + 24 * MIB;
+    const result = await isolatedLoad({
+      ...roomy,
+      memoryBudgetBytes: budget,
+      modelPath: write('heavy.onnx', modelOfSize(64e6)),
+    });
+    expect(result).toMatchObject({ ok: false, code: 'INSUFFICIENT_MEMORY' });
+    expect(result.ok || result.stage).not.toBe('import');
+    expect(result.peakRssBytes).toBeGreaterThan(budget);
+    expect(result.ok || result.message).toMatch(/over the budget of/);
   });
 
   it('judges memory at the served input shape: the same model fits at 64×64 and not at 2048×2048', async () => {
