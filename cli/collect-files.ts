@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { FilePath } from '../schemas/names.schema.js';
@@ -29,8 +30,8 @@ interface Walk {
  * only if its target is inside the folder too (one pointing outside is refused unless
  * `followSymlinks`); a dangling link or a loop is refused naming it; anything else that is not a file
  * or a folder (sockets, devices) is refused rather than silently left out. Every refusal is a usage
- * error (exit 2) naming the path at fault; so is a path FilePath refuses (a reserved name, a segment
- * over 255 bytes).
+ * error (exit 2) naming the path at fault; so is a file name that is not UTF-8 and a path FilePath
+ * refuses (a reserved name, a segment over 255 bytes, a lone surrogate).
  */
 export async function collectFiles(
   command: string,
@@ -89,10 +90,23 @@ async function linkTarget(w: Walk, link: string): Promise<string> {
   return target;
 }
 
+/**
+ * An entry's name as text. Linux allows any bytes but '/' and NUL in a name; bytes that are not UTF-8
+ * would be read as U+FFFD, so the published path would name another file than the one hashed, and no
+ * node could write it back under its own name: refused, naming it (as read) and its bytes.
+ */
+function entryName(w: Walk, dir: string, raw: Buffer): string {
+  if (isUtf8(raw)) return raw.toString('utf8');
+  throw CliError.usage(
+    `${join(dir, raw.toString('utf8'))}: the file name is not valid UTF-8 (bytes ${raw.toString('hex')}): rename it to publish it`,
+    w.command,
+  );
+}
+
 /** `above` holds the real paths of the folders being walked: reaching one again is a loop. */
 async function walk(w: Walk, dir: string, above: ReadonlySet<string>, out: LocalFile[]): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = join(dir, entry.name);
+  for (const entry of await readdir(dir, { withFileTypes: true, encoding: 'buffer' })) {
+    const full = join(dir, entryName(w, dir, entry.name));
     const target = entry.isSymbolicLink() ? await linkTarget(w, full) : undefined;
     const info = target ? await stat(target) : await lstat(full);
     if (info.isDirectory()) {

@@ -48,14 +48,17 @@ export const MAX_SEGMENT_BYTES = 255;
 const utf8 = new TextEncoder();
 
 /**
- * A file's path inside a version: relative, POSIX separators, no empty, '.' or '..' segment, no segment
- * over 255 bytes (UTF-8), no control characters or backslashes, not under a name fetch writes. It
- * becomes a path on every node that fetches the version.
+ * A file's path inside a version: well-formed Unicode, relative, POSIX separators, no empty, '.' or '..'
+ * segment, no segment over 255 bytes (UTF-8), no control characters or backslashes, not under a name
+ * fetch writes. It becomes a path on every node that fetches the version.
  */
 export const FilePath = z
   .string()
   .min(1)
   .max(512)
+  // A lone UTF-16 surrogate has no UTF-8 form: Node writes it to disk as U+FFFD, so `a\ud800` and
+  // `a\udc00` would be one file, and no path read back from disk would ever equal the declared one.
+  .refine((p) => p.isWellFormed(), 'must be well-formed Unicode (no lone UTF-16 surrogate)')
   .refine(
     (p) => ![...p].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || c === '\\'),
     'must not contain control characters or backslashes',

@@ -230,8 +230,11 @@ describe('fetch refuses a hostile download plan before writing anything', () => 
   let plan: unknown;
   const requests: string[] = [];
 
-  function planWith(version: string, path: string, digest = sha256): unknown {
-    const file = { path, size: bytes.length, sha256: digest, md5, format: 'other' };
+  /** A VERIFIED plan of `m` whose files (one per path, all the same bytes) are at `paths`. */
+  function planWith(version: string, paths: string | readonly string[], digest = sha256): unknown {
+    const files = [paths]
+      .flat()
+      .map((path) => ({ path, size: bytes.length, sha256: digest, md5, format: 'other' }));
     return {
       version: {
         model: 'm',
@@ -239,25 +242,23 @@ describe('fetch refuses a hostile download plan before writing anything', () => 
         seq: 1,
         provider: 'paddle',
         status: 'VERIFIED',
-        files: [file],
-        totalSize: bytes.length,
+        files,
+        totalSize: bytes.length * files.length,
         inputShapes: {},
         publisher: 'x',
         createdAt: '2024-01-01T00:00:00Z',
         updatedAt: '2024-01-01T00:00:00Z',
         validation: { attempts: 1 },
       },
-      files: [
-        {
-          ...file,
-          download: {
-            url: `${registry.url}/blob`,
-            method: 'GET',
-            headers: {},
-            expiresAt: '2100-01-01T00:00:00Z',
-          },
+      files: files.map((file) => ({
+        ...file,
+        download: {
+          url: `${registry.url}/blob`,
+          method: 'GET',
+          headers: {},
+          expiresAt: '2100-01-01T00:00:00Z',
         },
-      ],
+      })),
     };
   }
 
@@ -274,6 +275,8 @@ describe('fetch refuses a hostile download plan before writing anything', () => 
     ['a version string that climbs out', () => planWith('../../x', 'model.bin'), 'version.version'],
     ['a path that climbs out', () => planWith('1', '../../../escaped.bin'), 'files.0.path'],
     ['a malformed digest', () => planWith('1', 'model.bin', '../../etc/passwd'), 'files.0.sha256'],
+    // Node writes a lone surrogate as U+FFFD: both paths would be the file a\ufffd.
+    ['two paths with lone surrogates', () => planWith('1', ['a\ud800', 'a\udc00']), 'files.0.path'],
   ])(
     '%s: exit 6 UNSAFE_PLAN naming the field, nothing written, no byte fetched',
     async (_what, make, field) => {
@@ -285,6 +288,7 @@ describe('fetch refuses a hostile download plan before writing anything', () => 
       expect(fetched.code).toBe(6);
       expect(fetched.stderr).toContain('UNSAFE_PLAN');
       expect(fetched.stderr).toContain(field);
+      expect(fetched.stderr).not.toContain('    at ');
       expect(readdirSync(work)).toEqual([]);
       expect(requests.every((u) => u.startsWith('/api/v1/models/m/download/'))).toBe(true);
       removeDir(work);

@@ -48,6 +48,8 @@ describe('publish refuses what no node could fetch', () => {
     ['under a reserved name', 'checksums.txt/a.bin', 'written by fetch'],
     ['with a segment over 255 bytes', `models/${'a'.repeat(256)}.onnx`, 'longer than 255 bytes'],
     ['with a 2-byte character segment over 255 bytes', 'é'.repeat(128), 'longer than 255 bytes'],
+    // JSON may carry a lone surrogate (`"\ud800"`); Node would write it to disk as U+FFFD.
+    ['with a lone surrogate', 'x\ud800.txt', 'well-formed Unicode'],
   ])('the API answers 400 naming the field for a path %s', async (_what, path, message) => {
     const res = await api(fixture.server, 'POST', '/api/v1/models/m/versions', {
       version: 'api1',
@@ -57,6 +59,33 @@ describe('publish refuses what no node could fetch', () => {
     expect(res.json!.error.code).toBe('INVALID_REQUEST');
     expect(res.json!.error.details.field).toMatch(/files\.0\.path$/);
     expect(res.json!.error.message).toContain(message);
+  });
+
+  it('the API refuses two lone-surrogate paths that a node would write as one file', async () => {
+    const res = await api(fixture.server, 'POST', '/api/v1/models/m/versions', {
+      version: 'sur1',
+      files: ['a\ud800', 'a\udc00'].map((path, i) => ({ path, ...digests(Buffer.from(`x${i}`)) })),
+    });
+    expect(res.status).toBe(400);
+    expect(res.json!.error).toMatchObject({
+      code: 'INVALID_REQUEST',
+      details: { field: 'body.files.0.path' },
+    });
+    expect((await api(fixture.server, 'GET', '/api/v1/models/m/versions/sur1')).status).toBe(404);
+  });
+
+  it('refuses a local file name that is not UTF-8 (exit 2 naming it) before uploading', async () => {
+    const dir = folder('not-utf8', { 'model.bin': 'y' });
+    // Bytes 0xff and 0xfe never occur in UTF-8; Node would read this name back as x\ufffd\ufffd.txt.
+    writeFileSync(
+      Buffer.concat([Buffer.from(`${dir}/x`), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]),
+      'z',
+    );
+    const published = await run('publish', 'm@u1', dir);
+    expect(published.code).toBe(2);
+    expect(published.stderr).toContain('not valid UTF-8 (bytes 78fffe2e747874)');
+    expect(published.stderr).not.toContain('    at ');
+    expect((await api(fixture.server, 'GET', '/api/v1/models/m/versions/u1')).status).toBe(404);
   });
 
   it('refuses a symlink to a file outside the folder unless --follow-symlinks', async () => {

@@ -56,6 +56,7 @@ describe('checkDownloadPlan', () => {
     ['an absolute file path', (p) => (p.files[0].path = '/etc/x'), 'files.0.path'],
     ['a path under a name fetch writes', (p) => (p.files[0].path = 'checksums.txt/a'), 'files.0.path'],
     ['a segment over 255 bytes', (p) => (p.files[0].path = 'é'.repeat(128)), 'files.0.path'],
+    ['a lone surrogate in a path', (p) => (p.files[0].path = 'det\ud800.onnx'), 'files.0.path'],
     ['a digest that is not hex', (p) => (p.files[0].sha256 = 'z'.repeat(64)), 'files.0.sha256'],
     ['a negative size', (p) => (p.files[0].size = -1), 'files.0.size'],
     ['a size beyond 2^53', (p) => (p.files[0].size = 2 ** 60), 'files.0.size'],
@@ -95,6 +96,18 @@ describe('checkDownloadPlan', () => {
   it('refuses a manifest where a path is both a file and a folder', () => {
     const raw = plan([file('a'), file('a/b')]);
     expect(() => checkDownloadPlan(raw, 'ocr-det')).toThrow(/a is both a file and a folder/);
+  });
+
+  // Node writes a lone surrogate as U+FFFD: these two paths would be one file on every node.
+  it('refuses two paths with lone surrogates as UNSAFE_PLAN, not a file-system error later', () => {
+    const raw = plan([file('a\ud800'), file('a\udc00')]);
+    expect(() => checkDownloadPlan(raw, 'ocr-det')).toThrow(
+      expect.objectContaining({
+        code: 'UNSAFE_PLAN',
+        exitCode: 6,
+        details: { field: 'version.files.0.path' },
+      }),
+    );
   });
 
   it('refuses more files than a version may hold', () => {
