@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
+import { findPathClash } from '../core/file-paths.js';
 import { FilePath } from '../schemas/names.schema.js';
 import { CliError } from './cli-error.js';
 
@@ -30,8 +31,9 @@ interface Walk {
  * only if its target is inside the folder too (one pointing outside is refused unless
  * `followSymlinks`); a dangling link or a loop is refused naming it; anything else that is not a file
  * or a folder (sockets, devices) is refused rather than silently left out. Every refusal is a usage
- * error (exit 2) naming the path at fault; so is a file name that is not UTF-8 and a path FilePath
- * refuses (a reserved name, a segment over 255 bytes, a lone surrogate).
+ * error (exit 2) naming the path at fault; so is a file name that is not UTF-8, a path FilePath
+ * refuses (a reserved name, a segment over 255 bytes, a lone surrogate) and two paths one node would
+ * take for one file (`Model.onnx` and `model.onnx`).
  */
 export async function collectFiles(
   command: string,
@@ -50,17 +52,30 @@ export async function collectFiles(
     else throw CliError.usage(`${p}: not a regular file or folder`, command);
   }
   if (files.length === 0) throw CliError.usage('no files to publish', command);
-  const seen = new Map<string, string>();
   for (const f of files) {
     const parsed = FilePath.safeParse(f.path);
     if (!parsed.success)
       throw CliError.usage(`${f.localPath}: path "${f.path}" ${parsed.error.issues[0]?.message}`, command);
-    const other = seen.get(f.path);
-    if (other)
-      throw CliError.usage(`${f.localPath} and ${other} would both be published as ${f.path}`, command);
-    seen.set(f.path, f.localPath);
   }
+  assertNoPathClash(command, files);
   return files.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/**
+ * The registry's rule (core/file-paths.ts), checked before any byte is hashed: two local files published
+ * under one path, or under paths a case-insensitive node would merge, are a usage error naming both.
+ */
+function assertNoPathClash(command: string, files: readonly LocalFile[]): void {
+  const clash = findPathClash(files.map((f) => f.path));
+  if (!clash) return;
+  const mine = files[clash.index]!;
+  const other = files.find((f) => f.path === clash.other)!;
+  if (clash.path === clash.other)
+    throw CliError.usage(
+      `${mine.localPath} and ${other.localPath} would both be published as ${mine.path}`,
+      command,
+    );
+  throw CliError.usage(`${mine.localPath} and ${other.localPath}: ${clash.message}`, command);
 }
 
 /** Why a link cannot be followed, from the error of following it. */

@@ -15,6 +15,7 @@ import type {
 import { assertVersionNameFree } from './aliases.js';
 import { invalid, notFound, RegistryError } from './errors.js';
 import { eventsOf } from './events.js';
+import { findPathClash } from './file-paths.js';
 import { assertMemoryBudgetAllowed } from './memory-fit.js';
 import type { BlobStat, RegistryDeps, VersionRef } from './ports.js';
 import { transitionCondition } from './version-state.js';
@@ -23,13 +24,15 @@ import { transitionCondition } from './version-state.js';
 export const formatOf = (path: string): FileFormat =>
   path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'other';
 
-/** Refuses manifests a node could not lay out on disk: duplicate paths, a file that is also a folder. */
+/**
+ * Refuses manifests a node could not lay out on disk (two names for one file, a file that is also a
+ * folder, on any node's file system: `findPathClash`) and a sha256 declared with two sizes.
+ */
 function checkManifest(files: readonly ManifestFile[]): void {
-  const paths = new Set<string>();
+  const clash = findPathClash(files.map((f) => f.path));
+  if (clash) throw invalid(`files[${clash.index}].path`, clash.message);
   const sizeOf = new Map<string, number>();
   files.forEach((f, i) => {
-    if (paths.has(f.path)) throw invalid(`files[${i}].path`, `duplicate path ${f.path}`);
-    paths.add(f.path);
     const known = sizeOf.get(f.sha256);
     if (known !== undefined && known !== f.size)
       throw invalid(
@@ -37,13 +40,6 @@ function checkManifest(files: readonly ManifestFile[]): void {
         `sha256 ${f.sha256} declared with two sizes (${known} and ${f.size})`,
       );
     sizeOf.set(f.sha256, f.size);
-  });
-  files.forEach((f, i) => {
-    const parts = f.path.split('/');
-    for (let n = 1; n < parts.length; n++) {
-      const dir = parts.slice(0, n).join('/');
-      if (paths.has(dir)) throw invalid(`files[${i}].path`, `${dir} is both a file and a folder`);
-    }
   });
 }
 

@@ -50,7 +50,8 @@ const utf8 = new TextEncoder();
 /**
  * A file's path inside a version: well-formed Unicode, relative, POSIX separators, no empty, '.' or '..'
  * segment, no segment over 255 bytes (UTF-8), no control characters or backslashes, not under a name
- * fetch writes. It becomes a path on every node that fetches the version.
+ * fetch writes. It becomes a path on every node that fetches the version. Two paths of one version must
+ * also differ on a case-insensitive file system: that rule spans files, see core/file-paths.ts.
  */
 export const FilePath = z
   .string()

@@ -1,3 +1,4 @@
+import { findPathClash } from '../../core/file-paths.js';
 import { DownloadPlan, MAX_VERSION_FILES } from '../../schemas/version.schema.js';
 import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
@@ -54,7 +55,8 @@ function pageOf(raw: unknown): DownloadPlan {
  * what only holds across fields, before fetch makes any file-system call:
  * - the version is of the model asked for, and VERIFIED (the server plans nothing else);
  * - the files are exactly the version's manifest (same paths, sizes and digests), each path once, no
- *   path both a file and a folder;
+ *   two paths one file nor a file also a folder, even on a case-insensitive or normalizing file
+ *   system (core/file-paths.ts, the rule publish applies);
  * - every download is a GET of an http(s) URL;
  * - no more files than a version may declare (MAX_VERSION_FILES, as at publish).
  * Throws CliError UNSAFE_PLAN (exit 6, an integrity failure) naming the field at fault.
@@ -93,12 +95,8 @@ export function checkDownloadPlan(raw: unknown, model: string): DownloadPlan {
     if (file.download.method !== 'GET') throw unsafe(`files.${i}.download.method`, 'must be GET');
     if (!isHttpUrl(file.download.url)) throw unsafe(`files.${i}.download.url`, 'must be an http(s) URL');
   });
-  plan.files.forEach((file, i) => {
-    const segments = file.path.split('/');
-    for (let n = 1; n < segments.length; n++)
-      if (seen.has(segments.slice(0, n).join('/')))
-        throw unsafe(`files.${i}.path`, `${segments.slice(0, n).join('/')} is both a file and a folder`);
-  });
+  const clash = findPathClash(plan.files.map((f) => f.path));
+  if (clash) throw unsafe(`files.${clash.index}.path`, clash.message);
   return plan;
 }
 

@@ -24,6 +24,7 @@ import {
   LockTimeoutError,
 } from '../../adapters/fs-lock/kernel-lock.js';
 import { RegistryError } from '../../core/errors.js';
+import { findPathClash } from '../../core/file-paths.js';
 import { FilePath, VersionString } from '../../schemas/names.schema.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
 import { CliError } from '../cli-error.js';
@@ -127,19 +128,16 @@ function assertSafePaths(version: string, files: readonly ManifestFile[]): void 
     throw new RegistryError('INVALID_REQUEST', `unsafe version string: ${JSON.stringify(version)}`, {
       version,
     });
-  const seen = new Set<string>();
-  for (const { path } of files) {
-    const parsed = FilePath.safeParse(path);
-    if (!parsed.success || seen.has(path))
-      throw new RegistryError(
-        'INVALID_REQUEST',
-        `unsafe or duplicate file path in manifest: ${JSON.stringify(path)}`,
-        {
-          path,
-        },
-      );
-    seen.add(path);
-  }
+  for (const { path } of files)
+    if (!FilePath.safeParse(path).success)
+      throw new RegistryError('INVALID_REQUEST', `unsafe file path in manifest: ${JSON.stringify(path)}`, {
+        path,
+      });
+  const clash = findPathClash(files.map((f) => f.path));
+  if (clash)
+    throw new RegistryError('INVALID_REQUEST', `file paths in manifest clash: ${clash.message}`, {
+      path: clash.path,
+    });
 }
 
 async function inspectDest(dest: string): Promise<DestState> {

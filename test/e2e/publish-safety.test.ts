@@ -74,6 +74,40 @@ describe('publish refuses what no node could fetch', () => {
     expect((await api(fixture.server, 'GET', '/api/v1/models/m/versions/sur1')).status).toBe(404);
   });
 
+  it.each([
+    ['two cases of one name', 'c1', ['Model.onnx', 'model.onnx'], 'Model.onnx and model.onnx are one file'],
+    [
+      'NFC and NFD of one name',
+      'c2',
+      ['caf\u00e9.txt', 'cafe\u0301.txt'],
+      'caf\u00e9.txt and cafe\u0301.txt',
+    ],
+    ['a file and a folder in another case', 'c3', ['A', 'a/b'], 'A is a file and a/b needs a as a folder'],
+    ['a file and a folder of it', 'c4', ['a', 'a/b'], 'a is both a file and a folder (of a/b)'],
+  ])(
+    'the API refuses %s: 400 naming both paths, nothing declared',
+    async (_what, version, paths, message) => {
+      const res = await api(fixture.server, 'POST', '/api/v1/models/m/versions', {
+        version,
+        files: paths.map((path, i) => ({ path, ...digests(Buffer.from(`x${i}`)) })),
+      });
+      expect(res.status).toBe(400);
+      expect(res.json!.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'files[1].path' } });
+      expect(res.json!.error.message).toContain(message);
+      expect((await api(fixture.server, 'GET', `/api/v1/models/m/versions/${version}`)).status).toBe(404);
+    },
+  );
+
+  it('still takes paths that differ other than by case or normalization', async () => {
+    const paths = ['Model1.onnx', 'model2.onnx', 'caf\u00e9.txt', 'cafe.txt', 'a', 'ab/c'];
+    const res = await api(fixture.server, 'POST', '/api/v1/models/m/versions', {
+      version: 'distinct1',
+      files: paths.map((path, i) => ({ path, ...digests(Buffer.from(`x${i}`)) })),
+    });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    expect(res.json!.version.files.map((f: { path: string }) => f.path)).toEqual(paths);
+  });
+
   it('refuses a local file name that is not UTF-8 (exit 2 naming it) before uploading', async () => {
     const dir = folder('not-utf8', { 'model.bin': 'y' });
     // Bytes 0xff and 0xfe never occur in UTF-8; Node would read this name back as x\ufffd\ufffd.txt.
@@ -86,6 +120,16 @@ describe('publish refuses what no node could fetch', () => {
     expect(published.stderr).toContain('not valid UTF-8 (bytes 78fffe2e747874)');
     expect(published.stderr).not.toContain('    at ');
     expect((await api(fixture.server, 'GET', '/api/v1/models/m/versions/u1')).status).toBe(404);
+  });
+
+  it('refuses a folder holding Model.onnx and model.onnx (exit 2 naming both) before uploading', async () => {
+    const dir = folder('two-cases', { 'Model.onnx': 'a', 'model.onnx': 'b' });
+    const published = await run('publish', 'm@local-case', dir);
+    expect(published.code).toBe(2);
+    expect(published.stderr).toContain(join(dir, 'Model.onnx'));
+    expect(published.stderr).toContain(join(dir, 'model.onnx'));
+    expect(published.stderr).toContain('are one file on a case-insensitive or normalizing file system');
+    expect((await api(fixture.server, 'GET', '/api/v1/models/m/versions/local-case')).status).toBe(404);
   });
 
   it('refuses a symlink to a file outside the folder unless --follow-symlinks', async () => {

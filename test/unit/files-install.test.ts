@@ -394,6 +394,15 @@ describe('installVersion', () => {
     expect(requests).toBe(0);
   });
 
+  it('refuses paths a case-insensitive node would take for one file, before any request', async () => {
+    const files = [serverFile('Model.onnx', randomBytes(10)), serverFile('model.onnx', randomBytes(10))];
+    const failure = installVersion(options('v1', files));
+    await expect(failure).rejects.toMatchObject({ code: 'INVALID_REQUEST', details: { path: 'model.onnx' } });
+    await expect(failure).rejects.toThrow('Model.onnx and model.onnx are one file');
+    expect(requests).toBe(0);
+    expect(await readdir(root)).toEqual([]);
+  });
+
   it.each([
     ['a folder', 'dir'],
     ['a file', 'file'],
