@@ -27,24 +27,32 @@ async function openForRead(path: string): Promise<FileHandle> {
 export async function sha256File(path: string, onProgress?: ProgressCallback): Promise<Sha256Result> {
   const fh = await openForRead(path);
   try {
-    const hash = createHash('sha256');
-    const buffers = [Buffer.allocUnsafeSlow(READ_BYTES), Buffer.allocUnsafeSlow(READ_BYTES)] as const;
-    let size = 0;
-    let current = 0;
-    let reading = fh.read(buffers[0], 0, READ_BYTES, 0);
-    for (;;) {
-      const { bytesRead, buffer } = await reading;
-      if (bytesRead === 0) break;
-      size += bytesRead;
-      current ^= 1;
-      reading = fh.read(buffers[current as 0 | 1], 0, READ_BYTES, size);
-      hash.update(buffer.subarray(0, bytesRead));
-      onProgress?.(size);
-    }
-    return { size, sha256: hash.digest('hex') };
+    return await sha256Handle(fh, onProgress);
   } catch (err) {
     return rethrowFsError(err, `cannot read ${path}`);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Streaming sha256 of an open file, from its first byte (as `sha256File`): for a caller that must hash
+ * the very file it opened and checked, not whatever its path names by then.
+ */
+export async function sha256Handle(fh: FileHandle, onProgress?: ProgressCallback): Promise<Sha256Result> {
+  const hash = createHash('sha256');
+  const buffers = [Buffer.allocUnsafeSlow(READ_BYTES), Buffer.allocUnsafeSlow(READ_BYTES)] as const;
+  let size = 0;
+  let current = 0;
+  let reading = fh.read(buffers[0], 0, READ_BYTES, 0);
+  for (;;) {
+    const { bytesRead, buffer } = await reading;
+    if (bytesRead === 0) break;
+    size += bytesRead;
+    current ^= 1;
+    reading = fh.read(buffers[current as 0 | 1], 0, READ_BYTES, size);
+    hash.update(buffer.subarray(0, bytesRead));
+    onProgress?.(size);
+  }
+  return { size, sha256: hash.digest('hex') };
 }

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
 import {
-  copyFile,
+  type FileHandle,
   link,
   lstat,
   mkdir,
@@ -31,7 +31,7 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 import { type DownloadableFile, downloadResumable, FILE_MODE } from './download-file.js';
 import { fsRegistryError, rethrowFsError } from './fs-errors.js';
-import { sha256File } from './hash-file.js';
+import { sha256Handle } from './hash-file.js';
 import { checksumLines, InstalledMetadata, installedMetadata } from './metadata.js';
 import { MD5_SUMS_FILE, METADATA_FILE, SHA256_SUMS_FILE } from './sidecar-files.js';
 
@@ -76,6 +76,8 @@ export interface InstallResult {
 const DIR_MODE = 0o755;
 /** Downloads in flight at once: several S3 streams beat one, more only thrash a node's disk. */
 const DOWNLOAD_CONCURRENCY = 4;
+/** Read size when a local copy is copied rather than linked. */
+const COPY_BYTES = 1024 * 1024;
 /** Headroom over the model bytes: sidecar files, directory blocks, and a file system never run to 0. */
 const DISK_MARGIN_BYTES = 16 * 1024 * 1024;
 const PER_FILE_MARGIN_BYTES = 4096;
@@ -332,10 +334,17 @@ async function forEachLimited<T>(
     throw new RegistryError('UNAVAILABLE', 'the fetch was stopped: its downloads resume next time');
 }
 
+/** A file on this node that may hold a version file's bytes: the manifest path `path` below `root`. */
+interface LocalCopy {
+  root: string;
+  path: string;
+  size: number;
+}
+
 /** Where each file's bytes come from: a verified local copy, another path of the same plan, or the network. */
 interface Sources {
-  /** path → an existing file with the same sha256 (verified before it is linked). */
-  local: Map<string, string>;
+  /** path → an existing file with the same sha256 (verified before it is linked or copied). */
+  local: Map<string, LocalCopy>;
   /** Files to download, one per sha256. */
   download: DownloadableFile[];
   /** path → the path in the plan whose download it shares (same sha256). */
@@ -354,15 +363,12 @@ interface Transfer {
  * manifest), by sha256: candidates for reuse. Only their manifests are read here; each candidate is
  * re-hashed before it is used.
  */
-async function localCopies(
-  layout: Layout,
-  state: DestState,
-): Promise<Map<string, { path: string; size: number }>> {
+async function localCopies(layout: Layout, state: DestState): Promise<Map<string, LocalCopy>> {
   const dirs = (await readdir(layout.store))
     .filter((e) => !e.startsWith('.'))
     .map((e) => join(layout.store, e));
   if (state.kind === 'directory') dirs.push(layout.dest);
-  const bySha = new Map<string, { path: string; size: number }>();
+  const bySha = new Map<string, LocalCopy>();
   for (const dir of dirs) {
     const text = await readFile(join(dir, METADATA_FILE), 'utf8').catch(() => undefined);
     if (text === undefined) continue;
@@ -375,20 +381,17 @@ async function localCopies(
     if (!parsed.success) continue;
     for (const f of parsed.data.files)
       if (FilePath.safeParse(f.path).success && !bySha.has(f.sha256))
-        bySha.set(f.sha256, { path: join(dir, f.path), size: f.size });
+        bySha.set(f.sha256, { root: dir, path: f.path, size: f.size });
   }
   return bySha;
 }
 
-function planSources(
-  files: readonly DownloadableFile[],
-  local: Map<string, { path: string; size: number }>,
-): Sources {
+function planSources(files: readonly DownloadableFile[], local: Map<string, LocalCopy>): Sources {
   const sources: Sources = { local: new Map(), download: [], twins: new Map() };
   const first = new Map<string, string>();
   for (const file of files) {
     const copy = local.get(file.sha256);
-    if (copy && copy.size === file.size) sources.local.set(file.path, copy.path);
+    if (copy && copy.size === file.size) sources.local.set(file.path, copy);
     else if (first.has(file.sha256)) sources.twins.set(file.path, first.get(file.sha256)!);
     else {
       first.set(file.sha256, file.path);
@@ -398,30 +401,110 @@ function planSources(
   return sources;
 }
 
+const sameInode = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
+
 /**
- * A hard link to a verified local file (same inode, no bytes copied), or a copy where a link is not
- * possible (another file system, a file system without links). False when the file is not what its
- * manifest said any more: then it is downloaded like any other.
+ * Opens a local copy only if it is a regular file reached from its root without following a symbolic
+ * link anywhere: the root and every folder on the way must be real folders (lstat), and the file, opened
+ * with O_NOFOLLOW, must be the inode lstat found there. A hand-made DEST (and the copy of it kept in the
+ * store) is not fetch's: a folder in it may be a link (`ext -> /srv/shared`), and following it would put
+ * a file outside DEST into the version. Undefined when anything on the way is not what it must be.
  */
-async function reuseLocal(source: string, target: string, file: ManifestFile): Promise<boolean> {
-  const stats = await lstat(source).catch(() => undefined);
-  if (!stats?.isFile() || stats.size !== file.size) return false;
-  const { sha256 } = await sha256File(source).catch(() => ({ sha256: '' }));
-  if (sha256 !== file.sha256) return false;
+async function openLocalCopy(copy: LocalCopy): Promise<{ fh: FileHandle; stats: Stats } | undefined> {
+  let folder = copy.root;
+  for (const segment of ['', ...copy.path.split('/').slice(0, -1)]) {
+    folder = join(folder, segment);
+    if (!(await lstat(folder).catch(() => undefined))?.isDirectory()) return undefined;
+  }
+  const path = join(copy.root, copy.path);
+  const found = await lstat(path).catch(() => undefined);
+  if (!found?.isFile()) return undefined;
+  // O_NONBLOCK: a FIFO swapped in after the lstat must not hang the open (it changes nothing for a file).
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  const fh = await open(path, flags).catch(() => undefined);
+  if (!fh) return undefined;
+  const stats = await fh.stat().catch(() => undefined);
+  if (stats?.isFile() && sameInode(stats, found)) return { fh, stats };
+  await fh.close();
+  return undefined;
+}
+
+/**
+ * Whether a verified local file may become the new version's file itself (a hard link shares its inode:
+ * mode, owner and all). Only a file of this user's that is already rw-r--r--, as the runbook wants:
+ * fetch never chmods a file it did not create, so any other is copied.
+ */
+function linkable(stats: Stats): boolean {
+  return (stats.mode & 0o7777) === FILE_MODE && stats.uid === (process.getuid?.() ?? stats.uid);
+}
+
+/**
+ * Hard-links `source` at `target`; false (nothing left at `target`) when the link fails (another file
+ * system, a file system without links) or is not the inode `expected` that was checked and hashed: a
+ * folder on the way was swapped for a link after the check, and the file is copied from what was hashed.
+ */
+async function linkChecked(source: string, target: string, expected: Stats): Promise<boolean> {
   try {
     await link(source, target);
   } catch {
-    await copyFile(source, target, constants.COPYFILE_EXCL);
+    return false;
   }
-  // Through a descriptor that does not follow a symbolic link: rw-r--r--, as the runbook wants, and synced.
-  const fh = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+  if (sameInode(await lstat(target), expected)) return true;
+  await unlink(target);
+  return false;
+}
+
+/**
+ * Copies an open file into a new `target` (rw-r--r--, synced), hashing the bytes as they are copied:
+ * true only if they are `sha256`, else the copy is removed.
+ */
+async function copyVerified(source: FileHandle, target: string, sha256: string): Promise<boolean> {
+  const out = await open(target, 'wx', FILE_MODE);
+  let copied = false;
   try {
-    await fh.chmod(FILE_MODE);
-    await fh.sync();
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(COPY_BYTES);
+    for (let position = 0; ; ) {
+      const { bytesRead } = await source.read(buffer, 0, COPY_BYTES, position);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      await out.write(buffer, 0, bytesRead);
+      position += bytesRead;
+    }
+    copied = hash.digest('hex') === sha256;
+    // The mode given to open is filtered by the umask: this file is fetch's own, so it is set here.
+    await out.chmod(FILE_MODE);
+    await out.sync();
+  } finally {
+    await out.close();
+    if (!copied) await rm(target, { force: true });
+  }
+  return copied;
+}
+
+/**
+ * A kept or hand-made local file with the manifest's size and sha256, put at `target`: a hard link (same
+ * inode, no bytes copied) where `linkable`, else a copy. Only a file `openLocalCopy` reaches inside its
+ * folder is used. False when it is not what its manifest said any more: then it is downloaded like any other.
+ */
+async function reuseLocal(copy: LocalCopy, target: string, file: ManifestFile): Promise<boolean> {
+  const opened = await openLocalCopy(copy);
+  if (!opened) return false;
+  const { fh, stats } = opened;
+  try {
+    if (stats.size !== file.size) return false;
+    if (linkable(stats)) {
+      const { sha256 } = await sha256Handle(fh).catch(() => ({ sha256: '' }));
+      if (sha256 !== file.sha256) return false;
+      if (await linkChecked(join(copy.root, copy.path), target, stats)) {
+        await fh.sync();
+        return true;
+      }
+    }
+    return await copyVerified(fh, target, file.sha256);
   } finally {
     await fh.close();
   }
-  return true;
 }
 
 async function downloadAll(
@@ -434,9 +517,9 @@ async function downloadAll(
   const transfer: Transfer = { bytesDownloaded: 0, bytesResumed: 0, filesReused: 0, bytesReused: 0 };
   const byPath = new Map(opts.files.map((f) => [f.path, f]));
   const toDownload = [...sources.download];
-  for (const [path, source] of sources.local) {
+  for (const [path, copy] of sources.local) {
     const file = byPath.get(path)!;
-    if (await reuseLocal(source, join(staging, path), file)) {
+    if (await reuseLocal(copy, join(staging, path), file)) {
       transfer.filesReused++;
       transfer.bytesReused += file.size;
     } else if (!toDownload.some((f) => f.sha256 === file.sha256)) toDownload.push(file);

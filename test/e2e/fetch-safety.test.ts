@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -296,4 +297,92 @@ describe('fetch refuses a hostile download plan before writing anything', () => 
       removeDir(work);
     },
   );
+});
+
+describe('fetch reuses only files inside a hand-made DEST, and never changes one', () => {
+  const fixture = useServer();
+  const run = (...args: string[]) => fixture.run(...args);
+  const vocab = 'the vocabulary\n';
+  let manifest = '';
+
+  beforeAll(async () => {
+    const bundle = join(fixture.work, 'bundle');
+    mkdirSync(join(bundle, 'ext'), { recursive: true });
+    writeFileSync(join(bundle, 'det.onnx'), buildMlpModel({ layers: 1, dim: 4, seed: 7 }));
+    writeFileSync(join(bundle, 'ext', 'vocab.txt'), vocab);
+    const published = await run('publish', 'ocr-bundle@2.0.0', bundle, '--wait');
+    expect(published.code, published.stderr).toBe(0);
+    // A real install's manifest, for the hand-made DESTs below to carry.
+    const reference = join(fixture.work, 'reference', 'paddle');
+    expect((await run('fetch', 'ocr-bundle@2.0.0', '--dest', reference)).code).toBe(0);
+    manifest = readFileSync(join(reference, '.modelgate.json'), 'utf8');
+  }, 180_000);
+
+  /** A hand-made DEST holding the version's manifest, for `name`; returns DEST. */
+  function handMadeDest(name: string): string {
+    const dest = join(fixture.work, name, 'paddle');
+    mkdirSync(dest, { recursive: true });
+    writeFileSync(join(dest, '.modelgate.json'), manifest);
+    return dest;
+  }
+
+  const fetchInto = async (dest: string) => {
+    const fetched = await run('fetch', 'ocr-bundle@2.0.0', '--dest', dest, '--json');
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect((await run('verify', dest)).code).toBe(0);
+    return JSON.parse(fetched.stdout) as { filesReused: number; bytesDownloaded: number; bytes: number };
+  };
+
+  it('downloads a file its manifest lists behind a symlinked folder: the file outside is untouched', async () => {
+    const dest = handMadeDest('symlinked');
+    const outside = join(fixture.work, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'vocab.txt'), vocab, { mode: 0o600 });
+    symlinkSync(outside, join(dest, 'ext'));
+    const before = statSync(join(outside, 'vocab.txt'));
+    expect(before.mode & 0o777).toBe(0o600);
+
+    const summary = await fetchInto(dest);
+    expect(summary).toMatchObject({ filesReused: 0, bytesDownloaded: summary.bytes });
+    const after = statSync(join(outside, 'vocab.txt'));
+    expect(after.mode & 0o777).toBe(0o600);
+    expect(after.nlink).toBe(1);
+    expect(after.ino).toBe(before.ino);
+    expect(readFileSync(join(outside, 'vocab.txt'), 'utf8')).toBe(vocab);
+    const installed = statSync(join(dest, 'ext', 'vocab.txt'));
+    expect(installed.ino).not.toBe(before.ino);
+    expect(installed.mode & 0o777).toBe(0o644);
+  });
+
+  it('copies a file of DEST whose mode is not rw-r--r-- rather than linking and chmod-ing it', async () => {
+    const dest = handMadeDest('private');
+    mkdirSync(join(dest, 'ext'));
+    writeFileSync(join(dest, 'ext', 'vocab.txt'), vocab, { mode: 0o600 });
+    const before = statSync(join(dest, 'ext', 'vocab.txt'));
+
+    expect((await fetchInto(dest)).filesReused).toBe(1);
+    // DEST's folder is kept in the store as the previous content: the file is there, as it was.
+    const store = join(dest, '..', '.paddle.modelgate');
+    const adopted = readdirSync(store).find((e) => e.startsWith('adopted-'))!;
+    const kept = statSync(join(store, adopted, 'ext', 'vocab.txt'));
+    expect(kept.ino).toBe(before.ino);
+    expect(kept.mode & 0o777).toBe(0o600);
+    expect(kept.nlink).toBe(1);
+    const installed = statSync(join(dest, 'ext', 'vocab.txt'));
+    expect(installed.ino).not.toBe(before.ino);
+    expect(installed.mode & 0o777).toBe(0o644);
+  });
+
+  it('still links a file of DEST that is already rw-r--r--', async () => {
+    const dest = handMadeDest('shareable');
+    mkdirSync(join(dest, 'ext'));
+    writeFileSync(join(dest, 'ext', 'vocab.txt'), vocab);
+    chmodSync(join(dest, 'ext', 'vocab.txt'), 0o644);
+    const before = statSync(join(dest, 'ext', 'vocab.txt'));
+
+    expect((await fetchInto(dest)).filesReused).toBe(1);
+    const installed = statSync(join(dest, 'ext', 'vocab.txt'));
+    expect(installed.ino).toBe(before.ino);
+    expect(installed.nlink).toBe(2);
+  });
 });
