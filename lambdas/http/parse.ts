@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { ZodType, z } from 'zod';
 import { RegistryError } from '../../core/errors.js';
+import { assertJsonWithinLimits } from './json-limits.js';
 
 /** The first schema issue as `path: message`, with the path as the field at fault. */
 function invalid(where: string, error: z.ZodError): RegistryError {
@@ -45,6 +46,8 @@ export function parseBody<T extends ZodType>(
   if (!event.body)
     throw new RegistryError('INVALID_REQUEST', 'body: a JSON body is required', { field: 'body' });
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  // Before JSON.parse, which holds the event loop for as long as a hostile body makes it work.
+  assertJsonWithinLimits(text);
   let json: unknown;
   try {
     json = JSON.parse(text);
