@@ -43,7 +43,7 @@ export class RegistryClient {
     } catch (e) {
       throw unreachable(this.options.registry, e);
     }
-    const raw = await response.text();
+    const raw = await readAnswer(response, `${method} ${url.pathname}`);
     let json: unknown;
     try {
       json = raw ? JSON.parse(raw) : undefined;
@@ -67,6 +67,61 @@ export class RegistryClient {
       `the registry answered ${response.status} ${response.statusText}`,
       EXIT.UNEXPECTED,
     );
+  }
+}
+
+/**
+ * The most bytes of one registry answer the CLI reads. The largest a registry sends is a version of
+ * MAX_VERSION_FILES files at the longest paths with its validation report, or the upload targets of
+ * such a manifest: tens of MiB; a list page of ordinary versions is a few MiB. Past this, the answer is
+ * not a registry's: a broken or hostile server's 1.2 GB answer took `fetch` to 2.5 GB of memory and then
+ * failed inside V8 with a stack trace.
+ */
+export const MAX_ANSWER_BYTES = 128 * 1024 * 1024;
+
+const answerTooLarge = (what: string) =>
+  new CliError(
+    'UNAVAILABLE',
+    `the registry's answer to ${what} is larger than ${MAX_ANSWER_BYTES / 2 ** 20} MiB, far more than a modelgate registry sends, so it was not read: check that --registry / MODELGATE_REGISTRY points at a modelgate registry, and if it does, tell its operator that it answers wrongly`,
+    EXIT.UNEXPECTED,
+    { maxBytes: MAX_ANSWER_BYTES },
+  );
+
+/**
+ * An answer's body as text, read chunk by chunk and decoded as it arrives; `what` names the request in
+ * errors. CliError UNAVAILABLE once the body declares or sends more than MAX_ANSWER_BYTES: the rest is
+ * not read (the connection is dropped), so an endless answer ends there too. A body that breaks off is
+ * UNAVAILABLE as well, rather than an internal error with a stack trace.
+ */
+export async function readAnswer(response: Response, what: string): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  if (Number(response.headers.get('content-length') ?? 0) > MAX_ANSWER_BYTES) {
+    await reader.cancel().catch(() => {});
+    throw answerTooLarge(what);
+  }
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  for (;;) {
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      const why = (e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.message;
+      throw new CliError(
+        'UNAVAILABLE',
+        `the registry's answer to ${what} broke off (${why}): try again`,
+        EXIT.UNEXPECTED,
+      );
+    }
+    if (chunk.done) return text + decoder.decode();
+    bytes += chunk.value.byteLength;
+    if (bytes > MAX_ANSWER_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw answerTooLarge(what);
+    }
+    text += decoder.decode(chunk.value, { stream: true });
   }
 }
 
