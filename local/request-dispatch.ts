@@ -64,7 +64,11 @@ export function requestListener(parts: DispatchParts): (req: IncomingMessage, re
         error = new RegistryError('INVALID_REQUEST', `path: malformed %-escape (${error.message})`, {
           field: 'path',
         });
-      if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
+      // Anyone can close a connection mid-body at will: nothing went wrong here, and at error level with
+      // a stack it would let any client flood the error log.
+      if (isClientAbort(req, error))
+        log('client_aborted', { level: 'info', method: req.method, path: (req.url ?? '/').split('?')[0] });
+      else if (!(error instanceof RegistryError) || error.code === 'INTERNAL')
         log('http_error', {
           level: 'error',
           // The path only: a blob URL's query is its signature.
@@ -74,6 +78,17 @@ export function requestListener(parts: DispatchParts): (req: IncomingMessage, re
       sendResult(res, errorResponse(error));
     });
   };
+}
+
+/**
+ * Whether `error` is the client leaving before its request's body was in: Node destroys the request with
+ * `aborted` (ECONNRESET) when its connection closes early, and the body's reader (readBody, a blob
+ * upload) fails with that error. A request the server cut itself (cutWithTimeout) fails with its
+ * RegistryError instead, which is not an abort.
+ */
+export function isClientAbort(req: IncomingMessage, error: unknown): boolean {
+  if (error instanceof RegistryError || req.complete || !req.destroyed) return false;
+  return error === req.errored || (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET';
 }
 
 /** Cuts a JSON API request that takes longer than `limitMs` in all (blob transfers are not limited). */
