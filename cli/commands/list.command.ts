@@ -47,7 +47,8 @@ export const listCommand = defineCommand({
       if (status) query.set('status', status);
       if (cursor) query.set('cursor', cursor);
       const page = await client.get<{ items: unknown[]; nextCursor?: string }>(`${base}?${query}`);
-      items.push(...page.items);
+      // One by one: a spread of a page as long as the registry cares to send would overflow the stack.
+      for (const item of page.items) items.push(item);
       cursor = page.nextCursor;
     } while (cursor && items.length < limit);
     if (values.json) printJson(io, { items });
