@@ -111,3 +111,20 @@ describe(`the CLI reads at most ${CAP_MIB} MiB of one registry answer`, () => {
     ]);
   });
 });
+
+describe('a list page longer than any registry sends', () => {
+  it('is listed whole, not a stack overflow', async () => {
+    const count = 500_000;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"items":[${Array(count).fill('{"name":"m","provider":"p","createdAt":"t"}').join(',')}]}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const r = await cli(['list', '--registry', url, '--limit', String(count)], {});
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(count);
+  });
+});
