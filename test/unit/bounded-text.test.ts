@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_NAME_CHARS, truncateText, truncationMarker, utf8Length } from '../../schemas/bounded-text.js';
+
+describe('truncateText', () => {
+  it('returns a text that fits unchanged, up to exactly the maximum', () => {
+    expect(truncateText('input_ids', MAX_NAME_CHARS)).toBe('input_ids');
+    const exact = 'x'.repeat(MAX_NAME_CHARS);
+    expect(truncateText(exact, MAX_NAME_CHARS)).toBe(exact);
+  });
+
+  it('cuts a longer text to the maximum, keeping its start and saying how long the whole was', () => {
+    const name = 'X'.repeat(2_000_000);
+    const cut = truncateText(name, MAX_NAME_CHARS);
+    expect(cut).toHaveLength(MAX_NAME_CHARS);
+    expect(cut.endsWith(truncationMarker(2_000_000))).toBe(true);
+    expect(cut).toMatch(/^X{200,}…\[truncated, 2000000 bytes in all\]$/);
+  });
+
+  it('one character past the maximum is cut too', () => {
+    const cut = truncateText('y'.repeat(MAX_NAME_CHARS + 1), MAX_NAME_CHARS);
+    expect(cut).toHaveLength(MAX_NAME_CHARS);
+    expect(cut).toContain(`truncated, ${MAX_NAME_CHARS + 1} bytes in all`);
+  });
+
+  it('reports the length in UTF-8 bytes and never leaves half of a surrogate pair', () => {
+    const accents = truncateText('é'.repeat(1000), MAX_NAME_CHARS);
+    expect(accents).toContain('truncated, 2000 bytes in all');
+    // 😀 is two UTF-16 code units: a cut between them would leave a lone surrogate.
+    for (const pad of ['', 'a']) {
+      const emoji = truncateText(pad + '😀'.repeat(300), MAX_NAME_CHARS);
+      expect(emoji.length).toBeLessThanOrEqual(MAX_NAME_CHARS);
+      // A lone surrogate does not survive a UTF-8 round trip: it comes back as U+FFFD.
+      expect(Buffer.from(emoji, 'utf8').toString('utf8')).toBe(emoji);
+      expect(emoji).toContain(`truncated, ${pad.length + 1200} bytes in all`);
+    }
+  });
+
+  it('is idempotent: cutting a cut text again changes nothing', () => {
+    const once = truncateText('Z'.repeat(10_000), MAX_NAME_CHARS);
+    expect(truncateText(once, MAX_NAME_CHARS)).toBe(once);
+  });
+
+  it("marks the start a reader kept with the whole text's length, even when the start is short", () => {
+    expect(truncateText('abc', MAX_NAME_CHARS, 5000)).toBe(`abc${truncationMarker(5000)}`);
+    const long = truncateText('q'.repeat(1000), MAX_NAME_CHARS, 9_000_000);
+    expect(long).toHaveLength(MAX_NAME_CHARS);
+    expect(long).toContain('truncated, 9000000 bytes in all');
+  });
+});
+
+describe('utf8Length', () => {
+  it('counts what Buffer.byteLength counts, without encoding', () => {
+    for (const text of ['', 'ascii', 'é', '€uro', '😀x', 'a\u0000b', '\ud800lone']) {
+      expect(utf8Length(text), JSON.stringify(text)).toBe(Buffer.byteLength(text, 'utf8'));
+    }
+  });
+});
