@@ -1,4 +1,10 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
+import {
+  MAX_LOCATION_CHARS,
+  MAX_NAME_CHARS,
+  MAX_UTF8_BYTES_PER_CHAR,
+  truncateText,
+} from '../schemas/bounded-text.js';
 import type { TensorInfo } from '../schemas/report.schema.js';
 import { corrupted, LoadFailure } from './load-failure.js';
 import { dataTypeBytes, dataTypeName } from './onnx-types.js';
@@ -7,7 +13,10 @@ import { WireReader, WireType } from './wire-reader.js';
 /**
  * Reads an ONNX file's structure without loading it (DESIGN.md Validation step 2): IR version, opsets,
  * producer, graph inputs/outputs, operators, initializer sizes and external-data references. Weights are
- * skipped by seeking, so the bytes read are proportional to the graph, not to the model.
+ * skipped by seeking, so the bytes read are proportional to the graph, not to the model. What it returns
+ * is bounded whatever the file holds: lists of at most MAX_LIST entries, names of at most MAX_NAME_CHARS
+ * characters and external-data entries of at most MAX_LOCATION_CHARS (schemas/bounded-text.ts), longer
+ * ones cut with a marker giving their length.
  */
 
 export interface OpsetImport {
@@ -98,6 +107,27 @@ class InspectState {
   }
 }
 
+/**
+ * A string field (a name), at most MAX_NAME_CHARS characters: longer ones keep their start and a marker
+ * with their length in bytes (schemas/bounded-text.ts). onnx.proto sets no limit and the runtime loads a
+ * model whose input name is megabytes long; the inspection keeps the start only, so that a list of
+ * MAX_LIST names stays small whatever the file holds. Names are compared (initializers against inputs,
+ * operators against local functions, a publisher's `--input-shape` names, which are at most 256
+ * characters) after the same cut on both sides, and the smoke run feeds inputs by the runtime's own names.
+ */
+function readName(r: WireReader, end: number): string {
+  return readText(r, end, MAX_NAME_CHARS);
+}
+
+/**
+ * A string field of at most `maxChars` characters, cut with the registry's marker when longer. Enough
+ * bytes are read to tell (a character is at most 3 bytes); the rest is skipped unread.
+ */
+function readText(r: WireReader, end: number, maxChars: number): string {
+  const { text, whole, bytes } = r.readStringHead(end, maxChars * MAX_UTF8_BYTES_PER_CHAR);
+  return whole ? truncateText(text, maxChars) : truncateText(text, maxChars, bytes);
+}
+
 export function inspectOnnx(path: string, options: InspectOptions = {}): OnnxInspection {
   let fd: number;
   try {
@@ -158,8 +188,8 @@ function summarize(state: InspectState, reader: WireReader): OnnxInspection {
 function parseModel(r: WireReader, s: InspectState, end: number): void {
   r.forEachField(end, (field, wire) => {
     if (field === 1 && wire === WireType.VARINT) s.irVersion = r.readVarint();
-    else if (field === 2 && wire === WireType.LEN) s.producerName = r.readStringField(end);
-    else if (field === 3 && wire === WireType.LEN) s.producerVersion = r.readStringField(end);
+    else if (field === 2 && wire === WireType.LEN) s.producerName = readName(r, end);
+    else if (field === 3 && wire === WireType.LEN) s.producerVersion = readName(r, end);
     else if (field === 7 && wire === WireType.LEN) {
       s.graphCount++;
       parseGraph(r, s, r.readLengthEnd(end), 0);
@@ -173,7 +203,7 @@ function parseModel(r: WireReader, s: InspectState, end: number): void {
 function parseOpset(r: WireReader, end: number): OpsetImport {
   const opset: OpsetImport = { domain: '', version: 0 };
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) opset.domain = r.readStringField(end);
+    if (field === 1 && wire === WireType.LEN) opset.domain = readName(r, end);
     else if (field === 2 && wire === WireType.VARINT) opset.version = r.readVarint();
     else r.skipField(wire, end);
   });
@@ -184,8 +214,8 @@ function parseOpset(r: WireReader, end: number): OpsetImport {
 function parseFunction(r: WireReader, s: InspectState, end: number): { domain: string; name: string } {
   const fn = { domain: '', name: '' };
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) fn.name = r.readStringField(end);
-    else if (field === 10 && wire === WireType.LEN) fn.domain = r.readStringField(end);
+    if (field === 1 && wire === WireType.LEN) fn.name = readName(r, end);
+    else if (field === 10 && wire === WireType.LEN) fn.domain = readName(r, end);
     else if (field === 7 && wire === WireType.LEN) parseNode(r, s, r.readLengthEnd(end), 1);
     else r.skipField(wire, end);
   });
@@ -247,8 +277,8 @@ function parseNode(r: WireReader, s: InspectState, end: number, depth: number): 
   let opType = '';
   let domain = '';
   r.forEachField(end, (field, wire) => {
-    if (field === 4 && wire === WireType.LEN) opType = r.readStringField(end);
-    else if (field === 7 && wire === WireType.LEN) domain = r.readStringField(end);
+    if (field === 4 && wire === WireType.LEN) opType = readName(r, end);
+    else if (field === 7 && wire === WireType.LEN) domain = readName(r, end);
     else if (field === 5 && wire === WireType.LEN) parseAttribute(r, s, r.readLengthEnd(end), depth);
     else r.skipField(wire, end);
   });
@@ -289,7 +319,7 @@ function parseTensor(r: WireReader, end: number): TensorRecord {
   r.forEachField(end, (field, wire) => {
     if (field === 1) readInts(r, wire, end, t.dims);
     else if (field === 2 && wire === WireType.VARINT) t.dataType = r.readVarint();
-    else if (field === 8 && wire === WireType.LEN) t.name = r.readStringField(end);
+    else if (field === 8 && wire === WireType.LEN) t.name = readName(r, end);
     else if (field === 13 && wire === WireType.LEN) parseEntry(r, r.readLengthEnd(end), t.externalEntries);
     else if (field === 14 && wire === WireType.VARINT) t.external = r.readVarint() === 1;
     else if (DATA_FIELDS.has(field)) t.storedBytes += r.skipField(wire, end);
@@ -321,8 +351,8 @@ function parseEntry(r: WireReader, end: number, into: Map<string, string>): void
   let key = '';
   let value = '';
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) key = r.readStringField(end);
-    else if (field === 2 && wire === WireType.LEN) value = r.readStringField(end);
+    if (field === 1 && wire === WireType.LEN) key = readText(r, end, MAX_LOCATION_CHARS);
+    else if (field === 2 && wire === WireType.LEN) value = readText(r, end, MAX_LOCATION_CHARS);
     else r.skipField(wire, end);
   });
   if (into.size < 64) into.set(key, value);
@@ -333,7 +363,7 @@ function parseEntry(r: WireReader, end: number, into: Map<string, string>): void
 function parseValueInfo(r: WireReader, end: number): ValueInfoRecord {
   const record: ValueInfoRecord = { name: '', info: { type: 'unknown', shape: [] } };
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) record.name = r.readStringField(end);
+    if (field === 1 && wire === WireType.LEN) record.name = readName(r, end);
     else if (field === 2 && wire === WireType.LEN) record.info = parseType(r, r.readLengthEnd(end));
     else r.skipField(wire, end);
   });
@@ -386,7 +416,7 @@ export function parseDim(r: WireReader, end: number): number | string {
   let dim: number | string = '?';
   r.forEachField(end, (field, wire) => {
     if (field === 1 && wire === WireType.VARINT) dim = r.readVarint();
-    else if (field === 2 && wire === WireType.LEN) dim = r.readStringField(end);
+    else if (field === 2 && wire === WireType.LEN) dim = readName(r, end);
     else r.skipField(wire, end);
   });
   return dim;

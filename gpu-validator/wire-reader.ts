@@ -108,11 +108,24 @@ export class WireReader {
     return this.readBytes(length).toString('utf8');
   }
 
-  /** A LEN field's payload as UTF-8: its length is read here and checked against `limit` (the enclosing message's end). */
-  readStringField(limit: number): string {
+  /**
+   * A LEN field's payload as UTF-8, of which at most `maxBytes` (and at most the buffer size) are decoded
+   * and the rest skipped: `text` is the start (cut back to a whole character), `whole` whether it is all
+   * of the payload, and `bytes` the payload's length, so a caller can say how long a text it kept only
+   * the start of was. The length is read here and checked against `limit` (the enclosing message's end).
+   */
+  readStringHead(limit: number, maxBytes: number): { text: string; whole: boolean; bytes: number } {
     const length = this.readVarint();
     this.checkLength(length, limit);
-    return this.readString(length);
+    const kept = Math.min(length, maxBytes, this.buffer.length);
+    this.ensure(kept);
+    const start = this.position - this.bufferStart;
+    // A cut inside a multi-byte character would decode as U+FFFD: end before that character instead.
+    const end = kept < length ? wholeCharacterEnd(this.buffer, start, start + kept) : start + kept;
+    const text = this.buffer.toString('utf8', start, end);
+    this.position += kept;
+    this.skip(length - kept);
+    return { text, whole: kept === length, bytes: length };
   }
 
   skip(length: number): void {
@@ -167,4 +180,17 @@ export class WireReader {
       if (this.position > end) throw wireCorrupted(`field ${field} runs past its enclosing message`);
     }
   }
+}
+
+/**
+ * Where UTF-8 bytes buffer[start, end) stop being whole characters: `end`, or the first byte of a
+ * character that the cut at `end` broke (its lead byte says how many bytes it needs).
+ */
+export function wholeCharacterEnd(buffer: Uint8Array, start: number, end: number): number {
+  let lead = end - 1;
+  while (lead > start && ((buffer[lead] as number) & 0xc0) === 0x80 && end - lead < 4) lead--;
+  if (lead < start) return end;
+  const byte = buffer[lead] as number;
+  const needs = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+  return lead + needs > end ? lead : end;
 }

@@ -4,16 +4,23 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadFailure } from '../../gpu-validator/load-failure.js';
 import { inspectOnnx } from '../../gpu-validator/onnx-inspect.js';
+import { MAX_NAME_CHARS, truncationMarker } from '../../schemas/bounded-text.js';
+import { DataType } from '../fixtures/onnx-proto.js';
 import {
   buildCustomDomainModel,
+  buildExternalDataModel,
   buildImageModel,
   buildInt64InputModel,
+  buildLongNamesModel,
   buildMlpModel,
   buildMultiInputModel,
+  encodeModel,
   flipBytes,
   graphTagOffset,
+  longNames,
   modelOfSize,
   truncate,
+  valueInfo,
   writeExternalDataModel,
   writeLargeModel,
 } from '../fixtures/onnx-writer.js';
@@ -122,6 +129,76 @@ describe('inspectOnnx', () => {
 
   it('throws FILE_MISSING for a path that does not exist', () => {
     expect(codeOf(() => inspectOnnx(join(dir, 'nope.onnx')))).toBe('FILE_MISSING');
+  });
+});
+
+describe('inspectOnnx on names as long as a file can make them', () => {
+  const LENGTH = 2_000_000;
+  /** What a name of LENGTH bytes of `char` becomes: its start, then the marker with its whole length. */
+  const cutName = (char: string) => {
+    const marker = truncationMarker(LENGTH);
+    return char.repeat(MAX_NAME_CHARS - marker.length) + marker;
+  };
+
+  it('keeps the start of a 2 MB input, output and dimension name with a marker, skipping the rest unread', () => {
+    const path = write('long-names.onnx', buildLongNamesModel(LENGTH));
+    const info = inspectOnnx(path);
+    expect(info.inputs).toEqual([
+      { name: 'a', type: 'float32', shape: ['N', 8] },
+      { name: cutName('X'), type: 'float32', shape: [cutName('D'), 8] },
+    ]);
+    expect(info.outputs).toEqual([{ name: cutName('Y'), type: 'float32', shape: ['N', 8] }]);
+    expect(info.operators).toEqual([{ domain: '', opType: 'Add', count: 1 }]);
+    // The node's 2 MB name and its 2 MB input and output references are never read, nor kept.
+    expect(info.fileSize).toBeGreaterThan(6 * LENGTH);
+    expect(info.bytesRead).toBeLessThan(64 * 1024);
+    expect(JSON.stringify(info).length).toBeLessThan(4 * 1024);
+    expect(JSON.stringify(info)).not.toContain(longNames(1024).node);
+  });
+
+  it('cuts operator, domain and opset names the same way, so a custom operator still names its domain', () => {
+    const domain = 'd'.repeat(LENGTH);
+    const model = encodeModel(
+      {
+        nodes: [{ opType: 'O'.repeat(LENGTH), domain, input: ['x'], output: ['y'] }],
+        initializers: [],
+        inputs: [valueInfo('x', DataType.FLOAT, [1])],
+        outputs: [valueInfo('y', DataType.FLOAT, [1])],
+      },
+      { extraOpsets: [{ domain, version: 1 }] },
+    );
+    const info = inspectOnnx(write('long-op.onnx', model));
+    expect(info.operators).toEqual([{ domain: cutName('d'), opType: cutName('O'), count: 1 }]);
+    expect(info.opsetImports).toContainEqual({ domain: cutName('d'), version: 1 });
+  });
+
+  it('cuts long multi-byte texts between characters and gives their length in bytes', () => {
+    const name = 'é'.repeat(1000);
+    const model = encodeModel({
+      nodes: [{ opType: 'Relu', input: [name], output: ['y'] }],
+      initializers: [],
+      inputs: [valueInfo(name, DataType.FLOAT, [1])],
+      outputs: [valueInfo('y', DataType.FLOAT, [1])],
+    });
+    const [input] = inspectOnnx(write('accents.onnx', model)).inputs;
+    expect(input?.name).toHaveLength(MAX_NAME_CHARS);
+    expect(input?.name).toMatch(/^é+…\[truncated, 2000 bytes in all\]$/);
+    // 9000 bytes of 3-byte characters: the 8 KiB the reader keeps end inside one, which must not show.
+    const location = '€'.repeat(3000);
+    const ext = inspectOnnx(write('euro.onnx', buildExternalDataModel(location).model)).externalData;
+    expect(ext[0]?.location).toMatch(/^€+…\[truncated, 9000 bytes in all\]$/);
+    expect(ext[0]?.location).toBe(`${'€'.repeat(2730)}${truncationMarker(9000)}`);
+  });
+
+  it('keeps a name of exactly the maximum whole, so a publisher can still name that input', () => {
+    const name = 'n'.repeat(MAX_NAME_CHARS);
+    const model = encodeModel({
+      nodes: [{ opType: 'Relu', input: [name], output: ['y'] }],
+      initializers: [],
+      inputs: [valueInfo(name, DataType.FLOAT, [1])],
+      outputs: [valueInfo('y', DataType.FLOAT, [1])],
+    });
+    expect(inspectOnnx(write('exact.onnx', model)).inputs[0]?.name).toBe(name);
   });
 });
 
