@@ -1,4 +1,4 @@
-import type { LoadError, ValidationReport } from '../schemas/report.schema.js';
+import { type LoadError, ValidationReport } from '../schemas/report.schema.js';
 import type { Version } from '../schemas/version.schema.js';
 import { notFound, RegistryError } from './errors.js';
 import { recordValidationOutcome } from './load-reports.js';
@@ -99,18 +99,25 @@ export async function heartbeat(deps: RegistryDeps, ref: VersionRef, worker: str
   }
 }
 
-/** Records the report and settles the version. Only the lease owner may complete. */
+/**
+ * Records the report and settles the version. Only the lease owner may complete. The report is stored as
+ * ValidationReport bounds it: names, messages and lists cut, at most MAX_FILE_REPORT_CHARS per file.
+ */
 export async function completeValidation(
   deps: RegistryDeps,
   ref: VersionRef,
   worker: string,
-  report: ValidationReport,
+  given: ValidationReport,
 ): Promise<Version> {
   const current = await deps.metadata.getVersion(ref);
   if (!current) throw notFound(`version ${ref.model}@${ref.version}`, { ...ref });
-  const passed = report.outcome === 'passed';
+  // The GPU task, the local pool and the Step Functions steps all complete here. Parsing cuts over-long
+  // texts and lists (with a marker, never refusing), so a model's megabyte-long names stay out of the
+  // version record, the report history and the events, whichever worker wrote the report.
+  const bounded = ValidationReport.parse(given);
+  const passed = bounded.outcome === 'passed';
   // The fit per node class is the registry's rule, applied here so every validator (local or Batch) gets it.
-  report = { ...report, nodeClasses: fitNodeClasses(report, deps.settings.nodeClasses) };
+  const report = { ...bounded, nodeClasses: fitNodeClasses(bounded, deps.settings.nodeClasses) };
   // A pass is signed in the same write that makes it VERIFIED; any other outcome drops older signatures.
   const signatures =
     passed && deps.signer ? await signVerdict(deps.signer, current, report, deps.clock.now()) : undefined;

@@ -100,6 +100,40 @@ describe('validation jobs: leases, heartbeats, retries', () => {
     expect((await deps.metadata.listReports(v, { limit: 10 })).items).toHaveLength(1);
   });
 
+  it('stores a report as the schema bounds it, whichever worker sent it: version, history and reason', async () => {
+    const v = await uploadedVersion(deps, '1');
+    await claimNext(deps, 'gpu-task');
+    const name = 'X'.repeat(2_000_000);
+    // What a worker that bounds nothing would send: a runtime error quoting a 2 MB input name, that
+    // name in the file's inputs and shapes, and a note.
+    const report = aReport({
+      outcome: 'failed',
+      error: { code: 'INFERENCE_FAILED', message: `invalid input ${name}` },
+      worker: 'gpu-task',
+      files: [
+        {
+          path: 'a.onnx',
+          sha256: SHA,
+          size: 1,
+          format: 'onnx',
+          check: 'loaded',
+          ok: false,
+          inputs: [{ name, type: 'float32', shape: [1] }],
+          outputs: [],
+          inputShapes: { [name]: [1] },
+          notes: [name],
+        },
+      ],
+    });
+    const done = await completeValidation(deps, v, 'gpu-task', report);
+    const stored = await deps.metadata.getVersion(v);
+    const [history] = (await deps.metadata.listReports(v, { limit: 10 })).items;
+    for (const record of [done, stored, history])
+      expect(JSON.stringify(record).length).toBeLessThan(16 * 1024);
+    expect(stored?.statusReason?.message).toMatch(/^invalid input X+…\[truncated, 2000014 bytes in all\]$/);
+    expect(stored?.report?.files[0]?.inputs[0]?.name).toMatch(/^X+…\[truncated, 2000000 bytes in all\]$/);
+  });
+
   it('sweeps: requeues stalled uploads once their lease and backoff are over, never fresh ones', async () => {
     await uploadedVersion(deps, 'crashed');
     await claimNext(deps, 'dead-worker'); // 'crashed' is VALIDATING under a worker that will never finish
