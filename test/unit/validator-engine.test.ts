@@ -1,19 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ValidationInput, validateFiles } from '../../gpu-validator/engine.js';
+import { MAX_NAME_CHARS, truncationMarker } from '../../schemas/bounded-text.js';
 import { ValidationReport } from '../../schemas/report.schema.js';
 import {
   buildCustomDomainModel,
   buildExternalDataModel,
   buildImageModel,
+  buildLongNamesModel,
   buildMlpModel,
   buildNanModel,
   buildTooNewOpsetModel,
   buildUnknownOpModel,
   flipBytes,
   graphTagOffset,
+  longNames,
   modelOfSize,
   truncate,
 } from '../fixtures/onnx-writer.js';
@@ -154,6 +158,37 @@ describe('validateFiles', () => {
     expect(report.files[1]?.peakRssBytes).toBeUndefined();
     expect(report.files[2]?.peakRssBytes).toBeUndefined();
     expect(report.error).toMatchObject({ code: 'UNSUPPORTED_MODEL', file: 'unknown.onnx' });
+  });
+
+  it('passes a model with 2 MB names, fed by its whole names, and reports them cut with their length', async () => {
+    const LENGTH = 2_000_000;
+    const bytes = buildLongNamesModel(LENGTH);
+    const names = longNames(LENGTH);
+    // Bare onnxruntime: a good model, run by its whole names, and a feed by a cut name is refused, so a
+    // smoke run that ran fed the whole name.
+    const session = await ort.InferenceSession.create(bytes);
+    expect(session.inputNames).toEqual(['a', names.input]);
+    const feed = (value: number) => new ort.Tensor('float32', new Float32Array(8).fill(value), [1, 8]);
+    const outputs = await session.run({ a: feed(1), [names.input]: feed(2) });
+    expect(Array.from((outputs[names.output]?.data ?? []) as Float32Array)).toEqual(new Array(8).fill(3));
+    await expect(session.run({ a: feed(1), [names.input.slice(0, 200)]: feed(2) })).rejects.toThrow();
+    await session.release();
+
+    const report = await validate([{ path: 'long-names.onnx', bytes }]);
+    expect(report.outcome).toBe('passed');
+    const [file] = report.files;
+    expect(file?.smokeRun).toBe('ran');
+    const marker = truncationMarker(LENGTH);
+    const cut = (char: string) => char.repeat(MAX_NAME_CHARS - marker.length) + marker;
+    expect(file?.fedInputs?.map((f) => [f.name, f.source])).toEqual([
+      ['a', 'synthesized'],
+      [cut('X'), 'synthesized'],
+    ]);
+    expect(file?.inputs.map((i) => i.name)).toEqual(['a', cut('X')]);
+    expect(Object.keys(file?.inputShapes ?? {})).toEqual(['a', cut('X')]);
+    expect(file?.outputs.map((o) => o.name)).toEqual([cut('Y')]);
+    // Before the bounds this report was 10 MB: five copies of the 2 MB names.
+    expect(JSON.stringify(report).length).toBeLessThan(16 * 1024);
   });
 
   it('passes a model that computes NaN on synthesized inputs, noting it in the report', async () => {
