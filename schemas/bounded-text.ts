@@ -45,6 +45,18 @@ const isLowSurrogate = (unit: number) => unit >= 0xdc00 && unit <= 0xdfff;
 /** What replaces the end of a cut text: it says the text was cut and how long the whole was. */
 export const truncationMarker = (wholeBytes: number) => `…[truncated, ${wholeBytes} bytes in all]`;
 
+/** The marker at the end of a text cut before, and the whole length it gives. */
+const EARLIER_MARKER = /…\[truncated, (\d+) bytes in all\]$/;
+
+/** Where a text cut before ends and how long its whole was; undefined for a text never cut. */
+function earlierCut(text: string): { end: number; wholeBytes: number } | undefined {
+  // Only the tail can hold the marker: no regular expression runs over a megabyte-long text.
+  const tail = text.slice(-64);
+  const found = EARLIER_MARKER.exec(tail);
+  if (!found) return undefined;
+  return { end: text.length - tail.length + found.index, wholeBytes: Number(found[1]) };
+}
+
 /**
  * `text` itself when it is whole and at most `maxChars` code units; otherwise its start followed by
  * `truncationMarker` (`XXXX…[truncated, 20000000 bytes in all]`), `maxChars` code units in all, never a
@@ -52,14 +64,33 @@ export const truncationMarker = (wholeBytes: number) => `…[truncated, ${wholeB
  *
  * `wholeBytes`: given by a reader that kept only the start of a longer text (the ONNX inspector skips the
  * rest of a long string): `text` is then that start, and `wholeBytes` the UTF-8 length of the whole text,
- * which the marker reports. Without it the marker reports `text`'s own UTF-8 length.
+ * which the marker reports. Without it the marker reports `text`'s own UTF-8 length, or, for a text that
+ * was cut before (by the loader child, to a larger bound), the whole length its marker gave.
  *
  * Idempotent: a result is whole and fits, so cutting it again returns it unchanged.
  */
 export function truncateText(text: string, maxChars: number, wholeBytes?: number): string {
   if (wholeBytes === undefined && text.length <= maxChars) return text;
-  const marker = truncationMarker(wholeBytes ?? utf8Length(text));
-  let keep = Math.max(0, Math.min(text.length, maxChars - marker.length));
-  if (keep > 0 && isHighSurrogate(text.charCodeAt(keep - 1))) keep--;
-  return text.slice(0, keep) + marker;
+  const earlier = wholeBytes === undefined ? earlierCut(text) : undefined;
+  const head = earlier ? text.slice(0, earlier.end) : text;
+  const marker = truncationMarker(wholeBytes ?? earlier?.wholeBytes ?? utf8Length(text));
+  let keep = Math.max(0, Math.min(head.length, maxChars - marker.length));
+  if (keep > 0 && isHighSurrogate(head.charCodeAt(keep - 1))) keep--;
+  return head.slice(0, keep) + marker;
+}
+
+/**
+ * `value` with every string and object key cut by truncateText to `maxChars`; arrays and plain objects
+ * are walked, other values kept. For a message that carries a model's names (the loader child's result)
+ * to where only a report's bounds matter: its size then follows the number of names, not their length.
+ */
+export function truncateTexts<T>(value: T, maxChars: number): T {
+  if (typeof value === 'string') return truncateText(value, maxChars) as T;
+  if (Array.isArray(value)) return value.map((item) => truncateTexts(item, maxChars)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value).map(([k, v]) => [
+    truncateText(k, maxChars),
+    truncateTexts(v, maxChars),
+  ]);
+  return Object.fromEntries(entries) as T;
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_NAME_CHARS, truncateText, truncationMarker, utf8Length } from '../../schemas/bounded-text.js';
+import {
+  MAX_MESSAGE_CHARS,
+  MAX_NAME_CHARS,
+  truncateText,
+  truncateTexts,
+  truncationMarker,
+  utf8Length,
+} from '../../schemas/bounded-text.js';
 
 describe('truncateText', () => {
   it('returns a text that fits unchanged, up to exactly the maximum', () => {
@@ -45,6 +52,36 @@ describe('truncateText', () => {
     const long = truncateText('q'.repeat(1000), MAX_NAME_CHARS, 9_000_000);
     expect(long).toHaveLength(MAX_NAME_CHARS);
     expect(long).toContain('truncated, 9000000 bytes in all');
+  });
+
+  it('cut again to a smaller bound, still gives the length of the original, not of the first cut', () => {
+    const first = truncateText('X'.repeat(2_000_000), MAX_MESSAGE_CHARS);
+    const second = truncateText(first, MAX_NAME_CHARS);
+    expect(second).toHaveLength(MAX_NAME_CHARS);
+    expect(second).toMatch(/^X+…\[truncated, 2000000 bytes in all\]$/);
+  });
+});
+
+describe('truncateTexts', () => {
+  it('cuts every string and key of a message, keeping numbers, booleans and its shape', () => {
+    const name = 'X'.repeat(100_000);
+    const message = {
+      type: 'result',
+      loadMs: 12.5,
+      ok: true,
+      inputs: [{ name, type: 'float32', shape: [name, 8] }],
+      inputShapes: { [name]: [1, 8] },
+      missing: null,
+    };
+    const cut = truncateText(name, MAX_NAME_CHARS);
+    expect(truncateTexts(message, MAX_NAME_CHARS)).toEqual({
+      type: 'result',
+      loadMs: 12.5,
+      ok: true,
+      inputs: [{ name: cut, type: 'float32', shape: [cut, 8] }],
+      inputShapes: { [cut]: [1, 8] },
+      missing: null,
+    });
   });
 });
 
