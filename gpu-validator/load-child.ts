@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { MAX_MESSAGE_CHARS, truncateTexts } from '../schemas/bounded-text.js';
 import type { TensorInfo } from '../schemas/report.schema.js';
 import type { ChildMessage, ChildRequest, FailureMessage, LoadRequest } from './child-protocol.js';
 import type { LoadStage } from './classify.js';
@@ -28,10 +29,17 @@ type Ort = typeof import('onnxruntime-node');
 let stage: LoadStage = 'import';
 let partial: Partial<FailureMessage> = {};
 
+/**
+ * Sends `message` with every text cut to MAX_MESSAGE_CHARS (the report cuts names further, keeping the
+ * whole length the marker gives). The runtime's names are the model's: one may be hundreds of MB, and a
+ * result quotes it several times (inputs, shapes, fed inputs), which as one JSON string would take seconds
+ * to pass and, past V8's longest string (~512 MB), could not be sent at all. The runs above used the
+ * whole names.
+ */
 function send(message: ChildMessage): Promise<void> {
   return new Promise((resolve) => {
     if (!process.send) return resolve();
-    process.send(message, undefined, {}, () => resolve());
+    process.send(truncateTexts(message, MAX_MESSAGE_CHARS), undefined, {}, () => resolve());
   });
 }
 

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtimeBaseline } from '../../gpu-validator/baseline.js';
 import { isolatedLoad } from '../../gpu-validator/isolated-load.js';
+import { MAX_MESSAGE_CHARS, truncationMarker } from '../../schemas/bounded-text.js';
 import {
   buildImageModel,
   buildInt64InputModel,
+  buildLongNamesModel,
   buildMlpModel,
   buildMultiInputModel,
   buildNanModel,
@@ -108,6 +110,25 @@ describe('isolatedLoad', () => {
     expect(ids).toMatchObject({ ok: true, inputShapes: { ids: [2, 7] } });
     const multi = await isolatedLoad({ ...roomy, modelPath: write('multi.onnx', buildMultiInputModel()) });
     expect(multi).toMatchObject({ ok: true, inputShapes: { a: [1, 8], b: [1, 8] } });
+  });
+
+  it('runs a model by its whole 2 MB names and sends them back cut, with their length', async () => {
+    const result = await isolatedLoad({
+      ...roomy,
+      modelPath: write('long.onnx', buildLongNamesModel(2_000_000)),
+    });
+    expect(result.ok).toBe(true);
+    expect(result.smokeRun).toBe('ran');
+    const marker = truncationMarker(2_000_000);
+    const cut = (char: string) => char.repeat(MAX_MESSAGE_CHARS - marker.length) + marker;
+    expect(result.inputs).toEqual([
+      { name: 'a', type: 'float32', shape: ['N', 8] },
+      { name: cut('X'), type: 'float32', shape: [cut('D'), 8] },
+    ]);
+    expect(result.fedInputs?.map((f) => f.name)).toEqual(['a', cut('X')]);
+    expect(Object.keys(result.inputShapes ?? {})).toEqual(['a', cut('X')]);
+    // Five quotes of 2 MB names came back as 10 MB before; now the number of names sets the size.
+    expect(JSON.stringify(result).length).toBeLessThan(64 * 1024);
   });
 
   it('refuses an input shape that contradicts the model as CONFIG_INVALID', async () => {
