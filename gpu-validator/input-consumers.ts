@@ -1,6 +1,5 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { parseDim } from './onnx-inspect.js';
-import { dataTypeName } from './onnx-types.js';
+import { readTypeProto, type ValueType } from './value-types.js';
 import { WireReader, WireType } from './wire-reader.js';
 
 /**
@@ -123,63 +122,26 @@ function parseValueInfo(r: WireReader, end: number): InputPlan {
   const plan: InputPlan = { name: '', ...UNKNOWN_TYPE, shape: [], uses: [] };
   r.forEachField(end, (field, wire) => {
     if (field === 1 && wire === WireType.LEN) plan.name = r.readString(r.readVarint());
-    else if (field === 2 && wire === WireType.LEN) Object.assign(plan, parseType(r, r.readLengthEnd(end), 0));
+    else if (field === 2 && wire === WireType.LEN)
+      Object.assign(plan, factsOf(readTypeProto(r, r.readLengthEnd(end))));
     else r.skipField(wire, end);
   });
   return plan;
 }
 
-/** TypeProto: tensor_type = 1, sequence_type = 4, map_type = 5, sparse_tensor_type = 8, optional_type = 9. */
 type TypeFacts = Pick<InputPlan, 'kind' | 'elemType' | 'shape'>;
 const UNKNOWN_TYPE: TypeFacts = { kind: 'unknown', elemType: 'unknown', shape: [] };
 
-const KINDS: Record<number, InputKind> = { 1: 'tensor', 4: 'sequence', 5: 'map', 8: 'sparse', 9: 'optional' };
-
-function parseType(r: WireReader, end: number, depth: number): TypeFacts {
-  let result: TypeFacts = UNKNOWN_TYPE;
-  r.forEachField(end, (field, wire) => {
-    const kind = KINDS[field];
-    if (!kind || wire !== WireType.LEN) return void r.skipField(wire, end);
-    const inner = r.readLengthEnd(end);
-    if (kind === 'tensor' || kind === 'sparse') result = { kind, ...tensorType(r, inner) };
-    else if (kind === 'optional' && depth < 4) {
-      // optional(T): Optional.elem_type = 1 is a TypeProto; a tensor inside is fed as a plain tensor.
-      const element = innerType(r, inner, depth);
-      result = { ...element, kind: element.kind === 'tensor' ? 'optional' : element.kind };
-    } else {
-      r.skip(inner - r.offset);
-      result = { ...UNKNOWN_TYPE, kind };
-    }
-  });
-  return result;
-}
-
-function innerType(r: WireReader, end: number, depth: number): TypeFacts {
-  let result: TypeFacts = UNKNOWN_TYPE;
-  r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) result = parseType(r, r.readLengthEnd(end), depth + 1);
-    else r.skipField(wire, end);
-  });
-  return result;
-}
-
-const MAX_RANK = 64;
-
-/** TypeProto.Tensor: elem_type = 1, shape = 2 (TensorShapeProto.dim = 1: dim_value = 1, dim_param = 2). */
-function tensorType(r: WireReader, end: number): Pick<InputPlan, 'elemType' | 'shape'> {
-  const facts: Pick<InputPlan, 'elemType' | 'shape'> = { elemType: 'unknown', shape: [] };
-  r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.VARINT) facts.elemType = dataTypeName(r.readVarint());
-    else if (field === 2 && wire === WireType.LEN) {
-      const shapeEnd = r.readLengthEnd(end);
-      r.forEachField(shapeEnd, (f, w) => {
-        if (f === 1 && w === WireType.LEN && facts.shape.length < MAX_RANK)
-          facts.shape.push(parseDim(r, r.readLengthEnd(shapeEnd)));
-        else r.skipField(w, shapeEnd);
-      });
-    } else r.skipField(wire, end);
-  });
-  return facts;
+/** The declared type (value-types.ts) as a hint: an optional tensor is fed as a plain tensor of its T. */
+function factsOf(type: ValueType): TypeFacts {
+  if (type.kind === 'tensor' || type.kind === 'sparse')
+    return { kind: type.kind, elemType: type.elemType, shape: type.shape ?? [] };
+  if (type.kind === 'optional') {
+    const element = factsOf(type.elem);
+    return { ...element, kind: element.kind === 'tensor' ? 'optional' : element.kind };
+  }
+  if (type.kind === 'unknown') return UNKNOWN_TYPE;
+  return { ...UNKNOWN_TYPE, kind: type.kind };
 }
 
 /**
