@@ -39,3 +39,23 @@ export function dataTypeName(dataType: number): string {
 export function dataTypeBytes(dataType: number): number {
   return DATA_TYPES[dataType]?.bytes ?? 0;
 }
+
+/**
+ * The element types onnxruntime-node's Tensor takes from JS and gives back (and sample-io.ts can decode
+ * from a TensorProto): the others (bfloat16, float8, 4-bit, complex) can be neither fed nor compared.
+ */
+export const RUNTIME_ELEMENT_TYPES: ReadonlySet<string> = new Set([
+  'float32',
+  'float64',
+  'float16',
+  'int64',
+  'uint64',
+  'int32',
+  'int16',
+  'int8',
+  'uint32',
+  'uint16',
+  'uint8',
+  'bool',
+  'string',
+]);

@@ -2,6 +2,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { FedInput, ProbeAttempt, TensorInfo } from '../schemas/report.schema.js';
 import type { LoadRequest, RunFacts } from './child-protocol.js';
 import { LoadFailure } from './load-failure.js';
+import { RUNTIME_ELEMENT_TYPES } from './onnx-types.js';
 import { planAttempts } from './probe-ladder.js';
 import { type InputHint, nonFiniteOutputs, synthesizeInput } from './synthesize-inputs.js';
 
@@ -41,32 +42,16 @@ interface Feedable {
   reason?: string;
 }
 
-const FEEDABLE_TYPES = new Set([
-  'float32',
-  'float64',
-  'float16',
-  'int64',
-  'uint64',
-  'int32',
-  'int16',
-  'int8',
-  'uint32',
-  'uint16',
-  'uint8',
-  'bool',
-  'string',
-]);
-
 function feedable(info: TensorInfo, hint: InputHint | undefined): Feedable {
   if (info.type !== 'non-tensor') {
-    if (FEEDABLE_TYPES.has(info.type)) return { info, ...(hint ? { hint } : {}) };
+    if (RUNTIME_ELEMENT_TYPES.has(info.type)) return { info, ...(hint ? { hint } : {}) };
     return {
       info,
       reason: `input "${info.name}" is ${info.type}, an element type onnxruntime-node cannot feed`,
     };
   }
   // An optional(tensor(T)) input takes a plain tensor of T (onnxruntime accepts it as "present").
-  if (hint?.kind === 'optional' && FEEDABLE_TYPES.has(hint.elemType))
+  if (hint?.kind === 'optional' && RUNTIME_ELEMENT_TYPES.has(hint.elemType))
     return { info: { name: info.name, type: hint.elemType, shape: hint.shape }, hint };
   const kind = hint && hint.kind !== 'unknown' ? `a ${hint.kind}` : 'not a tensor';
   return { info, reason: `input "${info.name}" is ${kind}; onnxruntime-node can feed tensors only` };

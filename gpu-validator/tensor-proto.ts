@@ -42,10 +42,11 @@ class BufferReader {
   constructor(
     private readonly bytes: Buffer,
     private readonly file: string,
+    private readonly what = 'sample tensor',
   ) {}
 
   fail(why: string): LoadFailure {
-    return new LoadFailure('CONFIG_INVALID', `sample tensor ${this.file}: ${why} (at byte ${this.position})`);
+    return new LoadFailure('CONFIG_INVALID', `${this.what} ${this.file}: ${why} (at byte ${this.position})`);
   }
 
   varint(): bigint {
@@ -212,4 +213,55 @@ export function parseTensorProto(file: string, bytes: Buffer): SampleTensor {
   const type = dataTypeName(t.dataType);
   const data = t.raw ? fromRaw(r, type, t.raw, count) : fromTyped(r, type, t, count);
   return { name: t.name, type, dims: t.dims, data };
+}
+
+/** SequenceProto.DataType / OptionalProto.DataType: what a sequence or an optional holds. */
+export const CONTAINED = ['undefined', 'tensor', 'sparse_tensor', 'sequence', 'map', 'optional'] as const;
+export type Contained = (typeof CONTAINED)[number];
+
+/** The messages of a sample file besides TensorProto (onnx-data.proto). */
+export type ContainerMessage = 'SequenceProto' | 'OptionalProto' | 'MapProto';
+
+export interface SampleContainer {
+  name: string;
+  /** SequenceProto / OptionalProto elem_type as a name ('undefined' when unset); MapProto: 'map'. */
+  holds: Contained | 'map';
+  /** SequenceProto: its elements; OptionalProto: 1 when it holds a value, 0 when empty; MapProto: 0. */
+  count: number;
+  /** OptionalProto: the message held (field 3 tensor_value … 7 optional_value), or undefined when empty. */
+  value?: Contained;
+  /** OptionalProto: the bytes of its tensor_value, when that is what it holds. */
+  tensor?: Buffer;
+}
+
+/**
+ * The envelope of a SequenceProto, OptionalProto or MapProto sample file (name = 1, elem_type or key_type
+ * = 2, values in fields 3…7), every length checked: what the validator needs to pair it with its model
+ * input or output and to see what it holds. The held values are not decoded: onnxruntime-node can neither
+ * feed nor return them (an optional's tensor excepted, which `parseTensorProto` then reads).
+ */
+export function parseContainerProto(file: string, bytes: Buffer, message: ContainerMessage): SampleContainer {
+  const r = new BufferReader(bytes, file, `sample ${message}`);
+  const out: SampleContainer = { name: '', holds: message === 'MapProto' ? 'map' : 'undefined', count: 0 };
+  const limit = bytes.length;
+  while (r.position < limit) {
+    const tag = r.smallVarint();
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (field === 1 && wire === 2) out.name = r.slice(r.lengthEnd(limit)).toString('utf8');
+    else if (field === 2 && wire === 0 && message !== 'MapProto') {
+      const code = r.smallVarint();
+      out.holds = CONTAINED[code] ?? 'undefined';
+      if (CONTAINED[code] === undefined) throw r.fail(`elem_type ${code} is not one onnx defines`);
+    } else if (field >= 3 && field <= 7 && wire === 2 && message !== 'MapProto') {
+      const payload = r.slice(r.lengthEnd(limit));
+      out.count++;
+      if (message === 'OptionalProto') {
+        out.value = CONTAINED[field - 2];
+        if (field === 3) out.tensor = payload;
+      }
+    } else r.skip(wire, limit);
+  }
+  if (message === 'OptionalProto' && out.count > 1) throw r.fail('an optional holds at most one value');
+  return out;
 }
