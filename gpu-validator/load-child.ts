@@ -13,9 +13,10 @@ import { LoadFailure } from './load-failure.js';
 import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
 import { exitWithParent } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
-import { compareSample, SAMPLE_RTOL, type SampleFeeds, sampleFeeds } from './sample-io.js';
+import { compareSample, readSampleSet, SAMPLE_RTOL, sampleFeeds } from './sample-io.js';
 import { smokeRun } from './smoke-run.js';
 import { checkConfiguredShape, checkOutputs } from './synthesize-inputs.js';
+import { type DeclaredTypes, type DeclaredValue, readDeclaredTypes } from './value-types.js';
 
 /**
  * The loader child (DESIGN.md Validation step 3): imports onnxruntime-node, creates a session for one
@@ -110,6 +111,31 @@ function checkConfiguredShapes(request: LoadRequest, inputs: TensorInfo[]): void
   }
 }
 
+const NO_FETCH = 'the model has no tensor output onnxruntime-node can return';
+
+/**
+ * The model's declared input and output types (value-types.ts); where the protobuf cannot be read, what
+ * the runtime says: a tensor's type, and "unknown" for the rest (their sample files are then not used).
+ */
+function declaredTypes(modelPath: string): DeclaredTypes | undefined {
+  try {
+    return readDeclaredTypes(modelPath);
+  } catch {
+    return undefined;
+  }
+}
+
+function fromMetadata(inputs: TensorInfo[], outputs: TensorInfo[]): DeclaredTypes {
+  const declared = (info: TensorInfo): DeclaredValue => ({
+    name: info.name,
+    type:
+      info.type === 'non-tensor'
+        ? { kind: 'unknown' }
+        : { kind: 'tensor', elemType: info.type, shape: info.shape.map((d) => (d === '?' ? -1 : d)) },
+  });
+  return { inputs: inputs.map(declared), outputs: outputs.map(declared) };
+}
+
 /** Non-tensor outputs (a ZipMap's sequence of maps) cannot be returned to JS: fetch the tensors only. */
 const tensorOutputs = (outputs: TensorInfo[]) =>
   outputs.filter((o) => o.type !== 'non-tensor').map((o) => o.name);
@@ -166,10 +192,13 @@ async function load(request: LoadRequest): Promise<void> {
   // How the graph consumes each input, read here rather than in the validator: the graph is untrusted
   // and may be huge, so its walk belongs to this isolated, budgeted process (and happens before the load,
   // so it adds nothing to the session's peak).
-  if (!request.golden && !request.sample && !request.inputHints) {
+  // With a sample set too: a set the runtime cannot feed falls back to synthesized inputs.
+  if (!request.golden && !request.inputHints) {
     const hints = inputHintsOf(request.modelPath);
     if (hints) request.inputHints = hints;
   }
+  // The declared types decide how each sample file is read (sample-io.ts); read before the load too.
+  const declared = request.sample ? declaredTypes(request.modelPath) : undefined;
   // Other processes may share the GPU: the total before our load is the fallback's zero point.
   const gpuUsedBefore = request.measureGpu ? await readGpuMemoryUsed() : undefined;
   await enter('load');
@@ -183,11 +212,20 @@ async function load(request: LoadRequest): Promise<void> {
   await enter('run');
   checkConfiguredShapes(request, inputs);
   let results: Record<string, Tensor> | undefined;
-  let expected: SampleFeeds['expected'] | undefined;
-  if (request.sample) {
-    const sample = sampleFeeds(ort.Tensor, request.sample, inputs, outputs);
+  const reading = request.sample && readSampleSet(request.sample, declared ?? fromMetadata(inputs, outputs));
+  // A set the runtime cannot run is no fault of the model (it loads and runs wherever its inputs can be
+  // given): it is left unused with a note, and the model judged as if it had none.
+  const notRun = reading && (reading.unfeedable ?? (tensorOutputs(outputs).length ? undefined : NO_FETCH));
+  const sampleNotes = notRun
+    ? [
+        `${request.sample?.dir} was not run: ${notRun}. The smoke run falls back to synthesized inputs, as without it`,
+      ]
+    : (reading?.skipped ?? []);
+  if (sampleNotes.length) partial.notes = sampleNotes;
+  const expected = notRun ? undefined : reading?.expected;
+  if (reading && !notRun) {
+    const sample = sampleFeeds(ort.Tensor, reading);
     partial.fedInputs = sample.fed;
-    expected = sample.expected;
     const runStart = performance.now();
     results = await session.run(sample.feeds, tensorOutputs(outputs));
     partial = { ...partial, inferenceMs: performance.now() - runStart, smokeRun: 'ran' };
@@ -218,7 +256,8 @@ async function load(request: LoadRequest): Promise<void> {
     );
     const { results: ran, ...facts } = outcome;
     results = ran;
-    partial = { ...partial, ...facts };
+    const notes = [...sampleNotes, ...(facts.notes ?? [])];
+    partial = { ...partial, ...facts, ...(notes.length ? { notes } : {}) };
   }
   const inferenceMs = partial.inferenceMs ?? 0;
   if (partial.fedInputs)
