@@ -2,9 +2,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { goldenPathFor, parseGoldenFile } from '../../gpu-validator/golden-io.js';
 import { checkInputNames, type ModelInputs } from '../../gpu-validator/input-names.js';
-import type { LoadFailure } from '../../gpu-validator/load-failure.js';
+import { LoadFailure } from '../../gpu-validator/load-failure.js';
 import { inspectOnnx } from '../../gpu-validator/onnx-inspect.js';
-import { parseTensorProto } from '../../gpu-validator/tensor-proto.js';
+import {
+  readSampleSet,
+  type SampleReading,
+  type SampleSet,
+  sampleSetsIn,
+} from '../../gpu-validator/sample-io.js';
+import { readDeclaredTypes } from '../../gpu-validator/value-types.js';
 import type { InputShapes, InputValues } from '../../schemas/version.schema.js';
 import { CliError } from '../cli-error.js';
 import type { LocalFile } from '../collect-files.js';
@@ -35,11 +41,16 @@ export function parseInputValues(specs: readonly string[]): InputValues {
   return values;
 }
 
-function inspectModels(files: readonly LocalFile[]): ModelInputs[] {
-  const models: ModelInputs[] = [];
+/** A local ONNX file: its inputs as the inspector reads them, and where it is (its types are read on demand). */
+interface LocalModel extends ModelInputs {
+  localPath: string;
+}
+
+function inspectModels(files: readonly LocalFile[]): LocalModel[] {
+  const models: LocalModel[] = [];
   for (const f of files.filter((x) => x.path.endsWith('.onnx'))) {
     try {
-      models.push({ path: f.path, inputs: inspectOnnx(f.localPath).inputs });
+      models.push({ path: f.path, localPath: f.localPath, inputs: inspectOnnx(f.localPath).inputs });
     } catch {
       // An unreadable model is the server's to judge (with its real cause); its names cannot be checked here.
     }
@@ -70,40 +81,68 @@ function goldenSamples(path: string, models: ModelInputs[]): { names: string[]; 
   return { names, files: [{ path: target, localPath: path, size: statSync(path).size }] };
 }
 
-function testDataSamples(path: string, models: ModelInputs[]): { names: string[]; files: LocalFile[] } {
-  const sets = SET.test(basename(path))
+/**
+ * A folder of ONNX test data, read by the validator's own rule (sample-io.ts `readSampleSet`): each file
+ * as the message its model slot's declared type says, so a sequence or optional sample is no error here
+ * either. The model is the only one, or the only one whose inputs the files name and fit.
+ */
+function testDataSamples(path: string, models: LocalModel[]): { names: string[]; files: LocalFile[] } {
+  const folders = SET.test(basename(path))
     ? [{ name: basename(path), dir: path }]
     : readdirSync(path)
         .filter((n) => SET.test(n))
         .map((n) => ({ name: n, dir: join(path, n) }));
+  const found = folders.flatMap((set) =>
+    readdirSync(set.dir)
+      .filter((n) => /^(input|output)_\d+\.pb$/.test(n))
+      .map((name) => ({ path: `${set.name}/${name}`, localPath: join(set.dir, name) })),
+  );
+  const sets = sampleSetsIn('.', found).filter((s) => s.inputs.length > 0);
   if (sets.length === 0)
     throw CliError.usage(
       `--sample-inputs ${path}: no test_data_set_N folder (input_K.pb files) in it`,
       'publish',
     );
-  const names = new Set<string>();
-  const found: { set: string; name: string; localPath: string }[] = [];
-  for (const set of sets)
-    for (const name of readdirSync(set.dir).filter((n) => /^(input|output)_\d+\.pb$/.test(n))) {
-      const localPath = join(set.dir, name);
-      if (name.startsWith('input_')) {
-        try {
-          const tensorName = parseTensorProto(name, readFileSync(localPath)).name;
-          if (tensorName) names.add(tensorName);
-        } catch (error) {
-          throw CliError.usage(`--sample-inputs ${(error as LoadFailure).message}`, 'publish');
-        }
-      }
-      found.push({ set: set.name, name, localPath });
-    }
-  const model = targetModel(models, [...names], path);
-  const dir = posix.dirname(model.path);
+  const read = models.map((model) => readAll(sets, model));
+  const namesOf = (r: (typeof read)[number]) => [...new Set(r.readings?.flatMap((x) => x.inputNames) ?? [])];
+  const fits = read.filter(
+    (r) => r.readings && namesOf(r).every((n) => n === '' || r.model.inputs.some((i) => i.name === n)),
+  );
+  const chosen = models.length === 1 ? read : fits;
+  if (chosen.length !== 1) {
+    const names = [...new Set(read.flatMap(namesOf))].filter(Boolean);
+    const unread = read.find((r) => r.error);
+    throw CliError.usage(
+      `--sample-inputs ${path}: ${chosen.length === 0 ? 'no' : 'more than one'} model of this version has the inputs ${names.join(', ') || '(unnamed)'}; put the samples in the model's own folder instead` +
+        (chosen.length === 0 && unread?.error
+          ? ` (read as ${unread.model.path}'s: ${unread.error.message})`
+          : ''),
+      'publish',
+    );
+  }
+  const target = chosen[0] as (typeof read)[number];
+  if (target.error) throw CliError.usage(`--sample-inputs ${path}: ${target.error.message}`, 'publish');
+  const dir = posix.dirname(target.model.path);
   const files = found.map((f) => ({
-    path: posix.join(dir, f.set, f.name),
+    path: posix.join(dir, f.path),
     localPath: f.localPath,
     size: statSync(f.localPath).size,
   }));
-  return { names: [...names], files };
+  return { names: namesOf(target).filter(Boolean), files };
+}
+
+/** Every set read against one model; the first error (the validator's CONFIG_INVALID) if any. */
+function readAll(
+  sets: SampleSet[],
+  model: LocalModel,
+): { model: LocalModel; readings?: SampleReading[]; error?: LoadFailure } {
+  try {
+    const declared = readDeclaredTypes(model.localPath);
+    return { model, readings: sets.map((set) => readSampleSet(set, declared)) };
+  } catch (error) {
+    if (!(error instanceof LoadFailure)) throw error;
+    return { model, error };
+  }
 }
 
 /**

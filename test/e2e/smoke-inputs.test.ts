@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataType, TensorProto } from '../fixtures/onnx-proto.js';
@@ -114,6 +114,25 @@ describe('smoke inputs through the CLI', () => {
       'sample',
       'sample',
     ]);
+  });
+
+  it('verifies onnx test data whose output is a sequence, in the model folder or as --sample-inputs', async () => {
+    // onnx's own test_if_seq: a bool in, a sequence out; output_0.pb is a SequenceProto, once read as a tensor.
+    const data = join(import.meta.dirname, '../fixtures/onnx-test-data/test_if_seq');
+    const folder = join(fixture.work, 'if-seq');
+    cpSync(data, folder, { recursive: true });
+    const published = await run('publish', 'if-seq@1', folder, '--wait');
+    expect(published.code, published.stderr).toBe(0);
+    const v1 = await status('if-seq@1');
+    expect(v1.status).toBe('VERIFIED');
+    expect(v1.files.map((f: { path: string }) => f.path)).toContain('test_data_set_0/output_0.pb');
+    expect(v1.report.files[0].notes[0]).toMatch(
+      /^test_data_set_0 was not run: the model has no tensor output onnxruntime-node can return/,
+    );
+    write('if-seq.onnx', readFileSync(join(data, 'model.onnx')));
+    const sampled = await run('publish', 'if-seq@2', 'if-seq.onnx', '--sample-inputs', data, '--wait');
+    expect(sampled.code, sampled.stderr).toBe(0);
+    expect((await status('if-seq@2')).status).toBe('VERIFIED');
   });
 
   it('refuses names that are not inputs of the version before uploading anything (exit 2)', async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,8 +93,19 @@ describe('publish input checks (CLI, before upload)', () => {
       TensorProto.fromObject({ name: 'frames', dims: [], dataType: DataType.INT64, int64Data: [2] }),
     );
     writeFileSync(join(set, 'input_1.pb'), pb.finish());
+    // input_1.pb alone is refused as the validator refuses it: the files are numbered from 0.
+    expect(
+      usage(() => checkPublishInputs(files, { shapes: {}, values: {}, sampleInputs: join(dir, 'samples') })),
+    ).toMatch(/test_data_set_0: input_K\.pb \/ output_K\.pb must be numbered from 0 without gaps/);
+    const x = TensorProto.encode(
+      TensorProto.fromObject({ name: 'x', dims: [4], dataType: DataType.FLOAT, floatData: [1, 2, 3, 4] }),
+    );
+    writeFileSync(join(set, 'input_0.pb'), x.finish());
     const added = checkPublishInputs(files, { shapes: {}, values: {}, sampleInputs: join(dir, 'samples') });
-    expect(added.map((f) => f.path)).toEqual(['audio/test_data_set_0/input_1.pb']);
+    expect(added.map((f) => f.path).sort()).toEqual([
+      'audio/test_data_set_0/input_0.pb',
+      'audio/test_data_set_0/input_1.pb',
+    ]);
     const wrong = TensorProto.encode(
       TensorProto.fromObject({ name: 'nope', dims: [], dataType: DataType.INT64, int64Data: [2] }),
     );
@@ -104,6 +115,65 @@ describe('publish input checks (CLI, before upload)', () => {
     ).toMatch(
       /--sample-inputs names "nope", not an input of any model of this version: audio\/chunker\.onnx has x, frames/,
     );
+  });
+});
+
+describe('publish reads --sample-inputs test data by the rule the validator runs', () => {
+  const usage = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      expect(error).toBeInstanceOf(CliError);
+      expect((error as CliError).exitCode).toBe(EXIT.USAGE);
+      return (error as CliError).message;
+    }
+    throw new Error('expected a usage error');
+  };
+
+  it('publishes onnx test data whose input and output are sequences (no longer parsed as tensors)', () => {
+    const data = join(import.meta.dirname, '../fixtures/onnx-test-data/test_sequence_insert_at_back');
+    const model = join(data, 'model.onnx');
+    const files = [{ path: 'seq/model.onnx', localPath: model, size: statSync(model).size }];
+    const added = checkPublishInputs(files, { shapes: {}, values: {}, sampleInputs: data });
+    expect(added.map((f) => f.path).sort()).toEqual([
+      'seq/test_data_set_0/input_0.pb',
+      'seq/test_data_set_0/input_1.pb',
+      'seq/test_data_set_0/output_0.pb',
+    ]);
+  });
+
+  it('refuses a sample of the wrong element type with the message the validator fails the version with', async () => {
+    const model = join(dir, 'typed.onnx');
+    writeFileSync(model, buildControlInputModel());
+    const set = join(dir, 'typed', 'test_data_set_0');
+    mkdirSync(set, { recursive: true });
+    const encode = (o: Record<string, unknown>) =>
+      Buffer.from(TensorProto.encode(TensorProto.fromObject(o)).finish());
+    const x = encode({ name: 'x', dims: [2], dataType: DataType.INT64, int64Data: [1, 2] });
+    const frames = encode({ name: 'frames', dims: [], dataType: DataType.INT64, int64Data: [2] });
+    writeFileSync(join(set, 'input_0.pb'), x);
+    writeFileSync(join(set, 'input_1.pb'), frames);
+    const files = [{ path: 'typed.onnx', localPath: model, size: 1 }];
+    const cli = usage(() =>
+      checkPublishInputs(files, { shapes: {}, values: {}, sampleInputs: join(dir, 'typed') }),
+    );
+    const rule = 'test_data_set_0/input_0.pb holds int64; the model\'s input "x" is tensor(float32)';
+    expect(cli).toContain(`--sample-inputs ${join(dir, 'typed')}: ${rule}`);
+    const vdir = mkdtempSync(join(dir, 'typed-engine-'));
+    const report = await validateFiles({
+      files: layOutVersion(vdir, [
+        { path: 'typed.onnx', bytes: buildControlInputModel() },
+        { path: 'test_data_set_0/input_0.pb', bytes: x },
+        { path: 'test_data_set_0/input_1.pb', bytes: frames },
+      ]),
+      dir: vdir,
+      inputShapes: {},
+      memoryBudgetBytes: 2 * 1024 ** 3,
+      timeoutMs: 30_000,
+      worker: 'test',
+      attempt: 1,
+    });
+    expect(report.error).toMatchObject({ code: 'CONFIG_INVALID', file: 'typed.onnx', message: rule });
   });
 });
 
