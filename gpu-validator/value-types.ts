@@ -77,10 +77,16 @@ function readGraph(
   });
 }
 
+/**
+ * A name as the runtime is fed it: all of it the reader's buffer holds (not cut to a report's length, since
+ * inputs are matched by name).
+ */
+const readName = (r: WireReader, end: number): string => r.readStringHead(end, Number.POSITIVE_INFINITY).text;
+
 function tensorName(r: WireReader, end: number): string {
   let name = '';
   r.forEachField(end, (field, wire) => {
-    if (field === 8 && wire === WireType.LEN) name = r.readStringField(end);
+    if (field === 8 && wire === WireType.LEN) name = readName(r, end);
     else r.skipField(wire, end);
   });
   return name;
@@ -90,7 +96,7 @@ function tensorName(r: WireReader, end: number): string {
 function readValueInfo(r: WireReader, end: number): DeclaredValue {
   const value: DeclaredValue = { name: '', type: UNKNOWN };
   r.forEachField(end, (field, wire) => {
-    if (field === 1 && wire === WireType.LEN) value.name = r.readStringField(end);
+    if (field === 1 && wire === WireType.LEN) value.name = readName(r, end);
     else if (field === 2 && wire === WireType.LEN) value.type = readTypeProto(r, r.readLengthEnd(end));
     else r.skipField(wire, end);
   });
