@@ -37,6 +37,12 @@ export interface ValidationInput {
   /** Default true: probe other inputs when the first smoke run fails (false: the former single run). */
   probe?: boolean;
   memoryBudgetBytes: number;
+  /**
+   * What the budget is: `configured` (default), the registry's (publish or serve --memory-budget), where a
+   * budget the runtime alone exceeds is CONFIG_INVALID; or `node-memory`, a node's free memory (doctor,
+   * sync), where it is the node that lacks memory: INSUFFICIENT_MEMORY.
+   */
+  budgetSource?: 'configured' | 'node-memory';
   /** Per file: session creation plus the smoke run. */
   timeoutMs: number;
   /** Default ['cpu']. */
@@ -252,14 +258,14 @@ async function inspectAndLoad(
   };
 }
 
-function loadIsolated(
+async function loadIsolated(
   file: ManifestFile & { localPath: string },
   input: ValidationInput,
   signal: AbortSignal,
   golden?: { localPath: string; path: string },
   sample?: SampleSet,
 ): Promise<IsolatedLoadResult> {
-  return isolatedLoad({
+  const result = await isolatedLoad({
     modelPath: file.localPath,
     memoryBudgetBytes: input.memoryBudgetBytes,
     timeoutMs: input.timeoutMs,
@@ -271,6 +277,22 @@ function loadIsolated(
     ...(golden ? { golden } : {}),
     ...(sample ? { sample } : {}),
   });
+  if (input.budgetSource === 'node-memory') return result;
+  return budgetBelowRuntime(result, input.memoryBudgetBytes) ?? result;
+}
+
+/**
+ * The registry judges a version at a configured budget (publish or serve --memory-budget): a load killed
+ * while the runtime itself was still being imported had read no byte of the model, so the budget is what
+ * is wrong, not the model's size.
+ */
+function budgetBelowRuntime(result: IsolatedLoadResult, budgetBytes: number): IsolatedLoadResult | undefined {
+  if (result.ok || result.code !== 'INSUFFICIENT_MEMORY' || result.stage !== 'import') return undefined;
+  return {
+    ...result,
+    code: 'CONFIG_INVALID',
+    message: `the memory budget of ${(budgetBytes / 2 ** 20).toFixed(1)} MiB is below what the runtime takes before it reads any model (${result.message}): raise the memory budget (publish --memory-budget, or serve --memory-budget)`,
+  };
 }
 
 /**

@@ -100,13 +100,6 @@ interface Watch {
 function stopVerdict(stop: WatchdogStop, stage: LoadStage): { code: LoadErrorCode; message: string } {
   switch (stop.reason) {
     case 'memory':
-      // Killed while the runtime itself was still being imported: no byte of the model was read yet, so
-      // the budget is what is wrong (below the runtime's own footprint), not the model's size.
-      if (stage === 'import')
-        return {
-          code: 'CONFIG_INVALID',
-          message: `the memory budget of ${mib(stop.limitBytes)} is below what the runtime takes before it reads any model (resident memory reached ${mib(stop.rssBytes)} while onnxruntime-node was imported): raise the memory budget (publish --memory-budget, or serve --memory-budget)`,
-        };
       return {
         code: 'INSUFFICIENT_MEMORY',
         message: `resident memory reached ${mib(stop.rssBytes)} during ${stage}, over the budget of ${mib(stop.limitBytes)}`,

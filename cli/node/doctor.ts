@@ -400,6 +400,7 @@ async function checkLoad(
     inputShapes: metadata.inputShapes ?? {},
     ...(metadata.inputValues ? { inputValues: metadata.inputValues } : {}),
     memoryBudgetBytes: budget,
+    budgetSource: 'node-memory',
     timeoutMs: opts.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
     executionProviders: [metadata.report?.executionProvider ?? 'cpu'],
     worker: 'doctor',
