@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { MAX_MESSAGE_CHARS, truncateTexts } from '../schemas/bounded-text.js';
+import { MAX_MESSAGE_CHARS, truncateKeepingEnd, truncateTexts } from '../schemas/bounded-text.js';
 import type { TensorInfo } from '../schemas/report.schema.js';
 import type { ChildMessage, ChildRequest, FailureMessage, LoadRequest } from './child-protocol.js';
 import type { LoadStage } from './classify.js';
@@ -185,6 +185,9 @@ async function load(request: LoadRequest): Promise<void> {
   const ort = await importRuntime();
   const runtimeVersion = ort.env.versions.node ?? ort.env.versions.common;
   partial.runtimeVersion = runtimeVersion;
+  // From here on the model's own files are read (its golden file, its graph's walk, its declared types):
+  // a stop from now is the model's, never the runtime's import (which the parent judges differently).
+  await enter('load');
   // Read before the load: a malformed golden file fails at once, without spending a load.
   const golden: GoldenFile | undefined = request.golden
     ? parseGoldenFile(request.golden.path, readFileSync(request.golden.localPath, 'utf8'))
@@ -201,7 +204,6 @@ async function load(request: LoadRequest): Promise<void> {
   const declared = request.sample ? declaredTypes(request.modelPath) : undefined;
   // Other processes may share the GPU: the total before our load is the fallback's zero point.
   const gpuUsedBefore = request.measureGpu ? await readGpuMemoryUsed() : undefined;
-  await enter('load');
   const loadStart = performance.now();
   const session = await ort.InferenceSession.create(request.modelPath, sessionOptions(request));
   const loadMs = performance.now() - loadStart;
@@ -313,7 +315,8 @@ async function main(): Promise<void> {
       ...partial,
       type: 'failure',
       stage,
-      message: error instanceof Error ? error.message : String(error),
+      // The parent classifies the failure by the runtime's words, which come last: keep them whole.
+      message: truncateKeepingEnd(error instanceof Error ? error.message : String(error), MAX_MESSAGE_CHARS),
       ...(failure?.code ? { code: failure.code } : {}),
       vmHwmBytes: readProcStatusBytes('self', 'VmHWM'),
     });

@@ -80,6 +80,19 @@ export function truncateText(text: string, maxChars: number, wholeBytes?: number
 }
 
 /**
+ * `text` cut to `maxChars` code units keeping its last `tailChars` whole: the start (cut by truncateText,
+ * with its marker) then the end. For a runtime's error, which names what failed first (node names a model
+ * can make megabytes long) and says why last (`Status Message: Failed to allocate memory`): the why is
+ * what a failure is classified by. `maxChars` must exceed `tailChars` by room for the marker (64).
+ */
+export function truncateKeepingEnd(text: string, maxChars: number, tailChars = 1024): string {
+  if (text.length <= maxChars) return text;
+  let split = text.length - tailChars;
+  if (isLowSurrogate(text.charCodeAt(split))) split--;
+  return `${truncateText(text.slice(0, split), maxChars - (text.length - split) - 1, utf8Length(text))} ${text.slice(split)}`;
+}
+
+/**
  * `value` with every string and object key cut by truncateText to `maxChars`; arrays and plain objects
  * are walked, other values kept. For a message that carries a model's names (the loader child's result)
  * to where only a report's bounds matter: its size then follows the number of names, not their length.

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { classifyRuntimeError } from '../../gpu-validator/classify.js';
 import {
   MAX_MESSAGE_CHARS,
   MAX_NAME_CHARS,
+  truncateKeepingEnd,
   truncateText,
   truncateTexts,
   truncationMarker,
@@ -90,5 +92,22 @@ describe('utf8Length', () => {
     for (const text of ['', 'ascii', 'é', '€uro', '😀x', 'a\u0000b', '\ud800lone']) {
       expect(utf8Length(text), JSON.stringify(text)).toBe(Buffer.byteLength(text, 'utf8'));
     }
+  });
+});
+
+describe('truncateKeepingEnd', () => {
+  it("keeps a runtime error's reason, which comes last, whole after a megabyte-long node name", () => {
+    const message = `Non-zero status code returned while running MatMul node. Name:'${'n'.repeat(1_000_000)}' Status Message: Failed to allocate memory for requested buffer of size 1099511627776`;
+    const cut = truncateKeepingEnd(message, MAX_MESSAGE_CHARS);
+    expect(cut.length).toBeLessThanOrEqual(MAX_MESSAGE_CHARS);
+    expect(cut.startsWith('Non-zero status code returned while running MatMul node.')).toBe(true);
+    expect(cut).toContain(`…[truncated, ${message.length} bytes in all]`);
+    expect(cut.endsWith('Failed to allocate memory for requested buffer of size 1099511627776')).toBe(true);
+    expect(classifyRuntimeError(cut, { stage: 'run', requestedExecutionProviders: [] })).toBe(
+      'INSUFFICIENT_MEMORY',
+    );
+    // cut from the start only, the reason is gone and the failure would not be recognised
+    expect(truncateText(message, MAX_MESSAGE_CHARS)).not.toContain('Failed to allocate');
+    expect(truncateKeepingEnd('short', MAX_MESSAGE_CHARS)).toBe('short');
   });
 });
