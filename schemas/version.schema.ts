@@ -35,22 +35,29 @@ export const ManifestFile = z.object({
 });
 export type ManifestFile = z.infer<typeof ManifestFile>;
 
-/**
- * The most elements one input's shape may hold: 2^28 (1 GiB of float32, 2 GiB of int64), above any
- * served image or audio input, and what a smoke run can still allocate. A larger shape is the
- * publisher's typo, not the model's failure, so it is refused before a validation blames the model.
- */
-export const MAX_INPUT_ELEMENTS = 2 ** 28;
+const InputName = z.string().min(1).max(256);
+const Dims = z.array(z.number().int().min(1)).max(16);
 
-/** Input shapes a version is served at: input name → dims (every dim ≥ 1, at most MAX_INPUT_ELEMENTS in all). */
-export const InputShapes = z.record(
-  z.string().min(1).max(256),
-  z
-    .array(z.number().int().min(1))
-    .max(16)
-    .refine((dims) => dims.reduce((n, d) => n * d, 1) <= MAX_INPUT_ELEMENTS, {
-      message: `a shape of more than ${MAX_INPUT_ELEMENTS} elements (2^28) cannot be fed to a smoke run: check the dims`,
-    }),
+/** Input shapes a version is served at: input name → dims (every dim ≥ 1). */
+export const InputShapes = z.record(InputName, Dims);
+
+/**
+ * The most elements one input's shape may hold: 2^32, the longest typed array the runtime's Node binding
+ * can be fed. A larger shape is the publisher's typo, not the model's failure, so publish refuses it
+ * before a validation could blame the model; a shape under it that does not fit the memory budget is the
+ * model's INSUFFICIENT_MEMORY at that shape.
+ */
+export const MAX_INPUT_ELEMENTS = 2 ** 32;
+
+/**
+ * InputShapes as a publish gives them: each shape at most MAX_INPUT_ELEMENTS. Only publishing checks it;
+ * versions already stored are read as they are.
+ */
+export const PublishInputShapes = z.record(
+  InputName,
+  Dims.refine((dims) => dims.reduce((n, d) => n * d, 1) <= MAX_INPUT_ELEMENTS, {
+    message: `a shape of more than ${MAX_INPUT_ELEMENTS} elements (2^32) cannot be fed to any run: check the dims`,
+  }),
 );
 export type InputShapes = z.infer<typeof InputShapes>;
 
@@ -118,7 +125,7 @@ export const StartVersionRequest = z.object({
     .array(ManifestFile.extend({ format: FileFormat.optional() }))
     .min(1)
     .max(MAX_VERSION_FILES),
-  inputShapes: InputShapes.default({}),
+  inputShapes: PublishInputShapes.default({}),
   inputValues: InputValues.default({}),
   memoryBudgetBytes: z.number().int().positive().optional(),
   publisher: z.string().max(200).default('unknown'),

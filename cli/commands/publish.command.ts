@@ -5,8 +5,9 @@ import type { Model } from '../../schemas/model.schema.js';
 import { ProviderName, VersionString } from '../../schemas/names.schema.js';
 import {
   type CompletedUpload,
-  InputShapes,
+  type InputShapes,
   type PartChecksum,
+  PublishInputShapes,
   type StagedUpload,
   type StartVersionResponse,
   type UploadInstruction,
@@ -355,7 +356,7 @@ function parseInputShapes(specs: readonly string[]): InputShapes {
     const dims = m[2]!.split(',').map(Number);
     if (dims.some((d) => d < 1))
       throw CliError.usage(`--input-shape ${spec}: every dimension must be ≥ 1`, 'publish');
-    const checked = InputShapes.safeParse({ [m[1]!]: dims });
+    const checked = PublishInputShapes.safeParse({ [m[1]!]: dims });
     if (!checked.success)
       throw CliError.usage(`--input-shape ${spec}: ${checked.error.issues[0]!.message}`, 'publish');
     shapes[m[1]!] = dims;

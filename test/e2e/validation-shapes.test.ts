@@ -52,7 +52,7 @@ describe('validation at the served input shapes', () => {
     );
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(
-      /--input-shape image=100000000000000,3: a shape of more than 268435456 elements/,
+      /--input-shape image=100000000000000,3: a shape of more than 4294967296 elements/,
     );
     expect((await run('status', 'det@3')).code).not.toBe(0);
   });
