@@ -35,12 +35,18 @@ const LOOSE_FS = 'on a case-insensitive or normalizing file system (macOS, Windo
 /**
  * The first pair of paths that would be one file, or a file and a folder of the same name, on some
  * node's file system (compared by `foldPath`); undefined when every path can be laid out on any of them.
- * Exact repeats are named as such, so the message says what to fix.
+ * Exact repeats are named as such, so the message says what to fix. `compare: 'exact'` compares paths
+ * byte for byte instead: what a fetch checks of a version already published (it may predate the fold
+ * rule, and lays out on the file systems that keep its names apart).
  */
-export function findPathClash(paths: readonly string[]): PathClash | undefined {
+export function findPathClash(
+  paths: readonly string[],
+  compare: 'folded' | 'exact' = 'folded',
+): PathClash | undefined {
+  const keyOf = compare === 'folded' ? foldPath : (path: string) => path;
   const byFold = new Map<string, string>();
   for (const [index, path] of paths.entries()) {
-    const fold = foldPath(path);
+    const fold = keyOf(path);
     const other = byFold.get(fold);
     if (other !== undefined)
       return {
@@ -52,7 +58,7 @@ export function findPathClash(paths: readonly string[]): PathClash | undefined {
     byFold.set(fold, path);
   }
   for (const [index, path] of paths.entries()) {
-    const folded = foldPath(path).split('/');
+    const folded = keyOf(path).split('/');
     for (let n = 1; n < folded.length; n++) {
       const other = byFold.get(folded.slice(0, n).join('/'));
       if (other === undefined) continue;

@@ -95,7 +95,10 @@ export function checkDownloadPlan(raw: unknown, model: string): DownloadPlan {
     if (file.download.method !== 'GET') throw unsafe(`files.${i}.download.method`, 'must be GET');
     if (!isHttpUrl(file.download.url)) throw unsafe(`files.${i}.download.url`, 'must be an http(s) URL');
   });
-  const clash = findPathClash(plan.files.map((f) => f.path));
+  const clash = findPathClash(
+    plan.files.map((f) => f.path),
+    'exact',
+  );
   if (clash) throw unsafe(`files.${clash.index}.path`, clash.message);
   return plan;
 }

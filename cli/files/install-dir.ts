@@ -135,7 +135,10 @@ function assertSafePaths(version: string, files: readonly ManifestFile[]): void 
       throw new RegistryError('INVALID_REQUEST', `unsafe file path in manifest: ${JSON.stringify(path)}`, {
         path,
       });
-  const clash = findPathClash(files.map((f) => f.path));
+  const clash = findPathClash(
+    files.map((f) => f.path),
+    'exact',
+  );
   if (clash)
     throw new RegistryError('INVALID_REQUEST', `file paths in manifest clash: ${clash.message}`, {
       path: clash.path,
@@ -335,7 +338,7 @@ async function forEachLimited<T>(
 }
 
 /** A file on this node that may hold a version file's bytes: the manifest path `path` below `root`. */
-interface LocalCopy {
+export interface LocalCopy {
   root: string;
   path: string;
   size: number;
@@ -436,6 +439,20 @@ async function openLocalCopy(copy: LocalCopy): Promise<{ fh: FileHandle; stats: 
  */
 function linkable(stats: Stats): boolean {
   return (stats.mode & 0o7777) === FILE_MODE && stats.uid === (process.getuid?.() ?? stats.uid);
+}
+
+/**
+ * Bytes of the local copies that will be copied rather than hard-linked (not `linkable`): they take disk
+ * as downloads do, so the free-disk check counts them. A copy that is gone or not a regular file is not
+ * counted.
+ */
+export async function bytesToCopy(copies: Iterable<LocalCopy>): Promise<number> {
+  let bytes = 0;
+  for (const copy of copies) {
+    const stats = await lstat(join(copy.root, copy.path)).catch(() => undefined);
+    if (stats?.isFile() && !linkable(stats)) bytes += copy.size;
+  }
+  return bytes;
 }
 
 /**
@@ -673,7 +690,8 @@ export async function installVersion(opts: InstallOptions): Promise<InstallResul
     const state = await inspectDest(layout.dest);
     await removeDeadLeftovers(layout);
     const sources = planSources(opts.files, await localCopies(layout, state));
-    const needed = sources.download.reduce((sum, f) => sum + f.size, 0);
+    const needed =
+      sources.download.reduce((sum, f) => sum + f.size, 0) + (await bytesToCopy(sources.local.values()));
     await assertFreeDisk(layout.parent, sources.download, needed);
     const { contentDir, transfer } = await buildContentDir(layout, opts, sources);
     let previous: string | undefined;

@@ -110,23 +110,16 @@ describe('checkDownloadPlan', () => {
     );
   });
 
-  it.each([
-    ['two cases of one name', ['Model.onnx', 'model.onnx'], 'Model.onnx and model.onnx are one file'],
-    ['NFC and NFD of one name', ['caf\u00e9.txt', 'cafe\u0301.txt'], 'are one file'],
-    ['a file and a folder in another case', ['A', 'a/b'], 'A is a file and a/b needs a as a folder'],
-  ])(
-    'refuses %s as UNSAFE_PLAN naming both paths (they would be one on macOS or Windows)',
-    (_what, paths, message) => {
-      let error: unknown;
-      try {
-        checkDownloadPlan(plan(paths.map((p) => file(p))), 'ocr-det');
-      } catch (e) {
-        error = e;
-      }
-      expect(error).toMatchObject({ code: 'UNSAFE_PLAN', exitCode: 6, details: { field: 'files.1.path' } });
-      expect((error as Error).message).toContain(message);
-    },
-  );
+  // Publishing refuses them (core/file-paths.ts); a version that holds them was published before that rule
+  // and lays out on the file systems that keep its names apart, so a fetch compares paths exactly.
+  it('takes, on fetch, paths only a case-insensitive or normalizing file system would merge', () => {
+    for (const paths of [
+      ['Model.onnx', 'model.onnx'],
+      ['caf\u00e9.txt', 'cafe\u0301.txt'],
+      ['A', 'a/b'],
+    ])
+      expect(checkDownloadPlan(plan(paths.map((p) => file(p))), 'ocr-det').files).toHaveLength(2);
+  });
 
   it('accepts paths that differ other than by case or normalization', () => {
     const paths = ['Model1.onnx', 'model2.onnx', 'caf\u00e9.txt', 'cafe.txt', 'ab/c', 'a'];

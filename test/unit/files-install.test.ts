@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import {
+  chmod,
   chown,
   lstat,
   mkdir,
@@ -22,7 +24,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tryLock } from '../../adapters/fs-lock/kernel-lock.js';
 import type { DownloadableFile } from '../../cli/files/download-file.js';
-import { type InstallOptions, installVersion } from '../../cli/files/install-dir.js';
+import { bytesToCopy, type InstallOptions, installVersion } from '../../cli/files/install-dir.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { aVersion } from '../helpers/builders.js';
 
@@ -394,11 +396,11 @@ describe('installVersion', () => {
     expect(requests).toBe(0);
   });
 
-  it('refuses paths a case-insensitive node would take for one file, before any request', async () => {
-    const files = [serverFile('Model.onnx', randomBytes(10)), serverFile('model.onnx', randomBytes(10))];
+  it('refuses a path that is both a file and a folder, before any request', async () => {
+    const files = [serverFile('a', randomBytes(10)), serverFile('a/b', randomBytes(10))];
     const failure = installVersion(options('v1', files));
-    await expect(failure).rejects.toMatchObject({ code: 'INVALID_REQUEST', details: { path: 'model.onnx' } });
-    await expect(failure).rejects.toThrow('Model.onnx and model.onnx are one file');
+    await expect(failure).rejects.toMatchObject({ code: 'INVALID_REQUEST', details: { path: 'a/b' } });
+    await expect(failure).rejects.toThrow('a is both a file and a folder');
     expect(requests).toBe(0);
     expect(await readdir(root)).toEqual([]);
   });
@@ -517,5 +519,26 @@ describe('installVersion', () => {
     const kept = await storeEntries();
     expect(kept).toHaveLength(2);
     expect(kept.some((e) => e.startsWith('.staging-'))).toBe(false);
+  });
+});
+
+describe('bytesToCopy', () => {
+  it('counts the local copies fetch will copy (not rw-r--r--), not those it hard-links', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'copies-'));
+    try {
+      await writeFile(join(dir, 'linked.bin'), Buffer.alloc(100), { mode: 0o644 });
+      await chmod(join(dir, 'linked.bin'), 0o644);
+      await writeFile(join(dir, 'private.bin'), Buffer.alloc(300), { mode: 0o600 });
+      await writeFile(join(dir, 'group.bin'), Buffer.alloc(500));
+      await chmod(join(dir, 'group.bin'), 0o664);
+      const copies = ['linked.bin', 'private.bin', 'group.bin', 'gone.bin'].map((path) => ({
+        root: dir,
+        path,
+        size: path === 'gone.bin' ? 7 : statSync(join(dir, path)).size,
+      }));
+      expect(await bytesToCopy(copies)).toBe(300 + 500);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
