@@ -73,7 +73,8 @@ export class RegistryClient {
 /**
  * The most bytes of one registry answer the CLI reads. The largest a registry sends is a version of
  * MAX_VERSION_FILES files at the longest paths with its validation report, or the upload targets of
- * such a manifest: tens of MiB; a list page of ordinary versions is a few MiB. Past this, the answer is
+ * such a manifest: tens of MiB; a list page of versions (`list` asks for 100 at a time, each with its
+ * report) tens of MiB at most. Past this, the answer is
  * not a registry's: a broken or hostile server's 1.2 GB answer took `fetch` to 2.5 GB of memory and then
  * failed inside V8 with a stack trace.
  */

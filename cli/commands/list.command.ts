@@ -40,10 +40,13 @@ export const listCommand = defineCommand({
     if (name !== undefined && !ModelName.safeParse(name).success)
       throw CliError.usage(`"${name}" is not a model name`, 'list');
     const base = name === undefined ? 'api/v1/models' : `api/v1/models/${encode(name)}/versions`;
+    // A version carries its validation report (up to ~130 KB for a large model's): pages of 100 keep an
+    // answer within MAX_ANSWER_BYTES; a model entry is a few hundred bytes.
+    const pageSize = name === undefined ? 1000 : 100;
     const items: unknown[] = [];
     let cursor: string | undefined;
     do {
-      const query = new URLSearchParams({ limit: String(Math.min(1000, limit - items.length)) });
+      const query = new URLSearchParams({ limit: String(Math.min(pageSize, limit - items.length)) });
       if (status) query.set('status', status);
       if (cursor) query.set('cursor', cursor);
       const page = await client.get<{ items: unknown[]; nextCursor?: string }>(`${base}?${query}`);
