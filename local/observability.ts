@@ -78,13 +78,14 @@ export class LocalObservability {
 
   /**
    * Serves /metrics, /health, / and /dashboard/*; false for any other request. `ready`: the server has
-   * started; `embedData`: the dashboard page may carry the registry's data (a server without tokens).
+   * started; `embedData`: the dashboard page may carry the registry's data (a server without tokens);
+   * `healthDetails`: /health may name the providers (else only its status and version).
    */
   async handle(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
-    { ready, embedData }: { ready: boolean; embedData: boolean },
+    { ready, embedData, healthDetails }: { ready: boolean; embedData: boolean; healthDetails: boolean },
   ): Promise<boolean> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (url.pathname === '/metrics') {
@@ -97,7 +98,8 @@ export class LocalObservability {
         sendJson(res, 503, { status: 'starting', version: PACKAGE_VERSION, providers: {} });
         return true;
       }
-      sendJson(res, 200, { ...(await registryHealth(this.deps)), version: PACKAGE_VERSION });
+      const { status, providers } = await registryHealth(this.deps);
+      sendJson(res, 200, { status, version: PACKAGE_VERSION, ...(healthDetails ? { providers } : {}) });
       return true;
     }
     if (url.pathname === '/' || url.pathname === '/dashboard' || url.pathname === '/dashboard/') {

@@ -163,6 +163,16 @@ function limitUploadRate(
   res.once('close', () => clearInterval(timer));
 }
 
+/** Whether the request carries a token of at least the reader role (never throws). */
+function mayRead(parts: DispatchParts, req: IncomingMessage): boolean {
+  try {
+    parts.authorize(req, 'reader');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { deps, backend, disk, ops } = parts;
   const url = new URL(req.url ?? '/', 'http://local');
@@ -172,8 +182,11 @@ async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerR
   // provider, which a rebinding page must not read either. Blob URLs carry their own signature.
   if (!blobRequest) parts.guardSite(req);
   // With tokens, what lists the registry needs a reader's token too: /metrics (Prometheus sends one with
-  // `authorization`). /health stays open, as the runbook's first command and load balancers call it bare.
+  // `authorization`), and /health's details. /health itself stays open, as the runbook's first command
+  // and load balancers call it bare: without a token it says only the status and the version.
+  const open = (parts.config.MODELGATE_TOKENS ?? []).length === 0;
   if (url.pathname === '/metrics') parts.authorize(req, 'reader');
+  const healthDetails = open || (url.pathname === '/health' && mayRead(parts, req));
   if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD') && ready) {
     const fullSince = await disk.fullAt();
     if (fullSince) {
@@ -181,7 +194,7 @@ async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerR
       sendJson(res, 200, {
         status: 'degraded',
         version: PACKAGE_VERSION,
-        providers,
+        ...(healthDetails ? { providers } : {}),
         disk: { status: 'full', since: fullSince },
       });
       return;
@@ -189,8 +202,7 @@ async function dispatch(parts: DispatchParts, req: IncomingMessage, res: ServerR
   }
   // A browser's navigation never carries a bearer token: with tokens the page comes without its data,
   // which it then reads from the API with the token the operator gives it.
-  const embedData = (parts.config.MODELGATE_TOKENS ?? []).length === 0;
-  if (await ops.handle(req, res, url, { ready, embedData })) return;
+  if (await ops.handle(req, res, url, { ready, embedData: open, healthDetails })) return;
   if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') {
     sendJson(res, 200, parts.openapi);
     return;

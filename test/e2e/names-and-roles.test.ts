@@ -232,7 +232,7 @@ describe('tokens and field reporters (server with MODELGATE_TOKENS)', () => {
     expect(denied.stderr).toMatch(/^error FORBIDDEN: this route needs the admin role/);
   });
 
-  it('keeps the registry off the dashboard page and /metrics without a token; /health stays open', async () => {
+  it("keeps the registry off the dashboard page, /metrics and /health's details without a token; /health stays open", async () => {
     const page = await raw(fixture.server, 'GET', '/', {});
     expect(page.status).toBe(200);
     expect(page.text).toContain('id="token-form"');
@@ -246,7 +246,12 @@ describe('tokens and field reporters (server with MODELGATE_TOKENS)', () => {
     });
     expect(scraped.status).toBe(200);
     expect(scraped.text).toMatch(/^ocr_model_size_bytes\{.*model="rec"/m);
-    expect((await raw(fixture.server, 'GET', '/health', {})).status).toBe(200);
+    const bareHealth = await raw(fixture.server, 'GET', '/health', {});
+    expect(bareHealth.status).toBe(200);
+    expect(Object.keys(JSON.parse(bareHealth.text)).sort()).toEqual(['status', 'version']);
+    const health = await raw(fixture.server, 'GET', '/health', { authorization: `Bearer ${TOKENS.reader}` });
+    expect(JSON.parse(health.text).providers).toBeTypeOf('object');
+    expect(health.text).toContain('rec');
   });
 
   it('does not quarantine on one reader token reporting as three nodes', async () => {
