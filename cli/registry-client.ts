@@ -1,3 +1,4 @@
+import { readTextAtMost } from './bounded-body.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
 
@@ -96,34 +97,23 @@ const answerTooLarge = (what: string) =>
  */
 export async function readAnswer(response: Response, what: string): Promise<string> {
   if (!response.body) return '';
-  const reader = response.body.getReader();
   if (Number(response.headers.get('content-length') ?? 0) > MAX_ANSWER_BYTES) {
-    await reader.cancel().catch(() => {});
+    await response.body.cancel().catch(() => {});
     throw answerTooLarge(what);
   }
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  for (;;) {
-    let chunk: Awaited<ReturnType<typeof reader.read>>;
-    try {
-      chunk = await reader.read();
-    } catch (e) {
-      const why = (e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.message;
-      throw new CliError(
-        'UNAVAILABLE',
-        `the registry's answer to ${what} broke off (${why}): try again`,
-        EXIT.UNEXPECTED,
-      );
-    }
-    if (chunk.done) return text + decoder.decode();
-    bytes += chunk.value.byteLength;
-    if (bytes > MAX_ANSWER_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw answerTooLarge(what);
-    }
-    text += decoder.decode(chunk.value, { stream: true });
+  let text: string | undefined;
+  try {
+    text = await readTextAtMost(response.body, MAX_ANSWER_BYTES);
+  } catch (e) {
+    const why = (e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.message;
+    throw new CliError(
+      'UNAVAILABLE',
+      `the registry's answer to ${what} broke off (${why}): try again`,
+      EXIT.UNEXPECTED,
+    );
   }
+  if (text === undefined) throw answerTooLarge(what);
+  return text;
 }
 
 export function unreachable(registry: string, cause: unknown): CliError {

@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile, TransferTarget } from '../../schemas/version.schema.js';
+import { readTextAtMost } from '../bounded-body.js';
 import { fsRegistryError } from './fs-errors.js';
 
 export type DownloadableFile = ManifestFile & { download: TransferTarget };
@@ -242,21 +243,11 @@ const ERROR_BODY_MAX_BYTES = 16 * 1024;
  */
 async function corruptCopyError(res: Response, file: DownloadableFile): Promise<RegistryError | undefined> {
   if (!res.headers.get('content-type')?.startsWith('application/json') || !res.body) return undefined;
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  while (length <= ERROR_BODY_MAX_BYTES) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.length;
-  }
-  await reader.cancel();
-  reader.releaseLock(); // the caller cancels the body too, which a locked stream would refuse
-  if (length > ERROR_BODY_MAX_BYTES) return undefined;
+  const text = await readTextAtMost(res.body, ERROR_BODY_MAX_BYTES).catch(() => undefined);
+  if (text === undefined) return undefined;
   let error: { code?: unknown; message?: unknown } | undefined;
   try {
-    error = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: typeof error }).error;
+    error = (JSON.parse(text) as { error?: typeof error }).error;
   } catch {
     return undefined;
   }
