@@ -47,18 +47,19 @@ describe('checkInputNames', () => {
   });
 });
 
-describe('publish input checks (CLI, before upload)', () => {
-  const usage = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (error) {
-      expect(error).toBeInstanceOf(CliError);
-      expect((error as CliError).exitCode).toBe(EXIT.USAGE);
-      return (error as CliError).message;
-    }
-    throw new Error('expected a usage error');
-  };
+/** The message of the usage error (exit 2) `fn` throws; fails the test if it throws none or another. */
+function usage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(CliError);
+    expect((error as CliError).exitCode).toBe(EXIT.USAGE);
+    return (error as CliError).message;
+  }
+  throw new Error('expected a usage error');
+}
 
+describe('publish input checks (CLI, before upload)', () => {
   it('parses --input-value as numbers where they are numbers, else strings', () => {
     expect(parseInputValues(['sr=16000', 'lang=en', 'gain=0.5'])).toEqual({
       sr: 16000,
@@ -119,17 +120,6 @@ describe('publish input checks (CLI, before upload)', () => {
 });
 
 describe('publish reads --sample-inputs test data by the rule the validator runs', () => {
-  const usage = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (error) {
-      expect(error).toBeInstanceOf(CliError);
-      expect((error as CliError).exitCode).toBe(EXIT.USAGE);
-      return (error as CliError).message;
-    }
-    throw new Error('expected a usage error');
-  };
-
   it('publishes onnx test data whose input and output are sequences (no longer parsed as tensors)', () => {
     const data = join(import.meta.dirname, '../fixtures/onnx-test-data/test_sequence_insert_at_back');
     const model = join(data, 'model.onnx');
