@@ -186,5 +186,51 @@ export async function smokeRun(
     (line) =>
       `${line} on synthesized inputs (a note, not a failure: made-up values need not be in the model's domain)`,
   );
+  const shapes = profiledShapesNote(args.inputs, args.request.inputShapes, outcome.fedInputs ?? []);
+  if (shapes) notes.push(shapes);
   return { ...outcome, ...(notes.length ? { notes } : {}) };
+}
+
+const MAX_NAMED_INPUTS = 4;
+
+const isDynamic = (d: TensorInfo['shape'][number]) => typeof d !== 'number' || d < 0;
+/** A dim as the model declares it: its symbolic name, `?` when it has none. */
+const declaredDim = (d: TensorInfo['shape'][number]) =>
+  !isDynamic(d) ? String(d) : typeof d === 'string' && d !== '' ? d : '?';
+
+/**
+ * The note for a peak measured at shapes the validator chose: an input with dynamic dims that the
+ * publisher gave no `--input-shape` for ran at the ladder's sizes (batch 1, 64×64 pixels, 16 tokens…), so
+ * the profiled peak, which node-class fits and `fetch --free-memory` judge by (peak × 1.5, the runbook's
+ * memory rule), can be far below what serving larger inputs takes (DESIGN.md: memory depends on input
+ * shape). Undefined when every dynamic input ran at the publisher's shapes (`--input-shape`, a golden
+ * file or a sample set).
+ */
+export function profiledShapesNote(
+  declared: readonly TensorInfo[],
+  configured: Readonly<Record<string, readonly number[]>>,
+  fed: readonly FedInput[],
+): string | undefined {
+  const ran = declared.flatMap((info) => {
+    const given = fed.find((f) => f.name === info.name);
+    const chosen =
+      given && given.source !== 'golden' && given.source !== 'sample' && configured[info.name] === undefined;
+    return chosen && info.shape.some(isDynamic) ? [{ info, given }] : [];
+  });
+  if (ran.length === 0) return undefined;
+  const named = ran.slice(0, MAX_NAMED_INPUTS);
+  const more = ran.length > named.length ? ` and ${ran.length - named.length} more` : '';
+  const ranAs = named.map(
+    ({ info, given }) =>
+      `"${info.name}" [${info.shape.map(declaredDim).join(',')}] ran as [${given.shape.join(',')}]`,
+  );
+  const hints = named.map(
+    ({ info }) => `--input-shape ${info.name}=${info.shape.map((d) => (isDynamic(d) ? 'D' : d)).join(',')}`,
+  );
+  return (
+    `memory profiled at shapes the validator chose, not served ones: ${ranAs.join('; ')}${more} ` +
+    '(no --input-shape given). Serving larger inputs takes more memory than this peak, and node-class fits ' +
+    `and fetch --free-memory judge by it: publish with ${hints.join(' ')} (each D the largest size served) ` +
+    'to profile there'
+  );
 }

@@ -42,6 +42,21 @@ describe('validation at the served input shapes', () => {
     expect(servedPeak).toBeGreaterThanOrEqual(1.5 * tinyPeak);
   });
 
+  it('says when the peak was measured at shapes it chose, and says nothing at the served shapes', async () => {
+    const chosen = await run('publish', 'det@4', 'detector.onnx', '--wait');
+    expect(chosen.code, chosen.stderr).toBe(0);
+    const status = await run('status', 'det@4', '--json');
+    const notes: string[] = JSON.parse(status.stdout).report.files[0].notes ?? [];
+    expect(notes.join('\n')).toMatch(
+      /memory profiled at shapes the validator chose.*"image" \[1,3,H,W\] ran as \[1,3,\d+,\d+\]/,
+    );
+    expect(notes.join('\n')).toContain('--input-shape image=1,3,D,D');
+    const human = await run('status', 'det@4');
+    expect(human.stdout).toMatch(/note: memory profiled at shapes the validator chose/);
+    const served = await publishAt('5', '1,3,32,32');
+    expect(JSON.stringify(served.report.files[0].notes ?? [])).not.toContain('memory profiled');
+  });
+
   it('refuses a shape no smoke run could feed before uploading, as the typo it is (exit 2)', async () => {
     const refused = await run(
       'publish',
