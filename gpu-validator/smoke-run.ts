@@ -200,7 +200,7 @@ const declaredDim = (d: TensorInfo['shape'][number]) =>
 
 /**
  * The note for a peak measured at shapes the validator chose: an input with dynamic dims that the
- * publisher gave no `--input-shape` for ran at the ladder's sizes (batch 1, 64×64 pixels, 16 tokens…), so
+ * publisher gave no `--input-shape` for ran at the ladder's sizes (each dynamic dim 1, or a probe's 64×64 pixels, 16 tokens…), so
  * the profiled peak, which node-class fits and `fetch --free-memory` judge by (peak × 1.5, the runbook's
  * memory rule), can be far below what serving larger inputs takes (DESIGN.md: memory depends on input
  * shape). Undefined when every dynamic input ran at the publisher's shapes (`--input-shape`, a golden
