@@ -23,24 +23,35 @@ import { servedVersion } from './resolve.js';
  *
  * - served version of a model: its `production` alias target (falling back past a QUARANTINED one),
  *   else its newest VERIFIED version (core/resolve.ts `servedVersion`).
+ * - judged models: those that have been released (some version of them passed validation: it is
+ *   VERIFIED, QUARANTINED, or DEPRECATED with a passed report). A model whose every version is still a
+ *   candidate (pending, validating, refused) has never been served, so its refused first candidate is a
+ *   prevented incident and does not make a provider that serves other models unhealthy; it shows as a
+ *   note. When no model of the provider has been released, all of them are judged.
  * - healthScore: the share of the field loads (reports from nodes, `fetch --report`) in the health
- *   window (default 1 h) that succeeded; with none in the window, 1 if every model has a served version,
- *   else 0 (the runbook: "health score = 0 indicates initialization failure"). Validations do not count.
+ *   window (default 1 h) that succeeded; with none in the window, 1 if every judged model has a served
+ *   version, else 0 (the runbook: "health score = 0 indicates initialization failure"). Validations do
+ *   not count.
  * - status, first match wins:
  *   1. `disabled`: an operator, DISABLED_PROVIDERS or a rolled-back ramp disabled it;
- *   2. `unhealthy`: the provider has no model, or some model has no served version, or the score is
- *      below `unhealthyBelow` (default 0.5);
+ *   2. `unhealthy`: the provider has no model, or some judged model has no served version, or the score
+ *      is below `unhealthyBelow` (default 0.5);
  *   3. `degraded`: some field load in the window failed (score < 1), or a ramp is still admitting only
  *      part of the nodes;
  *   4. `healthy`.
  * - notes: one `candidate-refused` per model whose newest settled version (VERIFIED, FAILED or
  *   QUARANTINED) FAILED validation.
  * - lastError: the newest failed field load in the window, or null.
- * - modelLoaded: not disabled, and every model has a served version whose latest load (validation or
- *   field) succeeded.
+ * - modelLoaded: not disabled, and every judged model has a served version whose latest load
+ *   (validation or field) succeeded.
  */
 
 const SETTLED: readonly VersionStatus[] = ['VERIFIED', 'FAILED', 'QUARANTINED'];
+
+const wasReleased = (v: Version) =>
+  v.status === 'VERIFIED' ||
+  v.status === 'QUARANTINED' ||
+  (v.status === 'DEPRECATED' && v.report?.outcome === 'passed');
 
 /** What the health rules need to know about one model of a provider (read once, judged by pure functions). */
 export interface ModelFacts {
@@ -50,6 +61,8 @@ export interface ModelFacts {
   readonly newestSettled: Version | null;
   /** The latest load of the served version, any source. */
   readonly servedLatestLoad: LoadReport | null;
+  /** Some version passed validation (VERIFIED, QUARANTINED, or DEPRECATED with a passed report). */
+  readonly released: boolean;
 }
 
 /** What the health rules need to know about one provider: its record, its models, its recent field loads. */
@@ -63,13 +76,20 @@ export interface ProviderFacts {
 
 const fieldLoads = (loads: readonly LoadReport[]) => loads.filter((r) => r.source === 'field');
 
+/** The models the status rule judges: the released ones, or all when none has been released. */
+export function judgedModels(models: readonly ModelFacts[]): readonly ModelFacts[] {
+  const released = models.filter((m) => m.released);
+  return released.length > 0 ? released : models;
+}
+
 /**
  * Share of the provider's recent field loads that succeeded, 0..1. Without loads: 1 when every model
  * serves a version, else 0.
  */
 export function healthScore(facts: Pick<ProviderFacts, 'models' | 'recentLoads'>): number {
   const loads = fieldLoads(facts.recentLoads);
-  if (loads.length === 0) return facts.models.length > 0 && facts.models.every((m) => m.served) ? 1 : 0;
+  const judged = judgedModels(facts.models);
+  if (loads.length === 0) return judged.length > 0 && judged.every((m) => m.served) ? 1 : 0;
   return loads.filter((r) => r.outcome === 'ok').length / loads.length;
 }
 
@@ -92,7 +112,8 @@ export function providerStatus(
     };
   const unhealthy: string[] = [];
   if (facts.models.length === 0) unhealthy.push('no model uses this provider');
-  for (const m of facts.models) if (!m.served) unhealthy.push(`${m.model} has no VERIFIED version to serve`);
+  for (const m of judgedModels(facts.models))
+    if (!m.served) unhealthy.push(`${m.model} has no VERIFIED version to serve`);
   if (score < settings.unhealthyBelow)
     unhealthy.push(`health score ${score.toFixed(2)} is below ${settings.unhealthyBelow}`);
   if (unhealthy.length > 0) return { status: 'unhealthy', reasons: unhealthy, score };
@@ -162,7 +183,7 @@ export function providerHealthOf(
   const modelLoaded =
     facts.provider.state !== 'disabled' &&
     facts.models.length > 0 &&
-    facts.models.every((m) => m.served && m.servedLatestLoad?.outcome === 'ok');
+    judgedModels(facts.models).every((m) => m.served && m.servedLatestLoad?.outcome === 'ok');
   return {
     status,
     healthScore: Math.round(score * 1000) / 1000,
@@ -195,6 +216,8 @@ async function modelFacts(deps: RegistryDeps, model: string): Promise<ModelFacts
     served,
     newestSettled: newest.items.find((v) => SETTLED.includes(v.status)) ?? null,
     servedLatestLoad,
+    // Beyond the page read, a release cannot be ruled out: judged, as before this rule.
+    released: served !== null || newest.nextCursor !== undefined || newest.items.some(wasReleased),
   };
 }
 

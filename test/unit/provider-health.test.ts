@@ -3,6 +3,7 @@ import { setAlias } from '../../core/aliases.js';
 import { getProviderSummary, registryHealth } from '../../core/health.js';
 import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { disableProvider } from '../../core/providers.js';
+import { deprecateVersion } from '../../core/versions.js';
 import type { ProviderHealth } from '../../schemas/health.schema.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
@@ -111,6 +112,32 @@ describe('provider health: score and status rule', () => {
     expect(p.notes.map((n) => n.text)).toEqual([
       'det@1 was refused by validation (UNSUPPORTED_MODEL); det has no VERIFIED version yet',
     ]);
+  });
+
+  it("stays healthy when a new model's first candidate is refused beside a served model", async () => {
+    await validated(deps, 'det@1', { provider: 'paddle' });
+    await validated(deps, 'rec@1', { provider: 'paddle', fails: 'MODEL_CORRUPTED' });
+    const p = await getProviderSummary(deps, 'paddle');
+    // rec was never served: its refusal is a prevented incident, not a serving failure of paddle
+    expect(p).toMatchObject({ status: 'healthy', healthScore: 1, modelLoaded: true, reasons: [] });
+    expect(p.notes.map((n) => n.text)).toEqual([
+      'rec@1 was refused by validation (MODEL_CORRUPTED); rec has no VERIFIED version yet',
+    ]);
+  });
+
+  it('is unhealthy when a model that was served has nothing left to serve', async () => {
+    await validated(deps, 'det@1', { provider: 'paddle' });
+    await validated(deps, 'rec@1', { provider: 'paddle' });
+    await deprecateVersion(deps, { model: 'rec', version: '1' }, 'retired too early');
+    const p = await getProviderSummary(deps, 'paddle');
+    expect(p.status).toBe('unhealthy');
+    expect(p.healthScore).toBe(0);
+    expect(p.reasons).toContain('rec has no VERIFIED version to serve');
+    // a refused candidate deprecated afterwards was never served: it is not judged
+    await validated(deps, 'ocr@1', { provider: 'tesseract' });
+    await validated(deps, 'cls@1', { provider: 'tesseract', fails: 'UNSUPPORTED_MODEL' });
+    await deprecateVersion(deps, { model: 'cls', version: '1' }, undefined);
+    expect((await getProviderSummary(deps, 'tesseract')).status).toBe('healthy');
   });
 
   it('is degraded when some recent loads failed, unhealthy below the threshold', async () => {
