@@ -106,7 +106,7 @@ function withTypeName(message: string): string {
   const name = dataTypeName(Number(type[1]));
   return name.startsWith('onnx-type-')
     ? message
-    : `${message} (element type ${type[1]} is ${name}, which this runtime has no kernel for here)`;
+    : `${message} (element type ${type[1]} is ${name}: onnxruntime-node cannot describe or feed a graph input or output of that type, or this runtime has no kernel for it)`;
 }
 
 const FALLBACK_NOTE: Record<LoadStage, string> = {

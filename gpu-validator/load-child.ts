@@ -10,6 +10,7 @@ import { countExecutionProviderNodes, judgePlacement } from './execution-provide
 import { compareGolden, type GoldenFile, goldenFeeds, parseGoldenFile } from './golden-io.js';
 import { inputHintsOf } from './input-consumers.js';
 import { LoadFailure } from './load-failure.js';
+import { createNativeSession, undescribableValues } from './native-session.js';
 import { readGpuBytesForPid, readGpuMemoryUsed } from './nvidia-smi.js';
 import { exitWithParent } from './parent-watch.js';
 import { readProcStatusBytes } from './proc-status.js';
@@ -200,10 +201,16 @@ async function load(request: LoadRequest): Promise<void> {
     const hints = inputHintsOf(request.modelPath);
     if (hints) request.inputHints = hints;
   }
-  // The declared types decide how each sample file is read (sample-io.ts); read before the load too.
-  const declared = request.sample ? declaredTypes(request.modelPath) : undefined;
+  // The declared types decide how each sample file is read (sample-io.ts), and whether the binding can
+  // describe the graph at all; read before the load too.
+  const declared = declaredTypes(request.modelPath);
   // Other processes may share the GPU: the total before our load is the fallback's zero point.
   const gpuUsedBefore = request.measureGpu ? await readGpuMemoryUsed() : undefined;
+  const undescribable = declared ? undescribableValues(declared) : [];
+  if (undescribable.length > 0) {
+    await loadUndescribable(request, runtimeVersion, undescribable, gpuUsedBefore);
+    return;
+  }
   const loadStart = performance.now();
   const session = await ort.InferenceSession.create(request.modelPath, sessionOptions(request));
   const loadMs = performance.now() - loadStart;
@@ -287,6 +294,50 @@ async function load(request: LoadRequest): Promise<void> {
     outputs,
     inputShapes: shapes,
     executionProvider,
+    vmHwmBytes: readProcStatusBytes('self', 'VmHWM'),
+    gpuBytes: request.measureGpu ? await ownGpuBytes(gpuUsedBefore) : undefined,
+  });
+}
+
+/**
+ * A model whose graph inputs or outputs the binding cannot describe (native-session.ts): its load is
+ * proven through the native binding; nothing can be fed to it from here, so the smoke run is skipped with a
+ * note saying why and what the publisher can do, as for any input this runtime cannot feed (smoke-run.ts).
+ */
+async function loadUndescribable(
+  request: LoadRequest,
+  runtimeVersion: string,
+  values: { name: string; elemType: string }[],
+  gpuUsedBefore: number | undefined,
+): Promise<void> {
+  const loadStart = performance.now();
+  const session = createNativeSession(request.modelPath, sessionOptions(request));
+  const loadMs = performance.now() - loadStart;
+  const named = values
+    .slice(0, 4)
+    .map((v) => `"${v.name}" (${v.elemType})`)
+    .join(', ');
+  const notes = [
+    `smoke run skipped: the graph's inputs or outputs include ${named}: element types onnxruntime-node ` +
+      "cannot describe or feed. onnxruntime loaded the graph (through the binding's native session), so the " +
+      'load is proven, and onnxruntime for Python or C/C++ serves it; but a node calling it through ' +
+      `onnxruntime-node cannot create a session for it at all (InferenceSession.create fails with "Unsupported ` +
+      'data type"). To have it smoke-tested, give it float16 or float32 inputs and outputs with a Cast at each.',
+  ];
+  if (request.detectExecutionProviders)
+    notes.push('which execution provider ran its nodes was not measured: that needs a smoke run');
+  await send({
+    ...partial,
+    type: 'result',
+    runtimeVersion,
+    loadMs,
+    inferenceMs: 0,
+    inputs: session.inputs,
+    outputs: session.outputs,
+    inputShapes: {},
+    executionProvider: request.executionProviders[0] ?? 'cpu',
+    smokeRun: 'skipped',
+    notes,
     vmHwmBytes: readProcStatusBytes('self', 'VmHWM'),
     gpuBytes: request.measureGpu ? await ownGpuBytes(gpuUsedBefore) : undefined,
   });

@@ -35,12 +35,16 @@ const DEFAULT_MAX_PROBE_INPUT_BYTES = 256 * 1024 * 1024;
 const PROBE_TIME_SHARE = 0.5;
 const MAX_ERROR_CHARS = 600;
 
-/** What an input needs to be fed; `reason` when this runtime cannot feed it. */
+/** What an input needs to be fed; `reason` (and what the publisher can do) when this runtime cannot feed it. */
 interface Feedable {
   info: TensorInfo;
   hint?: InputHint;
   reason?: string;
+  remedy?: string;
 }
+
+const RE_EXPORT_AS_TENSORS =
+  're-export it with tensor inputs and outputs to have it smoke-tested (e.g. one tensor per sequence element)';
 
 function feedable(info: TensorInfo, hint: InputHint | undefined): Feedable {
   if (info.type !== 'non-tensor') {
@@ -48,26 +52,31 @@ function feedable(info: TensorInfo, hint: InputHint | undefined): Feedable {
     return {
       info,
       reason: `input "${info.name}" is ${info.type}, an element type onnxruntime-node cannot feed`,
+      // A tensor of another element type: a Cast at the graph's entrance is the usual way to serve it.
+      remedy: `give it a float16 or float32 input followed by a Cast to ${info.type} to have it smoke-tested`,
     };
   }
   // An optional(tensor(T)) input takes a plain tensor of T (onnxruntime accepts it as "present").
   if (hint?.kind === 'optional' && RUNTIME_ELEMENT_TYPES.has(hint.elemType))
     return { info: { name: info.name, type: hint.elemType, shape: hint.shape }, hint };
   const kind = hint && hint.kind !== 'unknown' ? `a ${hint.kind}` : 'not a tensor';
-  return { info, reason: `input "${info.name}" is ${kind}; onnxruntime-node can feed tensors only` };
+  return {
+    info,
+    reason: `input "${info.name}" is ${kind}; onnxruntime-node can feed tensors only`,
+    remedy: RE_EXPORT_AS_TENSORS,
+  };
 }
 
 const describeFed = (f: FedInput) => `${f.name} ${f.type}[${f.shape.join(',')}] ${f.value}`;
 const shortError = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).trim().slice(0, MAX_ERROR_CHARS);
 
-function skipped(reason: string): SmokeOutcome {
+function skipped(reason: string, remedy: string): SmokeOutcome {
   return {
     smokeRun: 'skipped',
     notes: [
       `smoke run skipped: ${reason}. The load was proven; no inference could be run in this runtime. ` +
-        'A node calling the model through onnxruntime-node cannot feed it either: re-export it with tensor ' +
-        'inputs and outputs to have it smoke-tested (e.g. one tensor per sequence element).',
+        `A node calling the model through onnxruntime-node cannot feed it either: ${remedy}.`,
     ],
   };
 }
@@ -170,10 +179,11 @@ export async function smokeRun(
 ): Promise<SmokeOutcome> {
   const inputs = args.inputs.map((i) => feedable(i, args.request.inputHints?.[i.name]));
   const unfeedable = inputs.find((i) => i.reason);
-  if (unfeedable?.reason) return skipped(unfeedable.reason);
+  if (unfeedable?.reason) return skipped(unfeedable.reason, unfeedable.remedy ?? RE_EXPORT_AS_TENSORS);
   // Non-tensor outputs (a ZipMap's sequence of maps) cannot be returned to JS: fetch the tensors only.
   const fetches = args.outputs.filter((o) => o.type !== 'non-tensor').map((o) => o.name);
-  if (fetches.length === 0) return skipped('the model has no tensor output onnxruntime-node can return');
+  if (fetches.length === 0)
+    return skipped('the model has no tensor output onnxruntime-node can return', RE_EXPORT_AS_TENSORS);
   const outcome = await runLadder({ ...args, inputs, fetches }, onFacts);
   const nonFinite = nonFiniteOutputs(outcome.results ?? {});
   const values = args.request.inputValues ?? {};
