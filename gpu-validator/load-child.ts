@@ -324,6 +324,8 @@ async function loadUndescribable(
       `onnxruntime-node cannot create a session for it at all (InferenceSession.create fails with "Unsupported ` +
       'data type"). To have it smoke-tested, give it float16 or float32 inputs and outputs with a Cast at each.',
   ];
+  const given = request.golden?.path ?? request.sample?.dir;
+  if (given) notes.push(`${given} was not run: its inputs cannot be fed through onnxruntime-node`);
   if (request.detectExecutionProviders)
     notes.push('which execution provider ran its nodes was not measured: that needs a smoke run');
   await send({

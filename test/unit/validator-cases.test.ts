@@ -263,6 +263,16 @@ describe('siblings of the cases', () => {
     expect(bf16.files[0]?.notes?.[0]).toMatch(
       /smoke run skipped: the graph's inputs or outputs include "x" \(bfloat16\), "y" \(bfloat16\).*load is proven.*InferenceSession\.create fails/,
     );
+    // Golden inputs given for it cannot be fed either: the report says they were not run.
+    const golden = JSON.stringify({ inputs: { x: { type: 'float32', dims: [1, 4], data: [1, 2, 3, 4] } } });
+    const withGolden = await validate([
+      { path: 'bf16.onnx', bytes: identity(16) },
+      { path: 'bf16.golden.json', bytes: Buffer.from(golden) },
+    ]);
+    expect(withGolden.outcome).toBe('passed');
+    expect(withGolden.files[0]?.notes).toContain(
+      'bf16.golden.json was not run: its inputs cannot be fed through onnxruntime-node',
+    );
     // The same element type where the runtime really has no kernel: the runtime's own words, not the binding's.
     const add = encodeModel({
       nodes: [{ opType: 'Add', input: ['x', 'x'], output: ['y'] }],
