@@ -37,12 +37,22 @@ import { trustedKeySpecs } from './verify-key-env.js';
  * registry or the folder offers.
  */
 
+/** What a refused signature means where it was checked: before a fetch installs, or on an installed folder. */
+const CONSEQUENCE = {
+  fetch: 'nothing was installed or trusted',
+  installed:
+    'do not trust this folder: fetch the version again with `modelgate fetch --verify-key`, which checks the signatures before it switches',
+} as const;
+
 /**
  * A signature that is missing, does not verify, or lists other files: exit 6, like any integrity failure.
- * `details.file` names the file at fault when one is known.
+ * `details.file` names the file at fault when one is known; `where` says what the refusal means there.
  */
-export const signatureRefused = (message: string, details?: Record<string, unknown>) =>
-  new CliError('SIGNATURE_INVALID', `${message}: nothing was installed or trusted`, EXIT.INTEGRITY, details);
+export const signatureRefused = (
+  message: string,
+  details?: Record<string, unknown>,
+  where: keyof typeof CONSEQUENCE = 'fetch',
+) => new CliError('SIGNATURE_INVALID', `${message}: ${CONSEQUENCE[where]}`, EXIT.INTEGRITY, details);
 
 /**
  * The trusted keys from `--verify-key` values (each PEM text, or the path of a file holding one or more
@@ -120,9 +130,9 @@ function verifyBundles(
   return verifyProvenance(bundles, trusted, files, ref);
 }
 
-const refusal = (e: unknown): never => {
+const refusal = (e: unknown, where: keyof typeof CONSEQUENCE = 'fetch'): never => {
   if (e instanceof SignatureError)
-    throw signatureRefused(e.message, e.file === undefined ? undefined : { file: e.file });
+    throw signatureRefused(e.message, e.file === undefined ? undefined : { file: e.file }, where);
   throw e;
 };
 
@@ -258,7 +268,7 @@ export async function verifySignedFolder(
   try {
     return await checkSignedFolder(dir, trusted, expected, known);
   } catch (e) {
-    return refusal(e);
+    return refusal(e, 'installed');
   }
 }
 

@@ -291,6 +291,9 @@ describe.each(BACKENDS)('signed provenance on the %s backend', (backend) => {
     const caught = await run('verify', copy, '--key', keyFile);
     expect(caught.code, caught.stdout + caught.stderr).toBe(6);
     expect(caught.stderr).toMatch(/error SIGNATURE_INVALID: .*det\.onnx has sha256/);
+    // verify installs nothing: its line says what to do with the folder, not what a fetch did.
+    expect(caught.stderr).toContain('do not trust this folder: fetch the version again');
+    expect(caught.stderr).not.toContain('nothing was installed');
     // A folder without signatures is refused too, not passed.
     const unsigned = join(fixture.work, 'unsigned');
     cpSync(realpathSync(dest), unsigned, { recursive: true });
