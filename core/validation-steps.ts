@@ -94,7 +94,8 @@ export async function precheckValidation(
 /**
  * After the Batch job (or its exhausted retries), with the failure Step Functions caught, if any:
  * - a version still VALIDATING under this execution's lease will never be settled by anyone else, so it
- *   is FAILED with TIMEOUT and a message naming the failure (`failed`);
+ *   is FAILED with TIMEOUT (INSUFFICIENT_MEMORY when a container was killed for memory) and a message
+ *   naming the failure (`failed`);
  * - a version still only reserved by this execution (UPLOADED: the job never started, or its last
  *   attempt died with its host and was swept back) is released without failing it: the model was never
  *   at fault, and the sweeper queues it again (`released`);
@@ -122,7 +123,7 @@ export async function finalizeValidation(
       ref,
       input.executionId,
       notRunReport({
-        error: { code: 'TIMEOUT', message },
+        error: { code: infrastructureFailureCode(input.failure), message },
         worker: input.executionId,
         attempt: current.validation.attempts,
         memoryBudgetBytes: effectiveMemoryBudget(current, deps.settings),
@@ -174,6 +175,37 @@ export function notRunReport(args: {
 const MAX_MESSAGE = 1000;
 
 /**
+ * Batch's reason for a container the kernel killed past its hard memory limit. The model's load outgrew
+ * the job faster than the validator's watchdog could stop it: the runbook's INSUFFICIENT_MEMORY, not a
+ * timeout.
+ */
+const CONTAINER_OOM = /^OutOfMemoryError\b/;
+
+/**
+ * The code a version is failed with when its job ended without a result: INSUFFICIENT_MEMORY when an
+ * attempt's container was killed for memory, TIMEOUT (never settled) otherwise.
+ */
+export function infrastructureFailureCode(
+  failure: TaskFailure | undefined,
+): 'TIMEOUT' | 'INSUFFICIENT_MEMORY' {
+  const job = batchJobOf(failure);
+  const oom = (job?.Attempts ?? []).some((a) => CONTAINER_OOM.test(a.Container?.Reason ?? ''));
+  return oom ? 'INSUFFICIENT_MEMORY' : 'TIMEOUT';
+}
+
+/** The failed Batch job description a Catch carries as its Cause, or undefined for any other cause. */
+function batchJobOf(failure: TaskFailure | undefined): FailedBatchJob | undefined {
+  const cause = failure?.Cause?.trim();
+  if (!cause) return undefined;
+  try {
+    const job = FailedBatchJob.safeParse(JSON.parse(cause));
+    return job.success ? job.data : undefined;
+  } catch {
+    return undefined; // not JSON: the cause is a message
+  }
+}
+
+/**
  * One line naming the infrastructure failure for the version's statusReason or a log line: the Step
  * Functions error and, when the cause is a Batch job description, its status reason and each attempt's
  * (exit code, reason), so an operator knows whether capacity, the image, the host or the container gave out.
@@ -185,20 +217,16 @@ export function describeInfrastructureFailure(failure: TaskFailure | undefined):
   const cause = failure.Cause?.trim();
   if (cause) {
     let detail = cause;
-    try {
-      const job = FailedBatchJob.safeParse(JSON.parse(cause));
-      if (job.success) {
-        const attempts = (job.data.Attempts ?? []).map((a, i) => {
-          const c = a.Container;
-          const exit = c?.ExitCode === undefined ? '' : ` exit ${c.ExitCode}`;
-          const why = [a.StatusReason, c?.Reason].filter(Boolean).join(', ');
-          return `attempt ${i + 1}${exit}${why ? ` (${why})` : ''}`;
-        });
-        const summary = [job.data.StatusReason, ...attempts].filter(Boolean).join('; ');
-        if (summary) detail = summary;
-      }
-    } catch {
-      // not JSON: the cause is already a message
+    const job = batchJobOf(failure);
+    if (job) {
+      const attempts = (job.Attempts ?? []).map((a, i) => {
+        const c = a.Container;
+        const exit = c?.ExitCode === undefined ? '' : ` exit ${c.ExitCode}`;
+        const why = [a.StatusReason, c?.Reason].filter(Boolean).join(', ');
+        return `attempt ${i + 1}${exit}${why ? ` (${why})` : ''}`;
+      });
+      const summary = [job.StatusReason, ...attempts].filter(Boolean).join('; ');
+      if (summary) detail = summary;
     }
     parts.push(detail);
   }

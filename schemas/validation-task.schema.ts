@@ -37,6 +37,7 @@ export const FailedBatchJob = z
       .optional(),
   })
   .loose();
+export type FailedBatchJob = z.infer<typeof FailedBatchJob>;
 
 /**
  * The validator container's exit codes, the contract between gpu-validator/ecs-task.ts and the Batch

@@ -198,7 +198,7 @@ export class ValidationPipeline extends Construct {
     const unsettled = new Fail(this, 'Validator left version unsettled', {
       error: 'ValidationUnsettled',
       cause:
-        'the validator started but exited without recording a result; the version was failed with TIMEOUT',
+        'the validator started but exited without recording a result; the version was failed with TIMEOUT, or INSUFFICIENT_MEMORY when its container was killed for memory',
     });
     const afterFinalize = new Choice(this, 'Settled?')
       .when(Condition.isPresent('$.failure'), failed)

@@ -125,6 +125,30 @@ describe('finalizeValidation', () => {
     );
   });
 
+  it('fails a version whose container was killed for memory with INSUFFICIENT_MEMORY, not TIMEOUT', async () => {
+    await uploaded('1');
+    await precheck(input('1'));
+    await startQueuedValidation(deps, { model: 'm', version: '1' }, exec);
+    const oomCause = JSON.stringify({
+      StatusReason: 'Essential container in task exited',
+      Attempts: [
+        {
+          StatusReason: 'Essential container in task exited',
+          Container: { ExitCode: 137, Reason: 'OutOfMemoryError: Container killed due to memory usage' },
+        },
+      ],
+    });
+    const r = await finalizeValidation(deps, {
+      ...input('1'),
+      failure: { Error: 'States.TaskFailed', Cause: oomCause },
+    });
+    expect(r.failed).toBe(true);
+    const v = await get('1');
+    expect(v).toMatchObject({ status: 'FAILED', statusReason: { code: 'INSUFFICIENT_MEMORY' } });
+    expect(v?.statusReason?.message).toContain('OutOfMemoryError: Container killed due to memory usage');
+    expect(v?.report?.error?.code).toBe('INSUFFICIENT_MEMORY');
+  });
+
   it('releases, without failing it or spending an attempt, a version whose job never started', async () => {
     await uploaded('1');
     await precheck(input('1'));
