@@ -148,11 +148,18 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
       const counter = await this.get(key.counter(input.model), true);
       const current = typeof counter?.seq === 'number' ? counter.seq : 0;
       const version: Version = { ...input, seq: current + 1 };
+      const [head, ...parts] = versionItems(version, reportGeneration());
+      // The parts of a large manifest or report go first, under a generation of their own, outside the
+      // transaction: with them inside, a manifest of a few thousand long paths passes TransactWriteItems'
+      // 4 MB limit. No reader finds them before the version item that names them, and a racer's parts
+      // are another generation, so they cannot overwrite these.
+      await Promise.all(parts.map((Item) => this.put(Item)));
       try {
-        await this.transact(this.createVersionWrites(version, current));
+        await this.transact(this.createVersionWrites(version, head!, current));
         this.remember(version, version.seq);
         return version;
       } catch (e) {
+        await this.dropItems(parts);
         const codes = cancellationCodes(e);
         if (!codes) throw mapSdkError(e);
         if (codes[0] === CHECK_FAILED) return 'model-missing';
@@ -169,9 +176,12 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
   }
 
   /** Order matters: insertVersion reads the cancellation reasons by index. */
-  private createVersionWrites(version: Version, current: number): TransactWriteCommandInput['TransactItems'] {
+  private createVersionWrites(
+    version: Version,
+    head: Item,
+    current: number,
+  ): TransactWriteCommandInput['TransactItems'] {
     const TableName = this.tableName;
-    const [head, ...parts] = versionItems(version, reportGeneration());
     return [
       {
         ConditionCheck: {
@@ -206,9 +216,18 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      // A large manifest's parts, in the same transaction: a version is never seen without its files.
-      ...parts.map((Item) => ({ Put: { TableName, Item } })),
     ];
+  }
+
+  /** Deletes items by their keys. Best effort: an orphan part costs storage, never correctness. */
+  private async dropItems(items: readonly Item[]): Promise<void> {
+    await Promise.all(
+      items.map((i) =>
+        this.client
+          .send(new DeleteCommand({ TableName: this.tableName, Key: { pk: i.pk, sk: i.sk } }))
+          .catch(() => {}),
+      ),
+    );
   }
 
   protected async readVersion(ref: VersionRef): Promise<Version | null> {
@@ -342,8 +361,13 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     const seq = Number(item.seq);
     const pk = String(item.pk);
     const reportParts = item.reportParts as { id?: unknown; parts?: unknown } | undefined;
+    const filesParts = item.filesParts as number | { id?: unknown; parts?: unknown } | undefined;
     const [files, spilledReport] = await Promise.all([
-      typeof item.filesParts === 'number' ? this.readParts(pk, partPrefix.files(seq), item.filesParts) : null,
+      typeof filesParts === 'number'
+        ? this.readParts(pk, partPrefix.files(seq), filesParts)
+        : filesParts && typeof filesParts.parts === 'number'
+          ? this.readParts(pk, partPrefix.files(seq, String(filesParts.id)), filesParts.parts)
+          : null,
       reportParts && typeof reportParts.parts === 'number' && !report
         ? this.readParts(pk, partPrefix.report(seq, String(reportParts.id)), reportParts.parts)
         : null,
@@ -749,8 +773,15 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     }
   };
 
+  /**
+   * One TransactWriteItems, idempotent across the SDK's own retries: a retry of a transaction that
+   * committed but whose answer was lost succeeds instead of failing on its own writes' conditions (which
+   * would read as "exists", and make insertVersion drop the parts the committed version names).
+   */
   private async transact(items: TransactWriteCommandInput['TransactItems']): Promise<void> {
-    await this.client.send(new TransactWriteCommand({ TransactItems: items }));
+    await this.client.send(
+      new TransactWriteCommand({ TransactItems: items, ClientRequestToken: randomUUID() }),
+    );
   }
 }
 

@@ -16,9 +16,11 @@
  *                                   gsi1sk = <updatedAt ISO>#<model>#<version>      (listVersionsByStatus)
  *                                   also `reportCount`, the last report number handed out.
  *                                   A manifest or latest report over INLINE_BYTES of JSON is not in
- *                                   the item: `filesParts` / `reportParts` say how many parts hold it
- *                                   (dynamodb-spill.ts), in the items below.
- *   sk = VFILES#<seq>#<p, 4 digits>       part p of a spilled manifest (`b`: gzipped JSON bytes)
+ *                                   the item: `filesParts` / `reportParts` say which generation and
+ *                                   how many parts hold it (dynamodb-spill.ts), in the items below.
+ *   sk = VFILES#<seq>#<id>#<p, 4 digits>  part p of a spilled manifest, generation `id` (`b`: gzipped
+ *                                   JSON bytes). Items written before generations have `filesParts`
+ *                                   as a bare count and their parts at VFILES#<seq>#<p>.
  *   sk = VREPORT#<seq>#<id>#<p, 4 digits>  part p of a spilled latest report, generation `id`
  *   sk = ALIAS#<alias>              an alias, with `targetSeq`: its version's seq
  *   sk = REPORT#<version>#<n, 10 digits>  one validation report of the history; a large one has
@@ -113,7 +115,8 @@ export const key = {
 };
 /** Sort key prefixes of the parts of spilled documents (dynamodb-spill.ts); a part's key adds `<p, 4 digits>`. */
 export const partPrefix = {
-  files: (seq: number) => `VFILES#${pad(seq)}#`,
+  /** A manifest's parts of generation `id`, or (`id` omitted) as written before generations. */
+  files: (seq: number, id?: string) => `VFILES#${pad(seq)}#${id === undefined ? '' : `${id}#`}`,
   /** Every generation of a version's latest report (`id` omitted), or one generation. */
   report: (seq: number, id?: string) => `VREPORT#${pad(seq)}#${id === undefined ? '' : `${id}#`}`,
   history: (ref: VersionRef, n: number) => `RPART#${ref.version}#${pad(n)}#`,
@@ -155,10 +158,10 @@ export const modelItem = (model: Model) => ({
 });
 /**
  * A version's items: first its item, in the status index (gsi1) at its status and update time, then the
- * parts of its manifest and latest report when they are too large to stay in it (`reportId` names the
- * report's generation).
+ * parts of its manifest and latest report when they are too large to stay in it (`generation` names the
+ * generation of both).
  */
-export function versionItems(version: Version, reportId = 'r0'): Item[] {
+export function versionItems(version: Version, generation = 'r0'): Item[] {
   const { files, report, ...rest } = version;
   const head: Item = {
     ...key.version(version.model, version.seq),
@@ -168,14 +171,14 @@ export function versionItems(version: Version, reportId = 'r0'): Item[] {
   };
   const pk = modelPk(version.model);
   const fileParts = spill(clean(files));
-  if (fileParts) head.filesParts = fileParts.length;
+  if (fileParts) head.filesParts = { id: generation, parts: fileParts.length };
   else head.files = clean(files);
-  const extra = fileParts ? partItems(pk, partPrefix.files(version.seq), fileParts) : [];
+  const extra = fileParts ? partItems(pk, partPrefix.files(version.seq, generation), fileParts) : [];
   if (report !== undefined) {
     const reportParts = spill(clean(report));
     if (reportParts) {
-      head.reportParts = { id: reportId, parts: reportParts.length };
-      extra.push(...partItems(pk, partPrefix.report(version.seq, reportId), reportParts));
+      head.reportParts = { id: generation, parts: reportParts.length };
+      extra.push(...partItems(pk, partPrefix.report(version.seq, generation), reportParts));
     } else head.report = clean(report);
   }
   return [head, ...extra];

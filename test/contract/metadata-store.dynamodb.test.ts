@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { createHash, randomBytes } from 'node:crypto';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  bulkItems,
   DynamoDbMetadataStore,
   metadataTableDefinition,
 } from '../../adapters/dynamodb/dynamodb-metadata-store.js';
@@ -9,6 +10,7 @@ import type { RegistryError } from '../../core/errors.js';
 import { defaultSettings, systemClock } from '../../core/ports.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
+import { aVersion } from '../helpers/builders.js';
 import { countingDocClient } from '../helpers/dynamodb-reads.js';
 import { describeSkipped, needs } from '../helpers/system-programs.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
@@ -181,16 +183,103 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
       const size = (i: Record<string, unknown>) => JSON.stringify(i).length;
       const head = items.find((i) => i.sk === 'VERSION#0000000001')!;
       expect(head.files).toBeUndefined();
-      expect(head.filesParts).toBeGreaterThanOrEqual(1);
+      const filesParts = head.filesParts as { id: string; parts: number };
+      expect(filesParts.parts).toBeGreaterThanOrEqual(1);
       expect(size(head)).toBeLessThan(2000);
-      const parts = items.filter((i) => String(i.sk).startsWith('VFILES#0000000001#'));
-      expect(parts).toHaveLength(head.filesParts as number);
+      const parts = items.filter((i) => String(i.sk).startsWith(`VFILES#0000000001#${filesParts.id}#`));
+      expect(parts).toHaveLength(filesParts.parts);
       for (const p of parts) expect((p.b as Uint8Array).length).toBeLessThanOrEqual(300 * 1024);
       // A small manifest stays in the version item, as before: one GetItem reads the version.
       expect(items.find((i) => i.sk === 'VERSION#0000000002')?.files).toHaveLength(2);
       // An eventually consistent store reads the same version back.
       const eventual = new DynamoDbMetadataStore(server.doc, table, { consistentReads: false });
       expect((await eventual.getVersion({ model: 'm', version: 'big' }))?.files).toEqual(files);
+    } finally {
+      await server.deleteTable(table);
+    }
+  });
+
+  it('stores a manifest whose parts pass TransactWriteItems’ 4 MB limit, and leaves no parts of a refused duplicate', async () => {
+    const server = local!;
+    const table = await server.createMetadataTable();
+    try {
+      const store = new DynamoDbMetadataStore(server.doc, table);
+      await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+      // 6 000 files with 500-character paths of random CJK text: ~10 MB of JSON that gzip cannot shrink
+      // under 4 MB, the most one transaction may carry.
+      const files = Array.from({ length: 6000 }, (_, i) => {
+        const noise = randomBytes(1000);
+        let path = `${i}/`;
+        for (let k = 0; k < 500; k++)
+          path += String.fromCharCode(0x4e00 + (noise.readUInt16LE(k * 2) % 20000));
+        return {
+          path: path.slice(0, 512),
+          size: i,
+          sha256: createHash('sha256').update(`${i}`).digest('hex'),
+          md5: createHash('md5').update(`${i}`).digest('hex'),
+          format: 'other' as const,
+        };
+      });
+      const version = {
+        model: 'm',
+        version: 'wide',
+        provider: 'p',
+        status: 'PENDING_UPLOAD' as const,
+        files,
+        totalSize: 0,
+        inputShapes: {},
+        publisher: 'me',
+        createdAt: 'x',
+        updatedAt: 'x',
+        validation: { attempts: 0 },
+      };
+      expect((await store.createVersion(version)).seq).toBe(1);
+      expect((await store.getVersion({ model: 'm', version: 'wide' }))?.files).toEqual(files);
+      const partKeys = async () =>
+        (
+          await server.doc.send(
+            new QueryCommand({
+              TableName: table,
+              KeyConditionExpression: 'pk = :p AND begins_with(sk, :f)',
+              ExpressionAttributeValues: { ':p': 'MODEL#m', ':f': 'VFILES#' },
+              ProjectionExpression: 'sk',
+            }),
+          )
+        ).Items!.map((i) => i.sk as string);
+      const stored = await partKeys();
+      const again = await store.createVersion(version).catch((e: unknown) => e);
+      expect((again as RegistryError).code).toBe('ALREADY_EXISTS');
+      expect(await partKeys()).toEqual(stored);
+    } finally {
+      await server.deleteTable(table);
+    }
+  }, 120_000);
+
+  it('reads a manifest spilled before part generations (a bare part count, parts at VFILES#<seq>#<p>)', async () => {
+    const server = local!;
+    const table = await server.createMetadataTable();
+    try {
+      const store = new DynamoDbMetadataStore(server.doc, table);
+      await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+      const files = Array.from({ length: 2000 }, (_, i) => ({
+        path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
+        size: i,
+        sha256: createHash('sha256').update(`${i}`).digest('hex'),
+        md5: createHash('md5').update(`${i}`).digest('hex'),
+        format: 'other' as const,
+      }));
+      const v = aVersion({ model: 'm', version: 'old', files, seq: 1 });
+      const items = bulkItems({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' }, [
+        v,
+      ]).map((i) => {
+        // Rewrites the items to the layout stored before generations.
+        if (i.sk === 'VERSION#0000000001')
+          return { ...i, filesParts: (i.filesParts as { parts: number }).parts };
+        if (String(i.sk).startsWith('VFILES#')) return { ...i, sk: String(i.sk).replace(/#r0#/, '#') };
+        return i;
+      });
+      for (const Item of items) await server.doc.send(new PutCommand({ TableName: table, Item }));
+      expect((await store.getVersion({ model: 'm', version: 'old' }))?.files).toEqual(files);
     } finally {
       await server.deleteTable(table);
     }
