@@ -67,8 +67,9 @@ export interface VersionCondition {
  * - INVALID_REQUEST, field `cursor`: a cursor not returned by the same listing of the same store (same
  *   model, version or provider).
  * - UNAVAILABLE: the storage service is throttling or down; retry later.
- * - PAYLOAD_TOO_LARGE: a record over what the storage holds (DynamoDB: a manifest or report whose
- *   gzipped JSON passes a transaction's 4 MB; far above MAX_VERSION_FILES files of ordinary paths).
+ * - PAYLOAD_TOO_LARGE: a record over what one storage item holds (DynamoDB's 400 KB). Manifests and
+ *   reports are not such records: DynamoDB keeps a large one in parts outside its item and outside any
+ *   transaction, so a version of MAX_VERSION_FILES files of the longest paths is stored on every backend.
  *
  * Every write that changes a version's state is conditional: if the condition does not hold the store
  * throws CONFLICT and writes nothing, so two racing writers cannot both win.
