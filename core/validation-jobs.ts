@@ -204,13 +204,23 @@ export async function recoverExpiredLeases(
   const validating = eachItem((cursor) =>
     deps.metadata.listVersionsByStatus('VALIDATING', { limit: 100, cursor }),
   );
-  for await (const v of validating) {
-    const expired = !v.validation.leaseExpiresAt || Date.parse(v.validation.leaseExpiresAt) <= now;
-    if (!expired && !orphaned(v)) continue;
+  for await (const listed of validating) {
+    if (!isRecoverable(listed, now, orphaned)) continue;
+    // The listing may be stale (a DynamoDB index is eventually consistent) and the write below is
+    // conditional on the owner only: a lease a heartbeat has just extended must not be taken from a
+    // live validator on the strength of an old copy. The version as stored decides.
+    const v = await deps.metadata.getVersion(listed);
+    if (v?.status !== 'VALIDATING' || !isRecoverable(v, now, orphaned)) continue;
     const updated = await retryOrFail(deps, v, 'the worker died or its lease expired');
     if (updated) changed.push(updated);
   }
   return changed;
+}
+
+/** Whether a VALIDATING version's lease has expired, or no live worker holds it (`orphaned`). */
+function isRecoverable(v: Version, now: number, orphaned: (v: Version) => boolean): boolean {
+  const expired = !v.validation.leaseExpiresAt || Date.parse(v.validation.leaseExpiresAt) <= now;
+  return expired || orphaned(v);
 }
 
 /** Queues a VERIFIED or FAILED version for a new validation (new runtime, new node class). History is kept. */

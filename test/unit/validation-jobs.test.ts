@@ -69,6 +69,27 @@ describe('validation jobs: leases, heartbeats, retries', () => {
     expect(failed?.statusReason?.code).toBe('TIMEOUT');
   });
 
+  it('leaves a live validation alone when a stale listing shows its lease expired (a lagging index)', async () => {
+    const v = await uploadedVersion(deps, '1');
+    await claimNext(deps, 'live-worker');
+    // The copy an eventually consistent index could still serve: the lease as first taken.
+    const stale = await deps.metadata.getVersion(v);
+    deps.clock.advance(9_000);
+    expect(await heartbeat(deps, v, 'live-worker')).toBe(true); // the lease now runs to 19 s
+    deps.clock.advance(2_000); // 11 s: expired in the stale copy only
+    const lagging = {
+      ...deps,
+      metadata: Object.assign(Object.create(deps.metadata), {
+        listVersionsByStatus: async () => ({ items: [stale!] }),
+      }),
+    };
+    expect(await recoverExpiredLeases(lagging)).toEqual([]);
+    const stored = await deps.metadata.getVersion(v);
+    expect(stored?.status).toBe('VALIDATING');
+    expect(stored?.validation.leaseOwner).toBe('live-worker');
+    expect(await heartbeat(deps, v, 'live-worker')).toBe(true);
+  });
+
   it('treats orphaned jobs (a crashed server) as expired at once', async () => {
     await uploadedVersion(deps, '1');
     await claimNext(deps, 'previous-process/0');
