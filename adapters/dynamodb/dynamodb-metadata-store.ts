@@ -361,13 +361,11 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     const seq = Number(item.seq);
     const pk = String(item.pk);
     const reportParts = item.reportParts as { id?: unknown; parts?: unknown } | undefined;
-    const filesParts = item.filesParts as number | { id?: unknown; parts?: unknown } | undefined;
+    const filesId = typeof item.filesPartsId === 'string' ? item.filesPartsId : undefined;
     const [files, spilledReport] = await Promise.all([
-      typeof filesParts === 'number'
-        ? this.readParts(pk, partPrefix.files(seq), filesParts)
-        : filesParts && typeof filesParts.parts === 'number'
-          ? this.readParts(pk, partPrefix.files(seq, String(filesParts.id)), filesParts.parts)
-          : null,
+      typeof item.filesParts === 'number'
+        ? this.readParts(pk, partPrefix.files(seq, filesId), item.filesParts)
+        : null,
       reportParts && typeof reportParts.parts === 'number' && !report
         ? this.readParts(pk, partPrefix.report(seq, String(reportParts.id)), reportParts.parts)
         : null,

@@ -16,11 +16,13 @@
  *                                   gsi1sk = <updatedAt ISO>#<model>#<version>      (listVersionsByStatus)
  *                                   also `reportCount`, the last report number handed out.
  *                                   A manifest or latest report over INLINE_BYTES of JSON is not in
- *                                   the item: `filesParts` / `reportParts` say which generation and
- *                                   how many parts hold it (dynamodb-spill.ts), in the items below.
+ *                                   the item: `filesParts` (with `filesPartsId`, its generation) /
+ *                                   `reportParts` say how many parts hold it (dynamodb-spill.ts), in
+ *                                   the items below.
  *   sk = VFILES#<seq>#<id>#<p, 4 digits>  part p of a spilled manifest, generation `id` (`b`: gzipped
- *                                   JSON bytes). Items written before generations have `filesParts`
- *                                   as a bare count and their parts at VFILES#<seq>#<p>.
+ *                                   JSON bytes). Items written before generations have no
+ *                                   `filesPartsId` and their parts at VFILES#<seq>#<p>; a reader that
+ *                                   predates generations still finds the parts under VFILES#<seq>#.
  *   sk = VREPORT#<seq>#<id>#<p, 4 digits>  part p of a spilled latest report, generation `id`
  *   sk = ALIAS#<alias>              an alias, with `targetSeq`: its version's seq
  *   sk = REPORT#<version>#<n, 10 digits>  one validation report of the history; a large one has
@@ -139,6 +141,7 @@ const STORAGE_ATTRS = new Set([
   'gsi2sk',
   'reportCount',
   'filesParts',
+  'filesPartsId',
   'reportParts',
   'targetSeq',
 ]);
@@ -171,8 +174,12 @@ export function versionItems(version: Version, generation = 'r0'): Item[] {
   };
   const pk = modelPk(version.model);
   const fileParts = spill(clean(files));
-  if (fileParts) head.filesParts = { id: generation, parts: fileParts.length };
-  else head.files = clean(files);
+  if (fileParts) {
+    // A bare count, as before generations: an older reader (a validator image not yet updated) still
+    // reads the parts by the VFILES#<seq># prefix.
+    head.filesParts = fileParts.length;
+    head.filesPartsId = generation;
+  } else head.files = clean(files);
   const extra = fileParts ? partItems(pk, partPrefix.files(version.seq, generation), fileParts) : [];
   if (report !== undefined) {
     const reportParts = spill(clean(report));
