@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ProviderSummary } from './health.schema.js';
 import { LoadReport, NodeId } from './load-report.schema.js';
+import { VersionString } from './names.schema.js';
 import { Alias, Version } from './version.schema.js';
 
 /**
@@ -9,8 +10,12 @@ import { Alias, Version } from './version.schema.js';
  * these, so the public contract lives in `schemas/` only.
  */
 
-/** A version string, an alias or `latest`, as a path segment: 1 to 128 characters, resolved by core. */
-export const VersionRef = z.string().min(1).max(128);
+/**
+ * A version string, an alias or `latest`, as a path segment, resolved by core. Alias names and `latest`
+ * are version strings too (schemas/names.schema.ts), so a ref that is none of them (`..`, `a/b`, a
+ * non-ASCII name) is refused as the bad request it is, naming `ref`, instead of looked up and not found.
+ */
+export const VersionRef = VersionString;
 
 /** `GET /models/{name}/aliases`: `{items: Alias[]}`. */
 export const AliasList = z.object({ items: z.array(Alias) });

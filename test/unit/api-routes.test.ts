@@ -142,6 +142,26 @@ describe('the route table, its handlers and the OpenAPI document', () => {
     expect(JSON.parse(res.body!).error.details.field).toBe('version');
   });
 
+  it.each(['..', 'a/../b', 'a%2Fb', 'dét', 'x'.repeat(129)])(
+    'refuses the ref %s of resolve and download with 400 naming `ref`, not a 404 lookup',
+    async (ref) => {
+      for (const [group, key] of [
+        ['versions', 'GET /api/v1/models/{name}/resolve/{ref}'],
+        ['downloads', 'GET /api/v1/models/{name}/download/{ref}'],
+      ] as const) {
+        const res = await makeRouteGroupHandler(group, deps)(
+          event(key, { pathParameters: { name: 'ocr-det', ref } }),
+          context,
+        );
+        expect(res.statusCode).toBe(400);
+        expect(JSON.parse(res.body!).error).toMatchObject({
+          code: 'INVALID_REQUEST',
+          details: { field: 'ref' },
+        });
+      }
+    },
+  );
+
   it("records the authenticated caller as a version's publisher, and the claimed name only on an open server", async () => {
     await makeRouteGroupHandler('models', deps)(
       event('POST /api/v1/models', { body: JSON.stringify({ name: 'ocr-det', provider: 'paddle' }) }),
