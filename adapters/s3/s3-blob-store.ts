@@ -52,6 +52,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
 import { RegistryError } from '../../core/errors.js';
+import { storeBusy } from '../../core/metadata-store-base.js';
 import type { BlobCheck, BlobInfo, BlobStat, BlobStore, ProvenDigests } from '../../core/ports.js';
 import { isSha256Hex } from '../../schemas/names.schema.js';
 import {
@@ -101,12 +102,15 @@ export class S3BlobStore implements BlobStore {
   private readonly keyPrefix: string;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
+  /** `client.send`, answering S3's throttling and server faults as UNAVAILABLE (`sendMappingBusy`). */
+  private readonly send: S3Client['send'];
 
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
     options: S3BlobStoreOptions = {},
   ) {
+    this.send = sendMappingBusy(client);
     const prefix = options.keyPrefix ?? '';
     this.keyPrefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
     this.multipartThreshold = options.multipartThresholdBytes ?? DEFAULT_MULTIPART_THRESHOLD_BYTES;
@@ -140,7 +144,7 @@ export class S3BlobStore implements BlobStore {
       LastModified?: Date | undefined;
     };
     try {
-      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
+      head = await this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
     } catch (e) {
       if (isNotFound(e)) return null;
       throw e;
@@ -162,12 +166,12 @@ export class S3BlobStore implements BlobStore {
   async markCorrupt(sha256: string): Promise<void> {
     let head: { ETag?: string | undefined; LastModified?: Date | undefined };
     try {
-      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
+      head = await this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
     } catch (e) {
       if (isNotFound(e)) return;
       throw e;
     }
-    await this.client.send(
+    await this.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: this.markKey(sha256), Body: identityOf(head) }),
     );
   }
@@ -194,7 +198,7 @@ export class S3BlobStore implements BlobStore {
     const prefix = `${this.keyPrefix}${S3_KEY_LAYOUT.blobs}`;
     let token: string | undefined;
     do {
-      const page = await this.client.send(
+      const page = await this.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
       );
       for (const o of page.Contents ?? []) {
@@ -221,7 +225,7 @@ export class S3BlobStore implements BlobStore {
     parts: Omit<MultipartPlan, 'uploadId'>,
     expiresIn: number,
   ): Promise<UploadTarget> {
-    const created = await this.client.send(
+    const created = await this.send(
       new CreateMultipartUploadCommand({
         Bucket: this.bucket,
         Key: this.keyOf(blob.sha256),
@@ -296,7 +300,7 @@ export class S3BlobStore implements BlobStore {
       );
     }
     try {
-      await this.client.send(
+      await this.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
           Key: key,
@@ -432,7 +436,7 @@ export class S3BlobStore implements BlobStore {
   private async knownDigests(blob: BlobInfo): Promise<KnownDigests> {
     let head: HeadObjectCommandOutput;
     try {
-      head = await this.client.send(
+      head = await this.send(
         new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256), ChecksumMode: 'ENABLED' }),
       );
     } catch {
@@ -486,7 +490,7 @@ export class S3BlobStore implements BlobStore {
   /** The first `maxBytes` of an object as text, or null when there is none. */
   private async readSmallObject(key: string, maxBytes: number): Promise<string | null> {
     try {
-      const out = await this.client.send(
+      const out = await this.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${maxBytes - 1}` }),
       );
       return (await out.Body?.transformToString('utf8')) ?? '';
@@ -505,7 +509,7 @@ export class S3BlobStore implements BlobStore {
     versionId?: string,
   ): Promise<{ body: Readable; ETag?: string | undefined; LastModified?: Date | undefined }> {
     try {
-      const out = await this.client.send(
+      const out = await this.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(blob.sha256), VersionId: versionId }),
       );
       return { body: out.Body as Readable, ETag: out.ETag, LastModified: out.LastModified };
@@ -601,6 +605,27 @@ function proofNameOf(head: HeadObjectCommandOutput): string | undefined {
 }
 
 const errorName = (e: unknown): string | undefined => (e as { name?: string } | null)?.name;
+
+/** S3's answers that mean "busy or failing on its side, retry later" (what is left after the SDK's retries). */
+const S3_BUSY = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout']);
+
+/**
+ * `client.send`, with S3's throttling and server faults turned into UNAVAILABLE naming the error: a
+ * client then reads a 503 "retry later", as for a throttled DynamoDB, instead of a bare internal error.
+ * Every other error (not found, access denied, a refused part) is left as S3 answered it.
+ */
+function sendMappingBusy(client: S3Client): S3Client['send'] {
+  const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  return ((...args: unknown[]) =>
+    send(...args).catch((e: unknown) => {
+      const name = errorName(e);
+      const status = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+      if ((name !== undefined && S3_BUSY.has(name)) || (status !== undefined && status >= 500))
+        // A HEAD answer has no body to name its error: the SDK calls it Unknown, the status says more.
+        throw storeBusy('S3', name !== undefined && name !== 'Unknown' ? name : `HTTP ${status}`);
+      throw e;
+    })) as S3Client['send'];
+}
 
 function isClientError(e: unknown): boolean {
   const status = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;

@@ -1,11 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
+import { S3_CLIENT_CHECKSUM_SETTINGS, S3BlobStore } from '../../adapters/s3/s3-blob-store.js';
 import { RegistryError } from '../../core/errors.js';
+import { errorResponse } from '../../lambdas/http/errors-middleware.js';
 import type { MultipartPlan, UploadedPart } from '../../schemas/version.schema.js';
 import { type S3Local, startS3rver } from '../helpers/aws-local.js';
 import { describeBlobStoreContract } from './blob-store.contract.js';
@@ -495,5 +498,60 @@ describe('S3BlobStore proofs (s3rver)', () => {
     await putProof(blob.sha256, JSON.stringify({ ...(await readProof(blob.sha256)), md5: FAKE_MD5 }));
     await store.markCorrupt(blob.sha256);
     expect((await materializeIn(store, blob)).digests.md5).toBe(blob.md5);
+  });
+});
+
+/**
+ * S3 throttling (503 SlowDown) and server faults that outlast the SDK's retries: the store answers
+ * UNAVAILABLE, which the API sends as a 503 "retry later" naming S3, never as a 500 or with the bucket's
+ * name. s3rver never throttles, so a stub on loopback answers as S3 does when it sheds load.
+ */
+describe('S3BlobStore when S3 sheds load (stub)', () => {
+  let stub: Server;
+  let client: S3Client;
+  beforeAll(async () => {
+    stub = createServer((req, res) => {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end(
+        req.method === 'HEAD'
+          ? undefined
+          : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
+      );
+    });
+    await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
+    const { port } = stub.address() as AddressInfo;
+    client = new S3Client({
+      endpoint: `http://127.0.0.1:${port}`,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      maxAttempts: 1,
+      ...S3_CLIENT_CHECKSUM_SETTINGS,
+    });
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await new Promise((resolve) => stub?.close(resolve));
+  });
+
+  it('answers a throttled stat, multipart start and read with UNAVAILABLE (503), not an internal error', async () => {
+    const store = new S3BlobStore(client, 'secret-bucket-name', { multipartThresholdBytes: 0 });
+    const blob = { sha256: 'a'.repeat(64), size: 10 * 1024 * 1024 };
+    const dest = join(await mkdtemp(join(tmpdir(), 'mg-s3-busy-')), 'f');
+    const calls = [
+      () => store.stat(blob.sha256),
+      () => store.uploadTarget(blob, 60),
+      () => store.materialize(blob, dest),
+    ];
+    for (const call of calls) {
+      const err = await call().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RegistryError);
+      expect((err as RegistryError).code).toBe('UNAVAILABLE');
+      const answer = errorResponse(err);
+      expect(answer.statusCode).toBe(503);
+      expect(answer.body).toMatch(/S3 is busy/);
+      expect(answer.body).not.toContain('secret-bucket-name');
+    }
   });
 });
