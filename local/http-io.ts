@@ -1,6 +1,6 @@
-import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../core/errors.js';
+import { assertUtf8 } from '../lambdas/http/parse.js';
 
 /** The largest JSON body the API reads, in bytes (16 MiB); blobs never pass through here. */
 export const MAX_JSON_BODY = 16 * 1024 * 1024;
@@ -21,13 +21,11 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 /**
- * A JSON body must be UTF-8: invalid bytes are refused (INVALID_REQUEST, field `body`) rather than stored
- * as U+FFFD. `isUtf8` checks the bytes in place: a strict TextDecoder built a string of the whole body
- * only to drop it, 60–190 ms of a 16 MiB body on the event loop against 1–3 ms.
+ * A JSON body must be UTF-8, by the same rule as a base64 body a Lambda receives (assertUtf8). `isUtf8`
+ * checks the bytes in place: a strict TextDecoder built a string of the whole body only to drop it,
+ * 60–190 ms of a 16 MiB body on the event loop against 1–3 ms.
  */
-export function checkUtf8(body: Buffer): void {
-  if (!isUtf8(body)) throw new RegistryError('INVALID_REQUEST', 'body: not valid UTF-8', { field: 'body' });
-}
+export const checkUtf8 = (body: Buffer): void => assertUtf8(body);
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));

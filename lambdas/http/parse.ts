@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { ZodType, z } from 'zod';
 import { RegistryError } from '../../core/errors.js';
@@ -37,6 +38,20 @@ export function assertJsonBody(event: APIGatewayProxyEventV2): void {
     );
 }
 
+/**
+ * A JSON body must be UTF-8: invalid bytes are refused (INVALID_REQUEST, field `body`) rather than stored
+ * as U+FFFD. `isUtf8` checks the bytes in place, without building a string of the whole body.
+ */
+export function assertUtf8(bytes: Uint8Array): void {
+  if (!isUtf8(bytes)) throw new RegistryError('INVALID_REQUEST', 'body: not valid UTF-8', { field: 'body' });
+}
+
+/** The text of a body API Gateway sent base64-encoded, refused like the local server's if not UTF-8. */
+function utf8Text(bytes: Buffer): string {
+  assertUtf8(bytes);
+  return bytes.toString('utf8');
+}
+
 export function parseBody<T extends ZodType>(
   schema: T,
   event: APIGatewayProxyEventV2,
@@ -45,7 +60,7 @@ export function parseBody<T extends ZodType>(
   if (!event.body && optional) return parseWith(schema, {}, 'body');
   if (!event.body)
     throw new RegistryError('INVALID_REQUEST', 'body: a JSON body is required', { field: 'body' });
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const text = event.isBase64Encoded ? utf8Text(Buffer.from(event.body, 'base64')) : event.body;
   // Before JSON.parse, which holds the event loop for as long as a hostile body makes it work.
   assertJsonWithinLimits(text);
   let json: unknown;

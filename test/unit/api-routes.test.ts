@@ -162,6 +162,31 @@ describe('the route table, its handlers and the OpenAPI document', () => {
     },
   );
 
+  it('refuses a base64 body that is not UTF-8 with 400 naming the body, as the local server does, and stores nothing', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from('{"name":"det","provider":"p","description":"caf'),
+      Buffer.from([0xe9, 0x20, 0xff]),
+      Buffer.from('"}'),
+    ]);
+    const res = await makeRouteGroupHandler('models', deps)(
+      event('POST /api/v1/models', { body: bytes.toString('base64'), isBase64Encoded: true }),
+      context,
+    );
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body!).error).toMatchObject({
+      code: 'INVALID_REQUEST',
+      details: { field: 'body' },
+    });
+    expect(await deps.metadata.getModel('det')).toBeNull();
+    const good = Buffer.from('{"name":"det","provider":"p","description":"café"}').toString('base64');
+    const ok = await makeRouteGroupHandler('models', deps)(
+      event('POST /api/v1/models', { body: good, isBase64Encoded: true }),
+      context,
+    );
+    expect(ok.statusCode).toBe(201);
+    expect(JSON.parse(ok.body!).description).toBe('café');
+  });
+
   it("records the authenticated caller as a version's publisher, and the claimed name only on an open server", async () => {
     await makeRouteGroupHandler('models', deps)(
       event('POST /api/v1/models', { body: JSON.stringify({ name: 'ocr-det', provider: 'paddle' }) }),
