@@ -1,6 +1,7 @@
 import type { ValidationReport } from '../schemas/report.schema.js';
 import type { Version, VersionStatus } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
+import { pageWithinBytes } from './pages.js';
 import type { Page, PageRequest, RegistryDeps, VersionRef } from './ports.js';
 import { sourcesOf, transitionCondition } from './version-state.js';
 
@@ -24,7 +25,7 @@ export async function listVersions(
   page: PageRequest & { status?: VersionStatus | undefined },
 ): Promise<Page<Version>> {
   if (!(await deps.metadata.getModel(model))) throw notFound(`model ${model}`, { model });
-  return deps.metadata.listVersions(model, page);
+  return pageWithinBytes(page.limit, (limit) => deps.metadata.listVersions(model, { ...page, limit }));
 }
 
 /**
@@ -37,7 +38,7 @@ export async function listReports(
   page: PageRequest,
 ): Promise<Page<ValidationReport>> {
   await getVersion(deps, ref);
-  return deps.metadata.listReports(ref, page);
+  return pageWithinBytes(page.limit, (limit) => deps.metadata.listReports(ref, { ...page, limit }));
 }
 
 /**
