@@ -153,8 +153,8 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
       // transaction: with them inside, a manifest of a few thousand long paths passes TransactWriteItems'
       // 4 MB limit. No reader finds them before the version item that names them, and a racer's parts
       // are another generation, so they cannot overwrite these.
-      await Promise.all(parts.map((Item) => this.put(Item)));
       try {
+        await Promise.all(parts.map((Item) => this.put(Item)));
         await this.transact(this.createVersionWrites(version, head!, current));
         this.remember(version, version.seq);
         return version;
