@@ -235,11 +235,20 @@ export async function commitVersion(
         .map((f) => ({ path: f.path, sha256: f.sha256 })),
     });
   }
-  const committed = await deps.metadata.updateVersion(
-    ref,
-    transitionCondition(['PENDING_UPLOAD'], 'UPLOADED'),
-    { status: 'UPLOADED', updatedAt: deps.clock.now().toISOString() },
-  );
+  let committed: Version;
+  try {
+    committed = await deps.metadata.updateVersion(ref, transitionCondition(['PENDING_UPLOAD'], 'UPLOADED'), {
+      status: 'UPLOADED',
+      updatedAt: deps.clock.now().toISOString(),
+    });
+  } catch (e) {
+    // A commit of the same version that ran alongside (a client retrying one whose answer was slow)
+    // won the write: the version is committed and queued by it, and this commit answers as a retry does.
+    if (!(e instanceof RegistryError) || e.code !== 'CONFLICT') throw e;
+    const current = await deps.metadata.getVersion(ref);
+    if (!current || current.status === 'PENDING_UPLOAD') throw e;
+    return current;
+  }
   await deps.queue.enqueue(ref);
   eventsOf(deps).versionCommitted({ version: committed });
   return committed;

@@ -49,6 +49,25 @@ describe('an interrupted publish resumes', () => {
     expect((await commitVersion(deps, ref)).status).toBe('UPLOADED');
   });
 
+  it('answers a commit that loses the race to a concurrent commit of the same version with the committed version', async () => {
+    await startVersion(deps, 'ocr-det', request(FILES));
+    for (const f of FILES) {
+      const b = blobOf(f.text);
+      await deps.blobs.write(b.sha256, b.size, [b.bytes]);
+    }
+    // Both commits read PENDING_UPLOAD; the other one writes first, between this one's read and write.
+    const racing = Object.assign(Object.create(deps), {
+      metadata: Object.assign(Object.create(deps.metadata), {
+        updateVersion: async (...args: Parameters<TestDeps['metadata']['updateVersion']>) => {
+          await commitVersion(deps, ref);
+          return deps.metadata.updateVersion(...args);
+        },
+      }),
+    });
+    const answered = await commitVersion(racing, ref);
+    expect(answered).toMatchObject({ ...ref, status: 'UPLOADED' });
+  });
+
   it.each([
     ['another file', [{ path: 'det.onnx', text: 'other weights' }, FILES[1]!], {}],
     ['a file less', [FILES[0]!], {}],
