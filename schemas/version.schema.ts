@@ -116,8 +116,21 @@ export type Version = z.infer<typeof Version>;
 export const MAX_VERSION_FILES = 10_000;
 
 /**
+ * The most UTF-8 bytes of JSON a publish's input shapes, and its input values, may each take. A version is
+ * one record on every backend, and DynamoDB holds at most 400 KB an item: with both at this size beside the
+ * inline manifest and report there is room to spare. Names of up to 256 characters leave room for about
+ * 200 inputs each; short ones for thousands (a 32-layer LLM's past key values are 64 inputs).
+ */
+export const MAX_SERVED_INPUTS_BYTES = 64 * 1024;
+
+const withinServedInputsBytes = <T extends z.ZodType>(schema: T) =>
+  schema.refine((value) => Buffer.byteLength(JSON.stringify(value)) <= MAX_SERVED_INPUTS_BYTES, {
+    message: `more than ${MAX_SERVED_INPUTS_BYTES / 1024} KiB of JSON: give the inputs that need it only`,
+  });
+
+/**
  * POST …/versions: the version name and its manifest (1..10 000 files), with the input shapes and values
- * it is served at and an optional memory budget in bytes.
+ * it is served at (each at most MAX_SERVED_INPUTS_BYTES of JSON) and an optional memory budget in bytes.
  */
 export const StartVersionRequest = z.object({
   version: VersionString,
@@ -125,8 +138,8 @@ export const StartVersionRequest = z.object({
     .array(ManifestFile.extend({ format: FileFormat.optional() }))
     .min(1)
     .max(MAX_VERSION_FILES),
-  inputShapes: PublishInputShapes.default({}),
-  inputValues: InputValues.default({}),
+  inputShapes: withinServedInputsBytes(PublishInputShapes).default({}),
+  inputValues: withinServedInputsBytes(InputValues).default({}),
   memoryBudgetBytes: z.number().int().positive().optional(),
   publisher: z.string().max(200).default('unknown'),
 });

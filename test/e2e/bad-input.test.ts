@@ -62,6 +62,41 @@ describe.each(BACKENDS)('bad input gets a clear error and loses nothing (%s back
     expect(p.json?.error.details.field).toBe('name');
   });
 
+  it('refuses input values or shapes past what one version record holds, with 400 naming the field', async () => {
+    // 300 inputs with 256-character names and 1024-character values: ~400 KB, DynamoDB's whole item.
+    const names = Array.from({ length: 300 }, (_, n) => `${String(n).padStart(3, '0')}${'x'.repeat(253)}`);
+    const file = { path: 'm.onnx', size: 1, sha256: 'a'.repeat(64) };
+    const values = await api(server, 'POST', '/api/v1/models/good/versions', {
+      version: '3.0.0',
+      files: [file],
+      inputValues: Object.fromEntries(names.map((n) => [n, 'v'.repeat(1024)])),
+    });
+    expect(values.status).toBe(400);
+    expect(values.json?.error).toMatchObject({
+      code: 'INVALID_REQUEST',
+      details: { field: 'body.inputValues' },
+    });
+    expect(values.json?.error.message).toContain('more than 64 KiB of JSON');
+    const shapes = await api(server, 'POST', '/api/v1/models/good/versions', {
+      version: '3.0.0',
+      files: [file],
+      inputShapes: Object.fromEntries(names.map((n) => [n, [1, 3, 224, 224]])),
+    });
+    expect(shapes.status).toBe(400);
+    expect(shapes.json?.error.details.field).toBe('body.inputShapes');
+    expect((await api(server, 'GET', '/api/v1/models/good/versions/3.0.0')).status).toBe(404);
+    // Many inputs with ordinary names fit: an LLM's 64 past key values and more.
+    const many = Object.fromEntries(
+      Array.from({ length: 200 }, (_, n) => [`past_key_values.${n}.key`, [1, 8, 16, 64]]),
+    );
+    const fits = await api(server, 'POST', '/api/v1/models/good/versions', {
+      version: '3.0.1',
+      files: [file],
+      inputShapes: many,
+    });
+    expect(fits.status, JSON.stringify(fits.json)).toBe(201);
+  });
+
   it('refuses to publish an existing version (exit 4) and keeps the stored one', async () => {
     const before = JSON.parse((await run('status', 'good@1.0.0', '--json')).stdout);
     writeFileSync(join(work, 'other.onnx'), buildMlpModel({ layers: 1, dim: 8 }));
