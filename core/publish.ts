@@ -12,6 +12,7 @@ import type {
   UploadPartsResponse,
   Version,
 } from '../schemas/version.schema.js';
+import { UPLOAD_TARGETS_PAGE } from '../schemas/version.schema.js';
 import { assertVersionNameFree } from './aliases.js';
 import { invalid, notFound, RegistryError } from './errors.js';
 import { eventsOf } from './events.js';
@@ -77,7 +78,7 @@ export async function startVersion(
     updatedAt: now,
     validation: { attempts: 0 },
   });
-  const missing = await missingBlobs(deps, files);
+  const { missing, moreAfter } = await missingBlobsPage(deps, files, req.uploadsAfter);
   const uploads = await Promise.all(
     missing.map(async (f) => ({
       sha256: f.sha256,
@@ -85,7 +86,7 @@ export async function startVersion(
       ...(await deps.blobs.uploadTarget(f, deps.settings.urlTtlSeconds)),
     })),
   );
-  return { version, uploads };
+  return { version, uploads, ...(moreAfter ? { moreUploadsAfter: moreAfter } : {}) };
 }
 
 type NewVersion = Omit<Version, 'seq'>;
@@ -135,15 +136,41 @@ async function createOrResume(deps: RegistryDeps, input: NewVersion): Promise<Ve
   }
 }
 
+/** Blobs looked up at once while missing blobs are gathered. */
+const STAT_BATCH = 256;
+
 /**
- * Distinct blobs of the manifest that are not stored, stored with another size, or marked corrupt (their
- * bytes failed their hash somewhere): a publish uploads those again and the upload replaces them.
+ * Distinct blobs of the manifest, in sha256 order after `after`, that are not stored, stored with another
+ * size, or marked corrupt (their bytes failed their hash somewhere): a publish uploads those again and the
+ * upload replaces them. At most `limit`; `moreAfter` (the last one's sha256) when more follow. Blobs are
+ * looked up a batch at a time, so a version of 10 000 files costs about one lookup per blob over all its
+ * pages and never 10 000 lookups at once.
  */
-async function missingBlobs(deps: RegistryDeps, files: readonly ManifestFile[]): Promise<ManifestFile[]> {
-  const distinct = [...new Map(files.map((f) => [f.sha256, f])).values()];
-  const stats = await Promise.all(distinct.map((f) => deps.blobs.stat(f.sha256)));
-  return distinct.filter((f, i) => !isStoredIntact(stats[i], f.size));
+async function missingBlobsPage(
+  deps: RegistryDeps,
+  files: readonly ManifestFile[],
+  after: string | undefined,
+  limit = UPLOAD_TARGETS_PAGE,
+): Promise<{ missing: ManifestFile[]; moreAfter?: string }> {
+  const distinct = [...new Map(files.map((f) => [f.sha256, f])).values()]
+    .filter((f) => after === undefined || f.sha256 > after)
+    .sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
+  const missing: ManifestFile[] = [];
+  for (let start = 0; start < distinct.length; start += STAT_BATCH) {
+    const batch = distinct.slice(start, start + STAT_BATCH);
+    const stats = await Promise.all(batch.map((f) => deps.blobs.stat(f.sha256)));
+    for (const [i, f] of batch.entries()) {
+      if (isStoredIntact(stats[i], f.size)) continue;
+      if (missing.length === limit) return { missing, moreAfter: missing.at(-1)!.sha256 };
+      missing.push(f);
+    }
+  }
+  return { missing };
 }
+
+/** Every missing blob of the manifest (missingBlobsPage without a limit). */
+const missingBlobs = async (deps: RegistryDeps, files: readonly ManifestFile[]) =>
+  (await missingBlobsPage(deps, files, undefined, Number.POSITIVE_INFINITY)).missing;
 
 const isStoredIntact = (stat: BlobStat | null | undefined, size: number): boolean =>
   stat?.size === size && !stat.corrupt;

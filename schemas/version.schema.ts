@@ -116,6 +116,13 @@ export type Version = z.infer<typeof Version>;
 export const MAX_VERSION_FILES = 10_000;
 
 /**
+ * The most upload targets one declaration answers. A presigned S3 URL signed with a Lambda's temporary
+ * credentials is 1.5–2 KB, and a Lambda answers at most 6 MB: all targets of a version of a few thousand
+ * new files at once would not pass it. 500 stay under 1 MB.
+ */
+export const UPLOAD_TARGETS_PAGE = 500;
+
+/**
  * The most UTF-8 bytes of JSON a publish's input shapes, and its input values, may each take. A version is
  * one record on every backend, and DynamoDB holds at most 400 KB an item: with both at this size beside the
  * inline manifest and report there is room to spare. Names of up to 256 characters leave room for about
@@ -142,6 +149,8 @@ export const StartVersionRequest = z.object({
   inputValues: withinServedInputsBytes(InputValues).default({}),
   memoryBudgetBytes: z.number().int().positive().optional(),
   publisher: z.string().max(200).default('unknown'),
+  /** The next page of upload targets: the `moreUploadsAfter` of the previous answer (same declaration). */
+  uploadsAfter: Sha256Hex.optional(),
 });
 export type StartVersionRequest = z.infer<typeof StartVersionRequest>;
 
@@ -317,8 +326,13 @@ export type CommitVersionRequest = z.infer<typeof CommitVersionRequest>;
 /** The answer of POST …/versions: the version (PENDING_UPLOAD) and the uploads still needed. */
 export const StartVersionResponse = z.object({
   version: Version,
-  /** One per distinct blob the registry does not hold yet: blobs it has are never uploaded again. */
+  /**
+   * One per distinct blob the registry does not hold yet (blobs it has are never uploaded again), in
+   * sha256 order, at most UPLOAD_TARGETS_PAGE of them.
+   */
   uploads: z.array(UploadInstruction),
+  /** Present when more blobs are missing: declare the same version again with `uploadsAfter` set to it. */
+  moreUploadsAfter: Sha256Hex.optional(),
 });
 export type StartVersionResponse = z.infer<typeof StartVersionResponse>;
 

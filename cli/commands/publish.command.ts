@@ -139,7 +139,7 @@ export const publishCommand = defineCommand({
       progress: (stage, size) => transferProgress(io, values.json === true, stage, size),
       declare: async (manifest) => {
         if (createModel) await createModelOnce(client, name, createModel);
-        return client.post<StartVersionResponse>(`api/v1/models/${encode(name)}/versions`, {
+        return declareVersion(client, `api/v1/models/${encode(name)}/versions`, {
           version,
           files: manifest,
           inputShapes,
@@ -172,6 +172,32 @@ export const publishCommand = defineCommand({
     return EXIT.OK;
   },
 });
+
+/**
+ * Declares the version and gathers every upload target: the registry answers them a page at a time
+ * (UPLOAD_TARGETS_PAGE, in sha256 order), and each further page is the same declaration again with
+ * `uploadsAfter`. A cursor that does not move forward is the registry's fault, refused rather than looped on.
+ */
+async function declareVersion(
+  client: RegistryClient,
+  path: string,
+  body: Record<string, unknown>,
+): Promise<StartVersionResponse> {
+  const first = await client.post<StartVersionResponse>(path, body);
+  const uploads = [...first.uploads];
+  for (let after = first.moreUploadsAfter; after !== undefined; ) {
+    const next = await client.post<StartVersionResponse>(path, { ...body, uploadsAfter: after });
+    for (const u of next.uploads) uploads.push(u);
+    if (next.moreUploadsAfter !== undefined && next.moreUploadsAfter <= after)
+      throw new CliError(
+        'INTERNAL',
+        `the registry answered upload targets out of order after ${after}`,
+        EXIT.UNEXPECTED,
+      );
+    after = next.moreUploadsAfter;
+  }
+  return { ...first, uploads };
+}
 
 /**
  * Hashes the files, declares the version with their manifest (`declare`), and sends every blob the

@@ -9,7 +9,7 @@ import { commitVersion, stageUploads, startVersion, uploadPartTargets } from '..
 import { resolveVersion } from '../../core/resolve.js';
 import { claimValidation, completeValidation } from '../../core/validation-jobs.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
-import { StartVersionRequest } from '../../schemas/version.schema.js';
+import { StartVersionRequest, UPLOAD_TARGETS_PAGE } from '../../schemas/version.schema.js';
 import { blobOf } from '../fixtures/version-files.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
@@ -87,6 +87,35 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
     expect(res.uploads.map((u) => u.sha256)).toEqual([blobOf('abc').sha256]);
     expect(res.uploads[0]!.url).toContain(`/blobs/sha256/${blobOf('abc').sha256}`);
     expect(res.version.files.map((f) => f.format)).toEqual(['onnx', 'other', 'other']);
+  });
+
+  it('answers the upload targets of a version of many new files a page at a time, each blob once', async () => {
+    const files = Array.from({ length: UPLOAD_TARGETS_PAGE * 2 + 3 }, (_, n) => ({
+      path: `shard-${n}.bin`,
+      text: `bytes of shard ${n}`,
+    }));
+    await store('bytes of shard 7'); // stored already: never a target
+    const declaration = request('1.0.0', files);
+    const pages: string[][] = [];
+    let after: string | undefined;
+    do {
+      const res = await startVersion(deps, 'ocr-det', {
+        ...declaration,
+        ...(after ? { uploadsAfter: after } : {}),
+      });
+      pages.push(res.uploads.map((u) => u.sha256));
+      after = res.moreUploadsAfter;
+    } while (after !== undefined && pages.length < 10);
+    expect(pages.map((p) => p.length)).toEqual([UPLOAD_TARGETS_PAGE, UPLOAD_TARGETS_PAGE, 2]);
+    const all = pages.flat();
+    expect(all).toEqual([...all].sort()); // sha256 order, so a cursor continues where a page ended
+    expect(new Set(all)).toEqual(
+      new Set(files.filter((f) => f.text !== 'bytes of shard 7').map((f) => blobOf(f.text).sha256)),
+    );
+    // The declaration again resumes the same version: no second version, the same first page.
+    const again = await startVersion(deps, 'ocr-det', declaration);
+    expect(again.version.seq).toBe(1);
+    expect(again.uploads.map((u) => u.sha256)).toEqual(pages[0]);
   });
 
   it('refuses a commit until every blob is stored, naming the missing files', async () => {
