@@ -82,6 +82,8 @@ const COPY_BYTES = 1024 * 1024;
 const DISK_MARGIN_BYTES = 16 * 1024 * 1024;
 const PER_FILE_MARGIN_BYTES = 4096;
 const STAGING_PREFIX = '.staging-';
+/** A real folder found at DEST, moved into the store by the switch (switchDest) and never removed. */
+const ADOPTED_PREFIX = 'adopted-';
 /**
  * Downloads in progress, one file per sha256: kept when a fetch fails or is killed, so the next one
  * resumes from their bytes; removed with the rest of the store's leftovers after a successful install.
@@ -612,8 +614,8 @@ async function removePartials(layout: Layout, files: readonly ManifestFile[]): P
 /**
  * Points DEST at `contentDir` atomically: a new symlink is made next to DEST and renamed over it, so a
  * reader sees the old content or the new, never a mix. A real directory at DEST (a hand-made install)
- * is first moved into the store and kept as the previous content: between those two renames, DEST is
- * absent for a few microseconds; if the second rename fails the directory is moved back.
+ * is first moved into the store and kept there for good (its files are not fetch's: no rotation removes
+ * them, whoever deletes them is the user): between those two renames, DEST is absent for a few microseconds; if the second rename fails the directory is moved back.
  * Returns the previous content folder, if any.
  */
 async function switchDest(layout: Layout, contentDir: string, state: DestState): Promise<string | undefined> {
@@ -624,7 +626,7 @@ async function switchDest(layout: Layout, contentDir: string, state: DestState):
       await rename(tmpLink, layout.dest);
       return state.kind === 'symlink' ? state.target : undefined;
     }
-    const adopted = join(layout.store, `adopted-${randomId()}`);
+    const adopted = join(layout.store, `${ADOPTED_PREFIX}${randomId()}`);
     await rename(layout.dest, adopted);
     try {
       await rename(tmpLink, layout.dest);
@@ -640,9 +642,19 @@ async function switchDest(layout: Layout, contentDir: string, state: DestState):
 }
 
 /**
- * Keeps the new content folder, the previous one and the `keep - 1` most recent others (by the time
- * their content was written), and the lock; removes everything else in the store (older content,
- * adopted folders beyond those kept, partial downloads: the install is complete). Runs with the lock held.
+ * A content folder fetch named (`<version>-<id>`, see buildContentDir): the only folders rotation removes.
+ * A hand-made DEST moved into the store (`adopted-<id>`) holds files fetch did not write, and anything
+ * else in the store is not fetch's either: neither is ever removed.
+ */
+function isContentFolder(entry: string): boolean {
+  const match = /^(.+)-[0-9a-f]{12}$/.exec(entry);
+  return !entry.startsWith(ADOPTED_PREFIX) && match !== null && VersionString.safeParse(match[1]).success;
+}
+
+/**
+ * Keeps the new content folder and the `keep` most recent other content folders (the previous one first,
+ * then by the time their content was written); removes the older content folders and the partial
+ * downloads (the install is complete). Runs with the lock held.
  */
 async function pruneStore(
   store: string,
@@ -653,18 +665,15 @@ async function pruneStore(
   const others: { path: string; mtimeMs: number }[] = [];
   for (const entry of await readdir(store)) {
     const path = join(store, entry);
-    if (entry.startsWith('.') || path === current || path === previous) continue;
-    others.push({ path, mtimeMs: (await lstat(path)).mtimeMs });
+    if (!isContentFolder(entry) || path === current) continue;
+    others.push({
+      path,
+      mtimeMs: path === previous ? Number.POSITIVE_INFINITY : (await lstat(path)).mtimeMs,
+    });
   }
   others.sort((a, b) => b.mtimeMs - a.mtimeMs);
-  const kept = new Set(
-    [current, ...(previous ? [previous] : []), ...others.map((o) => o.path)].slice(0, keep + 1),
-  );
-  for (const entry of await readdir(store)) {
-    const path = join(store, entry);
-    if (kept.has(path) || entry === LOCK_FILE) continue;
-    await rm(path, { recursive: true, force: true });
-  }
+  for (const { path } of others.slice(keep)) await rm(path, { recursive: true, force: true });
+  await rm(join(store, PARTIAL_DIR), { recursive: true, force: true });
 }
 
 /**

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel } from '../fixtures/onnx-writer.js';
 import { CLI, cli, removeDir, tempDir } from './harness.js';
@@ -370,6 +370,28 @@ describe('fetch reuses only files inside a hand-made DEST, and never changes one
     const installed = statSync(join(dest, 'ext', 'vocab.txt'));
     expect(installed.ino).not.toBe(before.ino);
     expect(installed.mode & 0o777).toBe(0o644);
+  });
+
+  it('never removes a hand-made DEST it took over, nor anything else it did not write, whatever --keep says', async () => {
+    const dest = join(fixture.work, 'home', 'alice');
+    mkdirSync(join(dest, '.ssh'), { recursive: true });
+    writeFileSync(join(dest, 'notes.txt'), 'mine');
+    writeFileSync(join(dest, '.ssh', 'id'), 'secret', { mode: 0o600 });
+    const store = join(dest, '..', '.alice.modelgate');
+    mkdirSync(store);
+    writeFileSync(join(store, 'README'), "not fetch's");
+    for (const keep of ['1', '0', '0']) {
+      const fetched = await run('fetch', 'ocr-bundle@2.0.0', '--dest', dest, '--keep', keep);
+      expect(fetched.code, fetched.stderr).toBe(0);
+    }
+    const adopted = readdirSync(store).filter((e) => e.startsWith('adopted-'));
+    expect(adopted).toHaveLength(1);
+    expect(readFileSync(join(store, adopted[0]!, 'notes.txt'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(store, adopted[0]!, '.ssh', 'id'), 'utf8')).toBe('secret');
+    expect(readFileSync(join(store, 'README'), 'utf8')).toBe("not fetch's");
+    // --keep 0: of fetch's own content folders, only the installed one is left.
+    const content = readdirSync(store).filter((e) => !['.lock', 'README', ...adopted].includes(e));
+    expect(content).toEqual([basename(realpathSync(dest))]);
   });
 
   it('still links a file of DEST that is already rw-r--r--', async () => {
