@@ -19,11 +19,21 @@ export function nextPollDelay(intervalMs: number, failures: number, random: numb
   return Math.round(base * (1 - JITTER + 2 * JITTER * random));
 }
 
-/** `30s`, `5m`, `1h`, `500ms` or plain seconds → milliseconds; undefined when the text is none of these. */
+/**
+ * The shortest interval taken: a shorter one would poll the registry in a loop. The longest keeps a
+ * jittered wait (× 1.1) within a timer's 32-bit range: past it, Node fires the timer after 1 ms instead.
+ */
+export const MIN_INTERVAL_MS = 100;
+export const MAX_INTERVAL_MS = 480 * 3_600_000;
+
+/**
+ * `30s`, `5m`, `1h`, `500ms` or plain seconds → milliseconds; undefined when the text is none of these,
+ * or outside MIN_INTERVAL_MS..MAX_INTERVAL_MS.
+ */
 export function parseInterval(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (!m) return undefined;
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  const ms = Number(m[1]) * unit;
-  return ms > 0 && Number.isFinite(ms) ? Math.round(ms) : undefined;
+  const ms = Math.round(Number(m[1]) * unit);
+  return ms >= MIN_INTERVAL_MS && ms <= MAX_INTERVAL_MS ? ms : undefined;
 }

@@ -17,7 +17,7 @@ export const syncCommand = defineCommand({
     interval: {
       type: 'string',
       arg: 'T',
-      help: 'time between polls: 30s (default), 5m, 1h, 500ms; each poll is spread by ±10 %',
+      help: 'time between polls, 100ms to 480h: 30s (default), 5m, 1h, 500ms; each poll is spread by ±10 %',
     },
     once: { type: 'boolean', help: "poll once, then exit with that poll's outcome" },
     'load-check': {
@@ -48,7 +48,7 @@ export const syncCommand = defineCommand({
     const intervalMs = values.interval === undefined ? 30_000 : parseInterval(values.interval);
     if (intervalMs === undefined)
       throw CliError.usage(
-        `--interval expects a time like 30s, 5m or 500ms, got "${values.interval}"`,
+        `--interval expects a time from 100ms to 480h, like 30s, 5m or 500ms, got "${values.interval}"`,
         'sync',
       );
     if (values.keep !== undefined && !/^\d{1,3}$/.test(values.keep))

@@ -10,7 +10,7 @@ import {
   runbookFix,
   runtimeVerdict,
 } from '../../core/node-doctor.js';
-import { nextPollDelay, parseInterval } from '../../core/node-sync.js';
+import { MAX_INTERVAL_MS, MIN_INTERVAL_MS, nextPollDelay, parseInterval } from '../../core/node-sync.js';
 import { parseRange } from '../../local/blob-endpoint.js';
 
 const GIB = 1024 ** 3;
@@ -171,6 +171,15 @@ describe("sync's polling", () => {
     expect(parseInterval('2')).toBe(2000);
     expect(parseInterval('0s')).toBeUndefined();
     expect(parseInterval('soon')).toBeUndefined();
+  });
+
+  it('refuses an interval that would poll in a loop, or overflow a timer (which Node then fires after 1 ms)', () => {
+    expect(parseInterval('100ms')).toBe(MIN_INTERVAL_MS);
+    expect(parseInterval('480h')).toBe(MAX_INTERVAL_MS);
+    for (const text of ['0.1ms', '0.4ms', '99ms', '0.01', '481h', '1000h', '99999999999999999999h'])
+      expect(parseInterval(text), text).toBeUndefined();
+    // The longest wait the agent may take, backed off and jittered, still fits a timer.
+    expect(nextPollDelay(MAX_INTERVAL_MS, 9, 0.999_999)).toBeLessThanOrEqual(2 ** 31 - 1);
   });
 });
 
