@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
@@ -86,8 +87,24 @@ const safeJson = (text: string): unknown => {
 };
 
 /**
+ * lstat of `rel` below `dir`, only if every folder on the way is a real folder (lstat), never a symbolic
+ * link: a file reached through `rec -> /srv/other` is not in the folder, and reading it would vouch for
+ * bytes outside it. Undefined when it is absent or reached through a link. `dir` itself may be a link
+ * (DEST is one, to its content folder).
+ */
+async function lstatInside(dir: string, rel: string): Promise<Stats | undefined> {
+  const segments = rel.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    const folder = await lstat(join(dir, ...segments.slice(0, i))).catch(() => undefined);
+    if (!folder?.isDirectory()) return undefined;
+  }
+  return lstat(join(dir, rel)).catch(() => undefined);
+}
+
+/**
  * Size first (cheap), then the full sha256 (`hash`, `sha256File` unless given: it must hash the whole
- * file at the path it is given); a path that is not a regular file counts as missing.
+ * file at the path it is given); a path that is not a regular file in the folder itself (lstatInside) counts
+ * as missing.
  */
 export async function checkFile(
   dir: string,
@@ -95,7 +112,7 @@ export async function checkFile(
   hash: (path: string) => Promise<Sha256Result> = sha256File,
 ): Promise<ProblemKind | undefined> {
   const path = join(dir, file.path);
-  const stats = await lstat(path).catch(() => undefined);
+  const stats = await lstatInside(dir, file.path);
   if (!stats?.isFile()) return 'missing';
   if (stats.size !== file.size) return 'size';
   const digest = await hash(path);
@@ -148,8 +165,8 @@ function declaredFiles(raw: unknown, listing: readonly string[]): Array<{ path: 
  */
 function startHash(pool: Sha256Pool, dir: string, file: { path: string; size: number }) {
   const path = join(dir, file.path);
-  const started = lstat(path).then(
-    (stats) => (stats.isFile() && stats.size === file.size ? pool.hash(path) : undefined),
+  const started = lstatInside(dir, file.path).then(
+    (stats) => (stats?.isFile() && stats.size === file.size ? pool.hash(path) : undefined),
     () => undefined,
   );
   started.catch(() => {});

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, readdir, realpath } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
 import { versionPeakBytes } from '../../core/memory-fit.js';
@@ -160,7 +160,7 @@ async function checkFiles(inv: Investigation, metadata: InstalledMetadata): Prom
   for (const path of await extraFiles(inv.dir, metadata))
     inv.find(
       'CHECKSUM_MISMATCH',
-      `${path} is not a file of ${metadata.model}@${metadata.version}: a loader may pick it up`,
+      `${path}${await linkNote(join(inv.dir, path))} is not a file of ${metadata.model}@${metadata.version}: a loader may pick it up`,
       path,
       `runbook "Fix: Corrupted Model Files" (clear model cache): remove it, \`rm ${join(inv.dir, path)}\`, or re-download with \`modelgate fetch ${inv.ref} --dest ${inv.dir}\``,
     );
@@ -173,6 +173,12 @@ async function checkFiles(inv: Investigation, metadata: InstalledMetadata): Prom
       ? `${metadata.files.length} file(s) present, each matching its sha256; no extra files`
       : `${failed} problem(s) among ${metadata.files.length} file(s)`,
   );
+}
+
+/** ` (a symbolic link to TARGET)` for a link, else nothing: a loader follows it to files outside the folder. */
+async function linkNote(path: string): Promise<string> {
+  const target = await readlink(path).catch(() => undefined);
+  return target === undefined ? '' : ` (a symbolic link to ${target})`;
 }
 
 const SIGNATURE_FILES = [MODEL_SIG_FILE, VALIDATION_SIG_FILE] as const;

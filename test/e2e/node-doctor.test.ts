@@ -1,5 +1,13 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel, buildMultiInputModel } from '../fixtures/onnx-writer.js';
@@ -167,6 +175,31 @@ describe('doctor: the runbook on a fetched folder', () => {
         code: 'CHECKSUM_MISMATCH',
         file: 'old.onnx',
         fix: expect.stringContaining(`rm ${join(dest, 'old.onnx')}`),
+      }),
+    ]);
+  });
+
+  it('never vouches for files reached through a symlinked folder: they are missing, the link is named', async () => {
+    const dest = await fetched();
+    const content = realpathSync(dest);
+    // The same bytes, outside the folder: following the link would call them the model's.
+    const outside = join(fixture.work, 'shared-dict');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'keys.txt'), readFileSync(join(content, 'dict', 'keys.txt')));
+    rmSync(join(content, 'dict'), { recursive: true });
+    symlinkSync(outside, join(content, 'dict'));
+
+    const verified = await run('verify', dest);
+    expect(verified.code).toBe(6);
+    expect(verified.stdout.trim().split('\n').sort()).toEqual(['EXTRA\tdict', 'MISSING\tdict/keys.txt']);
+    const { code, json } = await doctor(dest);
+    expect(code).toBe(6);
+    expect(json.findings).toEqual([
+      expect.objectContaining({ code: 'FILE_MISSING', file: 'dict/keys.txt' }),
+      expect.objectContaining({
+        code: 'CHECKSUM_MISMATCH',
+        file: 'dict',
+        message: `dict (a symbolic link to ${outside}) is not a file of bundle@1: a loader may pick it up`,
       }),
     ]);
   });
