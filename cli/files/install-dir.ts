@@ -7,7 +7,6 @@ import {
   mkdir,
   open,
   readdir,
-  readFile,
   readlink,
   rename,
   rm,
@@ -33,6 +32,7 @@ import { type DownloadableFile, downloadResumable, FILE_MODE } from './download-
 import { fsRegistryError, rethrowFsError } from './fs-errors.js';
 import { sha256Handle } from './hash-file.js';
 import { checksumLines, InstalledMetadata, installedMetadata } from './metadata.js';
+import { readMetadataFile } from './metadata-file.js';
 import { MD5_SUMS_FILE, METADATA_FILE, SHA256_SUMS_FILE } from './sidecar-files.js';
 
 export interface InstallOptions {
@@ -375,7 +375,7 @@ async function localCopies(layout: Layout, state: DestState): Promise<Map<string
   if (state.kind === 'directory') dirs.push(layout.dest);
   const bySha = new Map<string, LocalCopy>();
   for (const dir of dirs) {
-    const text = await readFile(join(dir, METADATA_FILE), 'utf8').catch(() => undefined);
+    const text = await readMetadataFile(join(dir, METADATA_FILE)).catch(() => undefined);
     if (text === undefined) continue;
     let parsed: ReturnType<typeof InstalledMetadata.safeParse>;
     try {

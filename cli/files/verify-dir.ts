@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { lstat, readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
 import type { ManifestFile } from '../../schemas/version.schema.js';
@@ -7,6 +7,7 @@ import { rethrowFsError } from './fs-errors.js';
 import { type Sha256Result, sha256File } from './hash-file.js';
 import { createSha256Pool, poolThreads, type Sha256Pool } from './hash-pool.js';
 import type { InstalledMetadata } from './metadata.js';
+import { readMetadataFile } from './metadata-file.js';
 import { METADATA_FILE, SIDECAR_FILES } from './sidecar-files.js';
 
 export type ProblemKind = 'missing' | 'mismatch' | 'size' | 'extra';
@@ -43,7 +44,7 @@ async function assertFolder(dir: string): Promise<void> {
 
 export async function readMetadata(dir: string): Promise<InstalledMetadata> {
   const { path, text } = await readMetadataText(dir);
-  return parseMetadata(path, text);
+  return parseMetadata(path, safeJson(text));
 }
 
 /** The folder checked, then the text of its manifest (not yet trusted). */
@@ -51,7 +52,7 @@ async function readMetadataText(dir: string): Promise<{ path: string; text: stri
   await assertFolder(dir);
   const path = join(dir, METADATA_FILE);
   try {
-    return { path, text: await readFile(path, 'utf8') };
+    return { path, text: await readMetadataFile(path) };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
       throw new RegistryError(
@@ -63,20 +64,33 @@ async function readMetadataText(dir: string): Promise<{ path: string; text: stri
   }
 }
 
-/** The manifest checked against its schema; zod and the schemas load here, not at start-up. */
-async function parseMetadata(path: string, text: string): Promise<InstalledMetadata> {
+/**
+ * The manifest checked against its schema; zod and the schemas load here, not at start-up. A manifest
+ * listing more files than a version may hold is refused before zod walks them (a hostile one of a million
+ * entries would take minutes); an invalid one is named by its first issue, on one line.
+ */
+async function parseMetadata(path: string, raw: unknown): Promise<InstalledMetadata> {
   const { InstalledMetadata } = await import('./metadata.js');
-  const parsed = InstalledMetadata.safeParse(safeJson(text));
-  if (!parsed.success)
-    throw new RegistryError(
-      'CONFIG_INVALID',
-      `${path} is not a valid ${METADATA_FILE}: ${parsed.error.message}`,
-      {
-        path,
-      },
+  const { MAX_VERSION_FILES } = await import('../../schemas/version.schema.js');
+  const files = (raw as { files?: unknown } | null)?.files;
+  if (Array.isArray(files) && files.length > MAX_VERSION_FILES)
+    throw invalidMetadata(
+      path,
+      `files: lists ${files.length} files, a version holds at most ${MAX_VERSION_FILES}`,
     );
+  const parsed = InstalledMetadata.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw invalidMetadata(
+      path,
+      `${issue?.path.map(String).join('.') || 'manifest'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
   return parsed.data;
 }
+
+const invalidMetadata = (path: string, why: string) =>
+  new RegistryError('CONFIG_INVALID', `${path} is not a valid ${METADATA_FILE} (${why})`, { path });
 
 const safeJson = (text: string): unknown => {
   try {
@@ -203,11 +217,12 @@ async function verifyWith(
   // A folder that cannot be listed fails after the manifest's own checks, as before hashing started early.
   const listed = listFiles(dir);
   listed.catch(() => {});
-  const declared = declaredFiles(safeJson(text), (await listed.catch(() => undefined)) ?? []);
+  const raw = safeJson(text);
+  const declared = declaredFiles(raw, (await listed.catch(() => undefined)) ?? []);
   const early = new Map(declared.map((file) => [file.path, startHash(pool, dir, file)]));
   // zod's load takes ~80 ms of CPU: once the first thread hashes, not while it starts on the same cores.
   await pool.started;
-  const metadata = await parseMetadata(path, text);
+  const metadata = await parseMetadata(path, raw);
   const hashOf = (rel: string) => async (full: string) => {
     const digest = (await early.get(rel)) ?? (await pool.hash(full));
     hashed?.set(rel, digest.sha256);

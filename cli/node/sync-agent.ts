@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from '../../core/errors.js';
 import { isLoadErrorFinding } from '../../core/node-doctor.js';
@@ -11,6 +10,7 @@ import { assertStillVerified, downloadPlan } from '../commands/fetch.command.js'
 import { reportQuietly } from '../commands/report.command.js';
 import { EXIT } from '../exit-codes.js';
 import { installVersion } from '../files/install-dir.js';
+import { readMetadataFile } from '../files/metadata-file.js';
 import { METADATA_FILE } from '../files/sidecar-files.js';
 import type { RegistryClient } from '../registry-client.js';
 import { runDoctor } from './doctor.js';
@@ -62,7 +62,7 @@ class LoadCheckFailed extends Error {
 
 async function installedVersion(dest: string): Promise<string | undefined> {
   try {
-    const parsed = JSON.parse(await readFile(join(dest, METADATA_FILE), 'utf8')) as { version?: unknown };
+    const parsed = JSON.parse(await readMetadataFile(join(dest, METADATA_FILE))) as { version?: unknown };
     return typeof parsed.version === 'string' ? parsed.version : undefined;
   } catch {
     return undefined;

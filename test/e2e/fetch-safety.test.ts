@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -392,6 +392,20 @@ describe('fetch reuses only files inside a hand-made DEST, and never changes one
     // --keep 0: of fetch's own content folders, only the installed one is left.
     const content = readdirSync(store).filter((e) => !['.lock', 'README', ...adopted].includes(e));
     expect(content).toEqual([basename(realpathSync(dest))]);
+  });
+
+  it('fetch and sync take over a hand-made DEST whose .modelgate.json is a FIFO, without reading it', async () => {
+    for (const command of ['fetch', 'sync'] as const) {
+      const dest = join(fixture.work, `fifo-${command}`, 'paddle');
+      mkdirSync(dest, { recursive: true });
+      execFileSync('mkfifo', [join(dest, '.modelgate.json')]);
+      const ran =
+        command === 'fetch'
+          ? await run('fetch', 'ocr-bundle@2.0.0', '--dest', dest)
+          : await run('sync', 'ocr-bundle@latest', '--dest', dest, '--once');
+      expect(ran.code, ran.stderr).toBe(0);
+      expect((await run('verify', dest)).code).toBe(0);
+    }
   });
 
   it('still links a file of DEST that is already rw-r--r--', async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync,
@@ -202,6 +203,44 @@ describe('doctor: the runbook on a fetched folder', () => {
         message: `dict (a symbolic link to ${outside}) is not a file of bundle@1: a loader may pick it up`,
       }),
     ]);
+  });
+
+  it('refuses a hostile .modelgate.json with one clear line, never hanging on it', async () => {
+    const dest = await fetched();
+    const content = realpathSync(dest);
+    const manifestPath = join(content, '.modelgate.json');
+    const named = join(dest, '.modelgate.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    const expectRefused = async (why: string) => {
+      const verified = await run('verify', dest);
+      expect(verified.code).toBe(6);
+      expect(verified.stderr.trim().split('\n')).toEqual([
+        `error CONFIG_INVALID: ${named} ${why}: fetch the version again with \`modelgate fetch\``,
+      ]);
+      const { code, json } = await doctor(dest);
+      expect(code).toBe(6);
+      expect(json.findings).toEqual([
+        expect.objectContaining({ file: '.modelgate.json', message: `${named} ${why}` }),
+      ]);
+    };
+
+    const escaping = {
+      ...manifest,
+      files: [...manifest.files, { ...manifest.files[0], path: '../../etc/passwd' }],
+    };
+    writeFileSync(manifestPath, JSON.stringify(escaping));
+    await expectRefused(
+      `is not a valid .modelgate.json (files.${manifest.files.length}.path: must not contain empty, '.' or '..' segments)`,
+    );
+    const many = Array.from({ length: 10_001 }, (_, i) => ({ ...manifest.files[0], path: `f${i}` }));
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, files: many }));
+    await expectRefused(
+      'is not a valid .modelgate.json (files: lists 10001 files, a version holds at most 10000)',
+    );
+    // A FIFO: reading it would wait for a writer forever.
+    rmSync(manifestPath);
+    execFileSync('mkfifo', [manifestPath]);
+    await expectRefused('is not a regular file: not a manifest that fetch writes');
   });
 
   it('names a folder that does not exist (exit 6, FILE_MISSING)', async () => {
