@@ -22,7 +22,7 @@ export const verifyCommand = defineCommand({
     ...jsonOption('the result'),
   },
   exitCodes:
-    '0 intact, 2 usage, 6 integrity failure (missing folder, missing, changed or extra files, or no manifest;\nwith --key: signatures missing, not verifying, or listing other files: SIGNATURE_INVALID)',
+    '0 intact, 2 usage, 6 integrity failure (missing folder, missing, changed or extra files, or no manifest;\nwith --key: signatures missing, not verifying, or listing other files: SIGNATURE_INVALID), 7 a file or\nfolder this user may not read (PERMISSION_DENIED)',
   async run({ values, positionals, io }) {
     const dir = positionals[0];
     if (!dir) throw CliError.usage('missing DIR', 'verify');
@@ -34,6 +34,14 @@ export const verifyCommand = defineCommand({
     try {
       result = await verifyDir(dir, hashed);
     } catch (e) {
+      // Not the folder's content but who may read it: a re-download would not help (runbook "Fix: Permission Issues").
+      if (e instanceof RegistryError && e.code === 'PERMISSION_DENIED')
+        throw new CliError(
+          e.code,
+          `${e.message}: run verify as a user who may read the folder, or give files 0644 and folders 0755 (\`modelgate doctor ${dir}\` names each path)`,
+          EXIT.ENVIRONMENT,
+          e.details,
+        );
       if (e instanceof RegistryError)
         throw new CliError(
           e.code,

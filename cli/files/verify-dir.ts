@@ -109,10 +109,21 @@ const safeJson = (text: string): unknown => {
 async function lstatInside(dir: string, rel: string): Promise<Stats | undefined> {
   const segments = rel.split('/');
   for (let i = 1; i < segments.length; i++) {
-    const folder = await lstat(join(dir, ...segments.slice(0, i))).catch(() => undefined);
+    const folder = await lstatOrAbsent(join(dir, ...segments.slice(0, i)));
     if (!folder?.isDirectory()) return undefined;
   }
-  return lstat(join(dir, rel)).catch(() => undefined);
+  return lstatOrAbsent(join(dir, rel));
+}
+
+/**
+ * Undefined only when nothing is there: a folder this user may not enter (EACCES) is a permission
+ * problem to name, never a missing file (a re-download would not fix it).
+ */
+function lstatOrAbsent(path: string): Promise<Stats | undefined> {
+  return lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    return rethrowFsError(err, `cannot read ${path}`);
+  });
 }
 
 /**
@@ -137,7 +148,11 @@ export async function checkFile(
 /** Every non-directory entry under `dir`, as manifest-style relative paths ('a/b.onnx'). */
 export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
-  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+  const folder = join(dir, prefix);
+  const entries = await readdir(folder, { withFileTypes: true }).catch((err) =>
+    rethrowFsError(err, `cannot list ${folder}`),
+  );
+  for (const entry of entries) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory()) out.push(...(await listFiles(dir, rel)));
     else out.push(rel);

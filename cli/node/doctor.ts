@@ -157,7 +157,7 @@ async function checkFiles(inv: Investigation, metadata: InstalledMetadata): Prom
     else if (kind === 'mismatch')
       inv.find('CHECKSUM_MISMATCH', `${file.path} does not match its sha256 ${file.sha256}`, file.path);
   }
-  for (const path of await extraFiles(inv.dir, metadata))
+  for (const path of await extraFilesOrFinding(inv, metadata))
     inv.find(
       'CHECKSUM_MISMATCH',
       `${path}${await linkNote(join(inv.dir, path))} is not a file of ${metadata.model}@${metadata.version}: a loader may pick it up`,
@@ -173,6 +173,17 @@ async function checkFiles(inv: Investigation, metadata: InstalledMetadata): Prom
       ? `${metadata.files.length} file(s) present, each matching its sha256; no extra files`
       : `${failed} problem(s) among ${metadata.files.length} file(s)`,
   );
+}
+
+/** The folder's extra files; a folder this user cannot list is a PERMISSION_DENIED finding instead. */
+async function extraFilesOrFinding(inv: Investigation, metadata: InstalledMetadata): Promise<string[]> {
+  try {
+    return await extraFiles(inv.dir, metadata);
+  } catch (err) {
+    if (!(err instanceof RegistryError && err.code === 'PERMISSION_DENIED')) throw err;
+    inv.find('PERMISSION_DENIED', `a folder cannot be listed for extra files: ${err.message}`);
+    return [];
+  }
 }
 
 /** ` (a symbolic link to TARGET)` for a link, else nothing: a loader follows it to files outside the folder. */
@@ -267,8 +278,15 @@ async function checkPermissions(inv: Investigation): Promise<void> {
     const stats = await lstat(abs);
     const problem = permissionProblem(stats.isDirectory() ? 'dir' : 'file', stats.mode);
     if (problem) inv.find('PERMISSION_DENIED', `${rel || '.'}: ${problem}`, rel || '.');
-    if (stats.isDirectory())
-      for (const entry of await readdir(abs)) await walk(rel ? `${rel}/${entry}` : entry);
+    if (!stats.isDirectory()) return;
+    // A folder this user cannot list was named above by its mode (0700 and the like): nothing below it is seen.
+    const entries = await readdir(abs).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EACCES' && err.code !== 'EPERM') throw err;
+      if (!problem)
+        inv.find('PERMISSION_DENIED', `${rel || '.'}: cannot be listed (${err.code})`, rel || '.');
+      return [];
+    });
+    for (const entry of entries) await walk(rel ? `${rel}/${entry}` : entry);
   };
   await walk('');
   const root0 = await lstat(root);

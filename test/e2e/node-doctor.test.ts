@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync,
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpModel, buildMultiInputModel } from '../fixtures/onnx-writer.js';
 import { eventually } from '../helpers/eventually.js';
-import { cli } from './harness.js';
+import { CLI, cli } from './harness.js';
 import { useServer } from './use-server.js';
 
 interface DoctorJson {
@@ -126,6 +126,43 @@ describe('doctor: the runbook on a fetched folder', () => {
     expect(json.findings[0]!.fix).toContain('chmod 644');
     expect(json.checks.find((c) => c.name === 'permissions')?.detail).toMatch(/owner uid \d+, gid \d+/);
   });
+
+  // Root reads any file whatever its mode: the service user's view needs root to switch to `nobody`.
+  it.skipIf(process.getuid?.() !== 0)(
+    'as a service user: a folder it cannot enter is PERMISSION_DENIED (exit 7), never a missing file or a crash',
+    async () => {
+      const dest = await fetched();
+      const content = realpathSync(dest);
+      chmodSync(join(content, 'dict'), 0o700);
+      chmodSync(fixture.work, 0o755); // mkdtemp's 0700 would keep `nobody` out of every folder
+      const asNobody = (...args: string[]) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+          execFile(
+            'setpriv',
+            ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, CLI, ...args],
+            (err, stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, stdout, stderr }),
+          ),
+        );
+      const doctored = await asNobody('doctor', dest, '--json');
+      expect(doctored.code, doctored.stderr).toBe(7);
+      const json = JSON.parse(doctored.stdout) as DoctorJson;
+      expect(new Set(json.findings.map((f) => f.code))).toEqual(new Set(['PERMISSION_DENIED']));
+      expect(json.findings).toContainEqual(
+        expect.objectContaining({
+          file: 'dict',
+          message: 'dict: mode 0700: others cannot list or enter it (want 0755)',
+        }),
+      );
+      expect(json.findings).toContainEqual(expect.objectContaining({ file: 'dict/keys.txt' }));
+      expect(json.findings[0]!.fix).toContain('Fix: Permission Issues');
+      const verified = await asNobody('verify', dest);
+      expect(verified.code).toBe(7);
+      expect(verified.stderr).toMatch(
+        /^error PERMISSION_DENIED: .*dict\/keys\.txt.*: run verify as a user who may read the folder/,
+      );
+      expect(verified.stderr.trim().split('\n')).toHaveLength(1);
+    },
+  );
 
   it("refuses free memory below the version's profiled peak × 1.5 (exit 5, INSUFFICIENT_MEMORY)", async () => {
     const dest = await fetched();
