@@ -689,6 +689,14 @@ async function pruneStore(
  */
 export async function installVersion(opts: InstallOptions): Promise<InstallResult> {
   const layout = layoutFor(opts.dest);
+  // `/` has no parent to hold its store and cannot be renamed: fetch would write /.modelgate and fail.
+  if (layout.name === '')
+    throw new CliError(
+      'USAGE',
+      `--dest ${opts.dest} is the root folder: give the folder the model must appear in, e.g. /app/models/paddle`,
+      EXIT.USAGE,
+      { dest: opts.dest },
+    );
   assertSafePaths(opts.version.version, opts.files);
   const total = opts.files.reduce((sum, file) => sum + file.size, 0);
   let lock: HeldLock | undefined;

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import {
   chmod,
   chown,
@@ -379,6 +379,15 @@ describe('installVersion', () => {
     expect(adopted).toHaveLength(1);
     const kept = join(root, 'models', '.paddle.modelgate', adopted[0]!, 'old-model.bin');
     expect(await readFile(kept, 'utf8')).toBe('hand copied');
+  });
+
+  it.each(['/', '/tmp/..'])('refuses DEST %s, the root folder, before writing anything', async (root) => {
+    await expect(installVersion({ ...options('v1', sampleFiles()), dest: root })).rejects.toMatchObject({
+      code: 'USAGE',
+      exitCode: 2,
+    });
+    expect(requests).toBe(0);
+    expect(existsSync('/.modelgate')).toBe(false);
   });
 
   it('refuses a DEST that is a regular file, and leaves it alone', async () => {
