@@ -76,3 +76,9 @@ export function findPathClash(
   }
   return undefined;
 }
+
+/**
+ * The lock file every local registry holds in its data folder (local/data-dir.ts): fetch and sync refuse a
+ * destination at or below a folder holding it, where they would take over the registry's own files.
+ */
+export const REGISTRY_DATA_MARKER = 'server.lock';

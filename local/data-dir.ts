@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock as acquireKernelLock, LockTimeoutError } from '../adapters/fs-lock/kernel-lock.js';
+import { REGISTRY_DATA_MARKER } from '../core/file-paths.js';
 
 /** The data folder holds tokens' signing key, metadata and blobs: its owner's only, whatever the umask. */
 const DATA_DIR_MODE = 0o700;
@@ -25,7 +26,7 @@ export function preparePrivateDir(dataDir: string): void {
  */
 export async function acquireLock(dataDir: string): Promise<() => void> {
   preparePrivateDir(dataDir);
-  const path = join(dataDir, 'server.lock');
+  const path = join(dataDir, REGISTRY_DATA_MARKER);
   try {
     const lock = await acquireKernelLock(path, { timeoutMs: LOCK_WAIT_MS });
     return () => lock.release();

@@ -23,7 +23,7 @@ import {
   LockTimeoutError,
 } from '../../adapters/fs-lock/kernel-lock.js';
 import { RegistryError } from '../../core/errors.js';
-import { findPathClash } from '../../core/file-paths.js';
+import { findPathClash, REGISTRY_DATA_MARKER } from '../../core/file-paths.js';
 import { FilePath, VersionString } from '../../schemas/names.schema.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
 import { CliError } from '../cli-error.js';
@@ -160,6 +160,24 @@ async function inspectDest(dest: string): Promise<DestState> {
   throw new RegistryError('CONFIG_INVALID', `${dest} exists and is neither a directory nor a symlink`, {
     dest,
   });
+}
+
+/**
+ * A local registry's data folder at or above DEST (it holds REGISTRY_DATA_MARKER): DEST there would be
+ * the registry's own blobs or metadata, moved aside and replaced by a link (exit 2, touching nothing).
+ */
+async function assertOutsideRegistryData(dest: string): Promise<void> {
+  for (let dir = dest; ; dir = dirname(dir)) {
+    const marker = await lstat(join(dir, REGISTRY_DATA_MARKER)).catch(() => undefined);
+    if (marker?.isFile())
+      throw new CliError(
+        'USAGE',
+        `--dest ${dest} is inside the data folder of a modelgate registry (${dir} holds its ${REGISTRY_DATA_MARKER}): fetch would take over the registry's own files; give a folder outside it`,
+        EXIT.USAGE,
+        { dest, dataDir: dir },
+      );
+    if (dirname(dir) === dir) return;
+  }
 }
 
 async function assertFreeDisk(dir: string, files: readonly ManifestFile[], bytes: number): Promise<void> {
@@ -698,6 +716,7 @@ export async function installVersion(opts: InstallOptions): Promise<InstallResul
       { dest: opts.dest },
     );
   assertSafePaths(opts.version.version, opts.files);
+  await assertOutsideRegistryData(layout.dest);
   const total = opts.files.reduce((sum, file) => sum + file.size, 0);
   let lock: HeldLock | undefined;
   try {

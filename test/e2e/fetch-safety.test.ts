@@ -121,6 +121,19 @@ describe('fetch touches only what it owns', () => {
     },
   );
 
+  it("refuses a DEST inside the registry's data folder (exit 2): its blobs stay where the registry serves them", async () => {
+    const dataDir = fixture.server.dataDir;
+    for (const dest of [join(dataDir, 'blobs'), join(dataDir, 'models', 'paddle')]) {
+      const fetched = await run('fetch', 'm@1', '--dest', dest);
+      expect(fetched.code).toBe(2);
+      expect(fetched.stderr).toContain(`is inside the data folder of a modelgate registry (${dataDir} holds`);
+    }
+    expect(lstatSync(join(dataDir, 'blobs')).isDirectory()).toBe(true);
+    expect(readdirSync(dataDir).filter((e) => e.includes('modelgate') || e === 'models')).toEqual([]);
+    const elsewhere = await run('fetch', 'm@1', '--dest', join(fixture.work, 'outside-data', 'paddle'));
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+  });
+
   it('six concurrent fetches of different versions into one DEST: all succeed, no dangling link', async () => {
     for (let round = 0; round < 2; round++) {
       const dest = join(fixture.work, `concurrent-${round}`, 'paddle');
