@@ -695,6 +695,21 @@ async function pruneStore(
 }
 
 /**
+ * What to do about a failure of this node's file system, appended to its message (an error line says what
+ * happened, then what to do): the runbook's "Fix: Permission Issues" and "Disk space exhaustion".
+ */
+function withRemedy(err: unknown, layout: Layout): unknown {
+  if (!(err instanceof RegistryError)) return err;
+  const remedy =
+    err.code === 'PERMISSION_DENIED'
+      ? `fetch needs to write ${layout.parent} (the destination's store and link live there): run it as a user who may, or make ${layout.parent} writable for this one`
+      : err.code === 'INSUFFICIENT_DISK'
+        ? `free space on the file system of ${layout.parent}, or keep fewer old versions (--keep 0)`
+        : undefined;
+  return remedy ? new RegistryError(err.code, `${err.message}: ${remedy}`, err.details) : err;
+}
+
+/**
  * Installs every file of `version` at `dest` (DESIGN.md "Fetch"). Before any file-system call, the
  * version string and paths are checked. Then the store folder beside DEST must be a real folder of this
  * user's (else exit 2), and its kernel lock is taken: fetches of one DEST run one at a time, a second
@@ -743,7 +758,7 @@ export async function installVersion(opts: InstallOptions): Promise<InstallResul
     await pruneStore(layout.store, contentDir, previous, opts.keep ?? DEFAULT_KEEP).catch(() => {});
     return { dest: layout.dest, contentDir, bytes: total, ...transfer };
   } catch (err) {
-    throw fsRegistryError(err, `cannot install into ${layout.dest}`) ?? err;
+    throw withRemedy(fsRegistryError(err, `cannot install into ${layout.dest}`) ?? err, layout);
   } finally {
     lock?.release();
   }

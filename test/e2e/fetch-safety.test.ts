@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -133,6 +133,34 @@ describe('fetch touches only what it owns', () => {
     const elsewhere = await run('fetch', 'm@1', '--dest', join(fixture.work, 'outside-data', 'paddle'));
     expect(elsewhere.code, elsewhere.stderr).toBe(0);
   });
+
+  // Root may write anywhere: a folder the fetching user may not write needs root to switch to `nobody`.
+  it.skipIf(process.getuid?.() !== 0)(
+    'a DEST whose parent this user may not write: PERMISSION_DENIED on one line that says what to do',
+    async () => {
+      const parent = join(fixture.work, 'root-owned');
+      mkdirSync(parent, { mode: 0o755 });
+      chmodSync(fixture.work, 0o755); // mkdtemp's 0700 would keep `nobody` out of every folder
+      const args = ['fetch', 'm@1', '--dest', join(parent, 'paddle')];
+      const asNobody = await new Promise<{ code: number; stderr: string }>((resolve) =>
+        execFile(
+          'setpriv',
+          ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, CLI, ...args],
+          { env: { ...process.env, ...fixture.server.env, HOME: '/tmp' } },
+          (err, _stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, stderr }),
+        ),
+      );
+      expect(asNobody.code).toBe(1);
+      expect(asNobody.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^error PERMISSION_DENIED: cannot install into .*: fetch needs to write ${parent} .*run it as a user who may`,
+          ),
+        ),
+      ]);
+      expect(readdirSync(parent)).toEqual([]);
+    },
+  );
 
   it('six concurrent fetches of different versions into one DEST: all succeed, no dangling link', async () => {
     for (let round = 0; round < 2; round++) {
