@@ -40,6 +40,13 @@ export class LockTimeoutError extends Error {
   }
 }
 
+/** The wait for the lock was given up through its signal (a SIGTERM): nothing was taken. */
+export class LockWaitAbortedError extends Error {
+  constructor(readonly path: string) {
+    super(`stopped while waiting for ${path}`);
+  }
+}
+
 /** The lock file is not a regular file of ours (a symlink, a folder, a device): never opened through. */
 export class LockFileUnsafeError extends Error {
   constructor(
@@ -130,11 +137,13 @@ export interface AcquireOptions {
   readonly pollMs?: number;
   /** Called once, when the first attempt finds the lock held: a caller may say that it waits. */
   readonly onWait?: () => void;
+  /** Aborting gives up the wait at the next attempt (LockWaitAbortedError). */
+  readonly signal?: AbortSignal;
 }
 
 /**
  * Takes the lock, waiting (bounded, polling without blocking the event loop) while another process
- * holds it. Throws LockTimeoutError after `timeoutMs`.
+ * holds it. Throws LockTimeoutError after `timeoutMs`, LockWaitAbortedError once `signal` aborts.
  */
 export async function acquireLock(path: string, options: AcquireOptions): Promise<HeldLock> {
   const started = Date.now();
@@ -142,6 +151,7 @@ export async function acquireLock(path: string, options: AcquireOptions): Promis
   for (let first = true; ; first = false) {
     const lock = tryLock(path);
     if (lock) return lock;
+    if (options.signal?.aborted) throw new LockWaitAbortedError(path);
     const waited = Date.now() - started;
     if (waited >= options.timeoutMs) throw new LockTimeoutError(path, waited);
     if (first) options.onWait?.();

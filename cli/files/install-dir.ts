@@ -21,6 +21,7 @@ import {
   type HeldLock,
   LockFileUnsafeError,
   LockTimeoutError,
+  LockWaitAbortedError,
 } from '../../adapters/fs-lock/kernel-lock.js';
 import { RegistryError } from '../../core/errors.js';
 import { findPathClash, REGISTRY_DATA_MARKER } from '../../core/file-paths.js';
@@ -55,7 +56,10 @@ export interface InstallOptions {
   beforeSwitch?: (staging: string) => Promise<void>;
   /** Older content folders to keep for rollback and reuse besides the new one (default 1). */
   keep?: number;
-  /** Aborting stops the downloads; bytes already written stay in the store for the next attempt to resume. */
+  /**
+   * Aborting stops the downloads (or the wait for another fetch's lock); bytes already written stay in the
+   * store for the next attempt to resume.
+   */
   signal?: AbortSignal;
 }
 
@@ -252,8 +256,15 @@ async function lockStore(layout: Layout, opts: InstallOptions): Promise<HeldLock
     return await acquireLock(join(layout.store, LOCK_FILE), {
       timeoutMs,
       ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } catch (err) {
+    // Stopped (sync's SIGTERM) while another fetch held DEST: as a stop during the downloads, nothing changed.
+    if (err instanceof LockWaitAbortedError)
+      throw new RegistryError(
+        'UNAVAILABLE',
+        `the fetch was stopped while another fetch into ${layout.dest} ran`,
+      );
     if (err instanceof LockTimeoutError)
       throw new CliError(
         'CONFLICT',

@@ -1,5 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -108,6 +116,8 @@ function startSync(args: string[], env: Record<string, string>, cwd: string) {
     eventually(() => events.slice(from).find(match), { what: `${what} (stderr: ${stderr})`, timeoutMs });
   return { child, events, exited, next, stderr: () => stderr };
 }
+
+const HOLD_LOCK = join(import.meta.dirname, '..', 'fixtures', 'hold-lock.ts');
 
 const installed = (dest: string) =>
   (JSON.parse(readFileSync(join(dest, '.modelgate.json'), 'utf8')) as { version: string }).version;
@@ -298,6 +308,43 @@ describe('fetch reuses what the node holds and resumes; sync follows an alias', 
     expect(switched.bytesResumed).toBeGreaterThanOrEqual(4 * 1024 * 1024);
     expect(installed(dest)).toBe('3');
   }, 120_000);
+
+  it('SIGTERM while another fetch holds DEST stops sync at once, leaving DEST as it was', async () => {
+    const dest = join(fixture.work, 'waiting', 'paddle');
+    expect((await run('fetch', 'ocr@1', '--dest', dest)).code).toBe(0);
+    const before = realpathSync(dest);
+    // Another fetch into DEST, as far as the lock goes: a process that holds the store's lock.
+    const holder = spawn(
+      process.execPath,
+      ['--import', 'tsx', HOLD_LOCK, join(dest, '..', '.paddle.modelgate', '.lock'), '60000'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      expect((await run('alias', 'set', 'ocr', 'waiting', '2')).code).toBe(0);
+      const sync = startSync(
+        ['ocr@waiting', '--dest', dest, '--interval', '1s'],
+        fixture.server.env,
+        fixture.work,
+      );
+      try {
+        await sync.next(0, (e) => e.event === 'fetching', 'sync to start fetching');
+        await new Promise((resolve) => setTimeout(resolve, 500)); // it waits for the lock
+        const stopping = Date.now();
+        sync.child.kill('SIGTERM');
+        expect(await sync.exited).toBe(0);
+        expect(Date.now() - stopping).toBeLessThan(5000);
+        expect(sync.events.at(-1)).toMatchObject({ event: 'stopped', reason: 'signal' });
+        expect(realpathSync(dest)).toBe(before);
+      } finally {
+        sync.child.kill('SIGKILL');
+      }
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('sync refuses a version that fails its local load check and keeps the old folder', async () => {
     const dest = join(fixture.work, 'canary', 'paddle');
