@@ -8,6 +8,7 @@ import {
   open,
   readdir,
   readlink,
+  realpath,
   rename,
   rm,
   rmdir,
@@ -15,6 +16,7 @@ import {
   symlink,
   unlink,
 } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import {
   acquireLock,
@@ -182,6 +184,67 @@ async function assertOutsideRegistryData(dest: string): Promise<void> {
       );
     if (dirname(dir) === dir) return;
   }
+}
+
+/** Folders a fetch never adopts, whatever they hold: the system's own, where a typo in --dest lands. */
+const SYSTEM_FOLDERS = new Set(
+  [
+    'bin',
+    'boot',
+    'dev',
+    'etc',
+    'home',
+    'lib',
+    'lib64',
+    'media',
+    'mnt',
+    'opt',
+    'proc',
+    'root',
+    'run',
+    'sbin',
+    'srv',
+    'sys',
+    'tmp',
+    'usr',
+    'var',
+  ].map((name) => `/${name}`),
+);
+
+/** `dir` and every folder above it. */
+function selfAndAncestors(dir: string): string[] {
+  const all = [dir];
+  while (dirname(all.at(-1)!) !== all.at(-1)) all.push(dirname(all.at(-1)!));
+  return all;
+}
+
+/**
+ * A real folder at DEST is adopted (moved into the store, the model put in its place): right for a
+ * hand-made install such as /app/models/paddle, never for the home folder, the working folder or a
+ * folder above either, or a system folder, where `--dest ~` or `--dest .` would move a user's files aside
+ * and leave a model where they were (exit 2, touching nothing).
+ */
+async function assertAdoptable(dest: string): Promise<void> {
+  const real = await realpath(dest);
+  const reasons: [readonly string[], string][] = [
+    [
+      selfAndAncestors(await realpath(homedir()).catch(() => homedir())),
+      'the home folder or a folder above it',
+    ],
+    [
+      selfAndAncestors(await realpath(process.cwd()).catch(() => process.cwd())),
+      'the working folder or a folder above it',
+    ],
+    [[...SYSTEM_FOLDERS], 'a system folder'],
+  ];
+  for (const [folders, what] of reasons)
+    if (folders.includes(real))
+      throw new CliError(
+        'USAGE',
+        `--dest ${dest} is ${what}, a folder fetch did not write: fetch would move it aside and put the model in its place; give the folder the model must appear in, e.g. /app/models/paddle`,
+        EXIT.USAGE,
+        { dest },
+      );
 }
 
 async function assertFreeDisk(dir: string, files: readonly ManifestFile[], bytes: number): Promise<void> {
@@ -743,6 +806,8 @@ export async function installVersion(opts: InstallOptions): Promise<InstallResul
     );
   assertSafePaths(opts.version.version, opts.files);
   await assertOutsideRegistryData(layout.dest);
+  // Before the store is made beside it: refused, nothing is written.
+  if ((await inspectDest(layout.dest)).kind === 'directory') await assertAdoptable(layout.dest);
   const total = opts.files.reduce((sum, file) => sum + file.size, 0);
   let lock: HeldLock | undefined;
   try {

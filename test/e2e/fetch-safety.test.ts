@@ -435,6 +435,33 @@ describe('fetch reuses only files inside a hand-made DEST, and never changes one
     expect(content).toEqual([basename(realpathSync(dest))]);
   });
 
+  it('never adopts the home folder, the working folder or a folder above either (exit 2, nothing written)', async () => {
+    const home = join(fixture.work, 'users', 'bob');
+    const project = join(home, 'project');
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(home, 'notes.txt'), 'mine');
+    const before = readdirSync(join(home, '..')).sort();
+    const env = { ...fixture.server.env, HOME: home };
+    for (const [dest, what] of [
+      [home, 'the home folder or a folder above it'],
+      [join(home, '..'), 'the home folder or a folder above it'],
+      ['.', 'the working folder or a folder above it'],
+    ] as const) {
+      const refused = await cli(['fetch', 'ocr-bundle@2.0.0', '--dest', dest], env, project);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toContain(`is ${what}, a folder fetch did not write`);
+    }
+    expect(readFileSync(join(home, 'notes.txt'), 'utf8')).toBe('mine');
+    expect(lstatSync(home).isDirectory()).toBe(true);
+    expect(readdirSync(join(home, '..')).sort()).toEqual(before); // no store made beside it
+    expect(readdirSync(home).sort()).toEqual(['notes.txt', 'project']);
+    // A folder below them is a hand-made install like any other.
+    const models = join(project, 'models');
+    mkdirSync(models);
+    const fetched = await cli(['fetch', 'ocr-bundle@2.0.0', '--dest', models], env, project);
+    expect(fetched.code, fetched.stderr).toBe(0);
+  });
+
   it('fetch and sync take over a hand-made DEST whose .modelgate.json is a FIFO, without reading it', async () => {
     for (const command of ['fetch', 'sync'] as const) {
       const dest = join(fixture.work, `fifo-${command}`, 'paddle');
