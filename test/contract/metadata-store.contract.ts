@@ -6,6 +6,7 @@ import type { ErrorCode } from '../../schemas/error-codes.schema.js';
 import type { Model } from '../../schemas/model.schema.js';
 import type { ValidationReport } from '../../schemas/report.schema.js';
 import type { Version, VersionStatus } from '../../schemas/version.schema.js';
+import { aShardedManifest } from '../helpers/builders.js';
 
 /**
  * The behaviour every MetadataStore must have, written against the port only. Each test gets a fresh,
@@ -541,7 +542,7 @@ export function describeMetadataStoreContract(
     describe('a version of 5 000 files', () => {
       it('stores its manifest and reports whole, and reads them back by every read path', async () => {
         await store.createModel(aModel('shards'));
-        const files = manyFiles(5000);
+        const files = aShardedManifest(5000);
         const created = await store.createVersion(aVersion('shards', '1', { files, status: 'VALIDATING' }));
         const ref = refOf(created);
         expect((await store.getVersion(ref))?.files).toEqual(files);
@@ -579,7 +580,7 @@ export function describeMetadataStoreContract(
 
       it('refuses a changed status on it like on any version (the condition still holds)', async () => {
         await store.createModel(aModel('shards'));
-        const created = await store.createVersion(aVersion('shards', '1', { files: manyFiles(5000) }));
+        const created = await store.createVersion(aVersion('shards', '1', { files: aShardedManifest(5000) }));
         const err = await rejectsWith(
           store.updateVersion(
             refOf(created),
@@ -642,17 +643,6 @@ export function describeMetadataStoreContract(
       });
     });
   });
-}
-
-/** `n` distinct files with distinct digests, as a sharded model has them. */
-function manyFiles(n: number): Version['files'] {
-  return Array.from({ length: n }, (_, i) => ({
-    path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
-    size: 1000 + i,
-    sha256: createHash('sha256').update(`s${i}`).digest('hex'),
-    md5: createHash('md5').update(`m${i}`).digest('hex'),
-    format: 'other' as const,
-  }));
 }
 
 /** A passed report with one integrity-only entry per file: over 1 MB of JSON for 5 000 files. */

@@ -11,7 +11,7 @@ import { defaultSettings, systemClock } from '../../core/ports.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { ManifestFile } from '../../schemas/version.schema.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
-import { aVersion } from '../helpers/builders.js';
+import { aShardedManifest, aVersion } from '../helpers/builders.js';
 import { countingDocClient } from '../helpers/dynamodb-reads.js';
 import { describeSkipped, needs } from '../helpers/system-programs.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
@@ -152,13 +152,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
     try {
       const store = new DynamoDbMetadataStore(server.doc, table);
       await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
-      const files = Array.from({ length: 5000 }, (_, i) => ({
-        path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
-        size: i,
-        sha256: createHash('sha256').update(`${i}`).digest('hex'),
-        md5: createHash('md5').update(`${i}`).digest('hex'),
-        format: 'other' as const,
-      }));
+      const files = aShardedManifest(5000);
       const base = {
         model: 'm',
         provider: 'p',
@@ -266,13 +260,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
     try {
       const store = new DynamoDbMetadataStore(server.doc, table);
       await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
-      const files = Array.from({ length: 2000 }, (_, i) => ({
-        path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
-        size: i,
-        sha256: createHash('sha256').update(`${i}`).digest('hex'),
-        md5: createHash('md5').update(`${i}`).digest('hex'),
-        format: 'other' as const,
-      }));
+      const files = aShardedManifest(2000);
       const v = aVersion({ model: 'm', version: 'old', files, seq: 1 });
       const items = bulkItems({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' }, [
         v,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Model } from '../../schemas/model.schema.js';
 import type { FileReport, ValidationReport } from '../../schemas/report.schema.js';
 import type { ManifestFile, Version } from '../../schemas/version.schema.js';
@@ -26,6 +27,17 @@ export function aManifestFile(overrides: Partial<ManifestFile> = {}): ManifestFi
     format: 'onnx',
     ...overrides,
   };
+}
+
+/** `n` distinct files with distinct digests, as a sharded model has them (`weights/shard-00000.bin`, …). */
+export function aShardedManifest(n: number): ManifestFile[] {
+  return Array.from({ length: n }, (_, i) => ({
+    path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
+    size: 1000 + i,
+    sha256: createHash('sha256').update(`s${i}`).digest('hex'),
+    md5: createHash('md5').update(`m${i}`).digest('hex'),
+    format: 'other' as const,
+  }));
 }
 
 /**

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createModel } from '../../core/models.js';
 import { MAX_PAGE_BYTES } from '../../core/pages.js';
 import { listVersions } from '../../core/versions.js';
-import { aNewVersion } from '../helpers/builders.js';
+import { aNewVersion, aShardedManifest } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 
 /**
@@ -19,13 +19,7 @@ describe('listing pages bounded in bytes', () => {
   afterEach(() => deps.cleanup());
 
   it('answers fewer versions than asked when they pass the byte budget, and its cursor reaches every one once', async () => {
-    const files = Array.from({ length: 5000 }, (_, i) => ({
-      path: `weights/shard-${String(i).padStart(5, '0')}.bin`,
-      size: i,
-      sha256: createHash('sha256').update(`${i}`).digest('hex'),
-      md5: createHash('md5').update(`${i}`).digest('hex'),
-      format: 'other' as const,
-    }));
+    const files = aShardedManifest(5000);
     for (let v = 0; v < 8; v++)
       await deps.metadata.createVersion(aNewVersion({ model: 'wide', version: `v${v}`, files }));
     const seen: string[] = [];
