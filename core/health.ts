@@ -11,7 +11,7 @@ import type { ProviderRecord } from '../schemas/provider.schema.js';
 import type { Version, VersionStatus } from '../schemas/version.schema.js';
 import { notFound } from './errors.js';
 import { modelsOfProvider } from './pages.js';
-import { type OperationsSettings, operationsSettings, type RegistryDeps } from './ports.js';
+import { type OperationsSettings, operationsSettings, type Page, type RegistryDeps } from './ports.js';
 import { rampPosition } from './provider-ramp.js';
 import { servedVersion } from './resolve.js';
 
@@ -24,7 +24,8 @@ import { servedVersion } from './resolve.js';
  * - served version of a model: its `production` alias target (falling back past a QUARANTINED one),
  *   else its newest VERIFIED version (core/resolve.ts `servedVersion`).
  * - judged models: those that have been released (some version of them passed validation: it is
- *   VERIFIED, QUARANTINED, or DEPRECATED with a passed report). A model whose every version is still a
+ *   VERIFIED or QUARANTINED, or a passed report is in its history, as for a version re-validated after it
+ *   was VERIFIED, or deprecated). A model whose every version is still a
  *   candidate (pending, validating, refused) has never been served, so its refused first candidate is a
  *   prevented incident and does not make a provider that serves other models unhealthy; it shows as a
  *   note. When no model of the provider has been released, all of them are judged.
@@ -48,10 +49,24 @@ import { servedVersion } from './resolve.js';
 
 const SETTLED: readonly VersionStatus[] = ['VERIFIED', 'FAILED', 'QUARANTINED'];
 
-const wasReleased = (v: Version) =>
-  v.status === 'VERIFIED' ||
-  v.status === 'QUARANTINED' ||
-  (v.status === 'DEPRECATED' && v.report?.outcome === 'passed');
+/** Reports of one version read to learn whether it ever passed; a longer history counts as released. */
+const REPORTS_READ = 20;
+
+/**
+ * Whether some version of the model passed validation once: VERIFIED or QUARANTINED now, or a passed
+ * report in a version's history (re-validated after it was VERIFIED, deprecated, …). Beyond the versions
+ * and reports read, a release cannot be ruled out: released, so the model is judged.
+ */
+async function everReleased(deps: RegistryDeps, page: Page<Version>): Promise<boolean> {
+  if (page.nextCursor !== undefined) return true;
+  if (page.items.some((v) => v.status === 'VERIFIED' || v.status === 'QUARANTINED')) return true;
+  for (const v of page.items) {
+    if (v.status === 'PENDING_UPLOAD') continue;
+    const reports = await deps.metadata.listReports(v, { limit: REPORTS_READ });
+    if (reports.nextCursor !== undefined || reports.items.some((r) => r.outcome === 'passed')) return true;
+  }
+  return false;
+}
 
 /** What the health rules need to know about one model of a provider (read once, judged by pure functions). */
 export interface ModelFacts {
@@ -61,7 +76,7 @@ export interface ModelFacts {
   readonly newestSettled: Version | null;
   /** The latest load of the served version, any source. */
   readonly servedLatestLoad: LoadReport | null;
-  /** Some version passed validation (VERIFIED, QUARANTINED, or DEPRECATED with a passed report). */
+  /** Some version passed validation once (see the rule above). */
   readonly released: boolean;
 }
 
@@ -162,7 +177,11 @@ export function refusedCandidates(facts: Pick<ProviderFacts, 'models'>): HealthN
       at: v.updatedAt,
       served,
       text: `${v.model}@${v.version} was refused by validation (${code}); ${
-        served ? `${served} is still served` : `${v.model} has no VERIFIED version yet`
+        served
+          ? `${served} is still served`
+          : m.released
+            ? `${v.model} has no VERIFIED version left to serve`
+            : `${v.model} has no VERIFIED version yet`
       }`,
     });
   }
@@ -216,8 +235,7 @@ async function modelFacts(deps: RegistryDeps, model: string): Promise<ModelFacts
     served,
     newestSettled: newest.items.find((v) => SETTLED.includes(v.status)) ?? null,
     servedLatestLoad,
-    // Beyond the page read, a release cannot be ruled out: judged, as before this rule.
-    released: served !== null || newest.nextCursor !== undefined || newest.items.some(wasReleased),
+    released: served !== null || (await everReleased(deps, newest)),
   };
 }
 

@@ -3,8 +3,10 @@ import { setAlias } from '../../core/aliases.js';
 import { getProviderSummary, registryHealth } from '../../core/health.js';
 import { recordFieldReport, TRUSTED_MACHINE } from '../../core/load-reports.js';
 import { disableProvider } from '../../core/providers.js';
+import { claimValidation, completeValidation, requestRevalidation } from '../../core/validation-jobs.js';
 import { deprecateVersion } from '../../core/versions.js';
 import type { ProviderHealth } from '../../schemas/health.schema.js';
+import { aReport } from '../helpers/builders.js';
 import { localTestDeps, type TestDeps } from '../helpers/local-deps.js';
 import { validated } from '../helpers/operations-fixtures.js';
 
@@ -138,6 +140,32 @@ describe('provider health: score and status rule', () => {
     await validated(deps, 'cls@1', { provider: 'tesseract', fails: 'UNSUPPORTED_MODEL' });
     await deprecateVersion(deps, { model: 'cls', version: '1' }, undefined);
     expect((await getProviderSummary(deps, 'tesseract')).status).toBe('healthy');
+  });
+
+  it('is unhealthy when the only version of a served model fails its re-validation', async () => {
+    await validated(deps, 'det@1', { provider: 'paddle' });
+    await validated(deps, 'rec@1', { provider: 'paddle' });
+    const ref = { model: 'rec', version: '1' };
+    const queued = await requestRevalidation(deps, ref);
+    // While it is validated again it is judged: it was served until a moment ago.
+    expect((await getProviderSummary(deps, 'paddle')).status).toBe('unhealthy');
+    const claimed = await claimValidation(deps, queued, 'validator-1');
+    await completeValidation(
+      deps,
+      claimed!,
+      'validator-1',
+      aReport({
+        outcome: 'failed',
+        error: { code: 'UNSUPPORTED_MODEL', message: 'opset 99' },
+        worker: 'validator-1',
+      }),
+    );
+    const p = await getProviderSummary(deps, 'paddle');
+    expect(p).toMatchObject({ status: 'unhealthy', healthScore: 0, modelLoaded: false });
+    expect(p.reasons).toContain('rec has no VERIFIED version to serve');
+    expect(p.notes.map((n) => n.text)).toEqual([
+      'rec@1 was refused by validation (UNSUPPORTED_MODEL); rec has no VERIFIED version left to serve',
+    ]);
   });
 
   it('is degraded when some recent loads failed, unhealthy below the threshold', async () => {
