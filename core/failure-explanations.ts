@@ -58,9 +58,10 @@ export const FAILURE_EXPLANATIONS: Readonly<Record<LoadErrorCode, FailureExplana
     fix: 'fix the export (e.g. a float16 conversion) and publish a new version; downloading it again does not help',
   },
   UNSUPPORTED_MODEL: {
-    cause: 'the model needs an IR version, opset or operator the runtime does not have (version mismatch)',
+    cause:
+      'the model needs an IR version, opset, operator or element type the runtime does not support (version mismatch)',
     runbookStep: 'Root Cause Analysis › Model File Issues › Version mismatches',
-    fix: 'export with an opset the serving runtime supports, or upgrade onnxruntime on the nodes',
+    fix: 'export with an opset, operators and input/output types the serving runtime supports, or upgrade onnxruntime on the nodes',
   },
   INSUFFICIENT_MEMORY: {
     cause: 'loading the model needs more memory than the budget (or the process was killed for memory)',

@@ -207,10 +207,7 @@ async function load(request: LoadRequest): Promise<void> {
   // Other processes may share the GPU: the total before our load is the fallback's zero point.
   const gpuUsedBefore = request.measureGpu ? await readGpuMemoryUsed() : undefined;
   const undescribable = declared ? undescribableValues(declared) : [];
-  if (undescribable.length > 0) {
-    await loadUndescribable(request, runtimeVersion, undescribable, gpuUsedBefore);
-    return;
-  }
+  if (undescribable.length > 0) await refuseUndescribable(request, runtimeVersion, undescribable);
   const loadStart = performance.now();
   const session = await ort.InferenceSession.create(request.modelPath, sessionOptions(request));
   const loadMs = performance.now() - loadStart;
@@ -300,49 +297,32 @@ async function load(request: LoadRequest): Promise<void> {
 }
 
 /**
- * A model whose graph inputs or outputs the binding cannot describe (native-session.ts): its load is
- * proven through the native binding; nothing can be fed to it from here, so the smoke run is skipped with a
- * note saying why and what the publisher can do, as for any input this runtime cannot feed (smoke-run.ts).
+ * A model whose graph inputs or outputs onnxruntime-node cannot describe (native-session.ts): its
+ * `InferenceSession.create` fails on every node that serves through it, so the version fails
+ * UNSUPPORTED_MODEL, with the true cause. The native binding says which: where the runtime itself refuses
+ * the graph (an operator without a kernel for that type), its own words; where it loads it, that only the
+ * Node binding stands in the way, and the Cast that clears it.
  */
-async function loadUndescribable(
+async function refuseUndescribable(
   request: LoadRequest,
   runtimeVersion: string,
   values: { name: string; elemType: string }[],
-  gpuUsedBefore: number | undefined,
-): Promise<void> {
-  const loadStart = performance.now();
-  const session = createNativeSession(request.modelPath, sessionOptions(request));
-  const loadMs = performance.now() - loadStart;
+): Promise<never> {
+  // No profiling options: no smoke run follows, so no profile would be read or removed.
+  const session = createNativeSession(request.modelPath, { executionProviders: request.executionProviders });
+  partial = { ...partial, inputs: session.inputs, outputs: session.outputs };
+  session.dispose();
   const named = values
     .slice(0, 4)
     .map((v) => `"${v.name}" (${v.elemType})`)
     .join(', ');
-  const notes = [
-    `smoke run skipped: the graph's inputs or outputs include ${named}: element types onnxruntime-node ` +
-      "cannot describe or feed. onnxruntime loaded the graph (through the binding's native session), so the " +
-      'load is proven, and onnxruntime for Python or C/C++ serves it; but a node calling it through ' +
-      `onnxruntime-node cannot create a session for it at all (InferenceSession.create fails with "Unsupported ` +
-      'data type"). To have it smoke-tested, give it float16 or float32 inputs and outputs with a Cast at each.',
-  ];
-  const given = request.golden?.path ?? request.sample?.dir;
-  if (given) notes.push(`${given} was not run: its inputs cannot be fed through onnxruntime-node`);
-  if (request.detectExecutionProviders)
-    notes.push('which execution provider ran its nodes was not measured: that needs a smoke run');
-  await send({
-    ...partial,
-    type: 'result',
-    runtimeVersion,
-    loadMs,
-    inferenceMs: 0,
-    inputs: session.inputs,
-    outputs: session.outputs,
-    inputShapes: {},
-    executionProvider: request.executionProviders[0] ?? 'cpu',
-    smokeRun: 'skipped',
-    notes,
-    vmHwmBytes: readProcStatusBytes('self', 'VmHWM'),
-    gpuBytes: request.measureGpu ? await ownGpuBytes(gpuUsedBefore) : undefined,
-  });
+  throw new LoadFailure(
+    'UNSUPPORTED_MODEL',
+    `onnxruntime ${runtimeVersion} loads this graph, but onnxruntime-node cannot create a session for it: ` +
+      `its inputs or outputs include ${named}, element types the Node binding cannot describe or feed ` +
+      '(InferenceSession.create fails with "Unsupported data type"), so a node serving it through ' +
+      'onnxruntime-node fails the same way. Give it float16 or float32 inputs and outputs with a Cast at each',
+  );
 }
 
 async function baseline(): Promise<void> {

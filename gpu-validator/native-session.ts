@@ -8,13 +8,11 @@ import type { DeclaredTypes } from './value-types.js';
  * A session for a model whose graph inputs or outputs have an element type that onnxruntime-node's
  * `InferenceSession` cannot describe (bfloat16, float8, complex: its backend maps only the types of its
  * `Tensor`). `InferenceSession.create` then throws "Unsupported data type: 16" *after* the runtime has
- * created the session, so the message reads like a missing kernel while the runtime loaded the graph:
- * Python's and C/C++'s onnxruntime serve such a model. Here the session is created through the package's
- * native binding (what `create` calls first), which proves the load and describes every input and output
- * by its number; no inference can be fed through it. Only node stdlib and the runtime: this runs in the
- * loader child.
+ * created the session, a message that reads like a missing kernel. Creating the session through the
+ * package's native binding (what `create` calls first) tells the two apart: the runtime refuses the graph
+ * in its own words, or loads it and only the Node binding stands in the way. Only node stdlib and the
+ * runtime: this runs in the loader child.
  */
-
 /** The element types onnxruntime-node 1.30's backend names (its `dataTypeStrings`): the rest throw. */
 const DESCRIBABLE = new Set([
   'float32',

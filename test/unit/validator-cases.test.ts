@@ -240,7 +240,7 @@ describe('siblings of the cases', () => {
     expect(report.error?.message).toContain('element type 999');
   });
 
-  it('a bfloat16 graph input or output is no runtime refusal: the load is proven, the smoke run skipped with why', async () => {
+  it('a bfloat16 graph input or output fails UNSUPPORTED_MODEL naming the Node binding, not a missing kernel', async () => {
     const identity = (type: number) =>
       encodeModel({
         nodes: [{ opType: 'Identity', input: ['x'], output: ['y'] }],
@@ -249,30 +249,15 @@ describe('siblings of the cases', () => {
         outputs: [valueInfo('y', type, [1, 4])],
       });
     // onnxruntime-node's InferenceSession.create throws "Unsupported data type: 16" after the runtime has
-    // created the session: its JS side has no name for bfloat16. Python's onnxruntime serves this model.
+    // created the session: its JS side has no name for bfloat16. A node serving through it fails the same way.
     const bf16 = await validate([{ path: 'bf16.onnx', bytes: identity(16) }]);
-    expect(bf16.outcome).toBe('passed');
-    expect(bf16.loadTested).toBe(true);
-    expect(bf16.files[0]).toMatchObject({
-      check: 'loaded',
-      ok: true,
-      smokeRun: 'skipped',
-      inputs: [{ name: 'x', type: 'bfloat16', shape: [1, 4] }],
-      outputs: [{ name: 'y', type: 'bfloat16', shape: [1, 4] }],
-    });
-    expect(bf16.files[0]?.notes?.[0]).toMatch(
-      /smoke run skipped: the graph's inputs or outputs include "x" \(bfloat16\), "y" \(bfloat16\).*load is proven.*InferenceSession\.create fails/,
+    expect(bf16.outcome).toBe('failed');
+    expect(bf16.error?.code).toBe('UNSUPPORTED_MODEL');
+    expect(bf16.error?.message).toMatch(
+      /^onnxruntime \S+ loads this graph, but onnxruntime-node cannot create a session for it: its inputs or outputs include "x" \(bfloat16\), "y" \(bfloat16\).*with a Cast at each/,
     );
-    // Golden inputs given for it cannot be fed either: the report says they were not run.
-    const golden = JSON.stringify({ inputs: { x: { type: 'float32', dims: [1, 4], data: [1, 2, 3, 4] } } });
-    const withGolden = await validate([
-      { path: 'bf16.onnx', bytes: identity(16) },
-      { path: 'bf16.golden.json', bytes: Buffer.from(golden) },
-    ]);
-    expect(withGolden.outcome).toBe('passed');
-    expect(withGolden.files[0]?.notes).toContain(
-      'bf16.golden.json was not run: its inputs cannot be fed through onnxruntime-node',
-    );
+    expect(bf16.error?.message).not.toContain('no kernel');
+    expect(bf16.files[0]?.inputs).toEqual([{ name: 'x', type: 'bfloat16', shape: [1, 4] }]);
     // The same element type where the runtime really has no kernel: the runtime's own words, not the binding's.
     const add = encodeModel({
       nodes: [{ opType: 'Add', input: ['x', 'x'], output: ['y'] }],
