@@ -153,15 +153,24 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
       // transaction: with them inside, a manifest of a few thousand long paths passes TransactWriteItems'
       // 4 MB limit. No reader finds them before the version item that names them, and a racer's parts
       // are another generation, so they cannot overwrite these.
+      const written = await Promise.allSettled(parts.map((Item) => this.put(Item)));
+      const failedPut = written.find((w) => w.status === 'rejected');
+      if (failedPut) {
+        // Every put has settled, so none lands after the drop; no version names these parts.
+        await this.dropItems(parts);
+        throw mapSdkError(failedPut.reason);
+      }
       try {
-        await Promise.all(parts.map((Item) => this.put(Item)));
         await this.transact(this.createVersionWrites(version, head!, current));
         this.remember(version, version.seq);
         return version;
       } catch (e) {
-        await this.dropItems(parts);
         const codes = cancellationCodes(e);
+        // Only a cancelled transaction surely wrote nothing. Any other error (a timeout, a lost answer)
+        // may follow a commit, and the version would then name parts that were dropped: they are left, an
+        // orphan costing storage at worst.
         if (!codes) throw mapSdkError(e);
+        await this.dropItems(parts);
         if (codes[0] === CHECK_FAILED) return 'model-missing';
         if (codes[2] === CHECK_FAILED) return 'exists';
         if (codes[4] === CHECK_FAILED) return 'shadows-alias';
@@ -219,7 +228,10 @@ export class DynamoDbMetadataStore extends MetadataStoreBase {
     ];
   }
 
-  /** Deletes items by their keys. Best effort: an orphan part costs storage, never correctness. */
+  /**
+   * Deletes items by their keys. Best effort: an orphan part costs storage; a reader that predates part
+   * generations reads every part under the version's seq, so it may then refuse that seq's version.
+   */
   private async dropItems(items: readonly Item[]): Promise<void> {
     await Promise.all(
       items.map((i) =>

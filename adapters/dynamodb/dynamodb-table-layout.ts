@@ -21,8 +21,11 @@
  *                                   the items below.
  *   sk = VFILES#<seq>#<id>#<p, 4 digits>  part p of a spilled manifest, generation `id` (`b`: gzipped
  *                                   JSON bytes). Items written before generations have no
- *                                   `filesPartsId` and their parts at VFILES#<seq>#<p>; a reader that
- *                                   predates generations still finds the parts under VFILES#<seq>#.
+ *                                   `filesPartsId` and their parts at VFILES#<seq>#<p>. A reader that
+ *                                   predates generations reads every part under VFILES#<seq>#: right
+ *                                   while that seq has one generation, which orphans (a writer that died
+ *                                   between its parts and its transaction, a racer's parts) break; so
+ *                                   deploy readers (the validator image) before writers.
  *   sk = VREPORT#<seq>#<id>#<p, 4 digits>  part p of a spilled latest report, generation `id`
  *   sk = ALIAS#<alias>              an alias, with `targetSeq`: its version's seq
  *   sk = REPORT#<version>#<n, 10 digits>  one validation report of the history; a large one has

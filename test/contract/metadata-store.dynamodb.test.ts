@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bulkItems,
@@ -11,7 +12,7 @@ import { defaultSettings, systemClock } from '../../core/ports.js';
 import { resolveVersion } from '../../core/resolve.js';
 import { ManifestFile } from '../../schemas/version.schema.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../helpers/aws-local.js';
-import { aShardedManifest, aVersion } from '../helpers/builders.js';
+import { aNewVersion, aShardedManifest, aVersion } from '../helpers/builders.js';
 import { countingDocClient } from '../helpers/dynamodb-reads.js';
 import { describeSkipped, needs } from '../helpers/system-programs.js';
 import { describeMetadataStoreContract } from './metadata-store.contract.js';
@@ -253,6 +254,42 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
       await server.deleteTable(table);
     }
   }, 120_000);
+
+  it('keeps the parts of a version whose transaction committed though its answer was lost', async () => {
+    const server = local!;
+    const table = await server.createMetadataTable();
+    const client = new DynamoDBClient({
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    // The transaction reaches DynamoDB and commits; the answer is lost on the way back.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'TransactWriteItemsCommand')
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        return out;
+      },
+      { step: 'initialize', name: 'loseTransactAnswer' },
+    );
+    try {
+      const lossy = new DynamoDbMetadataStore(DynamoDBDocumentClient.from(client), table);
+      await lossy.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+      const files = aShardedManifest(5000);
+      const lost = await lossy
+        .createVersion(aNewVersion({ model: 'm', version: 'big', files }))
+        .catch((e) => e);
+      expect(lost).toBeInstanceOf(Error);
+      // It did commit: read back whole, its parts not dropped for an error that did not say "not written".
+      const store = new DynamoDbMetadataStore(server.doc, table);
+      expect((await store.getVersion({ model: 'm', version: 'big' }))?.files).toEqual(files);
+    } finally {
+      client.destroy();
+      await server.deleteTable(table);
+    }
+  });
 
   it('reads a manifest spilled before part generations (a bare part count, parts at VFILES#<seq>#<p>)', async () => {
     const server = local!;
