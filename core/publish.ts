@@ -78,7 +78,13 @@ export async function startVersion(
     updatedAt: now,
     validation: { attempts: 0 },
   });
-  const { missing, moreAfter } = await missingBlobsPage(deps, files, req.uploadsAfter);
+  const paged = req.pagedUploads || req.uploadsAfter !== undefined;
+  const { missing, moreAfter } = await missingBlobsPage(
+    deps,
+    files,
+    req.uploadsAfter,
+    paged ? UPLOAD_TARGETS_PAGE : Number.POSITIVE_INFINITY,
+  );
   const uploads = await Promise.all(
     missing.map(async (f) => ({
       sha256: f.sha256,

@@ -149,6 +149,12 @@ export const StartVersionRequest = z.object({
   inputValues: withinServedInputsBytes(InputValues).default({}),
   memoryBudgetBytes: z.number().int().positive().optional(),
   publisher: z.string().max(200).default('unknown'),
+  /**
+   * The client follows `moreUploadsAfter`: upload targets come UPLOAD_TARGETS_PAGE at a time. Without it
+   * every target comes in one answer, as clients from before paging expect (they would commit with blobs
+   * missing); past a few thousand new files that answer no longer passes a Lambda.
+   */
+  pagedUploads: z.boolean().default(false),
   /** The next page of upload targets: the `moreUploadsAfter` of the previous answer (same declaration). */
   uploadsAfter: Sha256Hex.optional(),
 });
@@ -328,7 +334,7 @@ export const StartVersionResponse = z.object({
   version: Version,
   /**
    * One per distinct blob the registry does not hold yet (blobs it has are never uploaded again), in
-   * sha256 order, at most UPLOAD_TARGETS_PAGE of them.
+   * sha256 order; with `pagedUploads`, at most UPLOAD_TARGETS_PAGE of them.
    */
   uploads: z.array(UploadInstruction),
   /** Present when more blobs are missing: declare the same version again with `uploadsAfter` set to it. */

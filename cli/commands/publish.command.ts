@@ -146,6 +146,7 @@ export const publishCommand = defineCommand({
           ...(Object.keys(inputValues).length > 0 ? { inputValues } : {}),
           ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
           publisher,
+          pagedUploads: true,
         });
       },
       ref: { name, version },

@@ -95,7 +95,11 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
       text: `bytes of shard ${n}`,
     }));
     await store('bytes of shard 7'); // stored already: never a target
-    const declaration = request('1.0.0', files);
+    // Without pagedUploads (a client from before paging) every target comes at once.
+    const all = await startVersion(deps, 'ocr-det', request('1.0.0', files));
+    expect(all.uploads).toHaveLength(files.length - 1);
+    expect(all.moreUploadsAfter).toBeUndefined();
+    const declaration = { ...request('1.0.0', files), pagedUploads: true };
     const pages: string[][] = [];
     let after: string | undefined;
     do {
@@ -107,9 +111,9 @@ describe('publish → commit → validate → fetch plan (use cases over SQLite 
       after = res.moreUploadsAfter;
     } while (after !== undefined && pages.length < 10);
     expect(pages.map((p) => p.length)).toEqual([UPLOAD_TARGETS_PAGE, UPLOAD_TARGETS_PAGE, 2]);
-    const all = pages.flat();
-    expect(all).toEqual([...all].sort()); // sha256 order, so a cursor continues where a page ended
-    expect(new Set(all)).toEqual(
+    const paged = pages.flat();
+    expect(paged).toEqual([...paged].sort()); // sha256 order, so a cursor continues where a page ended
+    expect(new Set(paged)).toEqual(
       new Set(files.filter((f) => f.text !== 'bytes of shard 7').map((f) => blobOf(f.text).sha256)),
     );
     // The declaration again resumes the same version: no second version, the same first page.
