@@ -7,6 +7,7 @@ import {
   mkdir,
   open,
   readdir,
+  readFile,
   readlink,
   realpath,
   rename,
@@ -173,7 +174,17 @@ async function inspectDest(dest: string): Promise<DestState> {
  * the registry's own blobs or metadata, moved aside and replaced by a link (exit 2, touching nothing).
  */
 async function assertOutsideRegistryData(dest: string): Promise<void> {
-  for (let dir = dest; ; dir = dirname(dir)) {
+  // Through links too: /app/models → DATA/blobs puts --dest /app/models/x inside DATA.
+  let existing = dest;
+  while (dirname(existing) !== existing && !(await lstat(existing).catch(() => undefined)))
+    existing = dirname(existing);
+  const resolved = await realOr(existing);
+  for (const start of resolved === existing ? [dest] : [dest, resolved])
+    await assertNoMarkerAbove(dest, start);
+}
+
+async function assertNoMarkerAbove(dest: string, start: string): Promise<void> {
+  for (let dir = start; ; dir = dirname(dir)) {
     const marker = await lstat(join(dir, REGISTRY_DATA_MARKER)).catch(() => undefined);
     if (marker?.isFile())
       throw new CliError(
@@ -218,33 +229,46 @@ function selfAndAncestors(dir: string): string[] {
   return all;
 }
 
+/** Every user's home folder as /etc/passwd lists it (none where it cannot be read). */
+async function passwdHomes(): Promise<string[]> {
+  const text = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .map((line) => line.split(':')[5] ?? '')
+    .filter((home) => home.startsWith('/') && home !== '/');
+}
+
+const realOr = (path: string) => realpath(path).catch(() => path);
+
 /**
  * A real folder at DEST is adopted (moved into the store, the model put in its place): right for a
- * hand-made install such as /app/models/paddle, never for the home folder, the working folder or a
- * folder above either, or a system folder, where `--dest ~` or `--dest .` would move a user's files aside
- * and leave a model where they were (exit 2, touching nothing).
+ * hand-made install such as /app/models/paddle, never for a user's home folder (this one's, any in
+ * /etc/passwd, any folder in /home: `sudo fetch --dest ~` names another user's), the working folder, a
+ * folder above one of them, a system folder or a folder in /usr, where a typo in --dest would move a
+ * user's or the system's files aside and leave a model where they were (exit 2, touching nothing).
  */
 async function assertAdoptable(dest: string): Promise<void> {
-  const real = await realpath(dest);
-  const reasons: [readonly string[], string][] = [
-    [
-      selfAndAncestors(await realpath(homedir()).catch(() => homedir())),
-      'the home folder or a folder above it',
-    ],
-    [
-      selfAndAncestors(await realpath(process.cwd()).catch(() => process.cwd())),
-      'the working folder or a folder above it',
-    ],
-    [[...SYSTEM_FOLDERS], 'a system folder'],
-  ];
-  for (const [folders, what] of reasons)
-    if (folders.includes(real))
-      throw new CliError(
-        'USAGE',
-        `--dest ${dest} is ${what}, a folder fetch did not write: fetch would move it aside and put the model in its place; give the folder the model must appear in, e.g. /app/models/paddle`,
-        EXIT.USAGE,
-        { dest },
-      );
+  const homes = await Promise.all([homedir(), ...(await passwdHomes())].map(realOr));
+  const refused = whyNotAdoptable(await realpath(dest), homes, await realOr(process.cwd()));
+  if (refused)
+    throw new CliError(
+      'USAGE',
+      `--dest ${dest} is ${refused}, a folder fetch did not write: fetch would move it aside and put the model in its place; give the folder the model must appear in, e.g. /app/models/paddle`,
+      EXIT.USAGE,
+      { dest },
+    );
+}
+
+/**
+ * Why the real folder `real` (a resolved path) may not be adopted, or undefined: assertAdoptable's rule,
+ * given the home folders (resolved) and the working folder (resolved).
+ */
+export function whyNotAdoptable(real: string, homes: readonly string[], cwd: string): string | undefined {
+  const above = (folders: readonly string[]) => new Set(folders.flatMap(selfAndAncestors));
+  if (above(homes).has(real) || dirname(real) === '/home') return 'a home folder or a folder above one';
+  if (above([cwd]).has(real)) return 'the working folder or a folder above it';
+  if (SYSTEM_FOLDERS.has(real) || dirname(real) === '/usr') return 'a system folder';
+  return undefined;
 }
 
 async function assertFreeDisk(dir: string, files: readonly ManifestFile[], bytes: number): Promise<void> {

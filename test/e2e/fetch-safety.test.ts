@@ -128,7 +128,14 @@ describe('fetch touches only what it owns', () => {
       expect(fetched.code).toBe(2);
       expect(fetched.stderr).toContain(`is inside the data folder of a modelgate registry (${dataDir} holds`);
     }
+    // Through a link to a folder inside it too.
+    const linked = join(fixture.work, 'linked-models');
+    symlinkSync(join(dataDir, 'blobs'), linked);
+    const throughLink = await run('fetch', 'm@1', '--dest', join(linked, 'paddle'));
+    expect(throughLink.code, throughLink.stderr).toBe(2);
+    expect(throughLink.stderr).toContain(`(${dataDir} holds`);
     expect(lstatSync(join(dataDir, 'blobs')).isDirectory()).toBe(true);
+    expect(readdirSync(join(dataDir, 'blobs')).filter((e) => e.includes('paddle'))).toEqual([]);
     expect(readdirSync(dataDir).filter((e) => e.includes('modelgate') || e === 'models')).toEqual([]);
     const elsewhere = await run('fetch', 'm@1', '--dest', join(fixture.work, 'outside-data', 'paddle'));
     expect(elsewhere.code, elsewhere.stderr).toBe(0);
@@ -443,8 +450,8 @@ describe('fetch reuses only files inside a hand-made DEST, and never changes one
     const before = readdirSync(join(home, '..')).sort();
     const env = { ...fixture.server.env, HOME: home };
     for (const [dest, what] of [
-      [home, 'the home folder or a folder above it'],
-      [join(home, '..'), 'the home folder or a folder above it'],
+      [home, 'a home folder or a folder above one'],
+      [join(home, '..'), 'a home folder or a folder above one'],
       ['.', 'the working folder or a folder above it'],
     ] as const) {
       const refused = await cli(['fetch', 'ocr-bundle@2.0.0', '--dest', dest], env, project);

@@ -24,7 +24,12 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tryLock } from '../../adapters/fs-lock/kernel-lock.js';
 import type { DownloadableFile } from '../../cli/files/download-file.js';
-import { bytesToCopy, type InstallOptions, installVersion } from '../../cli/files/install-dir.js';
+import {
+  bytesToCopy,
+  type InstallOptions,
+  installVersion,
+  whyNotAdoptable,
+} from '../../cli/files/install-dir.js';
 import type { Version } from '../../schemas/version.schema.js';
 import { aVersion } from '../helpers/builders.js';
 
@@ -549,5 +554,29 @@ describe('bytesToCopy', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('which real folders fetch may adopt as a hand-made install', () => {
+  const homes = ['/root', '/home/carol', '/var/lib/postgres'];
+  it.each([
+    ['/root', 'a home folder or a folder above one'],
+    ['/home/alice', 'a home folder or a folder above one'], // `sudo fetch --dest ~` as alice: not in passwd here
+    ['/var/lib', 'a home folder or a folder above one'], // above postgres's home
+    ['/work/project', 'the working folder or a folder above it'],
+    ['/work', 'the working folder or a folder above it'],
+    ['/usr/local', 'a system folder'],
+    ['/etc', 'a system folder'],
+  ])('refuses %s: %s', (real, why) => {
+    expect(whyNotAdoptable(real, homes, '/work/project')).toBe(why);
+  });
+  it.each([
+    ['/app/models/paddle'],
+    ['/srv/models'],
+    ['/opt/models/ocr'],
+    ['/work/project/models'],
+    ['/home/carol/models'],
+  ])('adopts %s', (real) => {
+    expect(whyNotAdoptable(real, homes, '/work/project')).toBeUndefined();
   });
 });
