@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { TensorInfo } from '../schemas/report.schema.js';
-import { dataTypeName } from './onnx-types.js';
+import { dataTypeName, RUNTIME_ELEMENT_TYPES } from './onnx-types.js';
 import type { DeclaredTypes } from './value-types.js';
 
 /**
@@ -13,24 +13,11 @@ import type { DeclaredTypes } from './value-types.js';
  * in its own words, or loads it and only the Node binding stands in the way. Only node stdlib and the
  * runtime: this runs in the loader child.
  */
-/** The element types onnxruntime-node 1.30's backend names (its `dataTypeStrings`): the rest throw. */
-const DESCRIBABLE = new Set([
-  'float32',
-  'uint8',
-  'int8',
-  'uint16',
-  'int16',
-  'int32',
-  'int64',
-  'string',
-  'bool',
-  'float16',
-  'float64',
-  'uint32',
-  'uint64',
-  'uint4',
-  'int4',
-]);
+/**
+ * The element types onnxruntime-node 1.30's backend names (its `dataTypeStrings`): those its Tensor takes
+ * and gives back, and the 4-bit ones it can describe but not feed. The rest throw.
+ */
+const DESCRIBABLE: ReadonlySet<string> = new Set([...RUNTIME_ELEMENT_TYPES, 'uint4', 'int4']);
 
 /** The graph's tensor inputs and outputs whose element type `InferenceSession.create` cannot describe. */
 export function undescribableValues(declared: DeclaredTypes): { name: string; elemType: string }[] {
