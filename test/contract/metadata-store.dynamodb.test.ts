@@ -20,6 +20,24 @@ import { describeOperationsStoreContract } from './operations-store.contract.js'
 
 // One DynamoDB Local (a JVM: seconds to start) for the whole file; each test gets its own fresh table.
 let local: DynamoDbLocal | undefined;
+
+/**
+ * A fresh table on DynamoDB Local with a store over it and model `m` of provider `p`; the table is
+ * deleted after `run`, whatever it does.
+ */
+async function withModelTable(
+  run: (ctx: { server: DynamoDbLocal; table: string; store: DynamoDbMetadataStore }) => Promise<void>,
+): Promise<void> {
+  const server = local!;
+  const table = await server.createMetadataTable();
+  try {
+    const store = new DynamoDbMetadataStore(server.doc, table);
+    await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+    await run({ server, table, store });
+  } finally {
+    await server.deleteTable(table);
+  }
+}
 const need = needs(['java']);
 
 beforeAll(async () => {
@@ -148,11 +166,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
   });
 
   it('keeps a version of 5 000 files in items far under 400 KB: a small version item, the manifest in parts', async () => {
-    const server = local!;
-    const table = await server.createMetadataTable();
-    try {
-      const store = new DynamoDbMetadataStore(server.doc, table);
-      await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+    await withModelTable(async ({ server, table, store }) => {
       const files = aShardedManifest(5000);
       const base = {
         model: 'm',
@@ -191,17 +205,11 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
       // An eventually consistent store reads the same version back.
       const eventual = new DynamoDbMetadataStore(server.doc, table, { consistentReads: false });
       expect((await eventual.getVersion({ model: 'm', version: 'big' }))?.files).toEqual(files);
-    } finally {
-      await server.deleteTable(table);
-    }
+    });
   });
 
   it('stores a manifest whose parts pass TransactWriteItems’ 4 MB limit, and leaves no parts of a refused duplicate', async () => {
-    const server = local!;
-    const table = await server.createMetadataTable();
-    try {
-      const store = new DynamoDbMetadataStore(server.doc, table);
-      await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+    await withModelTable(async ({ server, table, store }) => {
       // 6 000 files whose paths are as long as a manifest allows (six segments of 80 random CJK
       // characters, 240 bytes each): ~10 MB of JSON, a body the local server takes, that gzip cannot
       // shrink under 4 MB, the most one transaction may carry.
@@ -250,9 +258,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
       const again = await store.createVersion(version).catch((e: unknown) => e);
       expect((again as RegistryError).code).toBe('ALREADY_EXISTS');
       expect(await partKeys()).toEqual(stored);
-    } finally {
-      await server.deleteTable(table);
-    }
+    });
   }, 120_000);
 
   it('keeps the parts of a version whose transaction committed though its answer was lost', async () => {
@@ -292,11 +298,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
   });
 
   it('reads a manifest spilled before part generations (a bare part count, parts at VFILES#<seq>#<p>)', async () => {
-    const server = local!;
-    const table = await server.createMetadataTable();
-    try {
-      const store = new DynamoDbMetadataStore(server.doc, table);
-      await store.createModel({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' });
+    await withModelTable(async ({ server, table, store }) => {
       const files = aShardedManifest(2000);
       const v = aVersion({ model: 'm', version: 'old', files, seq: 1 });
       const items = bulkItems({ name: 'm', provider: 'p', description: '', tags: [], createdAt: 'x' }, [
@@ -312,9 +314,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
       });
       for (const Item of items) await server.doc.send(new PutCommand({ TableName: table, Item }));
       expect((await store.getVersion({ model: 'm', version: 'old' }))?.files).toEqual(files);
-    } finally {
-      await server.deleteTable(table);
-    }
+    });
   });
 
   it('resolves an alias with two GetItems and a version with two, from a cold store; eventual reads cost half', async () => {
