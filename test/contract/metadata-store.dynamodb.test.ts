@@ -135,19 +135,8 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
     try {
       const store = new DynamoDbMetadataStore(server.doc, table);
       const model = (name: string) => ({ name, provider: 'p', description: '', tags: [], createdAt: 'x' });
-      const version = (m: string, v: string) => ({
-        model: m,
-        version: v,
-        provider: 'p',
-        status: 'PENDING_UPLOAD' as const,
-        files: [],
-        totalSize: 0,
-        inputShapes: {},
-        publisher: 'me',
-        createdAt: 'x',
-        updatedAt: 'x',
-        validation: { attempts: 0 },
-      });
+      const version = (m: string, v: string) =>
+        aNewVersion({ model: m, version: v, status: 'PENDING_UPLOAD', totalSize: 0 });
       await store.createModel(model('a'));
       await store.createModel(model('b'));
       for (const v of ['1', '2']) await store.createVersion(version('a', v));
@@ -168,19 +157,9 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
   it('keeps a version of 5 000 files in items far under 400 KB: a small version item, the manifest in parts', async () => {
     await withModelTable(async ({ server, table, store }) => {
       const files = aShardedManifest(5000);
-      const base = {
-        model: 'm',
-        provider: 'p',
-        status: 'PENDING_UPLOAD' as const,
-        totalSize: 0,
-        inputShapes: {},
-        publisher: 'me',
-        createdAt: 'x',
-        updatedAt: 'x',
-        validation: { attempts: 0 },
-      };
-      await store.createVersion({ ...base, version: 'big', files });
-      await store.createVersion({ ...base, version: 'small', files: files.slice(0, 2) });
+      const base = { status: 'PENDING_UPLOAD' as const, totalSize: 0 };
+      await store.createVersion(aNewVersion({ ...base, version: 'big', files }));
+      await store.createVersion(aNewVersion({ ...base, version: 'small', files: files.slice(0, 2) }));
       const items = (
         await server.doc.send(
           new QueryCommand({
@@ -228,19 +207,7 @@ describe.skipIf(need.skip)(need.title('DynamoDbMetadataStore specifics'), () => 
           format: 'other',
         });
       });
-      const version = {
-        model: 'm',
-        version: 'wide',
-        provider: 'p',
-        status: 'PENDING_UPLOAD' as const,
-        files,
-        totalSize: 0,
-        inputShapes: {},
-        publisher: 'me',
-        createdAt: 'x',
-        updatedAt: 'x',
-        validation: { attempts: 0 },
-      };
+      const version = aNewVersion({ version: 'wide', status: 'PENDING_UPLOAD', files, totalSize: 0 });
       expect((await store.createVersion(version)).seq).toBe(1);
       expect((await store.getVersion({ model: 'm', version: 'wide' }))?.files).toEqual(files);
       const partKeys = async () =>
