@@ -38,6 +38,12 @@ const input = (version: string) => ({ model: 'm', version, executionId: exec });
 /** The reservation lasts the state machine's time limit. */
 const HOLD_MS = 26 * 3600_000;
 const precheck = (i: ReturnType<typeof input>) => precheckValidation(deps, capacity, i, HOLD_MS);
+/** A version uploaded, prechecked and its validation job started: where the finalize step takes over. */
+async function startedJob(version: string): Promise<void> {
+  await uploaded(version);
+  await precheck(input(version));
+  await startQueuedValidation(deps, { model: 'm', version }, exec);
+}
 const get = (version: string) => deps.metadata.getVersion({ model: 'm', version });
 
 describe('precheckValidation', () => {
@@ -110,9 +116,7 @@ describe('finalizeValidation', () => {
   });
 
   it('fails a version its job started but never settled with TIMEOUT naming each attempt', async () => {
-    await uploaded('1');
-    await precheck(input('1'));
-    await startQueuedValidation(deps, { model: 'm', version: '1' }, exec);
+    await startedJob('1');
     const r = await finalizeValidation(deps, {
       ...input('1'),
       failure: { Error: 'States.TaskFailed', Cause: batchCause },
@@ -126,9 +130,7 @@ describe('finalizeValidation', () => {
   });
 
   it('fails a version whose container was killed for memory with INSUFFICIENT_MEMORY, not TIMEOUT', async () => {
-    await uploaded('1');
-    await precheck(input('1'));
-    await startQueuedValidation(deps, { model: 'm', version: '1' }, exec);
+    await startedJob('1');
     const oomCause = JSON.stringify({
       StatusReason: 'Essential container in task exited',
       Attempts: [
@@ -168,9 +170,7 @@ describe('finalizeValidation', () => {
   });
 
   it('leaves a version the validator already settled alone', async () => {
-    await uploaded('1');
-    await precheck(input('1'));
-    await startQueuedValidation(deps, { model: 'm', version: '1' }, exec);
+    await startedJob('1');
     const now = deps.clock.now();
     const passed = {
       ...notRunReport({
